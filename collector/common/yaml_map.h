@@ -1,0 +1,73 @@
+#pragma once
+// YamlMap: reads one YAML mapping into a typed config struct.
+//
+// Every Read() leaves its output untouched when the key is absent (so in-class defaults stand),
+// converts the value when present, and remembers the first error, which always names the full
+// YAML path and the offending value ("reporter.flush_interval: 'soon' is not a duration").
+// Finish() rejects keys that no Read() asked for, so a typo never passes silently.
+//
+// Threading: none; a YamlMap is used by one thread while a config file loads.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "collector/common/host_port.h"
+#include "yaml-cpp/yaml.h"
+
+namespace meshtel::common {
+
+class YamlMap {
+ public:
+  // `node` must be a mapping or null (null reads as an empty mapping); `path` is its YAML path,
+  // empty for the document root.
+  YamlMap(const YAML::Node& node, std::string path);
+
+  void Read(std::string_view key, std::string& out);
+  void Read(std::string_view key, bool& out);
+  void Read(std::string_view key, uint64_t& out);
+  void Read(std::string_view key, uint32_t& out);
+  void Read(std::string_view key, double& out);
+  // A duration in Go/absl syntax: "200ms", "15s", "1m30s".
+  void Read(std::string_view key, absl::Duration& out);
+  // "host:port", "[v6]:port".
+  void Read(std::string_view key, HostPort& out);
+  void Read(std::string_view key, std::vector<std::string>& out);
+  void Read(std::string_view key, std::vector<HostPort>& out);
+
+  // The mapping under `key`, or nullopt when absent; an error when it is not a mapping.
+  std::optional<YamlMap> Map(std::string_view key);
+  // The mappings of a sequence under `key` (empty when absent).
+  std::vector<YamlMap> MapList(std::string_view key);
+
+  // The full path of `key` under this mapping, e.g. "outbound.routes[0].host".
+  std::string PathOf(std::string_view key) const;
+
+  // Records an error found by the caller (for example by a nested YamlMap).
+  void Fail(absl::Status status);
+
+  // The first error seen, or an error naming the first unknown key, or OK.
+  absl::Status Finish();
+
+ private:
+  // The node under `key`, or an undefined node; marks the key as known.
+  YAML::Node Get(std::string_view key);
+  // Records "<path>: <what>" as the error unless one is recorded already.
+  void FailAt(std::string_view key, std::string_view what);
+
+  YAML::Node node_;
+  std::string path_;
+  absl::flat_hash_set<std::string> known_keys_;
+  absl::Status status_;
+};
+
+// Loads a YAML file, or returns InvalidArgument naming the file and the parse error position.
+absl::StatusOr<YAML::Node> LoadYamlFile(const std::string& file_path);
+
+}  // namespace meshtel::common

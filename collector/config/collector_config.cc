@@ -1,0 +1,67 @@
+#include "collector/config/collector_config.h"
+
+#include "absl/strings/str_cat.h"
+#include "collector/common/program.h"
+#include "collector/common/yaml_map.h"
+
+namespace meshtel::collector {
+
+absl::Status IngestConfig::Validate() const {
+  if (max_batch_bytes < 1024 || max_batch_bytes > (256ull << 20)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ingest.max_batch_bytes: ", max_batch_bytes, " is not in [1024, 268435456]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StoreConfig::Validate() const {
+  if (data_dir.empty()) {
+    return absl::InvalidArgumentError("store.data_dir: must not be empty");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CollectorConfig::Validate() const {
+  if (!common::IsLogLevel(log_level)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "log_level: '", log_level, "' is not one of trace, debug, info, warn, error, critical, off"));
+  }
+  if (ingest.listen == admin.listen && ingest.listen.port != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "admin.listen: ", admin.listen.ToString(), " is already ingest.listen"));
+  }
+  if (absl::Status status = ingest.Validate(); !status.ok()) return status;
+  return store.Validate();
+}
+
+absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
+  CollectorConfig config;
+  common::YamlMap top(root, "");
+  top.Read("log_level", config.log_level);
+  top.Read("shutdown_grace", config.shutdown_grace);
+  if (auto ingest = top.Map("ingest")) {
+    ingest->Read("listen", config.ingest.listen);
+    ingest->Read("max_batch_bytes", config.ingest.max_batch_bytes);
+    top.Fail(ingest->Finish());
+  }
+  if (auto admin = top.Map("admin")) {
+    admin->Read("listen", config.admin.listen);
+    top.Fail(admin->Finish());
+  }
+  if (auto store = top.Map("store")) {
+    store->Read("data_dir", config.store.data_dir);
+    top.Fail(store->Finish());
+  }
+  if (absl::Status status = top.Finish(); !status.ok()) return status;
+  if (absl::Status status = config.Validate(); !status.ok()) return status;
+  return config;
+}
+
+absl::StatusOr<CollectorConfig> LoadCollectorConfig(const std::string& file_path) {
+  if (file_path.empty()) return ParseCollectorConfig(YAML::Node());
+  absl::StatusOr<YAML::Node> root = common::LoadYamlFile(file_path);
+  if (!root.ok()) return root.status();
+  return ParseCollectorConfig(*root);
+}
+
+}  // namespace meshtel::collector

@@ -1,0 +1,218 @@
+#include "collector/ingest/record_ingest_server.h"
+
+#include <mutex>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "collector/common/record_service_method.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/impl/codegen/method_handler.h"
+#include "grpcpp/impl/codegen/rpc_service_method.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "spdlog/spdlog.h"
+
+namespace meshtel::collector {
+namespace {
+
+using RawStream = grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>;
+
+struct IngestMetrics {
+  explicit IngestMetrics(prometheus::Registry& registry)
+      : batches(prometheus::BuildCounter()
+                    .Name("meshtel_ingest_batches_total")
+                    .Help("RecordBatches received from proxies, by outcome.")
+                    .Register(registry)),
+        batches_ok(batches.Add({{"result", "ok"}})),
+        batches_duplicate(batches.Add({{"result", "duplicate"}})),
+        batches_invalid(batches.Add({{"result", "invalid"}})),
+        batches_too_large(batches.Add({{"result", "too_large"}})),
+        batches_unavailable(batches.Add({{"result", "unavailable"}})),
+        records(prometheus::BuildCounter()
+                    .Name("meshtel_ingest_records_total")
+                    .Help("Request records processed (duplicates excluded).")
+                    .Register(registry)
+                    .Add({})),
+        proxy_dropped(prometheus::BuildCounter()
+                          .Name("meshtel_proxy_dropped_records_total")
+                          .Help("Records proxies reported dropping because their buffer was full.")
+                          .Register(registry)
+                          .Add({})),
+        streams(prometheus::BuildGauge()
+                    .Name("meshtel_ingest_streams")
+                    .Help("RecordService streams open now.")
+                    .Register(registry)
+                    .Add({})) {}
+
+  prometheus::Family<prometheus::Counter>& batches;
+  prometheus::Counter& batches_ok;
+  prometheus::Counter& batches_duplicate;
+  prometheus::Counter& batches_invalid;
+  prometheus::Counter& batches_too_large;
+  prometheus::Counter& batches_unavailable;
+  prometheus::Counter& records;
+  prometheus::Counter& proxy_dropped;
+  prometheus::Gauge& streams;
+};
+
+// What the collector remembers of one proxy instance. `mutex` serialises the instance's
+// batches across streams, so a resend racing its original is processed once.
+struct InstanceState {
+  std::mutex mutex;
+  uint64_t highest_sequence = 0;
+  uint64_t dropped_records_total = 0;
+};
+
+}  // namespace
+
+class RecordIngestService : public grpc::Service {
+ public:
+  RecordIngestService(const IngestConfig& config, RecordBatchSink& sink,
+                      prometheus::Registry& registry)
+      : max_batch_bytes_(config.max_batch_bytes), sink_(sink), metrics_(registry) {
+    AddMethod(new grpc::internal::RpcServiceMethod(
+        common::kStreamRecordsMethod, grpc::internal::RpcMethod::BIDI_STREAMING,
+        new grpc::internal::BidiStreamingHandler<RecordIngestService, grpc::ByteBuffer,
+                                                 grpc::ByteBuffer>(
+            [](RecordIngestService* service, grpc::ServerContext* context, RawStream* stream) {
+              return service->StreamRecords(context, stream);
+            },
+            this)));
+  }
+
+ private:
+  grpc::Status StreamRecords(grpc::ServerContext* context, RawStream* stream) {
+    metrics_.streams.Increment();
+    const std::string peer = context->peer();
+    spdlog::debug("record stream opened by {}", peer);
+    grpc::Status result = ServeStream(*stream);
+    metrics_.streams.Decrement();
+    spdlog::debug("record stream from {} ended: {}", peer, result.error_message());
+    return result;
+  }
+
+  grpc::Status ServeStream(RawStream& stream) {
+    grpc::ByteBuffer request;
+    meshtel::v1::RecordBatch batch;
+    meshtel::v1::RecordAck ack;
+    std::string serialized_ack;
+    while (stream.Read(&request)) {
+      ack.Clear();
+      if (grpc::Status status = Handle(request, batch, ack); !status.ok()) return status;
+      ack.SerializeToString(&serialized_ack);
+      grpc::Slice slice(serialized_ack);
+      grpc::ByteBuffer response(&slice, 1);
+      if (!stream.Write(response)) break;
+    }
+    return grpc::Status::OK;
+  }
+
+  // Fills `ack` for one received message; a non-OK return ends the stream.
+  grpc::Status Handle(const grpc::ByteBuffer& request, meshtel::v1::RecordBatch& batch,
+                      meshtel::v1::RecordAck& ack) {
+    const size_t size = request.Length();
+    if (size > max_batch_bytes_) {
+      metrics_.batches_too_large.Increment();
+      Reject(ack, grpc::StatusCode::RESOURCE_EXHAUSTED,
+             absl::StrCat("batch of ", size, " bytes exceeds ingest.max_batch_bytes (",
+                          max_batch_bytes_, ")"));
+      return grpc::Status::OK;
+    }
+    grpc::Slice slice;
+    if (!request.DumpToSingleSlice(&slice).ok() ||
+        !batch.ParseFromArray(slice.begin(), static_cast<int>(slice.size()))) {
+      metrics_.batches_invalid.Increment();
+      Reject(ack, grpc::StatusCode::INVALID_ARGUMENT, "batch is not a valid meshtel.v1.RecordBatch");
+      return grpc::Status::OK;
+    }
+    if (batch.proxy_instance_id().empty() || batch.sequence() == 0) {
+      metrics_.batches_invalid.Increment();
+      Reject(ack, grpc::StatusCode::INVALID_ARGUMENT,
+             "batch has no proxy_instance_id or a zero sequence");
+      ack.set_sequence(batch.sequence());
+      return grpc::Status::OK;
+    }
+    ack.set_sequence(batch.sequence());
+
+    InstanceState& instance = Instance(batch.proxy_instance_id());
+    std::lock_guard<std::mutex> lock(instance.mutex);
+    if (batch.sequence() <= instance.highest_sequence) {
+      metrics_.batches_duplicate.Increment();
+      ack.set_highest_stored_sequence(instance.highest_sequence);
+      return grpc::Status::OK;
+    }
+    if (absl::Status status = sink_.Consume(batch); !status.ok()) {
+      metrics_.batches_unavailable.Increment();
+      spdlog::warn("batch {} of {} not stored: {}", batch.sequence(), batch.proxy_instance_id(),
+                   status.ToString());
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(status.message()));
+    }
+    instance.highest_sequence = batch.sequence();
+    if (batch.dropped_records_total() > instance.dropped_records_total) {
+      metrics_.proxy_dropped.Increment(
+          static_cast<double>(batch.dropped_records_total() - instance.dropped_records_total));
+      instance.dropped_records_total = batch.dropped_records_total();
+    }
+    metrics_.batches_ok.Increment();
+    metrics_.records.Increment(static_cast<double>(batch.records_size()));
+    ack.set_highest_stored_sequence(instance.highest_sequence);
+    return grpc::Status::OK;
+  }
+
+  static void Reject(meshtel::v1::RecordAck& ack, grpc::StatusCode code, std::string message) {
+    spdlog::warn("rejected a record batch: {}", message);
+    ack.set_status_code(static_cast<int32_t>(code));
+    ack.set_status_message(std::move(message));
+  }
+
+  InstanceState& Instance(const std::string& instance_id) {
+    std::lock_guard<std::mutex> lock(instances_mutex_);
+    std::unique_ptr<InstanceState>& state = instances_[instance_id];
+    if (state == nullptr) state = std::make_unique<InstanceState>();
+    return *state;
+  }
+
+  const uint64_t max_batch_bytes_;
+  RecordBatchSink& sink_;
+  IngestMetrics metrics_;
+  std::mutex instances_mutex_;
+  absl::flat_hash_map<std::string, std::unique_ptr<InstanceState>> instances_
+      ABSL_GUARDED_BY(instances_mutex_);
+};
+
+RecordIngestServer::RecordIngestServer(std::unique_ptr<RecordIngestService> service,
+                                       std::unique_ptr<grpc::Server> server, uint16_t port)
+    : service_(std::move(service)), server_(std::move(server)), port_(port) {}
+
+absl::StatusOr<std::unique_ptr<RecordIngestServer>> RecordIngestServer::Start(
+    const IngestConfig& config, RecordBatchSink& sink, prometheus::Registry& registry) {
+  auto service = std::make_unique<RecordIngestService>(config, sink, registry);
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  builder.AddListeningPort(config.listen.ToString(), grpc::InsecureServerCredentials(),
+                           &selected_port);
+  builder.RegisterService(service.get());
+  builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<uint64_t>(config.max_batch_bytes * 4, std::numeric_limits<int>::max())));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || selected_port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("ingest.listen: cannot listen on ", config.listen.ToString()));
+  }
+  spdlog::info("record ingest listening on {}:{}", config.listen.host, selected_port);
+  return std::unique_ptr<RecordIngestServer>(new RecordIngestServer(
+      std::move(service), std::move(server), static_cast<uint16_t>(selected_port)));
+}
+
+void RecordIngestServer::Shutdown(absl::Duration grace) {
+  if (server_ == nullptr) return;
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  server_->Wait();
+  server_.reset();
+}
+
+RecordIngestServer::~RecordIngestServer() { Shutdown(absl::ZeroDuration()); }
+
+}  // namespace meshtel::collector
