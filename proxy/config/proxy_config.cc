@@ -1,0 +1,165 @@
+#include "proxy/config/proxy_config.h"
+
+#include "collector/common/program.h"
+#include "collector/common/yaml_map.h"
+#include "fmt/format.h"
+
+namespace meshtel::proxy {
+namespace {
+
+absl::Status Invalid(const std::string& path, const std::string& what) {
+  return absl::InvalidArgumentError(fmt::format("{}: {}", path, what));
+}
+
+absl::Status CheckPositive(const std::string& path, absl::Duration value) {
+  if (value <= absl::ZeroDuration()) {
+    return Invalid(path, fmt::format("'{}' must be greater than 0", absl::FormatDuration(value)));
+  }
+  return absl::OkStatus();
+}
+
+bool IsDnsName(const std::string& host) {
+  if (host.empty() || host.size() > 253 || host.front() == '.' || host.back() == '.') return false;
+  for (char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status ProxyConfig::Validate() const {
+  if (!common::IsLogLevel(log_level)) {
+    return Invalid("log_level", fmt::format(
+        "'{}' is not one of trace, debug, info, warn, error, critical, off", log_level));
+  }
+  if (io_threads > 256) return Invalid("io_threads", fmt::format("{} is not in [0, 256]", io_threads));
+  if (max_body_bytes == 0) return Invalid("max_body_bytes", "must be greater than 0");
+  for (const auto& [path, value] :
+       {std::pair<const char*, absl::Duration>{"idle_timeout", idle_timeout},
+        {"connect_timeout", connect_timeout},
+        {"inbound.timeout", inbound.timeout},
+        {"outbound.timeout", outbound.timeout},
+        {"reporter.flush_interval", reporter.flush_interval},
+        {"reporter.reconnect_initial_backoff", reporter.reconnect_initial_backoff},
+        {"reporter.reconnect_max_backoff", reporter.reconnect_max_backoff}}) {
+    if (absl::Status status = CheckPositive(path, value); !status.ok()) return status;
+  }
+  if (reporter.reconnect_max_backoff < reporter.reconnect_initial_backoff) {
+    return Invalid("reporter.reconnect_max_backoff",
+                   fmt::format("'{}' must not be less than reporter.reconnect_initial_backoff",
+                               absl::FormatDuration(reporter.reconnect_max_backoff)));
+  }
+  if (reporter.max_batch_records == 0 || reporter.max_batch_records > 100000) {
+    return Invalid("reporter.max_batch_records",
+                   fmt::format("{} is not in [1, 100000]", reporter.max_batch_records));
+  }
+  if (reporter.max_unacked_bytes < (64 << 10)) {
+    return Invalid("reporter.max_unacked_bytes",
+                   fmt::format("{} is less than 65536", reporter.max_unacked_bytes));
+  }
+  if (workload.namespace_name.empty()) return Invalid("workload.namespace", "must not be empty");
+  if (inbound.enabled && outbound.enabled && inbound.listen == outbound.listen &&
+      inbound.listen.port != 0) {
+    return Invalid("outbound.listen",
+                   fmt::format("{} is already inbound.listen", outbound.listen.ToString()));
+  }
+  if (inbound.enabled && inbound.app.port == 0) {
+    return Invalid("inbound.app", fmt::format("'{}' needs a port", inbound.app.ToString()));
+  }
+  for (size_t i = 0; i < outbound.routes.size(); ++i) {
+    const RouteConfig& route = outbound.routes[i];
+    const std::string path = fmt::format("outbound.routes[{}]", i);
+    if (!IsDnsName(route.host)) {
+      return Invalid(path + ".host",
+                     fmt::format("'{}' is not a lower-case DNS name", route.host));
+    }
+    if (route.addresses.empty()) return Invalid(path + ".addresses", "must list an address");
+    for (size_t j = 0; j < route.addresses.size(); ++j) {
+      if (route.addresses[j].port == 0) {
+        return Invalid(fmt::format("{}.addresses[{}]", path, j),
+                       fmt::format("'{}' needs a port", route.addresses[j].ToString()));
+      }
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (outbound.routes[j].host == route.host) {
+        return Invalid(path + ".host",
+                       fmt::format("'{}' is already outbound.routes[{}].host", route.host, j));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
+  ProxyConfig config;
+  common::YamlMap top(root, "");
+  top.Read("log_level", config.log_level);
+  top.Read("instance_id", config.instance_id);
+  top.Read("io_threads", config.io_threads);
+  top.Read("max_body_bytes", config.max_body_bytes);
+  top.Read("idle_timeout", config.idle_timeout);
+  top.Read("connect_timeout", config.connect_timeout);
+  top.Read("drain_timeout", config.drain_timeout);
+  if (auto workload = top.Map("workload")) {
+    WorkloadConfig& w = config.workload;
+    workload->Read("name", w.name);
+    workload->Read("namespace", w.namespace_name);
+    workload->Read("app", w.app);
+    workload->Read("version", w.version);
+    workload->Read("canonical_service", w.canonical_service);
+    workload->Read("canonical_revision", w.canonical_revision);
+    workload->Read("cluster", w.cluster);
+    workload->Read("principal", w.principal);
+    workload->Read("service_host", w.service_host);
+    top.Fail(workload->Finish());
+  }
+  if (auto inbound = top.Map("inbound")) {
+    inbound->Read("enabled", config.inbound.enabled);
+    inbound->Read("listen", config.inbound.listen);
+    inbound->Read("app", config.inbound.app);
+    inbound->Read("timeout", config.inbound.timeout);
+    top.Fail(inbound->Finish());
+  }
+  if (auto outbound = top.Map("outbound")) {
+    outbound->Read("enabled", config.outbound.enabled);
+    outbound->Read("listen", config.outbound.listen);
+    outbound->Read("timeout", config.outbound.timeout);
+    for (common::YamlMap& route_map : outbound->MapList("routes")) {
+      RouteConfig route;
+      route_map.Read("host", route.host);
+      route_map.Read("addresses", route.addresses);
+      route_map.Read("timeout", route.timeout);
+      outbound->Fail(route_map.Finish());
+      config.outbound.routes.push_back(std::move(route));
+    }
+    top.Fail(outbound->Finish());
+  }
+  if (auto reporter = top.Map("reporter")) {
+    ReporterConfig& r = config.reporter;
+    reporter->Read("collector", r.collector);
+    reporter->Read("max_batch_records", r.max_batch_records);
+    reporter->Read("flush_interval", r.flush_interval);
+    reporter->Read("max_unacked_bytes", r.max_unacked_bytes);
+    reporter->Read("reconnect_initial_backoff", r.reconnect_initial_backoff);
+    reporter->Read("reconnect_max_backoff", r.reconnect_max_backoff);
+    top.Fail(reporter->Finish());
+  }
+  if (absl::Status status = top.Finish(); !status.ok()) return status;
+  if (config.workload.service_host.empty() && !config.workload.name.empty()) {
+    config.workload.service_host =
+        fmt::format("{}.{}.svc.cluster.local", config.workload.name, config.workload.namespace_name);
+  }
+  if (absl::Status status = config.Validate(); !status.ok()) return status;
+  return config;
+}
+
+absl::StatusOr<ProxyConfig> LoadProxyConfig(const std::string& file_path) {
+  if (file_path.empty()) return ParseProxyConfig(YAML::Node());
+  absl::StatusOr<YAML::Node> root = common::LoadYamlFile(file_path);
+  if (!root.ok()) return root.status();
+  return ParseProxyConfig(*root);
+}
+
+}  // namespace meshtel::proxy

@@ -1,0 +1,596 @@
+#include "proxy/http/proxy_server.h"
+
+#include <algorithm>
+#include <charconv>
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "boost/asio.hpp"
+#include "boost/beast.hpp"
+#include "fmt/format.h"
+#include "proxy/http/request_id.h"
+#include "proxy/http/route_table.h"
+#include "proxy/identity/peer_metadata.h"
+#include "spdlog/spdlog.h"
+
+namespace meshtel::proxy {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr uint32_t kMaxHeaderBytes = 60 * 1024;
+
+enum class Direction { kInbound, kOutbound };
+
+std::string_view ToStd(beast::string_view view) { return {view.data(), view.size()}; }
+
+std::string EndpointText(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  if (address.is_v6()) return fmt::format("[{}]:{}", address.to_string(), endpoint.port());
+  return fmt::format("{}:{}", address.to_string(), endpoint.port());
+}
+
+uint64_t OffsetNs(Clock::time_point start, Clock::time_point at) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(at - start).count();
+  return static_cast<uint64_t>(std::max<int64_t>(ns, 1));
+}
+
+uint64_t FlagBit(meshtel::v1::ResponseFlag flag) { return uint64_t{1} << static_cast<int>(flag); }
+
+// Removes the hop-by-hop headers of RFC 9110 §7.6.1, including those named by Connection.
+template <class Fields>
+void RemoveHopByHopHeaders(Fields& fields) {
+  const std::string connection(ToStd(fields[http::field::connection]));
+  size_t begin = 0;
+  while (begin < connection.size()) {
+    size_t end = connection.find(',', begin);
+    if (end == std::string::npos) end = connection.size();
+    std::string_view token(connection.data() + begin, end - begin);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    if (!token.empty()) fields.erase(beast::string_view(token.data(), token.size()));
+    begin = end + 1;
+  }
+  for (http::field field : {http::field::connection, http::field::keep_alive,
+                            http::field::proxy_connection, http::field::te,
+                            http::field::transfer_encoding, http::field::upgrade,
+                            http::field::proxy_authorization}) {
+    fields.erase(field);
+  }
+}
+
+struct LocalReply {
+  http::status status;
+  meshtel::v1::ResponseFlag flag;
+  bool has_flag;
+  const char* details;
+  const char* body;
+};
+
+constexpr LocalReply kNoRoute{http::status::not_found, meshtel::v1::RESPONSE_FLAG_NO_ROUTE_FOUND,
+                              true, "route_not_found", ""};
+constexpr LocalReply kConnectFailure{
+    http::status::service_unavailable, meshtel::v1::RESPONSE_FLAG_UPSTREAM_CONNECTION_FAILURE, true,
+    "upstream_reset_before_response_started{connection_failure}",
+    "upstream connect error or disconnect/reset before headers. reset reason: connection failure"};
+constexpr LocalReply kUpstreamTimeout{
+    http::status::gateway_timeout, meshtel::v1::RESPONSE_FLAG_UPSTREAM_REQUEST_TIMEOUT, true,
+    "upstream_response_timeout", "upstream request timeout"};
+constexpr LocalReply kUpstreamReset{
+    http::status::service_unavailable,
+    meshtel::v1::RESPONSE_FLAG_UPSTREAM_CONNECTION_TERMINATION, true,
+    "upstream_reset_before_response_started{connection_termination}",
+    "upstream connect error or disconnect/reset before headers. reset reason: connection "
+    "termination"};
+constexpr LocalReply kBadRequest{http::status::bad_request,
+                                 meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_PROTOCOL_ERROR, true,
+                                 "http1.codec_error", "Bad Request"};
+constexpr LocalReply kHeadersTooLarge{http::status::request_header_fields_too_large,
+                                      meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_PROTOCOL_ERROR, true,
+                                      "http1.headers_too_large", "Request Header Fields Too Large"};
+constexpr LocalReply kBodyTooLarge{http::status::payload_too_large,
+                                   meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_PROTOCOL_ERROR, false,
+                                   "request_payload_too_large", "Payload Too Large"};
+
+}  // namespace
+
+struct ProxyServer::Impl {
+  struct Worker {
+    asio::io_context io_context{1};
+    std::vector<tcp::acceptor> acceptors;
+    std::thread thread;
+  };
+
+  struct Listener {
+    Direction direction;
+    tcp::endpoint endpoint;  // with the bound port once started
+  };
+
+  ProxyConfig config;
+  RecordSink* sink = nullptr;
+  std::unique_ptr<RouteTable> routes;
+  Route inbound_route;
+  meshtel::v1::WorkloadIdentity own_identity;
+  std::string own_peer_metadata;
+  std::string own_peer_id;
+  std::vector<Listener> listeners;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::atomic<int64_t> active_requests{0};
+  std::atomic<bool> draining{false};
+  bool stopped = false;
+
+  // One downstream connection, from accept to close.
+  asio::awaitable<void> Serve(tcp::socket socket, Direction direction);
+
+  // What a session keeps between requests on one downstream connection.
+  struct Upstream {
+    std::optional<beast::tcp_stream> stream;
+    tcp::endpoint endpoint;
+    beast::flat_buffer buffer;
+    std::string local_address;
+  };
+
+  // Forwards one request; fills `record` and returns whether the downstream may stay open.
+  asio::awaitable<bool> Forward(beast::tcp_stream& downstream, Direction direction,
+                                http::request<http::string_body>& request, Upstream& upstream,
+                                Clock::time_point start, meshtel::v1::RequestRecord& record);
+
+  asio::awaitable<bool> SendLocalReply(beast::tcp_stream& downstream, const LocalReply& reply,
+                                       unsigned version, bool keep_alive, Clock::time_point start,
+                                       meshtel::v1::RequestRecord& record);
+
+  asio::awaitable<void> Accept(tcp::acceptor& acceptor, Direction direction);
+};
+
+asio::awaitable<void> ProxyServer::Impl::Accept(tcp::acceptor& acceptor, Direction direction) {
+  for (;;) {
+    beast::error_code error;
+    tcp::socket socket =
+        co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, error));
+    if (error == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (error) {
+      spdlog::warn("accept failed: {}", error.message());
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), error);
+    asio::co_spawn(acceptor.get_executor(), Serve(std::move(socket), direction), asio::detached);
+  }
+}
+
+asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction direction) {
+  beast::error_code error;
+  const std::string remote_address = EndpointText(socket.remote_endpoint(error));
+  const std::string local_address = EndpointText(socket.local_endpoint(error));
+  beast::tcp_stream downstream(std::move(socket));
+  beast::flat_buffer buffer;
+  Upstream upstream;
+  const auto idle_timeout = std::chrono::milliseconds(absl::ToInt64Milliseconds(config.idle_timeout));
+
+  for (;;) {
+    // Wait for the first byte of the next request (keep-alive idle time is not request time).
+    if (buffer.size() == 0) {
+      downstream.expires_after(idle_timeout);
+      const size_t read = co_await downstream.async_read_some(
+          buffer.prepare(16 * 1024), asio::redirect_error(asio::use_awaitable, error));
+      if (error || read == 0) break;
+      buffer.commit(read);
+    }
+    const Clock::time_point start = Clock::now();
+    const auto start_wall = std::chrono::system_clock::now();
+    active_requests.fetch_add(1);
+
+    meshtel::v1::RequestRecord record;
+    record.set_start_time_unix_nano(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(start_wall.time_since_epoch())
+            .count()));
+    record.set_reporter(direction == Direction::kOutbound ? meshtel::v1::REPORTER_SOURCE
+                                                          : meshtel::v1::REPORTER_DESTINATION);
+    record.set_downstream_remote_address(remote_address);
+    record.set_downstream_local_address(local_address);
+    record.set_scheme("http");
+    record.set_route_name("default");
+
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(kMaxHeaderBytes);
+    parser.body_limit(config.max_body_bytes);
+    downstream.expires_after(idle_timeout);
+    size_t request_bytes = co_await http::async_read_header(
+        downstream, buffer, parser, asio::redirect_error(asio::use_awaitable, error));
+    bool keep_alive = false;
+    if (error == http::error::end_of_stream || error == asio::error::eof ||
+        error == beast::error::timeout || error == asio::error::connection_reset) {
+      active_requests.fetch_sub(1);
+      break;  // the client went away between requests or mid-headers: nothing to answer
+    }
+    if (error) {
+      const LocalReply& reply =
+          error == http::error::header_limit ? kHeadersTooLarge : kBadRequest;
+      co_await SendLocalReply(downstream, reply, 11, false, start, record);
+      active_requests.fetch_sub(1);
+      break;
+    }
+    record.mutable_phases()->set_downstream_headers_done_ns(OffsetNs(start, Clock::now()));
+    auto& request = parser.get();
+    if (request[http::field::expect] == "100-continue") {
+      http::response<http::empty_body> continue_response{http::status::continue_, request.version()};
+      co_await http::async_write(downstream, continue_response,
+                                 asio::redirect_error(asio::use_awaitable, error));
+      request.erase(http::field::expect);
+    }
+    if (!error) {
+      request_bytes += co_await http::async_read(downstream, buffer, parser,
+                                                 asio::redirect_error(asio::use_awaitable, error));
+    }
+    record.set_request_bytes(request_bytes);
+    if (error) {
+      if (error == http::error::body_limit) {
+        co_await SendLocalReply(downstream, kBodyTooLarge, request.version(), false, start, record);
+      } else {
+        // The client closed or sent a broken body: Envoy's DC (downstream termination).
+        record.set_response_flags(
+            FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
+        record.set_duration_ns(OffsetNs(start, Clock::now()));
+        sink->Submit(std::move(record));
+      }
+      active_requests.fetch_sub(1);
+      break;
+    }
+    keep_alive = co_await Forward(downstream, direction, request, upstream, start, record);
+    sink->Submit(std::move(record));
+    active_requests.fetch_sub(1);
+    if (!keep_alive || draining.load()) break;
+  }
+  downstream.socket().shutdown(tcp::socket::shutdown_both, error);
+  if (upstream.stream) upstream.stream->socket().shutdown(tcp::socket::shutdown_both, error);
+}
+
+asio::awaitable<bool> ProxyServer::Impl::SendLocalReply(beast::tcp_stream& downstream,
+                                                        const LocalReply& reply, unsigned version,
+                                                        bool keep_alive, Clock::time_point start,
+                                                        meshtel::v1::RequestRecord& record) {
+  http::response<http::string_body> response{reply.status, version};
+  response.set(http::field::server, "meshtel");
+  response.set(http::field::content_type, "text/plain");
+  response.body() = reply.body;
+  response.keep_alive(keep_alive);
+  response.prepare_payload();
+  record.set_response_code(static_cast<uint32_t>(reply.status));
+  record.set_response_code_details(reply.details);
+  if (reply.has_flag) record.set_response_flags(record.response_flags() | FlagBit(reply.flag));
+  beast::error_code error;
+  const size_t written = co_await http::async_write(
+      downstream, response, asio::redirect_error(asio::use_awaitable, error));
+  record.set_response_bytes(written);
+  const uint64_t now = OffsetNs(start, Clock::now());
+  record.mutable_phases()->set_downstream_last_byte_ns(now);
+  record.set_duration_ns(now);
+  co_return !error && keep_alive;
+}
+
+asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream,
+                                                 Direction direction,
+                                                 http::request<http::string_body>& request,
+                                                 Upstream& upstream, Clock::time_point start,
+                                                 meshtel::v1::RequestRecord& record) {
+  const bool downstream_keep_alive = request.keep_alive();
+  const unsigned version = request.version();
+  std::string_view target = ToStd(request.target());
+  std::string authority(ToStd(request[http::field::host]));
+
+  // Absolute-form ("http://host:port/path") when the app uses the proxy as an HTTP proxy.
+  if (direction == Direction::kOutbound && target.starts_with("http://")) {
+    std::string_view rest = target.substr(7);
+    const size_t slash = rest.find('/');
+    authority = std::string(rest.substr(0, slash));
+    const std::string path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+    request.target(path);
+    request.set(http::field::host, authority);
+    target = ToStd(request.target());
+  }
+
+  record.set_method(std::string(ToStd(request.method_string())));
+  record.set_authority(authority);
+  record.set_path(std::string(target));
+  record.set_protocol(version == 10 ? "HTTP/1.0" : "HTTP/1.1");
+  record.set_user_agent(std::string(ToStd(request[http::field::user_agent])));
+  record.set_forwarded_for(std::string(ToStd(request["x-forwarded-for"])));
+  const bool is_grpc = ToStd(request[http::field::content_type]).starts_with("application/grpc");
+  record.set_request_protocol(is_grpc ? meshtel::v1::REQUEST_PROTOCOL_GRPC
+                                      : meshtel::v1::REQUEST_PROTOCOL_HTTP);
+
+  // Request id: keep the caller's, else make one.
+  std::string request_id(ToStd(request[kRequestIdHeader]));
+  if (request_id.empty()) {
+    request_id = NewRequestId();
+    request.set(kRequestIdHeader, request_id);
+  }
+  record.set_request_id(request_id);
+
+  // Route. `peer_is_mesh`: the caller is a meshtel proxy, so it gets our identity back.
+  bool peer_is_mesh = false;
+  const Route* route = direction == Direction::kInbound ? &inbound_route : routes->Find(authority);
+  if (direction == Direction::kOutbound) {
+    *record.mutable_source() = own_identity;
+  } else {
+    *record.mutable_destination() = own_identity;
+    const std::string_view peer = ToStd(request[kPeerMetadataHeader]);
+    peer_is_mesh = !peer.empty() && DecodePeerMetadata(peer, *record.mutable_source());
+  }
+  request.erase(kPeerMetadataHeader);
+  request.erase(kPeerMetadataIdHeader);
+  if (route == nullptr) {
+    record.mutable_destination_service()->set_host(authority);
+    co_return co_await SendLocalReply(downstream, kNoRoute, version, downstream_keep_alive, start,
+                                      record);
+  }
+  *record.mutable_destination_service() = route->service;
+  record.set_upstream_cluster(route->cluster_name);
+  const tcp::endpoint& endpoint = route->PickEndpoint();
+  record.set_upstream_host(EndpointText(endpoint));
+  record.mutable_phases()->set_route_chosen_ns(OffsetNs(start, Clock::now()));
+
+  RemoveHopByHopHeaders(request);
+  if (direction == Direction::kOutbound) {
+    request.set(kPeerMetadataHeader, own_peer_metadata);
+    request.set(kPeerMetadataIdHeader, own_peer_id);
+  }
+  request.keep_alive(true);
+  request.prepare_payload();
+
+  const auto timeout = std::chrono::milliseconds(absl::ToInt64Milliseconds(route->timeout));
+  const auto connect_timeout =
+      std::chrono::milliseconds(absl::ToInt64Milliseconds(config.connect_timeout));
+  std::optional<http::response_parser<http::string_body>> response_parser;
+  beast::error_code error;
+  size_t attempts = 0;
+  for (;;) {
+    ++attempts;
+    const bool reused = upstream.stream.has_value() && upstream.endpoint == endpoint &&
+                        upstream.stream->socket().is_open();
+    if (!reused) {
+      upstream.stream.emplace(downstream.get_executor());
+      upstream.buffer.clear();
+      upstream.endpoint = endpoint;
+      upstream.stream->expires_after(connect_timeout);
+      co_await upstream.stream->async_connect(endpoint,
+                                              asio::redirect_error(asio::use_awaitable, error));
+      if (error) {
+        upstream.stream.reset();
+        co_return co_await SendLocalReply(downstream, kConnectFailure, version,
+                                          downstream_keep_alive, start, record);
+      }
+      upstream.stream->socket().set_option(tcp::no_delay(true), error);
+      upstream.local_address = EndpointText(upstream.stream->socket().local_endpoint(error));
+    }
+    record.set_upstream_local_address(upstream.local_address);
+    record.mutable_phases()->set_upstream_connected_ns(OffsetNs(start, Clock::now()));
+    record.mutable_phases()->set_upstream_connection_reused(reused);
+
+    upstream.stream->expires_after(timeout);
+    http::request_serializer<http::string_body> serializer(request);
+    co_await http::async_write_header(*upstream.stream, serializer,
+                                      asio::redirect_error(asio::use_awaitable, error));
+    if (!error) {
+      record.mutable_phases()->set_upstream_headers_sent_ns(OffsetNs(start, Clock::now()));
+      co_await http::async_write(*upstream.stream, serializer,
+                                 asio::redirect_error(asio::use_awaitable, error));
+    }
+    if (!error) {
+      record.mutable_phases()->set_upstream_request_done_ns(OffsetNs(start, Clock::now()));
+      response_parser.emplace();
+      response_parser->body_limit(config.max_body_bytes);
+      if (request.method() == http::verb::head) response_parser->skip(true);
+      co_await http::async_read_header(*upstream.stream, upstream.buffer, *response_parser,
+                                       asio::redirect_error(asio::use_awaitable, error));
+    }
+    // A reused connection the upstream had already closed: retry once on a fresh one.
+    if (error && reused && attempts == 1 && error != beast::error::timeout) {
+      upstream.stream.reset();
+      continue;
+    }
+    break;
+  }
+  if (!error) {
+    record.mutable_phases()->set_upstream_first_byte_ns(OffsetNs(start, Clock::now()));
+    co_await http::async_read(*upstream.stream, upstream.buffer, *response_parser,
+                              asio::redirect_error(asio::use_awaitable, error));
+  }
+  if (error) {
+    upstream.stream.reset();
+    const LocalReply& reply = error == beast::error::timeout ? kUpstreamTimeout : kUpstreamReset;
+    co_return co_await SendLocalReply(downstream, reply, version, downstream_keep_alive, start,
+                                      record);
+  }
+  record.mutable_phases()->set_upstream_last_byte_ns(OffsetNs(start, Clock::now()));
+
+  http::response<http::string_body>& response = response_parser->get();
+  const bool upstream_keep_alive = response.keep_alive();
+  if (direction == Direction::kOutbound) {
+    const std::string_view peer = ToStd(response[kPeerMetadataHeader]);
+    if (!peer.empty()) DecodePeerMetadata(peer, *record.mutable_destination());
+  }
+  response.erase(kPeerMetadataHeader);
+  response.erase(kPeerMetadataIdHeader);
+  const std::string_view grpc_status = ToStd(response["grpc-status"]);
+  if (is_grpc && !grpc_status.empty()) {
+    uint32_t code = 0;
+    if (std::from_chars(grpc_status.data(), grpc_status.data() + grpc_status.size(), code).ec ==
+        std::errc()) {
+      record.set_grpc_status(code);
+    }
+  }
+  RemoveHopByHopHeaders(response);
+  if (direction == Direction::kInbound && peer_is_mesh) {
+    response.set(kPeerMetadataHeader, own_peer_metadata);
+    response.set(kPeerMetadataIdHeader, own_peer_id);
+  }
+  const unsigned status = response.result_int();
+  const bool bodiless = request.method() == http::verb::head || status / 100 == 1 ||
+                        status == 204 || status == 304;
+  if (!bodiless) response.prepare_payload();
+  const bool keep_alive = downstream_keep_alive && !draining.load();
+  response.keep_alive(keep_alive);
+  response.version(version);
+  if (!upstream_keep_alive) upstream.stream.reset();
+
+  record.set_response_code(status);
+  record.set_response_code_details("via_upstream");
+  downstream.expires_after(timeout);
+  const size_t written = co_await http::async_write(
+      downstream, response, asio::redirect_error(asio::use_awaitable, error));
+  record.set_response_bytes(written);
+  const uint64_t now = OffsetNs(start, Clock::now());
+  record.mutable_phases()->set_downstream_last_byte_ns(now);
+  record.set_duration_ns(now);
+  if (error) {
+    record.set_response_flags(record.response_flags() |
+                              FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
+    co_return false;
+  }
+  co_return keep_alive;
+}
+
+ProxyServer::ProxyServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(const ProxyConfig& config,
+                                                                RecordSink& sink) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  impl->sink = &sink;
+  absl::StatusOr<std::unique_ptr<RouteTable>> routes = RouteTable::Build(config.outbound);
+  if (!routes.ok()) return routes.status();
+  impl->routes = *std::move(routes);
+  impl->own_identity = IdentityFromConfig(config.workload);
+  impl->own_peer_metadata = EncodePeerMetadata(impl->own_identity);
+  impl->own_peer_id = fmt::format("{}.{}", config.workload.name, config.workload.namespace_name);
+
+  if (config.inbound.enabled) {
+    absl::StatusOr<tcp::endpoint> app = ResolveEndpoint(config.inbound.app);
+    if (!app.ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("inbound.app: {}", std::string(app.status().message())));
+    }
+    impl->inbound_route.service = ServiceFromHost(config.workload.service_host);
+    impl->inbound_route.endpoints.push_back(*app);
+    impl->inbound_route.timeout = config.inbound.timeout;
+    impl->inbound_route.cluster_name = fmt::format("inbound|{}||", app->port());
+    impl->listeners.push_back({Direction::kInbound, {}});
+  }
+  if (config.outbound.enabled) impl->listeners.push_back({Direction::kOutbound, {}});
+
+  const unsigned thread_count =
+      config.io_threads > 0 ? config.io_threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<common::HostPort> addresses;
+  for (const auto& listener : impl->listeners) {
+    addresses.push_back(listener.direction == Direction::kInbound ? config.inbound.listen
+                                                                  : config.outbound.listen);
+  }
+  for (unsigned t = 0; t < thread_count; ++t) {
+    auto worker = std::make_unique<Impl::Worker>();
+    for (size_t l = 0; l < impl->listeners.size(); ++l) {
+      const char* key = impl->listeners[l].direction == Direction::kInbound ? "inbound.listen"
+                                                                             : "outbound.listen";
+      beast::error_code error;
+      tcp::endpoint endpoint;
+      if (t == 0) {
+        const auto address = asio::ip::make_address(addresses[l].host, error);
+        if (error) {
+          return absl::InvalidArgumentError(
+              fmt::format("{}: '{}' is not an IP address", key, addresses[l].host));
+        }
+        endpoint = tcp::endpoint(address, addresses[l].port);
+      } else {
+        endpoint = impl->listeners[l].endpoint;  // same port as thread 0's acceptor
+      }
+      tcp::acceptor acceptor(worker->io_context);
+      acceptor.open(endpoint.protocol(), error);
+      if (!error) acceptor.set_option(asio::socket_base::reuse_address(true), error);
+      if (!error) {
+        const int one = 1;
+        if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) !=
+            0) {
+          error = beast::error_code(errno, boost::system::system_category());
+        }
+      }
+      if (!error) acceptor.bind(endpoint, error);
+      if (!error) acceptor.listen(asio::socket_base::max_listen_connections, error);
+      if (error) {
+        return absl::UnavailableError(fmt::format("{}: cannot listen on {}: {}", key,
+                                                  EndpointText(endpoint), error.message()));
+      }
+      if (t == 0) impl->listeners[l].endpoint = acceptor.local_endpoint();
+      worker->acceptors.push_back(std::move(acceptor));
+    }
+    impl->workers.push_back(std::move(worker));
+  }
+  Impl* raw = impl.get();
+  for (auto& worker : impl->workers) {
+    for (size_t l = 0; l < worker->acceptors.size(); ++l) {
+      asio::co_spawn(worker->io_context,
+                     raw->Accept(worker->acceptors[l], raw->listeners[l].direction),
+                     asio::detached);
+    }
+    Impl::Worker* worker_raw = worker.get();
+    worker->thread = std::thread([worker_raw] { worker_raw->io_context.run(); });
+  }
+  for (const auto& listener : impl->listeners) {
+    spdlog::info("{} listener on {} ({} IO threads)",
+                 listener.direction == Direction::kInbound ? "inbound" : "outbound",
+                 EndpointText(listener.endpoint), thread_count);
+  }
+  return std::unique_ptr<ProxyServer>(new ProxyServer(std::move(impl)));
+}
+
+uint16_t ProxyServer::inbound_port() const {
+  for (const auto& listener : impl_->listeners) {
+    if (listener.direction == Direction::kInbound) return listener.endpoint.port();
+  }
+  return 0;
+}
+
+uint16_t ProxyServer::outbound_port() const {
+  for (const auto& listener : impl_->listeners) {
+    if (listener.direction == Direction::kOutbound) return listener.endpoint.port();
+  }
+  return 0;
+}
+
+void ProxyServer::Shutdown() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->draining.store(true);
+  for (auto& worker : impl_->workers) {
+    asio::post(worker->io_context, [worker = worker.get()] {
+      for (auto& acceptor : worker->acceptors) {
+        beast::error_code ignored;
+        acceptor.close(ignored);
+      }
+    });
+  }
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(absl::ToInt64Milliseconds(impl_->config.drain_timeout));
+  while (impl_->active_requests.load() > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (impl_->active_requests.load() > 0) {
+    spdlog::warn("drain timeout: closing {} requests still in flight", impl_->active_requests.load());
+  }
+  for (auto& worker : impl_->workers) worker->io_context.stop();
+  for (auto& worker : impl_->workers) {
+    if (worker->thread.joinable()) worker->thread.join();
+  }
+}
+
+ProxyServer::~ProxyServer() { Shutdown(); }
+
+}  // namespace meshtel::proxy

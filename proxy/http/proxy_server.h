@@ -1,0 +1,50 @@
+#pragma once
+// ProxyServer: meshtel-proxy's HTTP/1.1 listeners and the forwarding between them.
+//
+//   inbound listener  (reporter=destination): downstream → the local app (inbound.app)
+//   outbound listener (reporter=source):      the local app → an upstream chosen by Host from the
+//                                             route table (also absolute-form "http://host/…")
+//
+// For every request it adds x-request-id when absent, exchanges workload identity with the peer
+// proxy (peer_metadata.h), forwards, and hands one RequestRecord with phase timings to the
+// RecordSink. Local replies follow Envoy, with response flags: no route → 404 NR, upstream
+// connect failure → 503 UF, upstream timeout → 504 UT, upstream reset → 503 UC, malformed
+// request → 400, request headers over 60 KiB → 431, body over max_body_bytes → 413.
+//
+// Threading: `io_threads` threads, each running its own io_context with its own acceptor per
+// listener (SO_REUSEPORT: the kernel spreads connections). A connection lives on one thread;
+// the route table is immutable; the only shared mutable state is atomics and the RecordSink.
+// First cut: bodies are buffered whole (bounded by max_body_bytes) and each downstream
+// connection keeps its own upstream connection alive for reuse.
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "proxy/config/proxy_config.h"
+#include "proxy/reporter/record_sink.h"
+
+namespace meshtel::proxy {
+
+class ProxyServer {
+ public:
+  // Binds the enabled listeners and starts the IO threads. `sink` must outlive the server.
+  static absl::StatusOr<std::unique_ptr<ProxyServer>> Start(const ProxyConfig& config,
+                                                            RecordSink& sink);
+  ~ProxyServer();
+
+  // Stops accepting, lets in-flight requests finish until drain_timeout, then closes every
+  // connection and joins the threads. Safe to call twice.
+  void Shutdown();
+
+  uint16_t inbound_port() const;   // 0 when the inbound listener is disabled
+  uint16_t outbound_port() const;  // 0 when the outbound listener is disabled
+
+  struct Impl;
+
+ private:
+  explicit ProxyServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace meshtel::proxy

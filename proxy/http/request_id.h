@@ -1,0 +1,13 @@
+#pragma once
+// x-request-id values: random UUIDv4 in the canonical 36-character lower-case form.
+// Thread-safe: each thread draws from its own generator, seeded from the OS.
+
+#include <string>
+
+namespace meshtel::proxy {
+
+inline constexpr char kRequestIdHeader[] = "x-request-id";
+
+std::string NewRequestId();
+
+}  // namespace meshtel::proxy
