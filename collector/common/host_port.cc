@@ -1,5 +1,7 @@
 #include "collector/common/host_port.h"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 
 #include "fmt/format.h"
@@ -11,6 +13,13 @@ std::string HostPort::ToString() const {
     return fmt::format("[{}]:{}", host, port);
   }
   return fmt::format("{}:{}", host, port);
+}
+
+bool IsIpAddress(std::string_view host) {
+  const std::string text(host);
+  unsigned char buffer[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, text.c_str(), buffer) == 1 ||
+         inet_pton(AF_INET6, text.c_str(), buffer) == 1;
 }
 
 absl::StatusOr<HostPort> ParseHostPort(std::string_view text) {

@@ -18,6 +18,9 @@ struct HostPort {
   bool operator==(const HostPort&) const = default;
 };
 
+// True when `host` is an IPv4 or IPv6 literal (listeners bind to addresses, not names).
+bool IsIpAddress(std::string_view host);
+
 // Parses "host:port" or "[v6]:port". The host must not be empty; the port must be 0..65535.
 absl::StatusOr<HostPort> ParseHostPort(std::string_view text);
 

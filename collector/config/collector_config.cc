@@ -30,6 +30,10 @@ absl::Status CollectorConfig::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "admin.listen: ", admin.listen.ToString(), " is already ingest.listen"));
   }
+  if (!common::IsIpAddress(admin.listen.host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "admin.listen: '", admin.listen.host, "' is not an IP address (listeners bind addresses)"));
+  }
   if (absl::Status status = ingest.Validate(); !status.ok()) return status;
   return store.Validate();
 }

@@ -96,6 +96,9 @@ void AppendPrometheusDouble(double value, std::string& out) {
     out.append("NaN");
   } else if (std::isinf(value)) {
     out.append(value > 0 ? "+Inf" : "-Inf");
+  } else if (value == std::trunc(value) && std::fabs(value) < 1e15) {
+    // Whole numbers in full, as Envoy prints bucket bounds: "3600000", never "3.6e+06".
+    AppendUint(static_cast<uint64_t>(std::fabs(value)), value < 0 ? out.append("-") : out);
   } else {
     char buffer[32];
     auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);

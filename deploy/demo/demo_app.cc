@@ -218,8 +218,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
-  std::signal(SIGINT, [](int) { g_stop.store(true); });
-  std::signal(SIGTERM, [](int) { g_stop.store(true); });
   Args args;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string key = argv[i];
@@ -232,7 +230,13 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1];
   if (mode == "backend") return RunBackend(args);
   if (mode == "frontend") return RunFrontend(args);
-  if (mode == "load") return RunLoad(args);
+  if (mode == "load") {
+    // The servers simply end on SIGTERM/SIGINT; the load generator finishes its requests in
+    // flight and prints its summary.
+    std::signal(SIGINT, [](int) { g_stop.store(true); });
+    std::signal(SIGTERM, [](int) { g_stop.store(true); });
+    return RunLoad(args);
+  }
   std::fprintf(stderr, "meshtel-demo: unknown mode '%s'\n", mode.c_str());
   return 2;
 }

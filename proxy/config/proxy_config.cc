@@ -65,6 +65,13 @@ absl::Status ProxyConfig::Validate() const {
     return Invalid("outbound.listen",
                    fmt::format("{} is already inbound.listen", outbound.listen.ToString()));
   }
+  if (inbound.enabled && !common::IsIpAddress(inbound.listen.host)) {
+    return Invalid("inbound.listen", fmt::format("'{}' is not an IP address", inbound.listen.host));
+  }
+  if (outbound.enabled && !common::IsIpAddress(outbound.listen.host)) {
+    return Invalid("outbound.listen",
+                   fmt::format("'{}' is not an IP address", outbound.listen.host));
+  }
   if (inbound.enabled && inbound.app.port == 0) {
     return Invalid("inbound.app", fmt::format("'{}' needs a port", inbound.app.ToString()));
   }

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -174,7 +175,8 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
   beast::tcp_stream downstream(std::move(socket));
   beast::flat_buffer buffer;
   Upstream upstream;
-  const auto idle_timeout = std::chrono::milliseconds(absl::ToInt64Milliseconds(config.idle_timeout));
+  bool linger = false;  // we close after an error reply: let the client read it first
+  const auto idle_timeout = absl::ToChronoMicroseconds(config.idle_timeout);
 
   for (;;) {
     // Wait for the first byte of the next request (keep-alive idle time is not request time).
@@ -213,10 +215,15 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
       break;  // the client went away between requests or mid-headers: nothing to answer
     }
     if (error) {
-      const LocalReply& reply =
-          error == http::error::header_limit ? kHeadersTooLarge : kBadRequest;
+      // Content-Length over max_body_bytes is refused while the headers are read.
+      const LocalReply& reply = error == http::error::header_limit ? kHeadersTooLarge
+                                : error == http::error::body_limit ? kBodyTooLarge
+                                                                   : kBadRequest;
+      record.set_request_bytes(request_bytes);
       co_await SendLocalReply(downstream, reply, 11, false, start, record);
+      sink->Submit(std::move(record));
       active_requests.fetch_sub(1);
+      linger = true;
       break;
     }
     record.mutable_phases()->set_downstream_headers_done_ns(OffsetNs(start, Clock::now()));
@@ -240,15 +247,29 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
         record.set_response_flags(
             FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
         record.set_duration_ns(OffsetNs(start, Clock::now()));
-        sink->Submit(std::move(record));
       }
+      sink->Submit(std::move(record));
       active_requests.fetch_sub(1);
+      linger = true;
       break;
     }
     keep_alive = co_await Forward(downstream, direction, request, upstream, start, record);
     sink->Submit(std::move(record));
     active_requests.fetch_sub(1);
     if (!keep_alive || draining.load()) break;
+  }
+  if (linger) {
+    // Stop sending, then read and discard what the client still sends (bounded in time and
+    // bytes), so closing does not reset the connection before the client read our reply.
+    downstream.socket().shutdown(tcp::socket::shutdown_send, error);
+    downstream.expires_after(std::chrono::seconds(1));
+    size_t drained = 0;
+    error = {};
+    while (!error && drained < (1u << 20)) {
+      buffer.clear();
+      drained += co_await downstream.async_read_some(
+          buffer.prepare(16 * 1024), asio::redirect_error(asio::use_awaitable, error));
+    }
   }
   downstream.socket().shutdown(tcp::socket::shutdown_both, error);
   if (upstream.stream) upstream.stream->socket().shutdown(tcp::socket::shutdown_both, error);
@@ -347,9 +368,9 @@ asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream,
   request.keep_alive(true);
   request.prepare_payload();
 
-  const auto timeout = std::chrono::milliseconds(absl::ToInt64Milliseconds(route->timeout));
+  const auto timeout = absl::ToChronoMicroseconds(route->timeout);
   const auto connect_timeout =
-      std::chrono::milliseconds(absl::ToInt64Milliseconds(config.connect_timeout));
+      absl::ToChronoMicroseconds(config.connect_timeout);
   std::optional<http::response_parser<http::string_body>> response_parser;
   beast::error_code error;
   size_t attempts = 0;
@@ -467,7 +488,8 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(const ProxyConfi
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   impl->sink = &sink;
-  absl::StatusOr<std::unique_ptr<RouteTable>> routes = RouteTable::Build(config.outbound);
+  absl::StatusOr<std::unique_ptr<RouteTable>> routes =
+      RouteTable::Build(config.outbound.enabled ? config.outbound : OutboundConfig{});
   if (!routes.ok()) return routes.status();
   impl->routes = *std::move(routes);
   impl->own_identity = IdentityFromConfig(config.workload);
@@ -569,16 +591,22 @@ void ProxyServer::Shutdown() {
   if (impl_->stopped) return;
   impl_->stopped = true;
   impl_->draining.store(true);
+  // Close every acceptor on its own thread, and wait for it: after this no connection is taken.
+  std::vector<std::future<void>> closed;
   for (auto& worker : impl_->workers) {
-    asio::post(worker->io_context, [worker = worker.get()] {
+    auto done = std::make_shared<std::promise<void>>();
+    closed.push_back(done->get_future());
+    asio::post(worker->io_context, [worker = worker.get(), done] {
       for (auto& acceptor : worker->acceptors) {
         beast::error_code ignored;
         acceptor.close(ignored);
       }
+      done->set_value();
     });
   }
+  for (auto& future : closed) future.wait();
   const auto deadline =
-      Clock::now() + std::chrono::milliseconds(absl::ToInt64Milliseconds(impl_->config.drain_timeout));
+      Clock::now() + absl::ToChronoMicroseconds(impl_->config.drain_timeout);
   while (impl_->active_requests.load() > 0 && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

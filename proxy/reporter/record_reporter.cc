@@ -13,8 +13,8 @@ namespace {
 // batcher is not keeping up and the request path must not grow memory without bound.
 constexpr size_t kMaxPendingBatches = 64;
 
-std::chrono::milliseconds ToChrono(absl::Duration duration) {
-  return std::chrono::milliseconds(absl::ToInt64Milliseconds(duration));
+std::chrono::microseconds ToChrono(absl::Duration duration) {
+  return absl::ToChronoMicroseconds(duration);
 }
 
 }  // namespace
@@ -161,16 +161,32 @@ void RecordReporter::StreamLoop() {
     std::thread reader([&] { ReadAcks(*stream, broken); });
     ServeStream(*stream, broken);
     connected_.store(false);
-    context.TryCancel();
+    // A broken stream ends the reader by itself, and its status says why; cancel only to stop.
+    if (stopping_.load()) context.TryCancel();
     reader.join();
     const grpc::Status status = stream->Finish();
     {
       std::lock_guard<std::mutex> lock(context_mutex_);
       active_context_ = nullptr;
     }
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      // The collector refused a message over its hard size limit and ended the stream; the
+      // batch it could not take is the oldest one not answered. Resending it would loop.
+      std::lock_guard<std::mutex> lock(batches_mutex_);
+      if (!in_flight_.empty()) {
+        const uint64_t culprit = in_flight_.front();
+        auto it = std::find_if(unacked_.begin(), unacked_.end(),
+                               [&](const Batch& batch) { return batch.sequence == culprit; });
+        if (it != unacked_.end()) {
+          rejected_records_.fetch_add(it->record_count);
+          unacked_bytes_ -= it->bytes.Length();
+          unacked_.erase(it);
+        }
+      }
+    }
     if (stopping_.load()) break;
-    spdlog::warn("record stream to {} ended: {}", config_.collector.ToString(),
-                 status.error_message().empty() ? "connection lost" : status.error_message());
+    spdlog::warn("record stream to {} ended: code {} {}", config_.collector.ToString(),
+                 static_cast<int>(status.error_code()), status.error_message());
     if (acked_records_.load() > acked_before) backoff = config_.reconnect_initial_backoff;
     if (!SleepUnlessStopping(backoff)) break;
     backoff = std::min(backoff * 2, config_.reconnect_max_backoff);

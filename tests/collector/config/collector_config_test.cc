@@ -1,0 +1,75 @@
+#include "collector/config/collector_config.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "yaml-cpp/yaml.h"
+
+namespace meshtel::collector {
+namespace {
+
+const std::string kTestdata = std::string(MESHTEL_SOURCE_DIR) + "/tests/collector/config/testdata/";
+
+TEST(CollectorConfigTest, EmptyFileMeansDefaults) {
+  absl::StatusOr<CollectorConfig> config = ParseCollectorConfig(YAML::Load(""));
+  ASSERT_TRUE(config.ok()) << config.status();
+  const CollectorConfig defaults;
+  EXPECT_EQ(config->log_level, "info");
+  EXPECT_EQ(config->shutdown_grace, absl::Seconds(5));
+  EXPECT_EQ(config->ingest.listen, (common::HostPort{"0.0.0.0", 15140}));
+  EXPECT_EQ(config->ingest.max_batch_bytes, 4u << 20);
+  EXPECT_EQ(config->admin.listen, (common::HostPort{"0.0.0.0", 15141}));
+  EXPECT_EQ(config->store.data_dir, "./meshtel-data");
+  EXPECT_EQ(config->store.data_dir, defaults.store.data_dir);
+}
+
+TEST(CollectorConfigTest, NoPathMeansDefaults) {
+  absl::StatusOr<CollectorConfig> config = LoadCollectorConfig("");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->ingest.listen.port, 15140);
+}
+
+TEST(CollectorConfigTest, EveryKeyDecodes) {
+  absl::StatusOr<CollectorConfig> config = LoadCollectorConfig(kTestdata + "valid.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->log_level, "debug");
+  EXPECT_EQ(config->shutdown_grace, absl::Seconds(2));
+  EXPECT_EQ(config->ingest.listen, (common::HostPort{"127.0.0.1", 7000}));
+  EXPECT_EQ(config->ingest.max_batch_bytes, 1048576u);
+  EXPECT_EQ(config->admin.listen, (common::HostPort{"::1", 7001}));
+  EXPECT_EQ(config->store.data_dir, "/var/lib/meshtel");
+}
+
+TEST(CollectorConfigTest, MissingFileIsAnError) {
+  absl::StatusOr<CollectorConfig> config = LoadCollectorConfig(kTestdata + "no-such-file.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("no-such-file.yaml"), absl::string_view::npos);
+}
+
+TEST(CollectorConfigTest, BrokenYamlNamesTheFile) {
+  const std::string path = ::testing::TempDir() + "/broken.yaml";
+  FILE* file = fopen(path.c_str(), "w");
+  fputs("ingest: {listen: [\n", file);
+  fclose(file);
+  absl::StatusOr<CollectorConfig> config = LoadCollectorConfig(path);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(config.status().message().find("broken.yaml"), absl::string_view::npos);
+}
+
+TEST(CollectorConfigTest, EachInvalidCaseNamesItsField) {
+  const YAML::Node cases = YAML::LoadFile(kTestdata + "invalid_configs.yaml");
+  ASSERT_GT(cases.size(), 10u);
+  for (const YAML::Node& test_case : cases) {
+    const std::string name = test_case["name"].as<std::string>();
+    const std::string expected = test_case["error"].as<std::string>();
+    absl::StatusOr<CollectorConfig> config = ParseCollectorConfig(test_case["config"]);
+    ASSERT_FALSE(config.ok()) << name << " was accepted";
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_NE(std::string(config.status().message()).find(expected), std::string::npos)
+        << name << ": got '" << config.status().message() << "', want '" << expected << "'";
+  }
+}
+
+}  // namespace
+}  // namespace meshtel::collector

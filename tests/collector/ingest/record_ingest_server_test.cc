@@ -1,0 +1,206 @@
+#include "collector/ingest/record_ingest_server.h"
+
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "collector/common/record_service_method.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/support/sync_stream.h"
+#include "gtest/gtest.h"
+#include "prometheus/text_serializer.h"
+
+namespace meshtel::collector {
+namespace {
+
+class RecordingSink : public RecordBatchSink {
+ public:
+  absl::Status Consume(const meshtel::v1::RecordBatch& batch) override {
+    if (fail.load()) return absl::UnavailableError("disk full");
+    std::lock_guard<std::mutex> lock(mutex);
+    sequences.push_back(batch.sequence());
+    records += batch.records_size();
+    return absl::OkStatus();
+  }
+  std::atomic<bool> fail{false};
+  std::mutex mutex;
+  std::vector<uint64_t> sequences;
+  int records = 0;
+};
+
+using RawStream = grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>;
+
+class IngestServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    IngestConfig config;
+    config.listen = common::HostPort{"127.0.0.1", 0};
+    config.max_batch_bytes = 64 * 1024;
+    auto server = RecordIngestServer::Start(config, sink_, registry_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                   grpc::InsecureChannelCredentials());
+  }
+
+  std::unique_ptr<RawStream> Open(grpc::ClientContext& context) {
+    static const grpc::internal::RpcMethod method(common::kStreamRecordsMethod,
+                                                  grpc::internal::RpcMethod::BIDI_STREAMING);
+    return std::unique_ptr<RawStream>(
+        grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+            channel_.get(), method, &context));
+  }
+
+  static grpc::ByteBuffer Bytes(const std::string& bytes) {
+    grpc::Slice slice(bytes);
+    return grpc::ByteBuffer(&slice, 1);
+  }
+
+  static std::string Batch(const std::string& instance, uint64_t sequence, int records,
+                           uint64_t dropped = 0) {
+    meshtel::v1::RecordBatch batch;
+    batch.set_proxy_instance_id(instance);
+    batch.set_sequence(sequence);
+    batch.set_dropped_records_total(dropped);
+    for (int i = 0; i < records; ++i) batch.add_records()->set_response_code(200);
+    return batch.SerializeAsString();
+  }
+
+  static meshtel::v1::RecordAck Exchange(RawStream& stream, const std::string& bytes) {
+    meshtel::v1::RecordAck ack;
+    EXPECT_TRUE(stream.Write(Bytes(bytes)));
+    grpc::ByteBuffer response;
+    if (!stream.Read(&response)) {
+      ADD_FAILURE() << "no ack";
+      return ack;
+    }
+    grpc::Slice slice;
+    EXPECT_TRUE(response.DumpToSingleSlice(&slice).ok());
+    EXPECT_TRUE(ack.ParseFromArray(slice.begin(), static_cast<int>(slice.size())));
+    return ack;
+  }
+
+  double Counter(const std::string& name, const std::string& result = "") {
+    const std::string text = prometheus::TextSerializer().Serialize(registry_.Collect());
+    const std::string key =
+        "\n" + (result.empty() ? name + " " : name + "{result=\"" + result + "\"} ");
+    const size_t at = text.find(key);
+    if (at == std::string::npos) return -1;
+    return std::stod(text.substr(at + key.size()));
+  }
+
+  RecordingSink sink_;
+  prometheus::Registry registry_;
+  std::unique_ptr<RecordIngestServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(IngestServerTest, AcksEachBatchAfterTheSinkTookIt) {
+  grpc::ClientContext context;
+  auto stream = Open(context);
+  for (uint64_t sequence = 1; sequence <= 3; ++sequence) {
+    meshtel::v1::RecordAck ack = Exchange(*stream, Batch("proxy-a", sequence, 5));
+    EXPECT_EQ(ack.status_code(), 0);
+    EXPECT_EQ(ack.sequence(), sequence);
+    EXPECT_EQ(ack.highest_stored_sequence(), sequence);
+  }
+  EXPECT_EQ(sink_.records, 15);
+  EXPECT_EQ(Counter("meshtel_ingest_batches_total", "ok"), 3);
+  EXPECT_EQ(Counter("meshtel_ingest_records_total"), 15);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(IngestServerTest, ResentBatchesAreAckedButProcessedOnce) {
+  {
+    grpc::ClientContext context;
+    auto stream = Open(context);
+    Exchange(*stream, Batch("proxy-a", 1, 2));
+    Exchange(*stream, Batch("proxy-a", 2, 2));
+    stream->WritesDone();
+    stream->Finish();
+  }
+  grpc::ClientContext context;
+  auto stream = Open(context);  // a reconnect resends 2 and goes on with 3
+  meshtel::v1::RecordAck resent = Exchange(*stream, Batch("proxy-a", 2, 2));
+  EXPECT_EQ(resent.status_code(), 0);
+  EXPECT_EQ(resent.highest_stored_sequence(), 2u);
+  EXPECT_EQ(Exchange(*stream, Batch("proxy-a", 3, 2)).highest_stored_sequence(), 3u);
+  // Another instance has its own sequence space.
+  EXPECT_EQ(Exchange(*stream, Batch("proxy-b", 1, 1)).highest_stored_sequence(), 1u);
+  EXPECT_EQ(sink_.sequences, (std::vector<uint64_t>{1, 2, 3, 1}));
+  EXPECT_EQ(sink_.records, 7);
+  EXPECT_EQ(Counter("meshtel_ingest_batches_total", "duplicate"), 1);
+}
+
+TEST_F(IngestServerTest, MalformedBatchIsRejectedAndTheStreamGoesOn) {
+  grpc::ClientContext context;
+  auto stream = Open(context);
+  meshtel::v1::RecordAck bad = Exchange(*stream, std::string("\xff\xff\xff\xff garbage", 12));
+  EXPECT_EQ(bad.status_code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_NE(bad.status_message().find("not a valid"), std::string::npos);
+  meshtel::v1::RecordAck unnamed = Exchange(*stream, Batch("", 1, 1));
+  EXPECT_EQ(unnamed.status_code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  meshtel::v1::RecordAck good = Exchange(*stream, Batch("proxy-a", 1, 1));
+  EXPECT_EQ(good.status_code(), 0);
+  EXPECT_EQ(Counter("meshtel_ingest_batches_total", "invalid"), 2);
+  EXPECT_EQ(sink_.records, 1);
+}
+
+TEST_F(IngestServerTest, OversizedBatchIsRejectedAndTheStreamGoesOn) {
+  grpc::ClientContext context;
+  auto stream = Open(context);
+  meshtel::v1::RecordBatch big;
+  big.set_proxy_instance_id("proxy-a");
+  big.set_sequence(1);
+  big.add_records()->set_path(std::string(100 * 1024, 'x'));
+  meshtel::v1::RecordAck ack = Exchange(*stream, big.SerializeAsString());
+  EXPECT_EQ(ack.status_code(), static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  EXPECT_EQ(Exchange(*stream, Batch("proxy-a", 2, 1)).status_code(), 0);
+  EXPECT_EQ(Counter("meshtel_ingest_batches_total", "too_large"), 1);
+  EXPECT_EQ(sink_.sequences, (std::vector<uint64_t>{2}));
+}
+
+TEST_F(IngestServerTest, WayOversizedMessageEndsOnlyItsStream) {
+  grpc::ClientContext context;
+  auto stream = Open(context);
+  stream->Write(Bytes(std::string(1024 * 1024, 'x')));  // over 4x max_batch_bytes
+  grpc::ByteBuffer response;
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  grpc::ClientContext other_context;
+  auto other = Open(other_context);
+  EXPECT_EQ(Exchange(*other, Batch("proxy-b", 1, 1)).status_code(), 0);
+}
+
+TEST_F(IngestServerTest, SinkFailureEndsTheStreamUnavailableWithoutAck) {
+  grpc::ClientContext context;
+  auto stream = Open(context);
+  EXPECT_EQ(Exchange(*stream, Batch("proxy-a", 1, 1)).status_code(), 0);
+  sink_.fail.store(true);
+  ASSERT_TRUE(stream->Write(Bytes(Batch("proxy-a", 2, 1))));
+  grpc::ByteBuffer response;
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Counter("meshtel_ingest_batches_total", "unavailable"), 1);
+  // The resend on a new stream is processed once the sink recovers.
+  sink_.fail.store(false);
+  grpc::ClientContext retry_context;
+  auto retry = Open(retry_context);
+  meshtel::v1::RecordAck ack = Exchange(*retry, Batch("proxy-a", 2, 1));
+  EXPECT_EQ(ack.status_code(), 0);
+  EXPECT_EQ(ack.highest_stored_sequence(), 2u);
+  EXPECT_EQ(sink_.sequences, (std::vector<uint64_t>{1, 2}));
+}
+
+TEST_F(IngestServerTest, ProxyDropCountsBecomeACounter) {
+  grpc::ClientContext context;
+  auto stream = Open(context);
+  Exchange(*stream, Batch("proxy-a", 1, 1, /*dropped=*/10));
+  Exchange(*stream, Batch("proxy-a", 2, 1, /*dropped=*/25));
+  Exchange(*stream, Batch("proxy-b", 1, 1, /*dropped=*/5));
+  EXPECT_EQ(Counter("meshtel_proxy_dropped_records_total"), 30);
+}
+
+}  // namespace
+}  // namespace meshtel::collector

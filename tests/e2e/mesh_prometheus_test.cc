@@ -1,0 +1,277 @@
+// End to end: the real binaries on 127.0.0.1 — collector, two demo services each behind a
+// meshtel-proxy, the demo load generator — and a real Prometheus (Debian's package) scraping the
+// collector. What Prometheus reports must equal the requests that were sent.
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/support/http_get.h"
+#include "tests/support/process.h"
+
+namespace meshtel::e2e {
+namespace {
+
+using std::chrono::seconds;
+using testing::ChildProcess;
+
+std::string UrlEncode(const std::string& text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// Sum of the samples of `name` whose label text contains every fragment, in a text exposition.
+double SumSamples(const std::string& text, const std::string& name,
+                  const std::vector<std::string>& fragments) {
+  double sum = 0;
+  size_t begin = 0;
+  while (begin < text.size()) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(begin, end - begin);
+    begin = end + 1;
+    if (!line.starts_with(name + "{")) continue;
+    bool all = true;
+    for (const auto& fragment : fragments) all = all && line.find(fragment) != std::string::npos;
+    if (all) sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
+class MeshTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir("meshtel-e2e");
+    ingest_port_ = testing::FreePort();
+    admin_port_ = testing::FreePort();
+    backend_port_ = testing::FreePort();
+    backend_inbound_port_ = testing::FreePort();
+    frontend_port_ = testing::FreePort();
+    frontend_inbound_port_ = testing::FreePort();
+    frontend_outbound_port_ = testing::FreePort();
+
+    testing::WriteFile(dir_ + "/collector.yaml",
+                       "ingest: {listen: \"127.0.0.1:" + std::to_string(ingest_port_) + "\"}\n" +
+                           "admin: {listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\"}\n" +
+                           "store: {data_dir: \"" + dir_ + "/data\"}\n" +
+                           "shutdown_grace: 1s\n");
+    const std::string reporter = "reporter: {collector: \"127.0.0.1:" +
+                                 std::to_string(ingest_port_) +
+                                 "\", flush_interval: 50ms, reconnect_max_backoff: 500ms}\n";
+    testing::WriteFile(dir_ + "/backend-proxy.yaml",
+                       "io_threads: 1\n"
+                       "workload: {name: backend, namespace: demo, app: backend, version: v1}\n"
+                       "inbound: {listen: \"127.0.0.1:" +
+                           std::to_string(backend_inbound_port_) + "\", app: \"127.0.0.1:" +
+                           std::to_string(backend_port_) + "\"}\n" +
+                           "outbound: {enabled: false}\n" + reporter);
+    testing::WriteFile(
+        dir_ + "/frontend-proxy.yaml",
+        "io_threads: 1\n"
+        "workload: {name: frontend, namespace: demo, app: frontend, version: v1}\n"
+        "inbound: {listen: \"127.0.0.1:" +
+            std::to_string(frontend_inbound_port_) + "\", app: \"127.0.0.1:" +
+            std::to_string(frontend_port_) + "\"}\n" + "outbound:\n  listen: \"127.0.0.1:" +
+            std::to_string(frontend_outbound_port_) + "\"\n" +
+            "  routes:\n    - host: backend.demo.svc.cluster.local\n      addresses: "
+            "[\"127.0.0.1:" +
+            std::to_string(backend_inbound_port_) + "\"]\n" + reporter);
+
+    StartCollector();
+    backend_ = ChildProcess::Start({MESHTEL_DEMO_BIN, "backend", "--listen",
+                                    "127.0.0.1:" + std::to_string(backend_port_)},
+                                   dir_ + "/backend.log");
+    frontend_ = ChildProcess::Start(
+        {MESHTEL_DEMO_BIN, "frontend", "--listen", "127.0.0.1:" + std::to_string(frontend_port_),
+         "--backend", "127.0.0.1:" + std::to_string(frontend_outbound_port_), "--backend-host",
+         "backend.demo"},
+        dir_ + "/frontend.log");
+    backend_proxy_ = ChildProcess::Start(
+        {MESHTEL_PROXY_BIN, "--config", dir_ + "/backend-proxy.yaml"}, dir_ + "/backend-proxy.log");
+    frontend_proxy_ = ChildProcess::Start(
+        {MESHTEL_PROXY_BIN, "--config", dir_ + "/frontend-proxy.yaml"},
+        dir_ + "/frontend-proxy.log");
+    for (uint16_t port : {backend_port_, frontend_port_, backend_inbound_port_,
+                          frontend_inbound_port_, frontend_outbound_port_}) {
+      ASSERT_TRUE(testing::WaitFor([&] { return testing::CanConnect(port); }, seconds(20)))
+          << "port " << port << " never opened; see logs in " << dir_;
+    }
+  }
+
+  void TearDown() override {
+    if (HasFailure()) {
+      for (const char* name : {"collector", "frontend-proxy", "backend-proxy", "prometheus"}) {
+        std::string log;
+        testing::RunCommand("tail -n 30 " + dir_ + "/" + name + ".log", &log);
+        std::printf("---- %s.log ----\n%s\n", name, log.c_str());
+      }
+    }
+  }
+
+  void StartCollector() {
+    collector_ = ChildProcess::Start({MESHTEL_COLLECTOR_BIN, "--config", dir_ + "/collector.yaml"},
+                                     dir_ + "/collector.log");
+    ASSERT_TRUE(testing::WaitFor(
+        [&] { return testing::HttpGet(admin_port_, "/readyz").status == 200; }, seconds(20)))
+        << collector_->Log();
+  }
+
+  // Runs the demo load generator against the frontend's sidecar; returns its output.
+  std::string SendLoad(int requests) {
+    std::string output;
+    const int code = testing::RunCommand(
+        std::string(MESHTEL_DEMO_BIN) + " load --target 127.0.0.1:" +
+            std::to_string(frontend_inbound_port_) + " --host frontend.demo --requests " +
+            std::to_string(requests) + " --concurrency 4",
+        &output);
+    EXPECT_EQ(code, 0) << output;
+    EXPECT_NE(output.find("ok=" + std::to_string(requests) + " failed=0"), std::string::npos)
+        << output;
+    return output;
+  }
+
+  std::string Metrics() { return testing::HttpGet(admin_port_, "/metrics").body; }
+
+  double SourceRequests() {
+    return SumSamples(Metrics(), "istio_requests_total", {"reporter=\"source\""});
+  }
+
+  std::string dir_;
+  uint16_t ingest_port_ = 0, admin_port_ = 0, backend_port_ = 0, backend_inbound_port_ = 0,
+           frontend_port_ = 0, frontend_inbound_port_ = 0, frontend_outbound_port_ = 0;
+  std::unique_ptr<ChildProcess> collector_, backend_, frontend_, backend_proxy_, frontend_proxy_;
+};
+
+TEST_F(MeshTest, PrometheusSeesEveryRequestWithIstioLabels) {
+  ASSERT_TRUE(testing::HaveProgram("prometheus"))
+      << "Debian's prometheus package is required: run the README's test command";
+  constexpr int kRequests = 300;
+  SendLoad(kRequests);
+  ASSERT_TRUE(testing::WaitFor([&] { return SourceRequests() == kRequests; }, seconds(30)))
+      << "collector counted " << SourceRequests() << " of " << kRequests;
+
+  // The collector's own view: both reporters, with the workload identity of both sides.
+  const std::string metrics = Metrics();
+  EXPECT_EQ(SumSamples(metrics, "istio_requests_total",
+                       {"reporter=\"source\"", "source_workload=\"frontend\"",
+                        "destination_workload=\"backend\"", "destination_service_name=\"backend\"",
+                        "response_code=\"200\"", "response_flags=\"-\""}),
+            kRequests);
+  EXPECT_EQ(SumSamples(metrics, "istio_requests_total",
+                       {"reporter=\"destination\"", "source_workload=\"frontend\"",
+                        "destination_workload=\"backend\""}),
+            kRequests);
+  EXPECT_EQ(SumSamples(metrics, "istio_request_duration_milliseconds_count",
+                       {"reporter=\"source\""}),
+            kRequests);
+
+  // promtool: the exposition must parse. Its only allowed complaint is the lint rule that
+  // durations use seconds, which Istio's own metric name breaks by design.
+  testing::WriteFile(dir_ + "/metrics.txt", metrics);
+  std::string promtool_output;
+  const int promtool_code =
+      testing::RunCommand("promtool check metrics < " + dir_ + "/metrics.txt", &promtool_output);
+  EXPECT_TRUE(promtool_code == 0 || promtool_code == 3) << promtool_output;
+  std::stringstream lines(promtool_output);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    EXPECT_EQ(line, "istio_request_duration_milliseconds use base unit \"seconds\" instead of "
+                    "\"milliseconds\"")
+        << "unexpected promtool finding";
+  }
+
+  // A real Prometheus scrapes the collector.
+  const uint16_t prometheus_port = testing::FreePort();
+  testing::WriteFile(dir_ + "/prometheus.yml",
+                     "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+                     "scrape_configs:\n"
+                     "  - job_name: meshtel-collector\n"
+                     "    static_configs: [{targets: [\"127.0.0.1:" +
+                         std::to_string(admin_port_) + "\"]}]\n");
+  auto prometheus = ChildProcess::Start(
+      {"/usr/bin/prometheus", "--config.file=" + dir_ + "/prometheus.yml",
+       "--storage.tsdb.path=" + dir_ + "/prometheus-data",
+       "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)},
+      dir_ + "/prometheus.log");
+  const auto query = [&](const std::string& promql) -> std::string {
+    testing::HttpResult result =
+        testing::HttpGet(prometheus_port, "/api/v1/query?query=" + UrlEncode(promql));
+    std::smatch match;
+    static const std::regex kValue("\"value\":\\[[^,]+,\"([^\"]+)\"\\]");
+    if (result.status != 200 || !std::regex_search(result.body, match, kValue)) return "";
+    return match[1];
+  };
+  const std::string expected = std::to_string(kRequests);
+  std::string seen;
+  const bool converged = testing::WaitFor(
+      [&] {
+        seen = query("sum(istio_requests_total{reporter=\"source\"})");
+        return seen == expected;
+      },
+      seconds(90));
+  EXPECT_TRUE(converged) << "Prometheus says " << seen << ", expected " << expected << "\n"
+                         << prometheus->Log().substr(0, 4000);
+  EXPECT_EQ(query("sum(istio_requests_total{reporter=\"destination\",source_workload=\"frontend\","
+                  "destination_workload=\"backend\",response_code=\"200\"})"),
+            expected);
+  EXPECT_EQ(query("sum(istio_request_duration_milliseconds_bucket{reporter=\"source\","
+                  "le=\"+Inf\"})"),
+            expected);
+  EXPECT_EQ(query("count(up{job=\"meshtel-collector\"} == 1)"), "1");
+  EXPECT_EQ(prometheus->Terminate(), 0);
+
+  // Everything stops cleanly on SIGTERM.
+  EXPECT_EQ(frontend_proxy_->Terminate(), 0) << frontend_proxy_->Log();
+  EXPECT_EQ(backend_proxy_->Terminate(), 0) << backend_proxy_->Log();
+  EXPECT_EQ(collector_->Terminate(), 0) << collector_->Log();
+  EXPECT_NE(collector_->Log().find("store closed"), std::string::npos);
+}
+
+TEST_F(MeshTest, TrafficFlowsWhileTheCollectorIsDownAndRecordsArriveLater) {
+  SendLoad(50);
+  ASSERT_TRUE(testing::WaitFor([&] { return SourceRequests() == 50; }, seconds(30)));
+  EXPECT_EQ(collector_->Terminate(), 0);
+
+  SendLoad(120);  // every request is answered with the collector gone
+
+  StartCollector();  // a new collector: the proxies resend what was never acknowledged
+  ASSERT_TRUE(testing::WaitFor([&] { return SourceRequests() == 120; }, seconds(30)))
+      << "collector counted " << SourceRequests();
+  // Nothing arrives twice.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(SourceRequests(), 120);
+}
+
+TEST(CollectorCommandLineTest, BadConfigNamesTheFieldAndExits2) {
+  const std::string dir = testing::MakeTempDir("meshtel-cli");
+  testing::WriteFile(dir + "/bad.yaml", "ingest:\n  max_batch_bytes: 12\n");
+  std::string output;
+  EXPECT_EQ(testing::RunCommand(std::string(MESHTEL_COLLECTOR_BIN) + " --config " + dir +
+                                    "/bad.yaml",
+                                &output),
+            2);
+  EXPECT_NE(output.find("ingest.max_batch_bytes: 12 is not in"), std::string::npos) << output;
+  EXPECT_EQ(testing::RunCommand(std::string(MESHTEL_PROXY_BIN) + " --config " + dir + "/bad.yaml",
+                                &output),
+            2);
+  EXPECT_NE(output.find("ingest: unknown key"), std::string::npos) << output;
+  EXPECT_EQ(testing::RunCommand(std::string(MESHTEL_COLLECTOR_BIN) + " --version", &output), 0);
+  EXPECT_EQ(output, "meshtel-collector 0.1.0\n");
+  EXPECT_EQ(testing::RunCommand(std::string(MESHTEL_PROXY_BIN) + " --help", &output), 0);
+  EXPECT_NE(output.find("Usage: meshtel-proxy"), std::string::npos);
+  EXPECT_EQ(testing::RunCommand(std::string(MESHTEL_PROXY_BIN) + " --bogus", &output), 2);
+}
+
+}  // namespace
+}  // namespace meshtel::e2e

@@ -1,0 +1,103 @@
+#include "proxy/config/proxy_config.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "yaml-cpp/yaml.h"
+
+namespace meshtel::proxy {
+namespace {
+
+const std::string kTestdata = std::string(MESHTEL_SOURCE_DIR) + "/tests/proxy/config/testdata/";
+
+TEST(ProxyConfigTest, EmptyFileMeansDefaults) {
+  absl::StatusOr<ProxyConfig> config = ParseProxyConfig(YAML::Load(""));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->log_level, "info");
+  EXPECT_EQ(config->instance_id, "");
+  EXPECT_EQ(config->io_threads, 0u);
+  EXPECT_EQ(config->max_body_bytes, 64u << 20);
+  EXPECT_EQ(config->idle_timeout, absl::Seconds(60));
+  EXPECT_EQ(config->connect_timeout, absl::Seconds(5));
+  EXPECT_EQ(config->drain_timeout, absl::Seconds(5));
+  EXPECT_EQ(config->workload.namespace_name, "default");
+  EXPECT_EQ(config->workload.cluster, "Kubernetes");
+  EXPECT_EQ(config->workload.service_host, "");
+  EXPECT_TRUE(config->inbound.enabled);
+  EXPECT_EQ(config->inbound.listen, (common::HostPort{"0.0.0.0", 15006}));
+  EXPECT_EQ(config->inbound.app, (common::HostPort{"127.0.0.1", 8080}));
+  EXPECT_EQ(config->inbound.timeout, absl::Seconds(15));
+  EXPECT_TRUE(config->outbound.enabled);
+  EXPECT_EQ(config->outbound.listen, (common::HostPort{"127.0.0.1", 15001}));
+  EXPECT_EQ(config->outbound.timeout, absl::Seconds(15));
+  EXPECT_TRUE(config->outbound.routes.empty());
+  EXPECT_EQ(config->reporter.collector, (common::HostPort{"127.0.0.1", 15140}));
+  EXPECT_EQ(config->reporter.max_batch_records, 512u);
+  EXPECT_EQ(config->reporter.flush_interval, absl::Milliseconds(200));
+  EXPECT_EQ(config->reporter.max_unacked_bytes, 16u << 20);
+  EXPECT_EQ(config->reporter.reconnect_initial_backoff, absl::Milliseconds(100));
+  EXPECT_EQ(config->reporter.reconnect_max_backoff, absl::Seconds(5));
+}
+
+TEST(ProxyConfigTest, EveryKeyDecodes) {
+  absl::StatusOr<ProxyConfig> config = LoadProxyConfig(kTestdata + "valid.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->log_level, "warn");
+  EXPECT_EQ(config->instance_id, "proxy-a");
+  EXPECT_EQ(config->io_threads, 3u);
+  EXPECT_EQ(config->max_body_bytes, 1048576u);
+  EXPECT_EQ(config->idle_timeout, absl::Seconds(30));
+  EXPECT_EQ(config->connect_timeout, absl::Seconds(2));
+  EXPECT_EQ(config->drain_timeout, absl::Seconds(7));
+  EXPECT_EQ(config->workload.name, "reviews-v1");
+  EXPECT_EQ(config->workload.namespace_name, "shop");
+  EXPECT_EQ(config->workload.app, "reviews");
+  EXPECT_EQ(config->workload.version, "v1");
+  EXPECT_EQ(config->workload.canonical_service, "reviews");
+  EXPECT_EQ(config->workload.canonical_revision, "v1");
+  EXPECT_EQ(config->workload.cluster, "east");
+  EXPECT_EQ(config->workload.principal, "spiffe://cluster.local/ns/shop/sa/reviews");
+  EXPECT_EQ(config->workload.service_host, "reviews.shop.svc.cluster.local");
+  EXPECT_FALSE(config->inbound.enabled);
+  EXPECT_EQ(config->inbound.listen, (common::HostPort{"127.0.0.1", 9006}));
+  EXPECT_EQ(config->inbound.app, (common::HostPort{"127.0.0.1", 9080}));
+  EXPECT_EQ(config->inbound.timeout, absl::Seconds(3));
+  EXPECT_EQ(config->outbound.listen, (common::HostPort{"127.0.0.1", 9001}));
+  EXPECT_EQ(config->outbound.timeout, absl::Seconds(4));
+  ASSERT_EQ(config->outbound.routes.size(), 2u);
+  EXPECT_EQ(config->outbound.routes[0].host, "ratings.shop.svc.cluster.local");
+  ASSERT_EQ(config->outbound.routes[0].addresses.size(), 2u);
+  EXPECT_EQ(config->outbound.routes[0].addresses[1], (common::HostPort{"127.0.0.1", 9102}));
+  EXPECT_EQ(config->outbound.routes[0].timeout, absl::Milliseconds(250));
+  EXPECT_EQ(config->outbound.routes[1].timeout, absl::ZeroDuration());
+  EXPECT_EQ(config->reporter.collector, (common::HostPort{"127.0.0.1", 9140}));
+  EXPECT_EQ(config->reporter.max_batch_records, 100u);
+  EXPECT_EQ(config->reporter.flush_interval, absl::Milliseconds(50));
+  EXPECT_EQ(config->reporter.max_unacked_bytes, 1048576u);
+  EXPECT_EQ(config->reporter.reconnect_initial_backoff, absl::Milliseconds(10));
+  EXPECT_EQ(config->reporter.reconnect_max_backoff, absl::Seconds(1));
+}
+
+TEST(ProxyConfigTest, ServiceHostDefaultsFromWorkload) {
+  absl::StatusOr<ProxyConfig> config =
+      ParseProxyConfig(YAML::Load("workload: {name: cart, namespace: shop}"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->workload.service_host, "cart.shop.svc.cluster.local");
+}
+
+TEST(ProxyConfigTest, EachInvalidCaseNamesItsField) {
+  const YAML::Node cases = YAML::LoadFile(kTestdata + "invalid_configs.yaml");
+  ASSERT_GT(cases.size(), 20u);
+  for (const YAML::Node& test_case : cases) {
+    const std::string name = test_case["name"].as<std::string>();
+    const std::string expected = test_case["error"].as<std::string>();
+    absl::StatusOr<ProxyConfig> config = ParseProxyConfig(test_case["config"]);
+    ASSERT_FALSE(config.ok()) << name << " was accepted";
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_NE(std::string(config.status().message()).find(expected), std::string::npos)
+        << name << ": got '" << config.status().message() << "', want '" << expected << "'";
+  }
+}
+
+}  // namespace
+}  // namespace meshtel::proxy

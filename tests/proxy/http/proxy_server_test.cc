@@ -1,0 +1,342 @@
+// ProxyServer in-process, between a loopback test client and a loopback test upstream.
+
+#include "proxy/http/proxy_server.h"
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "boost/asio.hpp"
+#include "boost/beast.hpp"
+#include "gtest/gtest.h"
+#include "proxy/identity/peer_metadata.h"
+#include "tests/support/http_get.h"
+#include "tests/support/process.h"
+
+namespace meshtel::proxy {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+class CapturingSink : public RecordSink {
+ public:
+  void Submit(meshtel::v1::RequestRecord&& record) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    records_.push_back(std::move(record));
+  }
+  std::vector<meshtel::v1::RequestRecord> Wait(size_t count) {
+    testing::WaitFor(
+        [&] {
+          std::lock_guard<std::mutex> lock(mutex_);
+          return records_.size() >= count;
+        },
+        std::chrono::seconds(10));
+    std::lock_guard<std::mutex> lock(mutex_);
+    return records_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<meshtel::v1::RequestRecord> records_;
+};
+
+// Answers /echo with the request's headers (one "name: value" per line), /slow after 2 s, and
+// /close with Connection: close. Counts the connections it accepted.
+class TestUpstream {
+ public:
+  TestUpstream() : acceptor_(io_context_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    thread_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~TestUpstream() {
+    stopping_ = true;
+    {  // wake the blocking accept()
+      tcp::socket wake(io_context_);
+      beast::error_code ignored;
+      wake.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ignored);
+    }
+    thread_.join();
+    for (auto& worker : workers_) worker.join();
+  }
+  uint16_t port() const { return port_; }
+  int connections() const { return connections_.load(); }
+
+ private:
+  void AcceptLoop() {
+    for (;;) {
+      tcp::socket socket(io_context_);
+      beast::error_code error;
+      acceptor_.accept(socket, error);
+      if (error || stopping_) return;
+      ++connections_;
+      workers_.emplace_back([this, socket = std::move(socket)]() mutable { Serve(socket); });
+    }
+  }
+  void Serve(tcp::socket& socket) {
+    beast::flat_buffer buffer;
+    beast::error_code error;
+    for (;;) {
+      http::request<http::string_body> request;
+      http::read(socket, buffer, request, error);
+      if (error) return;
+      http::response<http::string_body> response{http::status::ok, 11};
+      const std::string target(request.target());
+      std::string body;
+      for (const auto& field : request) {
+        body += std::string(field.name_string()) + ": " + std::string(field.value()) + "\n";
+      }
+      body += "body: " + request.body() + "\n";
+      if (target == "/slow") std::this_thread::sleep_for(std::chrono::seconds(2));
+      if (target == "/status/503") response.result(http::status::service_unavailable);
+      response.body() = body;
+      response.keep_alive(target != "/close" && request.keep_alive());
+      response.prepare_payload();
+      http::write(socket, response, error);
+      if (error || !response.keep_alive()) return;
+    }
+  }
+
+  asio::io_context io_context_;
+  tcp::acceptor acceptor_;
+  uint16_t port_ = acceptor_.local_endpoint().port();
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+  std::vector<std::thread> workers_;
+};
+
+class ProxyServerTest : public ::testing::Test {
+ protected:
+  void StartProxy(uint16_t upstream_port, absl::Duration route_timeout = absl::Seconds(15)) {
+    ProxyConfig config;
+    config.io_threads = 2;
+    config.workload.name = "frontend";
+    config.workload.namespace_name = "shop";
+    config.workload.service_host = "frontend.shop.svc.cluster.local";
+    config.inbound.listen = common::HostPort{"127.0.0.1", 0};
+    config.inbound.app = common::HostPort{"127.0.0.1", upstream_port};
+    config.outbound.listen = common::HostPort{"127.0.0.1", 0};
+    RouteConfig route;
+    route.host = "backend.shop.svc.cluster.local";
+    route.addresses = {common::HostPort{"127.0.0.1", upstream_port}};
+    route.timeout = route_timeout;
+    RouteConfig dead;
+    dead.host = "dead.shop.svc.cluster.local";
+    dead.addresses = {common::HostPort{"127.0.0.1", testing::FreePort()}};
+    config.outbound.routes = {route, dead};
+    config.drain_timeout = absl::Seconds(1);
+    auto server = ProxyServer::Start(config, sink_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  static std::string Header(const std::string& echo, const std::string& name) {
+    const std::string key = name + ": ";
+    const size_t at = echo.find(key);
+    if (at == std::string::npos) return "";
+    return echo.substr(at + key.size(), echo.find('\n', at) - at - key.size());
+  }
+
+  CapturingSink sink_;
+  TestUpstream upstream_;
+  std::unique_ptr<ProxyServer> server_;
+};
+
+TEST_F(ProxyServerTest, OutboundForwardsAndRecordsTheRequest) {
+  StartProxy(upstream_.port());
+  testing::HttpResult result = testing::HttpRequest(
+      server_->outbound_port(), "POST", "/echo?q=1",
+      {{"Host", "backend:8080"}, {"Connection", "keep-alive, X-Hop"}, {"X-Hop", "secret"},
+       {"Keep-Alive", "timeout=5"}, {"User-Agent", "unit-test"}},
+      "payload");
+  ASSERT_EQ(result.status, 200) << result.error;
+  const std::string request_id = Header(result.body, "x-request-id");
+  EXPECT_EQ(request_id.size(), 36u) << result.body;
+  EXPECT_EQ(Header(result.body, "X-Hop"), "");
+  EXPECT_EQ(Header(result.body, "Keep-Alive"), "");
+  EXPECT_EQ(Header(result.body, "Host"), "backend:8080");
+  EXPECT_NE(result.body.find("body: payload"), std::string::npos);
+  meshtel::v1::WorkloadIdentity sent;
+  ASSERT_TRUE(DecodePeerMetadata(Header(result.body, "x-envoy-peer-metadata"), sent));
+  EXPECT_EQ(sent.workload(), "frontend");
+  EXPECT_EQ(Header(result.body, "x-envoy-peer-metadata-id"), "frontend.shop");
+
+  auto records = sink_.Wait(1);
+  ASSERT_EQ(records.size(), 1u);
+  const auto& record = records[0];
+  EXPECT_EQ(record.reporter(), meshtel::v1::REPORTER_SOURCE);
+  EXPECT_EQ(record.method(), "POST");
+  EXPECT_EQ(record.path(), "/echo?q=1");
+  EXPECT_EQ(record.authority(), "backend:8080");
+  EXPECT_EQ(record.protocol(), "HTTP/1.1");
+  EXPECT_EQ(record.user_agent(), "unit-test");
+  EXPECT_EQ(record.request_id(), request_id);
+  EXPECT_EQ(record.response_code(), 200u);
+  EXPECT_EQ(record.response_flags(), 0u);
+  EXPECT_EQ(record.response_code_details(), "via_upstream");
+  EXPECT_EQ(record.upstream_host(), "127.0.0.1:" + std::to_string(upstream_.port()));
+  EXPECT_EQ(record.upstream_cluster(),
+            "outbound|" + std::to_string(upstream_.port()) + "||backend.shop.svc.cluster.local");
+  EXPECT_EQ(record.destination_service().name(), "backend");
+  EXPECT_EQ(record.source().workload(), "frontend");
+  EXPECT_GT(record.request_bytes(), 7u);
+  EXPECT_GT(record.response_bytes(), 0u);
+  EXPECT_GT(record.start_time_unix_nano(), 0u);
+  // Phases are in order and within the request.
+  const auto& p = record.phases();
+  const std::vector<uint64_t> ordered = {
+      p.downstream_headers_done_ns(), p.route_chosen_ns(), p.upstream_connected_ns(),
+      p.upstream_headers_sent_ns(), p.upstream_request_done_ns(), p.upstream_first_byte_ns(),
+      p.upstream_last_byte_ns(), p.downstream_last_byte_ns()};
+  for (size_t i = 0; i < ordered.size(); ++i) {
+    EXPECT_GT(ordered[i], 0u) << i;
+    if (i > 0) {
+      EXPECT_GE(ordered[i], ordered[i - 1]) << i;
+    }
+  }
+  EXPECT_EQ(p.downstream_last_byte_ns(), record.duration_ns());
+  EXPECT_FALSE(p.upstream_connection_reused());
+}
+
+TEST_F(ProxyServerTest, KeepsAnExistingRequestId) {
+  StartProxy(upstream_.port());
+  testing::HttpResult result = testing::HttpGet(
+      server_->outbound_port(), "/echo", {{"Host", "backend"}, {"x-request-id", "abc-123"}});
+  ASSERT_EQ(result.status, 200);
+  EXPECT_EQ(Header(result.body, "x-request-id"), "abc-123");
+  EXPECT_EQ(sink_.Wait(1)[0].request_id(), "abc-123");
+}
+
+TEST_F(ProxyServerTest, ReusesTheUpstreamConnectionOnKeepAlive) {
+  StartProxy(upstream_.port());
+  asio::io_context io_context;
+  tcp::socket socket(io_context);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->outbound_port()));
+  beast::flat_buffer buffer;
+  for (int i = 0; i < 3; ++i) {
+    http::request<http::string_body> request{http::verb::get, "/echo", 11};
+    request.set(http::field::host, "backend.shop");
+    http::write(socket, request);
+    http::response<http::string_body> response;
+    http::read(socket, buffer, response);
+    EXPECT_EQ(response.result_int(), 200u);
+    EXPECT_TRUE(response.keep_alive());
+  }
+  auto records = sink_.Wait(3);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(upstream_.connections(), 1);
+  EXPECT_FALSE(records[0].phases().upstream_connection_reused());
+  EXPECT_TRUE(records[1].phases().upstream_connection_reused());
+  EXPECT_TRUE(records[2].phases().upstream_connection_reused());
+}
+
+TEST_F(ProxyServerTest, NoRouteIs404WithNR) {
+  StartProxy(upstream_.port());
+  testing::HttpResult result = testing::HttpGet(server_->outbound_port(), "/", {{"Host", "nowhere"}});
+  EXPECT_EQ(result.status, 404);
+  auto record = sink_.Wait(1)[0];
+  EXPECT_EQ(record.response_code(), 404u);
+  EXPECT_EQ(record.response_flags(), uint64_t{1} << meshtel::v1::RESPONSE_FLAG_NO_ROUTE_FOUND);
+  EXPECT_EQ(record.response_code_details(), "route_not_found");
+}
+
+TEST_F(ProxyServerTest, DeadUpstreamIs503WithUF) {
+  StartProxy(upstream_.port());
+  testing::HttpResult result =
+      testing::HttpGet(server_->outbound_port(), "/", {{"Host", "dead.shop"}});
+  EXPECT_EQ(result.status, 503);
+  EXPECT_NE(result.body.find("connection failure"), std::string::npos);
+  auto record = sink_.Wait(1)[0];
+  EXPECT_EQ(record.response_flags(),
+            uint64_t{1} << meshtel::v1::RESPONSE_FLAG_UPSTREAM_CONNECTION_FAILURE);
+}
+
+TEST_F(ProxyServerTest, SlowUpstreamIs504WithUT) {
+  StartProxy(upstream_.port(), absl::Milliseconds(200));
+  testing::HttpResult result =
+      testing::HttpGet(server_->outbound_port(), "/slow", {{"Host", "backend"}});
+  EXPECT_EQ(result.status, 504);
+  auto record = sink_.Wait(1)[0];
+  EXPECT_EQ(record.response_flags(),
+            uint64_t{1} << meshtel::v1::RESPONSE_FLAG_UPSTREAM_REQUEST_TIMEOUT);
+  EXPECT_EQ(record.response_code(), 504u);
+}
+
+TEST_F(ProxyServerTest, UpstreamErrorStatusPassesThrough) {
+  StartProxy(upstream_.port());
+  EXPECT_EQ(testing::HttpGet(server_->outbound_port(), "/status/503", {{"Host", "backend"}}).status,
+            503);
+  auto record = sink_.Wait(1)[0];
+  EXPECT_EQ(record.response_code(), 503u);
+  EXPECT_EQ(record.response_flags(), 0u);
+}
+
+TEST_F(ProxyServerTest, MalformedRequestIs400AndOversizedHeadersAre431) {
+  StartProxy(upstream_.port());
+  const std::string bad = testing::RawExchange(server_->outbound_port(), "GARBAGE\r\n\r\n");
+  EXPECT_TRUE(bad.starts_with("HTTP/1.1 400")) << bad;
+  const std::string huge = testing::RawExchange(
+      server_->outbound_port(),
+      "GET / HTTP/1.1\r\nHost: backend\r\nX-Big: " + std::string(70 * 1024, 'a') + "\r\n\r\n");
+  EXPECT_TRUE(huge.starts_with("HTTP/1.1 431")) << huge.substr(0, 100);
+  const std::string too_long = testing::RawExchange(
+      server_->outbound_port(),
+      "POST / HTTP/1.1\r\nHost: backend\r\nContent-Length: 999999999999\r\n\r\nabc");
+  EXPECT_TRUE(too_long.starts_with("HTTP/1.1 413")) << too_long.substr(0, 100);
+  auto records = sink_.Wait(3);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0].response_code(), 400u);
+  EXPECT_EQ(records[0].response_flags(),
+            uint64_t{1} << meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_PROTOCOL_ERROR);
+  EXPECT_EQ(records[1].response_code(), 431u);
+  EXPECT_EQ(records[2].response_code(), 413u);
+  // The proxy still serves.
+  EXPECT_EQ(testing::HttpGet(server_->outbound_port(), "/echo", {{"Host", "backend"}}).status, 200);
+}
+
+TEST_F(ProxyServerTest, AbsoluteFormTargetIsRoutedByItsHost) {
+  StartProxy(upstream_.port());
+  testing::HttpResult result = testing::HttpGet(
+      server_->outbound_port(), "http://backend.shop.svc.cluster.local/echo?x=1", {{"Host", "ignored"}});
+  ASSERT_EQ(result.status, 200);
+  EXPECT_EQ(Header(result.body, "Host"), "backend.shop.svc.cluster.local");
+  EXPECT_EQ(sink_.Wait(1)[0].path(), "/echo?x=1");
+}
+
+TEST_F(ProxyServerTest, InboundTakesPeerIdentityAndStripsIt) {
+  StartProxy(upstream_.port());
+  meshtel::v1::WorkloadIdentity caller;
+  caller.set_workload("checkout");
+  caller.set_namespace_("shop");
+  testing::HttpResult result = testing::HttpGet(
+      server_->inbound_port(), "/echo",
+      {{"Host", "frontend"}, {"x-envoy-peer-metadata", EncodePeerMetadata(caller)},
+       {"x-envoy-peer-metadata-id", "checkout.shop"}});
+  ASSERT_EQ(result.status, 200);
+  EXPECT_EQ(Header(result.body, "x-envoy-peer-metadata"), "");  // the app never sees it
+  meshtel::v1::WorkloadIdentity answered;
+  ASSERT_TRUE(DecodePeerMetadata(result.headers["x-envoy-peer-metadata"], answered));
+  EXPECT_EQ(answered.workload(), "frontend");
+  auto record = sink_.Wait(1)[0];
+  EXPECT_EQ(record.reporter(), meshtel::v1::REPORTER_DESTINATION);
+  EXPECT_EQ(record.source().workload(), "checkout");
+  EXPECT_EQ(record.destination().workload(), "frontend");
+  EXPECT_EQ(record.destination_service().host(), "frontend.shop.svc.cluster.local");
+
+  // A caller outside the mesh gets no identity back.
+  testing::HttpResult plain = testing::HttpGet(server_->inbound_port(), "/echo");
+  EXPECT_EQ(plain.headers.count("x-envoy-peer-metadata"), 0u);
+}
+
+TEST_F(ProxyServerTest, ShutdownStopsAccepting) {
+  StartProxy(upstream_.port());
+  const uint16_t port = server_->outbound_port();
+  server_->Shutdown();
+  EXPECT_EQ(testing::HttpGet(port, "/echo", {{"Host", "backend"}}).status, 0);
+}
+
+}  // namespace
+}  // namespace meshtel::proxy
