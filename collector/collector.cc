@@ -1,5 +1,7 @@
 #include "collector/collector.h"
 
+// Tested by: tests/e2e/mesh_prometheus_test.cc
+
 #include <utility>
 
 #include "prometheus/text_serializer.h"

@@ -21,8 +21,7 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   meshtel::common::BlockTerminationSignals();
-  auto command_line =
-      meshtel::common::ParseCommandLine(argc, argv, "meshtel-collector", kUsage);
+  auto command_line = meshtel::common::ParseCommandLine(argc, argv, "meshtel-collector", kUsage);
   if (!command_line.ok()) {
     std::fprintf(stderr, "meshtel-collector: %s\n",
                  std::string(command_line.status().message()).c_str());

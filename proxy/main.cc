@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   (*server)->Shutdown();
   const uint64_t lost = reporter.Shutdown(config->drain_timeout);
   spdlog::info("stopped: {} records submitted, {} acknowledged, {} dropped, {} unsent",
-               reporter.submitted_records(), reporter.acked_records(),
-               reporter.dropped_records(), lost);
+               reporter.submitted_records(), reporter.acked_records(), reporter.dropped_records(),
+               lost);
   return 0;
 }

@@ -30,7 +30,8 @@ struct AdminHttpServer::Impl {
   AdminResponse Dispatch(const AdminRequest& request) {
     auto it = routes.find(request.path);
     if (it == routes.end()) {
-      return AdminResponse{.status = 404, .body = absl::StrCat("no such path: ", request.path, "\n")};
+      return AdminResponse{.status = 404,
+                           .body = absl::StrCat("no such path: ", request.path, "\n")};
     }
     return it->second(request);
   }

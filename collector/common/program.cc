@@ -31,8 +31,7 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv, std::string_
       command_line.config_path = std::string(arg.substr(9));
       continue;
     }
-    return absl::InvalidArgumentError(
-        fmt::format("unknown argument '{}'; try --help", arg));
+    return absl::InvalidArgumentError(fmt::format("unknown argument '{}'; try --help", arg));
   }
   return command_line;
 }

@@ -8,8 +8,8 @@ namespace meshtel::collector {
 
 absl::Status IngestConfig::Validate() const {
   if (max_batch_bytes < 1024 || max_batch_bytes > (256ull << 20)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ingest.max_batch_bytes: ", max_batch_bytes, " is not in [1024, 268435456]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ingest.max_batch_bytes: ", max_batch_bytes, " is not in [1024, 268435456]"));
   }
   return absl::OkStatus();
 }
@@ -23,12 +23,13 @@ absl::Status StoreConfig::Validate() const {
 
 absl::Status CollectorConfig::Validate() const {
   if (!common::IsLogLevel(log_level)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "log_level: '", log_level, "' is not one of trace, debug, info, warn, error, critical, off"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("log_level: '", log_level,
+                     "' is not one of trace, debug, info, warn, error, critical, off"));
   }
   if (ingest.listen == admin.listen && ingest.listen.port != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "admin.listen: ", admin.listen.ToString(), " is already ingest.listen"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("admin.listen: ", admin.listen.ToString(), " is already ingest.listen"));
   }
   if (!common::IsIpAddress(admin.listen.host)) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -8,8 +8,8 @@
 #include "absl/time/clock.h"
 #include "collector/common/record_service_method.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/support/method_handler.h"
 #include "grpcpp/impl/rpc_service_method.h"
+#include "grpcpp/support/method_handler.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "spdlog/spdlog.h"
@@ -124,7 +124,8 @@ class RecordIngestService : public grpc::Service {
     if (!request.DumpToSingleSlice(&slice).ok() ||
         !batch.ParseFromArray(slice.begin(), static_cast<int>(slice.size()))) {
       metrics_.batches_invalid.Increment();
-      Reject(ack, grpc::StatusCode::INVALID_ARGUMENT, "batch is not a valid meshtel.v1.RecordBatch");
+      Reject(ack, grpc::StatusCode::INVALID_ARGUMENT,
+             "batch is not a valid meshtel.v1.RecordBatch");
       return grpc::Status::OK;
     }
     if (batch.proxy_instance_id().empty() || batch.sequence() == 0) {

@@ -34,8 +34,9 @@ class RecordIngestService;
 class RecordIngestServer {
  public:
   // Binds config.listen and starts serving. `sink` must outlive the server.
-  static absl::StatusOr<std::unique_ptr<RecordIngestServer>> Start(
-      const IngestConfig& config, RecordBatchSink& sink, prometheus::Registry& registry);
+  static absl::StatusOr<std::unique_ptr<RecordIngestServer>> Start(const IngestConfig& config,
+                                                                   RecordBatchSink& sink,
+                                                                   prometheus::Registry& registry);
   ~RecordIngestServer();
 
   // Stops accepting streams, lets open ones finish until `grace` has passed, then cancels them.

@@ -10,9 +10,9 @@ constexpr std::string_view kLatest = "latest";
 
 // Indexed by meshtel.v1.ResponseFlag values.
 constexpr std::string_view kResponseFlagCodes[] = {
-    "LH", "UH", "UT",  "LR",   "UR",   "UF",   "UC",   "UO",  "NR", "DI",
-    "FI", "RL", "UAEX", "RLSE", "DC",   "URX",  "SI",   "IH",  "DPE", "UMSDR",
-    "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF", "DO", "DR"};
+    "LH",   "UH",   "UT",   "LR",   "UR", "UF",  "UC", "UO", "NR",  "DI",
+    "FI",   "RL",   "UAEX", "RLSE", "DC", "URX", "SI", "IH", "DPE", "UMSDR",
+    "RFCF", "NFCF", "DT",   "UPE",  "NC", "OM",  "DF", "DO", "DR"};
 
 std::string_view OrUnknown(const std::string& value) {
   return value.empty() ? kUnknown : std::string_view(value);

@@ -5,8 +5,8 @@
 #include <cmath>
 
 #include "absl/hash/hash.h"
-#include "fmt/format.h"
 #include "collector/metrics/istio_labels.h"
+#include "fmt/format.h"
 
 namespace meshtel::collector {
 namespace {

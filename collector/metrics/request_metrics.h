@@ -28,8 +28,8 @@ namespace meshtel::collector {
 
 // Envoy's default histogram bounds, used by Istio for durations (ms) and sizes (bytes) alike.
 inline constexpr std::array<double, 19> kIstioHistogramBounds = {
-    0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
-    300000, 600000, 1800000, 3600000};
+    0.5,  1,    5,     10,    25,    50,     100,    250,     500,    1000,
+    2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000};
 
 struct HistogramCounts {
   // counts[i] = observations in (bound[i-1], bound[i]]; the last entry is (bound[18], +Inf).

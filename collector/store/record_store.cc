@@ -12,8 +12,7 @@
 namespace meshtel::collector {
 namespace {
 
-constexpr const char* kColumnFamilies[] = {"default", "logs",
-                                           "spans", "cursors", "meta"};
+constexpr const char* kColumnFamilies[] = {"default", "logs", "spans", "cursors", "meta"};
 constexpr size_t kMetaFamily = 4;
 constexpr const char* kFormatVersionKey = "format_version";
 
@@ -27,8 +26,8 @@ absl::StatusOr<std::unique_ptr<RecordStore>> RecordStore::Open(const StoreConfig
   std::error_code fs_error;
   std::filesystem::create_directories(config.data_dir, fs_error);
   if (fs_error) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "store.data_dir: cannot create '", config.data_dir, "': ", fs_error.message()));
+    return absl::FailedPreconditionError(absl::StrCat("store.data_dir: cannot create '",
+                                                      config.data_dir, "': ", fs_error.message()));
   }
   rocksdb::DBOptions options;
   options.create_if_missing = true;
@@ -59,18 +58,18 @@ absl::StatusOr<std::unique_ptr<RecordStore>> RecordStore::Open(const StoreConfig
     status = store->db_->Put(write_options, store->handles_[kMetaFamily], kFormatVersionKey,
                              std::to_string(kFormatVersion));
     if (!status.ok()) {
-      return absl::UnavailableError(absl::StrCat("store: cannot write format version: ",
-                                                 status.ToString()));
+      return absl::UnavailableError(
+          absl::StrCat("store: cannot write format version: ", status.ToString()));
     }
   } else if (!status.ok()) {
-    return absl::DataLossError(absl::StrCat("store: cannot read format version: ",
-                                            status.ToString()));
+    return absl::DataLossError(
+        absl::StrCat("store: cannot read format version: ", status.ToString()));
   } else {
     int stored_version = 0;
     if (!absl::SimpleAtoi(version, &stored_version) || stored_version != kFormatVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "store in '", config.data_dir, "' has format version '", version, "'; this build reads ",
-          kFormatVersion));
+      return absl::FailedPreconditionError(absl::StrCat("store in '", config.data_dir,
+                                                        "' has format version '", version,
+                                                        "'; this build reads ", kFormatVersion));
     }
   }
   spdlog::info("store opened in {}", config.data_dir);

@@ -101,8 +101,8 @@ void Serve(const tcp::endpoint& endpoint, Handler handler) {
   acceptor.set_option(asio::socket_base::reuse_address(true));
   acceptor.bind(endpoint);
   acceptor.listen();
-  std::fprintf(stderr, "meshtel-demo: listening on %s:%u\n",
-               endpoint.address().to_string().c_str(), acceptor.local_endpoint().port());
+  std::fprintf(stderr, "meshtel-demo: listening on %s:%u\n", endpoint.address().to_string().c_str(),
+               acceptor.local_endpoint().port());
   for (;;) {
     tcp::socket socket(io_context);
     acceptor.accept(socket);
@@ -135,7 +135,8 @@ int RunBackend(const Args& args) {
             response.result(http::status::service_unavailable);
           } else if (target.starts_with("/slow")) {
             const size_t equals = target.find("ms=");
-            const int ms = equals == std::string::npos ? 100 : std::atoi(target.c_str() + equals + 3);
+            const int ms =
+                equals == std::string::npos ? 100 : std::atoi(target.c_str() + equals + 3);
             std::this_thread::sleep_for(std::chrono::milliseconds(ms));
           }
           response.body() = "{\"service\":\"backend\",\"path\":\"" + target + "\"}\n";
@@ -189,8 +190,8 @@ int RunLoad(const Args& args) {
         const long index = next.fetch_add(1);
         if ((total > 0 && index >= total) || g_stop.load()) break;
         if (rate > 0) {
-          std::this_thread::sleep_until(start + std::chrono::microseconds(
-                                                    static_cast<long>(index * 1e6 / rate)));
+          std::this_thread::sleep_until(
+              start + std::chrono::microseconds(static_cast<long>(index * 1e6 / rate)));
         }
         http::request<http::string_body> request{http::verb::get, path, 11};
         request.set(http::field::host, host);

@@ -31,10 +31,12 @@ bool IsDnsName(const std::string& host) {
 
 absl::Status ProxyConfig::Validate() const {
   if (!common::IsLogLevel(log_level)) {
-    return Invalid("log_level", fmt::format(
-        "'{}' is not one of trace, debug, info, warn, error, critical, off", log_level));
+    return Invalid("log_level",
+                   fmt::format("'{}' is not one of trace, debug, info, warn, error, critical, off",
+                               log_level));
   }
-  if (io_threads > 256) return Invalid("io_threads", fmt::format("{} is not in [0, 256]", io_threads));
+  if (io_threads > 256)
+    return Invalid("io_threads", fmt::format("{} is not in [0, 256]", io_threads));
   if (max_body_bytes == 0) return Invalid("max_body_bytes", "must be greater than 0");
   for (const auto& [path, value] :
        {std::pair<const char*, absl::Duration>{"idle_timeout", idle_timeout},
@@ -79,8 +81,7 @@ absl::Status ProxyConfig::Validate() const {
     const RouteConfig& route = outbound.routes[i];
     const std::string path = fmt::format("outbound.routes[{}]", i);
     if (!IsDnsName(route.host)) {
-      return Invalid(path + ".host",
-                     fmt::format("'{}' is not a lower-case DNS name", route.host));
+      return Invalid(path + ".host", fmt::format("'{}' is not a lower-case DNS name", route.host));
     }
     if (route.addresses.empty()) return Invalid(path + ".addresses", "must list an address");
     for (size_t j = 0; j < route.addresses.size(); ++j) {
@@ -155,8 +156,8 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
   }
   if (absl::Status status = top.Finish(); !status.ok()) return status;
   if (config.workload.service_host.empty() && !config.workload.name.empty()) {
-    config.workload.service_host =
-        fmt::format("{}.{}.svc.cluster.local", config.workload.name, config.workload.namespace_name);
+    config.workload.service_host = fmt::format("{}.{}.svc.cluster.local", config.workload.name,
+                                               config.workload.namespace_name);
   }
   if (absl::Status status = config.Validate(); !status.ok()) return status;
   return config;

@@ -19,56 +19,56 @@ namespace meshtel::proxy {
 
 // The identity of the workload this proxy sits beside (Istio's peer metadata).
 struct WorkloadConfig {
-  std::string name;                       // workload name, e.g. "reviews-v1". Default: ""
+  std::string name;                        // workload name, e.g. "reviews-v1". Default: ""
   std::string namespace_name = "default";  // YAML key `namespace`. Default: default
-  std::string app;                        // Default: "" (Istio falls back to the workload)
-  std::string version;                    // Default: ""
-  std::string canonical_service;          // Default: "" (app, then workload name)
-  std::string canonical_revision;         // Default: "" (version, then "latest")
-  std::string cluster = "Kubernetes";     // Default: Kubernetes (Istio's default cluster id)
-  std::string principal;                  // SPIFFE id. Default: "" (no mTLS yet)
+  std::string app;                         // Default: "" (Istio falls back to the workload)
+  std::string version;                     // Default: ""
+  std::string canonical_service;           // Default: "" (app, then workload name)
+  std::string canonical_revision;          // Default: "" (version, then "latest")
+  std::string cluster = "Kubernetes";      // Default: Kubernetes (Istio's default cluster id)
+  std::string principal;                   // SPIFFE id. Default: "" (no mTLS yet)
   // The service the workload serves, as a host name: destination_service on inbound records.
   // Default: "<name>.<namespace>.svc.cluster.local"
   std::string service_host;
 };
 
 struct InboundConfig {
-  bool enabled = true;                                // Default: true
-  common::HostPort listen{"0.0.0.0", 15006};          // Default: 0.0.0.0:15006
-  common::HostPort app{"127.0.0.1", 8080};            // the local app. Default: 127.0.0.1:8080
-  absl::Duration timeout = absl::Seconds(15);         // upstream response timeout. Default: 15s
+  bool enabled = true;                         // Default: true
+  common::HostPort listen{"0.0.0.0", 15006};   // Default: 0.0.0.0:15006
+  common::HostPort app{"127.0.0.1", 8080};     // the local app. Default: 127.0.0.1:8080
+  absl::Duration timeout = absl::Seconds(15);  // upstream response timeout. Default: 15s
 };
 
 struct RouteConfig {
   // Destination host, "name.namespace.svc.cluster.local". Requests match it by that name,
   // "name.namespace", "name.namespace.svc", or "name" alone, each with or without a port.
   std::string host;
-  std::vector<common::HostPort> addresses;            // required; round robin across them
-  absl::Duration timeout = absl::ZeroDuration();      // 0 = outbound.timeout. Default: 0
+  std::vector<common::HostPort> addresses;        // required; round robin across them
+  absl::Duration timeout = absl::ZeroDuration();  // 0 = outbound.timeout. Default: 0
 };
 
 struct OutboundConfig {
-  bool enabled = true;                                // Default: true
-  common::HostPort listen{"127.0.0.1", 15001};        // Default: 127.0.0.1:15001
-  absl::Duration timeout = absl::Seconds(15);         // upstream response timeout. Default: 15s
-  std::vector<RouteConfig> routes;                    // Default: none (every request → 404 NR)
+  bool enabled = true;                          // Default: true
+  common::HostPort listen{"127.0.0.1", 15001};  // Default: 127.0.0.1:15001
+  absl::Duration timeout = absl::Seconds(15);   // upstream response timeout. Default: 15s
+  std::vector<RouteConfig> routes;              // Default: none (every request → 404 NR)
 };
 
 struct ReporterConfig {
-  common::HostPort collector{"127.0.0.1", 15140};     // Default: 127.0.0.1:15140
-  uint32_t max_batch_records = 512;                   // Default: 512
+  common::HostPort collector{"127.0.0.1", 15140};           // Default: 127.0.0.1:15140
+  uint32_t max_batch_records = 512;                         // Default: 512
   absl::Duration flush_interval = absl::Milliseconds(200);  // Default: 200ms
   // Unacknowledged batches kept for resending; past it the oldest are dropped and counted.
-  uint64_t max_unacked_bytes = 16 << 20;              // Default: 16 MiB
+  uint64_t max_unacked_bytes = 16 << 20;                               // Default: 16 MiB
   absl::Duration reconnect_initial_backoff = absl::Milliseconds(100);  // Default: 100ms
   absl::Duration reconnect_max_backoff = absl::Seconds(5);             // Default: 5s
 };
 
 struct ProxyConfig {
-  std::string log_level = "info";                     // Default: info
+  std::string log_level = "info";  // Default: info
   // Identifies this proxy run to the collector. Default: "<hostname>-<pid>-<random>"
   std::string instance_id;
-  uint32_t io_threads = 0;                            // 0 = one per core. Default: 0
+  uint32_t io_threads = 0;  // 0 = one per core. Default: 0
   // Largest request or response body the proxy buffers (streaming arrives later). Default: 64 MiB
   uint64_t max_body_bytes = 64 << 20;
   absl::Duration idle_timeout = absl::Seconds(60);    // idle keep-alive connections. Default: 60s

@@ -1,8 +1,8 @@
 #include "proxy/http/proxy_server.h"
 
 #include <algorithm>
-#include <charconv>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <future>
 #include <optional>
@@ -57,15 +57,16 @@ void RemoveHopByHopHeaders(Fields& fields) {
     size_t end = connection.find(',', begin);
     if (end == std::string::npos) end = connection.size();
     std::string_view token(connection.data() + begin, end - begin);
-    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
+      token.remove_prefix(1);
     while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
     if (!token.empty()) fields.erase(beast::string_view(token.data(), token.size()));
     begin = end + 1;
   }
-  for (http::field field : {http::field::connection, http::field::keep_alive,
-                            http::field::proxy_connection, http::field::te,
-                            http::field::transfer_encoding, http::field::upgrade,
-                            http::field::proxy_authorization}) {
+  for (http::field field :
+       {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
+        http::field::te, http::field::transfer_encoding, http::field::upgrade,
+        http::field::proxy_authorization}) {
     fields.erase(field);
   }
 }
@@ -84,13 +85,12 @@ constexpr LocalReply kConnectFailure{
     http::status::service_unavailable, meshtel::v1::RESPONSE_FLAG_UPSTREAM_CONNECTION_FAILURE, true,
     "upstream_reset_before_response_started{connection_failure}",
     "upstream connect error or disconnect/reset before headers. reset reason: connection failure"};
-constexpr LocalReply kUpstreamTimeout{
-    http::status::gateway_timeout, meshtel::v1::RESPONSE_FLAG_UPSTREAM_REQUEST_TIMEOUT, true,
-    "upstream_response_timeout", "upstream request timeout"};
+constexpr LocalReply kUpstreamTimeout{http::status::gateway_timeout,
+                                      meshtel::v1::RESPONSE_FLAG_UPSTREAM_REQUEST_TIMEOUT, true,
+                                      "upstream_response_timeout", "upstream request timeout"};
 constexpr LocalReply kUpstreamReset{
-    http::status::service_unavailable,
-    meshtel::v1::RESPONSE_FLAG_UPSTREAM_CONNECTION_TERMINATION, true,
-    "upstream_reset_before_response_started{connection_termination}",
+    http::status::service_unavailable, meshtel::v1::RESPONSE_FLAG_UPSTREAM_CONNECTION_TERMINATION,
+    true, "upstream_reset_before_response_started{connection_termination}",
     "upstream connect error or disconnect/reset before headers. reset reason: connection "
     "termination"};
 constexpr LocalReply kBadRequest{http::status::bad_request,
@@ -229,7 +229,8 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
     record.mutable_phases()->set_downstream_headers_done_ns(OffsetNs(start, Clock::now()));
     auto& request = parser.get();
     if (request[http::field::expect] == "100-continue") {
-      http::response<http::empty_body> continue_response{http::status::continue_, request.version()};
+      http::response<http::empty_body> continue_response{http::status::continue_,
+                                                         request.version()};
       co_await http::async_write(downstream, continue_response,
                                  asio::redirect_error(asio::use_awaitable, error));
       request.erase(http::field::expect);
@@ -298,8 +299,7 @@ asio::awaitable<bool> ProxyServer::Impl::SendLocalReply(beast::tcp_stream& downs
   co_return !error && keep_alive;
 }
 
-asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream,
-                                                 Direction direction,
+asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream, Direction direction,
                                                  http::request<http::string_body>& request,
                                                  Upstream& upstream, Clock::time_point start,
                                                  meshtel::v1::RequestRecord& record) {
@@ -313,7 +313,8 @@ asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream,
     std::string_view rest = target.substr(7);
     const size_t slash = rest.find('/');
     authority = std::string(rest.substr(0, slash));
-    const std::string path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+    const std::string path =
+        slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
     request.target(path);
     request.set(http::field::host, authority);
     target = ToStd(request.target());
@@ -369,8 +370,7 @@ asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream,
   request.prepare_payload();
 
   const auto timeout = absl::ToChronoMicroseconds(route->timeout);
-  const auto connect_timeout =
-      absl::ToChronoMicroseconds(config.connect_timeout);
+  const auto connect_timeout = absl::ToChronoMicroseconds(config.connect_timeout);
   std::optional<http::response_parser<http::string_body>> response_parser;
   beast::error_code error;
   size_t attempts = 0;
@@ -456,8 +456,8 @@ asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream,
     response.set(kPeerMetadataIdHeader, own_peer_id);
   }
   const unsigned status = response.result_int();
-  const bool bodiless = request.method() == http::verb::head || status / 100 == 1 ||
-                        status == 204 || status == 304;
+  const bool bodiless =
+      request.method() == http::verb::head || status / 100 == 1 || status == 204 || status == 304;
   if (!bodiless) response.prepare_payload();
   const bool keep_alive = downstream_keep_alive && !draining.load();
   response.keep_alive(keep_alive);
@@ -474,8 +474,9 @@ asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream,
   record.mutable_phases()->set_downstream_last_byte_ns(now);
   record.set_duration_ns(now);
   if (error) {
-    record.set_response_flags(record.response_flags() |
-                              FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
+    record.set_response_flags(
+        record.response_flags() |
+        FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
     co_return false;
   }
   co_return keep_alive;
@@ -521,7 +522,7 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(const ProxyConfi
     auto worker = std::make_unique<Impl::Worker>();
     for (size_t l = 0; l < impl->listeners.size(); ++l) {
       const char* key = impl->listeners[l].direction == Direction::kInbound ? "inbound.listen"
-                                                                             : "outbound.listen";
+                                                                            : "outbound.listen";
       beast::error_code error;
       tcp::endpoint endpoint;
       if (t == 0) {
@@ -605,13 +606,13 @@ void ProxyServer::Shutdown() {
     });
   }
   for (auto& future : closed) future.wait();
-  const auto deadline =
-      Clock::now() + absl::ToChronoMicroseconds(impl_->config.drain_timeout);
+  const auto deadline = Clock::now() + absl::ToChronoMicroseconds(impl_->config.drain_timeout);
   while (impl_->active_requests.load() > 0 && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   if (impl_->active_requests.load() > 0) {
-    spdlog::warn("drain timeout: closing {} requests still in flight", impl_->active_requests.load());
+    spdlog::warn("drain timeout: closing {} requests still in flight",
+                 impl_->active_requests.load());
   }
   for (auto& worker : impl_->workers) worker->io_context.stop();
   for (auto& worker : impl_->workers) {

@@ -36,13 +36,13 @@ absl::StatusOr<std::unique_ptr<RouteTable>> RouteTable::Build(const OutboundConf
     const RouteConfig& route_config = config.routes[i];
     auto route = std::make_unique<Route>();
     route->service = ServiceFromHost(route_config.host);
-    route->timeout = route_config.timeout > absl::ZeroDuration() ? route_config.timeout
-                                                                  : config.timeout;
+    route->timeout =
+        route_config.timeout > absl::ZeroDuration() ? route_config.timeout : config.timeout;
     for (size_t j = 0; j < route_config.addresses.size(); ++j) {
       absl::StatusOr<tcp::endpoint> endpoint = ResolveEndpoint(route_config.addresses[j]);
       if (!endpoint.ok()) {
-        return absl::InvalidArgumentError(fmt::format("outbound.routes[{}].addresses[{}]: {}", i,
-                                                      j, std::string(endpoint.status().message())));
+        return absl::InvalidArgumentError(fmt::format("outbound.routes[{}].addresses[{}]: {}", i, j,
+                                                      std::string(endpoint.status().message())));
       }
       route->endpoints.push_back(*endpoint);
     }

@@ -23,8 +23,8 @@
 namespace meshtel::proxy {
 
 struct Route {
-  meshtel::v1::ServiceIdentity service;           // host, name, namespace
-  std::string cluster_name;                       // "outbound|<port>||<host>"
+  meshtel::v1::ServiceIdentity service;  // host, name, namespace
+  std::string cluster_name;              // "outbound|<port>||<host>"
   std::vector<boost::asio::ip::tcp::endpoint> endpoints;
   absl::Duration timeout;
   mutable std::atomic<uint32_t> next_endpoint{0};

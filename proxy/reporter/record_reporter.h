@@ -3,7 +3,8 @@
 // meshtel.v1.RecordService, keeping every batch until the collector acknowledges it.
 //
 //   Submit() ──► pending records ──(batcher thread: by count or flush_interval)──► unacked batches
-//                                                                                   │ (sequence 1,2,3…)
+//                                                                                   │ (sequence
+//                                                                                   1,2,3…)
 //   collector ◄──(stream thread: writes unsent batches in order)─────────────────────┘
 //   collector ──(ack reader thread: RecordAck.highest_stored_sequence)──► drops acked batches
 //

@@ -64,34 +64,33 @@ class MeshTest : public ::testing::Test {
     testing::WriteFile(dir_ + "/collector.yaml",
                        "ingest: {listen: \"127.0.0.1:" + std::to_string(ingest_port_) + "\"}\n" +
                            "admin: {listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\"}\n" +
-                           "store: {data_dir: \"" + dir_ + "/data\"}\n" +
-                           "shutdown_grace: 1s\n");
-    const std::string reporter = "reporter: {collector: \"127.0.0.1:" +
-                                 std::to_string(ingest_port_) +
-                                 "\", flush_interval: 50ms, reconnect_max_backoff: 500ms}\n";
+                           "store: {data_dir: \"" + dir_ + "/data\"}\n" + "shutdown_grace: 1s\n");
+    const std::string reporter =
+        "reporter: {collector: \"127.0.0.1:" + std::to_string(ingest_port_) +
+        "\", flush_interval: 50ms, reconnect_max_backoff: 500ms}\n";
     testing::WriteFile(dir_ + "/backend-proxy.yaml",
                        "io_threads: 1\n"
                        "workload: {name: backend, namespace: demo, app: backend, version: v1}\n"
                        "inbound: {listen: \"127.0.0.1:" +
-                           std::to_string(backend_inbound_port_) + "\", app: \"127.0.0.1:" +
-                           std::to_string(backend_port_) + "\"}\n" +
+                           std::to_string(backend_inbound_port_) +
+                           "\", app: \"127.0.0.1:" + std::to_string(backend_port_) + "\"}\n" +
                            "outbound: {enabled: false}\n" + reporter);
     testing::WriteFile(
         dir_ + "/frontend-proxy.yaml",
         "io_threads: 1\n"
         "workload: {name: frontend, namespace: demo, app: frontend, version: v1}\n"
         "inbound: {listen: \"127.0.0.1:" +
-            std::to_string(frontend_inbound_port_) + "\", app: \"127.0.0.1:" +
-            std::to_string(frontend_port_) + "\"}\n" + "outbound:\n  listen: \"127.0.0.1:" +
-            std::to_string(frontend_outbound_port_) + "\"\n" +
+            std::to_string(frontend_inbound_port_) +
+            "\", app: \"127.0.0.1:" + std::to_string(frontend_port_) + "\"}\n" +
+            "outbound:\n  listen: \"127.0.0.1:" + std::to_string(frontend_outbound_port_) + "\"\n" +
             "  routes:\n    - host: backend.demo.svc.cluster.local\n      addresses: "
             "[\"127.0.0.1:" +
             std::to_string(backend_inbound_port_) + "\"]\n" + reporter);
 
     StartCollector();
-    backend_ = ChildProcess::Start({MESHTEL_DEMO_BIN, "backend", "--listen",
-                                    "127.0.0.1:" + std::to_string(backend_port_)},
-                                   dir_ + "/backend.log");
+    backend_ = ChildProcess::Start(
+        {MESHTEL_DEMO_BIN, "backend", "--listen", "127.0.0.1:" + std::to_string(backend_port_)},
+        dir_ + "/backend.log");
     frontend_ = ChildProcess::Start(
         {MESHTEL_DEMO_BIN, "frontend", "--listen", "127.0.0.1:" + std::to_string(frontend_port_),
          "--backend", "127.0.0.1:" + std::to_string(frontend_outbound_port_), "--backend-host",
@@ -99,9 +98,9 @@ class MeshTest : public ::testing::Test {
         dir_ + "/frontend.log");
     backend_proxy_ = ChildProcess::Start(
         {MESHTEL_PROXY_BIN, "--config", dir_ + "/backend-proxy.yaml"}, dir_ + "/backend-proxy.log");
-    frontend_proxy_ = ChildProcess::Start(
-        {MESHTEL_PROXY_BIN, "--config", dir_ + "/frontend-proxy.yaml"},
-        dir_ + "/frontend-proxy.log");
+    frontend_proxy_ =
+        ChildProcess::Start({MESHTEL_PROXY_BIN, "--config", dir_ + "/frontend-proxy.yaml"},
+                            dir_ + "/frontend-proxy.log");
     for (uint16_t port : {backend_port_, frontend_port_, backend_inbound_port_,
                           frontend_inbound_port_, frontend_outbound_port_}) {
       ASSERT_TRUE(testing::WaitFor([&] { return testing::CanConnect(port); }, seconds(20)))
@@ -131,9 +130,9 @@ class MeshTest : public ::testing::Test {
   std::string SendLoad(int requests) {
     std::string output;
     const int code = testing::RunCommand(
-        std::string(MESHTEL_DEMO_BIN) + " load --target 127.0.0.1:" +
-            std::to_string(frontend_inbound_port_) + " --host frontend.demo --requests " +
-            std::to_string(requests) + " --concurrency 4",
+        std::string(MESHTEL_DEMO_BIN) +
+            " load --target 127.0.0.1:" + std::to_string(frontend_inbound_port_) +
+            " --host frontend.demo --requests " + std::to_string(requests) + " --concurrency 4",
         &output);
     EXPECT_EQ(code, 0) << output;
     EXPECT_NE(output.find("ok=" + std::to_string(requests) + " failed=0"), std::string::npos)
@@ -172,9 +171,9 @@ TEST_F(MeshTest, PrometheusSeesEveryRequestWithIstioLabels) {
                        {"reporter=\"destination\"", "source_workload=\"frontend\"",
                         "destination_workload=\"backend\""}),
             kRequests);
-  EXPECT_EQ(SumSamples(metrics, "istio_request_duration_milliseconds_count",
-                       {"reporter=\"source\""}),
-            kRequests);
+  EXPECT_EQ(
+      SumSamples(metrics, "istio_request_duration_milliseconds_count", {"reporter=\"source\""}),
+      kRequests);
 
   // promtool: the exposition must parse. Its only allowed complaint is the lint rule that
   // durations use seconds, which Istio's own metric name breaks by design.
@@ -186,8 +185,9 @@ TEST_F(MeshTest, PrometheusSeesEveryRequestWithIstioLabels) {
   std::stringstream lines(promtool_output);
   for (std::string line; std::getline(lines, line);) {
     if (line.empty()) continue;
-    EXPECT_EQ(line, "istio_request_duration_milliseconds use base unit \"seconds\" instead of "
-                    "\"milliseconds\"")
+    EXPECT_EQ(line,
+              "istio_request_duration_milliseconds use base unit \"seconds\" instead of "
+              "\"milliseconds\"")
         << "unexpected promtool finding";
   }
 
@@ -199,11 +199,11 @@ TEST_F(MeshTest, PrometheusSeesEveryRequestWithIstioLabels) {
                      "  - job_name: meshtel-collector\n"
                      "    static_configs: [{targets: [\"127.0.0.1:" +
                          std::to_string(admin_port_) + "\"]}]\n");
-  auto prometheus = ChildProcess::Start(
-      {"/usr/bin/prometheus", "--config.file=" + dir_ + "/prometheus.yml",
-       "--storage.tsdb.path=" + dir_ + "/prometheus-data",
-       "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)},
-      dir_ + "/prometheus.log");
+  auto prometheus =
+      ChildProcess::Start({"/usr/bin/prometheus", "--config.file=" + dir_ + "/prometheus.yml",
+                           "--storage.tsdb.path=" + dir_ + "/prometheus-data",
+                           "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)},
+                          dir_ + "/prometheus.log");
   const auto query = [&](const std::string& promql) -> std::string {
     testing::HttpResult result =
         testing::HttpGet(prometheus_port, "/api/v1/query?query=" + UrlEncode(promql));
@@ -257,9 +257,8 @@ TEST(CollectorCommandLineTest, BadConfigNamesTheFieldAndExits2) {
   const std::string dir = testing::MakeTempDir("meshtel-cli");
   testing::WriteFile(dir + "/bad.yaml", "ingest:\n  max_batch_bytes: 12\n");
   std::string output;
-  EXPECT_EQ(testing::RunCommand(std::string(MESHTEL_COLLECTOR_BIN) + " --config " + dir +
-                                    "/bad.yaml",
-                                &output),
+  EXPECT_EQ(testing::RunCommand(
+                std::string(MESHTEL_COLLECTOR_BIN) + " --config " + dir + "/bad.yaml", &output),
             2);
   EXPECT_NE(output.find("ingest.max_batch_bytes: 12 is not in"), std::string::npos) << output;
   EXPECT_EQ(testing::RunCommand(std::string(MESHTEL_PROXY_BIN) + " --config " + dir + "/bad.yaml",

@@ -10,10 +10,10 @@
 namespace meshtel::testing {
 
 struct HttpResult {
-  int status = 0;                             // 0 when the request failed at the transport
+  int status = 0;  // 0 when the request failed at the transport
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names
-  std::string error;                          // transport error, if any
+  std::string error;                           // transport error, if any
 };
 
 // Sends one request on a new connection to 127.0.0.1:`port` and reads the whole response.

@@ -103,8 +103,8 @@ bool CanConnect(uint16_t port) {
   boost::asio::io_context io_context;
   boost::asio::ip::tcp::socket socket(io_context);
   boost::system::error_code error;
-  socket.connect(
-      boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port), error);
+  socket.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port),
+                 error);
   return !error;
 }
 

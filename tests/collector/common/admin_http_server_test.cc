@@ -39,9 +39,9 @@ TEST(AdminHttpServerTest, UnknownPathIs404) {
 TEST(AdminHttpServerTest, OversizedBodyIs413AndServerGoesOn) {
   auto server = StartServer();
   ASSERT_NE(server, nullptr);
-  EXPECT_EQ(testing::HttpRequest(server->port(), "POST", "/echo", {}, std::string(100000, 'x'))
-                .status,
-            413);
+  EXPECT_EQ(
+      testing::HttpRequest(server->port(), "POST", "/echo", {}, std::string(100000, 'x')).status,
+      413);
   EXPECT_EQ(testing::HttpGet(server->port(), "/echo").status, 200);
 }
 

@@ -9,15 +9,31 @@ namespace meshtel::collector {
 namespace {
 
 // The 25 labels of Istio's HTTP/gRPC request metrics, in emission order (wire-facts §8.2).
-const std::vector<std::string> kIstioTable = {
-    "reporter", "source_workload", "source_canonical_service", "source_canonical_revision",
-    "source_workload_namespace", "source_principal", "source_app", "source_version",
-    "source_cluster", "destination_workload", "destination_workload_namespace",
-    "destination_principal", "destination_app", "destination_version", "destination_service",
-    "destination_canonical_service", "destination_canonical_revision",
-    "destination_service_name", "destination_service_namespace", "destination_cluster",
-    "request_protocol", "response_code", "grpc_response_status", "response_flags",
-    "connection_security_policy"};
+const std::vector<std::string> kIstioTable = {"reporter",
+                                              "source_workload",
+                                              "source_canonical_service",
+                                              "source_canonical_revision",
+                                              "source_workload_namespace",
+                                              "source_principal",
+                                              "source_app",
+                                              "source_version",
+                                              "source_cluster",
+                                              "destination_workload",
+                                              "destination_workload_namespace",
+                                              "destination_principal",
+                                              "destination_app",
+                                              "destination_version",
+                                              "destination_service",
+                                              "destination_canonical_service",
+                                              "destination_canonical_revision",
+                                              "destination_service_name",
+                                              "destination_service_namespace",
+                                              "destination_cluster",
+                                              "request_protocol",
+                                              "response_code",
+                                              "grpc_response_status",
+                                              "response_flags",
+                                              "connection_security_policy"};
 
 std::string ValueOf(const std::array<std::string_view, kIstioRequestLabelCount>& values,
                     const std::string& name) {

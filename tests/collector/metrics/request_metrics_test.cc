@@ -38,7 +38,8 @@ std::string FindLine(const std::string& text, const std::string& name,
     begin = end + 1;
     if (!line.starts_with(name + "{")) continue;
     bool all = true;
-    for (const std::string& fragment : fragments) all = all && line.find(fragment) != std::string::npos;
+    for (const std::string& fragment : fragments)
+      all = all && line.find(fragment) != std::string::npos;
     if (all) return line;
   }
   return "";
@@ -61,7 +62,8 @@ TEST(HistogramCountsTest, BucketsAreUpperInclusive) {
 
 TEST(RequestMetricsTest, CountsPerLabelSet) {
   RequestMetrics metrics(4);
-  for (int i = 0; i < 3; ++i) metrics.Record(Record(meshtel::v1::REPORTER_SOURCE, 200, 2e6, 100, 1000));
+  for (int i = 0; i < 3; ++i)
+    metrics.Record(Record(meshtel::v1::REPORTER_SOURCE, 200, 2e6, 100, 1000));
   metrics.Record(Record(meshtel::v1::REPORTER_SOURCE, 503, 2e6, 100, 1000));
   metrics.Record(Record(meshtel::v1::REPORTER_DESTINATION, 200, 2e6, 100, 1000));
   EXPECT_EQ(metrics.series_count(), 3u);
@@ -95,9 +97,9 @@ TEST(RequestMetricsTest, HistogramsAreCumulativeWithEnvoyBounds) {
   EXPECT_EQ(ValueOf(FindLine(text, "istio_request_bytes_sum", {})), "1400");
   EXPECT_EQ(ValueOf(FindLine(text, "istio_response_bytes_bucket", {"le=\"25\""})), "2");
   // Envoy prints bounds without a trailing ".0", in increasing order, 19 + "+Inf".
-  for (const char* le : {"0.5", "1", "5", "10", "25", "50", "100", "250", "500", "1000", "2500",
-                         "5000", "10000", "30000", "60000", "300000", "600000", "1800000",
-                         "3600000", "+Inf"}) {
+  for (const char* le : {"0.5",   "1",      "5",      "10",      "25",      "50",    "100",
+                         "250",   "500",    "1000",   "2500",    "5000",    "10000", "30000",
+                         "60000", "300000", "600000", "1800000", "3600000", "+Inf"}) {
     EXPECT_NE(FindLine(text, name + "_bucket", {std::string("le=\"") + le + "\""}), "") << le;
   }
   EXPECT_THAT(text, Not(HasSubstr("le=\"1.0\"")));
@@ -136,8 +138,8 @@ TEST(RequestMetricsTest, ConcurrentRecordsAreAllCounted) {
   metrics.RenderText(text);
   uint64_t total = 0;
   for (const char* code : {"200", "201", "202"}) {
-    total += std::stoull(ValueOf(FindLine(
-        text, "istio_requests_total", {std::string("response_code=\"") + code + "\""})));
+    total += std::stoull(ValueOf(
+        FindLine(text, "istio_requests_total", {std::string("response_code=\"") + code + "\""})));
   }
   EXPECT_EQ(total, 40000u);
 }

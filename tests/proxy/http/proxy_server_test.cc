@@ -147,11 +147,13 @@ class ProxyServerTest : public ::testing::Test {
 
 TEST_F(ProxyServerTest, OutboundForwardsAndRecordsTheRequest) {
   StartProxy(upstream_.port());
-  testing::HttpResult result = testing::HttpRequest(
-      server_->outbound_port(), "POST", "/echo?q=1",
-      {{"Host", "backend:8080"}, {"Connection", "keep-alive, X-Hop"}, {"X-Hop", "secret"},
-       {"Keep-Alive", "timeout=5"}, {"User-Agent", "unit-test"}},
-      "payload");
+  testing::HttpResult result = testing::HttpRequest(server_->outbound_port(), "POST", "/echo?q=1",
+                                                    {{"Host", "backend:8080"},
+                                                     {"Connection", "keep-alive, X-Hop"},
+                                                     {"X-Hop", "secret"},
+                                                     {"Keep-Alive", "timeout=5"},
+                                                     {"User-Agent", "unit-test"}},
+                                                    "payload");
   ASSERT_EQ(result.status, 200) << result.error;
   const std::string request_id = Header(result.body, "x-request-id");
   EXPECT_EQ(request_id.size(), 36u) << result.body;
@@ -188,9 +190,9 @@ TEST_F(ProxyServerTest, OutboundForwardsAndRecordsTheRequest) {
   // Phases are in order and within the request.
   const auto& p = record.phases();
   const std::vector<uint64_t> ordered = {
-      p.downstream_headers_done_ns(), p.route_chosen_ns(), p.upstream_connected_ns(),
-      p.upstream_headers_sent_ns(), p.upstream_request_done_ns(), p.upstream_first_byte_ns(),
-      p.upstream_last_byte_ns(), p.downstream_last_byte_ns()};
+      p.downstream_headers_done_ns(), p.route_chosen_ns(),          p.upstream_connected_ns(),
+      p.upstream_headers_sent_ns(),   p.upstream_request_done_ns(), p.upstream_first_byte_ns(),
+      p.upstream_last_byte_ns(),      p.downstream_last_byte_ns()};
   for (size_t i = 0; i < ordered.size(); ++i) {
     EXPECT_GT(ordered[i], 0u) << i;
     if (i > 0) {
@@ -203,8 +205,8 @@ TEST_F(ProxyServerTest, OutboundForwardsAndRecordsTheRequest) {
 
 TEST_F(ProxyServerTest, KeepsAnExistingRequestId) {
   StartProxy(upstream_.port());
-  testing::HttpResult result = testing::HttpGet(
-      server_->outbound_port(), "/echo", {{"Host", "backend"}, {"x-request-id", "abc-123"}});
+  testing::HttpResult result = testing::HttpGet(server_->outbound_port(), "/echo",
+                                                {{"Host", "backend"}, {"x-request-id", "abc-123"}});
   ASSERT_EQ(result.status, 200);
   EXPECT_EQ(Header(result.body, "x-request-id"), "abc-123");
   EXPECT_EQ(sink_.Wait(1)[0].request_id(), "abc-123");
@@ -235,7 +237,8 @@ TEST_F(ProxyServerTest, ReusesTheUpstreamConnectionOnKeepAlive) {
 
 TEST_F(ProxyServerTest, NoRouteIs404WithNR) {
   StartProxy(upstream_.port());
-  testing::HttpResult result = testing::HttpGet(server_->outbound_port(), "/", {{"Host", "nowhere"}});
+  testing::HttpResult result =
+      testing::HttpGet(server_->outbound_port(), "/", {{"Host", "nowhere"}});
   EXPECT_EQ(result.status, 404);
   auto record = sink_.Wait(1)[0];
   EXPECT_EQ(record.response_code(), 404u);
@@ -299,8 +302,9 @@ TEST_F(ProxyServerTest, MalformedRequestIs400AndOversizedHeadersAre431) {
 
 TEST_F(ProxyServerTest, AbsoluteFormTargetIsRoutedByItsHost) {
   StartProxy(upstream_.port());
-  testing::HttpResult result = testing::HttpGet(
-      server_->outbound_port(), "http://backend.shop.svc.cluster.local/echo?x=1", {{"Host", "ignored"}});
+  testing::HttpResult result =
+      testing::HttpGet(server_->outbound_port(), "http://backend.shop.svc.cluster.local/echo?x=1",
+                       {{"Host", "ignored"}});
   ASSERT_EQ(result.status, 200);
   EXPECT_EQ(Header(result.body, "Host"), "backend.shop.svc.cluster.local");
   EXPECT_EQ(sink_.Wait(1)[0].path(), "/echo?x=1");
@@ -311,10 +315,11 @@ TEST_F(ProxyServerTest, InboundTakesPeerIdentityAndStripsIt) {
   meshtel::v1::WorkloadIdentity caller;
   caller.set_workload("checkout");
   caller.set_namespace_("shop");
-  testing::HttpResult result = testing::HttpGet(
-      server_->inbound_port(), "/echo",
-      {{"Host", "frontend"}, {"x-envoy-peer-metadata", EncodePeerMetadata(caller)},
-       {"x-envoy-peer-metadata-id", "checkout.shop"}});
+  testing::HttpResult result =
+      testing::HttpGet(server_->inbound_port(), "/echo",
+                       {{"Host", "frontend"},
+                        {"x-envoy-peer-metadata", EncodePeerMetadata(caller)},
+                        {"x-envoy-peer-metadata-id", "checkout.shop"}});
   ASSERT_EQ(result.status, 200);
   EXPECT_EQ(Header(result.body, "x-envoy-peer-metadata"), "");  // the app never sees it
   meshtel::v1::WorkloadIdentity answered;

@@ -23,8 +23,8 @@ TEST(RouteTableTest, MatchesKubernetesShortNamesWithOrWithoutPort) {
   auto table = RouteTable::Build(TwoRoutes());
   ASSERT_TRUE(table.ok()) << table.status();
   for (const char* host :
-       {"reviews.bookinfo.svc.cluster.local", "reviews.bookinfo.svc", "reviews.bookinfo",
-        "reviews", "reviews:9080", "REVIEWS.Bookinfo:9080", "reviews.bookinfo.svc.cluster.local:80"}) {
+       {"reviews.bookinfo.svc.cluster.local", "reviews.bookinfo.svc", "reviews.bookinfo", "reviews",
+        "reviews:9080", "REVIEWS.Bookinfo:9080", "reviews.bookinfo.svc.cluster.local:80"}) {
     const Route* route = (*table)->Find(host);
     ASSERT_NE(route, nullptr) << host;
     EXPECT_EQ(route->service.host(), "reviews.bookinfo.svc.cluster.local") << host;

@@ -14,9 +14,9 @@ TEST(PeerMetadataTest, RoundTripsAWorkloadIdentity) {
   workload.principal = "spiffe://cluster.local/ns/bookinfo/sa/reviews";
   const meshtel::v1::WorkloadIdentity identity = IdentityFromConfig(workload);
   const std::string header = EncodePeerMetadata(identity);
-  EXPECT_EQ(header.find_first_not_of(
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="),
-            std::string::npos);
+  EXPECT_EQ(
+      header.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="),
+      std::string::npos);
   meshtel::v1::WorkloadIdentity decoded;
   ASSERT_TRUE(DecodePeerMetadata(header, decoded));
   EXPECT_EQ(decoded.workload(), "reviews-v2");

@@ -87,7 +87,9 @@ TEST(RecordSchemaTest, FieldNumbersAreStable) {
   EXPECT_EQ(record.SerializeAsString(), std::string("\x78\x00", 2));
   record.Clear();
   record.set_trace_id("ab");  // field 28, bytes → tag 0xe2 0x01
-  EXPECT_EQ(record.SerializeAsString(), std::string("\xe2\x01\x02" "ab", 5));
+  EXPECT_EQ(record.SerializeAsString(), std::string("\xe2\x01\x02"
+                                                    "ab",
+                                                    5));
 
   RecordBatch batch;
   batch.set_proxy_instance_id("p");  // field 1 → 0x0a
