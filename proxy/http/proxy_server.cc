@@ -150,6 +150,12 @@ struct ProxyServer::Impl {
                                        unsigned version, bool keep_alive, Clock::time_point start,
                                        meshtel::v1::RequestRecord& record);
 
+  // Writes `response` to the client and completes the record's size and timing.
+  asio::awaitable<beast::error_code> WriteResponse(beast::tcp_stream& downstream,
+                                                   http::response<http::string_body>& response,
+                                                   Clock::time_point start,
+                                                   meshtel::v1::RequestRecord& record);
+
   asio::awaitable<void> Accept(tcp::acceptor& acceptor, Direction direction);
 };
 
@@ -289,6 +295,13 @@ asio::awaitable<bool> ProxyServer::Impl::SendLocalReply(beast::tcp_stream& downs
   record.set_response_code(static_cast<uint32_t>(reply.status));
   record.set_response_code_details(reply.details);
   if (reply.has_flag) record.set_response_flags(record.response_flags() | FlagBit(reply.flag));
+  const beast::error_code error = co_await WriteResponse(downstream, response, start, record);
+  co_return !error && keep_alive;
+}
+
+asio::awaitable<beast::error_code> ProxyServer::Impl::WriteResponse(
+    beast::tcp_stream& downstream, http::response<http::string_body>& response,
+    Clock::time_point start, meshtel::v1::RequestRecord& record) {
   beast::error_code error;
   const size_t written = co_await http::async_write(
       downstream, response, asio::redirect_error(asio::use_awaitable, error));
@@ -296,7 +309,7 @@ asio::awaitable<bool> ProxyServer::Impl::SendLocalReply(beast::tcp_stream& downs
   const uint64_t now = OffsetNs(start, Clock::now());
   record.mutable_phases()->set_downstream_last_byte_ns(now);
   record.set_duration_ns(now);
-  co_return !error && keep_alive;
+  co_return error;
 }
 
 asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream, Direction direction,
@@ -467,12 +480,7 @@ asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream, 
   record.set_response_code(status);
   record.set_response_code_details("via_upstream");
   downstream.expires_after(timeout);
-  const size_t written = co_await http::async_write(
-      downstream, response, asio::redirect_error(asio::use_awaitable, error));
-  record.set_response_bytes(written);
-  const uint64_t now = OffsetNs(start, Clock::now());
-  record.mutable_phases()->set_downstream_last_byte_ns(now);
-  record.set_duration_ns(now);
+  error = co_await WriteResponse(downstream, response, start, record);
   if (error) {
     record.set_response_flags(
         record.response_flags() |

@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/support/http_get.h"
+#include "tests/support/metrics_text.h"
 #include "tests/support/process.h"
 
 namespace meshtel::e2e {
@@ -29,24 +30,6 @@ std::string UrlEncode(const std::string& text) {
     }
   }
   return out;
-}
-
-// Sum of the samples of `name` whose label text contains every fragment, in a text exposition.
-double SumSamples(const std::string& text, const std::string& name,
-                  const std::vector<std::string>& fragments) {
-  double sum = 0;
-  size_t begin = 0;
-  while (begin < text.size()) {
-    size_t end = text.find('\n', begin);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = text.substr(begin, end - begin);
-    begin = end + 1;
-    if (!line.starts_with(name + "{")) continue;
-    bool all = true;
-    for (const auto& fragment : fragments) all = all && line.find(fragment) != std::string::npos;
-    if (all) sum += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
 }
 
 class MeshTest : public ::testing::Test {
@@ -143,7 +126,7 @@ class MeshTest : public ::testing::Test {
   std::string Metrics() { return testing::HttpGet(admin_port_, "/metrics").body; }
 
   double SourceRequests() {
-    return SumSamples(Metrics(), "istio_requests_total", {"reporter=\"source\""});
+    return testing::SumSamples(Metrics(), "istio_requests_total", {"reporter=\"source\""});
   }
 
   std::string dir_;
@@ -162,18 +145,19 @@ TEST_F(MeshTest, PrometheusSeesEveryRequestWithIstioLabels) {
 
   // The collector's own view: both reporters, with the workload identity of both sides.
   const std::string metrics = Metrics();
-  EXPECT_EQ(SumSamples(metrics, "istio_requests_total",
-                       {"reporter=\"source\"", "source_workload=\"frontend\"",
-                        "destination_workload=\"backend\"", "destination_service_name=\"backend\"",
-                        "response_code=\"200\"", "response_flags=\"-\""}),
+  EXPECT_EQ(testing::SumSamples(
+                metrics, "istio_requests_total",
+                {"reporter=\"source\"", "source_workload=\"frontend\"",
+                 "destination_workload=\"backend\"", "destination_service_name=\"backend\"",
+                 "response_code=\"200\"", "response_flags=\"-\""}),
             kRequests);
-  EXPECT_EQ(SumSamples(metrics, "istio_requests_total",
-                       {"reporter=\"destination\"", "source_workload=\"frontend\"",
-                        "destination_workload=\"backend\""}),
+  EXPECT_EQ(testing::SumSamples(metrics, "istio_requests_total",
+                                {"reporter=\"destination\"", "source_workload=\"frontend\"",
+                                 "destination_workload=\"backend\""}),
             kRequests);
-  EXPECT_EQ(
-      SumSamples(metrics, "istio_request_duration_milliseconds_count", {"reporter=\"source\""}),
-      kRequests);
+  EXPECT_EQ(testing::SumSamples(metrics, "istio_request_duration_milliseconds_count",
+                                {"reporter=\"source\""}),
+            kRequests);
 
   // promtool: the exposition must parse. Its only allowed complaint is the lint rule that
   // durations use seconds, which Istio's own metric name breaks by design.

@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/metrics_text.h"
 
 namespace meshtel::collector {
 namespace {
@@ -27,22 +28,12 @@ meshtel::v1::RequestRecord Record(meshtel::v1::Reporter reporter, uint32_t code,
   return record;
 }
 
-// The sample line of `name` whose labels contain every fragment, or "" when none.
+// The one sample line of `name` whose labels contain every fragment, or "" when none.
 std::string FindLine(const std::string& text, const std::string& name,
                      const std::vector<std::string>& fragments) {
-  size_t begin = 0;
-  while (begin < text.size()) {
-    size_t end = text.find('\n', begin);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = text.substr(begin, end - begin);
-    begin = end + 1;
-    if (!line.starts_with(name + "{")) continue;
-    bool all = true;
-    for (const std::string& fragment : fragments)
-      all = all && line.find(fragment) != std::string::npos;
-    if (all) return line;
-  }
-  return "";
+  const std::vector<std::string> lines = testing::SampleLines(text, name, fragments);
+  EXPECT_LE(lines.size(), 1u) << name;
+  return lines.empty() ? "" : lines.front();
 }
 
 std::string ValueOf(const std::string& line) { return line.substr(line.rfind(' ') + 1); }
