@@ -61,6 +61,17 @@ absl::Status ProxyConfig::Validate() const {
     return Invalid("reporter.max_unacked_bytes",
                    fmt::format("{} is less than 65536", reporter.max_unacked_bytes));
   }
+  if (!(tracing.random_sampling_percentage >= 0 && tracing.random_sampling_percentage <= 100)) {
+    return Invalid("tracing.random_sampling_percentage",
+                   fmt::format("{} is not in [0, 100]", tracing.random_sampling_percentage));
+  }
+  for (size_t i = 0; i < tracing.propagation.size(); ++i) {
+    const std::string& form = tracing.propagation[i];
+    if (form != "w3c" && form != "b3multi" && form != "b3") {
+      return Invalid(fmt::format("tracing.propagation[{}]", i),
+                     fmt::format("'{}' is not one of w3c, b3multi, b3", form));
+    }
+  }
   if (workload.namespace_name.empty()) return Invalid("workload.namespace", "must not be empty");
   if (inbound.enabled && outbound.enabled && inbound.listen == outbound.listen &&
       inbound.listen.port != 0) {
@@ -153,6 +164,11 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
     reporter->Read("reconnect_initial_backoff", r.reconnect_initial_backoff);
     reporter->Read("reconnect_max_backoff", r.reconnect_max_backoff);
     top.Fail(reporter->Finish());
+  }
+  if (auto tracing = top.Map("tracing")) {
+    tracing->Read("random_sampling_percentage", config.tracing.random_sampling_percentage);
+    tracing->Read("propagation", config.tracing.propagation);
+    top.Fail(tracing->Finish());
   }
   if (absl::Status status = top.Finish(); !status.ok()) return status;
   if (config.workload.service_host.empty() && !config.workload.name.empty()) {

@@ -64,6 +64,15 @@ struct ReporterConfig {
   absl::Duration reconnect_max_backoff = absl::Seconds(5);             // Default: 5s
 };
 
+struct TracingConfig {
+  // Share of requests sampled when no caller decided (Istio's default is 1%), in [0, 100] with
+  // 0.01 steps. Default: 1
+  double random_sampling_percentage = 1.0;
+  // Trace headers written upstream: "w3c" (traceparent/tracestate), "b3multi" (x-b3-*) and/or
+  // "b3" (single header). Empty: none are forwarded. Default: [w3c, b3multi]
+  std::vector<std::string> propagation = {"w3c", "b3multi"};
+};
+
 struct ProxyConfig {
   std::string log_level = "info";  // Default: info
   // Identifies this proxy run to the collector. Default: "<hostname>-<pid>-<random>"
@@ -78,6 +87,7 @@ struct ProxyConfig {
   InboundConfig inbound;
   OutboundConfig outbound;
   ReporterConfig reporter;
+  TracingConfig tracing;
 
   absl::Status Validate() const;
 };

@@ -17,6 +17,7 @@
 #include "proxy/http/request_id.h"
 #include "proxy/http/route_table.h"
 #include "proxy/identity/peer_metadata.h"
+#include "proxy/trace/trace_context.h"
 #include "spdlog/spdlog.h"
 
 namespace meshtel::proxy {
@@ -126,7 +127,9 @@ struct ProxyServer::Impl {
   std::string own_peer_id;
   std::vector<Listener> listeners;
   std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<Propagation> propagation;
   std::atomic<int64_t> active_requests{0};
+  std::atomic<uint64_t> invalid_trace_contexts{0};
   std::atomic<bool> draining{false};
   bool stopped = false;
 
@@ -351,6 +354,29 @@ asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream, 
   }
   record.set_request_id(request_id);
 
+  // Trace context: read what the caller sent, decide sampling, open this hop's span.
+  const TraceHeaders trace_headers{
+      .traceparent = ToStd(request["traceparent"]),
+      .tracestate = ToStd(request["tracestate"]),
+      .b3 = ToStd(request["b3"]),
+      .x_b3_traceid = ToStd(request["x-b3-traceid"]),
+      .x_b3_spanid = ToStd(request["x-b3-spanid"]),
+      .x_b3_parentspanid = ToStd(request["x-b3-parentspanid"]),
+      .x_b3_sampled = ToStd(request["x-b3-sampled"]),
+      .x_b3_flags = ToStd(request["x-b3-flags"]),
+      .x_client_trace_id = ToStd(request["x-client-trace-id"]),
+      .x_envoy_force_trace = ToStd(request["x-envoy-force-trace"]),
+  };
+  const IncomingContext incoming = ExtractTraceContext(trace_headers);
+  if (incoming.invalid) invalid_trace_contexts.fetch_add(1, std::memory_order_relaxed);
+  const SamplingDecision sampling = DecideSampling(incoming, trace_headers, request_id,
+                                                   config.tracing.random_sampling_percentage);
+  const HopContext hop = NewHop(incoming, sampling.sampled);
+  record.set_trace_id(ToBytes(hop.trace_id));
+  record.set_span_id(ToBytes(hop.span_id));
+  if (incoming.has_ids) record.set_parent_span_id(ToBytes(hop.parent_span_id));
+  record.set_sampled(hop.sampled);
+
   // Route. `peer_is_mesh`: the caller is a meshtel proxy, so it gets our identity back.
   bool peer_is_mesh = false;
   const Route* route = direction == Direction::kInbound ? &inbound_route : routes->Find(authority);
@@ -375,6 +401,12 @@ asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream, 
   record.mutable_phases()->set_route_chosen_ns(OffsetNs(start, Clock::now()));
 
   RemoveHopByHopHeaders(request);
+  for (std::string_view name : PropagatedTraceHeaderNames()) {
+    request.erase(beast::string_view(name.data(), name.size()));
+  }
+  for (auto& [name, value] : TraceHeadersToInject(hop, propagation)) {
+    request.set(beast::string_view(name.data(), name.size()), value);
+  }
   if (direction == Direction::kOutbound) {
     request.set(kPeerMetadataHeader, own_peer_metadata);
     request.set(kPeerMetadataIdHeader, own_peer_id);
@@ -501,6 +533,11 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(const ProxyConfi
       RouteTable::Build(config.outbound.enabled ? config.outbound : OutboundConfig{});
   if (!routes.ok()) return routes.status();
   impl->routes = *std::move(routes);
+  for (const std::string& form : config.tracing.propagation) {
+    impl->propagation.push_back(form == "w3c"       ? Propagation::kW3c
+                                : form == "b3multi" ? Propagation::kB3Multi
+                                                    : Propagation::kB3Single);
+  }
   impl->own_identity = IdentityFromConfig(config.workload);
   impl->own_peer_metadata = EncodePeerMetadata(impl->own_identity);
   impl->own_peer_id = fmt::format("{}.{}", config.workload.name, config.workload.namespace_name);
@@ -587,6 +624,10 @@ uint16_t ProxyServer::inbound_port() const {
     if (listener.direction == Direction::kInbound) return listener.endpoint.port();
   }
   return 0;
+}
+
+uint64_t ProxyServer::invalid_trace_contexts() const {
+  return impl_->invalid_trace_contexts.load(std::memory_order_relaxed);
 }
 
 uint16_t ProxyServer::outbound_port() const {

@@ -5,8 +5,9 @@
 //   outbound listener (reporter=source):      the local app → an upstream chosen by Host from the
 //                                             route table (also absolute-form "http://host/…")
 //
-// For every request it adds x-request-id when absent, exchanges workload identity with the peer
-// proxy (peer_metadata.h), forwards, and hands one RequestRecord with phase timings to the
+// For every request it adds x-request-id when absent, reads and propagates W3C/B3 trace context
+// with a new span per hop and decides sampling (trace_context.h), exchanges workload identity with
+// the peer proxy (peer_metadata.h), forwards, and hands one RequestRecord with phase timings to the
 // RecordSink. Local replies follow Envoy, with response flags: no route → 404 NR, upstream
 // connect failure → 503 UF, upstream timeout → 504 UT, upstream reset → 503 UC, malformed
 // request → 400, request headers over 60 KiB → 431, body over max_body_bytes → 413.
@@ -39,6 +40,8 @@ class ProxyServer {
 
   uint16_t inbound_port() const;   // 0 when the inbound listener is disabled
   uint16_t outbound_port() const;  // 0 when the outbound listener is disabled
+  // Requests whose incoming trace headers were malformed (each started a new trace).
+  uint64_t invalid_trace_contexts() const;
 
   struct Impl;
 

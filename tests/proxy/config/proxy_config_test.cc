@@ -37,6 +37,8 @@ TEST(ProxyConfigTest, EmptyFileMeansDefaults) {
   EXPECT_EQ(config->reporter.max_unacked_bytes, 16u << 20);
   EXPECT_EQ(config->reporter.reconnect_initial_backoff, absl::Milliseconds(100));
   EXPECT_EQ(config->reporter.reconnect_max_backoff, absl::Seconds(5));
+  EXPECT_EQ(config->tracing.random_sampling_percentage, 1.0);
+  EXPECT_EQ(config->tracing.propagation, (std::vector<std::string>{"w3c", "b3multi"}));
 }
 
 TEST(ProxyConfigTest, EveryKeyDecodes) {
@@ -76,6 +78,8 @@ TEST(ProxyConfigTest, EveryKeyDecodes) {
   EXPECT_EQ(config->reporter.max_unacked_bytes, 1048576u);
   EXPECT_EQ(config->reporter.reconnect_initial_backoff, absl::Milliseconds(10));
   EXPECT_EQ(config->reporter.reconnect_max_backoff, absl::Seconds(1));
+  EXPECT_EQ(config->tracing.random_sampling_percentage, 12.5);
+  EXPECT_EQ(config->tracing.propagation, (std::vector<std::string>{"b3"}));
 }
 
 TEST(ProxyConfigTest, ServiceHostDefaultsFromWorkload) {

@@ -11,6 +11,7 @@
 #include "boost/beast.hpp"
 #include "gtest/gtest.h"
 #include "proxy/identity/peer_metadata.h"
+#include "proxy/trace/trace_context.h"
 #include "tests/support/http_get.h"
 #include "tests/support/process.h"
 
@@ -110,8 +111,10 @@ class TestUpstream {
 
 class ProxyServerTest : public ::testing::Test {
  protected:
-  void StartProxy(uint16_t upstream_port, absl::Duration route_timeout = absl::Seconds(15)) {
+  void StartProxy(uint16_t upstream_port, absl::Duration route_timeout = absl::Seconds(15),
+                  double sampling_percentage = 1.0) {
     ProxyConfig config;
+    config.tracing.random_sampling_percentage = sampling_percentage;
     config.io_threads = 2;
     config.workload.name = "frontend";
     config.workload.namespace_name = "shop";
@@ -334,6 +337,66 @@ TEST_F(ProxyServerTest, InboundTakesPeerIdentityAndStripsIt) {
   // A caller outside the mesh gets no identity back.
   testing::HttpResult plain = testing::HttpGet(server_->inbound_port(), "/echo");
   EXPECT_EQ(plain.headers.count("x-envoy-peer-metadata"), 0u);
+}
+
+TEST_F(ProxyServerTest, TraceContinuesUnderANewSpanPerHop) {
+  StartProxy(upstream_.port());
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string caller_span = "00f067aa0ba902b7";
+  testing::HttpResult result =
+      testing::HttpGet(server_->outbound_port(), "/echo",
+                       {{"Host", "backend"},
+                        {"traceparent", "00-" + trace + "-" + caller_span + "-01"},
+                        {"tracestate", "vendor=1"},
+                        {"b3", "11111111111111111111111111111111-2222222222222222-0"}});
+  ASSERT_EQ(result.status, 200);
+  auto record = sink_.Wait(1)[0];
+  const std::string span = ToHex(reinterpret_cast<const uint8_t*>(record.span_id().data()), 8);
+  EXPECT_EQ(ToHex(reinterpret_cast<const uint8_t*>(record.trace_id().data()), 16), trace);
+  EXPECT_EQ(ToHex(reinterpret_cast<const uint8_t*>(record.parent_span_id().data()), 8),
+            caller_span);
+  EXPECT_NE(span, caller_span);
+  EXPECT_TRUE(record.sampled());
+  // Upstream sees this hop's span as the parent, in W3C and B3 multi; the stale single b3 is gone.
+  EXPECT_EQ(Header(result.body, "traceparent"), "00-" + trace + "-" + span + "-01");
+  EXPECT_EQ(Header(result.body, "tracestate"), "vendor=1");
+  EXPECT_EQ(Header(result.body, "x-b3-traceid"), trace);
+  EXPECT_EQ(Header(result.body, "x-b3-spanid"), span);
+  EXPECT_EQ(Header(result.body, "x-b3-parentspanid"), caller_span);
+  EXPECT_EQ(Header(result.body, "x-b3-sampled"), "1");
+  EXPECT_EQ(Header(result.body, "b3"), "");
+  EXPECT_EQ(server_->invalid_trace_contexts(), 0u);
+}
+
+TEST_F(ProxyServerTest, InvalidTraceContextStartsANewTraceAndIsCounted) {
+  StartProxy(upstream_.port(), absl::Seconds(15), /*sampling_percentage=*/100);
+  testing::HttpResult result =
+      testing::HttpGet(server_->outbound_port(), "/echo",
+                       {{"Host", "backend"},
+                        {"traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"},
+                        {"tracestate", "dropped=1"}});
+  ASSERT_EQ(result.status, 200);
+  auto record = sink_.Wait(1)[0];
+  EXPECT_EQ(server_->invalid_trace_contexts(), 1u);
+  EXPECT_EQ(record.trace_id().size(), 16u);
+  EXPECT_NE(record.trace_id(), std::string(16, '\0'));
+  EXPECT_EQ(record.parent_span_id(), "");
+  EXPECT_TRUE(record.sampled());  // 100% random sampling
+  EXPECT_EQ(Header(result.body, "tracestate"), "");
+  EXPECT_TRUE(Header(result.body, "traceparent").ends_with("-01"));
+}
+
+TEST_F(ProxyServerTest, NoIncomingDecisionSamplesAtTheConfiguredRate) {
+  StartProxy(upstream_.port(), absl::Seconds(15), /*sampling_percentage=*/0);
+  testing::HttpResult result =
+      testing::HttpGet(server_->outbound_port(), "/echo", {{"Host", "backend"}});
+  ASSERT_EQ(result.status, 200);
+  EXPECT_FALSE(sink_.Wait(1)[0].sampled());
+  EXPECT_TRUE(Header(result.body, "traceparent").ends_with("-00"));  // decision still propagates
+  testing::HttpResult forced = testing::HttpGet(server_->outbound_port(), "/echo",
+                                                {{"Host", "backend"}, {"x-client-trace-id", "1"}});
+  ASSERT_EQ(forced.status, 200);
+  EXPECT_TRUE(sink_.Wait(2)[1].sampled());
 }
 
 TEST_F(ProxyServerTest, ShutdownStopsAccepting) {
