@@ -7,6 +7,7 @@
 
 #include "collector/common/program.h"
 #include "fmt/format.h"
+#include "proxy/admin/proxy_admin.h"
 #include "proxy/config/proxy_config.h"
 #include "proxy/http/proxy_server.h"
 #include "proxy/reporter/record_reporter.h"
@@ -59,6 +60,19 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", server.status().ToString());
     reporter.Shutdown(absl::ZeroDuration());
     return 1;
+  }
+  std::unique_ptr<meshtel::proxy::ProxyAdmin> admin;
+  if (config->admin.enabled) {
+    auto started = meshtel::proxy::ProxyAdmin::Start(config->admin.listen, **server, reporter);
+    if (!started.ok()) {
+      spdlog::critical("cannot start: {}", started.status().ToString());
+      (*server)->Shutdown();
+      reporter.Shutdown(absl::ZeroDuration());
+      return 1;
+    }
+    admin = *std::move(started);
+    spdlog::info("admin on {}:{} (/stats/prometheus, /healthz/ready)", config->admin.listen.host,
+                 admin->port());
   }
   const std::string signal_name = meshtel::common::WaitForTerminationSignal();
   spdlog::info("{} received, draining", signal_name);

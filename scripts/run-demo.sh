@@ -16,7 +16,7 @@ build_dir="${MESHTEL_BUILD_DIR:-build}"
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build_dir" -j "$(nproc)" --target meshtel-collector meshtel-proxy meshtel-demo
 
-for port in 15140 15141 15006 15001 15106 18080 18081; do
+for port in 15140 15141 15006 15001 15106 15000 15100 18080 18081; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "run-demo: port $port is in use; stop what uses it and try again" >&2
     exit 1
@@ -67,6 +67,7 @@ meshtel demo is running (Ctrl-C stops it):
   collector metrics   http://127.0.0.1:15141/metrics
   collector health    http://127.0.0.1:15141/healthz   http://127.0.0.1:15141/readyz
   the mesh's front    http://127.0.0.1:15006/  (send Host: frontend.demo)
+  sidecar stats       http://127.0.0.1:15000/stats/prometheus (frontend)  :15100 (backend)
   logs and data       $state_dir/
 
 Watch the request count grow:

@@ -1,5 +1,7 @@
 #include "collector/metrics/istio_labels.h"
 
+#include "collector/common/response_flag_codes.h"
+
 #include <charconv>
 
 namespace meshtel::collector {
@@ -7,12 +9,6 @@ namespace {
 
 constexpr std::string_view kUnknown = "unknown";
 constexpr std::string_view kLatest = "latest";
-
-// Indexed by meshtel.v1.ResponseFlag values.
-constexpr std::string_view kResponseFlagCodes[] = {
-    "LH",   "UH",   "UT",   "LR",   "UR", "UF",  "UC", "UO", "NR",  "DI",
-    "FI",   "RL",   "UAEX", "RLSE", "DC", "URX", "SI", "IH", "DPE", "UMSDR",
-    "RFCF", "NFCF", "DT",   "UPE",  "NC", "OM",  "DF", "DO", "DR"};
 
 std::string_view OrUnknown(const std::string& value) {
   return value.empty() ? kUnknown : std::string_view(value);
@@ -60,10 +56,10 @@ void AppendResponseFlags(uint64_t flags, std::string& out) {
     return;
   }
   bool first = true;
-  for (size_t bit = 0; bit < std::size(kResponseFlagCodes); ++bit) {
+  for (size_t bit = 0; bit < common::kResponseFlagCodes.size(); ++bit) {
     if ((flags & (uint64_t{1} << bit)) == 0) continue;
     if (!first) out.push_back(',');
-    out.append(kResponseFlagCodes[bit]);
+    out.append(common::kResponseFlagCodes[bit]);
     first = false;
   }
   if (first) out.append("-");

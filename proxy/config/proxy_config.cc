@@ -85,6 +85,9 @@ absl::Status ProxyConfig::Validate() const {
     return Invalid("outbound.listen",
                    fmt::format("'{}' is not an IP address", outbound.listen.host));
   }
+  if (admin.enabled && !common::IsIpAddress(admin.listen.host)) {
+    return Invalid("admin.listen", fmt::format("'{}' is not an IP address", admin.listen.host));
+  }
   if (inbound.enabled && inbound.app.port == 0) {
     return Invalid("inbound.app", fmt::format("'{}' needs a port", inbound.app.ToString()));
   }
@@ -164,6 +167,11 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
     reporter->Read("reconnect_initial_backoff", r.reconnect_initial_backoff);
     reporter->Read("reconnect_max_backoff", r.reconnect_max_backoff);
     top.Fail(reporter->Finish());
+  }
+  if (auto admin = top.Map("admin")) {
+    admin->Read("enabled", config.admin.enabled);
+    admin->Read("listen", config.admin.listen);
+    top.Fail(admin->Finish());
   }
   if (auto tracing = top.Map("tracing")) {
     tracing->Read("random_sampling_percentage", config.tracing.random_sampling_percentage);

@@ -64,6 +64,12 @@ struct ReporterConfig {
   absl::Duration reconnect_max_backoff = absl::Seconds(5);             // Default: 5s
 };
 
+struct AdminConfig {
+  bool enabled = true;  // Default: true
+  // /stats/prometheus and /healthz/ready. Default: 127.0.0.1:15000
+  common::HostPort listen{"127.0.0.1", 15000};
+};
+
 struct TracingConfig {
   // Share of requests sampled when no caller decided (Istio's default is 1%), in [0, 100] with
   // 0.01 steps. Default: 1
@@ -88,6 +94,7 @@ struct ProxyConfig {
   OutboundConfig outbound;
   ReporterConfig reporter;
   TracingConfig tracing;
+  AdminConfig admin;
 
   absl::Status Validate() const;
 };

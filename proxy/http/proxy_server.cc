@@ -128,8 +128,7 @@ struct ProxyServer::Impl {
   std::vector<Listener> listeners;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<Propagation> propagation;
-  std::atomic<int64_t> active_requests{0};
-  std::atomic<uint64_t> invalid_trace_contexts{0};
+  ProxyStats stats;
   std::atomic<bool> draining{false};
   bool stopped = false;
 
@@ -159,8 +158,16 @@ struct ProxyServer::Impl {
                                                    Clock::time_point start,
                                                    meshtel::v1::RequestRecord& record);
 
+  // Counts the finished request and hands its record to the sink.
+  void Report(Direction direction, meshtel::v1::RequestRecord&& record);
+
   asio::awaitable<void> Accept(tcp::acceptor& acceptor, Direction direction);
 };
+
+void ProxyServer::Impl::Report(Direction direction, meshtel::v1::RequestRecord&& record) {
+  (direction == Direction::kInbound ? stats.inbound : stats.outbound).Count(record);
+  sink->Submit(std::move(record));
+}
 
 asio::awaitable<void> ProxyServer::Impl::Accept(tcp::acceptor& acceptor, Direction direction) {
   for (;;) {
@@ -198,7 +205,7 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
     }
     const Clock::time_point start = Clock::now();
     const auto start_wall = std::chrono::system_clock::now();
-    active_requests.fetch_add(1);
+    stats.active_requests.fetch_add(1);
 
     meshtel::v1::RequestRecord record;
     record.set_start_time_unix_nano(static_cast<uint64_t>(
@@ -220,7 +227,7 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
     bool keep_alive = false;
     if (error == http::error::end_of_stream || error == asio::error::eof ||
         error == beast::error::timeout || error == asio::error::connection_reset) {
-      active_requests.fetch_sub(1);
+      stats.active_requests.fetch_sub(1);
       break;  // the client went away between requests or mid-headers: nothing to answer
     }
     if (error) {
@@ -230,8 +237,8 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
                                                                    : kBadRequest;
       record.set_request_bytes(request_bytes);
       co_await SendLocalReply(downstream, reply, 11, false, start, record);
-      sink->Submit(std::move(record));
-      active_requests.fetch_sub(1);
+      Report(direction, std::move(record));
+      stats.active_requests.fetch_sub(1);
       linger = true;
       break;
     }
@@ -258,14 +265,14 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
             FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
         record.set_duration_ns(OffsetNs(start, Clock::now()));
       }
-      sink->Submit(std::move(record));
-      active_requests.fetch_sub(1);
+      Report(direction, std::move(record));
+      stats.active_requests.fetch_sub(1);
       linger = true;
       break;
     }
     keep_alive = co_await Forward(downstream, direction, request, upstream, start, record);
-    sink->Submit(std::move(record));
-    active_requests.fetch_sub(1);
+    Report(direction, std::move(record));
+    stats.active_requests.fetch_sub(1);
     if (!keep_alive || draining.load()) break;
   }
   if (linger) {
@@ -368,7 +375,7 @@ asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream, 
       .x_envoy_force_trace = ToStd(request["x-envoy-force-trace"]),
   };
   const IncomingContext incoming = ExtractTraceContext(trace_headers);
-  if (incoming.invalid) invalid_trace_contexts.fetch_add(1, std::memory_order_relaxed);
+  if (incoming.invalid) stats.invalid_trace_contexts.fetch_add(1, std::memory_order_relaxed);
   const SamplingDecision sampling = DecideSampling(incoming, trace_headers, request_id,
                                                    config.tracing.random_sampling_percentage);
   const HopContext hop = NewHop(incoming, sampling.sampled);
@@ -626,9 +633,9 @@ uint16_t ProxyServer::inbound_port() const {
   return 0;
 }
 
-uint64_t ProxyServer::invalid_trace_contexts() const {
-  return impl_->invalid_trace_contexts.load(std::memory_order_relaxed);
-}
+const ProxyStats& ProxyServer::stats() const { return impl_->stats; }
+
+bool ProxyServer::draining() const { return impl_->draining.load(); }
 
 uint16_t ProxyServer::outbound_port() const {
   for (const auto& listener : impl_->listeners) {
@@ -656,12 +663,12 @@ void ProxyServer::Shutdown() {
   }
   for (auto& future : closed) future.wait();
   const auto deadline = Clock::now() + absl::ToChronoMicroseconds(impl_->config.drain_timeout);
-  while (impl_->active_requests.load() > 0 && Clock::now() < deadline) {
+  while (impl_->stats.active_requests.load() > 0 && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  if (impl_->active_requests.load() > 0) {
+  if (impl_->stats.active_requests.load() > 0) {
     spdlog::warn("drain timeout: closing {} requests still in flight",
-                 impl_->active_requests.load());
+                 impl_->stats.active_requests.load());
   }
   for (auto& worker : impl_->workers) worker->io_context.stop();
   for (auto& worker : impl_->workers) {

@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "proxy/config/proxy_config.h"
+#include "proxy/http/proxy_stats.h"
 #include "proxy/reporter/record_sink.h"
 
 namespace meshtel::proxy {
@@ -40,8 +41,10 @@ class ProxyServer {
 
   uint16_t inbound_port() const;   // 0 when the inbound listener is disabled
   uint16_t outbound_port() const;  // 0 when the outbound listener is disabled
-  // Requests whose incoming trace headers were malformed (each started a new trace).
-  uint64_t invalid_trace_contexts() const;
+  // The proxy's own counters (requests, flags, upstream connections, bad trace headers).
+  const ProxyStats& stats() const;
+  // True once Shutdown() began: /healthz/ready answers 503.
+  bool draining() const;
 
   struct Impl;
 

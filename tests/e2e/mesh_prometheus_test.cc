@@ -43,6 +43,8 @@ class MeshTest : public ::testing::Test {
     frontend_port_ = testing::FreePort();
     frontend_inbound_port_ = testing::FreePort();
     frontend_outbound_port_ = testing::FreePort();
+    backend_admin_port_ = testing::FreePort();
+    frontend_admin_port_ = testing::FreePort();
 
     testing::WriteFile(dir_ + "/collector.yaml",
                        "ingest: {listen: \"127.0.0.1:" + std::to_string(ingest_port_) + "\"}\n" +
@@ -57,7 +59,8 @@ class MeshTest : public ::testing::Test {
                        "inbound: {listen: \"127.0.0.1:" +
                            std::to_string(backend_inbound_port_) +
                            "\", app: \"127.0.0.1:" + std::to_string(backend_port_) + "\"}\n" +
-                           "outbound: {enabled: false}\n" + reporter);
+                           "outbound: {enabled: false}\n" + "admin: {listen: \"127.0.0.1:" +
+                           std::to_string(backend_admin_port_) + "\"}\n" + reporter);
     testing::WriteFile(
         dir_ + "/frontend-proxy.yaml",
         "io_threads: 1\n"
@@ -68,7 +71,8 @@ class MeshTest : public ::testing::Test {
             "outbound:\n  listen: \"127.0.0.1:" + std::to_string(frontend_outbound_port_) + "\"\n" +
             "  routes:\n    - host: backend.demo.svc.cluster.local\n      addresses: "
             "[\"127.0.0.1:" +
-            std::to_string(backend_inbound_port_) + "\"]\n" + reporter);
+            std::to_string(backend_inbound_port_) + "\"]\n" + "admin: {listen: \"127.0.0.1:" +
+            std::to_string(frontend_admin_port_) + "\"}\n" + reporter);
 
     StartCollector();
     backend_ = ChildProcess::Start(
@@ -131,7 +135,8 @@ class MeshTest : public ::testing::Test {
 
   std::string dir_;
   uint16_t ingest_port_ = 0, admin_port_ = 0, backend_port_ = 0, backend_inbound_port_ = 0,
-           frontend_port_ = 0, frontend_inbound_port_ = 0, frontend_outbound_port_ = 0;
+           frontend_port_ = 0, frontend_inbound_port_ = 0, frontend_outbound_port_ = 0,
+           backend_admin_port_ = 0, frontend_admin_port_ = 0;
   std::unique_ptr<ChildProcess> collector_, backend_, frontend_, backend_proxy_, frontend_proxy_;
 };
 
@@ -155,6 +160,15 @@ TEST_F(MeshTest, PrometheusSeesEveryRequestWithIstioLabels) {
                                 {"reporter=\"destination\"", "source_workload=\"frontend\"",
                                  "destination_workload=\"backend\""}),
             kRequests);
+  // The frontend's sidecar counted the same requests, and the collector acknowledged them all.
+  const std::string proxy_stats = testing::HttpGet(frontend_admin_port_, "/stats/prometheus").body;
+  EXPECT_EQ(
+      testing::SumSamples(proxy_stats, "meshtel_proxy_requests_total", {"direction=\"outbound\""}),
+      kRequests);
+  EXPECT_EQ(
+      testing::SumSamples(proxy_stats, "meshtel_proxy_requests_total", {"direction=\"inbound\""}),
+      kRequests);
+  EXPECT_EQ(testing::HttpGet(backend_admin_port_, "/healthz/ready").status, 200);
   EXPECT_EQ(testing::SumSamples(metrics, "istio_request_duration_milliseconds_count",
                                 {"reporter=\"source\""}),
             kRequests);

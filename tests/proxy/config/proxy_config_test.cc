@@ -39,6 +39,8 @@ TEST(ProxyConfigTest, EmptyFileMeansDefaults) {
   EXPECT_EQ(config->reporter.reconnect_max_backoff, absl::Seconds(5));
   EXPECT_EQ(config->tracing.random_sampling_percentage, 1.0);
   EXPECT_EQ(config->tracing.propagation, (std::vector<std::string>{"w3c", "b3multi"}));
+  EXPECT_TRUE(config->admin.enabled);
+  EXPECT_EQ(config->admin.listen, (common::HostPort{"127.0.0.1", 15000}));
 }
 
 TEST(ProxyConfigTest, EveryKeyDecodes) {
@@ -80,6 +82,8 @@ TEST(ProxyConfigTest, EveryKeyDecodes) {
   EXPECT_EQ(config->reporter.reconnect_max_backoff, absl::Seconds(1));
   EXPECT_EQ(config->tracing.random_sampling_percentage, 12.5);
   EXPECT_EQ(config->tracing.propagation, (std::vector<std::string>{"b3"}));
+  EXPECT_FALSE(config->admin.enabled);
+  EXPECT_EQ(config->admin.listen, (common::HostPort{"127.0.0.1", 9000}));
 }
 
 TEST(ProxyConfigTest, ServiceHostDefaultsFromWorkload) {

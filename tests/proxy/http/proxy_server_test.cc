@@ -365,7 +365,7 @@ TEST_F(ProxyServerTest, TraceContinuesUnderANewSpanPerHop) {
   EXPECT_EQ(Header(result.body, "x-b3-parentspanid"), caller_span);
   EXPECT_EQ(Header(result.body, "x-b3-sampled"), "1");
   EXPECT_EQ(Header(result.body, "b3"), "");
-  EXPECT_EQ(server_->invalid_trace_contexts(), 0u);
+  EXPECT_EQ(server_->stats().invalid_trace_contexts.load(), 0u);
 }
 
 TEST_F(ProxyServerTest, InvalidTraceContextStartsANewTraceAndIsCounted) {
@@ -377,7 +377,7 @@ TEST_F(ProxyServerTest, InvalidTraceContextStartsANewTraceAndIsCounted) {
                         {"tracestate", "dropped=1"}});
   ASSERT_EQ(result.status, 200);
   auto record = sink_.Wait(1)[0];
-  EXPECT_EQ(server_->invalid_trace_contexts(), 1u);
+  EXPECT_EQ(server_->stats().invalid_trace_contexts.load(), 1u);
   EXPECT_EQ(record.trace_id().size(), 16u);
   EXPECT_NE(record.trace_id(), std::string(16, '\0'));
   EXPECT_EQ(record.parent_span_id(), "");

@@ -1,0 +1,36 @@
+#pragma once
+// ProxyAdmin: meshtel-proxy's own HTTP endpoints on the admin port.
+//   /stats/prometheus  the proxy's metrics (text format 0.0.4), rendered from ProxyStats and the
+//                      reporter's counters at scrape time: the request path only bumps atomics
+//   /healthz/ready     200 while serving, 503 once draining
+// Threading: the admin server's own thread; it only reads atomics of the server and reporter,
+// which must outlive the ProxyAdmin.
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "collector/common/admin_http_server.h"
+#include "prometheus/metric_family.h"
+#include "proxy/http/proxy_server.h"
+#include "proxy/reporter/record_reporter.h"
+
+namespace meshtel::proxy {
+
+// The proxy's metric families, read from its counters now.
+std::vector<prometheus::MetricFamily> CollectProxyMetrics(const ProxyStats& stats,
+                                                          const RecordReporter& reporter);
+
+class ProxyAdmin {
+ public:
+  static absl::StatusOr<std::unique_ptr<ProxyAdmin>> Start(const common::HostPort& listen,
+                                                           const ProxyServer& server,
+                                                           const RecordReporter& reporter);
+  uint16_t port() const { return http_->port(); }
+
+ private:
+  explicit ProxyAdmin(std::unique_ptr<common::AdminHttpServer> http) : http_(std::move(http)) {}
+  std::unique_ptr<common::AdminHttpServer> http_;
+};
+
+}  // namespace meshtel::proxy
