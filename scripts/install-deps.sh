@@ -14,8 +14,8 @@ build_packages=(
   libsnappy-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
   curl procps python3
 )
-# Real peers the end-to-end tests run against, and the format check.
-test_packages=(prometheus clang-format)
+# Real peers the end-to-end tests run against, the format check, and the fuzzers (clang).
+test_packages=(prometheus clang-format clang libclang-rt-14-dev)
 
 packages=("${build_packages[@]}")
 if [ "$mode" = "test" ]; then packages+=("${test_packages[@]}"); fi

@@ -12,5 +12,6 @@ scripts/check-format.sh
 build_dir="${MESHTEL_BUILD_DIR:-build}"
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$build_dir" -j "$(nproc)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-15}" scripts/fuzz.sh
 cd "$build_dir"
 ctest --output-on-failure -j 2 --timeout 900
