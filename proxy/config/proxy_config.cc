@@ -37,7 +37,6 @@ absl::Status ProxyConfig::Validate() const {
   }
   if (io_threads > 256)
     return Invalid("io_threads", fmt::format("{} is not in [0, 256]", io_threads));
-  if (max_body_bytes == 0) return Invalid("max_body_bytes", "must be greater than 0");
   for (const auto& [path, value] :
        {std::pair<const char*, absl::Duration>{"idle_timeout", idle_timeout},
         {"connect_timeout", connect_timeout},

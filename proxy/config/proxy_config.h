@@ -84,8 +84,9 @@ struct ProxyConfig {
   // Identifies this proxy run to the collector. Default: "<hostname>-<pid>-<random>"
   std::string instance_id;
   uint32_t io_threads = 0;  // 0 = one per core. Default: 0
-  // Largest request or response body the proxy buffers (streaming arrives later). Default: 64 MiB
-  uint64_t max_body_bytes = 64 << 20;
+  // Largest request body accepted (413 past it); bodies are streamed, never held whole.
+  // 0 = no limit. Default: 0
+  uint64_t max_body_bytes = 0;
   absl::Duration idle_timeout = absl::Seconds(60);    // idle keep-alive connections. Default: 60s
   absl::Duration connect_timeout = absl::Seconds(5);  // upstream connect. Default: 5s
   absl::Duration drain_timeout = absl::Seconds(5);    // SIGTERM: in-flight requests. Default: 5s

@@ -1,10 +1,12 @@
 #include "proxy/http/proxy_server.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <chrono>
 #include <future>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +33,9 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr uint32_t kMaxHeaderBytes = 60 * 1024;
+// "No limit" for Beast 1.74's body_limit: its boost::none compares as exceeded, so the largest
+// value stands in.
+constexpr uint64_t kUnlimitedBody = std::numeric_limits<uint64_t>::max();
 
 enum class Direction { kInbound, kOutbound };
 
@@ -64,10 +69,10 @@ void RemoveHopByHopHeaders(Fields& fields) {
     if (!token.empty()) fields.erase(beast::string_view(token.data(), token.size()));
     begin = end + 1;
   }
+  // Transfer-Encoding stays: bodies are streamed in the framing they arrived in.
   for (http::field field :
        {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
-        http::field::te, http::field::transfer_encoding, http::field::upgrade,
-        http::field::proxy_authorization}) {
+        http::field::te, http::field::upgrade, http::field::proxy_authorization}) {
     fields.erase(field);
   }
 }
@@ -103,6 +108,62 @@ constexpr LocalReply kHeadersTooLarge{http::status::request_header_fields_too_la
 constexpr LocalReply kBodyTooLarge{http::status::payload_too_large,
                                    meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_PROTOCOL_ERROR, false,
                                    "request_payload_too_large", "Payload Too Large"};
+
+struct RelayResult {
+  beast::error_code read_error;                 // the input side failed (or timed out)
+  beast::error_code write_error;                // the output side failed (or timed out)
+  size_t bytes_read = 0;                        // body bytes consumed from the input
+  size_t bytes_written = 0;                     // bytes written to the output (body and framing)
+  Clock::time_point input_done = Clock::now();  // when the last input byte was read
+};
+
+// Streams the body of the message whose header `parser` read from `input` to `output` through
+// `serializer` (its header already written), in 16 KiB pieces: memory stays bounded whatever the
+// body size. Chunked framing is re-encoded by the serializer; trailers are not forwarded.
+template <bool kIsRequest>
+asio::awaitable<RelayResult> RelayBody(beast::tcp_stream& input, beast::flat_buffer& input_buffer,
+                                       http::parser<kIsRequest, http::buffer_body>& parser,
+                                       std::chrono::microseconds input_timeout,
+                                       beast::tcp_stream& output,
+                                       http::serializer<kIsRequest, http::buffer_body>& serializer,
+                                       std::chrono::microseconds output_timeout) {
+  RelayResult result;
+  std::array<char, 16 * 1024> chunk;
+  auto& body = parser.get().body();
+  do {
+    if (!parser.is_done()) {
+      body.data = chunk.data();
+      body.size = chunk.size();
+      input.expires_after(input_timeout);
+      beast::error_code error;
+      result.bytes_read += co_await http::async_read(
+          input, input_buffer, parser, asio::redirect_error(asio::use_awaitable, error));
+      if (error == http::error::need_buffer) error = {};
+      if (error) {
+        result.read_error = error;
+        co_return result;
+      }
+      body.size = chunk.size() - body.size;
+      body.data = chunk.data();
+      body.more = !parser.is_done();
+      if (parser.is_done()) result.input_done = Clock::now();
+    } else {
+      body.data = nullptr;
+      body.size = 0;
+      body.more = false;
+    }
+    output.expires_after(output_timeout);
+    beast::error_code error;
+    result.bytes_written += co_await http::async_write(
+        output, serializer, asio::redirect_error(asio::use_awaitable, error));
+    if (error == http::error::need_buffer) error = {};
+    if (error) {
+      result.write_error = error;
+      co_return result;
+    }
+  } while (!parser.is_done() && !serializer.is_done());
+  co_return result;
+}
 
 }  // namespace
 
@@ -143,10 +204,20 @@ struct ProxyServer::Impl {
     std::string local_address;
   };
 
-  // Forwards one request; fills `record` and returns whether the downstream may stay open.
-  asio::awaitable<bool> Forward(beast::tcp_stream& downstream, Direction direction,
-                                http::request<http::string_body>& request, Upstream& upstream,
-                                Clock::time_point start, meshtel::v1::RequestRecord& record);
+  // How one forwarded request left the downstream connection.
+  struct ForwardOutcome {
+    bool keep_alive = false;  // the connection may carry the next request
+    bool linger = false;      // we close with request bytes possibly unread: drain before closing
+  };
+
+  // Forwards one request whose headers `parser` has read, streaming its body upstream and the
+  // response back; fills `record`.
+  asio::awaitable<ForwardOutcome> Forward(beast::tcp_stream& downstream,
+                                          beast::flat_buffer& downstream_buffer,
+                                          http::request_parser<http::buffer_body>& parser,
+                                          Direction direction, Upstream& upstream,
+                                          Clock::time_point start,
+                                          meshtel::v1::RequestRecord& record);
 
   asio::awaitable<bool> SendLocalReply(beast::tcp_stream& downstream, const LocalReply& reply,
                                        unsigned version, bool keep_alive, Clock::time_point start,
@@ -218,13 +289,16 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
     record.set_scheme("http");
     record.set_route_name("default");
 
-    http::request_parser<http::string_body> parser;
+    http::request_parser<http::buffer_body> parser;
     parser.header_limit(kMaxHeaderBytes);
-    parser.body_limit(config.max_body_bytes);
+    if (config.max_body_bytes > 0) {
+      parser.body_limit(config.max_body_bytes);
+    } else {
+      parser.body_limit(kUnlimitedBody);
+    }
     downstream.expires_after(idle_timeout);
     size_t request_bytes = co_await http::async_read_header(
         downstream, buffer, parser, asio::redirect_error(asio::use_awaitable, error));
-    bool keep_alive = false;
     if (error == http::error::end_of_stream || error == asio::error::eof ||
         error == beast::error::timeout || error == asio::error::connection_reset) {
       stats.active_requests.fetch_sub(1);
@@ -251,29 +325,21 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
                                  asio::redirect_error(asio::use_awaitable, error));
       request.erase(http::field::expect);
     }
-    if (!error) {
-      request_bytes += co_await http::async_read(downstream, buffer, parser,
-                                                 asio::redirect_error(asio::use_awaitable, error));
-    }
     record.set_request_bytes(request_bytes);
-    if (error) {
-      if (error == http::error::body_limit) {
-        co_await SendLocalReply(downstream, kBodyTooLarge, request.version(), false, start, record);
-      } else {
-        // The client closed or sent a broken body: Envoy's DC (downstream termination).
-        record.set_response_flags(
-            FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
-        record.set_duration_ns(OffsetNs(start, Clock::now()));
-      }
+    if (error) {  // the client went away while we sent 100 Continue
+      record.set_response_flags(
+          FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
+      record.set_duration_ns(OffsetNs(start, Clock::now()));
       Report(direction, std::move(record));
       stats.active_requests.fetch_sub(1);
-      linger = true;
       break;
     }
-    keep_alive = co_await Forward(downstream, direction, request, upstream, start, record);
+    const ForwardOutcome outcome =
+        co_await Forward(downstream, buffer, parser, direction, upstream, start, record);
     Report(direction, std::move(record));
     stats.active_requests.fetch_sub(1);
-    if (!keep_alive || draining.load()) break;
+    linger = outcome.linger;
+    if (!outcome.keep_alive || draining.load()) break;
   }
   if (linger) {
     // Stop sending, then read and discard what the client still sends (bounded in time and
@@ -322,10 +388,11 @@ asio::awaitable<beast::error_code> ProxyServer::Impl::WriteResponse(
   co_return error;
 }
 
-asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream, Direction direction,
-                                                 http::request<http::string_body>& request,
-                                                 Upstream& upstream, Clock::time_point start,
-                                                 meshtel::v1::RequestRecord& record) {
+asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
+    beast::tcp_stream& downstream, beast::flat_buffer& downstream_buffer,
+    http::request_parser<http::buffer_body>& parser, Direction direction, Upstream& upstream,
+    Clock::time_point start, meshtel::v1::RequestRecord& record) {
+  auto& request = parser.get();
   const bool downstream_keep_alive = request.keep_alive();
   const unsigned version = request.version();
   std::string_view target = ToStd(request.target());
@@ -396,10 +463,16 @@ asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream, 
   }
   request.erase(kPeerMetadataHeader);
   request.erase(kPeerMetadataIdHeader);
+  // A local reply before the request body was read leaves that body unread: close after it.
+  const auto reply_locally = [&](const LocalReply& reply) -> asio::awaitable<ForwardOutcome> {
+    const bool body_read = parser.is_done();
+    const bool keep_alive = co_await SendLocalReply(
+        downstream, reply, version, downstream_keep_alive && body_read, start, record);
+    co_return ForwardOutcome{.keep_alive = keep_alive, .linger = !body_read};
+  };
   if (route == nullptr) {
     record.mutable_destination_service()->set_host(authority);
-    co_return co_await SendLocalReply(downstream, kNoRoute, version, downstream_keep_alive, start,
-                                      record);
+    co_return co_await reply_locally(kNoRoute);
   }
   *record.mutable_destination_service() = route->service;
   record.set_upstream_cluster(route->cluster_name);
@@ -419,15 +492,13 @@ asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream, 
     request.set(kPeerMetadataIdHeader, own_peer_id);
   }
   request.keep_alive(true);
-  request.prepare_payload();
 
   const auto timeout = absl::ToChronoMicroseconds(route->timeout);
+  const auto idle_timeout = absl::ToChronoMicroseconds(config.idle_timeout);
   const auto connect_timeout = absl::ToChronoMicroseconds(config.connect_timeout);
-  std::optional<http::response_parser<http::string_body>> response_parser;
+  std::optional<http::response_parser<http::buffer_body>> response_parser;
   beast::error_code error;
-  size_t attempts = 0;
-  for (;;) {
-    ++attempts;
+  for (size_t attempt = 1;; ++attempt) {
     const bool reused = upstream.stream.has_value() && upstream.endpoint == endpoint &&
                         upstream.stream->socket().is_open();
     if (!reused) {
@@ -439,8 +510,7 @@ asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream, 
                                               asio::redirect_error(asio::use_awaitable, error));
       if (error) {
         upstream.stream.reset();
-        co_return co_await SendLocalReply(downstream, kConnectFailure, version,
-                                          downstream_keep_alive, start, record);
+        co_return co_await reply_locally(kConnectFailure);
       }
       upstream.stream->socket().set_option(tcp::no_delay(true), error);
       upstream.local_address = EndpointText(upstream.stream->socket().local_endpoint(error));
@@ -449,44 +519,56 @@ asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream, 
     record.mutable_phases()->set_upstream_connected_ns(OffsetNs(start, Clock::now()));
     record.mutable_phases()->set_upstream_connection_reused(reused);
 
+    // Stream the request: headers, then the body as it arrives from the client.
+    http::request_serializer<http::buffer_body> serializer(request);
     upstream.stream->expires_after(timeout);
-    http::request_serializer<http::string_body> serializer(request);
     co_await http::async_write_header(*upstream.stream, serializer,
                                       asio::redirect_error(asio::use_awaitable, error));
+    RelayResult sent;
     if (!error) {
       record.mutable_phases()->set_upstream_headers_sent_ns(OffsetNs(start, Clock::now()));
-      co_await http::async_write(*upstream.stream, serializer,
-                                 asio::redirect_error(asio::use_awaitable, error));
+      sent = co_await RelayBody<true>(downstream, downstream_buffer, parser, idle_timeout,
+                                      *upstream.stream, serializer, timeout);
+      record.set_request_bytes(record.request_bytes() + sent.bytes_read);
+      if (sent.read_error == http::error::body_limit) {
+        upstream.stream.reset();
+        co_return co_await reply_locally(kBodyTooLarge);
+      }
+      if (sent.read_error) {
+        // The client went away mid-body: nothing to answer (Envoy's DC).
+        upstream.stream.reset();
+        record.set_response_flags(
+            record.response_flags() |
+            FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
+        record.set_duration_ns(OffsetNs(start, Clock::now()));
+        co_return ForwardOutcome{};
+      }
+      error = sent.write_error;
     }
     if (!error) {
       record.mutable_phases()->set_upstream_request_done_ns(OffsetNs(start, Clock::now()));
       response_parser.emplace();
-      response_parser->body_limit(config.max_body_bytes);
+      response_parser->body_limit(kUnlimitedBody);
       if (request.method() == http::verb::head) response_parser->skip(true);
       co_await http::async_read_header(*upstream.stream, upstream.buffer, *response_parser,
                                        asio::redirect_error(asio::use_awaitable, error));
     }
-    // A reused connection the upstream had already closed: retry once on a fresh one.
-    if (error && reused && attempts == 1 && error != beast::error::timeout) {
-      upstream.stream.reset();
+    if (!error) break;
+    upstream.stream.reset();
+    // A kept-alive connection the upstream had already closed: retry once on a fresh one, which
+    // is safe only when no request body was consumed.
+    if (reused && attempt == 1 && error != beast::error::timeout && sent.bytes_read == 0 &&
+        parser.is_done()) {
       continue;
     }
-    break;
+    spdlog::debug("upstream {} failed: {}", EndpointText(endpoint), error.message());
+    co_return co_await reply_locally(error == beast::error::timeout ? kUpstreamTimeout
+                                                                    : kUpstreamReset);
   }
-  if (!error) {
-    record.mutable_phases()->set_upstream_first_byte_ns(OffsetNs(start, Clock::now()));
-    co_await http::async_read(*upstream.stream, upstream.buffer, *response_parser,
-                              asio::redirect_error(asio::use_awaitable, error));
-  }
-  if (error) {
-    upstream.stream.reset();
-    const LocalReply& reply = error == beast::error::timeout ? kUpstreamTimeout : kUpstreamReset;
-    co_return co_await SendLocalReply(downstream, reply, version, downstream_keep_alive, start,
-                                      record);
-  }
-  record.mutable_phases()->set_upstream_last_byte_ns(OffsetNs(start, Clock::now()));
+  record.mutable_phases()->set_upstream_first_byte_ns(OffsetNs(start, Clock::now()));
 
-  http::response<http::string_body>& response = response_parser->get();
+  // Stream the response: headers, then the body as it arrives from the upstream.
+  auto& response = response_parser->get();
   const bool upstream_keep_alive = response.keep_alive();
   if (direction == Direction::kOutbound) {
     const std::string_view peer = ToStd(response[kPeerMetadataHeader]);
@@ -507,26 +589,59 @@ asio::awaitable<bool> ProxyServer::Impl::Forward(beast::tcp_stream& downstream, 
     response.set(kPeerMetadataHeader, own_peer_metadata);
     response.set(kPeerMetadataIdHeader, own_peer_id);
   }
-  const unsigned status = response.result_int();
-  const bool bodiless =
-      request.method() == http::verb::head || status / 100 == 1 || status == 204 || status == 304;
-  if (!bodiless) response.prepare_payload();
-  const bool keep_alive = downstream_keep_alive && !draining.load();
+  bool keep_alive = downstream_keep_alive && !draining.load();
+  if (version == 10 && response.chunked()) {
+    // An HTTP/1.0 client cannot read chunks: send the body as it comes and close after it.
+    response.chunked(false);
+    keep_alive = false;
+  } else if (response_parser->need_eof() && !response_parser->is_done()) {
+    // The upstream ends its body by closing: re-frame it as chunks for an HTTP/1.1 client,
+    // close after it for an HTTP/1.0 one.
+    if (version == 11) {
+      response.chunked(true);
+    } else {
+      keep_alive = false;
+    }
+  }
   response.keep_alive(keep_alive);
   response.version(version);
-  if (!upstream_keep_alive) upstream.stream.reset();
-
-  record.set_response_code(status);
+  record.set_response_code(response.result_int());
   record.set_response_code_details("via_upstream");
+
+  http::response_serializer<http::buffer_body> serializer(response);
   downstream.expires_after(timeout);
-  error = co_await WriteResponse(downstream, response, start, record);
+  size_t written = co_await http::async_write_header(
+      downstream, serializer, asio::redirect_error(asio::use_awaitable, error));
+  RelayResult received;
+  if (!error) {
+    received = co_await RelayBody<false>(*upstream.stream, upstream.buffer, *response_parser,
+                                         timeout, downstream, serializer, timeout);
+    written += received.bytes_written;
+    error = received.write_error;
+  }
+  record.mutable_phases()->set_upstream_last_byte_ns(OffsetNs(start, received.input_done));
+  record.set_response_bytes(written);
+  const uint64_t now = OffsetNs(start, Clock::now());
+  record.mutable_phases()->set_downstream_last_byte_ns(now);
+  record.set_duration_ns(now);
+  if (received.read_error) {
+    // The upstream broke off mid-response: the client sees a truncated response and a close.
+    record.set_response_flags(
+        record.response_flags() |
+        FlagBit(received.read_error == beast::error::timeout
+                    ? meshtel::v1::RESPONSE_FLAG_UPSTREAM_REQUEST_TIMEOUT
+                    : meshtel::v1::RESPONSE_FLAG_UPSTREAM_CONNECTION_TERMINATION));
+    upstream.stream.reset();
+    co_return ForwardOutcome{};
+  }
+  if (!upstream_keep_alive) upstream.stream.reset();
   if (error) {
     record.set_response_flags(
         record.response_flags() |
         FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
-    co_return false;
+    co_return ForwardOutcome{};
   }
-  co_return keep_alive;
+  co_return ForwardOutcome{.keep_alive = keep_alive};
 }
 
 ProxyServer::ProxyServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -15,8 +15,9 @@
 // Threading: `io_threads` threads, each running its own io_context with its own acceptor per
 // listener (SO_REUSEPORT: the kernel spreads connections). A connection lives on one thread;
 // the route table is immutable; the only shared mutable state is atomics and the RecordSink.
-// First cut: bodies are buffered whole (bounded by max_body_bytes) and each downstream
-// connection keeps its own upstream connection alive for reuse.
+// Bodies stream in both directions in 16 KiB pieces in the framing they arrived in (memory stays
+// bounded whatever their size); each downstream connection keeps its own upstream connection
+// alive for reuse.
 
 #include <cstdint>
 #include <memory>

@@ -16,7 +16,7 @@ TEST(ProxyConfigTest, EmptyFileMeansDefaults) {
   EXPECT_EQ(config->log_level, "info");
   EXPECT_EQ(config->instance_id, "");
   EXPECT_EQ(config->io_threads, 0u);
-  EXPECT_EQ(config->max_body_bytes, 64u << 20);
+  EXPECT_EQ(config->max_body_bytes, 0u);
   EXPECT_EQ(config->idle_timeout, absl::Seconds(60));
   EXPECT_EQ(config->connect_timeout, absl::Seconds(5));
   EXPECT_EQ(config->drain_timeout, absl::Seconds(5));
