@@ -223,12 +223,6 @@ struct ProxyServer::Impl {
                                        unsigned version, bool keep_alive, Clock::time_point start,
                                        meshtel::v1::RequestRecord& record);
 
-  // Writes `response` to the client and completes the record's size and timing.
-  asio::awaitable<beast::error_code> WriteResponse(beast::tcp_stream& downstream,
-                                                   http::response<http::string_body>& response,
-                                                   Clock::time_point start,
-                                                   meshtel::v1::RequestRecord& record);
-
   // Counts the finished request and hands its record to the sink.
   void Report(Direction direction, meshtel::v1::RequestRecord&& record);
 
@@ -371,13 +365,6 @@ asio::awaitable<bool> ProxyServer::Impl::SendLocalReply(beast::tcp_stream& downs
   record.set_response_code(static_cast<uint32_t>(reply.status));
   record.set_response_code_details(reply.details);
   if (reply.has_flag) record.set_response_flags(record.response_flags() | FlagBit(reply.flag));
-  const beast::error_code error = co_await WriteResponse(downstream, response, start, record);
-  co_return !error && keep_alive;
-}
-
-asio::awaitable<beast::error_code> ProxyServer::Impl::WriteResponse(
-    beast::tcp_stream& downstream, http::response<http::string_body>& response,
-    Clock::time_point start, meshtel::v1::RequestRecord& record) {
   beast::error_code error;
   const size_t written = co_await http::async_write(
       downstream, response, asio::redirect_error(asio::use_awaitable, error));
@@ -385,7 +372,7 @@ asio::awaitable<beast::error_code> ProxyServer::Impl::WriteResponse(
   const uint64_t now = OffsetNs(start, Clock::now());
   record.mutable_phases()->set_downstream_last_byte_ns(now);
   record.set_duration_ns(now);
-  co_return error;
+  co_return !error && keep_alive;
 }
 
 asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
