@@ -70,4 +70,15 @@ class YamlMap {
 // Loads a YAML file, or returns InvalidArgument naming the file and the parse error position.
 absl::StatusOr<YAML::Node> LoadYamlFile(const std::string& file_path);
 
+// Loads `file_path` and hands the document to `parse`; an empty path parses an empty document,
+// so every key takes its default.
+template <class Config>
+absl::StatusOr<Config> LoadConfigFile(const std::string& file_path,
+                                      absl::StatusOr<Config> (*parse)(const YAML::Node&)) {
+  if (file_path.empty()) return parse(YAML::Node());
+  absl::StatusOr<YAML::Node> root = LoadYamlFile(file_path);
+  if (!root.ok()) return root.status();
+  return parse(*root);
+}
+
 }  // namespace meshtel::common

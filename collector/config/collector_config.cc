@@ -63,10 +63,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
 }
 
 absl::StatusOr<CollectorConfig> LoadCollectorConfig(const std::string& file_path) {
-  if (file_path.empty()) return ParseCollectorConfig(YAML::Node());
-  absl::StatusOr<YAML::Node> root = common::LoadYamlFile(file_path);
-  if (!root.ok()) return root.status();
-  return ParseCollectorConfig(*root);
+  return common::LoadConfigFile<CollectorConfig>(file_path, &ParseCollectorConfig);
 }
 
 }  // namespace meshtel::collector

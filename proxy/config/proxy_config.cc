@@ -187,10 +187,7 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
 }
 
 absl::StatusOr<ProxyConfig> LoadProxyConfig(const std::string& file_path) {
-  if (file_path.empty()) return ParseProxyConfig(YAML::Node());
-  absl::StatusOr<YAML::Node> root = common::LoadYamlFile(file_path);
-  if (!root.ok()) return root.status();
-  return ParseProxyConfig(*root);
+  return common::LoadConfigFile<ProxyConfig>(file_path, &ParseProxyConfig);
 }
 
 }  // namespace meshtel::proxy
