@@ -20,22 +20,10 @@ constexpr char kUsage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
-  meshtel::common::BlockTerminationSignals();
-  auto command_line = meshtel::common::ParseCommandLine(argc, argv, "meshtel-collector", kUsage);
-  if (!command_line.ok()) {
-    std::fprintf(stderr, "meshtel-collector: %s\n",
-                 std::string(command_line.status().message()).c_str());
-    return 2;
-  }
-  if (command_line->exit_now) return 0;
-
-  auto config = meshtel::collector::LoadCollectorConfig(command_line->config_path);
-  if (!config.ok()) {
-    std::fprintf(stderr, "meshtel-collector: invalid configuration: %s\n",
-                 std::string(config.status().message()).c_str());
-    return 2;
-  }
-  (void)meshtel::common::SetLogLevel(config->log_level);
+  auto started = meshtel::common::StartProgram<meshtel::collector::CollectorConfig>(
+      argc, argv, "meshtel-collector", kUsage, &meshtel::collector::LoadCollectorConfig);
+  if (const int* exit_code = std::get_if<int>(&started)) return *exit_code;
+  const auto* config = &std::get<meshtel::collector::CollectorConfig>(started);
   spdlog::info("meshtel-collector {} starting", MESHTEL_VERSION);
 
   auto collector = meshtel::collector::Collector::Start(*config);

@@ -33,22 +33,10 @@ std::string DefaultInstanceId() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  meshtel::common::BlockTerminationSignals();
-  auto command_line = meshtel::common::ParseCommandLine(argc, argv, "meshtel-proxy", kUsage);
-  if (!command_line.ok()) {
-    std::fprintf(stderr, "meshtel-proxy: %s\n",
-                 std::string(command_line.status().message()).c_str());
-    return 2;
-  }
-  if (command_line->exit_now) return 0;
-
-  auto config = meshtel::proxy::LoadProxyConfig(command_line->config_path);
-  if (!config.ok()) {
-    std::fprintf(stderr, "meshtel-proxy: invalid configuration: %s\n",
-                 std::string(config.status().message()).c_str());
-    return 2;
-  }
-  (void)meshtel::common::SetLogLevel(config->log_level);
+  auto started = meshtel::common::StartProgram<meshtel::proxy::ProxyConfig>(
+      argc, argv, "meshtel-proxy", kUsage, &meshtel::proxy::LoadProxyConfig);
+  if (const int* exit_code = std::get_if<int>(&started)) return *exit_code;
+  const auto* config = &std::get<meshtel::proxy::ProxyConfig>(started);
   const std::string instance_id =
       config->instance_id.empty() ? DefaultInstanceId() : config->instance_id;
   spdlog::info("meshtel-proxy {} starting as {} (workload {}.{})", MESHTEL_VERSION, instance_id,

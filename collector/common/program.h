@@ -5,8 +5,10 @@
 // Threading: call BlockTerminationSignals() first thing in main(), before any thread starts, so
 // that every thread inherits the blocked mask and only WaitForTerminationSignal() receives them.
 
+#include <cstdio>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -31,5 +33,31 @@ bool IsLogLevel(std::string_view level);
 void BlockTerminationSignals();
 // Waits until SIGTERM or SIGINT arrives; returns its name.
 std::string WaitForTerminationSignal();
+
+// What every main() does first: blocks the termination signals, parses the command line, loads
+// the configuration with `load` and sets the log level from it. Returns the configuration, or
+// the exit code main() must return now (0 after --help/--version, 2 for a bad command line or
+// configuration, with the reason on stderr prefixed by `program`).
+template <class Config>
+std::variant<Config, int> StartProgram(int argc, char** argv, std::string_view program,
+                                       std::string_view usage,
+                                       absl::StatusOr<Config> (*load)(const std::string&)) {
+  BlockTerminationSignals();
+  absl::StatusOr<CommandLine> command_line = ParseCommandLine(argc, argv, program, usage);
+  if (!command_line.ok()) {
+    std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(program.size()), program.data(),
+                 std::string(command_line.status().message()).c_str());
+    return 2;
+  }
+  if (command_line->exit_now) return 0;
+  absl::StatusOr<Config> config = load(command_line->config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "%.*s: invalid configuration: %s\n", static_cast<int>(program.size()),
+                 program.data(), std::string(config.status().message()).c_str());
+    return 2;
+  }
+  (void)SetLogLevel(config->log_level);
+  return *std::move(config);
+}
 
 }  // namespace meshtel::common

@@ -45,5 +45,38 @@ TEST(ProgramTest, LogLevels) {
   EXPECT_TRUE(SetLogLevel("info").ok());
 }
 
+struct TestConfig {
+  std::string log_level = "info";
+  std::string source;
+};
+
+absl::StatusOr<TestConfig> LoadTestConfig(const std::string& path) {
+  if (path == "bad.yaml") return absl::InvalidArgumentError("x: 'y' is not a number");
+  return TestConfig{.source = path};
+}
+
+std::variant<TestConfig, int> Start(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  return StartProgram<TestConfig>(static_cast<int>(argv.size()), argv.data(), "prog", "usage\n",
+                                  &LoadTestConfig);
+}
+
+TEST(ProgramTest, StartProgramLoadsTheConfigOrSaysHowToExit) {
+  auto started = Start({"prog", "--config", "good.yaml"});
+  ASSERT_TRUE(std::holds_alternative<TestConfig>(started));
+  EXPECT_EQ(std::get<TestConfig>(started).source, "good.yaml");
+
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(std::get<int>(Start({"prog", "--config", "bad.yaml"})), 2);
+  EXPECT_EQ(std::get<int>(Start({"prog", "--nope"})), 2);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(),
+            "prog: invalid configuration: x: 'y' is not a number\n"
+            "prog: unknown argument '--nope'; try --help\n");
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(std::get<int>(Start({"prog", "--version"})), 0);
+  testing::internal::GetCapturedStdout();
+}
+
 }  // namespace
 }  // namespace meshtel::common
