@@ -15,7 +15,9 @@ build_packages=(
   curl procps python3
 )
 # Real peers the end-to-end tests run against, the format check, and the fuzzers (clang).
-test_packages=(prometheus clang-format clang libclang-rt-14-dev)
+# nginx, haproxy, wrk and hey are the peers and load generators of the proxy tests and benchmarks;
+# iptables sets up transparent-mode redirection inside a test network namespace.
+test_packages=(prometheus clang-format clang libclang-rt-14-dev nginx haproxy wrk hey iptables)
 
 packages=("${build_packages[@]}")
 if [ "$mode" = "test" ]; then packages+=("${test_packages[@]}"); fi
