@@ -36,6 +36,12 @@ void YamlMap::FailAt(std::string_view key, std::string_view what) {
   Fail(absl::InvalidArgumentError(fmt::format("{}: {}", PathOf(key), what)));
 }
 
+bool YamlMap::Has(std::string_view key) const {
+  if (!node_.IsMap()) return false;
+  const YAML::Node& map = node_;
+  return static_cast<bool>(map[std::string(key)]);
+}
+
 YAML::Node YamlMap::Get(std::string_view key) {
   known_keys_.insert(std::string(key));
   if (!node_.IsMap()) {

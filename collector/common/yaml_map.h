@@ -41,6 +41,9 @@ class YamlMap {
   void Read(std::string_view key, std::vector<std::string>& out);
   void Read(std::string_view key, std::vector<HostPort>& out);
 
+  // True when `key` is present (with any value, null included).
+  bool Has(std::string_view key) const;
+
   // The mapping under `key`, or nullopt when absent; an error when it is not a mapping.
   std::optional<YamlMap> Map(std::string_view key);
   // The mappings of a sequence under `key` (empty when absent).

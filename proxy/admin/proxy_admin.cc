@@ -36,8 +36,9 @@ double Load(const std::atomic<uint64_t>& counter) {
 
 }  // namespace
 
-std::vector<MetricFamily> CollectProxyMetrics(const ProxyStats& stats,
+std::vector<MetricFamily> CollectProxyMetrics(const ProxyServer& server,
                                               const RecordReporter& reporter) {
+  const ProxyStats& stats = server.stats();
   MetricFamily requests = Family("meshtel_proxy_requests_total",
                                  "Requests handled, by listener direction.", MetricType::Counter);
   MetricFamily flagged =
@@ -75,6 +76,11 @@ std::vector<MetricFamily> CollectProxyMetrics(const ProxyStats& stats,
   };
   single("meshtel_proxy_active_requests", "Requests in flight now.", MetricType::Gauge,
          static_cast<double>(stats.active_requests.load(std::memory_order_relaxed)));
+  single("meshtel_proxy_upstream_connections", "Upstream connections open now, in use or idle.",
+         MetricType::Gauge, static_cast<double>(server.upstream_connections_open()));
+  single("meshtel_proxy_upstream_connections_idle",
+         "Upstream connections kept alive in the pools, waiting for a request.", MetricType::Gauge,
+         static_cast<double>(server.upstream_connections_idle()));
   single("meshtel_proxy_invalid_trace_context_total",
          "Requests whose trace headers were malformed; each started a new trace.",
          MetricType::Counter, Load(stats.invalid_trace_contexts));
@@ -101,9 +107,9 @@ absl::StatusOr<std::unique_ptr<ProxyAdmin>> ProxyAdmin::Start(const common::Host
                                                               const RecordReporter& reporter) {
   std::vector<std::pair<std::string, common::AdminHandler>> routes;
   routes.emplace_back("/stats/prometheus", [&server, &reporter](const common::AdminRequest&) {
-    return common::AdminResponse{.content_type = "text/plain; version=0.0.4; charset=utf-8",
-                                 .body = prometheus::TextSerializer().Serialize(
-                                     CollectProxyMetrics(server.stats(), reporter))};
+    return common::AdminResponse{
+        .content_type = "text/plain; version=0.0.4; charset=utf-8",
+        .body = prometheus::TextSerializer().Serialize(CollectProxyMetrics(server, reporter))};
   });
   routes.emplace_back("/healthz/ready", [&server](const common::AdminRequest&) {
     if (server.draining()) return common::AdminResponse{.status = 503, .body = "draining\n"};

@@ -1,6 +1,6 @@
 #pragma once
 // ProxyAdmin: meshtel-proxy's own HTTP endpoints on the admin port.
-//   /stats/prometheus  the proxy's metrics (text format 0.0.4), rendered from ProxyStats and the
+//   /stats/prometheus  the proxy's metrics (text format 0.0.4), rendered from ProxyStats, the pools and the
 //                      reporter's counters at scrape time: the request path only bumps atomics
 //   /healthz/ready     200 while serving, 503 once draining
 // Threading: the admin server's own thread; it only reads atomics of the server and reporter,
@@ -18,7 +18,7 @@
 namespace meshtel::proxy {
 
 // The proxy's metric families, read from its counters now.
-std::vector<prometheus::MetricFamily> CollectProxyMetrics(const ProxyStats& stats,
+std::vector<prometheus::MetricFamily> CollectProxyMetrics(const ProxyServer& server,
                                                           const RecordReporter& reporter);
 
 class ProxyAdmin {

@@ -4,6 +4,8 @@
 #include "collector/common/yaml_map.h"
 #include "fmt/format.h"
 
+#include <cstdlib>
+
 namespace meshtel::proxy {
 namespace {
 
@@ -29,6 +31,43 @@ bool IsDnsName(const std::string& host) {
 
 }  // namespace
 
+void ApplyIstioEnvironment(WorkloadConfig& workload, bool namespace_set,
+                           const std::function<const char*(const char*)>& getenv) {
+  const auto from_env = [&](std::string& field, std::initializer_list<const char*> names) {
+    if (!field.empty()) return;
+    for (const char* name : names) {
+      const char* value = getenv(name);
+      if (value != nullptr && *value != '\0') {
+        field = value;
+        return;
+      }
+    }
+  };
+  from_env(workload.name, {"ISTIO_META_WORKLOAD_NAME", "POD_NAME"});
+  if (!namespace_set) {
+    std::string from_pod;
+    from_env(from_pod, {"POD_NAMESPACE", "ISTIO_META_NAMESPACE"});
+    if (!from_pod.empty()) workload.namespace_name = from_pod;
+  }
+  from_env(workload.app, {"ISTIO_META_APP", "ISTIO_META_LABELS_APP"});
+  from_env(workload.version, {"ISTIO_META_VERSION", "ISTIO_META_LABELS_VERSION"});
+  from_env(workload.canonical_service, {"ISTIO_META_CANONICAL_SERVICE"});
+  from_env(workload.canonical_revision, {"ISTIO_META_CANONICAL_REVISION"});
+  if (workload.cluster == "Kubernetes") {
+    std::string cluster;
+    from_env(cluster, {"ISTIO_META_CLUSTER_ID"});
+    if (!cluster.empty()) workload.cluster = cluster;
+  }
+  if (workload.principal.empty()) {
+    std::string account;
+    from_env(account, {"SERVICE_ACCOUNT"});
+    if (!account.empty()) {
+      workload.principal =
+          fmt::format("spiffe://cluster.local/ns/{}/sa/{}", workload.namespace_name, account);
+    }
+  }
+}
+
 absl::Status ProxyConfig::Validate() const {
   if (!common::IsLogLevel(log_level)) {
     return Invalid("log_level",
@@ -44,13 +83,31 @@ absl::Status ProxyConfig::Validate() const {
         {"outbound.timeout", outbound.timeout},
         {"reporter.flush_interval", reporter.flush_interval},
         {"reporter.reconnect_initial_backoff", reporter.reconnect_initial_backoff},
-        {"reporter.reconnect_max_backoff", reporter.reconnect_max_backoff}}) {
+        {"reporter.reconnect_max_backoff", reporter.reconnect_max_backoff},
+        {"upstream.queue_timeout", upstream.queue_timeout},
+        {"upstream.idle_timeout", upstream.idle_timeout}}) {
     if (absl::Status status = CheckPositive(path, value); !status.ok()) return status;
   }
   if (reporter.reconnect_max_backoff < reporter.reconnect_initial_backoff) {
     return Invalid("reporter.reconnect_max_backoff",
                    fmt::format("'{}' must not be less than reporter.reconnect_initial_backoff",
                                absl::FormatDuration(reporter.reconnect_max_backoff)));
+  }
+  if (upstream.max_connections_per_destination == 0) {
+    return Invalid("upstream.max_connections_per_destination", "0 is not at least 1");
+  }
+  if (reporter.collectors.empty()) return Invalid("reporter.collectors", "must list an address");
+  for (size_t i = 0; i < reporter.collectors.size(); ++i) {
+    if (reporter.collectors[i].port == 0) {
+      return Invalid(fmt::format("reporter.collectors[{}]", i),
+                     fmt::format("'{}' needs a port", reporter.collectors[i].ToString()));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (reporter.collectors[j] == reporter.collectors[i]) {
+        return Invalid(fmt::format("reporter.collectors[{}]", i),
+                       fmt::format("'{}' is listed twice", reporter.collectors[i].ToString()));
+      }
+    }
   }
   if (reporter.max_batch_records == 0 || reporter.max_batch_records > 100000) {
     return Invalid("reporter.max_batch_records",
@@ -123,9 +180,11 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
   top.Read("idle_timeout", config.idle_timeout);
   top.Read("connect_timeout", config.connect_timeout);
   top.Read("drain_timeout", config.drain_timeout);
+  bool namespace_set = false;
   if (auto workload = top.Map("workload")) {
     WorkloadConfig& w = config.workload;
     workload->Read("name", w.name);
+    namespace_set = workload->Has("namespace");
     workload->Read("namespace", w.namespace_name);
     workload->Read("app", w.app);
     workload->Read("version", w.version);
@@ -141,12 +200,14 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
     inbound->Read("listen", config.inbound.listen);
     inbound->Read("app", config.inbound.app);
     inbound->Read("timeout", config.inbound.timeout);
+    inbound->Read("transparent", config.inbound.transparent);
     top.Fail(inbound->Finish());
   }
   if (auto outbound = top.Map("outbound")) {
     outbound->Read("enabled", config.outbound.enabled);
     outbound->Read("listen", config.outbound.listen);
     outbound->Read("timeout", config.outbound.timeout);
+    outbound->Read("transparent", config.outbound.transparent);
     for (common::YamlMap& route_map : outbound->MapList("routes")) {
       RouteConfig route;
       route_map.Read("host", route.host);
@@ -159,13 +220,33 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
   }
   if (auto reporter = top.Map("reporter")) {
     ReporterConfig& r = config.reporter;
-    reporter->Read("collector", r.collector);
+    common::HostPort single;
+    const bool has_single = reporter->Has("collector");
+    reporter->Read("collector", single);
+    std::vector<common::HostPort> several;
+    const bool has_several = reporter->Has("collectors");
+    reporter->Read("collectors", several);
+    if (has_single && has_several) {
+      reporter->Fail(Invalid("reporter.collectors", "set either collector or collectors"));
+    } else if (has_single) {
+      r.collectors = {single};
+    } else if (has_several) {
+      r.collectors = std::move(several);
+    }
     reporter->Read("max_batch_records", r.max_batch_records);
     reporter->Read("flush_interval", r.flush_interval);
     reporter->Read("max_unacked_bytes", r.max_unacked_bytes);
     reporter->Read("reconnect_initial_backoff", r.reconnect_initial_backoff);
     reporter->Read("reconnect_max_backoff", r.reconnect_max_backoff);
     top.Fail(reporter->Finish());
+  }
+  if (auto upstream = top.Map("upstream")) {
+    UpstreamConfig& u = config.upstream;
+    upstream->Read("max_connections_per_destination", u.max_connections_per_destination);
+    upstream->Read("max_pending_requests", u.max_pending_requests);
+    upstream->Read("queue_timeout", u.queue_timeout);
+    upstream->Read("idle_timeout", u.idle_timeout);
+    top.Fail(upstream->Finish());
   }
   if (auto admin = top.Map("admin")) {
     admin->Read("enabled", config.admin.enabled);
@@ -178,6 +259,8 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
     top.Fail(tracing->Finish());
   }
   if (absl::Status status = top.Finish(); !status.ok()) return status;
+  ApplyIstioEnvironment(config.workload, namespace_set,
+                        [](const char* name) { return std::getenv(name); });
   if (config.workload.service_host.empty() && !config.workload.name.empty()) {
     config.workload.service_host = fmt::format("{}.{}.svc.cluster.local", config.workload.name,
                                                config.workload.namespace_name);

@@ -6,6 +6,7 @@
 // YAML path and the value.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ struct InboundConfig {
   common::HostPort listen{"0.0.0.0", 15006};   // Default: 0.0.0.0:15006
   common::HostPort app{"127.0.0.1", 8080};     // the local app. Default: 127.0.0.1:8080
   absl::Duration timeout = absl::Seconds(15);  // upstream response timeout. Default: 15s
+  // Connections arrive redirected by iptables (deploy/iptables/): the app is reached at
+  // inbound.app's host and the port the client originally dialled (SO_ORIGINAL_DST). Default: false
+  bool transparent = false;
 };
 
 struct RouteConfig {
@@ -52,10 +56,29 @@ struct OutboundConfig {
   common::HostPort listen{"127.0.0.1", 15001};  // Default: 127.0.0.1:15001
   absl::Duration timeout = absl::Seconds(15);   // upstream response timeout. Default: 15s
   std::vector<RouteConfig> routes;              // Default: none (every request → 404 NR)
+  // Connections arrive redirected by iptables (deploy/iptables/): a request whose Host matches no
+  // route goes to the address the app originally dialled (SO_ORIGINAL_DST), as Istio's
+  // PassthroughCluster. Default: false
+  bool transparent = false;
+};
+
+// The upstream connection pools (one per IO thread, bounds shared): Envoy's circuit breakers.
+struct UpstreamConfig {
+  // Open connections per upstream address, all IO threads together. Default: 1024
+  uint32_t max_connections_per_destination = 1024;
+  // Requests waiting for a connection at once; past it, 503 UO at once. Default: 1024
+  uint32_t max_pending_requests = 1024;
+  // How long a request waits for a connection at the bound before 503 UO. Default: 1s
+  absl::Duration queue_timeout = absl::Seconds(1);
+  // Idle upstream connections are closed after this. Default: 60s
+  absl::Duration idle_timeout = absl::Seconds(60);
 };
 
 struct ReporterConfig {
-  common::HostPort collector{"127.0.0.1", 15140};           // Default: 127.0.0.1:15140
+  // The collectors' ingest addresses (YAML `collector: host:port` or `collectors: [...]`). Every
+  // record of a sampled trace goes to the same live collector (rendezvous hash of the trace id);
+  // other records spread over the live ones. Default: [127.0.0.1:15140]
+  std::vector<common::HostPort> collectors{{"127.0.0.1", 15140}};
   uint32_t max_batch_records = 512;                         // Default: 512
   absl::Duration flush_interval = absl::Milliseconds(200);  // Default: 200ms
   // Unacknowledged batches kept for resending; past it the oldest are dropped and counted.
@@ -93,6 +116,7 @@ struct ProxyConfig {
   WorkloadConfig workload;
   InboundConfig inbound;
   OutboundConfig outbound;
+  UpstreamConfig upstream;
   ReporterConfig reporter;
   TracingConfig tracing;
   AdminConfig admin;
@@ -100,7 +124,17 @@ struct ProxyConfig {
   absl::Status Validate() const;
 };
 
+// Reads the YAML tree. Workload fields the file leaves empty are taken from Istio's sidecar
+// environment through `getenv` (ApplyIstioEnvironment) before validation.
 absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root);
+
+// Fills the workload fields still empty from the environment variables Istio's injector sets:
+// ISTIO_META_WORKLOAD_NAME (else POD_NAME), POD_NAMESPACE, ISTIO_META_CLUSTER_ID,
+// ISTIO_META_APP (else the pod label app via ISTIO_META_LABELS_APP), ISTIO_META_VERSION,
+// ISTIO_META_CANONICAL_SERVICE, ISTIO_META_CANONICAL_REVISION and SERVICE_ACCOUNT (principal
+// spiffe://cluster.local/ns/<namespace>/sa/<account>). `getenv` is a parameter for tests.
+void ApplyIstioEnvironment(WorkloadConfig& workload, bool namespace_set,
+                           const std::function<const char*(const char*)>& getenv);
 // Loads and validates a YAML file; an empty path yields the defaults.
 absl::StatusOr<ProxyConfig> LoadProxyConfig(const std::string& file_path);
 

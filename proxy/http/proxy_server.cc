@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <future>
@@ -13,11 +14,14 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "boost/asio.hpp"
 #include "boost/beast.hpp"
 #include "fmt/format.h"
+#include "proxy/http/original_destination.h"
 #include "proxy/http/request_id.h"
 #include "proxy/http/route_table.h"
+#include "proxy/http/upstream_pool.h"
 #include "proxy/identity/peer_metadata.h"
 #include "proxy/trace/trace_context.h"
 #include "spdlog/spdlog.h"
@@ -109,6 +113,11 @@ constexpr LocalReply kBodyTooLarge{http::status::payload_too_large,
                                    meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_PROTOCOL_ERROR, false,
                                    "request_payload_too_large", "Payload Too Large"};
 
+constexpr LocalReply kOverflow{
+    http::status::service_unavailable, meshtel::v1::RESPONSE_FLAG_UPSTREAM_OVERFLOW, true,
+    "upstream_reset_before_response_started{overflow}",
+    "upstream connect error or disconnect/reset before headers. reset reason: overflow"};
+
 struct RelayResult {
   beast::error_code read_error;                 // the input side failed (or timed out)
   beast::error_code write_error;                // the output side failed (or timed out)
@@ -117,9 +126,10 @@ struct RelayResult {
   Clock::time_point input_done = Clock::now();  // when the last input byte was read
 };
 
-// Streams the body of the message whose header `parser` read from `input` to `output` through
-// `serializer` (its header already written), in 16 KiB pieces: memory stays bounded whatever the
-// body size. Chunked framing is re-encoded by the serializer; trailers are not forwarded.
+// Streams the body of the message whose header `parser` read from `input` to `output` (its header
+// already written through `serializer`), in 16 KiB pieces: memory stays bounded whatever the body
+// size. When the output is chunked the chunks are written here, and the input's trailer fields
+// (if it was chunked too) follow the last chunk; otherwise the serializer frames the body.
 template <bool kIsRequest>
 asio::awaitable<RelayResult> RelayBody(beast::tcp_stream& input, beast::flat_buffer& input_buffer,
                                        http::parser<kIsRequest, http::buffer_body>& parser,
@@ -129,24 +139,59 @@ asio::awaitable<RelayResult> RelayBody(beast::tcp_stream& input, beast::flat_buf
                                        std::chrono::microseconds output_timeout) {
   RelayResult result;
   std::array<char, 16 * 1024> chunk;
-  auto& body = parser.get().body();
-  do {
-    if (!parser.is_done()) {
-      body.data = chunk.data();
-      body.size = chunk.size();
-      input.expires_after(input_timeout);
-      beast::error_code error;
-      result.bytes_read += co_await http::async_read(
-          input, input_buffer, parser, asio::redirect_error(asio::use_awaitable, error));
-      if (error == http::error::need_buffer) error = {};
-      if (error) {
-        result.read_error = error;
+  auto& message = parser.get();
+  auto& body = message.body();
+  const bool chunked_output = message.chunked();
+  // Fields present now are headers; fields the parser adds while reading the body are trailers.
+  absl::flat_hash_set<const void*> header_fields;
+  if (chunked_output && parser.chunked()) {
+    for (const auto& field : message) header_fields.insert(&field);
+  }
+  const auto read_piece = [&]() -> asio::awaitable<size_t> {
+    body.data = chunk.data();
+    body.size = chunk.size();
+    input.expires_after(input_timeout);
+    beast::error_code error;
+    result.bytes_read += co_await http::async_read(
+        input, input_buffer, parser, asio::redirect_error(asio::use_awaitable, error));
+    if (error == http::error::need_buffer) error = {};
+    result.read_error = error;
+    if (parser.is_done()) result.input_done = Clock::now();
+    co_return chunk.size() - body.size;
+  };
+  const auto write = [&](const auto& buffers) -> asio::awaitable<bool> {
+    output.expires_after(output_timeout);
+    beast::error_code error;
+    result.bytes_written += co_await asio::async_write(
+        output, buffers, asio::redirect_error(asio::use_awaitable, error));
+    result.write_error = error;
+    co_return !error;
+  };
+
+  if (chunked_output) {
+    while (!parser.is_done()) {
+      const size_t size = co_await read_piece();
+      if (result.read_error) co_return result;
+      if (size > 0 && !co_await write(http::make_chunk(asio::buffer(chunk.data(), size)))) {
         co_return result;
       }
-      body.size = chunk.size() - body.size;
+    }
+    http::fields trailers;
+    if (parser.chunked()) {
+      for (const auto& field : message) {
+        if (!header_fields.contains(&field)) trailers.insert(field.name_string(), field.value());
+      }
+    }
+    co_await write(http::make_chunk_last(trailers));
+    co_return result;
+  }
+  do {
+    if (!parser.is_done()) {
+      const size_t size = co_await read_piece();
+      if (result.read_error) co_return result;
       body.data = chunk.data();
+      body.size = size;
       body.more = !parser.is_done();
-      if (parser.is_done()) result.input_done = Clock::now();
     } else {
       body.data = nullptr;
       body.size = 0;
@@ -165,12 +210,97 @@ asio::awaitable<RelayResult> RelayBody(beast::tcp_stream& input, beast::flat_buf
   co_return result;
 }
 
+// True when the message carries "upgrade" among its Connection tokens and names a protocol.
+template <class Fields>
+bool AsksForUpgrade(const Fields& fields) {
+  if (fields[http::field::upgrade].empty()) return false;
+  std::string connection(ToStd(fields[http::field::connection]));
+  std::transform(connection.begin(), connection.end(), connection.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return connection.find("upgrade") != std::string::npos;
+}
+
+// Bytes moved by a tunnel, each way.
+struct TunnelResult {
+  size_t downstream_to_upstream = 0;
+  size_t upstream_to_downstream = 0;
+};
+
+// Copies bytes from `from` to `to` until `from` ends, then half-closes `to`. A failure other than
+// the end of input shuts both sockets down, which ends the other direction too.
+asio::awaitable<void> Pump(beast::tcp_stream& from, beast::tcp_stream& to, size_t& bytes,
+                           Clock::time_point& last_activity) {
+  std::array<char, 16 * 1024> data;
+  beast::error_code error;
+  for (;;) {
+    const size_t read = co_await from.socket().async_read_some(
+        asio::buffer(data), asio::redirect_error(asio::use_awaitable, error));
+    if (read > 0) {
+      last_activity = Clock::now();
+      beast::error_code write_error;
+      co_await asio::async_write(to.socket(), asio::buffer(data.data(), read),
+                                 asio::redirect_error(asio::use_awaitable, write_error));
+      bytes += read;
+      if (write_error) {
+        error = write_error;
+        break;
+      }
+    }
+    if (error) break;
+  }
+  beast::error_code ignored;
+  if (error == asio::error::eof) {
+    to.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  } else {
+    from.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    to.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  }
+}
+
+// Relays raw bytes both ways after a 101 Switching Protocols until both directions end, or until
+// neither carried a byte for `idle_timeout`.
+asio::awaitable<TunnelResult> Tunnel(beast::tcp_stream& downstream, beast::tcp_stream& upstream,
+                                     std::chrono::microseconds idle_timeout) {
+  TunnelResult result;
+  Clock::time_point last_activity = Clock::now();
+  int running = 2;
+  asio::steady_timer finished(co_await asio::this_coro::executor);
+  const auto run = [&](beast::tcp_stream& from, beast::tcp_stream& to,
+                       size_t& bytes) -> asio::awaitable<void> {
+    co_await Pump(from, to, bytes, last_activity);
+    --running;
+    finished.cancel();
+  };
+  // Bidirectional streams carry no timeouts of their own: the idle check below ends them.
+  downstream.expires_never();
+  upstream.expires_never();
+  const auto executor = co_await asio::this_coro::executor;
+  asio::co_spawn(executor, run(downstream, upstream, result.downstream_to_upstream),
+                 asio::detached);
+  asio::co_spawn(executor, run(upstream, downstream, result.upstream_to_downstream),
+                 asio::detached);
+  while (running > 0) {
+    finished.expires_at(last_activity + idle_timeout);
+    beast::error_code error;
+    co_await finished.async_wait(asio::redirect_error(asio::use_awaitable, error));
+    if (!error && running > 0 && Clock::now() - last_activity >= idle_timeout) {
+      beast::error_code ignored;
+      downstream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      upstream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      downstream.socket().cancel(ignored);
+      upstream.socket().cancel(ignored);
+    }
+  }
+  co_return result;
+}
+
 }  // namespace
 
 struct ProxyServer::Impl {
   struct Worker {
     asio::io_context io_context{1};
     std::vector<tcp::acceptor> acceptors;
+    std::optional<UpstreamPool> pool;
     std::thread thread;
   };
 
@@ -187,6 +317,7 @@ struct ProxyServer::Impl {
   std::string own_peer_metadata;
   std::string own_peer_id;
   std::vector<Listener> listeners;
+  std::unique_ptr<UpstreamLimits> upstream_limits;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<Propagation> propagation;
   ProxyStats stats;
@@ -194,15 +325,7 @@ struct ProxyServer::Impl {
   bool stopped = false;
 
   // One downstream connection, from accept to close.
-  asio::awaitable<void> Serve(tcp::socket socket, Direction direction);
-
-  // What a session keeps between requests on one downstream connection.
-  struct Upstream {
-    std::optional<beast::tcp_stream> stream;
-    tcp::endpoint endpoint;
-    beast::flat_buffer buffer;
-    std::string local_address;
-  };
+  asio::awaitable<void> Serve(tcp::socket socket, Direction direction, Worker& worker);
 
   // How one forwarded request left the downstream connection.
   struct ForwardOutcome {
@@ -211,11 +334,13 @@ struct ProxyServer::Impl {
   };
 
   // Forwards one request whose headers `parser` has read, streaming its body upstream and the
-  // response back; fills `record`.
+  // response back; fills `record`. `original_destination`: where a redirected connection was
+  // going (transparent mode).
   asio::awaitable<ForwardOutcome> Forward(beast::tcp_stream& downstream,
                                           beast::flat_buffer& downstream_buffer,
                                           http::request_parser<http::buffer_body>& parser,
-                                          Direction direction, Upstream& upstream,
+                                          Direction direction, Worker& worker,
+                                          const std::optional<tcp::endpoint>& original_destination,
                                           Clock::time_point start,
                                           meshtel::v1::RequestRecord& record);
 
@@ -226,7 +351,7 @@ struct ProxyServer::Impl {
   // Counts the finished request and hands its record to the sink.
   void Report(Direction direction, meshtel::v1::RequestRecord&& record);
 
-  asio::awaitable<void> Accept(tcp::acceptor& acceptor, Direction direction);
+  asio::awaitable<void> Accept(tcp::acceptor& acceptor, Direction direction, Worker& worker);
 };
 
 void ProxyServer::Impl::Report(Direction direction, meshtel::v1::RequestRecord&& record) {
@@ -234,7 +359,8 @@ void ProxyServer::Impl::Report(Direction direction, meshtel::v1::RequestRecord&&
   sink->Submit(std::move(record));
 }
 
-asio::awaitable<void> ProxyServer::Impl::Accept(tcp::acceptor& acceptor, Direction direction) {
+asio::awaitable<void> ProxyServer::Impl::Accept(tcp::acceptor& acceptor, Direction direction,
+                                                Worker& worker) {
   for (;;) {
     beast::error_code error;
     tcp::socket socket =
@@ -245,17 +371,22 @@ asio::awaitable<void> ProxyServer::Impl::Accept(tcp::acceptor& acceptor, Directi
       continue;
     }
     socket.set_option(tcp::no_delay(true), error);
-    asio::co_spawn(acceptor.get_executor(), Serve(std::move(socket), direction), asio::detached);
+    asio::co_spawn(acceptor.get_executor(), Serve(std::move(socket), direction, worker),
+                   asio::detached);
   }
 }
 
-asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction direction) {
+asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction direction,
+                                               Worker& worker) {
   beast::error_code error;
   const std::string remote_address = EndpointText(socket.remote_endpoint(error));
   const std::string local_address = EndpointText(socket.local_endpoint(error));
+  const bool transparent =
+      direction == Direction::kInbound ? config.inbound.transparent : config.outbound.transparent;
+  const std::optional<tcp::endpoint> original_destination =
+      transparent ? OriginalDestination(socket) : std::nullopt;
   beast::tcp_stream downstream(std::move(socket));
   beast::flat_buffer buffer;
-  Upstream upstream;
   bool linger = false;  // we close after an error reply: let the client read it first
   const auto idle_timeout = absl::ToChronoMicroseconds(config.idle_timeout);
 
@@ -313,6 +444,7 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
     record.mutable_phases()->set_downstream_headers_done_ns(OffsetNs(start, Clock::now()));
     auto& request = parser.get();
     if (request[http::field::expect] == "100-continue") {
+      // Answered here, as Envoy does by default: the upstream sees the request without Expect.
       http::response<http::empty_body> continue_response{http::status::continue_,
                                                          request.version()};
       co_await http::async_write(downstream, continue_response,
@@ -328,8 +460,8 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
       stats.active_requests.fetch_sub(1);
       break;
     }
-    const ForwardOutcome outcome =
-        co_await Forward(downstream, buffer, parser, direction, upstream, start, record);
+    const ForwardOutcome outcome = co_await Forward(downstream, buffer, parser, direction, worker,
+                                                    original_destination, start, record);
     Report(direction, std::move(record));
     stats.active_requests.fetch_sub(1);
     linger = outcome.linger;
@@ -349,7 +481,6 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
     }
   }
   downstream.socket().shutdown(tcp::socket::shutdown_both, error);
-  if (upstream.stream) upstream.stream->socket().shutdown(tcp::socket::shutdown_both, error);
 }
 
 asio::awaitable<bool> ProxyServer::Impl::SendLocalReply(beast::tcp_stream& downstream,
@@ -377,8 +508,9 @@ asio::awaitable<bool> ProxyServer::Impl::SendLocalReply(beast::tcp_stream& downs
 
 asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     beast::tcp_stream& downstream, beast::flat_buffer& downstream_buffer,
-    http::request_parser<http::buffer_body>& parser, Direction direction, Upstream& upstream,
-    Clock::time_point start, meshtel::v1::RequestRecord& record) {
+    http::request_parser<http::buffer_body>& parser, Direction direction, Worker& worker,
+    const std::optional<tcp::endpoint>& original_destination, Clock::time_point start,
+    meshtel::v1::RequestRecord& record) {
   auto& request = parser.get();
   const bool downstream_keep_alive = request.keep_alive();
   const unsigned version = request.version();
@@ -457,16 +589,37 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
         downstream, reply, version, downstream_keep_alive && body_read, start, record);
     co_return ForwardOutcome{.keep_alive = keep_alive, .linger = !body_read};
   };
-  if (route == nullptr) {
+  tcp::endpoint endpoint;
+  std::chrono::microseconds timeout;
+  if (route != nullptr) {
+    *record.mutable_destination_service() = route->service;
+    record.set_upstream_cluster(route->cluster_name);
+    endpoint = route->PickEndpoint();
+    timeout = absl::ToChronoMicroseconds(route->timeout);
+    // Transparent inbound: the app listens on the port the client dialled.
+    if (direction == Direction::kInbound && original_destination) {
+      endpoint.port(original_destination->port());
+      record.set_upstream_cluster(fmt::format("inbound|{}||", endpoint.port()));
+    }
+  } else if (original_destination) {
+    // Transparent outbound with no route for the Host: straight to where the app was going.
+    record.mutable_destination_service()->set_host(
+        authority.empty() ? EndpointText(*original_destination) : authority);
+    record.mutable_destination_service()->set_name("PassthroughCluster");
+    record.set_upstream_cluster("PassthroughCluster");
+    record.set_route_name("allow_any");
+    endpoint = *original_destination;
+    timeout = absl::ToChronoMicroseconds(config.outbound.timeout);
+  } else {
     record.mutable_destination_service()->set_host(authority);
     co_return co_await reply_locally(kNoRoute);
   }
-  *record.mutable_destination_service() = route->service;
-  record.set_upstream_cluster(route->cluster_name);
-  const tcp::endpoint& endpoint = route->PickEndpoint();
   record.set_upstream_host(EndpointText(endpoint));
   record.mutable_phases()->set_route_chosen_ns(OffsetNs(start, Clock::now()));
 
+  const bool upgrade = AsksForUpgrade(request);
+  const std::string upgrade_protocol =
+      upgrade ? std::string(ToStd(request[http::field::upgrade])) : std::string();
   RemoveHopByHopHeaders(request);
   for (std::string_view name : PropagatedTraceHeaderNames()) {
     request.erase(beast::string_view(name.data(), name.size()));
@@ -478,52 +631,49 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     request.set(kPeerMetadataHeader, own_peer_metadata);
     request.set(kPeerMetadataIdHeader, own_peer_id);
   }
-  request.keep_alive(true);
+  if (upgrade) {
+    request.set(http::field::connection, "upgrade");
+    request.set(http::field::upgrade, upgrade_protocol);
+  } else {
+    request.keep_alive(true);
+  }
 
-  const auto timeout = absl::ToChronoMicroseconds(route->timeout);
   const auto idle_timeout = absl::ToChronoMicroseconds(config.idle_timeout);
-  const auto connect_timeout = absl::ToChronoMicroseconds(config.connect_timeout);
+  std::unique_ptr<UpstreamConnection> upstream;
   std::optional<http::response_parser<http::buffer_body>> response_parser;
   beast::error_code error;
   for (size_t attempt = 1;; ++attempt) {
-    const bool reused = upstream.stream.has_value() && upstream.endpoint == endpoint &&
-                        upstream.stream->socket().is_open();
-    if (!reused) {
-      upstream.stream.emplace(downstream.get_executor());
-      upstream.buffer.clear();
-      upstream.endpoint = endpoint;
-      upstream.stream->expires_after(connect_timeout);
-      co_await upstream.stream->async_connect(endpoint,
-                                              asio::redirect_error(asio::use_awaitable, error));
-      if (error) {
-        upstream.stream.reset();
-        co_return co_await reply_locally(kConnectFailure);
-      }
-      upstream.stream->socket().set_option(tcp::no_delay(true), error);
-      upstream.local_address = EndpointText(upstream.stream->socket().local_endpoint(error));
+    UpstreamPool::Acquired acquired = co_await worker.pool->Acquire(endpoint);
+    if (acquired.outcome == UpstreamPool::Outcome::kOverflow) {
+      co_return co_await reply_locally(kOverflow);
     }
-    record.set_upstream_local_address(upstream.local_address);
+    if (acquired.outcome == UpstreamPool::Outcome::kConnectFailed) {
+      spdlog::debug("upstream {} connect failed: {}", EndpointText(endpoint),
+                    acquired.error.message());
+      co_return co_await reply_locally(kConnectFailure);
+    }
+    upstream = std::move(acquired.connection);
+    const bool reused = upstream->reused;
+    record.set_upstream_local_address(upstream->local_address);
     record.mutable_phases()->set_upstream_connected_ns(OffsetNs(start, Clock::now()));
     record.mutable_phases()->set_upstream_connection_reused(reused);
 
     // Stream the request: headers, then the body as it arrives from the client.
     http::request_serializer<http::buffer_body> serializer(request);
-    upstream.stream->expires_after(timeout);
-    co_await http::async_write_header(*upstream.stream, serializer,
+    upstream->stream.expires_after(timeout);
+    co_await http::async_write_header(upstream->stream, serializer,
                                       asio::redirect_error(asio::use_awaitable, error));
     RelayResult sent;
     if (!error) {
       record.mutable_phases()->set_upstream_headers_sent_ns(OffsetNs(start, Clock::now()));
       sent = co_await RelayBody<true>(downstream, downstream_buffer, parser, idle_timeout,
-                                      *upstream.stream, serializer, timeout);
+                                      upstream->stream, serializer, timeout);
       record.set_request_bytes(record.request_bytes() + sent.bytes_read);
       if (sent.read_error == http::error::body_limit) {
-        upstream.stream.reset();
         co_return co_await reply_locally(kBodyTooLarge);
       }
       if (sent.read_error) {
         // The client went away mid-body: nothing to answer (Envoy's DC).
-        upstream.stream.reset();
         record.set_response_flags(
             record.response_flags() |
             FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
@@ -537,11 +687,11 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
       response_parser.emplace();
       response_parser->body_limit(kUnlimitedBody);
       if (request.method() == http::verb::head) response_parser->skip(true);
-      co_await http::async_read_header(*upstream.stream, upstream.buffer, *response_parser,
+      co_await http::async_read_header(upstream->stream, upstream->buffer, *response_parser,
                                        asio::redirect_error(asio::use_awaitable, error));
     }
     if (!error) break;
-    upstream.stream.reset();
+    upstream.reset();
     // A kept-alive connection the upstream had already closed: retry once on a fresh one, which
     // is safe only when no request body was consumed.
     if (reused && attempt == 1 && error != beast::error::timeout && sent.bytes_read == 0 &&
@@ -557,6 +707,9 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
   // Stream the response: headers, then the body as it arrives from the upstream.
   auto& response = response_parser->get();
   const bool upstream_keep_alive = response.keep_alive();
+  const bool switching = upgrade && response.result() == http::status::switching_protocols;
+  const std::string upgraded_to =
+      switching ? std::string(ToStd(response[http::field::upgrade])) : std::string();
   if (direction == Direction::kOutbound) {
     const std::string_view peer = ToStd(response[kPeerMetadataHeader]);
     if (!peer.empty()) DecodePeerMetadata(peer, *record.mutable_destination());
@@ -576,8 +729,50 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     response.set(kPeerMetadataHeader, own_peer_metadata);
     response.set(kPeerMetadataIdHeader, own_peer_id);
   }
+  record.set_response_code(response.result_int());
+  record.set_response_code_details("via_upstream");
+
+  if (switching) {
+    // 101: from here on both connections carry the upgraded protocol as raw bytes.
+    response.set(http::field::connection, "upgrade");
+    response.set(http::field::upgrade, upgraded_to);
+    response.version(version);
+    http::response_serializer<http::buffer_body> serializer(response);
+    downstream.expires_after(timeout);
+    size_t written = co_await http::async_write_header(
+        downstream, serializer, asio::redirect_error(asio::use_awaitable, error));
+    record.mutable_phases()->set_upstream_last_byte_ns(OffsetNs(start, Clock::now()));
+    if (!error && upstream->buffer.size() > 0) {
+      written += co_await asio::async_write(downstream.socket(), upstream->buffer.data(),
+                                            asio::redirect_error(asio::use_awaitable, error));
+      upstream->buffer.clear();
+    }
+    if (!error && downstream_buffer.size() > 0) {
+      record.set_request_bytes(record.request_bytes() + downstream_buffer.size());
+      co_await asio::async_write(upstream->stream.socket(), downstream_buffer.data(),
+                                 asio::redirect_error(asio::use_awaitable, error));
+      downstream_buffer.clear();
+    }
+    if (!error) {
+      const TunnelResult tunnel = co_await Tunnel(downstream, upstream->stream, idle_timeout);
+      record.set_request_bytes(record.request_bytes() + tunnel.downstream_to_upstream);
+      written += tunnel.upstream_to_downstream;
+    }
+    record.set_response_bytes(written);
+    const uint64_t now = OffsetNs(start, Clock::now());
+    record.mutable_phases()->set_downstream_last_byte_ns(now);
+    record.set_duration_ns(now);
+    co_return ForwardOutcome{};
+  }
+
   bool keep_alive = downstream_keep_alive && !draining.load();
-  if (version == 10 && response.chunked()) {
+  // No body follows a response to HEAD, a 1xx, 204 or 304, whatever its headers say.
+  const unsigned status = response.result_int();
+  const bool bodiless =
+      request.method() == http::verb::head || status / 100 == 1 || status == 204 || status == 304;
+  if (bodiless) {
+    // Framing headers stay as the upstream sent them (they describe the GET's body).
+  } else if (version == 10 && response.chunked()) {
     // An HTTP/1.0 client cannot read chunks: send the body as it comes and close after it.
     response.chunked(false);
     keep_alive = false;
@@ -592,16 +787,14 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
   }
   response.keep_alive(keep_alive);
   response.version(version);
-  record.set_response_code(response.result_int());
-  record.set_response_code_details("via_upstream");
 
   http::response_serializer<http::buffer_body> serializer(response);
   downstream.expires_after(timeout);
   size_t written = co_await http::async_write_header(
       downstream, serializer, asio::redirect_error(asio::use_awaitable, error));
   RelayResult received;
-  if (!error) {
-    received = co_await RelayBody<false>(*upstream.stream, upstream.buffer, *response_parser,
+  if (!error && !bodiless) {
+    received = co_await RelayBody<false>(upstream->stream, upstream->buffer, *response_parser,
                                          timeout, downstream, serializer, timeout);
     written += received.bytes_written;
     error = received.write_error;
@@ -618,10 +811,11 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
         FlagBit(received.read_error == beast::error::timeout
                     ? meshtel::v1::RESPONSE_FLAG_UPSTREAM_REQUEST_TIMEOUT
                     : meshtel::v1::RESPONSE_FLAG_UPSTREAM_CONNECTION_TERMINATION));
-    upstream.stream.reset();
     co_return ForwardOutcome{};
   }
-  if (!upstream_keep_alive) upstream.stream.reset();
+  if (upstream_keep_alive && response_parser->is_done() && !error) {
+    worker.pool->Release(std::move(upstream));
+  }
   if (error) {
     record.set_response_flags(
         record.response_flags() |
@@ -672,8 +866,16 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(const ProxyConfi
     addresses.push_back(listener.direction == Direction::kInbound ? config.inbound.listen
                                                                   : config.outbound.listen);
   }
+  impl->upstream_limits = std::make_unique<UpstreamLimits>(UpstreamPoolConfig{
+      .max_connections_per_destination = config.upstream.max_connections_per_destination,
+      .max_pending_requests = config.upstream.max_pending_requests,
+      .queue_timeout = config.upstream.queue_timeout,
+      .idle_timeout = config.upstream.idle_timeout,
+      .connect_timeout = config.connect_timeout,
+  });
   for (unsigned t = 0; t < thread_count; ++t) {
     auto worker = std::make_unique<Impl::Worker>();
+    worker->pool.emplace(worker->io_context, *impl->upstream_limits);
     for (size_t l = 0; l < impl->listeners.size(); ++l) {
       const char* key = impl->listeners[l].direction == Direction::kInbound ? "inbound.listen"
                                                                             : "outbound.listen";
@@ -714,7 +916,7 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(const ProxyConfi
   for (auto& worker : impl->workers) {
     for (size_t l = 0; l < worker->acceptors.size(); ++l) {
       asio::co_spawn(worker->io_context,
-                     raw->Accept(worker->acceptors[l], raw->listeners[l].direction),
+                     raw->Accept(worker->acceptors[l], raw->listeners[l].direction, *worker),
                      asio::detached);
     }
     Impl::Worker* worker_raw = worker.get();
@@ -736,6 +938,16 @@ uint16_t ProxyServer::inbound_port() const {
 }
 
 const ProxyStats& ProxyServer::stats() const { return impl_->stats; }
+
+int64_t ProxyServer::upstream_connections_open() const {
+  return impl_->upstream_limits->open_connections();
+}
+
+int64_t ProxyServer::upstream_connections_idle() const {
+  int64_t idle = 0;
+  for (const auto& worker : impl_->workers) idle += worker->pool->idle_connections();
+  return idle;
+}
 
 bool ProxyServer::draining() const { return impl_->draining.load(); }
 

@@ -9,15 +9,19 @@
 // with a new span per hop and decides sampling (trace_context.h), exchanges workload identity with
 // the peer proxy (peer_metadata.h), forwards, and hands one RequestRecord with phase timings to the
 // RecordSink. Local replies follow Envoy, with response flags: no route → 404 NR, upstream
-// connect failure → 503 UF, upstream timeout → 504 UT, upstream reset → 503 UC, malformed
-// request → 400, request headers over 60 KiB → 431, body over max_body_bytes → 413.
+// connect failure → 503 UF, pool overflow → 503 UO, upstream timeout → 504 UT, upstream reset → 503
+// UC, malformed request → 400, request headers over 60 KiB → 431, body over max_body_bytes → 413.
 //
 // Threading: `io_threads` threads, each running its own io_context with its own acceptor per
 // listener (SO_REUSEPORT: the kernel spreads connections). A connection lives on one thread;
 // the route table is immutable; the only shared mutable state is atomics and the RecordSink.
 // Bodies stream in both directions in 16 KiB pieces in the framing they arrived in (memory stays
-// bounded whatever their size); each downstream connection keeps its own upstream connection
-// alive for reuse.
+// bounded whatever their size), chunk trailers included. Upstream connections are kept alive in a
+// pool per IO thread and destination (upstream_pool.h): at the pool's bound a request waits, then
+// gets 503 UO. An Upgrade request answered 101 turns both connections into a raw byte tunnel.
+// Expect: 100-continue is answered by the proxy itself (as Envoy does by default).
+// Transparent mode (inbound/outbound.transparent) reads the original destination of connections
+// redirected by iptables (original_destination.h): outbound requests with no route go there.
 
 #include <cstdint>
 #include <memory>
@@ -44,6 +48,9 @@ class ProxyServer {
   uint16_t outbound_port() const;  // 0 when the outbound listener is disabled
   // The proxy's own counters (requests, flags, upstream connections, bad trace headers).
   const ProxyStats& stats() const;
+  // Upstream connections open now (in use or idle), and idle in the pools.
+  int64_t upstream_connections_open() const;
+  int64_t upstream_connections_idle() const;
   // True once Shutdown() began: /healthz/ready answers 503.
   bool draining() const;
 

@@ -27,7 +27,7 @@ RecordReporter::RecordReporter(const ReporterConfig& config, std::string instanc
   arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
                    static_cast<int>(absl::ToInt64Milliseconds(config.reconnect_max_backoff)));
   arguments.SetMaxSendMessageSize(-1);
-  channel_ = grpc::CreateCustomChannel(config.collector.ToString(),
+  channel_ = grpc::CreateCustomChannel(config.collectors.front().ToString(),
                                        grpc::InsecureChannelCredentials(), arguments);
   batcher_thread_ = std::thread([this] { BatcherLoop(); });
   stream_thread_ = std::thread([this] { StreamLoop(); });
@@ -157,7 +157,7 @@ void RecordReporter::StreamLoop() {
     std::atomic<bool> broken{false};
     const uint64_t acked_before = acked_records_.load();
     connected_.store(true);
-    spdlog::info("record stream to {} open", config_.collector.ToString());
+    spdlog::info("record stream to {} open", config_.collectors.front().ToString());
     std::thread reader([&] { ReadAcks(*stream, broken); });
     ServeStream(*stream, broken);
     connected_.store(false);
@@ -185,7 +185,7 @@ void RecordReporter::StreamLoop() {
       }
     }
     if (stopping_.load()) break;
-    spdlog::warn("record stream to {} ended: code {} {}", config_.collector.ToString(),
+    spdlog::warn("record stream to {} ended: code {} {}", config_.collectors.front().ToString(),
                  static_cast<int>(status.error_code()), status.error_message());
     if (acked_records_.load() > acked_before) backoff = config_.reconnect_initial_backoff;
     if (!SleepUnlessStopping(backoff)) break;

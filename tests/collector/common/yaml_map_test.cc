@@ -111,5 +111,14 @@ TEST(YamlMapTest, NonMappingDocumentIsAnError) {
   EXPECT_EQ(top.Finish().message(), "document: must be a mapping of keys to values");
 }
 
+TEST(YamlMapTest, HasTellsPresentKeysIncludingNull) {
+  YamlMap map(YAML::Load("a: 1\nb: ~\n"), "");
+  EXPECT_TRUE(map.Has("a"));
+  EXPECT_TRUE(map.Has("b"));
+  EXPECT_FALSE(map.Has("c"));
+  YamlMap empty(YAML::Node(), "");
+  EXPECT_FALSE(empty.Has("a"));
+}
+
 }  // namespace
 }  // namespace meshtel::common

@@ -20,7 +20,7 @@ double Sample(const std::string& text, const std::string& name,
 
 TEST(ProxyAdminTest, ServesTheProxyCountersAndReadiness) {
   ReporterConfig reporter_config;
-  reporter_config.collector = common::HostPort{"127.0.0.1", testing::FreePort()};  // no collector
+  reporter_config.collectors = {common::HostPort{"127.0.0.1", testing::FreePort()}};  // no collector
   reporter_config.flush_interval = absl::Milliseconds(10);
   RecordReporter reporter(reporter_config, "admin-test");
 

@@ -1,6 +1,8 @@
 #include "proxy/config/proxy_config.h"
 
+#include <map>
 #include <string>
+#include <string_view>
 
 #include "gtest/gtest.h"
 #include "yaml-cpp/yaml.h"
@@ -31,7 +33,7 @@ TEST(ProxyConfigTest, EmptyFileMeansDefaults) {
   EXPECT_EQ(config->outbound.listen, (common::HostPort{"127.0.0.1", 15001}));
   EXPECT_EQ(config->outbound.timeout, absl::Seconds(15));
   EXPECT_TRUE(config->outbound.routes.empty());
-  EXPECT_EQ(config->reporter.collector, (common::HostPort{"127.0.0.1", 15140}));
+  EXPECT_EQ(config->reporter.collectors, (std::vector<common::HostPort>{{"127.0.0.1", 15140}}));
   EXPECT_EQ(config->reporter.max_batch_records, 512u);
   EXPECT_EQ(config->reporter.flush_interval, absl::Milliseconds(200));
   EXPECT_EQ(config->reporter.max_unacked_bytes, 16u << 20);
@@ -41,6 +43,12 @@ TEST(ProxyConfigTest, EmptyFileMeansDefaults) {
   EXPECT_EQ(config->tracing.propagation, (std::vector<std::string>{"w3c", "b3multi"}));
   EXPECT_TRUE(config->admin.enabled);
   EXPECT_EQ(config->admin.listen, (common::HostPort{"127.0.0.1", 15000}));
+  EXPECT_FALSE(config->inbound.transparent);
+  EXPECT_FALSE(config->outbound.transparent);
+  EXPECT_EQ(config->upstream.max_connections_per_destination, 1024u);
+  EXPECT_EQ(config->upstream.max_pending_requests, 1024u);
+  EXPECT_EQ(config->upstream.queue_timeout, absl::Seconds(1));
+  EXPECT_EQ(config->upstream.idle_timeout, absl::Seconds(60));
 }
 
 TEST(ProxyConfigTest, EveryKeyDecodes) {
@@ -74,7 +82,14 @@ TEST(ProxyConfigTest, EveryKeyDecodes) {
   EXPECT_EQ(config->outbound.routes[0].addresses[1], (common::HostPort{"127.0.0.1", 9102}));
   EXPECT_EQ(config->outbound.routes[0].timeout, absl::Milliseconds(250));
   EXPECT_EQ(config->outbound.routes[1].timeout, absl::ZeroDuration());
-  EXPECT_EQ(config->reporter.collector, (common::HostPort{"127.0.0.1", 9140}));
+  EXPECT_EQ(config->reporter.collectors,
+            (std::vector<common::HostPort>{{"127.0.0.1", 9140}, {"127.0.0.1", 9141}}));
+  EXPECT_TRUE(config->inbound.transparent);
+  EXPECT_TRUE(config->outbound.transparent);
+  EXPECT_EQ(config->upstream.max_connections_per_destination, 64u);
+  EXPECT_EQ(config->upstream.max_pending_requests, 32u);
+  EXPECT_EQ(config->upstream.queue_timeout, absl::Milliseconds(250));
+  EXPECT_EQ(config->upstream.idle_timeout, absl::Seconds(20));
   EXPECT_EQ(config->reporter.max_batch_records, 100u);
   EXPECT_EQ(config->reporter.flush_interval, absl::Milliseconds(50));
   EXPECT_EQ(config->reporter.max_unacked_bytes, 1048576u);
@@ -91,6 +106,55 @@ TEST(ProxyConfigTest, ServiceHostDefaultsFromWorkload) {
       ParseProxyConfig(YAML::Load("workload: {name: cart, namespace: shop}"));
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->workload.service_host, "cart.shop.svc.cluster.local");
+}
+
+TEST(ProxyConfigTest, SingleCollectorKeyStillWorks) {
+  absl::StatusOr<ProxyConfig> config =
+      ParseProxyConfig(YAML::Load("reporter: {collector: \"10.0.0.9:15140\"}"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->reporter.collectors, (std::vector<common::HostPort>{{"10.0.0.9", 15140}}));
+}
+
+TEST(ProxyConfigTest, IstioEnvironmentFillsWhatTheFileLeavesEmpty) {
+  const std::map<std::string, std::string> env = {{"ISTIO_META_WORKLOAD_NAME", "reviews-v2"},
+                                                  {"POD_NAME", "reviews-v2-7d9f-abcde"},
+                                                  {"POD_NAMESPACE", "bookinfo"},
+                                                  {"ISTIO_META_CLUSTER_ID", "west"},
+                                                  {"ISTIO_META_APP", "reviews"},
+                                                  {"ISTIO_META_VERSION", "v2"},
+                                                  {"SERVICE_ACCOUNT", "bookinfo-reviews"}};
+  const auto getenv = [&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  WorkloadConfig workload;
+  ApplyIstioEnvironment(workload, /*namespace_set=*/false, getenv);
+  EXPECT_EQ(workload.name, "reviews-v2");
+  EXPECT_EQ(workload.namespace_name, "bookinfo");
+  EXPECT_EQ(workload.cluster, "west");
+  EXPECT_EQ(workload.app, "reviews");
+  EXPECT_EQ(workload.version, "v2");
+  EXPECT_EQ(workload.principal, "spiffe://cluster.local/ns/bookinfo/sa/bookinfo-reviews");
+  EXPECT_EQ(workload.canonical_service, "");
+
+  // What the file set wins.
+  WorkloadConfig from_file;
+  from_file.name = "ratings";
+  from_file.namespace_name = "shop";
+  from_file.cluster = "east";
+  ApplyIstioEnvironment(from_file, /*namespace_set=*/true, getenv);
+  EXPECT_EQ(from_file.name, "ratings");
+  EXPECT_EQ(from_file.namespace_name, "shop");
+  EXPECT_EQ(from_file.cluster, "east");
+  EXPECT_EQ(from_file.principal, "spiffe://cluster.local/ns/shop/sa/bookinfo-reviews");
+
+  // POD_NAME stands in when the workload name is not given.
+  WorkloadConfig pod_only;
+  ApplyIstioEnvironment(pod_only, false, [](const char* name) -> const char* {
+    return std::string_view(name) == "POD_NAME" ? "cart-0" : nullptr;
+  });
+  EXPECT_EQ(pod_only.name, "cart-0");
+  EXPECT_EQ(pod_only.namespace_name, "default");
 }
 
 TEST(ProxyConfigTest, EachInvalidCaseNamesItsField) {

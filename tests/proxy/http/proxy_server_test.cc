@@ -103,6 +103,15 @@ class TestUpstream {
         if (target != "/upload") received.append(piece, got);
       }
       const auto& request = parser.get();
+      if (target == "/upgrade" && !request[http::field::upgrade].empty()) {
+        ServeUpgrade(socket, buffer);
+        return;
+      }
+      if (target == "/trailers") {
+        SendWithTrailers(socket, error);
+        if (error) return;
+        continue;
+      }
       if (target.starts_with("/download?bytes=")) {
         SendDownload(socket, std::stoull(target.substr(16)), error);
         if (error) return;
@@ -123,6 +132,32 @@ class TestUpstream {
       http::write(socket, response, error);
       if (error || !response.keep_alive()) return;
     }
+  }
+
+  // 101 Switching Protocols, then every byte received is sent back until the client closes.
+  static void ServeUpgrade(tcp::socket& socket, beast::flat_buffer& buffer) {
+    beast::error_code error;
+    asio::write(socket,
+                asio::buffer(std::string("HTTP/1.1 101 Switching Protocols\r\n"
+                                         "Upgrade: echo\r\nConnection: Upgrade\r\n\r\n")),
+                error);
+    if (buffer.size() > 0) asio::write(socket, buffer.data(), error);
+    char data[4096];
+    while (!error) {
+      const size_t got = socket.read_some(asio::buffer(data), error);
+      if (got > 0) asio::write(socket, asio::buffer(data, got), error);
+    }
+    socket.shutdown(tcp::socket::shutdown_send, error);
+  }
+
+  // A chunked response "hello" with two trailer fields.
+  static void SendWithTrailers(tcp::socket& socket, beast::error_code& error) {
+    asio::write(socket,
+                asio::buffer(std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                         "Trailer: x-checksum, grpc-status\r\n\r\n"
+                                         "5\r\nhello\r\n0\r\nx-checksum: abc\r\n"
+                                         "grpc-status: 0\r\n\r\n")),
+                error);
   }
 
   // A chunked response of `bytes` bytes, written 64 KiB at a time.
@@ -165,7 +200,8 @@ class ProxyServerTest : public ::testing::Test {
     ProxyConfig config;
     config.max_body_bytes = max_body_bytes;
     config.tracing.random_sampling_percentage = sampling_percentage;
-    config.io_threads = 2;
+    config.io_threads = io_threads_;
+    config.upstream = upstream_config_;
     config.workload.name = "frontend";
     config.workload.namespace_name = "shop";
     config.workload.service_host = "frontend.shop.svc.cluster.local";
@@ -193,6 +229,8 @@ class ProxyServerTest : public ::testing::Test {
     return echo.substr(at + key.size(), echo.find('\n', at) - at - key.size());
   }
 
+  uint32_t io_threads_ = 2;
+  UpstreamConfig upstream_config_;
   CapturingSink sink_;
   TestUpstream upstream_;
   std::unique_ptr<ProxyServer> server_;
@@ -521,6 +559,125 @@ TEST_F(ProxyServerTest, ShutdownStopsAccepting) {
   const uint16_t port = server_->outbound_port();
   server_->Shutdown();
   EXPECT_EQ(testing::HttpGet(port, "/echo", {{"Host", "backend"}}).status, 0);
+}
+
+TEST_F(ProxyServerTest, PoolsUpstreamConnectionsAcrossDownstreamConnections) {
+  io_threads_ = 1;  // one pool
+  StartProxy(upstream_.port());
+  for (int i = 0; i < 3; ++i) {
+    // A new downstream connection each time, closed after its response.
+    testing::HttpResult result = testing::HttpGet(server_->outbound_port(), "/echo",
+                                                  {{"Host", "backend"}, {"Connection", "close"}});
+    ASSERT_EQ(result.status, 200) << result.error;
+  }
+  auto records = sink_.Wait(3);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(upstream_.connections(), 1);
+  EXPECT_TRUE(records[2].phases().upstream_connection_reused());
+  EXPECT_EQ(server_->upstream_connections_open(), 1);
+  EXPECT_EQ(server_->upstream_connections_idle(), 1);
+}
+
+TEST_F(ProxyServerTest, IdleUpstreamConnectionsAreClosedAfterTheIdleTimeout) {
+  upstream_config_.idle_timeout = absl::Milliseconds(200);
+  StartProxy(upstream_.port());
+  ASSERT_EQ(testing::HttpGet(server_->outbound_port(), "/echo", {{"Host", "backend"}}).status, 200);
+  sink_.Wait(1);
+  EXPECT_TRUE(testing::WaitFor([&] { return server_->upstream_connections_open() == 0; },
+                               std::chrono::seconds(10)));
+  // The next request opens a new connection.
+  ASSERT_EQ(testing::HttpGet(server_->outbound_port(), "/echo", {{"Host", "backend"}}).status, 200);
+  EXPECT_FALSE(sink_.Wait(2)[1].phases().upstream_connection_reused());
+  EXPECT_EQ(upstream_.connections(), 2);
+}
+
+TEST_F(ProxyServerTest, FullPoolIs503WithUOAfterTheQueueTimeout) {
+  upstream_config_.max_connections_per_destination = 1;
+  upstream_config_.queue_timeout = absl::Milliseconds(100);
+  StartProxy(upstream_.port());
+  // /slow holds the only connection for 2 s.
+  std::thread slow([&] {
+    EXPECT_EQ(testing::HttpGet(server_->outbound_port(), "/slow", {{"Host", "backend"}}).status,
+              200);
+  });
+  ASSERT_TRUE(testing::WaitFor([&] { return server_->upstream_connections_open() == 1; },
+                               std::chrono::seconds(10)));
+  testing::HttpResult result =
+      testing::HttpGet(server_->outbound_port(), "/echo", {{"Host", "backend"}});
+  slow.join();
+  EXPECT_EQ(result.status, 503);
+  EXPECT_NE(result.body.find("overflow"), std::string::npos) << result.body;
+  auto records = sink_.Wait(2);
+  ASSERT_EQ(records.size(), 2u);
+  const auto& overflowed = records[0].path() == "/echo" ? records[0] : records[1];
+  EXPECT_EQ(overflowed.response_flags(),
+            uint64_t{1} << meshtel::v1::RESPONSE_FLAG_UPSTREAM_OVERFLOW);
+  EXPECT_EQ(server_->stats().outbound.flagged[meshtel::v1::RESPONSE_FLAG_UPSTREAM_OVERFLOW].load(),
+            1u);
+  // Once the connection is back, requests flow again.
+  EXPECT_EQ(testing::HttpGet(server_->outbound_port(), "/echo", {{"Host", "backend"}}).status, 200);
+}
+
+TEST_F(ProxyServerTest, UpgradeBecomesARawTunnelAfter101) {
+  StartProxy(upstream_.port());
+  asio::io_context io_context;
+  tcp::socket socket(io_context);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->outbound_port()));
+  const timeval timeout{10, 0};
+  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  // Raw bytes right behind the request head must reach the upstream too.
+  asio::write(socket, asio::buffer(std::string("GET /upgrade HTTP/1.1\r\nHost: backend\r\n"
+                                               "Connection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+                                               "early-bytes|")));
+  beast::flat_buffer buffer;
+  http::response_parser<http::empty_body> head;
+  beast::error_code error;
+  http::read_header(socket, buffer, head, error);
+  ASSERT_FALSE(error) << error.message();
+  EXPECT_EQ(head.get().result_int(), 101u);
+  EXPECT_EQ(head.get()[http::field::upgrade], "echo");
+  asio::write(socket, asio::buffer(std::string("\x00\x01"
+                                               "binary"
+                                               "\xff",
+                                               9)));
+  std::string echoed(static_cast<const char*>(buffer.data().data()), buffer.size());
+  char data[256];
+  while (echoed.size() < 21) {
+    const size_t got = socket.read_some(asio::buffer(data), error);
+    if (error) break;
+    echoed.append(data, got);
+  }
+  EXPECT_EQ(echoed, std::string("early-bytes|\x00\x01"
+                                "binary"
+                                "\xff",
+                                21));
+  socket.shutdown(tcp::socket::shutdown_send);
+  // The upstream closes its side in turn: the tunnel ends and the request is recorded.
+  while (!error) socket.read_some(asio::buffer(data), error);
+  EXPECT_EQ(error, asio::error::eof);
+  auto records = sink_.Wait(1);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].response_code(), 101u);
+  EXPECT_GE(records[0].request_bytes(), 21u);
+  EXPECT_GE(records[0].response_bytes(), 21u);
+}
+
+TEST_F(ProxyServerTest, ChunkTrailersPassBothWays) {
+  StartProxy(upstream_.port());
+  // Request trailers reach the upstream (the echo lists every field it read, trailers last).
+  std::string reply = testing::RawExchange(
+      server_->outbound_port(),
+      "POST /echo HTTP/1.1\r\nHost: backend\r\nTransfer-Encoding: chunked\r\n"
+      "Trailer: x-sum\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nx-sum: 42\r\n\r\n");
+  EXPECT_NE(reply.find("x-sum: 42\n"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("body: abc\n"), std::string::npos) << reply;
+  // Response trailers reach the client after the last chunk.
+  reply =
+      testing::RawExchange(server_->outbound_port(),
+                           "GET /trailers HTTP/1.1\r\nHost: backend\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(reply.find("5\r\nhello\r\n0\r\nx-checksum: abc\r\ngrpc-status: 0\r\n\r\n"),
+            std::string::npos)
+      << reply;
 }
 
 }  // namespace

@@ -53,7 +53,7 @@ class Collector {
 
 ReporterConfig FastConfig(uint16_t port) {
   ReporterConfig config;
-  config.collector = common::HostPort{"127.0.0.1", port};
+  config.collectors = {common::HostPort{"127.0.0.1", port}};
   config.flush_interval = absl::Milliseconds(20);
   config.max_batch_records = 50;
   config.reconnect_initial_backoff = absl::Milliseconds(20);
