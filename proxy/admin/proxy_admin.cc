@@ -97,8 +97,22 @@ std::vector<MetricFamily> CollectProxyMetrics(const ProxyServer& server,
   single("meshtel_proxy_records_buffered_bytes",
          "Bytes of batches kept until the collector acknowledges them.", MetricType::Gauge,
          static_cast<double>(reporter.unacked_bytes()));
-  single("meshtel_proxy_collector_connected", "1 while the record stream is open.",
-         MetricType::Gauge, reporter.connected() ? 1 : 0);
+  single("meshtel_proxy_records_failed_over_total",
+         "Unacknowledged records moved from a collector that was down to the others.",
+         MetricType::Counter, static_cast<double>(reporter.failed_over_records()));
+  MetricFamily connected =
+      Family("meshtel_proxy_collector_connected",
+             "1 while the record stream to the collector is open.", MetricType::Gauge);
+  MetricFamily buffered = Family("meshtel_proxy_collector_buffered_bytes",
+                                 "Bytes of batches kept for one collector until it acknowledges "
+                                 "them.",
+                                 MetricType::Gauge);
+  for (const RecordReporter::CollectorStatus& status : reporter.collectors()) {
+    Add(connected, status.connected ? 1 : 0, {{"collector", status.address}});
+    Add(buffered, static_cast<double>(status.unacked_bytes), {{"collector", status.address}});
+  }
+  families.push_back(std::move(connected));
+  families.push_back(std::move(buffered));
   return families;
 }
 

@@ -84,6 +84,7 @@ absl::Status ProxyConfig::Validate() const {
         {"reporter.flush_interval", reporter.flush_interval},
         {"reporter.reconnect_initial_backoff", reporter.reconnect_initial_backoff},
         {"reporter.reconnect_max_backoff", reporter.reconnect_max_backoff},
+        {"reporter.failover_after", reporter.failover_after},
         {"upstream.queue_timeout", upstream.queue_timeout},
         {"upstream.idle_timeout", upstream.idle_timeout}}) {
     if (absl::Status status = CheckPositive(path, value); !status.ok()) return status;
@@ -112,6 +113,15 @@ absl::Status ProxyConfig::Validate() const {
   if (reporter.max_batch_records == 0 || reporter.max_batch_records > 100000) {
     return Invalid("reporter.max_batch_records",
                    fmt::format("{} is not in [1, 100000]", reporter.max_batch_records));
+  }
+  if (reporter.max_queued_records < 64 || reporter.max_queued_records > (1u << 24)) {
+    return Invalid("reporter.max_queued_records",
+                   fmt::format("{} is not in [64, 16777216]", reporter.max_queued_records));
+  }
+  if (reporter.max_queued_records < reporter.max_batch_records) {
+    return Invalid("reporter.max_queued_records",
+                   fmt::format("{} is less than reporter.max_batch_records ({})",
+                               reporter.max_queued_records, reporter.max_batch_records));
   }
   if (reporter.max_unacked_bytes < (64 << 10)) {
     return Invalid("reporter.max_unacked_bytes",
@@ -234,6 +244,8 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
       r.collectors = std::move(several);
     }
     reporter->Read("max_batch_records", r.max_batch_records);
+    reporter->Read("max_queued_records", r.max_queued_records);
+    reporter->Read("failover_after", r.failover_after);
     reporter->Read("flush_interval", r.flush_interval);
     reporter->Read("max_unacked_bytes", r.max_unacked_bytes);
     reporter->Read("reconnect_initial_backoff", r.reconnect_initial_backoff);

@@ -79,7 +79,13 @@ struct ReporterConfig {
   // record of a sampled trace goes to the same live collector (rendezvous hash of the trace id);
   // other records spread over the live ones. Default: [127.0.0.1:15140]
   std::vector<common::HostPort> collectors{{"127.0.0.1", 15140}};
-  uint32_t max_batch_records = 512;                         // Default: 512
+  uint32_t max_batch_records = 512;  // Default: 512
+  // Records waiting for the batcher (the lock-free queue from the IO threads); past it new
+  // records are dropped and counted. Default: 8192
+  uint32_t max_queued_records = 8192;
+  // A collector down this long is skipped and its unacknowledged records go to the others.
+  // Default: 5s
+  absl::Duration failover_after = absl::Seconds(5);
   absl::Duration flush_interval = absl::Milliseconds(200);  // Default: 200ms
   // Unacknowledged batches kept for resending; past it the oldest are dropped and counted.
   uint64_t max_unacked_bytes = 16 << 20;                               // Default: 16 MiB

@@ -20,7 +20,8 @@ double Sample(const std::string& text, const std::string& name,
 
 TEST(ProxyAdminTest, ServesTheProxyCountersAndReadiness) {
   ReporterConfig reporter_config;
-  reporter_config.collectors = {common::HostPort{"127.0.0.1", testing::FreePort()}};  // no collector
+  reporter_config.collectors = {
+      common::HostPort{"127.0.0.1", testing::FreePort()}};  // no collector
   reporter_config.flush_interval = absl::Milliseconds(10);
   RecordReporter reporter(reporter_config, "admin-test");
 
@@ -63,7 +64,13 @@ TEST(ProxyAdminTest, ServesTheProxyCountersAndReadiness) {
   EXPECT_EQ(Sample(text, "meshtel_proxy_records_submitted_total"), 3);
   EXPECT_EQ(Sample(text, "meshtel_proxy_records_acked_total"), 0);
   EXPECT_GT(Sample(text, "meshtel_proxy_records_buffered_bytes"), 0);
-  EXPECT_EQ(Sample(text, "meshtel_proxy_collector_connected"), 0);
+  const std::string collector =
+      "collector=\"" + reporter_config.collectors.front().ToString() + "\"";
+  EXPECT_EQ(Sample(text, "meshtel_proxy_collector_connected", {collector}), 0);
+  EXPECT_GT(Sample(text, "meshtel_proxy_collector_buffered_bytes", {collector}), 0);
+  EXPECT_EQ(Sample(text, "meshtel_proxy_records_failed_over_total"), 0);
+  EXPECT_EQ(Sample(text, "meshtel_proxy_upstream_connections"), 0);
+  EXPECT_EQ(Sample(text, "meshtel_proxy_upstream_connections_idle"), 0);
   EXPECT_EQ(Sample(text, "meshtel_proxy_active_requests"), 0);
 
   EXPECT_EQ(testing::HttpGet((*admin)->port(), "/healthz/ready").status, 200);

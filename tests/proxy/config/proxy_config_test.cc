@@ -35,6 +35,8 @@ TEST(ProxyConfigTest, EmptyFileMeansDefaults) {
   EXPECT_TRUE(config->outbound.routes.empty());
   EXPECT_EQ(config->reporter.collectors, (std::vector<common::HostPort>{{"127.0.0.1", 15140}}));
   EXPECT_EQ(config->reporter.max_batch_records, 512u);
+  EXPECT_EQ(config->reporter.max_queued_records, 8192u);
+  EXPECT_EQ(config->reporter.failover_after, absl::Seconds(5));
   EXPECT_EQ(config->reporter.flush_interval, absl::Milliseconds(200));
   EXPECT_EQ(config->reporter.max_unacked_bytes, 16u << 20);
   EXPECT_EQ(config->reporter.reconnect_initial_backoff, absl::Milliseconds(100));
@@ -91,6 +93,8 @@ TEST(ProxyConfigTest, EveryKeyDecodes) {
   EXPECT_EQ(config->upstream.queue_timeout, absl::Milliseconds(250));
   EXPECT_EQ(config->upstream.idle_timeout, absl::Seconds(20));
   EXPECT_EQ(config->reporter.max_batch_records, 100u);
+  EXPECT_EQ(config->reporter.max_queued_records, 4096u);
+  EXPECT_EQ(config->reporter.failover_after, absl::Seconds(2));
   EXPECT_EQ(config->reporter.flush_interval, absl::Milliseconds(50));
   EXPECT_EQ(config->reporter.max_unacked_bytes, 1048576u);
   EXPECT_EQ(config->reporter.reconnect_initial_backoff, absl::Milliseconds(10));

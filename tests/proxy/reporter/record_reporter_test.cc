@@ -3,6 +3,7 @@
 #include "proxy/reporter/record_reporter.h"
 
 #include <mutex>
+#include <set>
 
 #include "collector/ingest/record_ingest_server.h"
 #include "gtest/gtest.h"
@@ -17,8 +18,25 @@ class CountingSink : public collector::RecordBatchSink {
  public:
   absl::Status Consume(const meshtel::v1::RecordBatch& batch) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (const auto& record : batch.records()) paths_.push_back(record.path());
+    for (const auto& record : batch.records()) {
+      paths_.push_back(record.path());
+      trace_ids_.insert(record.trace_id());
+      if (!record.sampled()) ++unsampled_;
+    }
+    instance_ids_.insert(batch.proxy_instance_id());
     return absl::OkStatus();
+  }
+  std::set<std::string> trace_ids() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return trace_ids_;
+  }
+  std::set<std::string> instance_ids() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return instance_ids_;
+  }
+  size_t unsampled() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return unsampled_;
   }
   size_t count() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -32,6 +50,9 @@ class CountingSink : public collector::RecordBatchSink {
  private:
   std::mutex mutex_;
   std::vector<std::string> paths_;
+  std::set<std::string> trace_ids_;
+  std::set<std::string> instance_ids_;
+  size_t unsampled_ = 0;
 };
 
 class Collector {
@@ -65,6 +86,13 @@ meshtel::v1::RequestRecord Record(const std::string& path) {
   meshtel::v1::RequestRecord record;
   record.set_path(path);
   record.set_response_code(200);
+  return record;
+}
+
+meshtel::v1::RequestRecord Traced(int trace, bool sampled) {
+  meshtel::v1::RequestRecord record = Record("/traced");
+  record.set_trace_id(std::string(12, 't') + std::to_string(1000 + trace));  // 16 bytes
+  record.set_sampled(sampled);
   return record;
 }
 
@@ -177,6 +205,107 @@ TEST(RecordReporterTest, ShutdownReportsWhatWasNeverAcknowledged) {
   EXPECT_EQ(reporter.Shutdown(absl::Milliseconds(100)), 10u);
   reporter.Submit(Record("/late"));  // after shutdown: dropped, never blocks
   EXPECT_EQ(reporter.dropped_records(), 1u);
+}
+
+TEST(RendezvousTest, WeightsAreStableAndSpreadTraces) {
+  EXPECT_EQ(RendezvousWeight("trace-a", "10.0.0.1:15140"),
+            RendezvousWeight("trace-a", "10.0.0.1:15140"));
+  EXPECT_NE(RendezvousWeight("trace-a", "10.0.0.1:15140"),
+            RendezvousWeight("trace-a", "10.0.0.2:15140"));
+  // Fixed inputs give a fixed weight on every machine and run (proxies must agree).
+  EXPECT_EQ(RendezvousWeight("", ""), RendezvousWeight(std::string_view(), std::string_view()));
+  int first_wins = 0;
+  for (int trace = 0; trace < 1000; ++trace) {
+    const std::string id = "trace-" + std::to_string(trace);
+    if (RendezvousWeight(id, "10.0.0.1:15140") > RendezvousWeight(id, "10.0.0.2:15140")) {
+      ++first_wins;
+    }
+  }
+  EXPECT_GT(first_wins, 400);
+  EXPECT_LT(first_wins, 600);
+}
+
+TEST(RecordReporterTest, SeveralCollectorsGetWholeTracesAndShareTheRest) {
+  const uint16_t port_a = testing::FreePort();
+  const uint16_t port_b = testing::FreePort();
+  CountingSink sink_a;
+  CountingSink sink_b;
+  Collector collector_a(port_a, sink_a);
+  Collector collector_b(port_b, sink_b);
+  ReporterConfig config = FastConfig(port_a);
+  config.collectors.push_back(common::HostPort{"127.0.0.1", port_b});
+  RecordReporter reporter(config, "proxy-8");
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        const auto statuses = reporter.collectors();
+        return statuses[0].connected && statuses[1].connected;
+      },
+      seconds(30)));
+  // 40 sampled traces of 5 records each, interleaved, and 100 unsampled records.
+  for (int round = 0; round < 5; ++round) {
+    for (int trace = 0; trace < 40; ++trace) reporter.Submit(Traced(trace, true));
+    for (int i = 0; i < 20; ++i) reporter.Submit(Traced(100 + round * 20 + i, false));
+  }
+  ASSERT_TRUE(testing::WaitFor([&] { return reporter.acked_records() == 300; }, seconds(30)));
+  EXPECT_EQ(sink_a.count() + sink_b.count(), 300u);
+  // Each sampled trace went to exactly one collector: the one its rendezvous weight picks.
+  const std::string address_a = "127.0.0.1:" + std::to_string(port_a);
+  const std::string address_b = "127.0.0.1:" + std::to_string(port_b);
+  const std::set<std::string> traces_a = sink_a.trace_ids();
+  const std::set<std::string> traces_b = sink_b.trace_ids();
+  int on_a = 0;
+  for (int trace = 0; trace < 40; ++trace) {
+    const std::string id = Traced(trace, true).trace_id();
+    const bool want_a = RendezvousWeight(id, address_a) >= RendezvousWeight(id, address_b);
+    EXPECT_EQ(traces_a.count(id), want_a ? 1u : 0u) << trace;
+    EXPECT_EQ(traces_b.count(id), want_a ? 0u : 1u) << trace;
+    on_a += want_a;
+  }
+  EXPECT_GT(on_a, 0);
+  EXPECT_LT(on_a, 40);
+  // Unsampled records are spread over both.
+  EXPECT_EQ(sink_a.unsampled() + sink_b.unsampled(), 100u);
+  EXPECT_GE(sink_a.unsampled(), 40u);
+  EXPECT_GE(sink_b.unsampled(), 40u);
+  // Each stream has its own sequence space, named by the collector it goes to.
+  EXPECT_EQ(sink_a.instance_ids(), (std::set<std::string>{"proxy-8@" + address_a}));
+  EXPECT_EQ(sink_b.instance_ids(), (std::set<std::string>{"proxy-8@" + address_b}));
+}
+
+TEST(RecordReporterTest, ADeadCollectorsShareFailsOverToTheLiveOne) {
+  const uint16_t live_port = testing::FreePort();
+  const uint16_t dead_port = testing::FreePort();  // nothing ever listens here
+  CountingSink sink;
+  Collector collector(live_port, sink);
+  ReporterConfig config = FastConfig(live_port);
+  config.collectors.push_back(common::HostPort{"127.0.0.1", dead_port});
+  config.failover_after = absl::Milliseconds(500);
+  RecordReporter reporter(config, "proxy-9");
+  // Submitted at once, within the dead collector's grace: traces that hash to it wait there.
+  for (int trace = 0; trace < 100; ++trace) reporter.Submit(Traced(trace, true));
+  ASSERT_TRUE(testing::WaitFor([&] { return reporter.acked_records() == 100; }, seconds(30)));
+  EXPECT_EQ(sink.count(), 100u);
+  EXPECT_GT(reporter.failed_over_records(), 0u);
+  EXPECT_EQ(reporter.dropped_records(), 0u);
+  // Later records go straight to the live collector.
+  const uint64_t moved = reporter.failed_over_records();
+  for (int trace = 0; trace < 100; ++trace) reporter.Submit(Traced(trace, true));
+  ASSERT_TRUE(testing::WaitFor([&] { return reporter.acked_records() == 200; }, seconds(30)));
+  EXPECT_EQ(reporter.failed_over_records(), moved);
+  EXPECT_EQ(reporter.unacked_bytes(), 0u);
+}
+
+TEST(RecordReporterTest, FullQueueDropsAndCountsWithoutBlocking) {
+  ReporterConfig config = FastConfig(testing::FreePort());
+  config.max_queued_records = 64;
+  // Below max_batch_records (which the config file would refuse): the batcher never wakes
+  // early, so the queue fills deterministically.
+  config.flush_interval = absl::Seconds(30);
+  config.max_batch_records = 1000;
+  RecordReporter reporter(config, "proxy-10");
+  for (int i = 0; i < 1000; ++i) reporter.Submit(Record("/x"));
+  EXPECT_EQ(reporter.submitted_records(), 1000u);
+  EXPECT_EQ(reporter.dropped_records(), 1000u - 64u);
 }
 
 }  // namespace
