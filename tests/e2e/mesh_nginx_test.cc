@@ -282,17 +282,10 @@ class RssSampler {
   std::thread thread_;
 };
 
-// Sum of the samples of metric `name` whose labels contain every fragment; unlike
-// testing::SumSamples it also finds samples without labels ("name 42").
+// Sum of the samples of metric `name` whose labels contain every fragment.
 double Sample(const std::string& text, const std::string& name,
               const std::vector<std::string>& fragments) {
-  if (!fragments.empty()) return testing::SumSamples(text, name, fragments);
-  double sum = testing::SumSamples(text, name, {});
-  std::stringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.starts_with(name + " ")) sum += testing::SampleValue(line);
-  }
-  return sum;
+  return testing::SumSamples(text, name, fragments);
 }
 
 std::string ReadFile(const std::string& path) {

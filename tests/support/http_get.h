@@ -16,7 +16,8 @@ struct HttpResult {
   std::string error;                           // transport error, if any
 };
 
-// Sends one request on a new connection to 127.0.0.1:`port` and reads the whole response.
+// Sends one request on a new connection to 127.0.0.1:`port` and reads the whole response; gives
+// up (status 0, `error` says why) when the whole exchange takes over 30 s.
 HttpResult HttpRequest(uint16_t port, const std::string& method, const std::string& target,
                        const std::vector<std::pair<std::string, std::string>>& headers = {},
                        const std::string& body = "");

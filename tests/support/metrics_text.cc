@@ -11,7 +11,8 @@ std::vector<std::string> SampleLines(const std::string& text, const std::string&
     if (end == std::string::npos) end = text.size();
     std::string line = text.substr(begin, end - begin);
     begin = end + 1;
-    if (!line.starts_with(name + "{")) continue;
+    // "name{labels} value" or, for a series without labels, "name value".
+    if (!line.starts_with(name + "{") && !line.starts_with(name + " ")) continue;
     bool all = true;
     for (const std::string& fragment : fragments) {
       all = all && line.find(fragment) != std::string::npos;

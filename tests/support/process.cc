@@ -8,6 +8,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -93,10 +95,18 @@ std::string ChildProcess::Log() const {
 }
 
 uint16_t FreePort() {
-  boost::asio::io_context io_context;
-  boost::asio::ip::tcp::acceptor acceptor(
-      io_context, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
-  return acceptor.local_endpoint().port();
+  // The kernel may hand out a port it just gave us again once that socket is closed: remember
+  // what this process handed out, so two servers of one test never get the same port.
+  static std::mutex mutex;
+  static std::set<uint16_t> handed_out;
+  std::lock_guard<std::mutex> lock(mutex);
+  for (;;) {
+    boost::asio::io_context io_context;
+    boost::asio::ip::tcp::acceptor acceptor(
+        io_context, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+    const uint16_t port = acceptor.local_endpoint().port();
+    if (handed_out.insert(port).second) return port;
+  }
 }
 
 bool CanConnect(uint16_t port) {
