@@ -1,7 +1,8 @@
 #pragma once
 // ProxyAdmin: meshtel-proxy's own HTTP endpoints on the admin port.
-//   /stats/prometheus  the proxy's metrics (text format 0.0.4), rendered from ProxyStats, the pools and the
-//                      reporter's counters at scrape time: the request path only bumps atomics
+//   /stats/prometheus  the proxy's metrics (text format 0.0.4), rendered at scrape time from
+//                      ProxyStats, the pools and the reporter: the request path only bumps
+//                      atomics
 //   /healthz/ready     200 while serving, 503 once draining
 // Threading: the admin server's own thread; it only reads atomics of the server and reporter,
 // which must outlive the ProxyAdmin.
