@@ -1,9 +1,12 @@
 #include "proxy/http/proxy_server.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <future>
@@ -208,6 +211,15 @@ asio::awaitable<RelayResult> RelayBody(beast::tcp_stream& input, beast::flat_buf
     }
   } while (!parser.is_done() && !serializer.is_done());
   co_return result;
+}
+
+// True when the client has closed its connection (or reset it): a read would see the end. Bytes
+// of a pipelined next request mean it is still there.
+bool DownstreamClosed(beast::tcp_stream& downstream) {
+  char byte;
+  const ssize_t got =
+      ::recv(downstream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 // True when the message carries "upgrade" among its Connection tokens and names a protocol.
@@ -703,6 +715,15 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
                                                                     : kUpstreamReset);
   }
   record.mutable_phases()->set_upstream_first_byte_ns(OffsetNs(start, Clock::now()));
+  if (DownstreamClosed(downstream)) {
+    // The client went away while the upstream worked: nobody to answer (Envoy's DC, code 0).
+    // The upstream connection still carries the unread response, so it is not reused.
+    record.set_response_flags(
+        record.response_flags() |
+        FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
+    record.set_duration_ns(OffsetNs(start, Clock::now()));
+    co_return ForwardOutcome{};
+  }
 
   // Stream the response: headers, then the body as it arrives from the upstream.
   auto& response = response_parser->get();

@@ -680,5 +680,24 @@ TEST_F(ProxyServerTest, ChunkTrailersPassBothWays) {
       << reply;
 }
 
+TEST_F(ProxyServerTest, ClientGoneBeforeTheResponseIsDCWithNoCode) {
+  StartProxy(upstream_.port());
+  {
+    asio::io_context io_context;
+    tcp::socket socket(io_context);
+    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->outbound_port()));
+    asio::write(socket, asio::buffer(std::string("GET /slow HTTP/1.1\r\nHost: backend\r\n\r\n")));
+    // Closed while the upstream takes its 2 s.
+  }
+  auto records = sink_.Wait(1);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].response_flags(),
+            uint64_t{1} << meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION);
+  EXPECT_EQ(records[0].response_code(), 0u);
+  EXPECT_EQ(records[0].response_bytes(), 0u);
+  // The connection that still held the unread response was not pooled.
+  EXPECT_EQ(server_->upstream_connections_open(), 0);
+}
+
 }  // namespace
 }  // namespace meshtel::proxy
