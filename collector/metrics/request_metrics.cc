@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
 #include "absl/hash/hash.h"
 #include "collector/metrics/istio_labels.h"
@@ -124,6 +125,7 @@ void RequestMetrics::Record(const meshtel::v1::RequestRecord& record) {
   auto it = shard.series.find(key);
   if (it == shard.series.end()) {
     auto series = std::make_unique<Series>();
+    series->key = key;
     series->labels_text = RenderLabels(values);
     it = shard.series.emplace(key, std::move(series)).first;
   }
@@ -195,6 +197,53 @@ void RequestMetrics::RenderText(std::string& out) const {
          &Series::request_bytes);
   render("istio_response_bytes", "Response size as sent to the downstream, in bytes.",
          &Series::response_bytes);
+}
+
+}  // namespace meshtel::collector
+
+namespace meshtel::collector {
+
+void RequestMetrics::VisitSamples(const std::function<void(const MetricSample&)>& visit) const {
+  static const std::vector<std::string> kLeTexts = [] {
+    std::vector<std::string> texts;
+    for (double bound : kIstioHistogramBounds) {
+      std::string text;
+      AppendPrometheusDouble(bound, text);
+      texts.push_back(text);
+    }
+    texts.push_back("+Inf");
+    return texts;
+  }();
+  const std::vector<Series> snapshot = Snapshot();
+  std::vector<SampleLabel> labels(kIstioRequestLabelCount + 1);
+  for (const Series& series : snapshot) {
+    // Decode the length-prefixed label values of the key.
+    size_t at = 0;
+    for (size_t i = 0; i < kIstioRequestLabelCount; ++i) {
+      uint32_t size = 0;
+      std::memcpy(&size, series.key.data() + at, sizeof(size));
+      at += sizeof(size);
+      labels[i] = {kIstioRequestLabelNames[i], std::string_view(series.key).substr(at, size)};
+      at += size;
+    }
+    const std::span<const SampleLabel> base(labels.data(), kIstioRequestLabelCount);
+    visit({"istio_requests_total", base, static_cast<double>(series.requests)});
+    const auto histogram = [&](std::string_view prefix, const HistogramCounts& counts) {
+      const std::string bucket = std::string(prefix) + "_bucket";
+      uint64_t cumulative = 0;
+      for (size_t i = 0; i < counts.counts.size(); ++i) {
+        cumulative += counts.counts[i];
+        labels[kIstioRequestLabelCount] = {"le", kLeTexts[i]};
+        visit({bucket, std::span<const SampleLabel>(labels.data(), kIstioRequestLabelCount + 1),
+               static_cast<double>(cumulative)});
+      }
+      visit({std::string(prefix) + "_sum", base, counts.sum});
+      visit({std::string(prefix) + "_count", base, static_cast<double>(counts.count)});
+    };
+    histogram("istio_request_duration_milliseconds", series.duration_ms);
+    histogram("istio_request_bytes", series.request_bytes);
+    histogram("istio_response_bytes", series.response_bytes);
+  }
 }
 
 }  // namespace meshtel::collector

@@ -22,6 +22,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "collector/metrics/sample_source.h"
 #include "meshtel/v1/record.pb.h"
 
 namespace meshtel::collector {
@@ -40,7 +41,7 @@ struct HistogramCounts {
   void Observe(double value);
 };
 
-class RequestMetrics {
+class RequestMetrics : public SampleSource {
  public:
   explicit RequestMetrics(size_t shard_count = 16);
 
@@ -52,8 +53,12 @@ class RequestMetrics {
 
   size_t series_count() const;
 
+  // SampleSource: every sample RenderText() would print, with the same names and labels.
+  void VisitSamples(const std::function<void(const MetricSample&)>& visit) const override;
+
  private:
   struct Series {
+    std::string key;          // the label values, each prefixed by its length
     std::string labels_text;  // rendered once: reporter="source",source_workload="...",...
     uint64_t requests = 0;
     HistogramCounts duration_ms;

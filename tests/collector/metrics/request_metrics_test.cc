@@ -106,6 +106,32 @@ TEST(RequestMetricsTest, LabelValuesAreEscaped) {
   EXPECT_THAT(text, HasSubstr("source_workload=\"we\\\"ird\\\\name\\nx\""));
 }
 
+TEST(RequestMetricsTest, VisitSamplesMatchesTheTextRendering) {
+  RequestMetrics metrics(4);
+  metrics.Record(Record(meshtel::v1::REPORTER_SOURCE, 200, 3'000'000, 700, 20));
+  metrics.Record(Record(meshtel::v1::REPORTER_SOURCE, 200, 30'000'000, 700, 20));
+  metrics.Record(Record(meshtel::v1::REPORTER_DESTINATION, 503, 1'000'000, 1, 2));
+  std::string text;
+  metrics.RenderText(text);
+  size_t samples = 0;
+  metrics.VisitSamples([&](const MetricSample& sample) {
+    ++samples;
+    // Rebuild the text line of the sample and find it in the rendering.
+    std::string line = std::string(sample.metric) + "{";
+    for (size_t i = 0; i < sample.labels.size(); ++i) {
+      if (i > 0) line += ",";
+      line += std::string(sample.labels[i].name) + "=\"";
+      AppendEscapedLabelValue(sample.labels[i].value, line);
+      line += "\"";
+    }
+    line += "} ";
+    AppendPrometheusDouble(sample.value, line);
+    EXPECT_NE(text.find(line + "\n"), std::string::npos) << line;
+  });
+  // Two label sets, each: 1 counter + 3 histograms × (20 buckets + sum + count).
+  EXPECT_EQ(samples, 2u * (1 + 3 * 22));
+}
+
 TEST(RequestMetricsTest, EmptyAggregatorRendersNothing) {
   RequestMetrics metrics;
   std::string text;
