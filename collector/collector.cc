@@ -14,7 +14,8 @@ Collector::Collector(const CollectorConfig& config)
 
 absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfig& config) {
   std::unique_ptr<Collector> collector(new Collector(config));
-  absl::StatusOr<std::unique_ptr<RecordStore>> store = RecordStore::Open(config.store);
+  absl::StatusOr<std::unique_ptr<RecordStore>> store =
+      RecordStore::Open(config.store, *collector->registry_);
   if (!store.ok()) return store.status();
   collector->store_ = *std::move(store);
 
@@ -45,7 +46,13 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   return collector;
 }
 
-absl::Status Collector::Consume(const meshtel::v1::RecordBatch& batch) {
+absl::StatusOr<InstanceProgress> Collector::LoadProgress(std::string_view instance_id) {
+  return store_->LoadInstanceProgress(instance_id);
+}
+
+absl::Status Collector::Consume(const meshtel::v1::RecordBatch& batch,
+                                const InstanceProgress& progress) {
+  if (absl::Status stored = store_->AppendBatch(batch, progress); !stored.ok()) return stored;
   for (const meshtel::v1::RequestRecord& record : batch.records()) {
     request_metrics_.Record(record);
   }

@@ -2,8 +2,10 @@
 // Collector: meshtel-collector's parts wired together — the store, the record ingest server, the
 // request-metrics aggregator and the admin HTTP server.
 //
-// Data path today: RecordIngestServer → Collector::Consume → RequestMetrics; the admin server
-// renders /metrics from RequestMetrics plus the collector's own prometheus-cpp registry.
+// Data path today: RecordIngestServer → Collector::Consume → RecordStore (durable, then acked)
+// → RequestMetrics; the admin server renders /metrics from RequestMetrics plus the collector's
+// own prometheus-cpp registry. A batch the store could not write is not counted in metrics
+// either: the proxy resends it.
 // Threading: Consume() runs on gRPC threads; admin handlers on the admin thread. Shutdown() is
 // called once, from the main thread.
 
@@ -34,7 +36,9 @@ class Collector : public RecordBatchSink {
   uint16_t admin_port() const { return admin_->port(); }
 
   // RecordBatchSink
-  absl::Status Consume(const meshtel::v1::RecordBatch& batch) override;
+  absl::Status Consume(const meshtel::v1::RecordBatch& batch,
+                       const InstanceProgress& progress) override;
+  absl::StatusOr<InstanceProgress> LoadProgress(std::string_view instance_id) override;
 
  private:
   explicit Collector(const CollectorConfig& config);

@@ -18,6 +18,10 @@ absl::Status StoreConfig::Validate() const {
   if (data_dir.empty()) {
     return absl::InvalidArgumentError("store.data_dir: must not be empty");
   }
+  if (durability != "fsync" && durability != "process") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("store.durability: '", durability, "' is not one of fsync, process"));
+  }
   return absl::OkStatus();
 }
 
@@ -55,6 +59,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
   }
   if (auto store = top.Map("store")) {
     store->Read("data_dir", config.store.data_dir);
+    store->Read("durability", config.store.durability);
     top.Fail(store->Finish());
   }
   if (absl::Status status = top.Finish(); !status.ok()) return status;

@@ -34,6 +34,11 @@ struct AdminConfig {
 struct StoreConfig {
   // Directory of the embedded RocksDB database; created when missing. Default: ./meshtel-data
   std::string data_dir = "./meshtel-data";
+  // When a batch counts as stored (and is acknowledged to the proxy): "fsync" once the WAL is
+  // synced to disk (survives power loss; concurrent batches share one sync), "process" once the
+  // WAL is written to the operating system (survives a kill of the collector, not of the
+  // machine). Default: fsync
+  std::string durability = "fsync";
 
   absl::Status Validate() const;
 };

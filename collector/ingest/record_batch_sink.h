@@ -1,12 +1,17 @@
 #pragma once
 // RecordBatchSink: where the ingest server hands each new, decoded RecordBatch.
 //
-// Threading: Consume() is called from many gRPC threads at once, but never concurrently for the
-// same proxy instance. Errors: a non-OK status means "not stored, ask the proxy to resend"
-// (the stream ends with UNAVAILABLE); OK means the batch is processed and, once the store holds
-// records, durable.
+// Threading: Consume() and LoadProgress() are called from many gRPC threads at once, but never
+// concurrently for the same proxy instance. Errors: a non-OK status from Consume() means "not
+// stored, ask the proxy to resend" (the stream ends with UNAVAILABLE); OK means the batch and
+// `progress` are durable (the ack may go out). A non-OK LoadProgress() also ends the stream with
+// UNAVAILABLE.
+
+#include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "collector/store/instance_progress.h"
 #include "meshtel/v1/record.pb.h"
 
 namespace meshtel::collector {
@@ -14,7 +19,11 @@ namespace meshtel::collector {
 class RecordBatchSink {
  public:
   virtual ~RecordBatchSink() = default;
-  virtual absl::Status Consume(const meshtel::v1::RecordBatch& batch) = 0;
+  // Stores `batch` together with `progress`, the instance's progress once the batch is stored.
+  virtual absl::Status Consume(const meshtel::v1::RecordBatch& batch,
+                               const InstanceProgress& progress) = 0;
+  // The instance's stored progress (zeros for an instance never seen).
+  virtual absl::StatusOr<InstanceProgress> LoadProgress(std::string_view instance_id) = 0;
 };
 
 }  // namespace meshtel::collector

@@ -1,5 +1,6 @@
 #include "collector/ingest/record_ingest_server.h"
 
+#include <algorithm>
 #include <mutex>
 #include <utility>
 
@@ -57,12 +58,13 @@ struct IngestMetrics {
   prometheus::Gauge& streams;
 };
 
-// What the collector remembers of one proxy instance. `mutex` serialises the instance's
-// batches across streams, so a resend racing its original is processed once.
+// What the collector remembers of one proxy instance: its stored progress, loaded from the sink
+// on first sight. `mutex` serialises the instance's batches across streams, so a resend racing
+// its original is processed once.
 struct InstanceState {
   std::mutex mutex;
-  uint64_t highest_sequence = 0;
-  uint64_t dropped_records_total = 0;
+  bool loaded = false;
+  InstanceProgress progress;
 };
 
 }  // namespace
@@ -139,26 +141,40 @@ class RecordIngestService : public grpc::Service {
 
     InstanceState& instance = Instance(batch.proxy_instance_id());
     std::lock_guard<std::mutex> lock(instance.mutex);
-    if (batch.sequence() <= instance.highest_sequence) {
+    if (!instance.loaded) {
+      absl::StatusOr<InstanceProgress> stored = sink_.LoadProgress(batch.proxy_instance_id());
+      if (!stored.ok()) {
+        metrics_.batches_unavailable.Increment();
+        spdlog::warn("progress of {} unreadable: {}", batch.proxy_instance_id(),
+                     stored.status().ToString());
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(stored.status().message()));
+      }
+      instance.progress = *stored;
+      instance.loaded = true;
+    }
+    if (batch.sequence() <= instance.progress.highest_sequence) {
       metrics_.batches_duplicate.Increment();
-      ack.set_highest_stored_sequence(instance.highest_sequence);
+      ack.set_highest_stored_sequence(instance.progress.highest_sequence);
       return grpc::Status::OK;
     }
-    if (absl::Status status = sink_.Consume(batch); !status.ok()) {
+    InstanceProgress next = instance.progress;
+    next.highest_sequence = batch.sequence();
+    next.dropped_records_total =
+        std::max(instance.progress.dropped_records_total, batch.dropped_records_total());
+    if (absl::Status status = sink_.Consume(batch, next); !status.ok()) {
       metrics_.batches_unavailable.Increment();
       spdlog::warn("batch {} of {} not stored: {}", batch.sequence(), batch.proxy_instance_id(),
                    status.ToString());
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(status.message()));
     }
-    instance.highest_sequence = batch.sequence();
-    if (batch.dropped_records_total() > instance.dropped_records_total) {
-      metrics_.proxy_dropped.Increment(
-          static_cast<double>(batch.dropped_records_total() - instance.dropped_records_total));
-      instance.dropped_records_total = batch.dropped_records_total();
+    if (next.dropped_records_total > instance.progress.dropped_records_total) {
+      metrics_.proxy_dropped.Increment(static_cast<double>(
+          next.dropped_records_total - instance.progress.dropped_records_total));
     }
+    instance.progress = next;
     metrics_.batches_ok.Increment();
     metrics_.records.Increment(static_cast<double>(batch.records_size()));
-    ack.set_highest_stored_sequence(instance.highest_sequence);
+    ack.set_highest_stored_sequence(instance.progress.highest_sequence);
     return grpc::Status::OK;
   }
 

@@ -1,5 +1,7 @@
 #include "collector/store/record_store.h"
 
+#include <charconv>
+#include <chrono>
 #include <filesystem>
 #include <utility>
 
@@ -7,56 +9,157 @@
 #include "absl/strings/str_cat.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
+#include "rocksdb/write_batch.h"
 #include "spdlog/spdlog.h"
 
 namespace meshtel::collector {
 namespace {
 
-constexpr const char* kColumnFamilies[] = {"default", "logs", "spans", "cursors", "meta"};
-constexpr size_t kMetaFamily = 4;
+// The order of the handles Open() gets back.
+enum FamilyIndex : size_t { kDefault, kLogs, kSpans, kCursors, kDeadLetter, kMeta, kFamilyCount };
+constexpr const char* kFamilyNames[kFamilyCount] = {"default", "logs",        "spans",
+                                                    "cursors", "dead_letter", "meta"};
 constexpr const char* kFormatVersionKey = "format_version";
+constexpr const char* kEpochKey = "epoch";
+constexpr const char* kInstancePrefix = "instance/";
+constexpr int kCounterBits = 40;
+
+rocksdb::DBOptions DatabaseOptions() {
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  // Replay the WAL up to the last consistent write after a crash; never refuse to start over a
+  // torn tail record.
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // Memory must not grow with the size of the backlog: bounded open files (each open table
+  // holds its index and filter blocks), bounded WAL before memtables are flushed.
+  options.max_open_files = 256;
+  options.max_total_wal_size = 256ull << 20;
+  options.keep_log_file_num = 4;
+  return options;
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors() {
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const char* name : kFamilyNames) {
+    rocksdb::ColumnFamilyOptions options;
+    options.write_buffer_size = 32ull << 20;
+    options.max_write_buffer_number = 3;
+    families.emplace_back(name, options);
+  }
+  return families;
+}
+
+std::string EncodeProgress(const InstanceProgress& progress) {
+  return absl::StrCat(progress.highest_sequence, " ", progress.dropped_records_total);
+}
+
+bool ParseUnsigned(std::string_view text, uint64_t& value) {
+  return !text.empty() && std::from_chars(text.data(), text.data() + text.size(), value).ptr ==
+                              text.data() + text.size();
+}
+
+bool DecodeProgress(std::string_view text, InstanceProgress& progress) {
+  const size_t space = text.find(' ');
+  return space != std::string_view::npos &&
+         ParseUnsigned(text.substr(0, space), progress.highest_sequence) &&
+         ParseUnsigned(text.substr(space + 1), progress.dropped_records_total);
+}
+
+uint64_t NowUnixNano() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
 
 }  // namespace
 
-RecordStore::RecordStore(std::string data_dir, std::unique_ptr<rocksdb::DB> db,
-                         std::vector<rocksdb::ColumnFamilyHandle*> handles)
-    : data_dir_(std::move(data_dir)), db_(std::move(db)), handles_(std::move(handles)) {}
+std::string_view RecordFamilyName(RecordFamily family) {
+  return family == RecordFamily::kLogs ? "logs" : "spans";
+}
 
-absl::StatusOr<std::unique_ptr<RecordStore>> RecordStore::Open(const StoreConfig& config) {
+RecordStore::RecordStore(const StoreConfig& config, std::unique_ptr<rocksdb::DB> db,
+                         std::vector<rocksdb::ColumnFamilyHandle*> handles,
+                         prometheus::Registry& registry)
+    : data_dir_(config.data_dir),
+      sync_writes_(config.durability == "fsync"),
+      db_(std::move(db)),
+      handles_(std::move(handles)),
+      records_written_(prometheus::BuildCounter()
+                           .Name("meshtel_store_records_written_total")
+                           .Help("Records written to the store (acknowledged to proxies).")
+                           .Register(registry)
+                           .Add({})),
+      bytes_written_(prometheus::BuildCounter()
+                         .Name("meshtel_store_bytes_written_total")
+                         .Help("Bytes of record values written to the store.")
+                         .Register(registry)
+                         .Add({})),
+      write_errors_(prometheus::BuildCounter()
+                        .Name("meshtel_store_write_errors_total")
+                        .Help("Batches the store could not write (not acknowledged; resent).")
+                        .Register(registry)
+                        .Add({})),
+      corrupt_counter_(prometheus::BuildCounter()
+                           .Name("meshtel_store_corrupt_records_total")
+                           .Help("Stored records that no longer decoded; moved to dead_letter.")
+                           .Register(registry)
+                           .Add({})) {}
+
+absl::StatusOr<std::unique_ptr<RecordStore>> RecordStore::Open(const StoreConfig& config,
+                                                               prometheus::Registry& registry) {
   std::error_code fs_error;
   std::filesystem::create_directories(config.data_dir, fs_error);
   if (fs_error) {
     return absl::FailedPreconditionError(absl::StrCat("store.data_dir: cannot create '",
                                                       config.data_dir, "': ", fs_error.message()));
   }
-  rocksdb::DBOptions options;
-  options.create_if_missing = true;
-  options.create_missing_column_families = true;
-  options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const char* name : kColumnFamilies) {
-    families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  const auto cannot_open = [&config](std::string_view why, bool locked) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot open the store in '", config.data_dir, "': ", std::string(why),
+        ". Nothing was changed. ",
+        locked ? "If another collector uses this directory, stop it or choose another "
+                 "store.data_dir."
+               : absl::StrCat("If the database is damaged, `meshtelctl store repair --data-dir ",
+                              config.data_dir,
+                              "` rebuilds it from its files (records in damaged files may be "
+                              "lost); back the directory up first.")));
+  };
+  // Without CURRENT, RocksDB would start a new, empty database beside the old files (and later
+  // delete them as obsolete): a directory with database files but no CURRENT is damaged.
+  if (!std::filesystem::exists(std::filesystem::path(config.data_dir) / "CURRENT")) {
+    for (const auto& entry : std::filesystem::directory_iterator(config.data_dir, fs_error)) {
+      const std::string name = entry.path().filename().string();
+      if (name.starts_with("MANIFEST-") || name.ends_with(".sst") || name.ends_with(".log")) {
+        return cannot_open(absl::StrCat("it holds database files (", name, ") but no CURRENT file"),
+                           false);
+      }
+    }
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw_db = nullptr;
-  rocksdb::Status status = rocksdb::DB::Open(options, config.data_dir, families, &handles, &raw_db);
+  rocksdb::Status status =
+      rocksdb::DB::Open(DatabaseOptions(), config.data_dir, FamilyDescriptors(), &handles, &raw_db);
   if (!status.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot open the store in '", config.data_dir, "': ", status.ToString(),
-        ". Nothing was changed. If another collector uses this directory, stop it or choose "
-        "another store.data_dir."));
+    return cannot_open(status.ToString(), status.ToString().find("lock") != std::string::npos);
   }
   std::unique_ptr<RecordStore> store(
-      new RecordStore(config.data_dir, std::unique_ptr<rocksdb::DB>(raw_db), std::move(handles)));
+      new RecordStore(config, std::unique_ptr<rocksdb::DB>(raw_db), std::move(handles), registry));
+  if (absl::Status stamped = store->StampFormatAndEpoch(); !stamped.ok()) return stamped;
+  spdlog::info("store opened in {} (durability {}, epoch {})", config.data_dir, config.durability,
+               store->epoch_);
+  return store;
+}
 
-  std::string version;
-  status = store->db_->Get(rocksdb::ReadOptions(), store->handles_[kMetaFamily], kFormatVersionKey,
-                           &version);
+absl::Status RecordStore::StampFormatAndEpoch() {
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  std::string value;
+  rocksdb::Status status =
+      db_->Get(rocksdb::ReadOptions(), handles_[kMeta], kFormatVersionKey, &value);
   if (status.IsNotFound()) {
-    rocksdb::WriteOptions write_options;
-    write_options.sync = true;
-    status = store->db_->Put(write_options, store->handles_[kMetaFamily], kFormatVersionKey,
-                             std::to_string(kFormatVersion));
+    status = db_->Put(synced, handles_[kMeta], kFormatVersionKey, std::to_string(kFormatVersion));
     if (!status.ok()) {
       return absl::UnavailableError(
           absl::StrCat("store: cannot write format version: ", status.ToString()));
@@ -66,19 +169,203 @@ absl::StatusOr<std::unique_ptr<RecordStore>> RecordStore::Open(const StoreConfig
         absl::StrCat("store: cannot read format version: ", status.ToString()));
   } else {
     int stored_version = 0;
-    if (!absl::SimpleAtoi(version, &stored_version) || stored_version != kFormatVersion) {
-      return absl::FailedPreconditionError(absl::StrCat("store in '", config.data_dir,
-                                                        "' has format version '", version,
+    if (!absl::SimpleAtoi(value, &stored_version) || stored_version != kFormatVersion) {
+      return absl::FailedPreconditionError(absl::StrCat("store in '", data_dir_,
+                                                        "' has format version '", value,
                                                         "'; this build reads ", kFormatVersion));
     }
   }
-  spdlog::info("store opened in {}", config.data_dir);
-  return store;
+  // Each open starts a new epoch: sequences stay unique without scanning what is stored.
+  status = db_->Get(rocksdb::ReadOptions(), handles_[kMeta], kEpochKey, &value);
+  uint64_t epoch = 0;
+  if (status.ok() && !absl::SimpleAtoi(value, &epoch)) {
+    return absl::DataLossError(absl::StrCat("store: meta epoch '", value, "' is not a number"));
+  }
+  if (!status.ok() && !status.IsNotFound()) {
+    return absl::DataLossError(absl::StrCat("store: cannot read the epoch: ", status.ToString()));
+  }
+  epoch_ = epoch + 1;
+  if (epoch_ >= (uint64_t{1} << (64 - kCounterBits))) {
+    return absl::FailedPreconditionError("store: epoch space exhausted");
+  }
+  status = db_->Put(synced, handles_[kMeta], kEpochKey, std::to_string(epoch_));
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("store: cannot write the epoch: ", status.ToString()));
+  }
+  next_counter_ = 1;
+  // Key times never go back, not even across a restart with the clock set back: start at the
+  // newest stored key.
+  last_time_ = NowUnixNano();
+  for (size_t family : {kLogs, kSpans}) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), handles_[family]));
+    it->SeekToLast();
+    // Keys of another size (damage) sort anywhere; step back over them.
+    while (it->Valid() && it->key().size() != StoreKey::kEncodedSize) it->Prev();
+    if (it->Valid()) {
+      const std::optional<StoreKey> newest =
+          StoreKey::Decode(std::string_view(it->key().data(), it->key().size()));
+      if (newest) last_time_ = std::max(last_time_, newest->time_unix_nano);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RecordStore::Repair(const std::string& data_dir) {
+  if (!std::filesystem::exists(std::filesystem::path(data_dir) / "CURRENT") &&
+      !std::filesystem::exists(data_dir)) {
+    return absl::NotFoundError(absl::StrCat("no store in '", data_dir, "'"));
+  }
+  rocksdb::Status status = rocksdb::RepairDB(data_dir, DatabaseOptions(), FamilyDescriptors());
+  if (!status.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("repair of '", data_dir, "' failed: ", status.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+StoreKey RecordStore::AllocateKeys(size_t count) {
+  std::lock_guard<std::mutex> lock(keys_mutex_);
+  last_time_ = std::max(last_time_, NowUnixNano());
+  const StoreKey first{last_time_, (epoch_ << kCounterBits) | next_counter_};
+  next_counter_ += count;
+  in_flight_.insert(first);
+  return first;
+}
+
+void RecordStore::Finished(const StoreKey& first) {
+  std::lock_guard<std::mutex> lock(keys_mutex_);
+  in_flight_.erase(in_flight_.find(first));
+}
+
+StoreKey RecordStore::VisibleLimit() const {
+  std::lock_guard<std::mutex> lock(keys_mutex_);
+  if (!in_flight_.empty()) return *in_flight_.begin();
+  return StoreKey{last_time_, (epoch_ << kCounterBits) | next_counter_};
+}
+
+rocksdb::ColumnFamilyHandle* RecordStore::FamilyHandle(RecordFamily family) const {
+  return handles_[family == RecordFamily::kLogs ? kLogs : kSpans];
+}
+
+absl::Status RecordStore::AppendBatch(const meshtel::v1::RecordBatch& batch,
+                                      const InstanceProgress& progress) {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  rocksdb::WriteBatch write;
+  const size_t count = static_cast<size_t>(batch.records_size());
+  const StoreKey first = AllocateKeys(count);
+  std::string value;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < count; ++i) {
+    value.clear();
+    batch.records(static_cast<int>(i)).SerializeToString(&value);
+    bytes += value.size();
+    write.Put(handles_[kLogs], StoreKey{first.time_unix_nano, first.sequence + i}.Encode(), value);
+  }
+  write.Put(handles_[kMeta], kInstancePrefix + batch.proxy_instance_id(), EncodeProgress(progress));
+  rocksdb::WriteOptions options;
+  options.sync = sync_writes_;
+  rocksdb::Status status = db_->Write(options, &write);
+  Finished(first);
+  if (!status.ok()) {
+    write_errors_.Increment();
+    // A failed write (disk full, I/O error) may leave RocksDB read-only until it is resumed;
+    // the next batch tries again.
+    if (!db_->Resume().ok()) spdlog::debug("store: resume after a write error failed");
+    return absl::UnavailableError(absl::StrCat("store: write failed: ", status.ToString()));
+  }
+  records_written_.Increment(static_cast<double>(count));
+  bytes_written_.Increment(static_cast<double>(bytes));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<InstanceProgress> RecordStore::LoadInstanceProgress(
+    std::string_view instance_id) const {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  std::string value;
+  const std::string key = kInstancePrefix + std::string(instance_id);
+  rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), handles_[kMeta], key, &value);
+  InstanceProgress progress;
+  if (status.IsNotFound()) return progress;
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("store: cannot read the progress of '", key, "': ", status.ToString()));
+  }
+  if (!DecodeProgress(value, progress)) {
+    // Damaged bookkeeping must not stop ingest: start over for this instance (its resent batches
+    // may then be stored twice, which is logged).
+    spdlog::error("store: progress of proxy instance '{}' is unreadable ('{}'); starting over",
+                  instance_id, value);
+    return InstanceProgress{};
+  }
+  return progress;
+}
+
+absl::StatusOr<std::vector<StoredRecord>> RecordStore::Read(RecordFamily family,
+                                                            const StoreKey& after,
+                                                            const StoreKey& before,
+                                                            size_t max_records) {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  const StoreKey limit = std::min(before, VisibleLimit());
+  std::vector<StoredRecord> records;
+  if (!(after < limit)) return records;
+  rocksdb::ColumnFamilyHandle* handle = FamilyHandle(family);
+  const std::string upper = limit.Encode();
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, handle));
+  const std::string start = after.Encode();
+  rocksdb::WriteBatch set_aside;
+  size_t corrupt = 0;
+  for (it->Seek(start); it->Valid() && records.size() < max_records; it->Next()) {
+    const std::string_view key(it->key().data(), it->key().size());
+    if (key == start) continue;
+    std::optional<StoreKey> decoded = StoreKey::Decode(key);
+    StoredRecord stored;
+    if (decoded &&
+        stored.record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      stored.key = *decoded;
+      records.push_back(std::move(stored));
+      continue;
+    }
+    set_aside.Put(handles_[kDeadLetter],
+                  "corrupt/" + std::string(RecordFamilyName(family)) + "/" + std::string(key),
+                  it->value());
+    set_aside.Delete(handle, it->key());
+    ++corrupt;
+  }
+  if (!it->status().ok()) {
+    return absl::UnavailableError(absl::StrCat("store: read of ",
+                                               std::string(RecordFamilyName(family)),
+                                               " failed: ", it->status().ToString()));
+  }
+  if (corrupt > 0) {
+    rocksdb::WriteOptions synced;
+    synced.sync = true;
+    rocksdb::Status status = db_->Write(synced, &set_aside);
+    if (!status.ok()) {
+      spdlog::error("store: cannot set aside {} undecodable records: {}", corrupt,
+                    status.ToString());
+    } else {
+      spdlog::error("store: {} undecodable records in {} moved to dead_letter", corrupt,
+                    RecordFamilyName(family));
+      corrupt_records_.fetch_add(corrupt);
+      corrupt_counter_.Increment(static_cast<double>(corrupt));
+    }
+  }
+  return records;
 }
 
 absl::Status RecordStore::Close() {
   if (db_ == nullptr) return absl::OkStatus();
-  rocksdb::Status status = db_->FlushWAL(/*sync=*/true);
+  // Memtables go to table files at a clean stop. Table files name their column family, so
+  // `meshtelctl store repair` can recover them even when the MANIFEST is lost; records only in
+  // the WAL of a non-default family cannot be mapped back without it.
+  rocksdb::Status status = db_->Flush(rocksdb::FlushOptions(), handles_);
+  if (!status.ok()) spdlog::warn("store: flush at close failed: {}", status.ToString());
+  status = db_->FlushWAL(/*sync=*/true);
   for (rocksdb::ColumnFamilyHandle* handle : handles_) {
     db_->DestroyColumnFamilyHandle(handle);
   }

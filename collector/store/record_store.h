@@ -1,23 +1,50 @@
 #pragma once
 // RecordStore: the collector's embedded RocksDB database in the configured data directory.
 //
-// Column families: "logs" and "spans" (records, keyed by time then sequence), "cursors" (one
-// persisted position per exporter) and "meta" (store format version and bookkeeping). The
-// durable-logs work fills logs/spans/cursors; today the store is opened, stamped with its format
-// version, and closed cleanly.
+// Column families:
+//   logs, spans   records (serialized meshtel.v1.RequestRecord), keyed by StoreKey: the time the
+//                 collector stored them and a store-wide sequence, so a time range is a range
+//                 scan and keys only grow (a delivery cursor never has a record appear behind it);
+//   cursors       one persisted position per exporter (the delivery engine's);
+//   dead_letter   what was set aside: records that no longer decode ("corrupt/<family>/<key>"),
+//                 entries a backend rejected for good;
+//   meta          the store format version, the start epoch, and each proxy instance's progress
+//                 ("instance/<id>": highest stored batch sequence, cumulative dropped records).
+//
+// Durability: AppendBatch() writes one RocksDB WriteBatch (the batch's records and the proxy
+// instance's progress together, so a batch is stored with its dedup state or not at all) and
+// returns only after the write returned: with `durability: fsync` the WAL is synced (concurrent
+// writers share one sync: RocksDB's group commit), with `process` it is written to the OS.
+// After a crash RocksDB replays the WAL up to the last consistent write (point-in-time recovery).
+//
+// Visibility: keys are handed out in increasing order, but concurrent appends may finish out of
+// order. Read() never returns a key at or past the oldest append still being written, so a
+// reader that moves a cursor forward never skips a record that lands later.
 //
 // Threading: all methods are safe to call from any thread. Ownership: the store owns the
-// database handle and closes it (flushing memtables) in Close() or the destructor.
-// Errors: Open() returns FailedPrecondition for a database it cannot open, naming the directory
-// and the RocksDB message; it never deletes or rewrites an existing database.
+// database handle and closes it (syncing the WAL) in Close() or the destructor.
+// Errors: Open() returns FailedPrecondition for a database it cannot open, naming the directory,
+// the RocksDB message and, for a damaged database, the repair command; it never deletes or
+// rewrites an existing database. A failed write returns Unavailable and stores nothing of the
+// batch. A record that fails to decode is moved to dead_letter and counted, never returned.
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "collector/config/collector_config.h"
+#include "collector/store/instance_progress.h"
+#include "collector/store/store_key.h"
+#include "meshtel/v1/record.pb.h"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
 
 namespace rocksdb {
 class DB;
@@ -26,29 +53,79 @@ class ColumnFamilyHandle;
 
 namespace meshtel::collector {
 
+// The record families a reader can scan.
+enum class RecordFamily { kLogs, kSpans };
+std::string_view RecordFamilyName(RecordFamily family);
+
+struct StoredRecord {
+  StoreKey key;
+  meshtel::v1::RequestRecord record;
+};
+
 class RecordStore {
  public:
   // The store format this build writes; a database with another version is refused.
   static constexpr int kFormatVersion = 1;
 
-  static absl::StatusOr<std::unique_ptr<RecordStore>> Open(const StoreConfig& config);
+  // Opens (creating when missing) the database in config.data_dir; registers the store's
+  // counters in `registry`, which must outlive the store.
+  static absl::StatusOr<std::unique_ptr<RecordStore>> Open(const StoreConfig& config,
+                                                           prometheus::Registry& registry);
+  // Rebuilds a damaged database's metadata from its files (RocksDB RepairDB): what
+  // `meshtelctl store repair` runs. Records in damaged files may be lost; nothing else is.
+  static absl::Status Repair(const std::string& data_dir);
   ~RecordStore();
 
   RecordStore(const RecordStore&) = delete;
   RecordStore& operator=(const RecordStore&) = delete;
 
-  // Flushes memtables and closes the database. Safe to call twice.
+  // Stores the batch's records in logs and `progress` as the instance's progress, in one write.
+  absl::Status AppendBatch(const meshtel::v1::RecordBatch& batch, const InstanceProgress& progress);
+
+  // The stored progress of a proxy instance (zeros for one never seen).
+  absl::StatusOr<InstanceProgress> LoadInstanceProgress(std::string_view instance_id) const;
+
+  // Up to `max_records` records of `family` with after < key < before, in key order. A value that
+  // does not decode is moved to dead_letter, counted, and skipped.
+  absl::StatusOr<std::vector<StoredRecord>> Read(RecordFamily family, const StoreKey& after,
+                                                 const StoreKey& before, size_t max_records);
+
+  // Keys below this are final: no append still under way will write one of them.
+  StoreKey VisibleLimit() const;
+
+  // Syncs the WAL and closes the database. Safe to call twice.
   absl::Status Close();
 
   const std::string& data_dir() const { return data_dir_; }
+  uint64_t corrupt_records() const { return corrupt_records_.load(); }
 
  private:
-  RecordStore(std::string data_dir, std::unique_ptr<rocksdb::DB> db,
-              std::vector<rocksdb::ColumnFamilyHandle*> handles);
+  RecordStore(const StoreConfig& config, std::unique_ptr<rocksdb::DB> db,
+              std::vector<rocksdb::ColumnFamilyHandle*> handles, prometheus::Registry& registry);
 
-  std::string data_dir_;
+  absl::Status StampFormatAndEpoch();
+  // Hands out `count` consecutive keys (marked in flight) and returns the first.
+  StoreKey AllocateKeys(size_t count);
+  void Finished(const StoreKey& first);
+  rocksdb::ColumnFamilyHandle* FamilyHandle(RecordFamily family) const;
+
+  const std::string data_dir_;
+  const bool sync_writes_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+
+  // Sequences are (epoch << 40) + a counter: unique across restarts without a scan at start.
+  uint64_t epoch_ = 0;
+  mutable std::mutex keys_mutex_;
+  uint64_t next_counter_ = 0;          // guarded by keys_mutex_
+  uint64_t last_time_ = 0;             // guarded by keys_mutex_: key times never go back
+  std::multiset<StoreKey> in_flight_;  // guarded by keys_mutex_: first keys of unfinished appends
+
+  std::atomic<uint64_t> corrupt_records_{0};
+  prometheus::Counter& records_written_;
+  prometheus::Counter& bytes_written_;
+  prometheus::Counter& write_errors_;
+  prometheus::Counter& corrupt_counter_;
 };
 
 }  // namespace meshtel::collector

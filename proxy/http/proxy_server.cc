@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <future>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -21,6 +21,7 @@
 #include "boost/asio.hpp"
 #include "boost/beast.hpp"
 #include "fmt/format.h"
+#include "proxy/http/hop_by_hop_headers.h"
 #include "proxy/http/original_destination.h"
 #include "proxy/http/request_id.h"
 #include "proxy/http/route_table.h"
@@ -61,29 +62,6 @@ uint64_t OffsetNs(Clock::time_point start, Clock::time_point at) {
 
 uint64_t FlagBit(meshtel::v1::ResponseFlag flag) { return uint64_t{1} << static_cast<int>(flag); }
 
-// Removes the hop-by-hop headers of RFC 9110 §7.6.1, including those named by Connection.
-template <class Fields>
-void RemoveHopByHopHeaders(Fields& fields) {
-  const std::string connection(ToStd(fields[http::field::connection]));
-  size_t begin = 0;
-  while (begin < connection.size()) {
-    size_t end = connection.find(',', begin);
-    if (end == std::string::npos) end = connection.size();
-    std::string_view token(connection.data() + begin, end - begin);
-    while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
-      token.remove_prefix(1);
-    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
-    if (!token.empty()) fields.erase(beast::string_view(token.data(), token.size()));
-    begin = end + 1;
-  }
-  // Transfer-Encoding stays: bodies are streamed in the framing they arrived in.
-  for (http::field field :
-       {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
-        http::field::te, http::field::upgrade, http::field::proxy_authorization}) {
-    fields.erase(field);
-  }
-}
-
 struct LocalReply {
   http::status status;
   meshtel::v1::ResponseFlag flag;
@@ -121,27 +99,31 @@ constexpr LocalReply kOverflow{
     "upstream_reset_before_response_started{overflow}",
     "upstream connect error or disconnect/reset before headers. reset reason: overflow"};
 
+// Bytes of body read or written in one step; also the size of each connection's relay buffer.
+constexpr size_t kRelayPieceBytes = 16 * 1024;
+
 struct RelayResult {
-  beast::error_code read_error;                 // the input side failed (or timed out)
-  beast::error_code write_error;                // the output side failed (or timed out)
-  size_t bytes_read = 0;                        // body bytes consumed from the input
+  Clock::time_point header_written = Clock::now();  // when the header went out
+  beast::error_code read_error;                     // the input side failed (or timed out)
+  beast::error_code write_error;                    // the output side failed (or timed out)
+  size_t bytes_read = 0;                            // body bytes consumed from the input
   size_t bytes_written = 0;                     // bytes written to the output (body and framing)
   Clock::time_point input_done = Clock::now();  // when the last input byte was read
 };
 
-// Streams the body of the message whose header `parser` read from `input` to `output` (its header
-// already written through `serializer`), in 16 KiB pieces: memory stays bounded whatever the body
-// size. When the output is chunked the chunks are written here, and the input's trailer fields
-// (if it was chunked too) follow the last chunk; otherwise the serializer frames the body.
+// Writes the header of the message whose header `parser` read from `input` to `output` through
+// `serializer`, then streams its body in pieces of `chunk` (the connection's relay buffer, at most
+// kRelayPieceBytes): memory stays bounded whatever the body size. When body bytes are already
+// buffered the header and the first piece go out in one write. When the output is chunked the
+// chunks are written here, and the input's trailer fields (if it was chunked too) follow the last
+// chunk; otherwise the serializer frames the body.
 template <bool kIsRequest>
-asio::awaitable<RelayResult> RelayBody(beast::tcp_stream& input, beast::flat_buffer& input_buffer,
-                                       http::parser<kIsRequest, http::buffer_body>& parser,
-                                       std::chrono::microseconds input_timeout,
-                                       beast::tcp_stream& output,
-                                       http::serializer<kIsRequest, http::buffer_body>& serializer,
-                                       std::chrono::microseconds output_timeout) {
+asio::awaitable<RelayResult> RelayMessage(
+    beast::tcp_stream& input, beast::flat_buffer& input_buffer,
+    http::parser<kIsRequest, http::buffer_body>& parser, std::chrono::microseconds input_timeout,
+    beast::tcp_stream& output, http::serializer<kIsRequest, http::buffer_body>& serializer,
+    std::chrono::microseconds output_timeout, std::span<char> chunk) {
   RelayResult result;
-  std::array<char, 16 * 1024> chunk;
   auto& message = parser.get();
   auto& body = message.body();
   const bool chunked_output = message.chunked();
@@ -171,13 +153,24 @@ asio::awaitable<RelayResult> RelayBody(beast::tcp_stream& input, beast::flat_buf
     co_return !error;
   };
 
+  const auto write_header = [&]() -> asio::awaitable<bool> {
+    output.expires_after(output_timeout);
+    beast::error_code error;
+    result.bytes_written += co_await http::async_write_header(
+        output, serializer, asio::redirect_error(asio::use_awaitable, error));
+    result.write_error = error;
+    result.header_written = Clock::now();
+    co_return !error;
+  };
   if (chunked_output) {
+    if (!co_await write_header()) co_return result;
     while (!parser.is_done()) {
       const size_t size = co_await read_piece();
-      if (result.read_error) co_return result;
+      // What arrived before an input error still goes out.
       if (size > 0 && !co_await write(http::make_chunk(asio::buffer(chunk.data(), size)))) {
         co_return result;
       }
+      if (result.read_error) co_return result;
     }
     http::fields trailers;
     if (parser.chunked()) {
@@ -188,10 +181,21 @@ asio::awaitable<RelayResult> RelayBody(beast::tcp_stream& input, beast::flat_buf
     co_await write(http::make_chunk_last(trailers));
     co_return result;
   }
+  bool header_written = false;
   do {
     if (!parser.is_done()) {
+      // A body that is not here yet must not hold the header back.
+      if (!header_written && input_buffer.size() == 0) {
+        if (!co_await write_header()) co_return result;
+        header_written = true;
+      }
       const size_t size = co_await read_piece();
-      if (result.read_error) co_return result;
+      if (result.read_error && size == 0) {
+        // The input broke off: the header still goes out if it has not, so the receiver sees
+        // the message start and then the close.
+        if (!header_written) co_await write_header();
+        co_return result;
+      }
       body.data = chunk.data();
       body.size = size;
       body.more = !parser.is_done();
@@ -205,10 +209,15 @@ asio::awaitable<RelayResult> RelayBody(beast::tcp_stream& input, beast::flat_buf
     result.bytes_written += co_await http::async_write(
         output, serializer, asio::redirect_error(asio::use_awaitable, error));
     if (error == http::error::need_buffer) error = {};
+    if (!header_written) {
+      header_written = true;
+      result.header_written = Clock::now();
+    }
     if (error) {
       result.write_error = error;
       co_return result;
     }
+    if (result.read_error) co_return result;  // the bytes read before the error went out
   } while (!parser.is_done() && !serializer.is_done());
   co_return result;
 }
@@ -220,16 +229,6 @@ bool DownstreamClosed(beast::tcp_stream& downstream) {
   const ssize_t got =
       ::recv(downstream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
-// True when the message carries "upgrade" among its Connection tokens and names a protocol.
-template <class Fields>
-bool AsksForUpgrade(const Fields& fields) {
-  if (fields[http::field::upgrade].empty()) return false;
-  std::string connection(ToStd(fields[http::field::connection]));
-  std::transform(connection.begin(), connection.end(), connection.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return connection.find("upgrade") != std::string::npos;
 }
 
 // Bytes moved by a tunnel, each way.
@@ -353,7 +352,7 @@ struct ProxyServer::Impl {
                                           http::request_parser<http::buffer_body>& parser,
                                           Direction direction, Worker& worker,
                                           const std::optional<tcp::endpoint>& original_destination,
-                                          Clock::time_point start,
+                                          std::span<char> relay, Clock::time_point start,
                                           meshtel::v1::RequestRecord& record);
 
   asio::awaitable<bool> SendLocalReply(beast::tcp_stream& downstream, const LocalReply& reply,
@@ -361,14 +360,14 @@ struct ProxyServer::Impl {
                                        meshtel::v1::RequestRecord& record);
 
   // Counts the finished request and hands its record to the sink.
-  void Report(Direction direction, meshtel::v1::RequestRecord&& record);
+  void Report(Direction direction, const meshtel::v1::RequestRecord& record);
 
   asio::awaitable<void> Accept(tcp::acceptor& acceptor, Direction direction, Worker& worker);
 };
 
-void ProxyServer::Impl::Report(Direction direction, meshtel::v1::RequestRecord&& record) {
+void ProxyServer::Impl::Report(Direction direction, const meshtel::v1::RequestRecord& record) {
   (direction == Direction::kInbound ? stats.inbound : stats.outbound).Count(record);
-  sink->Submit(std::move(record));
+  sink->Submit(record);
 }
 
 asio::awaitable<void> ProxyServer::Impl::Accept(tcp::acceptor& acceptor, Direction direction,
@@ -399,6 +398,10 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
       transparent ? OriginalDestination(socket) : std::nullopt;
   beast::tcp_stream downstream(std::move(socket));
   beast::flat_buffer buffer;
+  buffer.reserve(kRelayPieceBytes);  // reads fill it in one system call where they can
+  // Body pieces pass through here, in this connection's own buffer (not in coroutine frames).
+  const std::unique_ptr<char[]> relay_buffer(new char[kRelayPieceBytes]);
+  meshtel::v1::RequestRecord record;
   bool linger = false;  // we close after an error reply: let the client read it first
   const auto idle_timeout = absl::ToChronoMicroseconds(config.idle_timeout);
 
@@ -415,7 +418,7 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
     const auto start_wall = std::chrono::system_clock::now();
     stats.active_requests.fetch_add(1);
 
-    meshtel::v1::RequestRecord record;
+    record.Clear();  // one record per connection, reused: its strings keep their buffers
     record.set_start_time_unix_nano(static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(start_wall.time_since_epoch())
             .count()));
@@ -448,7 +451,7 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
                                                                    : kBadRequest;
       record.set_request_bytes(request_bytes);
       co_await SendLocalReply(downstream, reply, 11, false, start, record);
-      Report(direction, std::move(record));
+      Report(direction, record);
       stats.active_requests.fetch_sub(1);
       linger = true;
       break;
@@ -468,13 +471,14 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
       record.set_response_flags(
           FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
       record.set_duration_ns(OffsetNs(start, Clock::now()));
-      Report(direction, std::move(record));
+      Report(direction, record);
       stats.active_requests.fetch_sub(1);
       break;
     }
-    const ForwardOutcome outcome = co_await Forward(downstream, buffer, parser, direction, worker,
-                                                    original_destination, start, record);
-    Report(direction, std::move(record));
+    const ForwardOutcome outcome =
+        co_await Forward(downstream, buffer, parser, direction, worker, original_destination,
+                         std::span<char>(relay_buffer.get(), kRelayPieceBytes), start, record);
+    Report(direction, record);
     stats.active_requests.fetch_sub(1);
     linger = outcome.linger;
     if (!outcome.keep_alive || draining.load()) break;
@@ -521,8 +525,8 @@ asio::awaitable<bool> ProxyServer::Impl::SendLocalReply(beast::tcp_stream& downs
 asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     beast::tcp_stream& downstream, beast::flat_buffer& downstream_buffer,
     http::request_parser<http::buffer_body>& parser, Direction direction, Worker& worker,
-    const std::optional<tcp::endpoint>& original_destination, Clock::time_point start,
-    meshtel::v1::RequestRecord& record) {
+    const std::optional<tcp::endpoint>& original_destination, std::span<char> relay,
+    Clock::time_point start, meshtel::v1::RequestRecord& record) {
   auto& request = parser.get();
   const bool downstream_keep_alive = request.keep_alive();
   const unsigned version = request.version();
@@ -672,28 +676,23 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
 
     // Stream the request: headers, then the body as it arrives from the client.
     http::request_serializer<http::buffer_body> serializer(request);
-    upstream->stream.expires_after(timeout);
-    co_await http::async_write_header(upstream->stream, serializer,
-                                      asio::redirect_error(asio::use_awaitable, error));
-    RelayResult sent;
-    if (!error) {
-      record.mutable_phases()->set_upstream_headers_sent_ns(OffsetNs(start, Clock::now()));
-      sent = co_await RelayBody<true>(downstream, downstream_buffer, parser, idle_timeout,
-                                      upstream->stream, serializer, timeout);
-      record.set_request_bytes(record.request_bytes() + sent.bytes_read);
-      if (sent.read_error == http::error::body_limit) {
-        co_return co_await reply_locally(kBodyTooLarge);
-      }
-      if (sent.read_error) {
-        // The client went away mid-body: nothing to answer (Envoy's DC).
-        record.set_response_flags(
-            record.response_flags() |
-            FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
-        record.set_duration_ns(OffsetNs(start, Clock::now()));
-        co_return ForwardOutcome{};
-      }
-      error = sent.write_error;
+    const RelayResult sent =
+        co_await RelayMessage<true>(downstream, downstream_buffer, parser, idle_timeout,
+                                    upstream->stream, serializer, timeout, relay);
+    record.mutable_phases()->set_upstream_headers_sent_ns(OffsetNs(start, sent.header_written));
+    record.set_request_bytes(record.request_bytes() + sent.bytes_read);
+    if (sent.read_error == http::error::body_limit) {
+      co_return co_await reply_locally(kBodyTooLarge);
     }
+    if (sent.read_error) {
+      // The client went away mid-body: nothing to answer (Envoy's DC).
+      record.set_response_flags(
+          record.response_flags() |
+          FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
+      record.set_duration_ns(OffsetNs(start, Clock::now()));
+      co_return ForwardOutcome{};
+    }
+    error = sent.write_error;
     if (!error) {
       record.mutable_phases()->set_upstream_request_done_ns(OffsetNs(start, Clock::now()));
       response_parser.emplace();
@@ -715,7 +714,11 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
                                                                     : kUpstreamReset);
   }
   record.mutable_phases()->set_upstream_first_byte_ns(OffsetNs(start, Clock::now()));
-  if (DownstreamClosed(downstream)) {
+  // Only a response that kept the client waiting is worth a look (a system call) at whether the
+  // client is still there.
+  const bool waited = record.phases().upstream_first_byte_ns() >
+                      record.phases().upstream_request_done_ns() + 1'000'000;
+  if (waited && DownstreamClosed(downstream)) {
     // The client went away while the upstream worked: nobody to answer (Envoy's DC, code 0).
     // The upstream connection still carries the unread response, so it is not reused.
     record.set_response_flags(
@@ -810,14 +813,16 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
   response.version(version);
 
   http::response_serializer<http::buffer_body> serializer(response);
-  downstream.expires_after(timeout);
-  size_t written = co_await http::async_write_header(
-      downstream, serializer, asio::redirect_error(asio::use_awaitable, error));
+  size_t written = 0;
   RelayResult received;
-  if (!error && !bodiless) {
-    received = co_await RelayBody<false>(upstream->stream, upstream->buffer, *response_parser,
-                                         timeout, downstream, serializer, timeout);
-    written += received.bytes_written;
+  if (bodiless) {
+    downstream.expires_after(timeout);
+    written = co_await http::async_write_header(downstream, serializer,
+                                                asio::redirect_error(asio::use_awaitable, error));
+  } else {
+    received = co_await RelayMessage<false>(upstream->stream, upstream->buffer, *response_parser,
+                                            timeout, downstream, serializer, timeout, relay);
+    written = received.bytes_written;
     error = received.write_error;
   }
   record.mutable_phases()->set_upstream_last_byte_ns(OffsetNs(start, received.input_done));

@@ -108,7 +108,9 @@ int64_t UpstreamLimits::open_connections() const {
 
 UpstreamConnection::UpstreamConnection(asio::any_io_executor executor,
                                        const tcp::endpoint& destination, UpstreamLimits& limits)
-    : stream(std::move(executor)), destination(destination), limits_(limits) {}
+    : stream(std::move(executor)), destination(destination), limits_(limits) {
+  buffer.reserve(16 * 1024);  // a response head and a small body arrive in one system call
+}
 
 UpstreamConnection::~UpstreamConnection() {
   beast::error_code ignored;

@@ -1,9 +1,11 @@
 #include "proxy/reporter/collector_stream.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "collector/common/record_service_method.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "spdlog/spdlog.h"
 
 namespace meshtel::proxy {
@@ -41,23 +43,53 @@ CollectorStream::CollectorStream(const ReporterConfig& config, const common::Hos
 
 CollectorStream::~CollectorStream() { Stop(); }
 
-void CollectorStream::Enqueue(std::vector<meshtel::v1::RequestRecord>&& records) {
+// Encodes a meshtel.v1.RecordBatch around records that are already serialized: field 1
+// proxy_instance_id, 2 sequence, 3 each record (length-delimited), 4 dropped_records_total.
+static grpc::ByteBuffer EncodeBatch(std::string_view instance_id, uint64_t sequence,
+                                    const std::vector<std::string>& records,
+                                    uint64_t dropped_total) {
+  using google::protobuf::io::CodedOutputStream;
+  size_t size = 1 + CodedOutputStream::VarintSize64(instance_id.size()) + instance_id.size() + 1 +
+                CodedOutputStream::VarintSize64(sequence);
+  for (const std::string& record : records) {
+    size += 1 + CodedOutputStream::VarintSize64(record.size()) + record.size();
+  }
+  if (dropped_total > 0) size += 1 + CodedOutputStream::VarintSize64(dropped_total);
+  grpc::Slice slice(size);
+  uint8_t* out = const_cast<uint8_t*>(slice.begin());
+  const auto bytes = [&out](std::string_view data) {
+    out = CodedOutputStream::WriteVarint64ToArray(data.size(), out);
+    std::memcpy(out, data.data(), data.size());
+    out += data.size();
+  };
+  *out++ = (1 << 3) | 2;
+  bytes(instance_id);
+  *out++ = (2 << 3) | 0;
+  out = CodedOutputStream::WriteVarint64ToArray(sequence, out);
+  for (const std::string& record : records) {
+    *out++ = (3 << 3) | 2;
+    bytes(record);
+  }
+  if (dropped_total > 0) {
+    *out++ = (4 << 3) | 0;
+    out = CodedOutputStream::WriteVarint64ToArray(dropped_total, out);
+  }
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+void CollectorStream::Enqueue(std::vector<std::string>&& records) {
   if (records.empty()) return;
-  meshtel::v1::RecordBatch message;
-  message.set_proxy_instance_id(instance_id_);
-  message.mutable_records()->Reserve(static_cast<int>(records.size()));
-  for (auto& record : records) message.mutable_records()->Add(std::move(record));
+  uint64_t sequence = 0;
+  uint64_t dropped_total = 0;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    message.set_sequence(next_sequence_++);
-    message.set_dropped_records_total(dropped_total_);
+    sequence = next_sequence_++;
+    dropped_total = dropped_total_;
   }
-  // Serialized outside the lock: the stream threads only need the finished bytes.
-  const size_t size = message.ByteSizeLong();
-  grpc::Slice slice(size);
-  message.SerializeWithCachedSizesToArray(const_cast<uint8_t*>(slice.begin()));
-  Batch batch{message.sequence(), static_cast<uint32_t>(records.size()),
-              grpc::ByteBuffer(&slice, 1)};
+  // Encoded outside the lock: the stream threads only need the finished bytes.
+  Batch batch{sequence, static_cast<uint32_t>(records.size()),
+              EncodeBatch(instance_id_, sequence, records, dropped_total)};
+  const size_t size = batch.bytes.Length();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     unacked_bytes_ += size;
@@ -91,7 +123,7 @@ void CollectorStream::DropOldestLocked() {
   RemoveLocked(unacked_.begin(), counters_.dropped);
 }
 
-std::vector<meshtel::v1::RequestRecord> CollectorStream::TakeUnacked() {
+std::vector<QueuedRecord> CollectorStream::TakeUnacked() {
   std::deque<Batch> taken;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -100,7 +132,7 @@ std::vector<meshtel::v1::RequestRecord> CollectorStream::TakeUnacked() {
     unacked_records_ = 0;
   }
   changed_.notify_all();
-  std::vector<meshtel::v1::RequestRecord> records;
+  std::vector<QueuedRecord> records;
   meshtel::v1::RecordBatch message;
   for (Batch& batch : taken) {
     grpc::Slice slice;
@@ -108,7 +140,10 @@ std::vector<meshtel::v1::RequestRecord> CollectorStream::TakeUnacked() {
         !message.ParseFromArray(slice.begin(), static_cast<int>(slice.size()))) {
       continue;  // cannot happen: the bytes were serialized here
     }
-    for (auto& record : *message.mutable_records()) records.push_back(std::move(record));
+    for (const auto& record : message.records()) {
+      records.emplace_back();
+      records.back().Encode(record);
+    }
   }
   return records;
 }

@@ -36,6 +36,7 @@
 #include "grpcpp/support/sync_stream.h"
 #include "meshtel/v1/record.pb.h"
 #include "proxy/config/proxy_config.h"
+#include "proxy/reporter/record_queue.h"
 
 namespace meshtel::proxy {
 
@@ -56,12 +57,13 @@ class CollectorStream {
   CollectorStream(const CollectorStream&) = delete;
   CollectorStream& operator=(const CollectorStream&) = delete;
 
-  // Cuts `records` into one batch with the next sequence and queues it for sending.
-  void Enqueue(std::vector<meshtel::v1::RequestRecord>&& records);
+  // Puts `records` (each a serialized meshtel.v1.RequestRecord) into one batch with the next
+  // sequence and queues it for sending. The records are spliced in without being decoded.
+  void Enqueue(std::vector<std::string>&& records);
   // Counts records dropped before they reached this stream (reported with its batches).
   void AddDropped(uint64_t records);
   // Removes every unacknowledged batch and returns its records, oldest first.
-  std::vector<meshtel::v1::RequestRecord> TakeUnacked();
+  std::vector<QueuedRecord> TakeUnacked();
   // Waits until everything enqueued is acknowledged or `deadline` passes; returns the records
   // still unacknowledged.
   uint64_t WaitForAcks(absl::Duration deadline);

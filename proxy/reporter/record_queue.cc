@@ -1,8 +1,19 @@
 #include "proxy/reporter/record_queue.h"
 
+#include <algorithm>
 #include <bit>
+#include <utility>
 
 namespace meshtel::proxy {
+
+void QueuedRecord::Encode(const meshtel::v1::RequestRecord& record) {
+  bytes.clear();
+  record.AppendToString(&bytes);
+  const std::string& id = record.trace_id();
+  trace_id_size = static_cast<uint8_t>(std::min(id.size(), trace_id.size()));
+  std::copy_n(id.data(), trace_id_size, trace_id.data());
+  sampled = record.sampled();
+}
 
 RecordQueue::RecordQueue(size_t capacity)
     : mask_(std::bit_ceil(std::max<size_t>(capacity, 2)) - 1),
@@ -10,7 +21,7 @@ RecordQueue::RecordQueue(size_t capacity)
   for (size_t i = 0; i <= mask_; ++i) slots_[i].sequence.store(i, std::memory_order_relaxed);
 }
 
-bool RecordQueue::TryPush(meshtel::v1::RequestRecord&& record) {
+bool RecordQueue::TryPush(QueuedRecord&& record) {
   uint64_t position = push_position_.load(std::memory_order_relaxed);
   for (;;) {
     Slot& slot = slots_[position & mask_];
@@ -19,7 +30,7 @@ bool RecordQueue::TryPush(meshtel::v1::RequestRecord&& record) {
     if (difference == 0) {
       // The slot is free for this position: claim the position, then fill and publish the slot.
       if (push_position_.compare_exchange_weak(position, position + 1, std::memory_order_relaxed)) {
-        slot.record = std::move(record);
+        std::swap(slot.record, record);
         slot.sequence.store(position + 1, std::memory_order_release);
         return true;
       }
@@ -31,7 +42,7 @@ bool RecordQueue::TryPush(meshtel::v1::RequestRecord&& record) {
   }
 }
 
-bool RecordQueue::TryPop(meshtel::v1::RequestRecord& record) {
+bool RecordQueue::TryPop(QueuedRecord& record) {
   uint64_t position = pop_position_.load(std::memory_order_relaxed);
   for (;;) {
     Slot& slot = slots_[position & mask_];
@@ -39,8 +50,8 @@ bool RecordQueue::TryPop(meshtel::v1::RequestRecord& record) {
     const int64_t difference = static_cast<int64_t>(sequence) - static_cast<int64_t>(position + 1);
     if (difference == 0) {
       if (pop_position_.compare_exchange_weak(position, position + 1, std::memory_order_relaxed)) {
-        record = std::move(slot.record);
-        slot.record.Clear();
+        // Swap, so that the slot keeps a buffer for the next push to reuse.
+        std::swap(record, slot.record);
         // Free the slot for the push one lap ahead.
         slot.sequence.store(position + mask_ + 1, std::memory_order_release);
         return true;

@@ -51,9 +51,11 @@ RecordReporter::RecordReporter(const ReporterConfig& config, std::string instanc
 
 RecordReporter::~RecordReporter() { Shutdown(absl::ZeroDuration()); }
 
-void RecordReporter::Submit(meshtel::v1::RequestRecord&& record) {
+void RecordReporter::Submit(const meshtel::v1::RequestRecord& record) {
   submitted_records_.fetch_add(1, std::memory_order_relaxed);
-  if (stopping_.load(std::memory_order_relaxed) || !queue_.TryPush(std::move(record))) {
+  thread_local QueuedRecord encoded;
+  if (!stopping_.load(std::memory_order_relaxed)) encoded.Encode(record);
+  if (stopping_.load(std::memory_order_relaxed) || !queue_.TryPush(std::move(encoded))) {
     queue_drops_.fetch_add(1, std::memory_order_relaxed);
     counters_.dropped.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -107,14 +109,13 @@ std::vector<size_t> RecordReporter::LiveStreams() const {
   return live;
 }
 
-size_t RecordReporter::Route(const meshtel::v1::RequestRecord& record,
-                             const std::vector<size_t>& live) {
+size_t RecordReporter::Route(const QueuedRecord& record, const std::vector<size_t>& live) {
   if (live.size() == 1) return live.front();
-  if (record.sampled() && !record.trace_id().empty()) {
+  if (record.sampled && record.trace_id_size > 0) {
     size_t best = live.front();
     uint64_t best_weight = 0;
     for (size_t index : live) {
-      const uint64_t weight = RendezvousWeight(record.trace_id(), streams_[index]->address());
+      const uint64_t weight = RendezvousWeight(record.TraceId(), streams_[index]->address());
       if (weight >= best_weight) {
         best_weight = weight;
         best = index;
@@ -130,19 +131,28 @@ void RecordReporter::CutBatches() {
   if (live.empty()) {
     for (size_t i = 0; i < streams_.size(); ++i) live.push_back(i);
   }
-  std::vector<std::vector<meshtel::v1::RequestRecord>> batches(streams_.size());
   // Records dropped at the queue are reported with the next batch of a live stream.
   const uint64_t queue_drops = queue_drops_.load();
   if (queue_drops > queue_drops_reported_) {
     streams_[live.front()]->AddDropped(queue_drops - queue_drops_reported_);
     queue_drops_reported_ = queue_drops;
   }
-  meshtel::v1::RequestRecord record;
   // At most one queue's worth per pass, so that a steady stream of records cannot starve
   // failover.
-  for (size_t taken = 0; taken < queue_.capacity() && queue_.TryPop(record); ++taken) {
-    const size_t index = Route(record, live);
-    batches[index].push_back(std::move(record));
+  std::vector<QueuedRecord> records;
+  QueuedRecord record;
+  while (records.size() < queue_.capacity() && queue_.TryPop(record)) {
+    records.push_back(std::move(record));
+  }
+  Distribute(records, live);
+}
+
+void RecordReporter::Distribute(std::vector<QueuedRecord>& records,
+                                const std::vector<size_t>& live) {
+  std::vector<std::vector<std::string>> batches(streams_.size());
+  for (QueuedRecord& queued : records) {
+    const size_t index = Route(queued, live);
+    batches[index].push_back(std::move(queued.bytes));
     if (batches[index].size() >= config_.max_batch_records) {
       streams_[index]->Enqueue(std::move(batches[index]));
       batches[index].clear();
@@ -160,22 +170,11 @@ void RecordReporter::FailOver() {
   for (size_t dead = 0; dead < streams_.size(); ++dead) {
     if (std::find(live.begin(), live.end(), dead) != live.end()) continue;
     if (streams_[dead]->unacked_records() == 0) continue;
-    std::vector<meshtel::v1::RequestRecord> records = streams_[dead]->TakeUnacked();
+    std::vector<QueuedRecord> records = streams_[dead]->TakeUnacked();
     spdlog::warn("collector {} is down: {} unacknowledged records go to the other collectors",
                  streams_[dead]->address(), records.size());
     failed_over_records_.fetch_add(records.size());
-    std::vector<std::vector<meshtel::v1::RequestRecord>> batches(streams_.size());
-    for (auto& moved : records) {
-      const size_t index = Route(moved, live);
-      batches[index].push_back(std::move(moved));
-      if (batches[index].size() >= config_.max_batch_records) {
-        streams_[index]->Enqueue(std::move(batches[index]));
-        batches[index].clear();
-      }
-    }
-    for (size_t index = 0; index < streams_.size(); ++index) {
-      if (!batches[index].empty()) streams_[index]->Enqueue(std::move(batches[index]));
-    }
+    Distribute(records, live);
   }
 }
 

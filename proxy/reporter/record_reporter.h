@@ -2,7 +2,8 @@
 // RecordReporter: takes request records from the IO threads and streams them to one or more
 // collectors over meshtel.v1.RecordService.
 //
-//   Submit() ──► RecordQueue (lock-free, bounded) ──(batcher thread: by count or flush_interval)
+//   Submit() ──(encode once)──► RecordQueue (lock-free, bounded) ──(batcher thread: by count or
+//                                flush_interval)
 //            ──► route each record to a collector ──► CollectorStream per collector (unacked
 //                batches, resend after reconnect, acks; see collector_stream.h)
 //
@@ -55,7 +56,7 @@ class RecordReporter : public RecordSink {
   ~RecordReporter() override;
 
   // RecordSink
-  void Submit(meshtel::v1::RequestRecord&& record) override;
+  void Submit(const meshtel::v1::RequestRecord& record) override;
 
   // Sends what is pending, waits up to `deadline` for the acks, then stops the threads.
   // Returns the number of records still unacknowledged (lost) at the end.
@@ -87,7 +88,9 @@ class RecordReporter : public RecordSink {
   void FailOver();
   // The streams records may go to now (all of them when none is live).
   std::vector<size_t> LiveStreams() const;
-  size_t Route(const meshtel::v1::RequestRecord& record, const std::vector<size_t>& live);
+  size_t Route(const QueuedRecord& record, const std::vector<size_t>& live);
+  // Routes `records` among `live` and enqueues them in batches of max_batch_records.
+  void Distribute(std::vector<QueuedRecord>& records, const std::vector<size_t>& live);
 
   const ReporterConfig config_;
   const std::string instance_id_;

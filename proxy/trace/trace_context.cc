@@ -1,5 +1,7 @@
 #include "proxy/trace/trace_context.h"
 
+#include "fmt/format.h"
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -241,11 +243,13 @@ std::vector<std::pair<std::string_view, std::string>> TraceHeadersToInject(
         if (has_parent) headers.emplace_back("x-b3-parentspanid", ToHex(hop.parent_span_id));
         headers.emplace_back("x-b3-sampled", hop.sampled ? "1" : "0");
         break;
-      case Propagation::kB3Single:
-        headers.emplace_back("b3", ToHex(hop.trace_id) + "-" + ToHex(hop.span_id) + "-" +
-                                       (hop.sampled ? "1" : "0") +
-                                       (has_parent ? "-" + ToHex(hop.parent_span_id) : ""));
+      case Propagation::kB3Single: {
+        std::string b3 = fmt::format("{}-{}-{}", ToHex(hop.trace_id), ToHex(hop.span_id),
+                                     hop.sampled ? '1' : '0');
+        if (has_parent) fmt::format_to(std::back_inserter(b3), "-{}", ToHex(hop.parent_span_id));
+        headers.emplace_back("b3", std::move(b3));
         break;
+      }
     }
   }
   return headers;

@@ -1,6 +1,7 @@
 #include "collector/ingest/record_ingest_server.h"
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -15,9 +16,18 @@ namespace {
 
 class RecordingSink : public RecordBatchSink {
  public:
-  absl::Status Consume(const meshtel::v1::RecordBatch& batch) override {
+  // Progress is kept here the way the store keeps it: with the batch, or not at all.
+  absl::StatusOr<InstanceProgress> LoadProgress(std::string_view instance_id) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    ++progress_loads;
+    const auto it = progress.find(std::string(instance_id));
+    return it == progress.end() ? InstanceProgress{} : it->second;
+  }
+  absl::Status Consume(const meshtel::v1::RecordBatch& batch,
+                       const InstanceProgress& next) override {
     if (fail.load()) return absl::UnavailableError("disk full");
     std::lock_guard<std::mutex> lock(mutex);
+    progress[batch.proxy_instance_id()] = next;
     sequences.push_back(batch.sequence());
     records += batch.records_size();
     return absl::OkStatus();
@@ -25,6 +35,8 @@ class RecordingSink : public RecordBatchSink {
   std::atomic<bool> fail{false};
   std::mutex mutex;
   std::vector<uint64_t> sequences;
+  std::map<std::string, InstanceProgress> progress;
+  int progress_loads = 0;
   int records = 0;
 };
 
@@ -200,6 +212,39 @@ TEST_F(IngestServerTest, ProxyDropCountsBecomeACounter) {
   Exchange(*stream, Batch("proxy-a", 2, 1, /*dropped=*/25));
   Exchange(*stream, Batch("proxy-b", 1, 1, /*dropped=*/5));
   EXPECT_EQ(Counter("meshtel_proxy_dropped_records_total"), 30);
+}
+
+TEST_F(IngestServerTest, AStoredProgressSurvivesARestartedServer) {
+  {
+    grpc::ClientContext context;
+    auto stream = Open(context);
+    Exchange(*stream, Batch("proxy-a", 1, 2, /*dropped=*/4));
+    Exchange(*stream, Batch("proxy-a", 2, 2, /*dropped=*/4));
+    stream->WritesDone();
+    stream->Finish();
+  }
+  EXPECT_EQ(sink_.progress["proxy-a"].highest_sequence, 2u);
+  EXPECT_EQ(sink_.progress["proxy-a"].dropped_records_total, 4u);
+  // A new server (a restarted collector) knows nothing in memory: it asks the sink.
+  server_->Shutdown(absl::ZeroDuration());
+  prometheus::Registry registry;
+  IngestConfig config;
+  config.listen = common::HostPort{"127.0.0.1", 0};
+  auto restarted = RecordIngestServer::Start(config, sink_, registry);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string((*restarted)->port()),
+                                 grpc::InsecureChannelCredentials());
+  grpc::ClientContext context;
+  auto stream = Open(context);
+  meshtel::v1::RecordAck resent = Exchange(*stream, Batch("proxy-a", 2, 2, /*dropped=*/4));
+  EXPECT_EQ(resent.status_code(), 0);
+  EXPECT_EQ(resent.highest_stored_sequence(), 2u);
+  EXPECT_EQ(Exchange(*stream, Batch("proxy-a", 3, 1, /*dropped=*/6)).highest_stored_sequence(), 3u);
+  EXPECT_EQ(sink_.sequences, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(sink_.progress_loads, 2);  // once per server, not once per batch
+  EXPECT_EQ(sink_.progress["proxy-a"].dropped_records_total, 6u);
+  stream->WritesDone();
+  stream->Finish();
 }
 
 }  // namespace

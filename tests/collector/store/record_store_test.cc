@@ -1,6 +1,14 @@
 #include "collector/store/record_store.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <set>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
@@ -9,68 +17,338 @@
 namespace meshtel::collector {
 namespace {
 
-TEST(RecordStoreTest, CreatesOpensClosesAndReopens) {
+constexpr StoreKey kEnd{~uint64_t{0}, ~uint64_t{0}};
+constexpr const char* kFamilies[] = {"default", "logs", "spans", "cursors", "dead_letter", "meta"};
+
+StoreConfig Config(const std::string& dir, const std::string& durability = "fsync") {
+  StoreConfig config;
+  config.data_dir = dir;
+  config.durability = durability;
+  return config;
+}
+
+// A batch of `count` records whose paths are "/<first>", "/<first+1>", ...
+meshtel::v1::RecordBatch Batch(const std::string& instance, uint64_t sequence, int first,
+                               int count) {
+  meshtel::v1::RecordBatch batch;
+  batch.set_proxy_instance_id(instance);
+  batch.set_sequence(sequence);
+  for (int i = 0; i < count; ++i) {
+    auto* record = batch.add_records();
+    record->set_path("/" + std::to_string(first + i));
+    record->set_response_code(200);
+  }
+  return batch;
+}
+
+std::vector<StoredRecord> ReadAll(RecordStore& store) {
+  absl::StatusOr<std::vector<StoredRecord>> records =
+      store.Read(RecordFamily::kLogs, StoreKey{}, kEnd, 1'000'000);
+  EXPECT_TRUE(records.ok()) << records.status();
+  return records.ok() ? *std::move(records) : std::vector<StoredRecord>{};
+}
+
+// Opens the database directly (as RocksDB tools would), bypassing the store.
+struct RawDatabase {
+  explicit RawDatabase(const std::string& dir) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const char* name : kFamilies) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    rocksdb::DB* raw = nullptr;
+    status = rocksdb::DB::Open(rocksdb::DBOptions(), dir, families, &handles, &raw);
+    db.reset(raw);
+  }
+  ~RawDatabase() {
+    for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle);
+  }
+  rocksdb::Status status;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  std::unique_ptr<rocksdb::DB> db;
+};
+
+class RecordStoreTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<std::unique_ptr<RecordStore>> Open(const StoreConfig& config) {
+    registries_.push_back(std::make_unique<prometheus::Registry>());
+    return RecordStore::Open(config, *registries_.back());
+  }
+  std::vector<std::unique_ptr<prometheus::Registry>> registries_;
+};
+
+TEST_F(RecordStoreTest, CreatesOpensClosesAndReopens) {
   const std::string dir = testing::MakeTempDir("store") + "/data";
   {
-    absl::StatusOr<std::unique_ptr<RecordStore>> store = RecordStore::Open(StoreConfig{dir});
+    absl::StatusOr<std::unique_ptr<RecordStore>> store = Open(Config(dir));
     ASSERT_TRUE(store.ok()) << store.status();
     EXPECT_TRUE(std::filesystem::exists(dir + "/CURRENT"));
     EXPECT_TRUE((*store)->Close().ok());
     EXPECT_TRUE((*store)->Close().ok());  // twice is fine
   }
-  absl::StatusOr<std::unique_ptr<RecordStore>> again = RecordStore::Open(StoreConfig{dir});
+  absl::StatusOr<std::unique_ptr<RecordStore>> again = Open(Config(dir));
   ASSERT_TRUE(again.ok()) << again.status();
 }
 
-TEST(RecordStoreTest, HasTheColumnFamilies) {
+TEST_F(RecordStoreTest, HasTheColumnFamilies) {
   const std::string dir = testing::MakeTempDir("store");
-  { ASSERT_TRUE(RecordStore::Open(StoreConfig{dir}).ok()); }
+  { ASSERT_TRUE(Open(Config(dir)).ok()); }
   std::vector<std::string> families;
   ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &families).ok());
-  for (const char* name : {"default", "logs", "spans", "cursors", "meta"}) {
+  for (const char* name : kFamilies) {
     EXPECT_NE(std::find(families.begin(), families.end(), name), families.end()) << name;
   }
 }
 
-TEST(RecordStoreTest, SecondOpenOfALockedStoreFailsClearly) {
+TEST_F(RecordStoreTest, SecondOpenOfALockedStoreFailsClearly) {
   const std::string dir = testing::MakeTempDir("store");
-  absl::StatusOr<std::unique_ptr<RecordStore>> first = RecordStore::Open(StoreConfig{dir});
+  absl::StatusOr<std::unique_ptr<RecordStore>> first = Open(Config(dir));
   ASSERT_TRUE(first.ok());
-  absl::StatusOr<std::unique_ptr<RecordStore>> second = RecordStore::Open(StoreConfig{dir});
+  absl::StatusOr<std::unique_ptr<RecordStore>> second = Open(Config(dir));
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(std::string(second.status().message()).find(dir), std::string::npos);
   EXPECT_NE(std::string(second.status().message()).find("Nothing was changed"), std::string::npos);
+  EXPECT_NE(std::string(second.status().message()).find("another collector"), std::string::npos);
 }
 
-TEST(RecordStoreTest, UncreatableDirectoryNamesTheKey) {
+TEST_F(RecordStoreTest, UncreatableDirectoryNamesTheKey) {
   const std::string dir = testing::MakeTempDir("store");
   testing::WriteFile(dir + "/file", "x");
-  absl::StatusOr<std::unique_ptr<RecordStore>> store =
-      RecordStore::Open(StoreConfig{dir + "/file/data"});
+  absl::StatusOr<std::unique_ptr<RecordStore>> store = Open(Config(dir + "/file/data"));
   ASSERT_FALSE(store.ok());
   EXPECT_NE(std::string(store.status().message()).find("store.data_dir"), std::string::npos);
 }
 
-TEST(RecordStoreTest, RefusesAnotherFormatVersionWithoutTouchingIt) {
+TEST_F(RecordStoreTest, RefusesAnotherFormatVersionWithoutTouchingIt) {
   const std::string dir = testing::MakeTempDir("store");
-  { ASSERT_TRUE(RecordStore::Open(StoreConfig{dir}).ok()); }
+  { ASSERT_TRUE(Open(Config(dir)).ok()); }
   {
-    std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (const char* name : {"default", "logs", "spans", "cursors", "meta"}) {
-      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, families, &handles, &db).ok());
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[4], "format_version", "99").ok());
-    for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle);
-    delete db;
+    RawDatabase raw(dir);
+    ASSERT_TRUE(raw.status.ok()) << raw.status.ToString();
+    ASSERT_TRUE(raw.db->Put(rocksdb::WriteOptions(), raw.handles[5], "format_version", "99").ok());
   }
-  absl::StatusOr<std::unique_ptr<RecordStore>> store = RecordStore::Open(StoreConfig{dir});
+  absl::StatusOr<std::unique_ptr<RecordStore>> store = Open(Config(dir));
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(std::string(store.status().message()).find("'99'"), std::string::npos);
+}
+
+TEST_F(RecordStoreTest, AppendedRecordsReadBackInKeyOrderWithGrowingKeys) {
+  const std::string dir = testing::MakeTempDir("store");
+  auto store = Open(Config(dir));
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 1, 0, 3), {1, 0}).ok());
+  ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-b", 1, 3, 2), {1, 0}).ok());
+  ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 2, 5, 0), {2, 0}).ok());  // no records
+  ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 3, 5, 4), {3, 0}).ok());
+  const std::vector<StoredRecord> records = ReadAll(**store);
+  ASSERT_EQ(records.size(), 9u);
+  for (size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(records[i].record.path(), "/" + std::to_string(i));
+    if (i > 0) {
+      EXPECT_LT(records[i - 1].key, records[i].key);
+    }
+  }
+  // The key's time is when the collector stored the record: recent, not the record's own.
+  const uint64_t now = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  EXPECT_LE(records.back().key.time_unix_nano, now);
+  EXPECT_GT(records.front().key.time_unix_nano, now - 60'000'000'000ull);
+
+  // Ranges are exclusive at both ends; max_records cuts the page.
+  auto middle = (*store)->Read(RecordFamily::kLogs, records[2].key, records[6].key, 100);
+  ASSERT_TRUE(middle.ok());
+  ASSERT_EQ(middle->size(), 3u);
+  EXPECT_EQ((*middle)[0].record.path(), "/3");
+  EXPECT_EQ((*middle)[2].record.path(), "/5");
+  auto page = (*store)->Read(RecordFamily::kLogs, StoreKey{}, kEnd, 4);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->size(), 4u);
+  // Nothing went to spans.
+  auto spans = (*store)->Read(RecordFamily::kSpans, StoreKey{}, kEnd, 100);
+  ASSERT_TRUE(spans.ok());
+  EXPECT_TRUE(spans->empty());
+}
+
+TEST_F(RecordStoreTest, ProgressAndRecordsSurviveAReopenAndKeysKeepGrowing) {
+  const std::string dir = testing::MakeTempDir("store");
+  StoreKey last_before;
+  {
+    auto store = Open(Config(dir, "process"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 7, 0, 2), {7, 11}).ok());
+    last_before = ReadAll(**store).back().key;
+    EXPECT_EQ((*store)->LoadInstanceProgress("proxy-b")->highest_sequence, 0u);
+  }
+  auto store = Open(Config(dir));
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<InstanceProgress> progress = (*store)->LoadInstanceProgress("proxy-a");
+  ASSERT_TRUE(progress.ok());
+  EXPECT_EQ(progress->highest_sequence, 7u);
+  EXPECT_EQ(progress->dropped_records_total, 11u);
+  ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 8, 2, 1), {8, 11}).ok());
+  const std::vector<StoredRecord> records = ReadAll(**store);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[1].key, last_before);
+  EXPECT_LT(records[1].key, records[2].key);
+  EXPECT_NE(records[1].key.sequence >> 40, records[2].key.sequence >> 40);  // a new epoch
+}
+
+// The process is killed right after its appends returned: with `durability: process` (the WAL in
+// the OS, not synced) and with `fsync`, every acknowledged record is there after the restart.
+TEST_F(RecordStoreTest, EveryAcknowledgedRecordSurvivesAKill) {
+  for (const std::string durability : {"process", "fsync"}) {
+    const std::string dir = testing::MakeTempDir("store");
+    int pipe_fds[2];
+    ASSERT_EQ(pipe(pipe_fds), 0);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      close(pipe_fds[0]);
+      prometheus::Registry registry;
+      auto store = RecordStore::Open(Config(dir, durability), registry);
+      if (!store.ok()) _exit(3);
+      for (uint64_t sequence = 1; sequence <= 200; ++sequence) {
+        if (!(*store)->AppendBatch(Batch("proxy-a", sequence, 0, 10), {sequence, 0}).ok()) break;
+        // The ack: one byte per stored batch.
+        if (write(pipe_fds[1], "a", 1) != 1) break;
+      }
+      raise(SIGKILL);  // no Close(), no flush: as a crash
+      _exit(4);
+    }
+    close(pipe_fds[1]);
+    size_t acked = 0;
+    char byte;
+    while (read(pipe_fds[0], &byte, 1) == 1) ++acked;
+    close(pipe_fds[0]);
+    int wait_status = 0;
+    ASSERT_EQ(waitpid(child, &wait_status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(wait_status)) << durability;
+    EXPECT_EQ(acked, 200u) << durability;
+
+    auto store = Open(Config(dir, durability));
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ(ReadAll(**store).size(), acked * 10) << durability;
+    EXPECT_EQ((*store)->LoadInstanceProgress("proxy-a")->highest_sequence, acked) << durability;
+  }
+}
+
+// Appends from several threads finish out of order; a reader that moves its cursor to the last
+// key it read must still see every record exactly once.
+TEST_F(RecordStoreTest, ACursorReaderNeverSkipsConcurrentAppends) {
+  const std::string dir = testing::MakeTempDir("store");
+  auto opened = Open(Config(dir, "process"));
+  ASSERT_TRUE(opened.ok());
+  RecordStore& store = **opened;
+  constexpr int kWriters = 4;
+  constexpr int kBatches = 150;
+  constexpr int kPerBatch = 5;
+  std::atomic<int> writers_done{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      for (int b = 0; b < kBatches; ++b) {
+        const int first = (w * kBatches + b) * kPerBatch;
+        const uint64_t sequence = static_cast<uint64_t>(b + 1);
+        EXPECT_TRUE(
+            store
+                .AppendBatch(Batch("proxy-" + std::to_string(w), sequence, first, kPerBatch),
+                             {sequence, 0})
+                .ok());
+      }
+      writers_done.fetch_add(1);
+    });
+  }
+  StoreKey cursor;
+  std::set<std::string> seen;
+  size_t duplicates = 0;
+  bool last_pass = false;
+  while (!last_pass) {
+    last_pass = writers_done.load() == kWriters;  // one more pass after the last append
+    auto page = store.Read(RecordFamily::kLogs, cursor, kEnd, 64);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const StoredRecord& stored : *page) {
+      EXPECT_LT(cursor, stored.key);
+      cursor = stored.key;
+      if (!seen.insert(stored.record.path()).second) ++duplicates;
+    }
+    if (!page->empty()) last_pass = false;  // drain fully before the final check
+  }
+  for (auto& writer : writers) writer.join();
+  EXPECT_EQ(duplicates, 0u);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kWriters * kBatches * kPerBatch));
+  EXPECT_EQ(ReadAll(store).size(), seen.size());
+}
+
+TEST_F(RecordStoreTest, UndecodableRecordIsSetAsideCountedAndNeverReturned) {
+  const std::string dir = testing::MakeTempDir("store");
+  StoreKey first_key;
+  {
+    auto store = Open(Config(dir));
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 1, 0, 2), {1, 0}).ok());
+    first_key = ReadAll(**store).front().key;
+  }
+  {
+    RawDatabase raw(dir);
+    ASSERT_TRUE(raw.status.ok());
+    // The first record's value replaced by bytes that are not a RequestRecord, and a key of the
+    // wrong size.
+    ASSERT_TRUE(raw.db
+                    ->Put(rocksdb::WriteOptions(), raw.handles[1], first_key.Encode(),
+                          "\xff\xff\xff\xff not a record")
+                    .ok());
+    ASSERT_TRUE(
+        raw.db->Put(rocksdb::WriteOptions(), raw.handles[1], first_key.Encode() + "x", "x").ok());
+  }
+  auto store = Open(Config(dir));
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::vector<StoredRecord> records = ReadAll(**store);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].record.path(), "/1");
+  EXPECT_EQ((*store)->corrupt_records(), 2u);
+  // Set aside once: the next read neither returns nor counts them again.
+  EXPECT_EQ(ReadAll(**store).size(), 1u);
+  EXPECT_EQ((*store)->corrupt_records(), 2u);
+  ASSERT_TRUE((*store)->Close().ok());
+  RawDatabase raw(dir);
+  ASSERT_TRUE(raw.status.ok());
+  std::unique_ptr<rocksdb::Iterator> it(
+      raw.db->NewIterator(rocksdb::ReadOptions(), raw.handles[4]));
+  size_t dead = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    EXPECT_TRUE(it->key().starts_with("corrupt/logs/")) << it->key().ToString();
+    ++dead;
+  }
+  EXPECT_EQ(dead, 2u);
+}
+
+TEST_F(RecordStoreTest, ADamagedStoreIsRefusedWithTheRepairCommandAndRepairBringsItBack) {
+  const std::string dir = testing::MakeTempDir("store");
+  {
+    auto store = Open(Config(dir));
+    ASSERT_TRUE(store.ok());
+    for (uint64_t sequence = 1; sequence <= 5; ++sequence) {
+      ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", sequence, 0, 20), {sequence, 0}).ok());
+    }
+  }
+  std::filesystem::remove(dir + "/CURRENT");
+  auto refused = Open(Config(dir));
+  ASSERT_FALSE(refused.ok());
+  const std::string message(refused.status().message());
+  EXPECT_NE(message.find("meshtelctl store repair --data-dir " + dir), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("no CURRENT file"), std::string::npos) << message;
+  // Nothing was wiped: the files are still there.
+  EXPECT_FALSE(std::filesystem::exists(dir + "/CURRENT"));
+
+  ASSERT_TRUE(RecordStore::Repair(dir).ok());
+  auto repaired = Open(Config(dir));
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  EXPECT_EQ(ReadAll(**repaired).size(), 100u);
+  EXPECT_EQ((*repaired)->LoadInstanceProgress("proxy-a")->highest_sequence, 5u);
+}
+
+TEST_F(RecordStoreTest, RepairOfAMissingDirectoryIsNotFound) {
+  EXPECT_EQ(RecordStore::Repair(testing::MakeTempDir("store") + "/absent").code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

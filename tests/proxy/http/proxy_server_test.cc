@@ -28,9 +28,9 @@ using tcp = asio::ip::tcp;
 
 class CapturingSink : public RecordSink {
  public:
-  void Submit(meshtel::v1::RequestRecord&& record) override {
+  void Submit(const meshtel::v1::RequestRecord& record) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    records_.push_back(std::move(record));
+    records_.push_back(record);
   }
   std::vector<meshtel::v1::RequestRecord> Wait(size_t count) {
     testing::WaitFor(
@@ -48,8 +48,9 @@ class CapturingSink : public RecordSink {
   std::vector<meshtel::v1::RequestRecord> records_;
 };
 
-// Answers /echo with the request's headers (one "name: value" per line), /slow after 2 s, and
-// /close with Connection: close. Counts the connections it accepted.
+// Answers /echo with the request's headers (one "name: value" per line), /slow after 2 s,
+// /close with Connection: close; /reset closes without answering, /truncate closes mid-body. Counts
+// the connections it accepted.
 class TestUpstream {
  public:
   TestUpstream() : acceptor_(io_context_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
@@ -105,6 +106,14 @@ class TestUpstream {
       const auto& request = parser.get();
       if (target == "/upgrade" && !request[http::field::upgrade].empty()) {
         ServeUpgrade(socket, buffer);
+        return;
+      }
+      if (target == "/reset") return;  // closes without a response
+      if (target == "/truncate") {     // promises 100 bytes, sends 10, closes
+        asio::write(socket,
+                    asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+                                             "0123456789")),
+                    error);
         return;
       }
       if (target == "/trailers") {
@@ -696,6 +705,60 @@ TEST_F(ProxyServerTest, ClientGoneBeforeTheResponseIsDCWithNoCode) {
   EXPECT_EQ(records[0].response_code(), 0u);
   EXPECT_EQ(records[0].response_bytes(), 0u);
   // The connection that still held the unread response was not pooled.
+  EXPECT_EQ(server_->upstream_connections_open(), 0);
+}
+
+TEST_F(ProxyServerTest, ExpectContinueIsAnsweredAndTheBodyForwarded) {
+  StartProxy(upstream_.port());
+  asio::io_context io_context;
+  tcp::socket socket(io_context);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->outbound_port()));
+  asio::write(socket, asio::buffer(std::string("POST /echo HTTP/1.1\r\nHost: backend\r\n"
+                                               "Content-Length: 5\r\nExpect: 100-continue\r\n"
+                                               "Connection: close\r\n\r\n")));
+  // The client holds its body back until it is told to go on.
+  beast::flat_buffer buffer;
+  http::response_parser<http::empty_body> interim;
+  http::read_header(socket, buffer, interim);
+  EXPECT_EQ(interim.get().result(), http::status::continue_);
+  asio::write(socket, asio::buffer(std::string("hello")));
+  http::response<http::string_body> response;
+  http::read(socket, buffer, response);
+  EXPECT_EQ(response.result(), http::status::ok);
+  EXPECT_NE(response.body().find("body: hello\n"), std::string::npos) << response.body();
+  // The proxy answered the expectation itself: the upstream never sees it.
+  EXPECT_EQ(Header(response.body(), "Expect"), "") << response.body();
+  const auto record = sink_.Wait(1)[0];
+  EXPECT_EQ(record.response_code(), 200u);
+  EXPECT_EQ(record.response_flags(), 0u);
+}
+
+TEST_F(ProxyServerTest, UpstreamClosingBeforeTheResponseIs503WithUC) {
+  StartProxy(upstream_.port());
+  testing::HttpResult result =
+      testing::HttpGet(server_->outbound_port(), "/reset", {{"Host", "backend"}});
+  EXPECT_EQ(result.status, 503);
+  EXPECT_NE(result.body.find("connection termination"), std::string::npos) << result.body;
+  const auto record = sink_.Wait(1)[0];
+  EXPECT_EQ(record.response_flags(),
+            uint64_t{1} << meshtel::v1::RESPONSE_FLAG_UPSTREAM_CONNECTION_TERMINATION);
+  EXPECT_EQ(record.response_code(), 503u);
+  EXPECT_EQ(record.response_code_details(),
+            "upstream_reset_before_response_started{connection_termination}");
+}
+
+TEST_F(ProxyServerTest, UpstreamClosingMidBodyClosesTheClientAndIsUC) {
+  StartProxy(upstream_.port());
+  // The client gets the head and the bytes that came, then a close: it can tell the body is short.
+  const std::string reply = testing::RawExchange(server_->outbound_port(),
+                                                 "GET /truncate HTTP/1.1\r\nHost: backend\r\n\r\n");
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 200 OK\r\n")) << reply;
+  EXPECT_NE(reply.find("Content-Length: 100\r\n"), std::string::npos) << reply;
+  EXPECT_TRUE(reply.ends_with("\r\n\r\n0123456789")) << reply;
+  const auto record = sink_.Wait(1)[0];
+  EXPECT_EQ(record.response_code(), 200u);
+  EXPECT_EQ(record.response_flags(),
+            uint64_t{1} << meshtel::v1::RESPONSE_FLAG_UPSTREAM_CONNECTION_TERMINATION);
   EXPECT_EQ(server_->upstream_connections_open(), 0);
 }
 

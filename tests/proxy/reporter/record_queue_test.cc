@@ -9,33 +9,57 @@
 namespace meshtel::proxy {
 namespace {
 
-meshtel::v1::RequestRecord Numbered(uint64_t number) {
+QueuedRecord Numbered(uint64_t number) {
   meshtel::v1::RequestRecord record;
   record.set_duration_ns(number);
   record.set_path("/item");
-  return record;
+  QueuedRecord queued;
+  queued.Encode(record);
+  return queued;
+}
+
+uint64_t NumberOf(const QueuedRecord& queued) {
+  meshtel::v1::RequestRecord record;
+  EXPECT_TRUE(record.ParseFromString(queued.bytes));
+  return record.duration_ns();
+}
+
+TEST(QueuedRecordTest, EncodesTheRecordAndItsRoutingFacts) {
+  meshtel::v1::RequestRecord record;
+  record.set_path("/a");
+  record.set_trace_id(std::string(16, '\x7f'));
+  record.set_sampled(true);
+  QueuedRecord queued;
+  queued.Encode(record);
+  EXPECT_EQ(queued.bytes, record.SerializeAsString());
+  EXPECT_EQ(queued.TraceId(), record.trace_id());
+  EXPECT_TRUE(queued.sampled);
+  // Encoding again reuses the object: nothing of the first record is left.
+  queued.Encode(meshtel::v1::RequestRecord());
+  EXPECT_EQ(queued.bytes, "");
+  EXPECT_EQ(queued.TraceId(), "");
+  EXPECT_FALSE(queued.sampled);
 }
 
 TEST(RecordQueueTest, FirstInFirstOutUpToCapacity) {
   RecordQueue queue(3);  // rounded up to 4
   EXPECT_EQ(queue.capacity(), 4u);
   for (uint64_t i = 1; i <= 4; ++i) EXPECT_TRUE(queue.TryPush(Numbered(i)));
-  meshtel::v1::RequestRecord refused = Numbered(5);
+  QueuedRecord refused = Numbered(5);
   EXPECT_FALSE(queue.TryPush(std::move(refused)));
-  EXPECT_EQ(refused.duration_ns(), 5u);  // a refused record is left as it was
+  EXPECT_EQ(NumberOf(refused), 5u);  // a refused record is left as it was
   EXPECT_EQ(queue.ApproximateSize(), 4u);
-  meshtel::v1::RequestRecord out;
+  QueuedRecord out;
   for (uint64_t i = 1; i <= 4; ++i) {
     ASSERT_TRUE(queue.TryPop(out));
-    EXPECT_EQ(out.duration_ns(), i);
-    EXPECT_EQ(out.path(), "/item");
+    EXPECT_EQ(NumberOf(out), i);
   }
   EXPECT_FALSE(queue.TryPop(out));
   // The ring wraps around.
   for (uint64_t round = 0; round < 10; ++round) {
     EXPECT_TRUE(queue.TryPush(Numbered(round)));
     ASSERT_TRUE(queue.TryPop(out));
-    EXPECT_EQ(out.duration_ns(), round);
+    EXPECT_EQ(NumberOf(out), round);
   }
 }
 
@@ -50,7 +74,7 @@ TEST(RecordQueueTest, ConcurrentProducersLoseAndDuplicateNothing) {
   for (uint64_t p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
       for (uint64_t i = 0; i < kPerProducer; ++i) {
-        meshtel::v1::RequestRecord record = Numbered(p * kPerProducer + i);
+        QueuedRecord record = Numbered(p * kPerProducer + i);
         while (!queue.TryPush(std::move(record))) {
           refused.fetch_add(1, std::memory_order_relaxed);
           std::this_thread::yield();
@@ -61,13 +85,13 @@ TEST(RecordQueueTest, ConcurrentProducersLoseAndDuplicateNothing) {
   std::vector<uint64_t> next(kProducers, 0);
   std::vector<bool> seen(kProducers * kPerProducer, false);
   uint64_t received = 0;
-  meshtel::v1::RequestRecord out;
+  QueuedRecord out;
   while (received < kProducers * kPerProducer) {
     if (!queue.TryPop(out)) {
       std::this_thread::yield();
       continue;
     }
-    const uint64_t number = out.duration_ns();
+    const uint64_t number = NumberOf(out);
     ASSERT_LT(number, seen.size());
     ASSERT_FALSE(seen[number]) << number << " arrived twice";
     seen[number] = true;

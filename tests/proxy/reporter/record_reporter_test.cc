@@ -16,7 +16,11 @@ using std::chrono::seconds;
 
 class CountingSink : public collector::RecordBatchSink {
  public:
-  absl::Status Consume(const meshtel::v1::RecordBatch& batch) override {
+  absl::StatusOr<collector::InstanceProgress> LoadProgress(std::string_view) override {
+    return collector::InstanceProgress{};
+  }
+  absl::Status Consume(const meshtel::v1::RecordBatch& batch,
+                       const collector::InstanceProgress&) override {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& record : batch.records()) {
       paths_.push_back(record.path());
