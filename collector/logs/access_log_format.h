@@ -22,7 +22,9 @@
 //   %START_TIME(fmt)%                the same instant through strftime conversions (UTC), plus
 //                                    %s (seconds since the epoch), %f (9 fraction digits) and
 //                                    %1f..%9f (that many fraction digits). Conversions accepted:
-//                                    aAbBcCdDeFgGhHIjmMnprRsStTuUVwWxXyYzZ% and the f forms.
+//                                    aAbBcCdDeFgGhHIjmMnprRsStTuUVwWxXyYzZ% and the f forms;
+//                                    names (%a, %b, %c, %p, ...) follow the process locale,
+//                                    "C" unless the program changes it.
 //   %REQ(H?ALT):N%                   request header H, else ALT; at most N bytes (optional).
 //                                    :METHOD method, :PATH path, :AUTHORITY and HOST authority,
 //                                    :SCHEME scheme, USER-AGENT user_agent, X-REQUEST-ID
@@ -61,22 +63,23 @@
 //   %UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%, %UPSTREAM_REMOTE_PORT% [n]   parts of upstream_host.
 //   %UPSTREAM_CLUSTER%               upstream_cluster. meshtel has no alt_stat_name, so this and
 //   %UPSTREAM_CLUSTER_RAW%           the _RAW form render the same field.
-//   %UPSTREAM_LOCAL_ADDRESS%         upstream_local_address; _WITHOUT_PORT and
-//   %UPSTREAM_LOCAL_PORT%. %DOWNSTREAM_LOCAL_ADDRESS%       downstream_local_address; _WITHOUT_PORT
-//   and
-//                                    %DOWNSTREAM_LOCAL_PORT%.
-//   %DOWNSTREAM_REMOTE_ADDRESS%      downstream_remote_address; _WITHOUT_PORT and
-//                                    %DOWNSTREAM_REMOTE_PORT%. %DOWNSTREAM_DIRECT_REMOTE_ADDRESS%
-//                                    (and its _WITHOUT_PORT) is the same field: the proxy reads
-//                                    no PROXY protocol, so the peer is the direct peer.
+//   %UPSTREAM_LOCAL_ADDRESS%         upstream_local_address; also its _WITHOUT_PORT form and
+//                                    %UPSTREAM_LOCAL_PORT% [n].
+//   %DOWNSTREAM_LOCAL_ADDRESS%       downstream_local_address; also its _WITHOUT_PORT form and
+//                                    %DOWNSTREAM_LOCAL_PORT% [n].
+//   %DOWNSTREAM_REMOTE_ADDRESS%      downstream_remote_address; also its _WITHOUT_PORT form and
+//                                    %DOWNSTREAM_REMOTE_PORT% [n].
+//                                    %DOWNSTREAM_DIRECT_REMOTE_ADDRESS% (and its _WITHOUT_PORT) is
+//                                    the same field: the proxy reads no PROXY protocol, so the peer
+//                                    is the direct peer.
 //   %ROUTE_NAME%                     route_name.
 //   %TRACE_ID%                       trace_id as lower-case hex (32 digits for 16 bytes).
 //   %CONNECTION_TERMINATION_DETAILS%, %UPSTREAM_TRANSPORT_FAILURE_REASON%,
 //   %REQUESTED_SERVER_NAME%          always unset: the record does not carry them (the proxy
 //                                    does no TLS). Accepted because Istio's default uses them.
 //   %%                               a literal '%'.
-// Envoy operators the record cannot answer (%HOSTNAME% — the proxy's host is not in the record
-// —, metadata, filter state, TLS peer details, ...) are rejected as unknown.
+// Envoy operators the record cannot answer are rejected as unknown: %HOSTNAME% (the record does
+// not name the proxy's host), metadata, filter state, TLS peer details, ...
 //
 // Output: TEXT renders exactly the format (Envoy adds no newline; Istio's default ends in
 // "\n"). Values are written as they are in TEXT. JSON renders one object per record, keys in
