@@ -169,6 +169,29 @@ void YamlMap::Read(std::string_view key, std::vector<HostPort>& out) {
   out = std::move(parsed);
 }
 
+void YamlMap::Read(std::string_view key, std::vector<std::pair<std::string, std::string>>& out) {
+  YAML::Node value = Get(key);
+  if (!value.IsDefined()) return;
+  if (!value.IsMap()) {
+    FailAt(key, "must be a mapping of strings to strings");
+    return;
+  }
+  std::vector<std::pair<std::string, std::string>> parsed;
+  for (const auto& entry : value) {
+    if (!entry.first.IsScalar()) {
+      FailAt(key, "must be a mapping of strings to strings");
+      return;
+    }
+    const std::string entry_key = entry.first.Scalar();
+    if (!entry.second.IsScalar()) {
+      FailAt(fmt::format("{}.{}", key, entry_key), "must be a string");
+      return;
+    }
+    parsed.emplace_back(entry_key, entry.second.Scalar());
+  }
+  out = std::move(parsed);
+}
+
 std::optional<YamlMap> YamlMap::Map(std::string_view key) {
   YAML::Node value = Get(key);
   if (!value.IsDefined()) return std::nullopt;

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -40,6 +41,9 @@ class YamlMap {
   void Read(std::string_view key, HostPort& out);
   void Read(std::string_view key, std::vector<std::string>& out);
   void Read(std::string_view key, std::vector<HostPort>& out);
+  // A mapping of string keys to string values, in document order. Errors name the entry
+  // ("access_log.json_format.status: must be a string").
+  void Read(std::string_view key, std::vector<std::pair<std::string, std::string>>& out);
 
   // True when `key` is present (with any value, null included).
   bool Has(std::string_view key) const;

@@ -25,6 +25,35 @@ absl::Status StoreConfig::Validate() const {
   return absl::OkStatus();
 }
 
+absl::StatusOr<AccessLogFormat> AccessLogConfig::Compile() const {
+  if (encoding == AccessLogEncoding::kText) {
+    if (!json_format.empty()) {
+      return absl::InvalidArgumentError("access_log.json_format: only with encoding JSON");
+    }
+    absl::StatusOr<AccessLogFormat> compiled = AccessLogFormat::Compile(format, encoding);
+    if (!compiled.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("access_log.format: ", compiled.status().message()));
+    }
+    return compiled;
+  }
+  if (!format.empty()) {
+    return absl::InvalidArgumentError(
+        "access_log.format: only with encoding TEXT (JSON takes access_log.json_format)");
+  }
+  for (const auto& [key, value] : json_format) {
+    if (key.empty()) return absl::InvalidArgumentError("access_log.json_format: a key is empty");
+  }
+  absl::StatusOr<AccessLogFormat> compiled = AccessLogFormat::CompileJson(json_format);
+  if (!compiled.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("access_log.json_format.", compiled.status().message()));
+  }
+  return compiled;
+}
+
+absl::Status AccessLogConfig::Validate() const { return Compile().status(); }
+
 absl::Status CollectorConfig::Validate() const {
   if (!common::IsLogLevel(log_level)) {
     return absl::InvalidArgumentError(
@@ -39,6 +68,7 @@ absl::Status CollectorConfig::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "admin.listen: '", admin.listen.host, "' is not an IP address (listeners bind addresses)"));
   }
+  if (absl::Status status = access_log.Validate(); !status.ok()) return status;
   if (absl::Status status = ingest.Validate(); !status.ok()) return status;
   return store.Validate();
 }
@@ -61,6 +91,19 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
     store->Read("data_dir", config.store.data_dir);
     store->Read("durability", config.store.durability);
     top.Fail(store->Finish());
+  }
+  if (auto access_log = top.Map("access_log")) {
+    std::string encoding;
+    access_log->Read("encoding", encoding);
+    if (encoding == "JSON") {
+      config.access_log.encoding = AccessLogEncoding::kJson;
+    } else if (!encoding.empty() && encoding != "TEXT") {
+      access_log->Fail(absl::InvalidArgumentError(
+          absl::StrCat("access_log.encoding: '", encoding, "' is not TEXT or JSON")));
+    }
+    access_log->Read("format", config.access_log.format);
+    access_log->Read("json_format", config.access_log.json_format);
+    top.Fail(access_log->Finish());
   }
   if (absl::Status status = top.Finish(); !status.ok()) return status;
   if (absl::Status status = config.Validate(); !status.ok()) return status;

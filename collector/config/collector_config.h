@@ -7,11 +7,13 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "collector/common/host_port.h"
+#include "collector/logs/access_log_format.h"
 #include "yaml-cpp/yaml.h"
 
 namespace meshtel::collector {
@@ -43,6 +45,21 @@ struct StoreConfig {
   absl::Status Validate() const;
 };
 
+struct AccessLogConfig {
+  // TEXT or JSON (Istio's MeshConfig accessLogEncoding). Default: TEXT
+  AccessLogEncoding encoding = AccessLogEncoding::kText;
+  // TEXT only: an Envoy format string. Default: "" = Istio's default TEXT format
+  std::string format;
+  // JSON only: key -> Envoy format string (as Envoy's json_format). Default: empty = Istio's
+  // default JSON keys
+  std::vector<AccessLogJsonField> json_format;
+
+  // The compiled format; errors name the field ("access_log.format: unknown operator %FOO% at
+  // offset 12", "access_log.json_format.status: ...").
+  absl::StatusOr<AccessLogFormat> Compile() const;
+  absl::Status Validate() const;
+};
+
 struct CollectorConfig {
   // trace, debug, info, warn, error, critical or off. Default: info
   std::string log_level = "info";
@@ -51,6 +68,7 @@ struct CollectorConfig {
   IngestConfig ingest;
   AdminConfig admin;
   StoreConfig store;
+  AccessLogConfig access_log;
 
   absl::Status Validate() const;
 };

@@ -106,6 +106,31 @@ TEST(YamlMapTest, ListOfMappings) {
   EXPECT_EQ(items[1].Finish().message(), "items[1].b: unknown key");
 }
 
+TEST(YamlMapTest, StringMapKeepsDocumentOrder) {
+  YamlMap map(YAML::Load("fields: {b: \"%DURATION%\", a: x, c: 5, d: ''}"), "top");
+  std::vector<std::pair<std::string, std::string>> fields;
+  map.Read("fields", fields);
+  ASSERT_TRUE(map.Finish().ok());
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"b", "%DURATION%"}, {"a", "x"}, {"c", "5"}, {"d", ""}};
+  EXPECT_EQ(fields, expected);
+}
+
+TEST(YamlMapTest, StringMapErrorsNameTheEntry) {
+  std::vector<std::pair<std::string, std::string>> fields = {{"kept", "default"}};
+  YamlMap not_a_map(YAML::Load("fields: [a, b]"), "top");
+  not_a_map.Read("fields", fields);
+  EXPECT_EQ(not_a_map.Finish().message(), "top.fields: must be a mapping of strings to strings");
+  YamlMap nested(YAML::Load("fields: {a: x, b: {c: d}}"), "top");
+  nested.Read("fields", fields);
+  EXPECT_EQ(nested.Finish().message(), "top.fields.b: must be a string");
+  YamlMap null_value(YAML::Load("fields: {a: ~}"), "top");
+  null_value.Read("fields", fields);
+  EXPECT_EQ(null_value.Finish().message(), "top.fields.a: must be a string");
+  const std::vector<std::pair<std::string, std::string>> untouched = {{"kept", "default"}};
+  EXPECT_EQ(fields, untouched);
+}
+
 TEST(YamlMapTest, NonMappingDocumentIsAnError) {
   YamlMap top(YAML::Load("- a\n- b"), "");
   EXPECT_EQ(top.Finish().message(), "document: must be a mapping of keys to values");

@@ -1,6 +1,7 @@
 #include "collector/config/collector_config.h"
 
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "yaml-cpp/yaml.h"
@@ -38,6 +39,51 @@ TEST(CollectorConfigTest, EveryKeyDecodes) {
   EXPECT_EQ(config->ingest.max_batch_bytes, 1048576u);
   EXPECT_EQ(config->admin.listen, (common::HostPort{"::1", 7001}));
   EXPECT_EQ(config->store.data_dir, "/var/lib/meshtel");
+}
+
+TEST(CollectorConfigTest, AccessLogDefaultsToIstioText) {
+  absl::StatusOr<CollectorConfig> config = ParseCollectorConfig(YAML::Load("access_log:"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->access_log.encoding, AccessLogEncoding::kText);
+  EXPECT_EQ(config->access_log.format, "");
+  EXPECT_TRUE(config->access_log.json_format.empty());
+  absl::StatusOr<AccessLogFormat> format = config->access_log.Compile();
+  ASSERT_TRUE(format.ok()) << format.status();
+  meshtel::v1::RequestRecord record;
+  record.set_method("GET");
+  std::string line;
+  format->Render(record, line);
+  EXPECT_EQ(line,
+            "[-] \"GET - -\" 0 - - - \"-\" 0 0 0 - \"-\" \"-\" \"-\" \"-\" \"-\" - - - - - -\n");
+}
+
+TEST(CollectorConfigTest, AccessLogKeysDecode) {
+  absl::StatusOr<CollectorConfig> text = ParseCollectorConfig(
+      YAML::Load("access_log: {encoding: TEXT, format: \"%REQ(:METHOD)% %RESPONSE_CODE%\\n\"}"));
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(text->access_log.format, "%REQ(:METHOD)% %RESPONSE_CODE%\n");
+
+  absl::StatusOr<CollectorConfig> json = ParseCollectorConfig(
+      YAML::Load("access_log:\n  encoding: JSON\n  json_format:\n    method: \"%REQ(:METHOD)%\"\n"
+                 "    code: \"%RESPONSE_CODE%\"\n"));
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(json->access_log.encoding, AccessLogEncoding::kJson);
+  const std::vector<AccessLogJsonField> expected = {{"method", "%REQ(:METHOD)%"},
+                                                    {"code", "%RESPONSE_CODE%"}};
+  EXPECT_EQ(json->access_log.json_format, expected);
+  absl::StatusOr<AccessLogFormat> format = json->access_log.Compile();
+  ASSERT_TRUE(format.ok()) << format.status();
+  meshtel::v1::RequestRecord record;
+  record.set_method("PUT");
+  record.set_response_code(201);
+  std::string line;
+  format->Render(record, line);
+  EXPECT_EQ(line, "{\"code\":201,\"method\":\"PUT\"}\n");
+
+  absl::StatusOr<CollectorConfig> json_default =
+      ParseCollectorConfig(YAML::Load("access_log: {encoding: JSON}"));
+  ASSERT_TRUE(json_default.ok()) << json_default.status();
+  EXPECT_TRUE(json_default->access_log.Compile().ok());
 }
 
 TEST(CollectorConfigTest, MissingFileIsAnError) {
