@@ -200,6 +200,8 @@ std::optional<YamlMap> YamlMap::Map(std::string_view key) {
   return child;
 }
 
+YAML::Node YamlMap::Node(std::string_view key) { return Get(key); }
+
 std::vector<YamlMap> YamlMap::MapList(std::string_view key) {
   YAML::Node value = Get(key);
   std::vector<YamlMap> children;

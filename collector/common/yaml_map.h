@@ -53,6 +53,10 @@ class YamlMap {
   // The mappings of a sequence under `key` (empty when absent).
   std::vector<YamlMap> MapList(std::string_view key);
 
+  // The node under `key` as it is (undefined when absent), for a block that another part of the
+  // program reads with its own YamlMap(node, PathOf(key)); marks the key as known.
+  YAML::Node Node(std::string_view key);
+
   // The full path of `key` under this mapping, e.g. "outbound.routes[0].host".
   std::string PathOf(std::string_view key) const;
 

@@ -1,5 +1,9 @@
 #include "collector/config/collector_config.h"
 
+#include <cctype>
+#include <string>
+#include <string_view>
+
 #include "absl/strings/str_cat.h"
 #include "collector/common/program.h"
 #include "collector/common/yaml_map.h"
@@ -54,7 +58,51 @@ absl::StatusOr<AccessLogFormat> AccessLogConfig::Compile() const {
 
 absl::Status AccessLogConfig::Validate() const { return Compile().status(); }
 
+absl::Status ValidateExporter(const ExporterConfig& exporter, std::string_view path) {
+  const std::string at(path);
+  if (exporter.name.empty()) return absl::InvalidArgumentError(at + ".name: is required");
+  for (char c : exporter.name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          at, ".name: '", exporter.name, "' may hold only letters, digits, '-' and '_'"));
+    }
+  }
+  if (exporter.type != "loki" && exporter.type != "fluentd") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(at, ".type: '", exporter.type, "' is not one of loki, fluentd"));
+  }
+  if (exporter.family != "logs" && exporter.family != "spans") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(at, ".family: '", exporter.family, "' is not one of logs, spans"));
+  }
+  if (exporter.batch.max_records < 1 || exporter.batch.max_records > 100000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        at, ".batch.max_records: ", exporter.batch.max_records, " is not in [1, 100000]"));
+  }
+  if (exporter.batch.max_bytes < 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(at, ".batch.max_bytes: ", exporter.batch.max_bytes, " is under 1024"));
+  }
+  if (exporter.batch.max_wait < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(at + ".batch.max_wait: must not be negative");
+  }
+  if (exporter.retry.initial_backoff <= absl::ZeroDuration() ||
+      exporter.retry.max_backoff < exporter.retry.initial_backoff) {
+    return absl::InvalidArgumentError(
+        at + ".retry: initial_backoff must be positive and not above max_backoff");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CollectorConfig::Validate() const {
+  for (size_t i = 0; i < exporters.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (exporters[i].name == exporters[j].name) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "exporters[", i, "].name: '", exporters[i].name, "' is already exporters[", j, "]"));
+      }
+    }
+  }
   if (!common::IsLogLevel(log_level)) {
     return absl::InvalidArgumentError(
         absl::StrCat("log_level: '", log_level,
@@ -104,6 +152,31 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
     access_log->Read("format", config.access_log.format);
     access_log->Read("json_format", config.access_log.json_format);
     top.Fail(access_log->Finish());
+  }
+  for (common::YamlMap& entry : top.MapList("exporters")) {
+    ExporterConfig exporter;
+    entry.Read("name", exporter.name);
+    entry.Read("type", exporter.type);
+    entry.Read("family", exporter.family);
+    if (auto batch = entry.Map("batch")) {
+      batch->Read("max_records", exporter.batch.max_records);
+      batch->Read("max_bytes", exporter.batch.max_bytes);
+      batch->Read("max_wait", exporter.batch.max_wait);
+      entry.Fail(batch->Finish());
+    }
+    if (auto retry = entry.Map("retry")) {
+      retry->Read("initial_backoff", exporter.retry.initial_backoff);
+      retry->Read("max_backoff", exporter.retry.max_backoff);
+      entry.Fail(retry->Finish());
+    }
+    if (!exporter.type.empty()) {
+      exporter.settings = entry.Node(exporter.type);
+      exporter.settings_path = entry.PathOf(exporter.type);
+    }
+    const std::string path = entry.PathOf("");
+    top.Fail(entry.Finish());
+    top.Fail(ValidateExporter(exporter, path.substr(0, path.size() - 1)));
+    config.exporters.push_back(std::move(exporter));
   }
   if (absl::Status status = top.Finish(); !status.ok()) return status;
   if (absl::Status status = config.Validate(); !status.ok()) return status;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -60,6 +61,45 @@ struct AccessLogConfig {
   absl::Status Validate() const;
 };
 
+// How the delivery engine cuts an exporter's batches.
+struct ExporterBatchConfig {
+  // Records per payload at most. Default: 1000
+  uint64_t max_records = 1000;
+  // Bytes per payload at most, before compression, as the exporter's encoder measures them.
+  // Default: 1 MiB
+  uint64_t max_bytes = 1 << 20;
+  // How long a partial batch waits for more records before it is sent. Default: 1s
+  absl::Duration max_wait = absl::Seconds(1);
+};
+
+// How the delivery engine retries a payload the backend did not take.
+struct ExporterRetryConfig {
+  // The first wait after a retryable failure; each further failure doubles it (with full
+  // jitter). Default: 500ms
+  absl::Duration initial_backoff = absl::Milliseconds(500);
+  // The longest wait between two tries. Default: 30s
+  absl::Duration max_backoff = absl::Seconds(30);
+};
+
+// One entry of `exporters:`. The type's own settings (`exporters[i].<type>`) are read by that
+// exporter's factory, which names their paths in its errors.
+struct ExporterConfig {
+  // Unique among the exporters; names the exporter's cursor and counters. Required.
+  std::string name;
+  // The backend: loki or fluentd. Required.
+  std::string type;
+  // Which stored records it delivers: logs (access logs) or spans. Default: logs
+  std::string family = "logs";
+  ExporterBatchConfig batch;
+  ExporterRetryConfig retry;
+  // The `<type>:` block as written, and its path ("exporters[0].loki").
+  YAML::Node settings;
+  std::string settings_path;
+};
+
+// Checks the engine's fields of one exporter; `path` is its YAML path ("exporters[0]").
+absl::Status ValidateExporter(const ExporterConfig& exporter, std::string_view path);
+
 struct CollectorConfig {
   // trace, debug, info, warn, error, critical or off. Default: info
   std::string log_level = "info";
@@ -69,6 +109,8 @@ struct CollectorConfig {
   AdminConfig admin;
   StoreConfig store;
   AccessLogConfig access_log;
+  // The backends that stored records are delivered to, each at its own pace. Default: none
+  std::vector<ExporterConfig> exporters;
 
   absl::Status Validate() const;
 };
