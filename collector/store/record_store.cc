@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "meshtel/v1/store.pb.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
@@ -22,6 +23,7 @@ constexpr const char* kFamilyNames[kFamilyCount] = {"default", "logs",        "s
 constexpr const char* kFormatVersionKey = "format_version";
 constexpr const char* kEpochKey = "epoch";
 constexpr const char* kInstancePrefix = "instance/";
+constexpr std::string_view kRejectedPrefix = "rejected/";
 constexpr int kCounterBits = 40;
 
 rocksdb::DBOptions DatabaseOptions() {
@@ -356,6 +358,111 @@ absl::StatusOr<std::vector<StoredRecord>> RecordStore::Read(RecordFamily family,
     }
   }
   return records;
+}
+
+absl::StatusOr<uint64_t> RecordStore::Count(RecordFamily family, const StoreKey& after,
+                                            const StoreKey& before, uint64_t cap) const {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  const StoreKey limit = std::min(before, VisibleLimit());
+  if (!(after < limit)) return 0;
+  const std::string upper = limit.Encode();
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, FamilyHandle(family)));
+  const std::string start = after.Encode();
+  uint64_t count = 0;
+  for (it->Seek(start); it->Valid() && count < cap; it->Next()) {
+    if (it->key() != rocksdb::Slice(start)) ++count;
+  }
+  if (!it->status().ok()) {
+    return absl::UnavailableError(absl::StrCat("store: count failed: ", it->status().ToString()));
+  }
+  return count;
+}
+
+absl::StatusOr<StoreKey> RecordStore::LoadCursor(std::string_view exporter) const {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  std::string value;
+  rocksdb::Status status =
+      db_->Get(rocksdb::ReadOptions(), handles_[kCursors], std::string(exporter), &value);
+  if (status.IsNotFound()) return StoreKey{};
+  if (!status.ok()) {
+    return absl::UnavailableError(absl::StrCat("store: cannot read the cursor of '",
+                                               std::string(exporter), "': ", status.ToString()));
+  }
+  std::optional<StoreKey> cursor = StoreKey::Decode(value);
+  if (!cursor) {
+    return absl::DataLossError(
+        absl::StrCat("store: the cursor of '", std::string(exporter), "' is damaged"));
+  }
+  return *cursor;
+}
+
+absl::Status RecordStore::SaveCursor(std::string_view exporter, const StoreKey& cursor) {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  rocksdb::Status status =
+      db_->Put(rocksdb::WriteOptions(), handles_[kCursors], std::string(exporter), cursor.Encode());
+  if (!status.ok()) {
+    return absl::UnavailableError(absl::StrCat("store: cannot save the cursor of '",
+                                               std::string(exporter), "': ", status.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RecordStore::PutDeadLetter(std::string_view exporter, const StoredRecord& stored,
+                                        std::string_view reason, bool maybe_delivered) {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  meshtel::v1::DeadLetter letter;
+  letter.set_exporter(std::string(exporter));
+  letter.set_reason(std::string(reason));
+  stored.record.SerializeToString(letter.mutable_record());
+  letter.set_set_aside_unix_nano(NowUnixNano());
+  letter.set_maybe_delivered(maybe_delivered);
+  rocksdb::WriteOptions synced;
+  synced.sync = sync_writes_;
+  rocksdb::Status status =
+      db_->Put(synced, handles_[kDeadLetter],
+               std::string(kRejectedPrefix) + std::string(exporter) + "/" + stored.key.Encode(),
+               letter.SerializeAsString());
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("store: cannot write a dead letter: ", status.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<RecordStore::DeadLetterEntry>> RecordStore::ListDeadLetters(
+    std::string_view exporter, size_t max_entries) const {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  const std::string prefix = exporter.empty()
+                                 ? std::string(kRejectedPrefix)
+                                 : std::string(kRejectedPrefix) + std::string(exporter) + "/";
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handles_[kDeadLetter]));
+  std::vector<DeadLetterEntry> entries;
+  meshtel::v1::DeadLetter letter;
+  for (it->Seek(prefix);
+       it->Valid() && it->key().starts_with(prefix) && entries.size() < max_entries; it->Next()) {
+    const std::string_view key(it->key().data(), it->key().size());
+    if (key.size() < StoreKey::kEncodedSize + 1 ||
+        !letter.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      continue;
+    }
+    DeadLetterEntry entry;
+    entry.exporter = letter.exporter();
+    entry.key = *StoreKey::Decode(key.substr(key.size() - StoreKey::kEncodedSize));
+    entry.reason = letter.reason();
+    entry.maybe_delivered = letter.maybe_delivered();
+    entry.set_aside_unix_nano = letter.set_aside_unix_nano();
+    if (!entry.record.ParseFromString(letter.record())) continue;
+    entries.push_back(std::move(entry));
+  }
+  if (!it->status().ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("store: cannot list dead letters: ", it->status().ToString()));
+  }
+  return entries;
 }
 
 absl::Status RecordStore::Close() {

@@ -90,8 +90,33 @@ class RecordStore {
   absl::StatusOr<std::vector<StoredRecord>> Read(RecordFamily family, const StoreKey& after,
                                                  const StoreKey& before, size_t max_records);
 
+  // Records of `family` with after < key < before, counting at most `cap` of them.
+  absl::StatusOr<uint64_t> Count(RecordFamily family, const StoreKey& after, const StoreKey& before,
+                                 uint64_t cap) const;
+
   // Keys below this are final: no append still under way will write one of them.
   StoreKey VisibleLimit() const;
+
+  // An exporter's persisted position: every record at or before it is resolved (delivered or set
+  // aside). A StoreKey{} for an exporter that never saved one. Cursor writes are not synced: a
+  // cursor lost in a crash means records are sent again, never that records are skipped.
+  absl::StatusOr<StoreKey> LoadCursor(std::string_view exporter) const;
+  absl::Status SaveCursor(std::string_view exporter, const StoreKey& cursor);
+
+  // Sets `stored` aside for `exporter` in dead_letter ("rejected/<exporter>/<key>") with why.
+  absl::Status PutDeadLetter(std::string_view exporter, const StoredRecord& stored,
+                             std::string_view reason, bool maybe_delivered);
+  struct DeadLetterEntry {
+    std::string exporter;
+    StoreKey key;
+    std::string reason;
+    bool maybe_delivered = false;
+    uint64_t set_aside_unix_nano = 0;
+    meshtel::v1::RequestRecord record;
+  };
+  // Up to `max_entries` dead letters of `exporter` (all exporters when empty), in key order.
+  absl::StatusOr<std::vector<DeadLetterEntry>> ListDeadLetters(std::string_view exporter,
+                                                               size_t max_entries) const;
 
   // Syncs the WAL and closes the database. Safe to call twice.
   absl::Status Close();

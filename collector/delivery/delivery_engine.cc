@@ -1,0 +1,306 @@
+#include "collector/delivery/delivery_engine.h"
+
+#include <algorithm>
+#include <random>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace meshtel::collector {
+namespace {
+
+constexpr StoreKey kEndOfStore{~uint64_t{0}, ~uint64_t{0}};
+// How often an idle exporter looks for new records.
+constexpr absl::Duration kIdlePoll = absl::Milliseconds(50);
+// Lag is counted exactly up to this many records (a longer backlog reads as this number).
+constexpr uint64_t kLagCountCap = 10'000'000;
+constexpr absl::Duration kLagInterval = absl::Seconds(1);
+
+uint64_t NowUnixNano() { return static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())); }
+
+}  // namespace
+
+struct DeliveryEngine::Runner {
+  DeliveryTarget target;
+  std::thread thread;
+  std::mt19937_64 random{std::random_device{}()};
+  prometheus::Counter* delivered = nullptr;
+  prometheus::Counter* rejected = nullptr;
+  prometheus::Counter* send_ok = nullptr;
+  prometheus::Counter* send_retryable = nullptr;
+  prometheus::Counter* send_permanent = nullptr;
+  prometheus::Gauge* retrying = nullptr;
+  prometheus::Gauge* lag_records = nullptr;
+  prometheus::Gauge* lag_seconds = nullptr;
+  absl::Time last_lag_update = absl::InfinitePast();
+
+  mutable std::mutex mutex;  // guards status
+  DeliveryStatus status;
+};
+
+DeliveryEngine::DeliveryEngine(RecordStore& store, prometheus::Registry& registry)
+    : store_(store),
+      records_total_(prometheus::BuildCounter()
+                         .Name("meshtel_exporter_records_total")
+                         .Help("Records resolved per exporter: delivered, or rejected by the "
+                               "backend or the exporter and set aside as dead letters.")
+                         .Register(registry)),
+      send_total_(prometheus::BuildCounter()
+                      .Name("meshtel_exporter_send_total")
+                      .Help("Payloads sent per exporter, by the backend's verdict.")
+                      .Register(registry)),
+      retrying_(prometheus::BuildGauge()
+                    .Name("meshtel_exporter_records_retrying")
+                    .Help("Records in a payload the exporter is retrying now.")
+                    .Register(registry)),
+      lag_records_(prometheus::BuildGauge()
+                       .Name("meshtel_exporter_lag_records")
+                       .Help("Stored records the exporter has not resolved yet (counted up to "
+                             "10 million).")
+                       .Register(registry)),
+      lag_seconds_(prometheus::BuildGauge()
+                       .Name("meshtel_exporter_lag_seconds")
+                       .Help("Age of the oldest stored record the exporter has not resolved.")
+                       .Register(registry)) {}
+
+DeliveryEngine::~DeliveryEngine() { Stop(); }
+
+absl::Status DeliveryEngine::Start(std::vector<DeliveryTarget> targets) {
+  std::vector<std::unique_ptr<Runner>> runners;
+  for (DeliveryTarget& target : targets) {
+    const std::string& name = target.exporter.name;
+    for (const auto& other : runners) {
+      if (other->target.exporter.name == name) {
+        return absl::InvalidArgumentError(absl::StrCat("two exporters are named '", name, "'"));
+      }
+    }
+    absl::StatusOr<StoreKey> cursor = store_.LoadCursor(name);
+    if (!cursor.ok()) return cursor.status();
+    auto runner = std::make_unique<Runner>();
+    runner->status.name = name;
+    runner->status.type = target.exporter.type;
+    runner->status.cursor = *cursor;
+    runner->delivered = &records_total_.Add({{"exporter", name}, {"outcome", "delivered"}});
+    runner->rejected = &records_total_.Add({{"exporter", name}, {"outcome", "rejected"}});
+    runner->send_ok = &send_total_.Add({{"exporter", name}, {"verdict", "ok"}});
+    runner->send_retryable = &send_total_.Add({{"exporter", name}, {"verdict", "retryable"}});
+    runner->send_permanent = &send_total_.Add({{"exporter", name}, {"verdict", "permanent"}});
+    runner->retrying = &retrying_.Add({{"exporter", name}});
+    runner->lag_records = &lag_records_.Add({{"exporter", name}});
+    runner->lag_seconds = &lag_seconds_.Add({{"exporter", name}});
+    runner->target = std::move(target);
+    runners.push_back(std::move(runner));
+  }
+  stopping_.store(false);
+  for (auto& runner : runners) {
+    spdlog::info("exporter {} ({}) starts after {}", runner->status.name, runner->status.type,
+                 runner->status.cursor.ToString());
+    Runner* raw = runner.get();
+    runner->thread = std::thread([this, raw] { Run(*raw); });
+    runners_.push_back(std::move(runner));
+  }
+  return absl::OkStatus();
+}
+
+void DeliveryEngine::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(sleep_mutex_);
+    stopping_.store(true);
+  }
+  sleep_wakeup_.notify_all();
+  for (auto& runner : runners_) {
+    if (runner->thread.joinable()) runner->thread.join();
+  }
+}
+
+std::vector<DeliveryStatus> DeliveryEngine::statuses() const {
+  std::vector<DeliveryStatus> result;
+  for (const auto& runner : runners_) {
+    std::lock_guard<std::mutex> lock(runner->mutex);
+    result.push_back(runner->status);
+  }
+  return result;
+}
+
+bool DeliveryEngine::Sleep(absl::Duration duration) {
+  std::unique_lock<std::mutex> lock(sleep_mutex_);
+  sleep_wakeup_.wait_for(lock, absl::ToChronoNanoseconds(duration),
+                         [this] { return stopping_.load(); });
+  return !stopping_.load();
+}
+
+void DeliveryEngine::UpdateLag(Runner& runner) {
+  const absl::Time now = absl::Now();
+  if (now - runner.last_lag_update < kLagInterval) return;
+  runner.last_lag_update = now;
+  StoreKey cursor;
+  {
+    std::lock_guard<std::mutex> lock(runner.mutex);
+    cursor = runner.status.cursor;
+  }
+  const RecordFamily family = runner.target.exporter.family;
+  absl::StatusOr<uint64_t> count = store_.Count(family, cursor, kEndOfStore, kLagCountCap);
+  absl::StatusOr<std::vector<StoredRecord>> oldest = store_.Read(family, cursor, kEndOfStore, 1);
+  double seconds = 0;
+  if (oldest.ok() && !oldest->empty()) {
+    const uint64_t stored_at = oldest->front().key.time_unix_nano;
+    const uint64_t now_ns = NowUnixNano();
+    seconds = now_ns > stored_at ? static_cast<double>(now_ns - stored_at) / 1e9 : 0;
+  }
+  runner.lag_records->Set(count.ok() ? static_cast<double>(*count) : 0);
+  runner.lag_seconds->Set(seconds);
+  std::lock_guard<std::mutex> lock(runner.mutex);
+  if (count.ok()) runner.status.lag_records = *count;
+  runner.status.lag_seconds = seconds;
+}
+
+void DeliveryEngine::SetAside(Runner& runner, std::span<const StoredRecord> records,
+                              const std::string& reason, bool maybe_delivered) {
+  for (const StoredRecord& stored : records) {
+    if (absl::Status status =
+            store_.PutDeadLetter(runner.status.name, stored, reason, maybe_delivered);
+        !status.ok()) {
+      // The record stays in its family; it is still counted, and the log says it was not kept.
+      spdlog::error("exporter {}: record {} refused ({}) and not set aside: {}", runner.status.name,
+                    stored.key.ToString(), reason, status.ToString());
+    }
+  }
+  runner.rejected->Increment(static_cast<double>(records.size()));
+  std::lock_guard<std::mutex> lock(runner.mutex);
+  runner.status.rejected += records.size();
+  runner.status.last_error = reason;
+}
+
+bool DeliveryEngine::Deliver(Runner& runner, std::span<const StoredRecord> records) {
+  if (records.empty()) return true;
+  Exporter& exporter = runner.target.exporter;
+  absl::StatusOr<Payload> payload = exporter.encoder->Encode(records);
+  if (!payload.ok()) {
+    if (records.size() > 1) {
+      const size_t half = records.size() / 2;
+      return Deliver(runner, records.subspan(0, half)) && Deliver(runner, records.subspan(half));
+    }
+    SetAside(runner, records, absl::StrCat("encoding failed: ", payload.status().message()), false);
+    return true;
+  }
+  absl::Duration backoff = runner.target.retry.initial_backoff;
+  bool retrying = false;
+  const auto stop_retrying = [&] {
+    if (retrying) runner.retrying->Decrement(static_cast<double>(records.size()));
+    retrying = false;
+  };
+  for (;;) {
+    const SendResult result = exporter.sender->Send(*payload);
+    switch (result.verdict) {
+      case SendVerdict::kOk: {
+        stop_retrying();
+        runner.send_ok->Increment();
+        runner.delivered->Increment(static_cast<double>(records.size()));
+        std::lock_guard<std::mutex> lock(runner.mutex);
+        runner.status.delivered += records.size();
+        runner.status.retrying = 0;
+        runner.status.last_error.clear();
+        return true;
+      }
+      case SendVerdict::kRetryable: {
+        runner.send_retryable->Increment();
+        if (!retrying) runner.retrying->Increment(static_cast<double>(records.size()));
+        retrying = true;
+        {
+          std::lock_guard<std::mutex> lock(runner.mutex);
+          runner.status.retrying = records.size();
+          runner.status.last_error = result.detail;
+        }
+        // Full jitter: a uniform wait in [0, backoff], unless the backend named its delay.
+        absl::Duration wait = result.retry_after.value_or(absl::ZeroDuration());
+        if (!result.retry_after) {
+          std::uniform_int_distribution<int64_t> jitter(0, absl::ToInt64Microseconds(backoff));
+          wait = absl::Microseconds(jitter(runner.random));
+        }
+        spdlog::debug("exporter {}: {}{}; retry in {}", runner.status.name, result.detail,
+                      result.throttled ? " (throttled: exporter paused)" : "",
+                      absl::FormatDuration(wait));
+        backoff = std::min(backoff * 2, runner.target.retry.max_backoff);
+        if (!Sleep(wait)) {
+          stop_retrying();
+          return false;
+        }
+        continue;
+      }
+      case SendVerdict::kPermanent: {
+        stop_retrying();
+        runner.send_permanent->Increment();
+        spdlog::warn("exporter {}: backend refused {} records: {}", runner.status.name,
+                     records.size(), result.detail);
+        if (result.partly_stored || records.size() == 1) {
+          SetAside(runner, records, result.detail, result.partly_stored);
+          return true;
+        }
+        const size_t half = records.size() / 2;
+        return Deliver(runner, records.subspan(0, half)) && Deliver(runner, records.subspan(half));
+      }
+    }
+  }
+}
+
+void DeliveryEngine::Run(Runner& runner) {
+  Exporter& exporter = runner.target.exporter;
+  const ExporterBatchConfig& batch_config = runner.target.batch;
+  StoreKey cursor;
+  {
+    std::lock_guard<std::mutex> lock(runner.mutex);
+    cursor = runner.status.cursor;
+  }
+  std::vector<StoredRecord> batch;
+  while (!stopping_.load()) {
+    UpdateLag(runner);
+    absl::StatusOr<std::vector<StoredRecord>> read =
+        store_.Read(exporter.family, cursor, kEndOfStore, batch_config.max_records);
+    if (!read.ok()) {
+      spdlog::error("exporter {}: {}", runner.status.name, read.status().ToString());
+      if (!Sleep(absl::Seconds(1))) break;
+      continue;
+    }
+    if (read->empty()) {
+      if (!Sleep(kIdlePoll)) break;
+      continue;
+    }
+    // A partial batch waits for more, up to max_wait after its oldest record was stored.
+    if (read->size() < batch_config.max_records) {
+      const absl::Time oldest = absl::FromUnixNanos(read->front().key.time_unix_nano);
+      const absl::Duration waited = absl::Now() - oldest;
+      if (waited < batch_config.max_wait) {
+        if (!Sleep(std::min(batch_config.max_wait - waited, kIdlePoll))) break;
+        continue;
+      }
+    }
+    // Measure and cut: refused records become dead letters, the batch stays under max_bytes.
+    batch.clear();
+    uint64_t bytes = 0;
+    StoreKey resolved_until = cursor;
+    for (StoredRecord& stored : *read) {
+      absl::StatusOr<size_t> size = exporter.encoder->Measure(stored);
+      if (!size.ok()) {
+        SetAside(runner, std::span<const StoredRecord>(&stored, 1),
+                 std::string(size.status().message()), false);
+        resolved_until = stored.key;
+        continue;
+      }
+      if (!batch.empty() && bytes + *size > batch_config.max_bytes) break;
+      bytes += *size;
+      resolved_until = stored.key;
+      batch.push_back(std::move(stored));
+    }
+    if (!Deliver(runner, batch)) break;  // stopping: the cursor stays before this batch
+    cursor = resolved_until;
+    if (absl::Status saved = store_.SaveCursor(runner.status.name, cursor); !saved.ok()) {
+      spdlog::error("exporter {}: {}", runner.status.name, saved.ToString());
+    }
+    std::lock_guard<std::mutex> lock(runner.mutex);
+    runner.status.cursor = cursor;
+  }
+  spdlog::info("exporter {} stopped at {}", runner.status.name, cursor.ToString());
+}
+
+}  // namespace meshtel::collector

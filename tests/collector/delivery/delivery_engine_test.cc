@@ -1,0 +1,335 @@
+// The delivery engine against a store on disk and a scripted in-process backend: an encoder that
+// writes each record's path on a line, and a sender whose verdicts the test sets.
+
+#include "collector/delivery/delivery_engine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "prometheus/text_serializer.h"
+#include "tests/support/process.h"
+
+namespace meshtel::collector {
+namespace {
+
+using std::chrono::seconds;
+
+// What the scripted backend saw and how it answers.
+struct Backend {
+  std::mutex mutex;
+  std::vector<std::vector<std::string>> accepted;  // payloads taken, as lists of paths
+  std::vector<size_t> payload_sizes;               // entries of every payload sent
+  int fail_next = 0;                               // answer this many sends kRetryable
+  std::optional<absl::Duration> retry_after;       // ...with this Retry-After
+  bool refuse_bad = false;                         // payloads holding "/bad..." are refused
+  bool partly_stored = false;                      // ...with partly_stored
+  std::atomic<bool> down{false};                   // every send is kRetryable
+
+  std::vector<std::string> AllAccepted() {
+    std::lock_guard<std::mutex> lock(mutex);
+    std::vector<std::string> all;
+    for (const auto& payload : accepted) all.insert(all.end(), payload.begin(), payload.end());
+    return all;
+  }
+};
+
+class LineEncoder : public Encoder {
+ public:
+  absl::StatusOr<size_t> Measure(const StoredRecord& stored) override {
+    if (stored.record.path().starts_with("/huge")) {
+      return absl::InvalidArgumentError("line over the backend's limit");
+    }
+    return stored.record.path().size() + 1;
+  }
+  absl::StatusOr<Payload> Encode(std::span<const StoredRecord> records) override {
+    Payload payload;
+    for (const StoredRecord& stored : records) payload.body += stored.record.path() + "\n";
+    payload.entries = records.size();
+    return payload;
+  }
+};
+
+class ScriptedSender : public Sender {
+ public:
+  explicit ScriptedSender(Backend& backend) : backend_(backend) {}
+  SendResult Send(const Payload& payload) override {
+    std::vector<std::string> paths = absl::StrSplit(payload.body, '\n', absl::SkipEmpty());
+    std::lock_guard<std::mutex> lock(backend_.mutex);
+    backend_.payload_sizes.push_back(paths.size());
+    if (backend_.down.load()) return {.verdict = SendVerdict::kRetryable, .detail = "down"};
+    if (backend_.fail_next > 0) {
+      --backend_.fail_next;
+      return {.verdict = SendVerdict::kRetryable,
+              .retry_after = backend_.retry_after,
+              .throttled = backend_.retry_after.has_value(),
+              .detail = "HTTP 503"};
+    }
+    const bool bad = std::any_of(paths.begin(), paths.end(),
+                                 [](const std::string& path) { return path.starts_with("/bad"); });
+    if (backend_.refuse_bad && bad) {
+      return {.verdict = SendVerdict::kPermanent,
+              .partly_stored = backend_.partly_stored,
+              .detail = "HTTP 400: bad entry"};
+    }
+    backend_.accepted.push_back(std::move(paths));
+    return {};
+  }
+
+ private:
+  Backend& backend_;
+};
+
+class DeliveryEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir("delivery");
+    OpenStore();
+  }
+  void OpenStore() {
+    StoreConfig config;
+    config.data_dir = dir_;
+    config.durability = "process";
+    registries_.push_back(std::make_unique<prometheus::Registry>());
+    auto store = RecordStore::Open(config, *registries_.back());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+  }
+  // Stores one batch of records with the given paths.
+  void Append(const std::vector<std::string>& paths) {
+    meshtel::v1::RecordBatch batch;
+    batch.set_proxy_instance_id("proxy-a");
+    batch.set_sequence(++sequence_);
+    for (const std::string& path : paths) batch.add_records()->set_path(path);
+    ASSERT_TRUE(store_->AppendBatch(batch, {sequence_, 0}).ok());
+  }
+  static std::vector<std::string> Paths(const std::string& prefix, int count) {
+    std::vector<std::string> paths;
+    for (int i = 0; i < count; ++i) paths.push_back(prefix + std::to_string(i));
+    return paths;
+  }
+  DeliveryTarget Target(const std::string& name, Backend& backend) {
+    DeliveryTarget target;
+    target.exporter.name = name;
+    target.exporter.type = "scripted";
+    target.exporter.encoder = std::make_unique<LineEncoder>();
+    target.exporter.sender = std::make_unique<ScriptedSender>(backend);
+    target.batch.max_records = 10;
+    target.batch.max_wait = absl::ZeroDuration();
+    target.retry.initial_backoff = absl::Milliseconds(5);
+    target.retry.max_backoff = absl::Milliseconds(40);
+    return target;
+  }
+  std::unique_ptr<DeliveryEngine> Start(std::vector<DeliveryTarget> targets) {
+    registries_.push_back(std::make_unique<prometheus::Registry>());
+    auto engine = std::make_unique<DeliveryEngine>(*store_, *registries_.back());
+    EXPECT_TRUE(engine->Start(std::move(targets)).ok());
+    return engine;
+  }
+  // The engine's counter for `exporter` and `outcome` in the newest registry.
+  double Records(const std::string& exporter, const std::string& outcome) {
+    const std::string text = prometheus::TextSerializer().Serialize(registries_.back()->Collect());
+    const std::string key = "meshtel_exporter_records_total{exporter=\"" + exporter +
+                            "\",outcome=\"" + outcome + "\"} ";
+    const size_t at = text.find(key);
+    return at == std::string::npos ? -1 : std::stod(text.substr(at + key.size()));
+  }
+  DeliveryStatus Status(DeliveryEngine& engine, const std::string& name) {
+    for (const DeliveryStatus& status : engine.statuses()) {
+      if (status.name == name) return status;
+    }
+    ADD_FAILURE() << "no exporter " << name;
+    return {};
+  }
+
+  std::string dir_;
+  uint64_t sequence_ = 0;
+  std::vector<std::unique_ptr<prometheus::Registry>> registries_;
+  std::unique_ptr<RecordStore> store_;
+};
+
+TEST_F(DeliveryEngineTest, DeliversEveryRecordOnceInOrderAndResumesAfterItsCursor) {
+  Backend backend;
+  Append(Paths("/a", 25));
+  {
+    auto engine = Start({});
+    engine.reset();
+  }
+  auto engine = Start([&] {
+    std::vector<DeliveryTarget> targets;
+    targets.push_back(Target("main", backend));
+    return targets;
+  }());
+  ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 25; }, seconds(10)));
+  EXPECT_EQ(backend.AllAccepted(), Paths("/a", 25));
+  for (size_t size : backend.payload_sizes) EXPECT_LE(size, 10u);
+  ASSERT_TRUE(testing::WaitFor([&] { return Records("main", "delivered") == 25; }, seconds(5)));
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return Status(*engine, "main").lag_records == 0; }, seconds(5)));
+  engine->Stop();
+
+  // A restart (new engine, same store) goes on after the cursor: only the new records go out.
+  Append(Paths("/b", 5));
+  std::vector<DeliveryTarget> targets;
+  targets.push_back(Target("main", backend));
+  engine = Start(std::move(targets));
+  ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 30; }, seconds(10)));
+  engine->Stop();
+  std::vector<std::string> expected = Paths("/a", 25);
+  for (const std::string& path : Paths("/b", 5)) expected.push_back(path);
+  EXPECT_EQ(backend.AllAccepted(), expected);
+}
+
+TEST_F(DeliveryEngineTest, RetriesTheSamePayloadUntilTheBackendTakesIt) {
+  Backend backend;
+  backend.fail_next = 3;
+  Append(Paths("/r", 4));
+  std::vector<DeliveryTarget> targets;
+  targets.push_back(Target("main", backend));
+  auto engine = Start(std::move(targets));
+  ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 4; }, seconds(10)));
+  engine->Stop();
+  std::lock_guard<std::mutex> lock(backend.mutex);
+  EXPECT_EQ(backend.payload_sizes, (std::vector<size_t>{4, 4, 4, 4}));  // 3 failures, then ok
+  EXPECT_EQ(Records("main", "delivered"), 4);
+  EXPECT_EQ(Records("main", "rejected"), 0);
+  EXPECT_EQ(Status(*engine, "main").retrying, 0u);
+}
+
+TEST_F(DeliveryEngineTest, ThrottledBackendPausesTheExporterForItsRetryAfter) {
+  Backend backend;
+  backend.fail_next = 1;
+  backend.retry_after = absl::Milliseconds(300);
+  Append(Paths("/t", 2));
+  std::vector<DeliveryTarget> targets;
+  targets.push_back(Target("main", backend));
+  const absl::Time started = absl::Now();
+  auto engine = Start(std::move(targets));
+  ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 2; }, seconds(10)));
+  // The second try came no sooner than the backend asked (the backoff alone is at most 5 ms).
+  EXPECT_GE(absl::Now() - started, absl::Milliseconds(300));
+  engine->Stop();
+}
+
+TEST_F(DeliveryEngineTest, ARefusedEntryIsFoundBySplittingAndSetAsideWhileTheRestGoes) {
+  Backend backend;
+  backend.refuse_bad = true;
+  std::vector<std::string> paths = Paths("/g", 9);
+  paths.insert(paths.begin() + 6, "/bad-entry");
+  Append(paths);
+  std::vector<DeliveryTarget> targets;
+  targets.push_back(Target("main", backend));
+  auto engine = Start(std::move(targets));
+  ASSERT_TRUE(testing::WaitFor([&] { return Records("main", "rejected") == 1; }, seconds(10)));
+  ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 9; }, seconds(10)));
+  engine->Stop();
+  EXPECT_EQ(backend.AllAccepted(), Paths("/g", 9));
+  EXPECT_EQ(Records("main", "delivered"), 9);
+  auto letters = store_->ListDeadLetters("main", 10);
+  ASSERT_TRUE(letters.ok());
+  ASSERT_EQ(letters->size(), 1u);
+  EXPECT_EQ((*letters)[0].record.path(), "/bad-entry");
+  EXPECT_EQ((*letters)[0].reason, "HTTP 400: bad entry");
+  EXPECT_FALSE((*letters)[0].maybe_delivered);
+}
+
+TEST_F(DeliveryEngineTest, APartlyStoredRefusalIsNotResentAndMarkedMaybeDelivered) {
+  Backend backend;
+  backend.refuse_bad = true;
+  backend.partly_stored = true;
+  Append({"/p0", "/bad", "/p2"});
+  std::vector<DeliveryTarget> targets;
+  targets.push_back(Target("main", backend));
+  auto engine = Start(std::move(targets));
+  ASSERT_TRUE(testing::WaitFor([&] { return Records("main", "rejected") == 3; }, seconds(10)));
+  engine->Stop();
+  EXPECT_EQ(backend.payload_sizes, (std::vector<size_t>{3}));  // sent once, never split
+  auto letters = store_->ListDeadLetters("main", 10);
+  ASSERT_TRUE(letters.ok());
+  ASSERT_EQ(letters->size(), 3u);
+  for (const auto& letter : *letters) EXPECT_TRUE(letter.maybe_delivered);
+}
+
+TEST_F(DeliveryEngineTest, ARecordTheEncoderRefusesIsSetAsideWithoutBeingSent) {
+  Backend backend;
+  Append({"/ok0", "/huge", "/ok1"});
+  std::vector<DeliveryTarget> targets;
+  targets.push_back(Target("main", backend));
+  auto engine = Start(std::move(targets));
+  ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 2; }, seconds(10)));
+  ASSERT_TRUE(testing::WaitFor([&] { return Records("main", "rejected") == 1; }, seconds(5)));
+  engine->Stop();
+  EXPECT_EQ(backend.AllAccepted(), (std::vector<std::string>{"/ok0", "/ok1"}));
+  auto letters = store_->ListDeadLetters("", 10);
+  ASSERT_TRUE(letters.ok());
+  ASSERT_EQ(letters->size(), 1u);
+  EXPECT_EQ((*letters)[0].reason, "line over the backend's limit");
+}
+
+TEST_F(DeliveryEngineTest, BatchesStayUnderTheByteCap) {
+  Backend backend;
+  Append(Paths("/0123456789abcdef", 10));  // 19 or 20 bytes each with the newline
+  std::vector<DeliveryTarget> targets;
+  targets.push_back(Target("main", backend));
+  targets.back().batch.max_bytes = 60;
+  auto engine = Start(std::move(targets));
+  ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 10; }, seconds(10)));
+  engine->Stop();
+  EXPECT_EQ(backend.AllAccepted(), Paths("/0123456789abcdef", 10));
+  for (size_t size : backend.payload_sizes) EXPECT_LE(size, 3u);
+}
+
+TEST_F(DeliveryEngineTest, ADeadBackendHoldsBackOnlyItsOwnExporter) {
+  Backend dead;
+  dead.down = true;
+  Backend alive;
+  std::vector<DeliveryTarget> targets;
+  targets.push_back(Target("dead", dead));
+  targets.push_back(Target("alive", alive));
+  auto engine = Start(std::move(targets));
+  for (int round = 0; round < 5; ++round) Append(Paths("/x" + std::to_string(round) + "-", 20));
+  ASSERT_TRUE(testing::WaitFor([&] { return alive.AllAccepted().size() == 100; }, seconds(10)));
+  EXPECT_TRUE(dead.AllAccepted().empty());
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return Status(*engine, "dead").lag_records == 100; }, seconds(5)));
+  EXPECT_EQ(Status(*engine, "dead").retrying, 10u);
+  EXPECT_EQ(Status(*engine, "dead").last_error, "down");
+  // The backend comes back: everything it missed arrives, in order.
+  dead.down = false;
+  ASSERT_TRUE(testing::WaitFor([&] { return dead.AllAccepted().size() == 100; }, seconds(10)));
+  EXPECT_EQ(dead.AllAccepted(), alive.AllAccepted());
+  engine->Stop();
+}
+
+TEST_F(DeliveryEngineTest, StopDuringRetriesLeavesTheCursorBeforeTheBatch) {
+  Backend backend;
+  backend.down = true;
+  Append(Paths("/s", 3));
+  {
+    std::vector<DeliveryTarget> targets;
+    targets.push_back(Target("main", backend));
+    auto engine = Start(std::move(targets));
+    ASSERT_TRUE(testing::WaitFor(
+        [&] {
+          std::lock_guard<std::mutex> lock(backend.mutex);
+          return backend.payload_sizes.size() >= 2;
+        },
+        seconds(5)));
+    engine->Stop();
+  }
+  EXPECT_EQ(*store_->LoadCursor("main"), StoreKey{});
+  backend.down = false;
+  std::vector<DeliveryTarget> targets;
+  targets.push_back(Target("main", backend));
+  auto engine = Start(std::move(targets));
+  ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 3; }, seconds(10)));
+  engine->Stop();
+}
+
+}  // namespace
+}  // namespace meshtel::collector
