@@ -22,6 +22,16 @@ absl::Status StoreConfig::Validate() const {
   if (data_dir.empty()) {
     return absl::InvalidArgumentError("store.data_dir: must not be empty");
   }
+  if (max_age <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("store.max_age: must be positive");
+  }
+  if (max_bytes < (uint64_t{16} << 20)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("store.max_bytes: ", max_bytes, " is under 16 MiB (16777216)"));
+  }
+  if (retention_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("store.retention_interval: must be positive");
+  }
   if (durability != "fsync" && durability != "process") {
     return absl::InvalidArgumentError(
         absl::StrCat("store.durability: '", durability, "' is not one of fsync, process"));
@@ -138,6 +148,9 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
   if (auto store = top.Map("store")) {
     store->Read("data_dir", config.store.data_dir);
     store->Read("durability", config.store.durability);
+    store->Read("max_age", config.store.max_age);
+    store->Read("max_bytes", config.store.max_bytes);
+    store->Read("retention_interval", config.store.retention_interval);
     top.Fail(store->Finish());
   }
   if (auto access_log = top.Map("access_log")) {

@@ -42,6 +42,18 @@ struct StoreConfig {
   // WAL is written to the operating system (survives a kill of the collector, not of the
   // machine). Default: fsync
   std::string durability = "fsync";
+  // Records older than this (by the time they were stored) are deleted, delivered or not.
+  // Default: 168h (7 days)
+  absl::Duration max_age = absl::Hours(168);
+  // The store's directory is kept under this many bytes. RocksDB needs working room beside the
+  // records (WAL, memtables, compaction outputs: about 7% of 10 GiB, up to half of a small
+  // limit); of the rest, past 85% the oldest records are deleted down to 70%, delivered or not,
+  // and when it is full new batches are refused (the proxies keep and resend them) until
+  // retention has made room. Default: 10 GiB
+  uint64_t max_bytes = uint64_t{10} << 30;
+  // How often retention checks age and size (it also runs after every max_bytes/20 bytes
+  // written). Default: 10s
+  absl::Duration retention_interval = absl::Seconds(10);
 
   absl::Status Validate() const;
 };

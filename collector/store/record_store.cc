@@ -1,5 +1,6 @@
 #include "collector/store/record_store.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "meshtel/v1/store.pb.h"
+#include "rocksdb/convenience.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
@@ -26,7 +28,13 @@ constexpr const char* kInstancePrefix = "instance/";
 constexpr std::string_view kRejectedPrefix = "rejected/";
 constexpr int kCounterBits = 40;
 
-rocksdb::DBOptions DatabaseOptions() {
+// Memory and disk bounds scale with the store's byte limit, so that a small store's write-ahead
+// log and memtables cannot by themselves exceed it.
+uint64_t Clamp(uint64_t value, uint64_t low, uint64_t high) {
+  return std::min(std::max(value, low), high);
+}
+
+rocksdb::DBOptions DatabaseOptions(uint64_t max_bytes) {
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -37,17 +45,28 @@ rocksdb::DBOptions DatabaseOptions() {
   // Memory must not grow with the size of the backlog: bounded open files (each open table
   // holds its index and filter blocks), bounded WAL before memtables are flushed.
   options.max_open_files = 256;
-  options.max_total_wal_size = 256ull << 20;
+  options.max_total_wal_size = Clamp(max_bytes / 16, 4ull << 20, 256ull << 20);
   options.keep_log_file_num = 4;
+  options.max_log_file_size = 16ull << 20;
   return options;
 }
 
-std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors() {
+// Room RocksDB needs beside the records it keeps: the write-ahead log, full memtables being
+// flushed, and compaction outputs that exist before their inputs are deleted.
+uint64_t WorkingReserve(uint64_t max_bytes) {
+  const uint64_t wal = Clamp(max_bytes / 16, 4ull << 20, 256ull << 20);
+  const uint64_t memtables = 3 * Clamp(max_bytes / 64, 1ull << 20, 32ull << 20);
+  const uint64_t compaction = 4 * Clamp(max_bytes / 32, 2ull << 20, 64ull << 20);
+  return std::min(wal + 2 * memtables + compaction, max_bytes / 2);
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(uint64_t max_bytes) {
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const char* name : kFamilyNames) {
     rocksdb::ColumnFamilyOptions options;
-    options.write_buffer_size = 32ull << 20;
+    options.write_buffer_size = Clamp(max_bytes / 64, 1ull << 20, 32ull << 20);
     options.max_write_buffer_number = 3;
+    options.target_file_size_base = Clamp(max_bytes / 32, 2ull << 20, 64ull << 20);
     families.emplace_back(name, options);
   }
   return families;
@@ -86,6 +105,8 @@ RecordStore::RecordStore(const StoreConfig& config, std::unique_ptr<rocksdb::DB>
                          prometheus::Registry& registry)
     : data_dir_(config.data_dir),
       sync_writes_(config.durability == "fsync"),
+      max_bytes_(config.max_bytes),
+      retainable_bytes_(config.max_bytes - WorkingReserve(config.max_bytes)),
       db_(std::move(db)),
       handles_(std::move(handles)),
       records_written_(prometheus::BuildCounter()
@@ -103,6 +124,13 @@ RecordStore::RecordStore(const StoreConfig& config, std::unique_ptr<rocksdb::DB>
                         .Help("Batches the store could not write (not acknowledged; resent).")
                         .Register(registry)
                         .Add({})),
+      full_refusals_(prometheus::BuildCounter()
+                         .Name("meshtel_store_full_refusals_total")
+                         .Help("Batches refused because the store was full (store.max_bytes less "
+                               "RocksDB's working room) "
+                               "(not acknowledged; the proxies resend).")
+                         .Register(registry)
+                         .Add({})),
       corrupt_counter_(prometheus::BuildCounter()
                            .Name("meshtel_store_corrupt_records_total")
                            .Help("Stored records that no longer decoded; moved to dead_letter.")
@@ -142,13 +170,15 @@ absl::StatusOr<std::unique_ptr<RecordStore>> RecordStore::Open(const StoreConfig
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw_db = nullptr;
   rocksdb::Status status =
-      rocksdb::DB::Open(DatabaseOptions(), config.data_dir, FamilyDescriptors(), &handles, &raw_db);
+      rocksdb::DB::Open(DatabaseOptions(config.max_bytes), config.data_dir,
+                        FamilyDescriptors(config.max_bytes), &handles, &raw_db);
   if (!status.ok()) {
     return cannot_open(status.ToString(), status.ToString().find("lock") != std::string::npos);
   }
   std::unique_ptr<RecordStore> store(
       new RecordStore(config, std::unique_ptr<rocksdb::DB>(raw_db), std::move(handles), registry));
   if (absl::Status stamped = store->StampFormatAndEpoch(); !stamped.ok()) return stamped;
+  store->RefreshDiskBytes();
   spdlog::info("store opened in {} (durability {}, epoch {})", config.data_dir, config.durability,
                store->epoch_);
   return store;
@@ -219,7 +249,8 @@ absl::Status RecordStore::Repair(const std::string& data_dir) {
       !std::filesystem::exists(data_dir)) {
     return absl::NotFoundError(absl::StrCat("no store in '", data_dir, "'"));
   }
-  rocksdb::Status status = rocksdb::RepairDB(data_dir, DatabaseOptions(), FamilyDescriptors());
+  rocksdb::Status status = rocksdb::RepairDB(data_dir, DatabaseOptions(StoreConfig().max_bytes),
+                                             FamilyDescriptors(StoreConfig().max_bytes));
   if (!status.ok()) {
     return absl::DataLossError(
         absl::StrCat("repair of '", data_dir, "' failed: ", status.ToString()));
@@ -254,6 +285,14 @@ rocksdb::ColumnFamilyHandle* RecordStore::FamilyHandle(RecordFamily family) cons
 absl::Status RecordStore::AppendBatch(const meshtel::v1::RecordBatch& batch,
                                       const InstanceProgress& progress) {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  // The last line of defence for the disk: near the byte limit the store refuses new batches
+  // (the proxies keep them and resend) until retention has made room.
+  if (disk_bytes_.load(std::memory_order_relaxed) > retainable_bytes_) {
+    full_refusals_.Increment();
+    return absl::UnavailableError(
+        absl::StrCat("store: the data directory is at its limit (store.max_bytes ", max_bytes_,
+                     "); retention is making room"));
+  }
   rocksdb::WriteBatch write;
   const size_t count = static_cast<size_t>(batch.records_size());
   const StoreKey first = AllocateKeys(count);
@@ -277,6 +316,7 @@ absl::Status RecordStore::AppendBatch(const meshtel::v1::RecordBatch& batch,
     if (!db_->Resume().ok()) spdlog::debug("store: resume after a write error failed");
     return absl::UnavailableError(absl::StrCat("store: write failed: ", status.ToString()));
   }
+  bytes_appended_.fetch_add(bytes, std::memory_order_relaxed);
   records_written_.Increment(static_cast<double>(count));
   bytes_written_.Increment(static_cast<double>(bytes));
   return absl::OkStatus();
@@ -463,6 +503,75 @@ absl::StatusOr<std::vector<RecordStore::DeadLetterEntry>> RecordStore::ListDeadL
         absl::StrCat("store: cannot list dead letters: ", it->status().ToString()));
   }
   return entries;
+}
+
+std::optional<std::pair<uint64_t, uint64_t>> RecordStore::TimeSpan(RecordFamily family) const {
+  if (db_ == nullptr) return std::nullopt;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), FamilyHandle(family)));
+  it->SeekToFirst();
+  while (it->Valid() && it->key().size() != StoreKey::kEncodedSize) it->Next();
+  if (!it->Valid()) return std::nullopt;
+  const uint64_t first =
+      StoreKey::Decode(std::string_view(it->key().data(), it->key().size()))->time_unix_nano;
+  it->SeekToLast();
+  while (it->Valid() && it->key().size() != StoreKey::kEncodedSize) it->Prev();
+  if (!it->Valid()) return std::nullopt;
+  const uint64_t last =
+      StoreKey::Decode(std::string_view(it->key().data(), it->key().size()))->time_unix_nano;
+  return std::make_pair(first, last);
+}
+
+uint64_t RecordStore::ApproximateBytesBefore(RecordFamily family, uint64_t time_unix_nano) const {
+  if (db_ == nullptr) return 0;
+  const std::string begin = StoreKey{}.Encode();
+  const std::string end = StoreKey{time_unix_nano, 0}.Encode();
+  rocksdb::Range range(begin, end);
+  rocksdb::SizeApproximationOptions options;
+  options.include_memtables = true;
+  options.include_files = true;
+  uint64_t size = 0;
+  if (!db_->GetApproximateSizes(options, FamilyHandle(family), &range, 1, &size).ok()) return 0;
+  return size;
+}
+
+absl::Status RecordStore::DeleteBefore(RecordFamily family, uint64_t time_unix_nano) {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  const std::string begin = StoreKey{}.Encode();
+  const std::string end = StoreKey{time_unix_nano, 0}.Encode();
+  rocksdb::Status status =
+      db_->DeleteRange(rocksdb::WriteOptions(), FamilyHandle(family), begin, end);
+  if (!status.ok()) {
+    return absl::UnavailableError(absl::StrCat("store: delete failed: ", status.ToString()));
+  }
+  // Table files wholly inside the range go at once; the rest is covered by the range tombstone
+  // until compaction drops it. Keys only grow, so flushed files map to storage-time ranges and
+  // almost every deleted record sits in a file of its own range.
+  const rocksdb::Slice begin_slice(begin);
+  const rocksdb::Slice end_slice(end);
+  status = rocksdb::DeleteFilesInRange(db_.get(), FamilyHandle(family), &begin_slice, &end_slice,
+                                       /*include_end=*/false);
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("store: deleting table files failed: ", status.ToString()));
+  }
+  RefreshDiskBytes();
+  return absl::OkStatus();
+}
+
+void RecordStore::RefreshDiskBytes() { disk_bytes_.store(DiskBytes(), std::memory_order_relaxed); }
+
+uint64_t RecordStore::DiskBytes() const {
+  uint64_t bytes = 0;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(data_dir_, error)) {
+    std::error_code size_error;
+    if (entry.is_regular_file(size_error)) {
+      const uint64_t size = entry.file_size(size_error);
+      if (!size_error) bytes += size;
+    }
+  }
+  return bytes;
 }
 
 absl::Status RecordStore::Close() {

@@ -26,15 +26,19 @@
 // Errors: Open() returns FailedPrecondition for a database it cannot open, naming the directory,
 // the RocksDB message and, for a damaged database, the repair command; it never deletes or
 // rewrites an existing database. A failed write returns Unavailable and stores nothing of the
-// batch. A record that fails to decode is moved to dead_letter and counted, never returned.
+// batch; so does a batch that arrives while the data directory holds retainable_bytes() or more
+// (retention, retention.h, makes room and the proxy resends). A record that fails to decode is
+// moved to dead_letter and counted, never returned.
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -94,6 +98,22 @@ class RecordStore {
   absl::StatusOr<uint64_t> Count(RecordFamily family, const StoreKey& after, const StoreKey& before,
                                  uint64_t cap) const;
 
+  // The storage times of the oldest and newest record of `family`, or nullopt when it is empty.
+  std::optional<std::pair<uint64_t, uint64_t>> TimeSpan(RecordFamily family) const;
+  // Approximate disk bytes (tables and memtables) of `family`'s records stored before the time.
+  uint64_t ApproximateBytesBefore(RecordFamily family, uint64_t time_unix_nano) const;
+  // Deletes `family`'s records stored before the time and compacts their range, so the disk
+  // space is given back now.
+  absl::Status DeleteBefore(RecordFamily family, uint64_t time_unix_nano);
+  // Bytes of every file in the data directory (tables, logs, metadata).
+  uint64_t DiskBytes() const;
+  // store.max_bytes less the room RocksDB needs beside the records (write-ahead log, memtables
+  // being flushed, compaction outputs that exist before their inputs are gone): at this size the
+  // store refuses new batches, and retention keeps the directory well under it.
+  uint64_t retainable_bytes() const { return retainable_bytes_; }
+  // Measures DiskBytes() again for the write path's limit check (retention calls it often).
+  void RefreshDiskBytes();
+
   // Keys below this are final: no append still under way will write one of them.
   StoreKey VisibleLimit() const;
 
@@ -123,6 +143,8 @@ class RecordStore {
 
   const std::string& data_dir() const { return data_dir_; }
   uint64_t corrupt_records() const { return corrupt_records_.load(); }
+  // Bytes of record values appended since the store opened.
+  uint64_t bytes_appended() const { return bytes_appended_.load(std::memory_order_relaxed); }
 
  private:
   RecordStore(const StoreConfig& config, std::unique_ptr<rocksdb::DB> db,
@@ -136,6 +158,9 @@ class RecordStore {
 
   const std::string data_dir_;
   const bool sync_writes_;
+  const uint64_t max_bytes_;
+  const uint64_t retainable_bytes_;
+  std::atomic<uint64_t> disk_bytes_{0};
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 
@@ -147,9 +172,11 @@ class RecordStore {
   std::multiset<StoreKey> in_flight_;  // guarded by keys_mutex_: first keys of unfinished appends
 
   std::atomic<uint64_t> corrupt_records_{0};
+  std::atomic<uint64_t> bytes_appended_{0};
   prometheus::Counter& records_written_;
   prometheus::Counter& bytes_written_;
   prometheus::Counter& write_errors_;
+  prometheus::Counter& full_refusals_;
   prometheus::Counter& corrupt_counter_;
 };
 
