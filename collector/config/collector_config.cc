@@ -21,6 +21,19 @@ absl::Status StoreConfig::Validate() const {
   return absl::OkStatus();
 }
 
+absl::Status MetricsConfig::Validate() const {
+  if (max_series_per_metric < 1 || max_series_per_metric > 10'000'000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics.max_series_per_metric: ", max_series_per_metric, " is not in [1, 10000000]"));
+  }
+  if (series_idle_timeout != absl::ZeroDuration() && series_idle_timeout < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics.series_idle_timeout: ", absl::FormatDuration(series_idle_timeout),
+                     " is neither 0 nor at least 1s"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CollectorConfig::Validate() const {
   if (!common::IsLogLevel(log_level)) {
     return absl::InvalidArgumentError(
@@ -36,6 +49,7 @@ absl::Status CollectorConfig::Validate() const {
         "admin.listen: '", admin.listen.host, "' is not an IP address (listeners bind addresses)"));
   }
   if (absl::Status status = ingest.Validate(); !status.ok()) return status;
+  if (absl::Status status = metrics.Validate(); !status.ok()) return status;
   return store.Validate();
 }
 
@@ -56,6 +70,11 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
   if (auto store = top.Map("store")) {
     store->Read("data_dir", config.store.data_dir);
     top.Fail(store->Finish());
+  }
+  if (auto metrics = top.Map("metrics")) {
+    metrics->Read("max_series_per_metric", config.metrics.max_series_per_metric);
+    metrics->Read("series_idle_timeout", config.metrics.series_idle_timeout);
+    top.Fail(metrics->Finish());
   }
   if (absl::Status status = top.Finish(); !status.ok()) return status;
   if (absl::Status status = config.Validate(); !status.ok()) return status;

@@ -175,19 +175,39 @@ TEST_F(MeshTest, PrometheusSeesEveryRequestWithIstioLabels) {
 
   // promtool: the exposition must parse. Its only allowed complaint is the lint rule that
   // durations use seconds, which Istio's own metric name breaks by design.
+  const auto promtool_check = [&](const std::string& input_command) {
+    std::string promtool_output;
+    const int promtool_code =
+        testing::RunCommand(input_command + " | promtool check metrics", &promtool_output);
+    EXPECT_TRUE(promtool_code == 0 || promtool_code == 3) << promtool_output;
+    std::stringstream lines(promtool_output);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty()) continue;
+      EXPECT_EQ(line,
+                "istio_request_duration_milliseconds use base unit \"seconds\" instead of "
+                "\"milliseconds\"")
+          << "unexpected promtool finding";
+    }
+  };
   testing::WriteFile(dir_ + "/metrics.txt", metrics);
-  std::string promtool_output;
-  const int promtool_code =
-      testing::RunCommand("promtool check metrics < " + dir_ + "/metrics.txt", &promtool_output);
-  EXPECT_TRUE(promtool_code == 0 || promtool_code == 3) << promtool_output;
-  std::stringstream lines(promtool_output);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.empty()) continue;
-    EXPECT_EQ(line,
-              "istio_request_duration_milliseconds use base unit \"seconds\" instead of "
-              "\"milliseconds\"")
-        << "unexpected promtool finding";
-  }
+  promtool_check("cat " + dir_ + "/metrics.txt");
+  // The same exposition gzipped, when the scraper allows it.
+  const testing::HttpResult gzipped =
+      testing::HttpGet(admin_port_, "/metrics", {{"Accept-Encoding", "gzip"}});
+  EXPECT_EQ(gzipped.headers.count("content-encoding") ? gzipped.headers.at("content-encoding") : "",
+            "gzip");
+  EXPECT_EQ(gzipped.headers.at("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  testing::WriteFile(dir_ + "/metrics.txt.gz", gzipped.body);
+  promtool_check("gzip -dc " + dir_ + "/metrics.txt.gz");
+  // OpenMetrics when asked for it (Prometheus below asks for it by default and must parse it).
+  const testing::HttpResult open_metrics = testing::HttpGet(
+      admin_port_, "/metrics", {{"Accept", "application/openmetrics-text;version=1.0.0"}});
+  EXPECT_EQ(open_metrics.headers.at("content-type"),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8");
+  EXPECT_TRUE(open_metrics.body.ends_with("\n# EOF\n"));
+  EXPECT_NE(open_metrics.body.find("# TYPE istio_requests counter\n"), std::string::npos);
+  EXPECT_EQ(testing::SumSamples(open_metrics.body, "istio_requests_total", {"reporter=\"source\""}),
+            kRequests);
 
   // A real Prometheus scrapes the collector.
   const uint16_t prometheus_port = testing::FreePort();
@@ -227,6 +247,16 @@ TEST_F(MeshTest, PrometheusSeesEveryRequestWithIstioLabels) {
                   "le=\"+Inf\"})"),
             expected);
   EXPECT_EQ(query("count(up{job=\"meshtel-collector\"} == 1)"), "1");
+  // Prometheus 2.42 negotiates OpenMetrics by default: its scrapes were served (and parsed) as
+  // OpenMetrics, gzipped.
+  const std::string open_metrics_scrapes =
+      query("sum(meshtel_metrics_scrapes_total{format=\"openmetrics\",encoding=\"gzip\"})");
+  EXPECT_GT(std::atof(open_metrics_scrapes.c_str()), 0) << "'" << open_metrics_scrapes << "'";
+  EXPECT_EQ(query("count(istio_build{component=\"proxy\"})"), "1");
+  EXPECT_EQ(query("meshtel_metrics_series{metric=\"istio_requests_total\"}"),
+            std::to_string(static_cast<int>(
+                testing::SampleLines(metrics, "istio_requests_total", {}).size())));
+  EXPECT_EQ(query("sum(meshtel_metrics_series_overflow_total)"), "0");
   EXPECT_EQ(prometheus->Terminate(), 0);
 
   // Everything stops cleanly on SIGTERM.
