@@ -12,6 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
 #include "collector/metrics/istio_labels.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -33,14 +34,35 @@ constexpr std::array<std::string_view, 4> kRequestTableMetrics = {kRequestsTotal
 constexpr std::array<std::string_view, 2> kMessageTableMetrics = {kRequestMessages,
                                                                   kResponseMessages};
 
-// Series key: each label value prefixed by its length, so distinct tuples never collide.
+// Series key: each label value prefixed by its length, so distinct tuples never collide. Sized
+// once and filled with memcpy: `key` is a reused buffer, so this allocates only when it grows.
 void BuildSeriesKey(std::span<const std::string_view> values, std::string& key) {
-  key.clear();
+  size_t total = 0;
+  for (std::string_view value : values) total += sizeof(uint32_t) + value.size();
+  key.resize(total);
+  char* out = key.data();
   for (std::string_view value : values) {
     const uint32_t size = static_cast<uint32_t>(value.size());
-    key.append(reinterpret_cast<const char*>(&size), sizeof(size));
-    key.append(value);
+    std::memcpy(out, &size, sizeof(size));
+    out += sizeof(size);
+    std::memcpy(out, value.data(), value.size());
+    out += value.size();
   }
+}
+
+// True when no byte of `text` has its high bit set, eight bytes at a time. On a series key this
+// means every value is ASCII (a length prefix has a high bit only for values of 128+ bytes,
+// which then take the slow path).
+bool IsAsciiText(std::string_view text) {
+  uint64_t seen = 0;
+  size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, text.data() + i, sizeof(word));
+    seen |= word;
+  }
+  for (; i < text.size(); ++i) seen |= static_cast<unsigned char>(text[i]);
+  return (seen & 0x8080808080808080ull) == 0;
 }
 
 // The label values of a key, in order.
@@ -141,20 +163,24 @@ class SeriesTable {
 
   // Applies `update` to the series of `values` (valid UTF-8), creating it or falling back to
   // the overflow series.
+  // `key` is BuildSeriesKey(values).
   template <class Fn>
-  void Update(const std::array<std::string_view, kLabels>& values, int64_t now_ms,
-              const Fn& update) {
-    thread_local std::string key;
-    BuildSeriesKey(values, key);
-    Shard& shard = *shards_[absl::HashOf(std::string_view(key)) % shards_.size()];
+  void Update(const std::array<std::string_view, kLabels>& values, std::string_view series_key,
+              int64_t now_ms, const Fn& update) {
+    // absl's own string hash: std::string_view would hash through std::hash (Debian's Abseil
+    // keeps its own string_view type), several times slower on 400-byte keys.
+    const absl::string_view key(series_key.data(), series_key.size());
+    Shard& shard = *shards_[absl::HashOf(key) % shards_.size()];
     {
       std::lock_guard<std::mutex> lock(shard.mutex);
-      auto it = shard.series.find(std::string_view(key));
+      auto it = shard.series.find(key);
       if (it == shard.series.end() && Reserve()) {
         auto series = std::make_unique<Series>();
         series->labels = MakeLabels(values);
-        const std::string_view stored_key = series->labels->key;
-        it = shard.series.emplace(stored_key, std::move(series)).first;
+        const std::string& stored = series->labels->key;
+        it =
+            shard.series.emplace(absl::string_view(stored.data(), stored.size()), std::move(series))
+                .first;
       }
       if (it != shard.series.end()) {
         update(it->second->values);
@@ -230,7 +256,7 @@ class SeriesTable {
   struct Shard {
     mutable std::mutex mutex;
     // Keys view into the series' own SeriesLabels::key, which never moves.
-    absl::flat_hash_map<std::string_view, std::unique_ptr<Series>> series ABSL_GUARDED_BY(mutex);
+    absl::flat_hash_map<absl::string_view, std::unique_ptr<Series>> series ABSL_GUARDED_BY(mutex);
   };
 
   std::shared_ptr<const SeriesLabels> MakeLabels(
@@ -303,15 +329,19 @@ void RenderCounter(ExpositionFormat format, std::string_view name, std::string_v
   }
 }
 
-// Repairs the values that are not valid UTF-8 into `scratch`, pointing the views there.
+// Repairs the values that are not valid UTF-8 into `scratch`, pointing the views there;
+// returns whether any changed.
 template <size_t N>
-void RepairUtf8(std::array<std::string_view, N>& values, std::array<std::string, N>& scratch) {
+bool RepairUtf8(std::array<std::string_view, N>& values, std::array<std::string, N>& scratch) {
+  bool changed = false;
   for (size_t i = 0; i < N; ++i) {
     if (IsValidUtf8(values[i])) continue;
     scratch[i].clear();
     AppendUtf8Repaired(values[i], scratch[i]);
     values[i] = scratch[i];
+    changed = true;
   }
+  return changed;
 }
 
 }  // namespace
@@ -369,10 +399,12 @@ int64_t RequestMetrics::NowMs() {
 void RequestMetrics::Record(const meshtel::v1::RequestRecord& record, int64_t now_ms) {
   thread_local IstioLabelScratch scratch;
   thread_local std::array<std::string, kIstioRequestLabelCount> repaired;
+  thread_local std::string key;
   auto values = IstioRequestLabelValues(record, scratch);
-  RepairUtf8(values, repaired);
+  BuildSeriesKey(values, key);
+  if (!IsAsciiText(key) && RepairUtf8(values, repaired)) BuildSeriesKey(values, key);
 
-  tables_->requests.Update(values, now_ms, [&record](RequestValues& series) {
+  tables_->requests.Update(values, key, now_ms, [&record](RequestValues& series) {
     ++series.requests;
     series.duration_ms.Observe(static_cast<double>(record.duration_ns()) / 1e6);
     series.request_bytes.Observe(static_cast<double>(record.request_bytes()));
@@ -384,7 +416,8 @@ void RequestMetrics::Record(const meshtel::v1::RequestRecord& record, int64_t no
     for (size_t i = 0; i < kIstioMessageLabelCount; ++i) {
       message_values[i] = values[kIstioMessageLabelIndexes[i]];
     }
-    tables_->messages.Update(message_values, now_ms, [&record](MessageValues& series) {
+    BuildSeriesKey(message_values, key);
+    tables_->messages.Update(message_values, key, now_ms, [&record](MessageValues& series) {
       series.request_messages += record.request_messages();
       series.response_messages += record.response_messages();
     });
