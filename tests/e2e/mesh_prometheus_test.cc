@@ -208,6 +208,29 @@ TEST_F(MeshTest, PrometheusSeesEveryRequestWithIstioLabels) {
   EXPECT_NE(open_metrics.body.find("# TYPE istio_requests counter\n"), std::string::npos);
   EXPECT_EQ(testing::SumSamples(open_metrics.body, "istio_requests_total", {"reporter=\"source\""}),
             kRequests);
+  // The strict OpenMetrics parser of Debian's python3-prometheus-client must accept it too (it
+  // checks # EOF, metadata order, counter and unit suffixes, bucket order and +Inf).
+  testing::WriteFile(dir_ + "/metrics.om", open_metrics.body);
+  std::string parser_output;
+  EXPECT_EQ(testing::RunCommand(
+                "/usr/bin/python3 -c 'import sys\n"
+                "from prometheus_client.openmetrics.parser import text_string_to_metric_families\n"
+                "for f in text_string_to_metric_families(sys.stdin.read()):\n"
+                "    print(f.name, f.type, f.unit, len(f.samples))' < " +
+                    dir_ + "/metrics.om",
+                &parser_output),
+            0)
+      << parser_output << "\n(python3-prometheus-client is installed by scripts/install-deps.sh)";
+  // Every istio_requests_total line is one sample of the parsed counter family.
+  const size_t request_series =
+      testing::SampleLines(open_metrics.body, "istio_requests_total", {}).size();
+  EXPECT_GE(request_series, 2u);
+  EXPECT_NE(parser_output.find("istio_requests counter  " + std::to_string(request_series) + "\n"),
+            std::string::npos)
+      << parser_output;
+  EXPECT_NE(parser_output.find("istio_request_duration_milliseconds histogram milliseconds"),
+            std::string::npos)
+      << parser_output;
 
   // A real Prometheus scrapes the collector.
   const uint16_t prometheus_port = testing::FreePort();

@@ -3,6 +3,9 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -11,6 +14,20 @@
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 #include "tests/support/metrics_text.h"
+
+// Counts heap allocations of this test binary (the hot-path test reads it).
+namespace {
+std::atomic<uint64_t> g_allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+// Not inlined, so the compiler never pairs a new-expression with free() at a call site.
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace meshtel::collector {
 namespace {
@@ -415,6 +432,34 @@ TEST(RequestMetricsTest, InvalidUtf8IsRepairedBeforeKeyingSeries) {
     }
   });
   EXPECT_GT(visited, 0u);
+}
+
+TEST(RequestMetricsTest, UpdatingExistingSeriesAllocatesNothing) {
+  prometheus::Registry registry;
+  RequestMetrics metrics({.registry = &registry});
+  std::vector<meshtel::v1::RequestRecord> records;
+  for (uint32_t code : {200u, 404u, 503u}) {
+    records.push_back(Record(meshtel::v1::REPORTER_SOURCE, code, 2'000'000, 10, 20));
+    records.push_back(GrpcRecord(meshtel::v1::REPORTER_DESTINATION, 2, 1));
+    records.back().set_response_code(code);
+  }
+  records.back().mutable_source()->set_workload("not utf-8 \xFF, repaired");
+  records.back().set_response_flags(uint64_t{1} << meshtel::v1::RESPONSE_FLAG_NO_ROUTE_FOUND);
+  for (const auto& record : records) metrics.Record(record);  // creates the series
+  const uint64_t before = g_allocations.load();
+  for (int round = 0; round < 100; ++round) {
+    for (const auto& record : records) metrics.Record(record);
+  }
+  const uint64_t allocations = g_allocations.load() - before;
+  EXPECT_EQ(allocations, 0u);
+  // The count is live: a new label set allocates its series.
+  const uint64_t before_new = g_allocations.load();
+  metrics.Record(Record(meshtel::v1::REPORTER_SOURCE, 201, 1, 1, 1));
+  EXPECT_GT(g_allocations.load(), before_new);
+  EXPECT_EQ(metrics.series_count(), records.size() + 1);
+  std::string text;
+  metrics.RenderText(text);
+  EXPECT_EQ(testing::SumSamples(text, "istio_requests_total", {}), 101.0 * records.size() + 1);
 }
 
 TEST(RequestMetricsCardinalityTest, NewLabelSetsPastTheLimitGoToOneOverflowSeries) {
