@@ -304,6 +304,61 @@ TEST_F(MeshTest, TrafficFlowsWhileTheCollectorIsDownAndRecordsArriveLater) {
   EXPECT_EQ(SourceRequests(), 120);
 }
 
+TEST_F(MeshTest, LabelSetsPastTheLimitShareTheOverflowSeriesAndIdleSeriesExpire) {
+  // The mesh makes three label sets (frontend inbound, frontend outbound, backend inbound).
+  EXPECT_EQ(collector_->Terminate(), 0);
+  std::string config;
+  ASSERT_EQ(testing::RunCommand("cat " + dir_ + "/collector.yaml", &config), 0);
+  testing::WriteFile(dir_ + "/collector.yaml",
+                     config + "metrics: {max_series_per_metric: 1, series_idle_timeout: 5s}\n");
+  StartCollector();
+  constexpr int kRequests = 20;
+  SendLoad(kRequests);
+  // Every record is counted: one label set in its own series, the two others in the overflow
+  // series.
+  std::string metrics;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        metrics = Metrics();
+        return testing::SumSamples(metrics, "istio_requests_total", {}) == 3 * kRequests;
+      },
+      seconds(30)))
+      << metrics;
+  const std::vector<std::string> overflow =
+      testing::SampleLines(metrics, "istio_requests_total", {"reporter=\"__overflow__\""});
+  ASSERT_EQ(overflow.size(), 1u) << metrics;
+  EXPECT_NE(overflow.front().find("source_workload=\"__overflow__\""), std::string::npos);
+  EXPECT_EQ(testing::SampleValue(overflow.front()), 2 * kRequests);
+  EXPECT_EQ(testing::SampleLines(metrics, "istio_requests_total", {}).size(), 2u);
+  EXPECT_EQ(testing::SumSamples(metrics, "meshtel_metrics_series_overflow_total",
+                                {"metric=\"istio_requests_total\""}),
+            2 * kRequests);
+  EXPECT_EQ(testing::SumSamples(metrics, "meshtel_metrics_series_overflow_total",
+                                {"metric=\"istio_response_bytes\""}),
+            2 * kRequests);
+  EXPECT_EQ(
+      testing::SumSamples(metrics, "meshtel_metrics_series", {"metric=\"istio_requests_total\""}),
+      1);
+  // No traffic: after 5 s idle (checked every second) every series goes, the overflow too.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        metrics = Metrics();
+        return testing::SampleLines(metrics, "istio_requests_total", {}).empty();
+      },
+      seconds(30)))
+      << metrics;
+  EXPECT_EQ(
+      testing::SumSamples(metrics, "meshtel_metrics_series", {"metric=\"istio_requests_total\""}),
+      0);
+  EXPECT_EQ(testing::SampleLines(metrics, "istio_request_duration_milliseconds_count", {}).size(),
+            0u);
+  // A new request brings its series back, from zero.
+  SendLoad(1);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return testing::SumSamples(Metrics(), "istio_requests_total", {}) == 3; },
+      seconds(30)));
+}
+
 TEST(CollectorCommandLineTest, BadConfigNamesTheFieldAndExits2) {
   const std::string dir = testing::MakeTempDir("meshtel-cli");
   testing::WriteFile(dir + "/bad.yaml", "ingest:\n  max_batch_bytes: 12\n");
