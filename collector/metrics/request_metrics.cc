@@ -161,9 +161,8 @@ class SeriesTable {
     overflow_labels_ = MakeLabels(overflow_values);
   }
 
-  // Applies `update` to the series of `values` (valid UTF-8), creating it or falling back to
-  // the overflow series.
-  // `key` is BuildSeriesKey(values).
+  // Applies `update` to the series of `values` (valid UTF-8; `series_key` is
+  // BuildSeriesKey(values)), creating it or falling back to the overflow series.
   template <class Fn>
   void Update(const std::array<std::string_view, kLabels>& values, std::string_view series_key,
               int64_t now_ms, const Fn& update) {
@@ -229,9 +228,9 @@ class SeriesTable {
   // Every series (overflow last), ordered by label text.
   std::vector<SnapshotRow<Values>> Snapshot() const {
     std::vector<SnapshotRow<Values>> rows;
+    rows.reserve(size() + 1);  // a guess: series come and go while the shards are read
     for (const auto& shard : shards_) {
       std::lock_guard<std::mutex> lock(shard->mutex);
-      rows.reserve(rows.size() + shard->series.size());
       for (const auto& [key, series] : shard->series)
         rows.push_back({series->labels, series->values});
     }
