@@ -2,15 +2,20 @@
 
 // Tested by: tests/e2e/mesh_prometheus_test.cc
 
+#include <algorithm>
+#include <chrono>
 #include <utility>
 
-#include "prometheus/text_serializer.h"
 #include "spdlog/spdlog.h"
 
 namespace meshtel::collector {
 
 Collector::Collector(const CollectorConfig& config)
-    : config_(config), registry_(std::make_shared<prometheus::Registry>()) {}
+    : config_(config),
+      registry_(std::make_shared<prometheus::Registry>()),
+      request_metrics_({.max_series_per_metric = config.metrics.max_series_per_metric,
+                        .registry = registry_.get()}),
+      scrape_handler_(request_metrics_, *registry_) {}
 
 absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfig& config) {
   std::unique_ptr<Collector> collector(new Collector(config));
@@ -27,7 +32,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   Collector* self = collector.get();
   std::vector<std::pair<std::string, common::AdminHandler>> routes;
   routes.emplace_back("/metrics", [self](const common::AdminRequest& request) {
-    return self->RenderMetrics(request);
+    return self->scrape_handler_.Serve(request);
   });
   routes.emplace_back("/healthz", [](const common::AdminRequest&) {
     return common::AdminResponse{.body = "ok\n"};
@@ -42,6 +47,9 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   collector->admin_ = *std::move(admin);
   spdlog::info("admin listening on {}:{} (/metrics, /healthz, /readyz)", config.admin.listen.host,
                collector->admin_->port());
+  if (config.metrics.series_idle_timeout > absl::ZeroDuration()) {
+    collector->expiry_thread_ = std::thread([self] { self->ExpireSeriesLoop(); });
+  }
   collector->ready_.store(true);
   return collector;
 }
@@ -59,16 +67,26 @@ absl::Status Collector::Consume(const meshtel::v1::RecordBatch& batch,
   return absl::OkStatus();
 }
 
-common::AdminResponse Collector::RenderMetrics(const common::AdminRequest&) const {
-  common::AdminResponse response;
-  response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  request_metrics_.RenderText(response.body);
-  response.body += prometheus::TextSerializer().Serialize(registry_->Collect());
-  return response;
+void Collector::ExpireSeriesLoop() {
+  const int64_t idle_ms = absl::ToInt64Milliseconds(config_.metrics.series_idle_timeout);
+  const auto interval = std::chrono::milliseconds(std::clamp<int64_t>(idle_ms / 10, 1000, 60000));
+  std::unique_lock<std::mutex> lock(expiry_mutex_);
+  while (!expiry_wake_.wait_for(lock, interval, [this] { return stopping_; })) {
+    lock.unlock();
+    const size_t removed = request_metrics_.ExpireIdle(RequestMetrics::NowMs(), idle_ms);
+    if (removed > 0) spdlog::debug("metrics: expired {} idle series", removed);
+    lock.lock();
+  }
 }
 
 absl::Status Collector::Shutdown() {
   ready_.store(false);
+  {
+    std::lock_guard<std::mutex> lock(expiry_mutex_);
+    stopping_ = true;
+  }
+  expiry_wake_.notify_all();
+  if (expiry_thread_.joinable()) expiry_thread_.join();
   if (ingest_ != nullptr) {
     ingest_->Shutdown(config_.shutdown_grace);
   }

@@ -5,12 +5,17 @@
 // Data path today: RecordIngestServer → Collector::Consume → RecordStore (durable, then acked)
 // → RequestMetrics; the admin server renders /metrics from RequestMetrics plus the collector's
 // own prometheus-cpp registry. A batch the store could not write is not counted in metrics
-// either: the proxy resends it.
+// either: the proxy resends it. The admin server answers /metrics with a ScrapeHandler
+// (RequestMetrics plus the collector's own prometheus-cpp registry, in the negotiated format). A background thread expires idle metric series every
+// tenth of metrics.series_idle_timeout (between 1 s and 1 min); none runs when it is 0.
 // Threading: Consume() runs on gRPC threads; admin handlers on the admin thread. Shutdown() is
 // called once, from the main thread.
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "collector/common/admin_http_server.h"
@@ -18,6 +23,7 @@
 #include "collector/ingest/record_batch_sink.h"
 #include "collector/ingest/record_ingest_server.h"
 #include "collector/metrics/request_metrics.h"
+#include "collector/metrics/scrape_handler.h"
 #include "collector/store/record_store.h"
 #include "prometheus/registry.h"
 
@@ -43,11 +49,17 @@ class Collector : public RecordBatchSink {
  private:
   explicit Collector(const CollectorConfig& config);
 
-  common::AdminResponse RenderMetrics(const common::AdminRequest& request) const;
+  // Runs on expiry_thread_ until Shutdown().
+  void ExpireSeriesLoop();
 
   const CollectorConfig config_;
   std::shared_ptr<prometheus::Registry> registry_;
   RequestMetrics request_metrics_;
+  ScrapeHandler scrape_handler_;
+  std::mutex expiry_mutex_;
+  std::condition_variable expiry_wake_;
+  bool stopping_ = false;  // guarded by expiry_mutex_
+  std::thread expiry_thread_;
   std::unique_ptr<RecordStore> store_;
   std::unique_ptr<RecordIngestServer> ingest_;
   std::unique_ptr<common::AdminHttpServer> admin_;

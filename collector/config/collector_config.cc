@@ -104,6 +104,19 @@ absl::Status ValidateExporter(const ExporterConfig& exporter, std::string_view p
   return absl::OkStatus();
 }
 
+absl::Status MetricsConfig::Validate() const {
+  if (max_series_per_metric < 1 || max_series_per_metric > 10'000'000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics.max_series_per_metric: ", max_series_per_metric, " is not in [1, 10000000]"));
+  }
+  if (series_idle_timeout != absl::ZeroDuration() && series_idle_timeout < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics.series_idle_timeout: ", absl::FormatDuration(series_idle_timeout),
+                     " is neither 0 nor at least 1s"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CollectorConfig::Validate() const {
   for (size_t i = 0; i < exporters.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
@@ -128,6 +141,7 @@ absl::Status CollectorConfig::Validate() const {
   }
   if (absl::Status status = access_log.Validate(); !status.ok()) return status;
   if (absl::Status status = ingest.Validate(); !status.ok()) return status;
+  if (absl::Status status = metrics.Validate(); !status.ok()) return status;
   return store.Validate();
 }
 
@@ -190,6 +204,11 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
     top.Fail(entry.Finish());
     top.Fail(ValidateExporter(exporter, path.substr(0, path.size() - 1)));
     config.exporters.push_back(std::move(exporter));
+  }
+  if (auto metrics = top.Map("metrics")) {
+    metrics->Read("max_series_per_metric", config.metrics.max_series_per_metric);
+    metrics->Read("series_idle_timeout", config.metrics.series_idle_timeout);
+    top.Fail(metrics->Finish());
   }
   if (absl::Status status = top.Finish(); !status.ok()) return status;
   if (absl::Status status = config.Validate(); !status.ok()) return status;

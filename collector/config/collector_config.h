@@ -112,6 +112,18 @@ struct ExporterConfig {
 // Checks the engine's fields of one exporter; `path` is its YAML path ("exporters[0]").
 absl::Status ValidateExporter(const ExporterConfig& exporter, std::string_view path);
 
+struct MetricsConfig {
+  // Label sets each Istio metric may hold; records with a new label set beyond that update the
+  // metric's one overflow series (every label "__overflow__") and are counted in
+  // meshtel_metrics_series_overflow_total. 1..10000000. Default: 10000
+  uint64_t max_series_per_metric = 10000;
+  // A series not updated for this long is removed (a later record creates it again, from zero).
+  // 0 keeps series for the life of the process; otherwise at least 1s. Default: 10m
+  absl::Duration series_idle_timeout = absl::Minutes(10);
+
+  absl::Status Validate() const;
+};
+
 struct CollectorConfig {
   // trace, debug, info, warn, error, critical or off. Default: info
   std::string log_level = "info";
@@ -123,6 +135,7 @@ struct CollectorConfig {
   AccessLogConfig access_log;
   // The backends that stored records are delivered to, each at its own pace. Default: none
   std::vector<ExporterConfig> exporters;
+  MetricsConfig metrics;
 
   absl::Status Validate() const;
 };

@@ -44,6 +44,22 @@ inline constexpr std::array<std::string_view, kIstioRequestLabelCount> kIstioReq
     "connection_security_policy",
 };
 
+// Istio's gRPC message counters (istio_request_messages_total, istio_response_messages_total)
+// carry only `reporter` and the source_*/destination_* labels: the request labels above without
+// request_protocol, response_code, grpc_response_status, response_flags and
+// connection_security_policy (wire-facts §8.2). Indexes into kIstioRequestLabelNames, in order.
+inline constexpr size_t kIstioMessageLabelCount = 20;
+inline constexpr std::array<size_t, kIstioMessageLabelCount> kIstioMessageLabelIndexes = {
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
+inline constexpr std::array<std::string_view, kIstioMessageLabelCount> kIstioMessageLabelNames =
+    [] {
+      std::array<std::string_view, kIstioMessageLabelCount> names{};
+      for (size_t i = 0; i < kIstioMessageLabelCount; ++i) {
+        names[i] = kIstioRequestLabelNames[kIstioMessageLabelIndexes[i]];
+      }
+      return names;
+    }();
+
 // The label values of one record, in kIstioRequestLabelNames order. The views point into
 // `record` or into static strings, except response_code, grpc_response_status and
 // response_flags, which point into `scratch` (reused across calls to avoid allocation).

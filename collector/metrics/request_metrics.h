@@ -1,29 +1,47 @@
 #pragma once
-// RequestMetrics: aggregates RequestRecords into Istio's HTTP/gRPC request metrics and renders
-// them in the Prometheus text format 0.0.4.
+// RequestMetrics: aggregates RequestRecords into Istio's standard HTTP/gRPC metrics and renders
+// them in the Prometheus text format 0.0.4 or OpenMetrics 1.0.
 //
-// Families: istio_requests_total (counter), istio_request_duration_milliseconds,
-// istio_request_bytes and istio_response_bytes (histograms with Envoy's default bounds), all
-// with Istio's 25 standard labels (istio_labels.h).
+// Families (names, labels and buckets of wire-facts §8.1–8.3):
+// - istio_requests_total (counter), istio_request_duration_milliseconds, istio_request_bytes and
+//   istio_response_bytes (histograms with Envoy's default bounds): every record, with Istio's 25
+//   request labels (istio_labels.h). These four share their label sets ("request series").
+// - istio_request_messages_total, istio_response_messages_total (counters): records with
+//   request_protocol gRPC, adding RequestRecord.request_messages / response_messages, with the
+//   20 message labels (reporter plus source_*/destination_*) ("message series").
+// - istio_build (gauge, value 1): labels component="proxy" and tag=<options.build_tag>.
 //
-// Threading: Record() and RenderText() may be called from any number of threads at once.
-// Series are sharded by label hash; Record() locks one shard for the update only, and
-// RenderText() copies one shard at a time, so a scrape never stalls ingest for long.
-// Memory: one Series per distinct label set; series are never removed yet (cardinality limits
-// and expiry arrive with the metrics work).
+// Cardinality: each of the two series tables holds at most options.max_series_per_metric label
+// sets. A record whose label set is new once a table is full updates that table's one overflow
+// series instead — every label set to kOverflowLabelValue — and counts the update in
+// meshtel_metrics_series_overflow_total{metric=...} (once per metric of the table). The
+// overflow series is not counted against the limit, so at most limit + 1 label sets are
+// exposed. ExpireIdle() removes series not updated for a while (overflow series included); a
+// later record creates them again, from zero. meshtel_metrics_series{metric=...} is the number
+// of label sets counted against the limit. Both meshtel_* families are registered in
+// options.registry when one is given.
+//
+// Label values are repaired to valid UTF-8 (U+FFFD for ill-formed bytes) before they key a
+// series, so two ill-formed values that repair alike share one series.
+//
+// Threading: Record(), ExpireIdle(), Render*() and VisitSamples() may be called from any number
+// of threads at once. Series are sharded by label hash; Record() locks one shard for the update
+// only. Rendering copies one shard at a time (the labels are shared, immutable text; only the
+// numbers are copied) and formats outside every lock, so a scrape never stalls ingest for long.
+// Hot path: updating an existing series allocates nothing (thread-local key buffers).
+// Ownership: options.registry must outlive the RequestMetrics.
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
+#include "collector/metrics/exposition.h"
 #include "collector/metrics/sample_source.h"
 #include "meshtel/v1/record.pb.h"
+#include "prometheus/registry.h"
 
 namespace meshtel::collector {
 
@@ -31,6 +49,9 @@ namespace meshtel::collector {
 inline constexpr std::array<double, 19> kIstioHistogramBounds = {
     0.5,  1,    5,     10,    25,    50,     100,    250,     500,    1000,
     2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000};
+
+// The value of every label of a table's overflow series.
+inline constexpr std::string_view kOverflowLabelValue = "__overflow__";
 
 struct HistogramCounts {
   // counts[i] = observations in (bound[i-1], bound[i]]; the last entry is (bound[18], +Inf).
@@ -41,43 +62,53 @@ struct HistogramCounts {
   void Observe(double value);
 };
 
+struct RequestMetricsOptions {
+  // Shards per series table (lock striping). At least 1.
+  size_t shard_count = 16;
+  // Label sets per metric before new ones go to the overflow series. At least 1.
+  uint64_t max_series_per_metric = 10000;
+  // istio_build's tag label; empty leaves istio_build out.
+  std::string build_tag = MESHTEL_VERSION;
+  // Where meshtel_metrics_series and meshtel_metrics_series_overflow_total are registered; may
+  // be null (benchmarks, tests that do not look at them).
+  prometheus::Registry* registry = nullptr;
+};
+
 class RequestMetrics : public SampleSource {
  public:
-  explicit RequestMetrics(size_t shard_count = 16);
+  explicit RequestMetrics(RequestMetricsOptions options = {});
+  ~RequestMetrics() override;
 
-  // Adds one request to its series (creating the series on first sight).
-  void Record(const meshtel::v1::RequestRecord& record);
+  RequestMetrics(const RequestMetrics&) = delete;
+  RequestMetrics& operator=(const RequestMetrics&) = delete;
 
-  // Appends HELP/TYPE lines and every series of every family to `out`.
-  void RenderText(std::string& out) const;
+  // A coarse monotonic clock in milliseconds (a few ms resolution, no syscall): the time base
+  // of Record() and ExpireIdle().
+  static int64_t NowMs();
 
+  // Adds one request to its series (creating the series on first sight) at time NowMs().
+  void Record(const meshtel::v1::RequestRecord& record) { Record(record, NowMs()); }
+  // The same at an explicit time on the NowMs() scale (tests drive expiry with it).
+  void Record(const meshtel::v1::RequestRecord& record, int64_t now_ms);
+
+  // Removes every series last updated more than `idle_ms` before `now_ms`; returns how many.
+  size_t ExpireIdle(int64_t now_ms, int64_t idle_ms);
+
+  // Appends the metadata and every series of every family in `format` (no "# EOF").
+  void Render(ExpositionFormat format, std::string& out) const;
+  void RenderText(std::string& out) const { Render(ExpositionFormat::kPrometheusText, out); }
+
+  // Label sets counted against the limit: request series, and gRPC message series.
   size_t series_count() const;
+  size_t message_series_count() const;
 
-  // SampleSource: every sample RenderText() would print, with the same names and labels.
+  // SampleSource: every sample Render(kPrometheusText) would print, same names and labels.
   void VisitSamples(const std::function<void(const MetricSample&)>& visit) const override;
 
  private:
-  struct Series {
-    std::string key;          // the label values, each prefixed by its length
-    std::string labels_text;  // rendered once: reporter="source",source_workload="...",...
-    uint64_t requests = 0;
-    HistogramCounts duration_ms;
-    HistogramCounts request_bytes;
-    HistogramCounts response_bytes;
-  };
-  struct Shard {
-    mutable std::mutex mutex;
-    absl::flat_hash_map<std::string, std::unique_ptr<Series>> series ABSL_GUARDED_BY(mutex);
-  };
-
-  std::vector<Series> Snapshot() const;
-
-  std::vector<std::unique_ptr<Shard>> shards_;
+  struct Tables;
+  RequestMetricsOptions options_;
+  std::unique_ptr<Tables> tables_;
 };
-
-// Escapes a label value for the text format: backslash, double quote and newline.
-void AppendEscapedLabelValue(std::string_view value, std::string& out);
-// Go-style shortest float text: "0.5", "1", "3600000", "+Inf", "NaN".
-void AppendPrometheusDouble(double value, std::string& out);
 
 }  // namespace meshtel::collector

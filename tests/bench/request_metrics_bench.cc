@@ -10,6 +10,10 @@
 //     one istio_requests_total sample plus three 19-bound histograms; times one full text render
 //     (prometheus-cpp: TextSerializer().Serialize(registry.Collect())). One label set renders
 //     67 sample lines (1 counter + 3 x (20 buckets + _sum + _count)).
+//   BM_MeshtelMemoryPerSeries: heap bytes (glibc mallinfo2, all arenas) a fresh RequestMetrics
+//     holds after N distinct HTTP label sets of the render fixture, divided by N.
+
+#include <malloc.h>
 
 #include <algorithm>
 #include <cmath>
@@ -40,6 +44,7 @@ using meshtel::collector::kIstioHistogramBounds;
 using meshtel::collector::kIstioRequestLabelCount;
 using meshtel::collector::kIstioRequestLabelNames;
 using meshtel::collector::RequestMetrics;
+using meshtel::collector::RequestMetricsOptions;
 using meshtel::v1::RequestRecord;
 
 constexpr int kPoolSize = 1000;
@@ -242,6 +247,17 @@ void FillRenderSeries(int64_t series, Metrics& metrics) {
   }
 }
 
+// A fresh aggregator; RequestMetrics without a series limit in reach of the fixtures.
+template <typename Metrics>
+std::unique_ptr<Metrics> MakeMetrics() {
+  return std::make_unique<Metrics>();
+}
+template <>
+std::unique_ptr<RequestMetrics> MakeMetrics<RequestMetrics>() {
+  return std::make_unique<RequestMetrics>(
+      RequestMetricsOptions{.max_series_per_metric = 10'000'000});
+}
+
 // Built once per N (on first use) and kept for the repetitions of that N.
 template <typename Metrics>
 Metrics& RenderFixture(int64_t series) {
@@ -250,7 +266,7 @@ Metrics& RenderFixture(int64_t series) {
   std::lock_guard<std::mutex> lock(mutex);
   auto& fixture = fixtures[series];
   if (!fixture) {
-    fixture = std::make_unique<Metrics>();
+    fixture = MakeMetrics<Metrics>();
     FillRenderSeries(series, *fixture);
   }
   return *fixture;
@@ -306,10 +322,47 @@ void BM_PrometheusCppRender(benchmark::State& state) {
   SetRenderCounters(state, text);
 }
 
+size_t HeapInUse() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
+void BM_MeshtelMemoryPerSeries(benchmark::State& state) {
+  const int64_t series = state.range(0);
+  constexpr int64_t kCodes = static_cast<int64_t>(std::size(kRenderCodes));
+  double bytes_per_series = 0;
+  for (auto _ : state) {
+    std::mt19937_64 rng(7);
+    // Records first, so only the aggregator's own growth is measured.
+    std::vector<RequestRecord> records;
+    records.reserve(static_cast<size_t>(series));
+    for (int64_t i = 0; i < series; ++i) {
+      records.push_back(MakeRecord(static_cast<int>(i / (kRenderDestinations * kCodes)),
+                                   static_cast<int>((i / kCodes) % kRenderDestinations),
+                                   kRenderCodes[i % kCodes], rng));
+      records.back().set_request_protocol(meshtel::v1::REQUEST_PROTOCOL_HTTP);
+      records.back().clear_grpc_status();
+    }
+    auto metrics = MakeMetrics<RequestMetrics>();
+    metrics->Record(records.front());  // thread-local buffers, outside the measurement
+    const size_t before = HeapInUse();
+    for (const RequestRecord& record : records) metrics->Record(record);
+    const size_t after = HeapInUse();
+    if (metrics->series_count() != static_cast<size_t>(series)) {
+      state.SkipWithError("fixture has the wrong series count");
+      return;
+    }
+    bytes_per_series = static_cast<double>(after - before) / static_cast<double>(series - 1);
+  }
+  state.counters["series"] = static_cast<double>(series);
+  state.counters["bytes_per_series"] = bytes_per_series;
+}
+
 BENCHMARK(BM_MeshtelRecord);
 BENCHMARK(BM_MeshtelRecord)->Threads(2)->UseRealTime();
 BENCHMARK(BM_PrometheusCppRecord);
 BENCHMARK(BM_PrometheusCppRecord)->Threads(2)->UseRealTime();
+BENCHMARK(BM_MeshtelMemoryPerSeries)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(BM_MeshtelRender)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_PrometheusCppRender)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(1);
 // One render of 100k label sets takes over a minute (and ~15 GB) with prometheus-cpp: one

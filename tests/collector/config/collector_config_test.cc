@@ -22,6 +22,9 @@ TEST(CollectorConfigTest, EmptyFileMeansDefaults) {
   EXPECT_EQ(config->admin.listen, (common::HostPort{"0.0.0.0", 15141}));
   EXPECT_EQ(config->store.data_dir, "./meshtel-data");
   EXPECT_EQ(config->store.data_dir, defaults.store.data_dir);
+  EXPECT_EQ(config->metrics.max_series_per_metric, 10000u);
+  EXPECT_EQ(config->metrics.series_idle_timeout, absl::Minutes(10));
+  EXPECT_EQ(config->metrics.max_series_per_metric, defaults.metrics.max_series_per_metric);
 }
 
 TEST(CollectorConfigTest, NoPathMeansDefaults) {
@@ -39,6 +42,15 @@ TEST(CollectorConfigTest, EveryKeyDecodes) {
   EXPECT_EQ(config->ingest.max_batch_bytes, 1048576u);
   EXPECT_EQ(config->admin.listen, (common::HostPort{"::1", 7001}));
   EXPECT_EQ(config->store.data_dir, "/var/lib/meshtel");
+  EXPECT_EQ(config->metrics.max_series_per_metric, 500u);
+  EXPECT_EQ(config->metrics.series_idle_timeout, absl::Seconds(90));
+}
+
+TEST(CollectorConfigTest, ZeroIdleTimeoutKeepsSeries) {
+  absl::StatusOr<CollectorConfig> config =
+      ParseCollectorConfig(YAML::Load("metrics: {series_idle_timeout: 0}"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->metrics.series_idle_timeout, absl::ZeroDuration());
 }
 
 TEST(CollectorConfigTest, AccessLogDefaultsToIstioText) {

@@ -1,0 +1,132 @@
+#include "collector/metrics/scrape_handler.h"
+
+#include <zlib.h>
+
+#include <memory>
+#include <string>
+
+#include "collector/common/admin_http_server.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/http_get.h"
+#include "tests/support/metrics_text.h"
+
+namespace meshtel::collector {
+namespace {
+
+using ::testing::EndsWith;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+std::string Gunzip(const std::string& data) {
+  z_stream stream{};
+  EXPECT_EQ(inflateInit2(&stream, 15 + 16), Z_OK);
+  std::string out;
+  char buffer[16384];
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  stream.avail_in = static_cast<uInt>(data.size());
+  int result = Z_OK;
+  while (result == Z_OK) {
+    stream.next_out = reinterpret_cast<Bytef*>(buffer);
+    stream.avail_out = sizeof(buffer);
+    result = inflate(&stream, Z_NO_FLUSH);
+    out.append(buffer, sizeof(buffer) - stream.avail_out);
+  }
+  EXPECT_EQ(result, Z_STREAM_END);
+  inflateEnd(&stream);
+  return out;
+}
+
+// A scrape endpoint served by the real admin HTTP server on a free loopback port.
+class ScrapeHandlerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    meshtel::v1::RequestRecord record;
+    record.set_reporter(meshtel::v1::REPORTER_SOURCE);
+    record.set_response_code(200);
+    record.mutable_source()->set_workload("we\"ird\n\xFF");
+    metrics_.Record(record);
+    handler_ = std::make_unique<ScrapeHandler>(metrics_, registry_);
+    std::vector<std::pair<std::string, common::AdminHandler>> routes;
+    routes.emplace_back("/metrics", [this](const common::AdminRequest& request) {
+      return handler_->Serve(request);
+    });
+    auto server = common::AdminHttpServer::Start({"127.0.0.1", 0}, std::move(routes));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  testing::HttpResult Scrape(const std::vector<std::pair<std::string, std::string>>& headers) {
+    testing::HttpResult result = testing::HttpGet(server_->port(), "/metrics", headers);
+    EXPECT_EQ(result.status, 200) << result.error;
+    return result;
+  }
+
+  prometheus::Registry registry_;
+  RequestMetrics metrics_{{.build_tag = "1.2.3", .registry = &registry_}};
+  std::unique_ptr<ScrapeHandler> handler_;
+  std::unique_ptr<common::AdminHttpServer> server_;
+};
+
+TEST_F(ScrapeHandlerTest, PlainScrapeIsText004) {
+  const testing::HttpResult result = Scrape({});
+  EXPECT_EQ(result.headers.at("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(result.headers.count("content-encoding"), 0u);
+  EXPECT_THAT(result.body, HasSubstr("# TYPE istio_requests_total counter\n"));
+  EXPECT_THAT(result.body, HasSubstr("source_workload=\"we\\\"ird\\n\xEF\xBF\xBD\""));
+  EXPECT_THAT(result.body, HasSubstr("# TYPE meshtel_metrics_series gauge\n"));
+  EXPECT_THAT(result.body, Not(HasSubstr("# EOF")));
+  EXPECT_THAT(result.body, EndsWith("\n"));
+  EXPECT_EQ(testing::SumSamples(result.body, "meshtel_metrics_scrapes_total",
+                                {"format=\"text\"", "encoding=\"identity\""}),
+            1);
+}
+
+TEST_F(ScrapeHandlerTest, OpenMetricsWhenAskedEndsWithEof) {
+  const testing::HttpResult result = Scrape(
+      {{"Accept",
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"}});
+  EXPECT_EQ(result.headers.at("content-type"),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8");
+  EXPECT_THAT(result.body, StartsWith("# HELP istio_requests "));
+  EXPECT_THAT(result.body, HasSubstr("# TYPE istio_requests counter\n"));
+  EXPECT_THAT(result.body, HasSubstr("# TYPE meshtel_metrics_scrapes counter\n"));
+  EXPECT_THAT(result.body, HasSubstr("# TYPE meshtel_metrics_series_overflow counter\n"));
+  EXPECT_THAT(result.body, HasSubstr("# UNIT istio_request_bytes bytes\n"));
+  EXPECT_THAT(result.body, EndsWith("\n# EOF\n"));
+  EXPECT_EQ(result.body.find("# EOF"), result.body.size() - 6);  // once, at the very end
+  EXPECT_THAT(result.body, Not(HasSubstr("\r")));
+  EXPECT_EQ(testing::SumSamples(result.body, "meshtel_metrics_scrapes_total",
+                                {"format=\"openmetrics\"", "encoding=\"identity\""}),
+            1);
+}
+
+TEST_F(ScrapeHandlerTest, GzipWhenAllowedInEitherFormat) {
+  const std::string plain = Scrape({}).body;
+  const testing::HttpResult text = Scrape({{"Accept-Encoding", "gzip"}});
+  EXPECT_EQ(text.headers.at("content-encoding"), "gzip");
+  const std::string text_body = Gunzip(text.body);
+  EXPECT_THAT(text_body, HasSubstr("# TYPE istio_requests_total counter\n"));
+  // The same exposition as uncompressed, apart from the scrape counters.
+  EXPECT_EQ(testing::SampleLines(text_body, "istio_request_bytes_bucket", {}),
+            testing::SampleLines(plain, "istio_request_bytes_bucket", {}));
+
+  const testing::HttpResult open_metrics =
+      Scrape({{"Accept", "application/openmetrics-text"}, {"Accept-Encoding", "deflate, gzip"}});
+  EXPECT_EQ(open_metrics.headers.at("content-encoding"), "gzip");
+  EXPECT_EQ(open_metrics.headers.at("content-type"),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8");
+  const std::string open_metrics_body = Gunzip(open_metrics.body);
+  EXPECT_THAT(open_metrics_body, EndsWith("\n# EOF\n"));
+  EXPECT_EQ(testing::SumSamples(open_metrics_body, "meshtel_metrics_scrapes_total",
+                                {"format=\"openmetrics\"", "encoding=\"gzip\""}),
+            1);
+
+  const testing::HttpResult refused = Scrape({{"Accept-Encoding", "gzip;q=0"}});
+  EXPECT_EQ(refused.headers.count("content-encoding"), 0u);
+  EXPECT_THAT(refused.body, StartsWith("# HELP"));
+}
+
+}  // namespace
+}  // namespace meshtel::collector
