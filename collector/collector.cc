@@ -6,9 +6,24 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "collector/logs/json_escape.h"
+#include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
 namespace meshtel::collector {
+namespace {
+
+std::string JsonString(std::string_view text) {
+  std::string out = "\"";
+  AppendJsonEscaped(out, text);
+  out += '"';
+  return out;
+}
+
+}  // namespace
 
 Collector::Collector(const CollectorConfig& config)
     : config_(config),
@@ -17,12 +32,40 @@ Collector::Collector(const CollectorConfig& config)
                         .registry = registry_.get()}),
       scrape_handler_(request_metrics_, *registry_) {}
 
-absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfig& config) {
+absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfig& config,
+                                                            const ExporterBuilder& build_exporter) {
   std::unique_ptr<Collector> collector(new Collector(config));
   absl::StatusOr<std::unique_ptr<RecordStore>> store =
       RecordStore::Open(config.store, *collector->registry_);
   if (!store.ok()) return store.status();
   collector->store_ = *std::move(store);
+
+  absl::StatusOr<AccessLogFormat> line_format = config.access_log.Compile();
+  if (!line_format.ok()) return line_format.status();
+  collector->line_format_ = std::make_unique<AccessLogFormat>(*std::move(line_format));
+  std::vector<RetentionWatch> watched;
+  std::vector<DeliveryTarget> targets;
+  for (size_t i = 0; i < config.exporters.size(); ++i) {
+    const ExporterConfig& exporter_config = config.exporters[i];
+    if (build_exporter == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("exporters[", i, "]: this program has no exporters"));
+    }
+    absl::StatusOr<Exporter> exporter = build_exporter(exporter_config, *collector->line_format_);
+    if (!exporter.ok()) return exporter.status();
+    watched.push_back({exporter->name, exporter->family});
+    targets.push_back({.exporter = *std::move(exporter),
+                       .batch = exporter_config.batch,
+                       .retry = exporter_config.retry});
+  }
+  collector->retention_ = std::make_unique<Retention>(*collector->store_, config.store,
+                                                      std::move(watched), *collector->registry_);
+  collector->retention_->Start();
+  collector->delivery_ =
+      std::make_unique<DeliveryEngine>(*collector->store_, *collector->registry_);
+  if (absl::Status started = collector->delivery_->Start(std::move(targets)); !started.ok()) {
+    return started;
+  }
 
   absl::StatusOr<std::unique_ptr<RecordIngestServer>> ingest =
       RecordIngestServer::Start(config.ingest, *collector, *collector->registry_);
@@ -33,6 +76,11 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   std::vector<std::pair<std::string, common::AdminHandler>> routes;
   routes.emplace_back("/metrics", [self](const common::AdminRequest& request) {
     return self->scrape_handler_.Serve(request);
+  });
+  routes.emplace_back("/api/exporters",
+                      [self](const common::AdminRequest&) { return self->ExportersJson(); });
+  routes.emplace_back("/api/dead-letters", [self](const common::AdminRequest& request) {
+    return self->DeadLettersJson(request);
   });
   routes.emplace_back("/healthz", [](const common::AdminRequest&) {
     return common::AdminResponse{.body = "ok\n"};
@@ -67,6 +115,55 @@ absl::Status Collector::Consume(const meshtel::v1::RecordBatch& batch,
   return absl::OkStatus();
 }
 
+common::AdminResponse Collector::ExportersJson() const {
+  std::string body = "[";
+  for (const DeliveryStatus& status : delivery_->statuses()) {
+    if (body.size() > 1) body += ",";
+    body += fmt::format(
+        "{{\"name\":{},\"type\":{},\"cursor\":{},\"delivered\":{},\"rejected\":{},"
+        "\"retrying\":{},\"lag_records\":{},\"lag_seconds\":{:.3f},\"last_error\":{}}}",
+        JsonString(status.name), JsonString(status.type), JsonString(status.cursor.ToString()),
+        status.delivered, status.rejected, status.retrying, status.lag_records, status.lag_seconds,
+        JsonString(status.last_error));
+  }
+  body += "]\n";
+  return common::AdminResponse{.content_type = "application/json", .body = std::move(body)};
+}
+
+common::AdminResponse Collector::DeadLettersJson(const common::AdminRequest& request) const {
+  std::string exporter;
+  size_t limit = 100;
+  for (absl::string_view piece : absl::StrSplit(request.query, '&')) {
+    const std::string pair(piece.data(), piece.size());
+    const size_t equals = pair.find('=');
+    if (equals == std::string::npos) continue;
+    const std::string key = pair.substr(0, equals);
+    const std::string value = pair.substr(equals + 1);
+    if (key == "exporter") exporter = value;
+    if (key == "limit" && !absl::SimpleAtoi(value, &limit)) {
+      return common::AdminResponse{.status = 400, .body = "limit: not a number\n"};
+    }
+  }
+  absl::StatusOr<std::vector<RecordStore::DeadLetterEntry>> letters =
+      store_->ListDeadLetters(exporter, std::min<size_t>(limit, 10000));
+  if (!letters.ok()) {
+    return common::AdminResponse{.status = 503, .body = letters.status().ToString() + "\n"};
+  }
+  std::string body;
+  std::string line;
+  for (const RecordStore::DeadLetterEntry& letter : *letters) {
+    line.clear();
+    line_format_->Render(letter.record, line);
+    while (!line.empty() && line.back() == '\n') line.pop_back();
+    body += fmt::format(
+        "{{\"exporter\":{},\"key\":{},\"reason\":{},\"maybe_delivered\":{},"
+        "\"set_aside_unix_nano\":{},\"line\":{}}}\n",
+        JsonString(letter.exporter), JsonString(letter.key.ToString()), JsonString(letter.reason),
+        letter.maybe_delivered, letter.set_aside_unix_nano, JsonString(line));
+  }
+  return common::AdminResponse{.content_type = "application/x-ndjson", .body = std::move(body)};
+}
+
 void Collector::ExpireSeriesLoop() {
   const int64_t idle_ms = absl::ToInt64Milliseconds(config_.metrics.series_idle_timeout);
   const auto interval = std::chrono::milliseconds(std::clamp<int64_t>(idle_ms / 10, 1000, 60000));
@@ -90,6 +187,8 @@ absl::Status Collector::Shutdown() {
   if (ingest_ != nullptr) {
     ingest_->Shutdown(config_.shutdown_grace);
   }
+  if (delivery_ != nullptr) delivery_->Stop();
+  if (retention_ != nullptr) retention_->Stop();
   admin_.reset();
   absl::Status status = absl::OkStatus();
   if (store_ != nullptr) {

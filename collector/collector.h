@@ -6,40 +6,55 @@
 // → RequestMetrics; the admin server renders /metrics from RequestMetrics plus the collector's
 // own prometheus-cpp registry. A batch the store could not write is not counted in metrics
 // either: the proxy resends it. The admin server answers /metrics with a ScrapeHandler
-// (RequestMetrics plus the collector's own prometheus-cpp registry, in the negotiated format). A background thread expires idle metric series every
-// tenth of metrics.series_idle_timeout (between 1 s and 1 min); none runs when it is 0.
-// Threading: Consume() runs on gRPC threads; admin handlers on the admin thread. Shutdown() is
-// called once, from the main thread.
+// (RequestMetrics plus the collector's own prometheus-cpp registry, in the negotiated format). A
+// background thread expires idle metric series every tenth of metrics.series_idle_timeout (between
+// 1 s and 1 min); none runs when it is 0. Threading: Consume() runs on gRPC threads; admin handlers
+// on the admin thread. Shutdown() is called once, from the main thread.
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "collector/common/admin_http_server.h"
 #include "collector/config/collector_config.h"
+#include "collector/delivery/delivery_engine.h"
+#include "collector/delivery/exporter.h"
 #include "collector/ingest/record_batch_sink.h"
 #include "collector/ingest/record_ingest_server.h"
+#include "collector/logs/access_log_format.h"
 #include "collector/metrics/request_metrics.h"
 #include "collector/metrics/scrape_handler.h"
 #include "collector/store/record_store.h"
+#include "collector/store/retention.h"
 #include "prometheus/registry.h"
 
 namespace meshtel::collector {
 
+// Builds the Exporter for one `exporters:` entry (exporters/exporter_registry.h in the program;
+// the collector library does not depend on the backends). Access-log lines use `line_format`.
+using ExporterBuilder = std::function<absl::StatusOr<Exporter>(const ExporterConfig& config,
+                                                               const AccessLogFormat& line_format)>;
+
 class Collector : public RecordBatchSink {
  public:
-  // Opens the store, then starts the ingest and admin servers. Errors name the failing part.
-  static absl::StatusOr<std::unique_ptr<Collector>> Start(const CollectorConfig& config);
+  // Opens the store, starts retention, builds the exporters with `build_exporter` and starts
+  // their delivery, then the ingest and admin servers. Errors name the failing part.
+  static absl::StatusOr<std::unique_ptr<Collector>> Start(
+      const CollectorConfig& config, const ExporterBuilder& build_exporter = nullptr);
   ~Collector() override;
 
-  // Not ready, stop ingest (open streams get `shutdown_grace`), stop admin, close the store.
+  // Not ready, stop ingest (open streams get `shutdown_grace`), stop delivery and retention,
+  // stop admin, close the store.
   absl::Status Shutdown();
 
   uint16_t ingest_port() const { return ingest_->port(); }
   uint16_t admin_port() const { return admin_->port(); }
+  std::vector<DeliveryStatus> exporter_statuses() const { return delivery_->statuses(); }
 
   // RecordBatchSink
   absl::Status Consume(const meshtel::v1::RecordBatch& batch,
@@ -51,6 +66,10 @@ class Collector : public RecordBatchSink {
 
   // Runs on expiry_thread_ until Shutdown().
   void ExpireSeriesLoop();
+  // GET /api/exporters: each exporter's cursor, counts, lag and last error, as JSON.
+  common::AdminResponse ExportersJson() const;
+  // GET /api/dead-letters?exporter=NAME&limit=N: dead letters as JSON lines.
+  common::AdminResponse DeadLettersJson(const common::AdminRequest& request) const;
 
   const CollectorConfig config_;
   std::shared_ptr<prometheus::Registry> registry_;
@@ -61,6 +80,9 @@ class Collector : public RecordBatchSink {
   bool stopping_ = false;  // guarded by expiry_mutex_
   std::thread expiry_thread_;
   std::unique_ptr<RecordStore> store_;
+  std::unique_ptr<AccessLogFormat> line_format_;
+  std::unique_ptr<Retention> retention_;
+  std::unique_ptr<DeliveryEngine> delivery_;
   std::unique_ptr<RecordIngestServer> ingest_;
   std::unique_ptr<common::AdminHttpServer> admin_;
   std::atomic<bool> ready_{false};
