@@ -37,6 +37,13 @@ struct AdminHttpServer::Impl {
   }
 
   asio::awaitable<void> Serve(tcp::socket socket) {
+    beast::error_code endpoint_error;
+    const auto peer = socket.remote_endpoint(endpoint_error);
+    const bool from_loopback =
+        !endpoint_error &&
+        (peer.address().is_loopback() ||
+         (peer.address().is_v6() && peer.address().to_v6().is_v4_mapped() &&
+          asio::ip::make_address_v4(asio::ip::v4_mapped, peer.address().to_v6()).is_loopback()));
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
@@ -69,6 +76,8 @@ struct AdminHttpServer::Impl {
         }
         request.accept = std::string(message[http::field::accept]);
         request.accept_encoding = std::string(message[http::field::accept_encoding]);
+        request.authorization = std::string(message[http::field::authorization]);
+        request.from_loopback = from_loopback;
         request.body = message.body();
         AdminResponse reply = Dispatch(request);
         response.result(reply.status);

@@ -25,6 +25,8 @@ struct AdminRequest {
   std::string query;            // after '?', undecoded; empty when absent
   std::string accept;           // Accept header
   std::string accept_encoding;  // Accept-Encoding header
+  std::string authorization;    // Authorization header
+  bool from_loopback = false;   // the client connected from a loopback address
   std::string body;
 };
 

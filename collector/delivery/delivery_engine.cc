@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "collector/delivery/batch_delivery.h"
 #include "spdlog/spdlog.h"
 
 namespace meshtel::collector {
@@ -173,75 +174,37 @@ void DeliveryEngine::SetAside(Runner& runner, std::span<const StoredRecord> reco
 }
 
 bool DeliveryEngine::Deliver(Runner& runner, std::span<const StoredRecord> records) {
-  if (records.empty()) return true;
   Exporter& exporter = runner.target.exporter;
-  absl::StatusOr<Payload> payload = exporter.encoder->Encode(records);
-  if (!payload.ok()) {
-    if (records.size() > 1) {
-      const size_t half = records.size() / 2;
-      return Deliver(runner, records.subspan(0, half)) && Deliver(runner, records.subspan(half));
-    }
-    SetAside(runner, records, absl::StrCat("encoding failed: ", payload.status().message()), false);
-    return true;
-  }
-  absl::Duration backoff = runner.target.retry.initial_backoff;
-  bool retrying = false;
-  const auto stop_retrying = [&] {
-    if (retrying) runner.retrying->Decrement(static_cast<double>(records.size()));
-    retrying = false;
+  DeliveryHooks hooks;
+  hooks.delivered = [&](size_t count) {
+    runner.delivered->Increment(static_cast<double>(count));
+    std::lock_guard<std::mutex> lock(runner.mutex);
+    runner.status.delivered += count;
+    runner.status.last_error.clear();
   };
-  for (;;) {
-    const SendResult result = exporter.sender->Send(*payload);
-    switch (result.verdict) {
-      case SendVerdict::kOk: {
-        stop_retrying();
-        runner.send_ok->Increment();
-        runner.delivered->Increment(static_cast<double>(records.size()));
-        std::lock_guard<std::mutex> lock(runner.mutex);
-        runner.status.delivered += records.size();
-        runner.status.retrying = 0;
-        runner.status.last_error.clear();
-        return true;
-      }
-      case SendVerdict::kRetryable: {
-        runner.send_retryable->Increment();
-        if (!retrying) runner.retrying->Increment(static_cast<double>(records.size()));
-        retrying = true;
-        {
-          std::lock_guard<std::mutex> lock(runner.mutex);
-          runner.status.retrying = records.size();
-          runner.status.last_error = result.detail;
-        }
-        // Full jitter: a uniform wait in [0, backoff], unless the backend named its delay.
-        absl::Duration wait = result.retry_after.value_or(absl::ZeroDuration());
-        if (!result.retry_after) {
-          std::uniform_int_distribution<int64_t> jitter(0, absl::ToInt64Microseconds(backoff));
-          wait = absl::Microseconds(jitter(runner.random));
-        }
-        spdlog::debug("exporter {}: {}{}; retry in {}", runner.status.name, result.detail,
-                      result.throttled ? " (throttled: exporter paused)" : "",
-                      absl::FormatDuration(wait));
-        backoff = std::min(backoff * 2, runner.target.retry.max_backoff);
-        if (!Sleep(wait)) {
-          stop_retrying();
-          return false;
-        }
-        continue;
-      }
-      case SendVerdict::kPermanent: {
-        stop_retrying();
-        runner.send_permanent->Increment();
-        spdlog::warn("exporter {}: backend refused {} records: {}", runner.status.name,
-                     records.size(), result.detail);
-        if (result.partly_stored || records.size() == 1) {
-          SetAside(runner, records, result.detail, result.partly_stored);
-          return true;
-        }
-        const size_t half = records.size() / 2;
-        return Deliver(runner, records.subspan(0, half)) && Deliver(runner, records.subspan(half));
-      }
+  hooks.rejected = [&](std::span<const StoredRecord> refused, const std::string& reason,
+                       bool maybe_delivered) {
+    spdlog::warn("exporter {}: {} records refused: {}", runner.status.name, refused.size(), reason);
+    SetAside(runner, refused, reason, maybe_delivered);
+  };
+  hooks.retrying = [&](size_t count, bool retrying, const std::string& detail) {
+    if (retrying) {
+      runner.retrying->Increment(static_cast<double>(count));
+    } else {
+      runner.retrying->Decrement(static_cast<double>(count));
     }
-  }
+    std::lock_guard<std::mutex> lock(runner.mutex);
+    runner.status.retrying = retrying ? count : 0;
+    if (retrying) runner.status.last_error = detail;
+  };
+  hooks.sleep = [this](absl::Duration duration) { return Sleep(duration); };
+  SendCounts counts;
+  const bool resolved = DeliverBatch(*exporter.encoder, *exporter.sender, runner.target.retry,
+                                     runner.random, records, hooks, counts);
+  runner.send_ok->Increment(static_cast<double>(counts.ok));
+  runner.send_retryable->Increment(static_cast<double>(counts.retryable));
+  runner.send_permanent->Increment(static_cast<double>(counts.permanent));
+  return resolved;
 }
 
 void DeliveryEngine::Run(Runner& runner) {

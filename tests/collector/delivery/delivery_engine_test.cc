@@ -1,5 +1,5 @@
-// The delivery engine against a store on disk and a scripted in-process backend: an encoder that
-// writes each record's path on a line, and a sender whose verdicts the test sets.
+// The delivery engine against a store on disk and a scripted in-process backend
+// (tests/support/scripted_backend.h).
 
 #include "collector/delivery/delivery_engine.h"
 
@@ -14,76 +14,16 @@
 #include "gtest/gtest.h"
 #include "prometheus/text_serializer.h"
 #include "tests/support/process.h"
+#include "tests/support/scripted_backend.h"
 
 namespace meshtel::collector {
 namespace {
 
+using testing::Backend;
+using testing::LineEncoder;
+using testing::ScriptedSender;
+
 using std::chrono::seconds;
-
-// What the scripted backend saw and how it answers.
-struct Backend {
-  std::mutex mutex;
-  std::vector<std::vector<std::string>> accepted;  // payloads taken, as lists of paths
-  std::vector<size_t> payload_sizes;               // entries of every payload sent
-  int fail_next = 0;                               // answer this many sends kRetryable
-  std::optional<absl::Duration> retry_after;       // ...with this Retry-After
-  bool refuse_bad = false;                         // payloads holding "/bad..." are refused
-  bool partly_stored = false;                      // ...with partly_stored
-  std::atomic<bool> down{false};                   // every send is kRetryable
-
-  std::vector<std::string> AllAccepted() {
-    std::lock_guard<std::mutex> lock(mutex);
-    std::vector<std::string> all;
-    for (const auto& payload : accepted) all.insert(all.end(), payload.begin(), payload.end());
-    return all;
-  }
-};
-
-class LineEncoder : public Encoder {
- public:
-  absl::StatusOr<size_t> Measure(const StoredRecord& stored) override {
-    if (stored.record.path().starts_with("/huge")) {
-      return absl::InvalidArgumentError("line over the backend's limit");
-    }
-    return stored.record.path().size() + 1;
-  }
-  absl::StatusOr<Payload> Encode(std::span<const StoredRecord> records) override {
-    Payload payload;
-    for (const StoredRecord& stored : records) payload.body += stored.record.path() + "\n";
-    payload.entries = records.size();
-    return payload;
-  }
-};
-
-class ScriptedSender : public Sender {
- public:
-  explicit ScriptedSender(Backend& backend) : backend_(backend) {}
-  SendResult Send(const Payload& payload) override {
-    std::vector<std::string> paths = absl::StrSplit(payload.body, '\n', absl::SkipEmpty());
-    std::lock_guard<std::mutex> lock(backend_.mutex);
-    backend_.payload_sizes.push_back(paths.size());
-    if (backend_.down.load()) return {.verdict = SendVerdict::kRetryable, .detail = "down"};
-    if (backend_.fail_next > 0) {
-      --backend_.fail_next;
-      return {.verdict = SendVerdict::kRetryable,
-              .retry_after = backend_.retry_after,
-              .throttled = backend_.retry_after.has_value(),
-              .detail = "HTTP 503"};
-    }
-    const bool bad = std::any_of(paths.begin(), paths.end(),
-                                 [](const std::string& path) { return path.starts_with("/bad"); });
-    if (backend_.refuse_bad && bad) {
-      return {.verdict = SendVerdict::kPermanent,
-              .partly_stored = backend_.partly_stored,
-              .detail = "HTTP 400: bad entry"};
-    }
-    backend_.accepted.push_back(std::move(paths));
-    return {};
-  }
-
- private:
-  Backend& backend_;
-};
 
 class DeliveryEngineTest : public ::testing::Test {
  protected:

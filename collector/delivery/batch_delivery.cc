@@ -1,0 +1,73 @@
+#include "collector/delivery/batch_delivery.h"
+
+// Tested by: tests/collector/delivery/delivery_engine_test.cc
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace meshtel::collector {
+
+bool DeliverBatch(Encoder& encoder, Sender& sender, const ExporterRetryConfig& retry,
+                  std::mt19937_64& random, std::span<const StoredRecord> records,
+                  const DeliveryHooks& hooks, SendCounts& counts) {
+  if (records.empty()) return true;
+  const auto split = [&] {
+    const size_t half = records.size() / 2;
+    return DeliverBatch(encoder, sender, retry, random, records.subspan(0, half), hooks, counts) &&
+           DeliverBatch(encoder, sender, retry, random, records.subspan(half), hooks, counts);
+  };
+  absl::StatusOr<Payload> payload = encoder.Encode(records);
+  if (!payload.ok()) {
+    if (records.size() > 1) return split();
+    hooks.rejected(records, absl::StrCat("encoding failed: ", payload.status().message()), false);
+    return true;
+  }
+  absl::Duration backoff = retry.initial_backoff;
+  bool retrying = false;
+  const auto stop_retrying = [&](const std::string& detail) {
+    if (retrying) hooks.retrying(records.size(), false, detail);
+    retrying = false;
+  };
+  for (;;) {
+    const SendResult result = sender.Send(*payload);
+    switch (result.verdict) {
+      case SendVerdict::kOk:
+        ++counts.ok;
+        stop_retrying("");
+        hooks.delivered(records.size());
+        return true;
+      case SendVerdict::kRetryable: {
+        ++counts.retryable;
+        if (!retrying) hooks.retrying(records.size(), true, result.detail);
+        retrying = true;
+        // Full jitter: a uniform wait in [0, backoff], unless the backend named its delay.
+        absl::Duration wait = result.retry_after.value_or(absl::ZeroDuration());
+        if (!result.retry_after) {
+          std::uniform_int_distribution<int64_t> jitter(0, absl::ToInt64Microseconds(backoff));
+          wait = absl::Microseconds(jitter(random));
+        }
+        spdlog::debug("{}{}; retry in {}", result.detail,
+                      result.throttled ? " (throttled: exporter paused)" : "",
+                      absl::FormatDuration(wait));
+        backoff = std::min(backoff * 2, retry.max_backoff);
+        if (!hooks.sleep(wait)) {
+          stop_retrying(result.detail);
+          return false;
+        }
+        continue;
+      }
+      case SendVerdict::kPermanent:
+        ++counts.permanent;
+        stop_retrying(result.detail);
+        if (result.partly_stored || records.size() == 1) {
+          hooks.rejected(records, result.detail, result.partly_stored);
+          return true;
+        }
+        return split();
+    }
+  }
+}
+
+}  // namespace meshtel::collector
