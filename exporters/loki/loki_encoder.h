@@ -13,7 +13,12 @@
 //
 // Measure() refuses (InvalidArgument) a record whose line is over max_line_bytes, whose time is
 // older than reject_older_than, or whose label value is over Loki's 2048 bytes: Loki would
-// answer 400 for each of them.
+// answer 400 for each of them. Otherwise it returns the entry's size before compression: the
+// line, the structured metadata and a few bytes of framing (the stream's labels string, shared
+// by the stream's entries, is not counted).
+// Not checked (Loki may still answer 400 for them): an entry over 10 minutes in the future, an
+// entry more than Loki's out-of-order window (1 h) behind the newest one Loki already has for
+// its stream, label values that are not valid UTF-8.
 //
 // Threading: one thread at a time (the exporter's delivery thread). Ownership: keeps copies of
 // its config and format; reads records only during a call.
