@@ -96,6 +96,20 @@ TEST(LokiEncoderTest, DefaultStreamLabelsAndUnknownForMissingFields) {
             "workload=\"unknown\"}");
 }
 
+TEST(LokiEncoderTest, ConfiguredAndStaticLabels) {
+  LokiConfig config;
+  config.labels = {{"app", LokiLabelField::kDestinationApp},
+                   {"code", LokiLabelField::kResponseCodeClass}};
+  config.static_labels = {{"cluster", "east"}};
+  LokiEncoder encoder(config, Format());
+  StoredRecord stored = Record("cart-v1", NanosAgo(absl::Hours(1)), 0);
+  stored.record.mutable_destination()->set_app("cart");
+  stored.record.set_response_code(404);
+  EXPECT_EQ(encoder.StreamLabels(stored.record), "{app=\"cart\", cluster=\"east\", code=\"4xx\"}");
+  stored.record.set_response_code(0);  // no response sent
+  EXPECT_EQ(encoder.StreamLabels(stored.record), "{app=\"cart\", cluster=\"east\", code=\"0xx\"}");
+}
+
 TEST(LokiEncoderTest, GroupsStreamsAndOrdersEntriesByTime) {
   LokiEncoder encoder(LokiConfig{}, Format());
   const uint64_t base = NanosAgo(absl::Hours(1));

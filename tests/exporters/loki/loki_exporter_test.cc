@@ -137,6 +137,17 @@ TEST(LokiConfigTest, ErrorsNameThePath) {
             "exporters[0].loki.labels: 17 labels with static_labels, over Loki's limit of 15");
 }
 
+TEST(LokiConfigTest, EveryLabelFieldHasAName) {
+  for (int i = 0; i <= static_cast<int>(LokiLabelField::kResponseCodeClass); ++i) {
+    const std::string_view name = LokiLabelFieldName(static_cast<LokiLabelField>(i));
+    ASSERT_FALSE(name.empty()) << i;
+    absl::StatusOr<LokiConfig> config = ParseBlock(
+        absl::StrCat("      url: http://l/\n      labels: {x: ", std::string(name), "}\n"));
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(static_cast<int>(config->labels[0].field), i);
+  }
+}
+
 TEST(BuildLokiExporterTest, BuildsWithoutTouchingTheNetwork) {
   absl::StatusOr<CollectorConfig> config = collector::ParseCollectorConfig(YAML::Load(
       "exporters:\n  - name: main\n    type: loki\n    loki:\n      url: http://127.0.0.1:1/\n"));
