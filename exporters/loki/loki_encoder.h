@@ -1,0 +1,75 @@
+#pragma once
+// LokiEncoder: stored records -> one Loki push (logproto.PushRequest, snappy block compressed).
+//
+// Streams: each record's labels (LokiConfig.labels from the record, plus static_labels) make its
+// stream; a field that is empty in the record takes the value "unknown" (as Istio's metric
+// labels), so every stream carries every configured label. The labels string is LogQL selector
+// syntax with names sorted: {job="meshtel", namespace="shop", reporter="destination"}.
+// Entries: timestamp = the record's start_time_unix_nano (the store key's time when that is 0);
+// line = the record rendered by the collector's access-log format, without a trailing newline;
+// structured metadata (when enabled) = trace_id (lower-case hex) and request_id, each only when
+// the record has it. Within a stream entries are in time order (ties keep key order); streams
+// appear in labels-string order.
+//
+// Measure() refuses (InvalidArgument) a record whose line is over max_line_bytes, whose time is
+// older than reject_older_than, or whose label value is over Loki's 2048 bytes: Loki would
+// answer 400 for each of them. Otherwise it returns the entry's size before compression: the
+// line, the structured metadata and a few bytes of framing (the stream's labels string, shared
+// by the stream's entries, is not counted).
+// Not checked (Loki may still answer 400 for them): an entry over 10 minutes in the future, an
+// entry more than Loki's out-of-order window (1 h) behind the newest one Loki already has for
+// its stream, label values that are not valid UTF-8.
+//
+// Threading: one thread at a time (the exporter's delivery thread). Ownership: keeps copies of
+// its config and format; reads records only during a call.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "collector/delivery/exporter.h"
+#include "collector/logs/access_log_format.h"
+#include "exporters/loki/loki_exporter.h"
+#include "meshtel/v1/record.pb.h"
+
+namespace meshtel::exporters {
+
+// Loki's default limit on a label value's length (validation.max_label_value_length).
+inline constexpr size_t kLokiMaxLabelValueBytes = 2048;
+
+// `labels` (name, value) in Loki's selector syntax, names sorted; values escaped (backslash,
+// double quote, newline, carriage return, tab).
+std::string FormatLokiLabels(std::vector<std::pair<std::string, std::string>> labels);
+
+// The value the record gives `field` ("" when the record does not have it).
+std::string LokiLabelValue(const meshtel::v1::RequestRecord& record, LokiLabelField field);
+
+// The entry time of a stored record, in ns since the Unix epoch.
+uint64_t LokiEntryTimeNanos(const collector::StoredRecord& stored);
+
+class LokiEncoder : public collector::Encoder {
+ public:
+  LokiEncoder(LokiConfig config, collector::AccessLogFormat line_format);
+
+  absl::StatusOr<size_t> Measure(const collector::StoredRecord& record) override;
+  absl::StatusOr<collector::Payload> Encode(
+      std::span<const collector::StoredRecord> records) override;
+
+  // The labels string of `record`'s stream.
+  std::string StreamLabels(const meshtel::v1::RequestRecord& record) const;
+  // The line of `record`: the access-log line without its trailing newline.
+  std::string Line(const meshtel::v1::RequestRecord& record) const;
+  // The structured metadata of `record` (empty when disabled or absent).
+  std::vector<std::pair<std::string, std::string>> Metadata(
+      const meshtel::v1::RequestRecord& record) const;
+
+ private:
+  LokiConfig config_;
+  collector::AccessLogFormat line_format_;
+};
+
+}  // namespace meshtel::exporters

@@ -1,0 +1,99 @@
+#pragma once
+// The Loki exporter: access-log lines pushed to Loki's push API (wire-facts §4) as
+// snappy-compressed protobuf. This file holds its settings (the `loki:` block of one `exporters:`
+// entry) and the factory the collector calls; the encoder and sender are in loki_encoder.h and
+// loki_sender.h.
+//
+// Errors: ParseLokiConfig() and BuildLokiExporter() return InvalidArgument naming the full YAML
+// path and the offending value ("exporters[0].loki.url: is required"). BuildLokiExporter() opens
+// no connection (the sender connects on its first Send()).
+// Threading: pure functions; the exporter they build is used by one delivery thread.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "collector/common/http_client.h"
+#include "collector/config/collector_config.h"
+#include "collector/delivery/exporter.h"
+#include "collector/logs/access_log_format.h"
+#include "yaml-cpp/yaml.h"
+
+namespace meshtel::exporters {
+
+// A record field a stream label may take its value from: low-cardinality identity fields only.
+enum class LokiLabelField {
+  kReporter,                     // "source" / "destination"
+  kSourceWorkload,               // source.workload
+  kSourceNamespace,              // source.namespace
+  kSourceApp,                    // source.app
+  kSourceVersion,                // source.version
+  kSourceCanonicalService,       // source.canonical_service
+  kSourceCluster,                // source.cluster
+  kDestinationWorkload,          // destination.workload
+  kDestinationNamespace,         // destination.namespace
+  kDestinationApp,               // destination.app
+  kDestinationVersion,           // destination.version
+  kDestinationCanonicalService,  // destination.canonical_service
+  kDestinationCluster,           // destination.cluster
+  kDestinationService,           // destination_service.host
+  kDestinationServiceName,       // destination_service.name
+  kDestinationServiceNamespace,  // destination_service.namespace
+  kRequestProtocol,              // "http" / "grpc" / "tcp"
+  kMethod,                       // method
+  kResponseCode,                 // "200", "0" when no response was sent
+  kResponseCodeClass,            // "2xx", "5xx"; "0xx" when no response was sent
+};
+
+// The field's configuration name ("destination_workload").
+std::string_view LokiLabelFieldName(LokiLabelField field);
+
+// One stream label: its Loki name and where its value comes from.
+struct LokiLabel {
+  std::string name;
+  LokiLabelField field;
+};
+
+// Loki's limit on label names per stream (wire-facts §4.4).
+inline constexpr size_t kLokiMaxLabels = 15;
+
+struct LokiConfig {
+  // The push endpoint, e.g. http://loki:3100/loki/api/v1/push. Required; http only.
+  std::string url;
+  common::HttpUrl endpoint;  // `url`, parsed
+  // Sent as X-Scope-OrgID when not empty.
+  std::string tenant_id;
+  // HTTP basic authentication (both set) or a bearer token; not both.
+  std::string basic_auth_username;
+  std::string basic_auth_password;
+  std::string bearer_token;
+  // Total time of one push (connect + write + read).
+  absl::Duration timeout = absl::Seconds(10);
+  // Labels taken from each record. Default: namespace, workload, reporter.
+  std::vector<LokiLabel> labels = {{"namespace", LokiLabelField::kDestinationNamespace},
+                                   {"workload", LokiLabelField::kDestinationWorkload},
+                                   {"reporter", LokiLabelField::kReporter}};
+  // Labels with a fixed value on every stream. Default: job="meshtel".
+  std::vector<std::pair<std::string, std::string>> static_labels = {{"job", "meshtel"}};
+  // Longest line accepted (Loki's max_line_size); longer records are refused by Measure().
+  uint64_t max_line_bytes = 256 * 1024;
+  // trace_id and request_id as structured metadata on each entry (when the record has them).
+  bool structured_metadata = true;
+  // Records older than this (by their start time) are refused by Measure(), as Loki's
+  // reject_old_samples_max_age would refuse them.
+  absl::Duration reject_older_than = absl::Hours(7 * 24);
+};
+
+// Reads the `loki:` block at `path` ("exporters[0].loki"); checks every value.
+absl::StatusOr<LokiConfig> ParseLokiConfig(const YAML::Node& settings, const std::string& path);
+
+// Builds the exporter for one `exporters:` entry of type loki. `line_format` renders each
+// record's line (the collector's access_log format); the exporter keeps its own copy.
+absl::StatusOr<collector::Exporter> BuildLokiExporter(
+    const collector::ExporterConfig& config, const collector::AccessLogFormat& line_format);
+
+}  // namespace meshtel::exporters

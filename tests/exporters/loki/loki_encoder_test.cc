@@ -1,0 +1,259 @@
+#include "exporters/loki/loki_encoder.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "loki/push.pb.h"
+#include "snappy.h"
+
+namespace meshtel::exporters {
+namespace {
+
+using collector::AccessLogEncoding;
+using collector::AccessLogFormat;
+using collector::StoredRecord;
+
+constexpr std::string_view kLineFormat = "%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE%\n";
+
+AccessLogFormat Format(std::string_view format = kLineFormat,
+                       AccessLogEncoding encoding = AccessLogEncoding::kText) {
+  absl::StatusOr<AccessLogFormat> compiled = AccessLogFormat::Compile(format, encoding);
+  EXPECT_TRUE(compiled.ok()) << compiled.status();
+  return *compiled;
+}
+
+uint64_t NanosAgo(absl::Duration ago) {
+  return static_cast<uint64_t>(absl::ToUnixNanos(absl::Now() - ago));
+}
+
+// A record one hour old (plus `offset_ns`), served by `workload` in namespace shop.
+StoredRecord Record(std::string workload, uint64_t base_ns, uint64_t offset_ns,
+                    std::string path = "/cart") {
+  StoredRecord stored;
+  stored.key.time_unix_nano = base_ns + offset_ns + 5000;
+  stored.key.sequence = offset_ns;
+  stored.record.set_start_time_unix_nano(base_ns + offset_ns);
+  stored.record.set_reporter(meshtel::v1::REPORTER_DESTINATION);
+  stored.record.set_method("GET");
+  stored.record.set_path(std::move(path));
+  stored.record.set_response_code(200);
+  stored.record.mutable_destination()->set_workload(std::move(workload));
+  stored.record.mutable_destination()->set_namespace_("shop");
+  return stored;
+}
+
+logproto::PushRequest Decode(const collector::Payload& payload) {
+  std::string serialized;
+  EXPECT_TRUE(snappy::Uncompress(payload.body.data(), payload.body.size(), &serialized));
+  logproto::PushRequest request;
+  EXPECT_TRUE(request.ParseFromString(serialized));
+  return request;
+}
+
+uint64_t EntryNanos(const logproto::EntryAdapter& entry) {
+  return static_cast<uint64_t>(entry.timestamp().seconds()) * 1000000000 +
+         static_cast<uint64_t>(entry.timestamp().nanos());
+}
+
+TEST(FormatLokiLabelsTest, SortsNamesAndEscapesValues) {
+  EXPECT_EQ(FormatLokiLabels({{"zone", "a"}, {"app", "q\"uo\\te"}, {"job", "x\ny\tz\r"}}),
+            "{app=\"q\\\"uo\\\\te\", job=\"x\\ny\\tz\\r\", zone=\"a\"}");
+  EXPECT_EQ(FormatLokiLabels({{"job", "meshtel"}}), "{job=\"meshtel\"}");
+}
+
+TEST(LokiLabelValueTest, ReadsEachFieldFamily) {
+  StoredRecord stored = Record("cart-v1", NanosAgo(absl::Hours(1)), 0);
+  meshtel::v1::RequestRecord& record = stored.record;
+  record.set_request_protocol(meshtel::v1::REQUEST_PROTOCOL_GRPC);
+  record.mutable_destination_service()->set_name("cart");
+  record.set_response_code(503);
+  EXPECT_EQ(LokiLabelValue(record, LokiLabelField::kReporter), "destination");
+  EXPECT_EQ(LokiLabelValue(record, LokiLabelField::kDestinationWorkload), "cart-v1");
+  EXPECT_EQ(LokiLabelValue(record, LokiLabelField::kDestinationNamespace), "shop");
+  EXPECT_EQ(LokiLabelValue(record, LokiLabelField::kDestinationServiceName), "cart");
+  EXPECT_EQ(LokiLabelValue(record, LokiLabelField::kRequestProtocol), "grpc");
+  EXPECT_EQ(LokiLabelValue(record, LokiLabelField::kResponseCode), "503");
+  EXPECT_EQ(LokiLabelValue(record, LokiLabelField::kResponseCodeClass), "5xx");
+  EXPECT_EQ(LokiLabelValue(record, LokiLabelField::kSourceWorkload), "");
+  record.set_reporter(meshtel::v1::REPORTER_SOURCE);
+  EXPECT_EQ(LokiLabelValue(record, LokiLabelField::kReporter), "source");
+}
+
+TEST(LokiEncoderTest, DefaultStreamLabelsAndUnknownForMissingFields) {
+  LokiEncoder encoder(LokiConfig{}, Format());
+  StoredRecord stored = Record("cart-v1", NanosAgo(absl::Hours(1)), 0);
+  EXPECT_EQ(encoder.StreamLabels(stored.record),
+            "{job=\"meshtel\", namespace=\"shop\", reporter=\"destination\", "
+            "workload=\"cart-v1\"}");
+  stored.record.clear_destination();
+  stored.record.clear_reporter();
+  EXPECT_EQ(encoder.StreamLabels(stored.record),
+            "{job=\"meshtel\", namespace=\"unknown\", reporter=\"unknown\", "
+            "workload=\"unknown\"}");
+}
+
+TEST(LokiEncoderTest, ConfiguredAndStaticLabels) {
+  LokiConfig config;
+  config.labels = {{"app", LokiLabelField::kDestinationApp},
+                   {"code", LokiLabelField::kResponseCodeClass}};
+  config.static_labels = {{"cluster", "east"}};
+  LokiEncoder encoder(config, Format());
+  StoredRecord stored = Record("cart-v1", NanosAgo(absl::Hours(1)), 0);
+  stored.record.mutable_destination()->set_app("cart");
+  stored.record.set_response_code(404);
+  EXPECT_EQ(encoder.StreamLabels(stored.record), "{app=\"cart\", cluster=\"east\", code=\"4xx\"}");
+  stored.record.set_response_code(0);  // no response sent
+  EXPECT_EQ(encoder.StreamLabels(stored.record), "{app=\"cart\", cluster=\"east\", code=\"0xx\"}");
+}
+
+TEST(LokiEncoderTest, GroupsStreamsAndOrdersEntriesByTime) {
+  LokiEncoder encoder(LokiConfig{}, Format());
+  const uint64_t base = NanosAgo(absl::Hours(1));
+  // Key order (as the engine passes them) is not time order.
+  std::vector<StoredRecord> records = {
+      Record("cart-v1", base, 300, "/a300"), Record("pay-v1", base, 100, "/b100"),
+      Record("cart-v1", base, 200, "/a200-first"), Record("cart-v1", base, 200, "/a200-second"),
+      Record("cart-v1", base, 250, "/a250")};
+  // No start time: the store key's time stands in (base + 250 + 5000).
+  records[4].record.set_start_time_unix_nano(0);
+  absl::StatusOr<collector::Payload> payload = encoder.Encode(records);
+  ASSERT_TRUE(payload.ok()) << payload.status();
+  EXPECT_EQ(payload->entries, 5u);
+  EXPECT_EQ(payload->content_type, "application/x-protobuf");
+  EXPECT_EQ(payload->content_encoding, "");
+  const logproto::PushRequest request = Decode(*payload);
+  ASSERT_EQ(request.streams_size(), 2);
+  const logproto::StreamAdapter& cart = request.streams(0);
+  const logproto::StreamAdapter& pay = request.streams(1);
+  EXPECT_EQ(cart.labels(),
+            "{job=\"meshtel\", namespace=\"shop\", reporter=\"destination\", "
+            "workload=\"cart-v1\"}");
+  EXPECT_EQ(pay.labels(),
+            "{job=\"meshtel\", namespace=\"shop\", reporter=\"destination\", "
+            "workload=\"pay-v1\"}");
+  ASSERT_EQ(cart.entries_size(), 4);
+  EXPECT_EQ(cart.entries(0).line(), "GET /a200-first 200");
+  EXPECT_EQ(cart.entries(1).line(), "GET /a200-second 200");
+  EXPECT_EQ(cart.entries(2).line(), "GET /a300 200");
+  EXPECT_EQ(cart.entries(3).line(), "GET /a250 200");
+  EXPECT_EQ(EntryNanos(cart.entries(0)), base + 200);
+  EXPECT_EQ(EntryNanos(cart.entries(2)), base + 300);
+  EXPECT_EQ(EntryNanos(cart.entries(3)), base + 250 + 5000);
+  for (int i = 1; i < cart.entries_size(); ++i) {
+    EXPECT_LE(EntryNanos(cart.entries(i - 1)), EntryNanos(cart.entries(i)));
+  }
+  ASSERT_EQ(pay.entries_size(), 1);
+  EXPECT_EQ(pay.entries(0).line(), "GET /b100 200");
+}
+
+TEST(LokiEncoderTest, BodyIsSnappyBlockFormat) {
+  LokiEncoder encoder(LokiConfig{}, Format());
+  std::vector<StoredRecord> records = {Record("cart-v1", NanosAgo(absl::Hours(1)), 0)};
+  absl::StatusOr<collector::Payload> payload = encoder.Encode(records);
+  ASSERT_TRUE(payload.ok()) << payload.status();
+  // Block format starts with the uncompressed length; framed format would start with ff 06.
+  ASSERT_FALSE(payload->body.empty());
+  EXPECT_NE(static_cast<unsigned char>(payload->body[0]), 0xff);
+  size_t length = 0;
+  ASSERT_TRUE(snappy::GetUncompressedLength(payload->body.data(), payload->body.size(), &length));
+  std::string serialized;
+  ASSERT_TRUE(snappy::Uncompress(payload->body.data(), payload->body.size(), &serialized));
+  EXPECT_EQ(serialized.size(), length);
+  logproto::PushRequest request;
+  ASSERT_TRUE(request.ParseFromString(serialized));
+  EXPECT_EQ(request.streams(0).entries(0).line(), "GET /cart 200");
+}
+
+TEST(LokiEncoderTest, LinesAreTheAccessLogWithoutItsNewline) {
+  StoredRecord stored = Record("cart-v1", NanosAgo(absl::Hours(1)), 0);
+  for (AccessLogEncoding encoding : {AccessLogEncoding::kText, AccessLogEncoding::kJson}) {
+    const AccessLogFormat format = Format("", encoding);
+    std::string rendered;
+    format.Render(stored.record, rendered);
+    ASSERT_EQ(rendered.back(), '\n');
+    LokiEncoder encoder(LokiConfig{}, format);
+    EXPECT_EQ(encoder.Line(stored.record), rendered.substr(0, rendered.size() - 1));
+  }
+}
+
+TEST(LokiEncoderTest, StructuredMetadataCarriesTraceAndRequestIds) {
+  const uint64_t base = NanosAgo(absl::Hours(1));
+  std::vector<StoredRecord> records = {Record("cart-v1", base, 0), Record("cart-v1", base, 1)};
+  records[0].record.set_trace_id(
+      std::string("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d"
+                  "\x0e\x0e\x47\x36",
+                  16));
+  records[0].record.set_request_id("9f0c-11");
+  records[1].record.set_trace_id(std::string(16, '\0'));  // all zero: no trace
+  LokiEncoder encoder(LokiConfig{}, Format());
+  absl::StatusOr<collector::Payload> payload = encoder.Encode(records);
+  ASSERT_TRUE(payload.ok()) << payload.status();
+  const logproto::PushRequest request = Decode(*payload);
+  const logproto::EntryAdapter& traced = request.streams(0).entries(0);
+  ASSERT_EQ(traced.structuredmetadata_size(), 2);
+  EXPECT_EQ(traced.structuredmetadata(0).name(), "trace_id");
+  EXPECT_EQ(traced.structuredmetadata(0).value(), "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(traced.structuredmetadata(1).name(), "request_id");
+  EXPECT_EQ(traced.structuredmetadata(1).value(), "9f0c-11");
+  EXPECT_EQ(request.streams(0).entries(1).structuredmetadata_size(), 0);
+
+  LokiConfig off;
+  off.structured_metadata = false;
+  LokiEncoder plain(off, Format());
+  EXPECT_TRUE(plain.Metadata(records[0].record).empty());
+}
+
+TEST(LokiEncoderTest, MeasureRefusesLinesOverTheLimit) {
+  StoredRecord stored = Record("cart-v1", NanosAgo(absl::Hours(1)), 0, std::string(100, 'p'));
+  const size_t line_size = std::string("GET  200").size() + 100;
+  LokiConfig config;
+  config.max_line_bytes = line_size;
+  LokiEncoder at_limit(config, Format());
+  absl::StatusOr<size_t> bytes = at_limit.Measure(stored);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_GE(*bytes, line_size);
+  config.max_line_bytes = line_size - 1;
+  LokiEncoder over(config, Format());
+  absl::StatusOr<size_t> refused = over.Measure(stored);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      refused.status().message(),
+      absl::StrCat("line of ", line_size, " bytes is over max_line_bytes (", line_size - 1, ")"));
+}
+
+TEST(LokiEncoderTest, MeasureRefusesEntriesOlderThanTheLimit) {
+  LokiEncoder encoder(LokiConfig{}, Format());
+  EXPECT_TRUE(encoder.Measure(Record("cart-v1", NanosAgo(absl::Hours(6 * 24)), 0)).ok());
+  absl::StatusOr<size_t> old = encoder.Measure(Record("cart-v1", NanosAgo(absl::Hours(8 * 24)), 0));
+  ASSERT_FALSE(old.ok());
+  EXPECT_NE(old.status().message().find("is older than reject_older_than (168h)"),
+            absl::string_view::npos)
+      << old.status();
+  // Without a start time the store key's time counts.
+  StoredRecord keyed = Record("cart-v1", NanosAgo(absl::Hours(8 * 24)), 0);
+  keyed.record.set_start_time_unix_nano(0);
+  EXPECT_FALSE(encoder.Measure(keyed).ok());
+  LokiConfig longer;
+  longer.reject_older_than = absl::Hours(30 * 24);
+  LokiEncoder lenient(longer, Format());
+  EXPECT_TRUE(lenient.Measure(Record("cart-v1", NanosAgo(absl::Hours(8 * 24)), 0)).ok());
+}
+
+TEST(LokiEncoderTest, MeasureRefusesLabelValuesLokiWouldRefuse) {
+  LokiEncoder encoder(LokiConfig{}, Format());
+  StoredRecord stored =
+      Record(std::string(kLokiMaxLabelValueBytes, 'w'), NanosAgo(absl::Hours(1)), 0);
+  EXPECT_TRUE(encoder.Measure(stored).ok());
+  stored.record.mutable_destination()->set_workload(std::string(kLokiMaxLabelValueBytes + 1, 'w'));
+  absl::StatusOr<size_t> refused = encoder.Measure(stored);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().message(), "label workload would be 2049 bytes, over Loki's 2048");
+}
+
+}  // namespace
+}  // namespace meshtel::exporters
