@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "collector/logs/json_escape.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
@@ -22,6 +25,47 @@ std::string JsonString(std::string_view text) {
   out += '"';
   return out;
 }
+
+// The parameters of a query string (no percent-decoding: names and times need none).
+std::map<std::string, std::string> QueryParameters(const std::string& query) {
+  std::map<std::string, std::string> params;
+  for (absl::string_view piece : absl::StrSplit(query, '&')) {
+    const std::string pair(piece.data(), piece.size());
+    const size_t equals = pair.find('=');
+    if (equals == std::string::npos) continue;
+    params[pair.substr(0, equals)] = pair.substr(equals + 1);
+  }
+  return params;
+}
+
+// A time as nanoseconds since the Unix epoch, or RFC 3339 ("2026-12-01T15:00:00Z").
+std::optional<uint64_t> ParseTimeParameter(const std::string& text) {
+  uint64_t nanos = 0;
+  if (absl::SimpleAtoi(text, &nanos)) return nanos;
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &time, &error)) return std::nullopt;
+  const int64_t value = absl::ToUnixNanos(time);
+  if (value < 0) return std::nullopt;
+  return static_cast<uint64_t>(value);
+}
+
+std::string ReplayJson(const ReplayStatus& status) {
+  std::string reasons = "[";
+  for (const std::string& reason : status.refusal_reasons) {
+    if (reasons.size() > 1) reasons += ",";
+    reasons += JsonString(reason);
+  }
+  reasons += "]";
+  return fmt::format(
+      "{{\"exporter\":{},\"family\":{},\"from\":{},\"to\":{},\"state\":{},\"total\":{},"
+      "\"checked\":{},\"refused_before_send\":{},\"refusal_reasons\":{},\"sent\":{},"
+      "\"rejected\":{},\"error\":{}}}",
+      JsonString(status.exporter), JsonString(status.family), status.from_unix_nano,
+      status.to_unix_nano, JsonString(status.state), status.total, status.checked,
+      status.refused_before_send, reasons, status.sent, status.rejected, JsonString(status.error));
+}
+
 
 }  // namespace
 
@@ -66,6 +110,33 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   if (absl::Status started = collector->delivery_->Start(std::move(targets)); !started.ok()) {
     return started;
   }
+  collector->build_exporter_ = build_exporter;
+  Collector* owner = collector.get();
+  collector->replays_ = std::make_unique<ReplayManager>(
+      *collector->store_, [owner](const ReplayRequest& request) -> absl::StatusOr<DeliveryTarget> {
+        const ExporterConfig* exporter_config = request.one_off ? &*request.one_off : nullptr;
+        for (const ExporterConfig& configured : owner->config_.exporters) {
+          if (exporter_config == nullptr && configured.name == request.exporter) {
+            exporter_config = &configured;
+          }
+        }
+        if (exporter_config == nullptr) {
+          return absl::NotFoundError(
+              absl::StrCat("no exporter named '", request.exporter, "' is configured"));
+        }
+        if (owner->build_exporter_ == nullptr) {
+          return absl::FailedPreconditionError("this program has no exporters");
+        }
+        absl::StatusOr<Exporter> exporter =
+            owner->build_exporter_(*exporter_config, *owner->line_format_);
+        if (!exporter.ok()) return exporter.status();
+        return DeliveryTarget{.exporter = *std::move(exporter),
+                              .batch = exporter_config->batch,
+                              .retry = exporter_config->retry};
+      });
+  if (config.admin.token.empty()) {
+    spdlog::warn("admin.token is not set: the admin write endpoints answer only on loopback");
+  }
 
   absl::StatusOr<std::unique_ptr<RecordIngestServer>> ingest =
       RecordIngestServer::Start(config.ingest, *collector, *collector->registry_);
@@ -76,6 +147,11 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   std::vector<std::pair<std::string, common::AdminHandler>> routes;
   routes.emplace_back("/metrics", [self](const common::AdminRequest& request) {
     return self->scrape_handler_.Serve(request);
+  });
+  routes.emplace_back(
+      "/api/replay", [self](const common::AdminRequest& request) { return self->Replay(request); });
+  routes.emplace_back("/api/replay/cancel", [self](const common::AdminRequest& request) {
+    return self->Replay(request);
   });
   routes.emplace_back("/api/exporters",
                       [self](const common::AdminRequest&) { return self->ExportersJson(); });
@@ -131,18 +207,11 @@ common::AdminResponse Collector::ExportersJson() const {
 }
 
 common::AdminResponse Collector::DeadLettersJson(const common::AdminRequest& request) const {
-  std::string exporter;
+  const std::map<std::string, std::string> params = QueryParameters(request.query);
+  const std::string exporter = params.contains("exporter") ? params.at("exporter") : "";
   size_t limit = 100;
-  for (absl::string_view piece : absl::StrSplit(request.query, '&')) {
-    const std::string pair(piece.data(), piece.size());
-    const size_t equals = pair.find('=');
-    if (equals == std::string::npos) continue;
-    const std::string key = pair.substr(0, equals);
-    const std::string value = pair.substr(equals + 1);
-    if (key == "exporter") exporter = value;
-    if (key == "limit" && !absl::SimpleAtoi(value, &limit)) {
-      return common::AdminResponse{.status = 400, .body = "limit: not a number\n"};
-    }
+  if (params.contains("limit") && !absl::SimpleAtoi(params.at("limit"), &limit)) {
+    return common::AdminResponse{.status = 400, .body = "limit: not a number\n"};
   }
   absl::StatusOr<std::vector<RecordStore::DeadLetterEntry>> letters =
       store_->ListDeadLetters(exporter, std::min<size_t>(limit, 10000));
@@ -162,6 +231,91 @@ common::AdminResponse Collector::DeadLettersJson(const common::AdminRequest& req
         letter.maybe_delivered, letter.set_aside_unix_nano, JsonString(line));
   }
   return common::AdminResponse{.content_type = "application/x-ndjson", .body = std::move(body)};
+}
+
+std::optional<common::AdminResponse> Collector::RefuseWrite(
+    const common::AdminRequest& request) const {
+  if (config_.admin.token.empty()) {
+    if (request.from_loopback) return std::nullopt;
+    return common::AdminResponse{
+        .status = 403,
+        .body = "admin write endpoints answer only on loopback while admin.token is not set\n"};
+  }
+  // Compared in full whatever the input, so the time taken says nothing about the token.
+  const std::string expected = "Bearer " + config_.admin.token;
+  unsigned char difference = expected.size() == request.authorization.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const char given = i < request.authorization.size() ? request.authorization[i] : '\0';
+    difference |= static_cast<unsigned char>(expected[i] ^ given);
+  }
+  if (difference == 0) return std::nullopt;
+  return common::AdminResponse{.status = 401, .body = "a valid admin bearer token is required\n"};
+}
+
+common::AdminResponse Collector::Replay(const common::AdminRequest& request) {
+  const auto json = [](unsigned status, std::string body) {
+    return common::AdminResponse{
+        .status = status, .content_type = "application/json", .body = std::move(body) + "\n"};
+  };
+  const auto error = [&json](unsigned status, const std::string& message) {
+    return json(status, "{\"error\":" + JsonString(message) + "}");
+  };
+  if (request.method == "GET" && request.path == "/api/replay") {
+    std::string body = "[";
+    for (const ReplayStatus& status : replays_->List()) {
+      if (body.size() > 1) body += ",";
+      body += ReplayJson(status);
+    }
+    return json(200, body + "]");
+  }
+  if (request.method != "POST") return error(405, "use GET to list, POST to start or cancel");
+  if (auto refused = RefuseWrite(request)) return *refused;
+  const std::map<std::string, std::string> params = QueryParameters(request.query);
+  const auto param = [&params](const char* name) {
+    const auto it = params.find(name);
+    return it == params.end() ? std::string() : it->second;
+  };
+  if (request.path == "/api/replay/cancel") {
+    absl::Status cancelled = replays_->Cancel(param("exporter"));
+    if (!cancelled.ok()) return error(404, std::string(cancelled.message()));
+    return json(200, "{\"cancelled\":" + JsonString(param("exporter")) + "}");
+  }
+  ReplayRequest replay;
+  replay.exporter = param("exporter");
+  if (replay.exporter.empty()) return error(400, "exporter: required");
+  const std::string family = param("family");
+  if (family == "spans") {
+    replay.family = RecordFamily::kSpans;
+  } else if (!family.empty() && family != "logs") {
+    return error(400, "family: '" + family + "' is not logs or spans");
+  }
+  const std::optional<uint64_t> from = ParseTimeParameter(param("from"));
+  const std::optional<uint64_t> to = ParseTimeParameter(param("to"));
+  if (!from) return error(400, "from: not a time (Unix nanoseconds or RFC 3339)");
+  if (!to) return error(400, "to: not a time (Unix nanoseconds or RFC 3339)");
+  replay.from_unix_nano = *from;
+  replay.to_unix_nano = *to;
+  if (!request.body.empty()) {
+    // A one-off target: one exporter entry, read as the config reads `exporters:`.
+    YAML::Node document;
+    try {
+      document["exporters"].push_back(YAML::Load(request.body));
+    } catch (const YAML::Exception& exception) {
+      return error(400, std::string("body: not YAML: ") + exception.what());
+    }
+    absl::StatusOr<CollectorConfig> parsed = ParseCollectorConfig(document);
+    if (!parsed.ok()) return error(400, std::string(parsed.status().message()));
+    replay.one_off = parsed->exporters.front();
+    replay.exporter = replay.one_off->name;
+  }
+  absl::StatusOr<ReplayStatus> started = replays_->Start(replay);
+  if (!started.ok()) {
+    const unsigned status = absl::IsNotFound(started.status())             ? 404
+                            : absl::IsFailedPrecondition(started.status()) ? 409
+                                                                           : 400;
+    return error(status, std::string(started.status().message()));
+  }
+  return json(202, ReplayJson(*started));
 }
 
 void Collector::ExpireSeriesLoop() {
@@ -187,6 +341,7 @@ absl::Status Collector::Shutdown() {
   if (ingest_ != nullptr) {
     ingest_->Shutdown(config_.shutdown_grace);
   }
+  if (replays_ != nullptr) replays_->StopAll();
   if (delivery_ != nullptr) delivery_->Stop();
   if (retention_ != nullptr) retention_->Stop();
   admin_.reset();

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "collector/config/collector_config.h"
 #include "collector/delivery/delivery_engine.h"
 #include "collector/delivery/exporter.h"
+#include "collector/delivery/replay.h"
 #include "collector/ingest/record_batch_sink.h"
 #include "collector/ingest/record_ingest_server.h"
 #include "collector/logs/access_log_format.h"
@@ -70,6 +72,12 @@ class Collector : public RecordBatchSink {
   common::AdminResponse ExportersJson() const;
   // GET /api/dead-letters?exporter=NAME&limit=N: dead letters as JSON lines.
   common::AdminResponse DeadLettersJson(const common::AdminRequest& request) const;
+  // GET /api/replay: every replay's status. POST /api/replay?exporter=NAME&from=T&to=T
+  // [&family=logs|spans] starts one (an optional body, one YAML exporter entry, names a one-off
+  // target instead of a configured exporter); POST /api/replay/cancel?exporter=NAME stops it.
+  common::AdminResponse Replay(const common::AdminRequest& request);
+  // Null when `request` may write; else the 401/403 answer.
+  std::optional<common::AdminResponse> RefuseWrite(const common::AdminRequest& request) const;
 
   const CollectorConfig config_;
   std::shared_ptr<prometheus::Registry> registry_;
@@ -83,6 +91,8 @@ class Collector : public RecordBatchSink {
   std::unique_ptr<AccessLogFormat> line_format_;
   std::unique_ptr<Retention> retention_;
   std::unique_ptr<DeliveryEngine> delivery_;
+  ExporterBuilder build_exporter_;
+  std::unique_ptr<ReplayManager> replays_;
   std::unique_ptr<RecordIngestServer> ingest_;
   std::unique_ptr<common::AdminHttpServer> admin_;
   std::atomic<bool> ready_{false};

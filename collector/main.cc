@@ -5,6 +5,7 @@
 #include "collector/collector.h"
 #include "collector/common/program.h"
 #include "collector/config/collector_config.h"
+#include "exporters/exporter_registry.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -17,16 +18,29 @@ constexpr char kUsage[] =
     "Without --config every setting takes its default (docs/configuration.md).\n"
     "SIGTERM or SIGINT stops it cleanly.\n";
 
+// The collector's config, with every exporter's own settings checked too (so a bad one is a
+// configuration error, exit code 2, like any other).
+absl::StatusOr<meshtel::collector::CollectorConfig> LoadConfig(const std::string& path) {
+  absl::StatusOr<meshtel::collector::CollectorConfig> config =
+      meshtel::collector::LoadCollectorConfig(path);
+  if (!config.ok()) return config;
+  if (absl::Status valid = meshtel::exporters::ValidateExporters(*config); !valid.ok()) {
+    return valid;
+  }
+  return config;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   auto started = meshtel::common::StartProgram<meshtel::collector::CollectorConfig>(
-      argc, argv, "meshtel-collector", kUsage, &meshtel::collector::LoadCollectorConfig);
+      argc, argv, "meshtel-collector", kUsage, &LoadConfig);
   if (const int* exit_code = std::get_if<int>(&started)) return *exit_code;
   const auto* config = &std::get<meshtel::collector::CollectorConfig>(started);
   spdlog::info("meshtel-collector {} starting", MESHTEL_VERSION);
 
-  auto collector = meshtel::collector::Collector::Start(*config);
+  auto collector =
+      meshtel::collector::Collector::Start(*config, &meshtel::exporters::BuildExporter);
   if (!collector.ok()) {
     spdlog::critical("cannot start: {}", collector.status().ToString());
     return 1;

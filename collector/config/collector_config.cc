@@ -157,6 +157,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
   }
   if (auto admin = top.Map("admin")) {
     admin->Read("listen", config.admin.listen);
+    admin->Read("token", config.admin.token);
     top.Fail(admin->Finish());
   }
   if (auto store = top.Map("store")) {

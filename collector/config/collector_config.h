@@ -32,6 +32,10 @@ struct IngestConfig {
 struct AdminConfig {
   // Where the admin HTTP server (/metrics, /healthz, /readyz) listens. Default: 0.0.0.0:15141
   common::HostPort listen{"0.0.0.0", 15141};
+  // The bearer token the admin server's write endpoints (POST /api/replay, ...) require in
+  // `Authorization: Bearer <token>`. Empty: they answer only to clients on a loopback address.
+  // Default: empty
+  std::string token;
 };
 
 struct StoreConfig {

@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +41,8 @@ struct ReplayRequest {
   RecordFamily family = RecordFamily::kLogs;
   uint64_t from_unix_nano = 0;  // storage time, inclusive
   uint64_t to_unix_nano = 0;    // storage time, exclusive
+  // A one-off target of a known exporter type instead of the configured exporter `exporter`.
+  std::optional<ExporterConfig> one_off;
 };
 
 struct ReplayStatus {

@@ -1,0 +1,26 @@
+#include "exporters/exporter_registry.h"
+
+#include "absl/strings/str_cat.h"
+#include "exporters/loki/loki_exporter.h"
+
+namespace meshtel::exporters {
+
+absl::StatusOr<collector::Exporter> BuildExporter(const collector::ExporterConfig& config,
+                                                  const collector::AccessLogFormat& line_format) {
+  if (config.type == "loki") return BuildLokiExporter(config, line_format);
+  return absl::InvalidArgumentError(
+      absl::StrCat(config.settings_path.empty() ? std::string("exporters") : config.settings_path,
+                   ": unknown exporter type '", config.type, "'"));
+}
+
+absl::Status ValidateExporters(const collector::CollectorConfig& config) {
+  absl::StatusOr<collector::AccessLogFormat> line_format = config.access_log.Compile();
+  if (!line_format.ok()) return line_format.status();
+  for (const collector::ExporterConfig& exporter : config.exporters) {
+    absl::StatusOr<collector::Exporter> built = BuildExporter(exporter, *line_format);
+    if (!built.ok()) return built.status();
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace meshtel::exporters

@@ -1,0 +1,24 @@
+#pragma once
+// The exporter registry: builds the Exporter (encoder + sender) for one `exporters:` entry by its
+// type. This is what meshtel-collector hands to Collector::Start, and what checks the entries'
+// own settings when the config loads.
+//
+// Errors: InvalidArgument naming the YAML path of the bad setting ("exporters[1].loki.url: is
+// required"). Building opens no connection. Threading: pure functions.
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "collector/config/collector_config.h"
+#include "collector/delivery/exporter.h"
+#include "collector/logs/access_log_format.h"
+
+namespace meshtel::exporters {
+
+absl::StatusOr<collector::Exporter> BuildExporter(const collector::ExporterConfig& config,
+                                                  const collector::AccessLogFormat& line_format);
+
+// Builds every exporter of `config` once and discards it: the config's exporter settings are
+// valid when this returns OK.
+absl::Status ValidateExporters(const collector::CollectorConfig& config);
+
+}  // namespace meshtel::exporters
