@@ -225,8 +225,8 @@ absl::StatusOr<MsgpackValue> FluentdSender::ReadObject(Clock::time_point deadlin
                                                      where, absl::FormatDuration(config_.timeout)));
     }
     if (ec == asio::error::eof) {
-      return absl::UnavailableError(
-          fmt::format("fluentd: {} closed the connection before sending {}", where, what));
+      return absl::UnavailableError(fmt::format(
+          "fluentd: {} closed the connection while this client waited for {}", where, what));
     }
     if (ec) {
       return absl::UnavailableError(
@@ -238,7 +238,7 @@ absl::StatusOr<MsgpackValue> FluentdSender::ReadObject(Clock::time_point deadlin
 
 absl::Status FluentdSender::Handshake(Clock::time_point deadline) {
   const std::string where = config_.address.ToString();
-  absl::StatusOr<MsgpackValue> helo = ReadObject(deadline, "the handshake's HELO");
+  absl::StatusOr<MsgpackValue> helo = ReadObject(deadline, "HELO");
   if (!helo.ok()) return helo.status();
   if (!IsCommand(*helo, "HELO") || helo->array.size() < 2 ||
       helo->array[1].type != MsgpackValue::Type::kMap || !IsBytes(helo->array[1].Find("nonce"))) {
@@ -267,7 +267,7 @@ absl::Status FluentdSender::Handshake(Clock::time_point deadline) {
                                       : Sha512Hex({auth_salt, config_.username, config_.password}));
   if (absl::Status status = Write(ping, deadline); !status.ok()) return status;
 
-  absl::StatusOr<MsgpackValue> pong = ReadObject(deadline, "the handshake's PONG");
+  absl::StatusOr<MsgpackValue> pong = ReadObject(deadline, "PONG");
   if (!pong.ok()) return pong.status();
   if (!IsCommand(*pong, "PONG") || pong->array.size() < 5 ||
       pong->array[1].type != MsgpackValue::Type::kBool) {
@@ -293,7 +293,7 @@ absl::Status FluentdSender::Handshake(Clock::time_point deadline) {
 }
 
 absl::Status FluentdSender::AwaitAck(const std::string& chunk, Clock::time_point deadline) {
-  absl::StatusOr<MsgpackValue> answer = ReadObject(deadline, "the ack");
+  absl::StatusOr<MsgpackValue> answer = ReadObject(deadline, "ack");
   if (!answer.ok()) return answer.status();
   if (IsCommand(*answer, "HELO")) {
     return absl::FailedPreconditionError(
