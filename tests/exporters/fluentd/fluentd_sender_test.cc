@@ -261,6 +261,20 @@ TEST(FluentdSenderTest, ServerAskingForAHandshakeWithoutKeyIsPermanent) {
   EXPECT_TRUE(receiver.events().empty());
 }
 
+TEST(FluentdSenderTest, ServerThatSendsNoHeloIsRetryableAfterTheTimeout) {
+  FluentdReceiver receiver;  // no shared_key: it never starts a handshake
+  FluentdConfig config = ConfigFor(receiver.port());
+  config.shared_key = "s3cret";
+  config.self_hostname = "collector-0";
+  config.timeout = absl::Milliseconds(300);
+  FluentdSender sender(config);
+  const SendResult result = sender.Send(PayloadOf(config, {"/x"}));
+  EXPECT_EQ(result.verdict, SendVerdict::kRetryable);
+  EXPECT_NE(result.detail.find("no HELO"), std::string::npos) << result.detail;
+  EXPECT_FALSE(sender.connected());
+  EXPECT_TRUE(receiver.events().empty());
+}
+
 TEST(FluentdSenderTest, ServerWithoutKeepaliveGetsAConnectionPerPayload) {
   FluentdReceiver::Options options;
   options.shared_key = "s3cret";
