@@ -21,7 +21,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -59,6 +58,8 @@ class MsgpackWriter {
   std::string& out_;
 };
 
+struct MsgpackMapEntry;
+
 // One decoded object.
 struct MsgpackValue {
   enum class Type { kNil, kBool, kInt, kUint, kFloat, kStr, kBin, kArray, kMap, kExt };
@@ -71,13 +72,18 @@ struct MsgpackValue {
   std::string bytes;        // kStr, kBin, kExt (the extension's data)
   int8_t ext_type = 0;      // kExt
   std::vector<MsgpackValue> array;
-  std::vector<std::pair<MsgpackValue, MsgpackValue>> map;
+  std::vector<MsgpackMapEntry> map;  // in the order received
 
   bool is_str() const { return type == Type::kStr; }
   // The first value in a map under the str key `key`, or nullptr (also when not a map).
   const MsgpackValue* Find(std::string_view key) const;
   // The integer as int64 when it is one and fits.
   std::optional<int64_t> AsInt() const;
+};
+
+struct MsgpackMapEntry {
+  MsgpackValue key;
+  MsgpackValue value;
 };
 
 // Decodes one object from the front of `data`; on success `consumed` is its length in bytes.
