@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/ip/address.hpp"
+#include "boost/asio/ip/tcp.hpp"
 #include "exporters/fluentd/fluentd_encoder.h"
 #include "gtest/gtest.h"
 #include "tests/support/fluentd_receiver.h"
@@ -291,6 +294,24 @@ TEST(FluentdSenderTest, ServerWithoutKeepaliveGetsAConnectionPerPayload) {
   }
   EXPECT_EQ(Paths(receiver), (std::vector<std::string>{"/k1", "/k2"}));
   EXPECT_EQ(receiver.connections(), 2u);
+}
+
+TEST(FluentdSenderTest, AServerThatDoesNotReadEndsTheWriteAtTheTimeout) {
+  // A listening socket whose connections are never accepted nor read: the kernel takes what
+  // fits in its buffers, and the rest of the write waits.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor(
+      io, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  FluentdConfig config = ConfigFor(acceptor.local_endpoint().port());
+  config.timeout = absl::Milliseconds(300);
+  FluentdSender sender(config);
+  collector::Payload payload;
+  payload.body.assign(64 << 20, 'x');
+  payload.ack_token = "unused";
+  const SendResult result = sender.Send(payload);
+  EXPECT_EQ(result.verdict, SendVerdict::kRetryable);
+  EXPECT_NE(result.detail.find("writing"), std::string::npos) << result.detail;
+  EXPECT_FALSE(sender.connected());
 }
 
 TEST(FluentdSenderTest, NothingListeningIsRetryable) {
