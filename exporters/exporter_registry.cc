@@ -1,6 +1,7 @@
 #include "exporters/exporter_registry.h"
 
 #include "absl/strings/str_cat.h"
+#include "exporters/fluentd/fluentd_exporter.h"
 #include "exporters/loki/loki_exporter.h"
 
 namespace meshtel::exporters {
@@ -8,6 +9,7 @@ namespace meshtel::exporters {
 absl::StatusOr<collector::Exporter> BuildExporter(const collector::ExporterConfig& config,
                                                   const collector::AccessLogFormat& line_format) {
   if (config.type == "loki") return BuildLokiExporter(config, line_format);
+  if (config.type == "fluentd") return fluentd::BuildFluentdExporter(config, line_format);
   return absl::InvalidArgumentError(
       absl::StrCat(config.settings_path.empty() ? std::string("exporters") : config.settings_path,
                    ": unknown exporter type '", config.type, "'"));

@@ -12,6 +12,7 @@ build_packages=(
   libboost-dev libboost-system-dev
   librocksdb-dev prometheus-cpp-dev libspdlog-dev libfmt-dev libabsl-dev libyaml-cpp-dev
   libsnappy-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libssl-dev
   curl procps python3
 )
 # Real peers the end-to-end tests run against, the format check, and the fuzzers (clang).

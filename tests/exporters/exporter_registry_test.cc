@@ -16,7 +16,8 @@ TEST(ExporterRegistryTest, BuildsEachConfiguredExporterByItsType) {
       "exporters:\n"
       "  - {name: loki-main, type: loki, loki: {url: \"http://127.0.0.1:3100/loki/api/v1/push\"}}\n"
       "  - {name: loki-spans, type: loki, family: spans,\n"
-      "     loki: {url: \"http://127.0.0.1:3100/loki/api/v1/push\"}}\n");
+      "     loki: {url: \"http://127.0.0.1:3100/loki/api/v1/push\"}}\n"
+      "  - {name: fluentd-main, type: fluentd, fluentd: {address: \"127.0.0.1:24224\"}}\n");
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_TRUE(ValidateExporters(*config).ok());
   auto format = config->access_log.Compile();
@@ -31,6 +32,9 @@ TEST(ExporterRegistryTest, BuildsEachConfiguredExporterByItsType) {
   auto spans = BuildExporter(config->exporters[1], *format);
   ASSERT_TRUE(spans.ok()) << spans.status();
   EXPECT_EQ(spans->family, collector::RecordFamily::kSpans);
+  auto fluentd = BuildExporter(config->exporters[2], *format);
+  ASSERT_TRUE(fluentd.ok()) << fluentd.status();
+  EXPECT_EQ(fluentd->type, "fluentd");
 }
 
 TEST(ExporterRegistryTest, ABadSettingIsNamedByItsPath) {

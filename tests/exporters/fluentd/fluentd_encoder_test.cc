@@ -1,0 +1,312 @@
+#include "exporters/fluentd/fluentd_encoder.h"
+
+#include <zlib.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "exporters/fluentd/msgpack.h"
+#include "gtest/gtest.h"
+
+namespace meshtel::exporters::fluentd {
+namespace {
+
+using collector::StoredRecord;
+using Type = MsgpackValue::Type;
+
+// 2024-12-01T15:00:00.123456789Z
+constexpr uint64_t kStartNanos = 1733065200'123456789;
+
+collector::AccessLogFormat TextFormat(std::string_view format) {
+  absl::StatusOr<collector::AccessLogFormat> compiled =
+      collector::AccessLogFormat::Compile(format, collector::AccessLogEncoding::kText);
+  EXPECT_TRUE(compiled.ok()) << compiled.status();
+  return *std::move(compiled);
+}
+
+StoredRecord Record(uint64_t start_nanos, std::string_view path) {
+  StoredRecord stored;
+  stored.key = collector::StoreKey{1733065299'000000000, 7};
+  meshtel::v1::RequestRecord& r = stored.record;
+  r.set_start_time_unix_nano(start_nanos);
+  r.set_duration_ns(12'999'999);
+  r.set_method("GET");
+  r.set_path(std::string(path));
+  r.set_protocol("HTTP/1.1");
+  r.set_authority("reviews:9080");
+  r.set_response_code(503);
+  r.set_response_flags((1u << meshtel::v1::RESPONSE_FLAG_UPSTREAM_CONNECTION_FAILURE) |
+                       (1u << meshtel::v1::RESPONSE_FLAG_UPSTREAM_RETRY_LIMIT_EXCEEDED));
+  r.set_request_bytes(321);
+  r.set_response_bytes(70000);
+  r.set_request_id("4f5c-req");
+  r.set_trace_id(
+      std::string("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10", 16));
+  r.set_reporter(meshtel::v1::REPORTER_SOURCE);
+  r.set_request_protocol(meshtel::v1::REQUEST_PROTOCOL_HTTP);
+  r.mutable_source()->set_workload("productpage-v1");
+  r.mutable_source()->set_namespace_("default");
+  r.mutable_destination()->set_workload("reviews-v2");
+  r.mutable_destination()->set_namespace_("shop");
+  r.mutable_destination_service()->set_host("reviews.shop.svc.cluster.local");
+  r.set_upstream_cluster("outbound|9080||reviews.shop.svc.cluster.local");
+  return stored;
+}
+
+MsgpackValue Decode(std::string_view data) {
+  size_t consumed = 0;
+  absl::StatusOr<MsgpackValue> value = DecodeMsgpack(data, consumed);
+  EXPECT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(consumed, data.size());
+  return value.ok() ? *value : MsgpackValue{};
+}
+
+std::vector<MsgpackValue> DecodeAll(std::string data) {
+  std::vector<MsgpackValue> out;
+  while (!data.empty()) {
+    size_t consumed = 0;
+    absl::StatusOr<MsgpackValue> value = DecodeMsgpack(data, consumed);
+    if (!value.ok()) {
+      ADD_FAILURE() << value.status();
+      break;
+    }
+    out.push_back(*std::move(value));
+    data.erase(0, consumed);
+  }
+  return out;
+}
+
+std::string Gunzip(const std::string& data) {
+  z_stream stream{};
+  EXPECT_EQ(inflateInit2(&stream, 15 + 32), Z_OK);
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  stream.avail_in = static_cast<uInt>(data.size());
+  std::string out;
+  std::array<char, 4096> chunk;
+  int result = Z_OK;
+  while (result == Z_OK) {
+    stream.next_out = reinterpret_cast<Bytef*>(chunk.data());
+    stream.avail_out = chunk.size();
+    result = inflate(&stream, Z_NO_FLUSH);
+    out.append(chunk.data(), chunk.size() - stream.avail_out);
+  }
+  inflateEnd(&stream);
+  EXPECT_EQ(result, Z_STREAM_END);
+  return out;
+}
+
+FluentdConfig Config() {
+  FluentdConfig config;
+  config.address = {"127.0.0.1", 24224};
+  config.tag = "mesh.access";
+  return config;
+}
+
+TEST(FluentdEncoderTest, PackedForwardShape) {
+  FluentdEncoder encoder(Config(), TextFormat(""));
+  const std::vector<StoredRecord> records = {Record(kStartNanos, "/a"), Record(kStartNanos, "/b")};
+  absl::StatusOr<collector::Payload> payload = encoder.Encode(records);
+  ASSERT_TRUE(payload.ok()) << payload.status();
+  EXPECT_EQ(payload->entries, 2u);
+
+  const MsgpackValue message = Decode(payload->body);
+  ASSERT_EQ(message.type, Type::kArray);
+  ASSERT_EQ(message.array.size(), 3u);
+  EXPECT_EQ(message.array[0].type, Type::kStr);
+  EXPECT_EQ(message.array[0].bytes, "mesh.access");
+  EXPECT_EQ(message.array[1].type, Type::kBin);
+  const MsgpackValue& option = message.array[2];
+  ASSERT_EQ(option.type, Type::kMap);
+  EXPECT_EQ(option.map.size(), 2u);
+  ASSERT_NE(option.Find("size"), nullptr);
+  EXPECT_EQ(option.Find("size")->AsInt(), 2);
+  ASSERT_NE(option.Find("chunk"), nullptr);
+  EXPECT_EQ(option.Find("chunk")->bytes, payload->ack_token);
+  EXPECT_EQ(option.Find("compressed"), nullptr);
+
+  const std::vector<MsgpackValue> entries = DecodeAll(message.array[1].bytes);
+  ASSERT_EQ(entries.size(), 2u);
+  for (const MsgpackValue& entry : entries) {
+    ASSERT_EQ(entry.array.size(), 2u);
+    EXPECT_EQ(entry.array[0].type, Type::kExt);
+    EXPECT_EQ(entry.array[0].ext_type, 0);
+    EXPECT_EQ(entry.array[1].type, Type::kMap);
+  }
+  EXPECT_EQ(entries[0].array[1].Find("path")->bytes, "/a");
+  EXPECT_EQ(entries[1].array[1].Find("path")->bytes, "/b");
+}
+
+TEST(FluentdEncoderTest, EntryStartsWithEventTimeBytes) {
+  FluentdEncoder encoder(Config(), TextFormat(""));
+  std::string entry;
+  ASSERT_TRUE(encoder.AppendEntry(Record(kStartNanos, "/"), entry).ok());
+  // fixarray(2), fixext 8 type 0, seconds 1733065200 = 0x674c79f0, nanos 123456789 = 0x075bcd15.
+  const std::string expected("\x92\xd7\x00\x67\x4c\x79\xf0\x07\x5b\xcd\x15", 11);
+  EXPECT_EQ(entry.substr(0, expected.size()), expected);
+}
+
+TEST(FluentdEncoderTest, RecordWithoutStartTimeTakesTheStoreKeyTime) {
+  FluentdEncoder encoder(Config(), TextFormat(""));
+  std::string entry;
+  ASSERT_TRUE(encoder.AppendEntry(Record(0, "/"), entry).ok());
+  const MsgpackValue decoded = Decode(entry);
+  // key time 1733065299 s = 0x674c7a53, 0 ns.
+  EXPECT_EQ(decoded.array[0].bytes, std::string("\x67\x4c\x7a\x53\x00\x00\x00\x00", 8));
+  EXPECT_EQ(decoded.array[1].Find("start_time")->type, Type::kNil);
+}
+
+TEST(FluentdEncoderTest, FieldsAreTyped) {
+  FluentdEncoder encoder(Config(), TextFormat(""));
+  std::string entry;
+  ASSERT_TRUE(encoder.AppendEntry(Record(kStartNanos, "/reviews/1"), entry).ok());
+  const MsgpackValue record = Decode(entry).array[1];
+  auto str = [&](std::string_view key) {
+    const MsgpackValue* v = record.Find(key);
+    EXPECT_NE(v, nullptr) << key;
+    if (v == nullptr) return std::string("<absent>");
+    return v->type == Type::kStr ? v->bytes : std::string("<not a str>");
+  };
+  auto uint = [&](std::string_view key) -> int64_t {
+    const MsgpackValue* v = record.Find(key);
+    EXPECT_NE(v, nullptr) << key;
+    EXPECT_EQ(v == nullptr ? Type::kNil : v->type, Type::kUint) << key;
+    return v != nullptr ? v->AsInt().value_or(-1) : -1;
+  };
+  auto is_nil = [&](std::string_view key) {
+    const MsgpackValue* v = record.Find(key);
+    return v != nullptr && v->type == Type::kNil;
+  };
+  EXPECT_EQ(str("start_time"), "2024-12-01T15:00:00.123Z");
+  EXPECT_EQ(str("method"), "GET");
+  EXPECT_EQ(str("path"), "/reviews/1");
+  EXPECT_EQ(str("protocol"), "HTTP/1.1");
+  EXPECT_EQ(uint("response_code"), 503);
+  EXPECT_EQ(str("response_flags"), "UF,URX");
+  EXPECT_EQ(uint("bytes_received"), 321);
+  EXPECT_EQ(uint("bytes_sent"), 70000);
+  EXPECT_EQ(uint("duration"), 12);
+  EXPECT_EQ(str("authority"), "reviews:9080");
+  EXPECT_EQ(str("request_id"), "4f5c-req");
+  EXPECT_EQ(str("trace_id"), "0102030405060708090a0b0c0d0e0f10");
+  EXPECT_EQ(str("upstream_cluster"), "outbound|9080||reviews.shop.svc.cluster.local");
+  EXPECT_EQ(str("reporter"), "source");
+  EXPECT_EQ(str("request_protocol"), "http");
+  EXPECT_EQ(str("source_workload"), "productpage-v1");
+  EXPECT_EQ(str("source_namespace"), "default");
+  EXPECT_EQ(str("destination_workload"), "reviews-v2");
+  EXPECT_EQ(str("destination_namespace"), "shop");
+  EXPECT_EQ(str("destination_service"), "reviews.shop.svc.cluster.local");
+  EXPECT_TRUE(is_nil("user_agent"));
+  EXPECT_TRUE(is_nil("x_forwarded_for"));
+  EXPECT_TRUE(is_nil("upstream_host"));
+  EXPECT_TRUE(is_nil("grpc_status"));
+  EXPECT_TRUE(is_nil("span_id"));
+}
+
+TEST(FluentdEncoderTest, NoFlagsAndGrpcStatus) {
+  FluentdEncoder encoder(Config(), TextFormat(""));
+  StoredRecord stored = Record(kStartNanos, "/");
+  stored.record.set_response_flags(0);
+  stored.record.set_grpc_status(14);
+  std::string entry;
+  ASSERT_TRUE(encoder.AppendEntry(stored, entry).ok());
+  const MsgpackValue record = Decode(entry).array[1];
+  EXPECT_EQ(record.Find("response_flags")->bytes, "-");
+  EXPECT_EQ(record.Find("grpc_status")->AsInt(), 14);
+}
+
+TEST(FluentdEncoderTest, LineFormatHoldsTheRenderedLine) {
+  FluentdConfig config = Config();
+  config.record_format = FluentdRecordFormat::kLine;
+  FluentdEncoder encoder(config, TextFormat("%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE%\n"));
+  std::string entry;
+  ASSERT_TRUE(encoder.AppendEntry(Record(kStartNanos, "/x"), entry).ok());
+  const MsgpackValue record = Decode(entry).array[1];
+  ASSERT_EQ(record.map.size(), 1u);
+  ASSERT_NE(record.Find("message"), nullptr);
+  EXPECT_EQ(record.Find("message")->bytes, "GET /x 503");
+
+  config.line_key = "log";
+  FluentdEncoder log_encoder(config, TextFormat(""));
+  entry.clear();
+  ASSERT_TRUE(log_encoder.AppendEntry(Record(kStartNanos, "/x"), entry).ok());
+  const MsgpackValue istio = Decode(entry).array[1];
+  ASSERT_NE(istio.Find("log"), nullptr);
+  EXPECT_EQ(istio.Find("log")->bytes.rfind(
+                "[2024-12-01T15:00:00.123Z] \"GET /x HTTP/1.1\" 503 UF,URX", 0),
+            0u)
+      << istio.Find("log")->bytes;
+  EXPECT_NE(istio.Find("log")->bytes.back(), '\n');
+}
+
+TEST(FluentdEncoderTest, GzipRoundTrip) {
+  const std::vector<StoredRecord> records = {Record(kStartNanos, "/a"), Record(kStartNanos, "/b"),
+                                             Record(0, "/c")};
+  FluentdEncoder plain(Config(), TextFormat(""));
+  FluentdConfig gzip_config = Config();
+  gzip_config.compression = FluentdCompression::kGzip;
+  FluentdEncoder gzip(gzip_config, TextFormat(""));
+  absl::StatusOr<collector::Payload> plain_payload = plain.Encode(records);
+  absl::StatusOr<collector::Payload> gzip_payload = gzip.Encode(records);
+  ASSERT_TRUE(plain_payload.ok() && gzip_payload.ok());
+
+  const MsgpackValue message = Decode(gzip_payload->body);
+  ASSERT_EQ(message.array.size(), 3u);
+  EXPECT_EQ(message.array[1].type, Type::kBin);
+  ASSERT_NE(message.array[2].Find("compressed"), nullptr);
+  EXPECT_EQ(message.array[2].Find("compressed")->bytes, "gzip");
+  EXPECT_EQ(message.array[2].Find("size")->AsInt(), 3);
+  EXPECT_EQ(Gunzip(message.array[1].bytes), Decode(plain_payload->body).array[1].bytes);
+}
+
+TEST(FluentdEncoderTest, MeasureIsTheEntrySize) {
+  FluentdEncoder encoder(Config(), TextFormat(""));
+  const std::vector<StoredRecord> records = {Record(kStartNanos, "/a"),
+                                             Record(kStartNanos, std::string(500, 'p'))};
+  size_t total = 0;
+  for (const StoredRecord& record : records) {
+    absl::StatusOr<size_t> size = encoder.Measure(record);
+    ASSERT_TRUE(size.ok()) << size.status();
+    total += *size;
+  }
+  absl::StatusOr<collector::Payload> payload = encoder.Encode(records);
+  ASSERT_TRUE(payload.ok());
+  EXPECT_EQ(Decode(payload->body).array[1].bytes.size(), total);
+}
+
+TEST(FluentdEncoderTest, MeasureRefusesTimesPastEventTime) {
+  FluentdEncoder encoder(Config(), TextFormat(""));
+  absl::StatusOr<size_t> size = encoder.Measure(Record((uint64_t{1} << 32) * 1'000'000'000, "/"));
+  EXPECT_EQ(size.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(size.status().message().find("EventTime"), absl::string_view::npos);
+}
+
+TEST(FluentdEncoderTest, ChunkIdsAreFreshRandom128Bit) {
+  FluentdEncoder encoder(Config(), TextFormat(""));
+  const std::vector<StoredRecord> records = {Record(kStartNanos, "/")};
+  absl::StatusOr<collector::Payload> first = encoder.Encode(records);
+  absl::StatusOr<collector::Payload> second = encoder.Encode(records);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_NE(first->ack_token, second->ack_token);
+  std::string raw;
+  ASSERT_TRUE(absl::Base64Unescape(first->ack_token, &raw));
+  EXPECT_EQ(raw.size(), 16u);
+}
+
+TEST(FluentdEncoderTest, WithoutAckNoChunk) {
+  FluentdConfig config = Config();
+  config.require_ack = false;
+  FluentdEncoder encoder(config, TextFormat(""));
+  absl::StatusOr<collector::Payload> payload =
+      encoder.Encode(std::vector<StoredRecord>{Record(kStartNanos, "/")});
+  ASSERT_TRUE(payload.ok());
+  EXPECT_TRUE(payload->ack_token.empty());
+  const MsgpackValue option = Decode(payload->body).array[2];
+  EXPECT_EQ(option.Find("chunk"), nullptr);
+  EXPECT_EQ(option.Find("size")->AsInt(), 1);
+}
+
+}  // namespace
+}  // namespace meshtel::exporters::fluentd

@@ -1,0 +1,359 @@
+#include "tests/support/fluentd_receiver.h"
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <zlib.h>
+
+#include <array>
+#include <optional>
+#include <utility>
+
+#include "boost/asio/co_spawn.hpp"
+#include "boost/asio/detached.hpp"
+#include "boost/asio/ip/address.hpp"
+#include "boost/asio/redirect_error.hpp"
+#include "boost/asio/use_awaitable.hpp"
+#include "boost/asio/write.hpp"
+
+namespace meshtel::testing {
+namespace {
+
+namespace asio = boost::asio;
+using exporters::fluentd::DecodeMsgpack;
+using exporters::fluentd::MsgpackValue;
+using exporters::fluentd::MsgpackWriter;
+using tcp = asio::ip::tcp;
+
+std::string Hex(const unsigned char* data, size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < size; ++i) {
+    out.push_back(kDigits[data[i] >> 4]);
+    out.push_back(kDigits[data[i] & 0xf]);
+  }
+  return out;
+}
+
+std::string Sha512Hex(const std::string& data) {
+  std::array<unsigned char, SHA512_DIGEST_LENGTH> digest{};
+  SHA512(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
+  return Hex(digest.data(), digest.size());
+}
+
+std::string RandomBytes(size_t size) {
+  std::string out(size, '\0');
+  RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(size));
+  return out;
+}
+
+// Inflates one or more concatenated gzip members.
+std::optional<std::string> Gunzip(const std::string& data) {
+  std::string out;
+  size_t offset = 0;
+  while (offset < data.size()) {
+    z_stream stream{};
+    if (inflateInit2(&stream, 15 + 16) != Z_OK) return std::nullopt;
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data() + offset));
+    stream.avail_in = static_cast<uInt>(data.size() - offset);
+    int result = Z_OK;
+    std::array<char, 16384> chunk;
+    while (result == Z_OK) {
+      stream.next_out = reinterpret_cast<Bytef*>(chunk.data());
+      stream.avail_out = chunk.size();
+      result = inflate(&stream, Z_NO_FLUSH);
+      out.append(chunk.data(), chunk.size() - stream.avail_out);
+    }
+    offset = data.size() - stream.avail_in;
+    inflateEnd(&stream);
+    if (result != Z_STREAM_END) return std::nullopt;
+  }
+  return out;
+}
+
+bool IsBytes(const MsgpackValue& v) {
+  return v.type == MsgpackValue::Type::kStr || v.type == MsgpackValue::Type::kBin;
+}
+
+// Reads one object; nullopt when the connection ended or sent something that is not msgpack
+// (`error` says which, empty for a plain close).
+asio::awaitable<std::optional<MsgpackValue>> ReadObject(tcp::socket& socket, std::string& buffer,
+                                                        std::string& error) {
+  for (;;) {
+    if (!buffer.empty()) {
+      size_t consumed = 0;
+      absl::StatusOr<MsgpackValue> value = DecodeMsgpack(buffer, consumed);
+      if (value.ok()) {
+        buffer.erase(0, consumed);
+        co_return *std::move(value);
+      }
+      if (value.status().code() != absl::StatusCode::kOutOfRange) {
+        error = std::string(value.status().message());
+        co_return std::nullopt;
+      }
+    }
+    std::array<char, 65536> chunk;
+    boost::system::error_code ec;
+    const size_t n = co_await socket.async_read_some(asio::buffer(chunk),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return std::nullopt;
+    buffer.append(chunk.data(), n);
+  }
+}
+
+asio::awaitable<bool> WriteAll(tcp::socket& socket, const std::string& data) {
+  boost::system::error_code ec;
+  co_await asio::async_write(socket, asio::buffer(data),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  co_return !ec;
+}
+
+}  // namespace
+
+FluentdReceiver::FluentdReceiver(Options options) : options_(std::move(options)), acceptor_(io_) {
+  const tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), options_.port);
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen();
+  port_ = acceptor_.local_endpoint().port();
+  asio::co_spawn(io_, Accept(), asio::detached);
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+FluentdReceiver::~FluentdReceiver() {
+  io_.stop();
+  thread_.join();
+}
+
+void FluentdReceiver::set_ack_mode(AckMode mode) {
+  std::lock_guard lock(mutex_);
+  ack_mode_ = mode;
+}
+
+std::vector<FluentdReceiver::Event> FluentdReceiver::events() const {
+  std::lock_guard lock(mutex_);
+  return events_;
+}
+
+std::vector<FluentdReceiver::Request> FluentdReceiver::requests() const {
+  std::lock_guard lock(mutex_);
+  return requests_;
+}
+
+std::vector<std::string> FluentdReceiver::errors() const {
+  std::lock_guard lock(mutex_);
+  return errors_;
+}
+
+size_t FluentdReceiver::connections() const {
+  std::lock_guard lock(mutex_);
+  return connections_;
+}
+
+void FluentdReceiver::Error(std::string error) {
+  std::lock_guard lock(mutex_);
+  errors_.push_back(std::move(error));
+}
+
+asio::awaitable<void> FluentdReceiver::Accept() {
+  for (;;) {
+    boost::system::error_code ec;
+    tcp::socket socket =
+        co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    {
+      std::lock_guard lock(mutex_);
+      ++connections_;
+    }
+    asio::co_spawn(io_, Serve(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<bool> FluentdReceiver::Handshake(tcp::socket& socket, std::string& buffer) {
+  const std::string nonce = RandomBytes(16);
+  const std::string auth_salt = RandomBytes(16);
+  std::string helo;
+  MsgpackWriter w(helo);
+  w.ArrayHeader(2);
+  w.Str("HELO");
+  w.MapHeader(3);
+  w.Str("nonce");
+  w.Bin(nonce);
+  w.Str("auth");
+  w.Bin(options_.username.empty() ? std::string() : auth_salt);
+  w.Str("keepalive");
+  w.Bool(options_.keepalive);
+  if (!co_await WriteAll(socket, helo)) co_return false;
+
+  std::string error;
+  std::optional<MsgpackValue> ping = co_await ReadObject(socket, buffer, error);
+  if (!ping) {
+    if (!error.empty()) Error("handshake: " + error);
+    co_return false;
+  }
+  std::string reason;
+  std::string salt;
+  if (ping->type != MsgpackValue::Type::kArray || ping->array.size() != 6 ||
+      ping->array[0].bytes != "PING") {
+    reason = "not a PING";
+  } else {
+    for (const MsgpackValue& part : ping->array) {
+      if (!IsBytes(part)) reason = "PING fields must be strings";
+    }
+  }
+  if (reason.empty()) {
+    const std::string& client_hostname = ping->array[1].bytes;
+    salt = ping->array[2].bytes;
+    if (ping->array[3].bytes != Sha512Hex(salt + client_hostname + nonce + options_.shared_key)) {
+      reason = "shared_key mismatch";
+    } else if (!options_.username.empty() &&
+               (ping->array[4].bytes != options_.username ||
+                ping->array[5].bytes !=
+                    Sha512Hex(auth_salt + options_.username + options_.password))) {
+      reason = "username/password mismatch";
+    }
+  }
+  std::string pong;
+  MsgpackWriter p(pong);
+  p.ArrayHeader(5);
+  p.Str("PONG");
+  p.Bool(reason.empty());
+  p.Str(reason);
+  if (reason.empty()) {
+    p.Str(options_.hostname);
+    const std::string& key = options_.pong_key.empty() ? options_.shared_key : options_.pong_key;
+    p.Str(Sha512Hex(salt + options_.hostname + nonce + key));
+  } else {
+    p.Str("");
+    p.Str("");
+    Error("handshake refused: " + reason);
+  }
+  const bool written = co_await WriteAll(socket, pong);
+  co_return written&& reason.empty();
+}
+
+asio::awaitable<void> FluentdReceiver::Serve(tcp::socket socket) {
+  std::string buffer;
+  if (!options_.shared_key.empty() && !co_await Handshake(socket, buffer)) co_return;
+  for (;;) {
+    std::string error;
+    std::optional<MsgpackValue> request = co_await ReadObject(socket, buffer, error);
+    if (!request) {
+      if (!error.empty()) Error("request: " + error);
+      co_return;
+    }
+    if (request->type == MsgpackValue::Type::kNil) continue;  // keep-alive
+    const std::string chunk = Record(*request);
+    if (!chunk.empty()) {
+      AckMode mode;
+      {
+        std::lock_guard lock(mutex_);
+        mode = ack_mode_;
+      }
+      if (mode == AckMode::kClose) co_return;
+      if (mode == AckMode::kAck || mode == AckMode::kWrongId) {
+        std::string ack;
+        MsgpackWriter w(ack);
+        w.MapHeader(1);
+        w.Str("ack");
+        w.Str(mode == AckMode::kAck ? chunk : "x" + chunk);
+        if (!co_await WriteAll(socket, ack)) co_return;
+      }
+    }
+    if (!options_.keepalive) co_return;
+  }
+}
+
+std::string FluentdReceiver::Record(const MsgpackValue& request) {
+  if (request.type != MsgpackValue::Type::kArray || request.array.size() < 2 ||
+      !request.array[0].is_str()) {
+    Error("request: not an array starting with a tag");
+    return "";
+  }
+  Request seen;
+  seen.tag = request.array[0].bytes;
+  std::vector<MsgpackValue> entries;  // each [time, record]
+  const MsgpackValue& second = request.array[1];
+  size_t option_index = 2;
+  if (second.type == MsgpackValue::Type::kArray) {
+    seen.mode = "Forward";
+    entries = second.array;
+  } else if (IsBytes(second)) {
+    std::string packed = second.bytes;
+    seen.mode = "PackedForward";
+    if (request.array.size() > 2) {
+      const MsgpackValue* compressed = request.array[2].Find("compressed");
+      if (compressed != nullptr && compressed->bytes == "gzip") {
+        seen.mode = "CompressedPackedForward";
+        std::optional<std::string> inflated = Gunzip(packed);
+        if (!inflated) {
+          Error("request: the compressed entries are not gzip");
+          return "";
+        }
+        packed = *std::move(inflated);
+      }
+    }
+    while (!packed.empty()) {
+      size_t consumed = 0;
+      absl::StatusOr<MsgpackValue> entry = DecodeMsgpack(packed, consumed);
+      if (!entry.ok()) {
+        Error("request: packed entries: " + std::string(entry.status().message()));
+        return "";
+      }
+      entries.push_back(*std::move(entry));
+      packed.erase(0, consumed);
+    }
+  } else {
+    seen.mode = "Message";
+    if (request.array.size() < 3) {
+      Error("request: a Message without a record");
+      return "";
+    }
+    MsgpackValue entry;
+    entry.type = MsgpackValue::Type::kArray;
+    entry.array = {second, request.array[2]};
+    entries.push_back(std::move(entry));
+    option_index = 3;
+  }
+  if (request.array.size() > option_index) seen.option = request.array[option_index];
+  seen.entries = entries.size();
+
+  std::vector<Event> events;
+  for (const MsgpackValue& entry : entries) {
+    if (entry.type != MsgpackValue::Type::kArray || entry.array.size() != 2 ||
+        entry.array[1].type != MsgpackValue::Type::kMap) {
+      Error("request: an entry is not [time, record]");
+      return "";
+    }
+    Event event;
+    event.tag = seen.tag;
+    event.record = entry.array[1];
+    const MsgpackValue& time = entry.array[0];
+    if (time.type == MsgpackValue::Type::kExt && time.ext_type == 0 && time.bytes.size() == 8) {
+      event.event_time = true;
+      const auto* b = reinterpret_cast<const unsigned char*>(time.bytes.data());
+      event.seconds =
+          (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
+      event.nanoseconds =
+          (uint32_t{b[4]} << 24) | (uint32_t{b[5]} << 16) | (uint32_t{b[6]} << 8) | b[7];
+    } else if (time.type == MsgpackValue::Type::kUint) {
+      event.seconds = static_cast<uint32_t>(time.uint_value);
+    } else {
+      Error("request: an entry's time is neither EventTime nor an integer");
+      return "";
+    }
+    events.push_back(std::move(event));
+  }
+  const MsgpackValue* size = seen.option.Find("size");
+  if (size != nullptr && size->AsInt() != static_cast<int64_t>(entries.size())) {
+    Error("request: option size does not match the entries");
+  }
+  const MsgpackValue* chunk = seen.option.Find("chunk");
+  std::string chunk_id = chunk != nullptr && IsBytes(*chunk) ? chunk->bytes : "";
+  std::lock_guard lock(mutex_);
+  events_.insert(events_.end(), events.begin(), events.end());
+  requests_.push_back(std::move(seen));
+  return chunk_id;
+}
+
+}  // namespace meshtel::testing
