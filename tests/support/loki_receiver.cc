@@ -184,6 +184,7 @@ TestHttpReply LokiReceiver::Handle(const TestHttpRequest& request) {
     }
   }
   std::lock_guard lock(mutex_);
+  push.answered = reply_.hang ? 0 : reply_.status;
   pushes_.push_back(std::move(push));
   return reply_;
 }

@@ -30,6 +30,7 @@ struct LokiPush {
   std::string decode_error;                    // snappy or protobuf failure, or empty
   bool official_checked = false;               // the official decode ran
   std::vector<std::string> official_mismatches;
+  int answered = 0;  // the status the receiver answered (0: it hung)
 };
 
 // Why the official schema cannot be used here (../shared absent, protoc missing...), or "" when
