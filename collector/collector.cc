@@ -66,7 +66,6 @@ std::string ReplayJson(const ReplayStatus& status) {
       status.refused_before_send, reasons, status.sent, status.rejected, JsonString(status.error));
 }
 
-
 }  // namespace
 
 Collector::Collector(const CollectorConfig& config)

@@ -50,7 +50,7 @@ struct StoreConfig {
   // Default: 168h (7 days)
   absl::Duration max_age = absl::Hours(168);
   // The store's directory is kept under this many bytes. RocksDB needs working room beside the
-  // records (WAL, memtables, compaction outputs: about 7% of 10 GiB, up to half of a small
+  // records (WAL, memtables, compaction outputs: about 8% of 10 GiB, up to half of a small
   // limit); of the rest, past 85% the oldest records are deleted down to 70%, delivered or not,
   // and when it is full new batches are refused (the proxies keep and resend them) until
   // retention has made room. Default: 10 GiB

@@ -197,7 +197,11 @@ bool DeliveryEngine::Deliver(Runner& runner, std::span<const StoredRecord> recor
     runner.status.retrying = retrying ? count : 0;
     if (retrying) runner.status.last_error = detail;
   };
-  hooks.sleep = [this](absl::Duration duration) { return Sleep(duration); };
+  // Lag keeps being measured while a payload is retried (the loop above does not turn then).
+  hooks.sleep = [this, &runner](absl::Duration duration) {
+    UpdateLag(runner);
+    return Sleep(duration);
+  };
   SendCounts counts;
   const bool resolved = DeliverBatch(*exporter.encoder, *exporter.sender, runner.target.retry,
                                      runner.random, records, hooks, counts);

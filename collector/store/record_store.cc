@@ -56,7 +56,9 @@ rocksdb::DBOptions DatabaseOptions(uint64_t max_bytes) {
 uint64_t WorkingReserve(uint64_t max_bytes) {
   const uint64_t wal = Clamp(max_bytes / 16, 4ull << 20, 256ull << 20);
   const uint64_t memtables = 3 * Clamp(max_bytes / 64, 1ull << 20, 32ull << 20);
-  const uint64_t compaction = 4 * Clamp(max_bytes / 32, 2ull << 20, 64ull << 20);
+  // Two compactions at a time (RocksDB's background jobs), each writing at most
+  // max_compaction_bytes (2 table files) before its inputs go, plus room for the next flushes.
+  const uint64_t compaction = 6 * Clamp(max_bytes / 32, 2ull << 20, 64ull << 20);
   return std::min(wal + 2 * memtables + compaction, max_bytes / 2);
 }
 
@@ -67,6 +69,8 @@ std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(uint64_t max_byte
     options.write_buffer_size = Clamp(max_bytes / 64, 1ull << 20, 32ull << 20);
     options.max_write_buffer_number = 3;
     options.target_file_size_base = Clamp(max_bytes / 32, 2ull << 20, 64ull << 20);
+    // A compaction's output exists beside its inputs until it finishes: keep each one small.
+    options.max_compaction_bytes = 2 * options.target_file_size_base;
     families.emplace_back(name, options);
   }
   return families;

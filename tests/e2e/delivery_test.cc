@@ -100,11 +100,13 @@ class DeliveryTest : public ::testing::Test {
     if (HasFailure() && collector_ != nullptr) std::printf("%s\n", collector_->Log().c_str());
   }
 
-  void WriteConfig(uint16_t fluentd_port, const std::string& fluentd_timeout = "2s") {
+  void WriteConfig(uint16_t fluentd_port, const std::string& fluentd_timeout = "2s",
+                   const std::string& admin_token = "") {
     testing::WriteFile(dir_ + "/collector.yaml",
                        "ingest: {listen: \"127.0.0.1:" + std::to_string(ingest_port_) + "\"}\n" +
-                           "admin: {listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\"}\n" +
-                           "store: {data_dir: \"" + dir_ + "/data\", durability: process}\n" +
+                           "admin: {listen: \"127.0.0.1:" + std::to_string(admin_port_) +
+                           "\", token: \"" + admin_token + "\"}\n" + "store: {data_dir: \"" + dir_ +
+                           "/data\", durability: process}\n" +
                            "shutdown_grace: 1s\n"
                            "exporters:\n"
                            "  - name: loki\n"
@@ -312,6 +314,22 @@ TEST_F(DeliveryTest, AReplayedRangeArrivesExactlyAndTheLiveCursorStays) {
       admin_port_, "POST", "/api/replay?exporter=loki&from=later&to=" + std::to_string(to));
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("from: not a time"), std::string::npos) << bad.body;
+}
+
+TEST_F(DeliveryTest, WithATokenTheWriteEndpointsNeedIt) {
+  testing::FluentdReceiver fluentd;
+  WriteConfig(fluentd.port(), "2s", "s3cret");
+  StartCollector();
+  const std::string replay = "/api/replay?exporter=loki&from=1&to=2";
+  EXPECT_EQ(testing::HttpRequest(admin_port_, "POST", replay).status, 401);
+  EXPECT_EQ(
+      testing::HttpRequest(admin_port_, "POST", replay, {{"Authorization", "Bearer wrong"}}).status,
+      401);
+  const testing::HttpResult allowed =
+      testing::HttpRequest(admin_port_, "POST", replay, {{"Authorization", "Bearer s3cret"}});
+  EXPECT_EQ(allowed.status, 202) << allowed.body;
+  // Reading needs no token.
+  EXPECT_EQ(testing::HttpGet(admin_port_, "/api/replay").status, 200);
 }
 
 }  // namespace
