@@ -218,15 +218,26 @@ HttpClient::~HttpClient() {
 
 absl::StatusOr<HttpResponse> HttpClient::Post(std::string_view target, const HttpHeaders& headers,
                                               std::string_view body) {
+  return Send(/*get=*/false, target, headers, body);
+}
+
+absl::StatusOr<HttpResponse> HttpClient::Get(std::string_view target, const HttpHeaders& headers) {
+  return Send(/*get=*/true, target, headers, "");
+}
+
+absl::StatusOr<HttpResponse> HttpClient::Send(bool get, std::string_view target,
+                                              const HttpHeaders& headers, std::string_view body) {
   const auto deadline =
       std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options_.timeout);
-  http::request<http::string_body> request{http::verb::post,
+  http::request<http::string_body> request{get ? http::verb::get : http::verb::post,
                                            beast::string_view(target.data(), target.size()), 11};
   request.set(http::field::host, origin_.Origin());
   for (const auto& [name, value] : headers) request.set(name, value);
   request.keep_alive(true);
-  request.body() = std::string(body);
-  request.prepare_payload();
+  if (!get) {
+    request.body() = std::string(body);
+    request.prepare_payload();
+  }
 
   State& state = *state_;
   for (int attempt = 0;; ++attempt) {

@@ -78,11 +78,16 @@ class HttpClient {
   absl::StatusOr<HttpResponse> Post(std::string_view target, const HttpHeaders& headers,
                                     std::string_view body);
 
+  // GETs `target` with `headers`.
+  absl::StatusOr<HttpResponse> Get(std::string_view target, const HttpHeaders& headers = {});
+
   // Connections opened so far (1 while keep-alive works), for tests and logs.
   uint64_t connections_opened() const { return connections_opened_; }
 
  private:
   struct State;
+  absl::StatusOr<HttpResponse> Send(bool get, std::string_view target, const HttpHeaders& headers,
+                                    std::string_view body);
 
   HttpUrl origin_;
   HttpClientOptions options_;

@@ -316,6 +316,38 @@ TEST_F(DeliveryTest, AReplayedRangeArrivesExactlyAndTheLiveCursorStays) {
   EXPECT_NE(bad.body.find("from: not a time"), std::string::npos) << bad.body;
 }
 
+TEST_F(DeliveryTest, MeshtelctlStartsAReplayAndFollowsItToTheEnd) {
+  testing::FluentdReceiver fluentd;
+  WriteConfig(fluentd.port(), "2s", "s3cret");
+  StartCollector();
+  const uint64_t from = NowNanos();
+  const auto give_up = std::chrono::steady_clock::now() + seconds(60);
+  for (uint64_t sequence = 1; sequence <= 4; ++sequence) {
+    ASSERT_TRUE(SendUntilAcked(sequence, give_up));
+  }
+  CloseStream();
+  const uint64_t to = NowNanos();
+  testing::LokiReceiver target;
+  testing::WriteFile(dir_ + "/target.yaml",
+                     "{name: backfill, type: loki, loki: {url: \"" + target.url() + "\"}}\n");
+  const std::string ctl = std::string(MESHTELCTL_BIN) + " replay ";
+  const std::string admin = " --admin 127.0.0.1:" + std::to_string(admin_port_);
+  std::string output;
+  EXPECT_EQ(testing::RunCommand("MESHTEL_ADMIN_TOKEN=s3cret " + ctl +
+                                    "start --exporter backfill --from " + std::to_string(from) +
+                                    " --to " + std::to_string(to) + " --target-file " + dir_ +
+                                    "/target.yaml --wait" + admin,
+                                &output),
+            0)
+      << output;
+  EXPECT_NE(output.find("\"state\":\"done\""), std::string::npos) << output;
+  EXPECT_EQ(LokiIds(target).size(), 4u * kRecordsPerBatch);
+  // Without the token the collector refuses, and meshtelctl says so with exit code 1.
+  EXPECT_EQ(testing::RunCommand(ctl + "cancel --exporter backfill" + admin, &output), 1);
+  EXPECT_NE(output.find("bearer token"), std::string::npos) << output;
+  EXPECT_EQ(testing::RunCommand(ctl + "start --exporter x" + admin, &output), 2);
+}
+
 TEST_F(DeliveryTest, WithATokenTheWriteEndpointsNeedIt) {
   testing::FluentdReceiver fluentd;
   WriteConfig(fluentd.port(), "2s", "s3cret");

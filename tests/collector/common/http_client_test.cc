@@ -100,6 +100,27 @@ TEST(HttpClientTest, PostsBodyAndHeadersAndReturnsTheResponse) {
   EXPECT_EQ(seen.headers.at("host"), absl::StrCat("127.0.0.1:", server.port()));
 }
 
+TEST(HttpClientTest, GetsWithoutABodyOnTheSameConnection) {
+  Recorder recorder;
+  recorder.reply.status = 200;
+  recorder.reply.body = "state";
+  TestHttpServer server(recorder.Handler());
+  HttpClient client(Loopback(server.port()), {});
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<HttpResponse> response = client.Get("/api/replay", {{"X-Trace", "1"}});
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->body, "state");
+  }
+  EXPECT_EQ(client.connections_opened(), 1u);
+  std::lock_guard lock(recorder.mutex);
+  ASSERT_EQ(recorder.requests.size(), 2u);
+  EXPECT_EQ(recorder.requests[1].method, "GET");
+  EXPECT_EQ(recorder.requests[1].target, "/api/replay");
+  EXPECT_EQ(recorder.requests[1].body, "");
+  EXPECT_EQ(recorder.requests[1].headers.at("x-trace"), "1");
+}
+
 TEST(HttpClientTest, ReusesTheConnection) {
   Recorder recorder;
   TestHttpServer server(recorder.Handler());
