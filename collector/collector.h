@@ -8,9 +8,10 @@
 // either: the proxy resends it. The admin server answers /metrics with a ScrapeHandler
 // (RequestMetrics plus the collector's own prometheus-cpp registry, in the negotiated format). A
 // background thread expires idle metric series every tenth of metrics.series_idle_timeout (between
-// 1 s and 1 min); none runs when it is 0. Each metrics.remote_write entry gets a RemoteWriter
-// pushing the same samples to a remote write receiver. Threading: Consume() runs on gRPC threads;
-// admin handlers on the admin thread. Shutdown() is called once, from the main thread.
+// 1 s and 1 min); none runs when it is 0. Threading: Consume() runs on gRPC threads; admin handlers
+// on the admin thread. Shutdown() is called once, from the main thread.
+// Remote write: each metrics.remote_write entry gets a RemoteWriter (its own thread) pushing the
+// samples /metrics shows of RequestMetrics to a Prometheus remote write receiver.
 
 #include <atomic>
 #include <condition_variable>
