@@ -193,7 +193,7 @@ void RemoteWriter::Run() {
   size_t next = 0;  // the first unsent batch of `pending`
   int attempt = 0;
   absl::Time retry_at = absl::InfinitePast();
-  absl::Time next_snapshot = absl::Now() + config_.interval;
+  absl::Time next_snapshot = absl::Now();
   const auto unsent = [&] {
     uint64_t samples = 0;
     for (size_t i = next; i < pending.size(); ++i) samples += pending[i].samples;

@@ -79,7 +79,7 @@ class RemoteWriter {
   RemoteWriter(const RemoteWriter&) = delete;
   RemoteWriter& operator=(const RemoteWriter&) = delete;
 
-  // Starts the writer's thread; the first snapshot is taken one interval later.
+  // Starts the writer's thread; it takes the first snapshot at once, then one every interval.
   void Start();
   // Stops and joins the thread (idempotent).
   void Stop();
