@@ -172,7 +172,8 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
                collector->admin_->port());
   for (const RemoteWriteConfig& remote_write : config.metrics.remote_write) {
     absl::StatusOr<std::unique_ptr<RemoteWriter>> writer =
-        RemoteWriter::Create(remote_write, {&collector->request_metrics_}, *collector->registry_);
+        RemoteWriter::Create(remote_write, {&collector->request_metrics_}, *collector->registry_,
+                             collector->registry_.get());
     if (!writer.ok()) return writer.status();
     (*writer)->Start();
     collector->remote_writers_.push_back(*std::move(writer));

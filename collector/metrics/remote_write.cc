@@ -9,6 +9,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/time/clock.h"
+#include "collector/metrics/exposition.h"
 #include "fmt/format.h"
 #include "prometheus/remote.pb.h"
 #include "snappy.h"
@@ -49,6 +50,63 @@ void Flush(prometheus::WriteRequest& request, uint64_t samples,
 
 }  // namespace
 
+void RegistrySampleSource::VisitSamples(
+    const std::function<void(const MetricSample&)>& visit) const {
+  std::vector<SampleLabel> labels;
+  std::vector<std::string> values;  // repaired label values (stable while `labels` points in)
+  std::string extra_value;
+  std::string name;
+  for (const prometheus::MetricFamily& family : registry_.Collect()) {
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      values.clear();
+      for (const prometheus::ClientMetric::Label& label : metric.label) {
+        std::string value;
+        AppendUtf8Repaired(label.value, value);
+        values.push_back(std::move(value));
+      }
+      const auto emit = [&](const std::string& metric_name, std::string_view extra_name,
+                            double value) {
+        labels.clear();
+        for (size_t i = 0; i < metric.label.size(); ++i) {
+          labels.push_back({metric.label[i].name, values[i]});
+        }
+        if (!extra_name.empty()) labels.push_back({extra_name, extra_value});
+        visit({.metric = metric_name, .labels = labels, .value = value});
+      };
+      switch (family.type) {
+        case prometheus::MetricType::Counter:
+          emit(family.name, "", metric.counter.value);
+          break;
+        case prometheus::MetricType::Gauge:
+          emit(family.name, "", metric.gauge.value);
+          break;
+        case prometheus::MetricType::Untyped:
+          emit(family.name, "", metric.untyped.value);
+          break;
+        case prometheus::MetricType::Histogram:
+          name = family.name + "_bucket";
+          for (const auto& bucket : metric.histogram.bucket) {
+            extra_value.clear();
+            AppendLeValue(ExpositionFormat::kPrometheusText, bucket.upper_bound, extra_value);
+            emit(name, "le", static_cast<double>(bucket.cumulative_count));
+          }
+          emit(family.name + "_sum", "", metric.histogram.sample_sum);
+          emit(family.name + "_count", "", static_cast<double>(metric.histogram.sample_count));
+          break;
+        case prometheus::MetricType::Summary:
+          for (const auto& quantile : metric.summary.quantile) {
+            extra_value.clear();
+            AppendPrometheusDouble(quantile.quantile, extra_value);
+            emit(family.name, "quantile", quantile.value);
+          }
+          emit(family.name + "_sum", "", metric.summary.sample_sum);
+          emit(family.name + "_count", "", static_cast<double>(metric.summary.sample_count));
+          break;
+      }
+    }
+  }
+}
+
 std::vector<RemoteWriteBatch> BuildRemoteWriteBatches(
     const std::vector<const SampleSource*>& sources, int64_t timestamp_ms,
     uint64_t max_samples_per_send) {
@@ -84,12 +142,17 @@ std::vector<RemoteWriteBatch> BuildRemoteWriteBatches(
 
 absl::StatusOr<std::unique_ptr<RemoteWriter>> RemoteWriter::Create(
     RemoteWriteConfig config, std::vector<const SampleSource*> sources,
-    prometheus::Registry& registry) {
+    prometheus::Registry& registry, const prometheus::Registry* push_registry) {
   if (absl::Status valid = config.Validate("remote_write"); !valid.ok()) return valid;
   absl::StatusOr<common::HttpUrl> url = common::ParseHttpUrl(config.url);
   if (!url.ok()) return url.status();
-  return std::unique_ptr<RemoteWriter>(
+  std::unique_ptr<RemoteWriter> writer(
       new RemoteWriter(std::move(config), *std::move(url), std::move(sources), registry));
+  if (push_registry != nullptr) {
+    writer->registry_source_ = std::make_unique<RegistrySampleSource>(*push_registry);
+    writer->sources_.push_back(writer->registry_source_.get());
+  }
+  return writer;
 }
 
 RemoteWriter::RemoteWriter(RemoteWriteConfig config, common::HttpUrl url,

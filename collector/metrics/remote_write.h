@@ -56,6 +56,20 @@
 
 namespace meshtel::collector {
 
+// A SampleSource over a prometheus-cpp registry (the collector's own `meshtel_*` metrics): every
+// sample /metrics prints of its families in the text format (AppendPrometheusCppFamilies), same
+// names and labels — histograms as `_bucket{le}`, `_sum`, `_count`; summaries as
+// `{quantile}`, `_sum`, `_count`. Threading: as the registry's Collect() (any thread).
+// Ownership: the registry must outlive the source.
+class RegistrySampleSource : public SampleSource {
+ public:
+  explicit RegistrySampleSource(const prometheus::Registry& registry) : registry_(registry) {}
+  void VisitSamples(const std::function<void(const MetricSample&)>& visit) const override;
+
+ private:
+  const prometheus::Registry& registry_;
+};
+
 // One snapshot cut into requests, ready to send: each entry is one snappy-compressed
 // WriteRequest and the number of samples in it.
 struct RemoteWriteBatch {
@@ -71,9 +85,11 @@ std::vector<RemoteWriteBatch> BuildRemoteWriteBatches(
 
 class RemoteWriter {
  public:
+  // Pushes the samples of `sources` and, when `push_registry` is not null, of that
+  // prometheus-cpp registry too (it may be `registry`, where the writer's own counters go).
   static absl::StatusOr<std::unique_ptr<RemoteWriter>> Create(
       RemoteWriteConfig config, std::vector<const SampleSource*> sources,
-      prometheus::Registry& registry);
+      prometheus::Registry& registry, const prometheus::Registry* push_registry = nullptr);
   ~RemoteWriter();  // Stop()s
 
   RemoteWriter(const RemoteWriter&) = delete;
@@ -96,7 +112,8 @@ class RemoteWriter {
 
   const RemoteWriteConfig config_;
   const common::HttpUrl url_;
-  const std::vector<const SampleSource*> sources_;
+  std::unique_ptr<RegistrySampleSource> registry_source_;  // of push_registry, or null
+  std::vector<const SampleSource*> sources_;
   common::HttpHeaders headers_;
   common::HttpClient client_;
   std::mt19937_64 random_;

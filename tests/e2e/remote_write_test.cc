@@ -98,6 +98,16 @@ TEST_F(MeshTest, RemoteWriteDeliversEveryRequestAndHistogramToPrometheus) {
                    testing::SumSamples(metrics, "istio_request_duration_milliseconds_sum", {}));
   // Nothing was scraped: every series came by remote write.
   EXPECT_EQ(query("count(up)"), "");
+  // The collector's own meshtel_* metrics come along, as /metrics shows them.
+  EXPECT_EQ(query("meshtel_metrics_series{metric=\"istio_requests_total\"}"),
+            std::to_string(static_cast<int>(
+                testing::SampleLines(metrics, "istio_requests_total", {}).size())));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return std::atof(
+                   query("sum(meshtel_remote_write_samples_total{outcome=\"sent\"})").c_str()) > 0;
+      },
+      seconds(30)));
   // The collector's own account of it.
   const std::string after = Metrics();
   EXPECT_GT(testing::SumSamples(after, "meshtel_remote_write_samples_total", {"outcome=\"sent\""}),

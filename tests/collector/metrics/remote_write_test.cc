@@ -13,15 +13,21 @@
 #include <vector>
 
 #include "collector/config/collector_config.h"
+#include "collector/metrics/exposition.h"
 #include "collector/metrics/request_metrics.h"
 #include "fmt/format.h"
+#include "fmt/ranges.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/message.h"
 #include "gtest/gtest.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "prometheus/remote.pb.h"
+#include "prometheus/summary.h"
 #include "prometheus/text_serializer.h"
 #include "snappy.h"
 #include "tests/support/metrics_text.h"
@@ -496,6 +502,59 @@ TEST(RemoteWriterTest, TransportFailuresAreRetried) {
   EXPECT_GE(Counter(registry, "meshtel_remote_write_requests_total", {"code=\"error\""}), 3);
   EXPECT_EQ(Counter(registry, "meshtel_remote_write_samples_total", {"outcome=\"failed\""}),
             SampleCount(metrics));
+}
+
+TEST(RegistrySampleSourceTest, SamplesAreTheLinesTheScrapePrintsOfTheRegistry) {
+  prometheus::Registry registry;
+  auto& counters =
+      prometheus::BuildCounter().Name("meshtel_things_total").Help("h").Register(registry);
+  counters.Add({{"kind", "a"}}).Increment(3);
+  counters.Add({{"kind", "b \"q\""}, {"zone", "x"}}).Increment(0.5);
+  prometheus::BuildGauge().Name("meshtel_level").Help("h").Register(registry).Add({}).Set(-2.25);
+  auto& histogram = prometheus::BuildHistogram()
+                        .Name("meshtel_wait_seconds")
+                        .Help("h")
+                        .Register(registry)
+                        .Add({{"op", "x"}}, prometheus::Histogram::BucketBoundaries{0.5, 1, 2.5});
+  histogram.Observe(0.2);
+  histogram.Observe(2);
+  histogram.Observe(7);
+  prometheus::BuildSummary()
+      .Name("meshtel_size")
+      .Help("h")
+      .Register(registry)
+      .Add({}, prometheus::Summary::Quantiles{{0.5, 0.05}})
+      .Observe(4);
+  std::string scrape;
+  AppendPrometheusCppFamilies(ExpositionFormat::kPrometheusText, registry.Collect(), scrape);
+
+  const RegistrySampleSource source(registry);
+  size_t visited = 0;
+  source.VisitSamples([&](const MetricSample& sample) {
+    ++visited;
+    std::vector<std::string> fragments;
+    for (const SampleLabel& label : sample.labels) {
+      std::string escaped;
+      for (char c : label.value) {
+        if (c == '"' || c == '\\') escaped += '\\';
+        escaped += c;
+      }
+      fragments.push_back(fmt::format("{}=\"{}\"", label.name, escaped));
+    }
+    const std::vector<std::string> lines =
+        testing::SampleLines(scrape, std::string(sample.metric), fragments);
+    ASSERT_EQ(lines.size(), 1u) << sample.metric << " "
+                                << fmt::format("{}", fmt::join(fragments, ","));
+    EXPECT_EQ(testing::SampleValue(lines.front()), sample.value) << lines.front();
+  });
+  size_t scrape_samples = 0;
+  std::stringstream lines(scrape);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line[0] != '#') ++scrape_samples;
+  }
+  EXPECT_EQ(visited, scrape_samples);
+  EXPECT_EQ(scrape_samples, 2u + 1u + 6u + 3u);
+  EXPECT_EQ(testing::SampleLines(scrape, "meshtel_wait_seconds_bucket", {"le=\"1\""}).size(), 1u);
 }
 
 // ---- config ---------------------------------------------------------------------------------
