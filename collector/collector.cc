@@ -170,6 +170,14 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   collector->admin_ = *std::move(admin);
   spdlog::info("admin listening on {}:{} (/metrics, /healthz, /readyz)", config.admin.listen.host,
                collector->admin_->port());
+  for (const RemoteWriteConfig& remote_write : config.metrics.remote_write) {
+    absl::StatusOr<std::unique_ptr<RemoteWriter>> writer =
+        RemoteWriter::Create(remote_write, {&collector->request_metrics_}, *collector->registry_,
+                             collector->registry_.get());
+    if (!writer.ok()) return writer.status();
+    (*writer)->Start();
+    collector->remote_writers_.push_back(*std::move(writer));
+  }
   if (config.metrics.series_idle_timeout > absl::ZeroDuration()) {
     collector->expiry_thread_ = std::thread([self] { self->ExpireSeriesLoop(); });
   }
@@ -340,6 +348,7 @@ absl::Status Collector::Shutdown() {
   if (ingest_ != nullptr) {
     ingest_->Shutdown(config_.shutdown_grace);
   }
+  for (const std::unique_ptr<RemoteWriter>& writer : remote_writers_) writer->Stop();
   if (replays_ != nullptr) replays_->StopAll();
   if (delivery_ != nullptr) delivery_->Stop();
   if (retention_ != nullptr) retention_->Stop();

@@ -10,6 +10,8 @@
 // background thread expires idle metric series every tenth of metrics.series_idle_timeout (between
 // 1 s and 1 min); none runs when it is 0. Threading: Consume() runs on gRPC threads; admin handlers
 // on the admin thread. Shutdown() is called once, from the main thread.
+// Remote write: each metrics.remote_write entry gets a RemoteWriter (its own thread) pushing the
+// samples /metrics shows of RequestMetrics to a Prometheus remote write receiver.
 
 #include <atomic>
 #include <condition_variable>
@@ -29,6 +31,7 @@
 #include "collector/ingest/record_batch_sink.h"
 #include "collector/ingest/record_ingest_server.h"
 #include "collector/logs/access_log_format.h"
+#include "collector/metrics/remote_write.h"
 #include "collector/metrics/request_metrics.h"
 #include "collector/metrics/scrape_handler.h"
 #include "collector/store/record_store.h"
@@ -95,6 +98,8 @@ class Collector : public RecordBatchSink {
   std::unique_ptr<ReplayManager> replays_;
   std::unique_ptr<RecordIngestServer> ingest_;
   std::unique_ptr<common::AdminHttpServer> admin_;
+  // One per metrics.remote_write entry; started once the metrics exist, stopped in Shutdown().
+  std::vector<std::unique_ptr<RemoteWriter>> remote_writers_;
   std::atomic<bool> ready_{false};
 };
 

@@ -209,6 +209,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
   if (auto metrics = top.Map("metrics")) {
     metrics->Read("max_series_per_metric", config.metrics.max_series_per_metric);
     metrics->Read("series_idle_timeout", config.metrics.series_idle_timeout);
+    ReadRemoteWriteConfigs(*metrics, config.metrics.remote_write);
     top.Fail(metrics->Finish());
   }
   if (absl::Status status = top.Finish(); !status.ok()) return status;

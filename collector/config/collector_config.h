@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "collector/common/host_port.h"
 #include "collector/logs/access_log_format.h"
+#include "collector/metrics/remote_write_config.h"
 #include "yaml-cpp/yaml.h"
 
 namespace meshtel::collector {
@@ -124,6 +125,9 @@ struct MetricsConfig {
   // A series not updated for this long is removed (a later record creates it again, from zero).
   // 0 keeps series for the life of the process; otherwise at least 1s. Default: 10m
   absl::Duration series_idle_timeout = absl::Minutes(10);
+  // Prometheus remote write receivers the metrics are pushed to (remote_write_config.h).
+  // Default: none
+  std::vector<RemoteWriteConfig> remote_write;
 
   absl::Status Validate() const;
 };
