@@ -1,9 +1,11 @@
 #pragma once
 // Benchmark support: RequestRecords the way a meshtel-proxy in an Istio mesh reports them — both
-// workload identities with SPIFFE principals, the destination service, an upstream cluster, trace
-// ids, a request id, phase timings — so that one record serializes to about 300–500 bytes.
-// Deterministic for a given seed. Used by store_ingest_bench and export_bench.
+// workload identities (the source's SPIFFE principal), the destination service's name, an upstream
+// cluster, trace ids, a request id, phase timings — so that one record serializes to about 300–500
+// bytes. The same for a given seed but for the start times (the hour before now). Used by
+// store_ingest_bench and export_bench.
 
+#include <chrono>
 #include <cstdint>
 #include <iterator>
 #include <random>
@@ -23,20 +25,22 @@ inline std::vector<meshtel::v1::RequestRecord> MakeMeshRecords(size_t count, uin
       "/cart",    "/api/v1/items?page=2&sort=price", "/checkout/confirm", "/reviews/42",
       "/healthz", "/static/js/app.3f9c2a.js"};
   static const char* const kAgents[] = {"curl/8.5.0", "Go-http-client/1.1",
-                                        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36",
-                                        "grpc-go/1.62.1"};
+                                        "python-requests/2.31.0", "grpc-go/1.62.1"};
   constexpr uint64_t kMs = 1'000'000;
   std::mt19937_64 random(seed);
+  const uint64_t now_unix_nano =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
   const auto identity = [&](meshtel::v1::WorkloadIdentity& id, const std::string& service,
-                            const std::string& ns, const std::string& version) {
+                            const std::string& ns, const std::string& version, bool principal) {
     id.set_workload(service + "-" + version);
     id.set_namespace_(ns);
-    id.set_app(service);
-    id.set_version(version);
-    id.set_canonical_service(service);
-    id.set_canonical_revision(version);
-    id.set_cluster("Kubernetes");
-    id.set_principal(fmt::format("spiffe://cluster.local/ns/{}/sa/{}", ns, service));
+    if (principal) {  // the source's proxy knows its own app and version labels
+      id.set_app(service);
+      id.set_version(version);
+    }
+    if (principal) id.set_principal(fmt::format("spiffe://cluster.local/ns/{}/sa/{}", ns, service));
   };
   const auto random_bytes = [&](size_t n) {
     std::string bytes(n, '\0');
@@ -52,7 +56,8 @@ inline std::vector<meshtel::v1::RequestRecord> MakeMeshRecords(size_t count, uin
     const std::string source_ns = kNamespaces[random() % std::size(kNamespaces)];
     const std::string destination_ns = kNamespaces[random() % std::size(kNamespaces)];
     const std::string version = random() % 3 == 0 ? "v2" : "v1";
-    record.set_start_time_unix_nano(1'787'220'000'000'000'000 + random() % (86'400 * 1'000 * kMs));
+    // Within the hour before now: exporters refuse records older than their age limit.
+    record.set_start_time_unix_nano(now_unix_nano - 3'600'000 * kMs + random() % (3'600'000 * kMs));
     const uint64_t duration = (1 + random() % 300) * kMs + random() % kMs;
     record.set_duration_ns(duration);
     meshtel::v1::PhaseTimings& phases = *record.mutable_phases();
@@ -69,7 +74,7 @@ inline std::vector<meshtel::v1::RequestRecord> MakeMeshRecords(size_t count, uin
                                           : meshtel::v1::REPORTER_DESTINATION);
     record.set_method(random() % 5 == 0 ? "POST" : "GET");
     record.set_scheme("http");
-    record.set_authority(destination + "." + destination_ns + ".svc.cluster.local:8080");
+    record.set_authority(destination + ":8080");
     record.set_path(kPaths[random() % std::size(kPaths)]);
     record.set_protocol("HTTP/1.1");
     record.set_request_protocol(meshtel::v1::REQUEST_PROTOCOL_HTTP);
@@ -93,17 +98,11 @@ inline std::vector<meshtel::v1::RequestRecord> MakeMeshRecords(size_t count, uin
         fmt::format("outbound|8080||{}.{}.svc.cluster.local", destination, destination_ns));
     record.set_downstream_remote_address(
         fmt::format("10.0.1.{}:{}", random() % 250, 30000 + random() % 30000));
-    record.set_downstream_local_address("10.96.0.12:8080");
-    record.set_upstream_local_address(fmt::format("10.0.2.5:{}", 30000 + random() % 30000));
-    record.set_route_name("default");
     record.set_trace_id(random_bytes(16));
     record.set_span_id(random_bytes(8));
-    if (random() % 2 == 0) record.set_parent_span_id(random_bytes(8));
     record.set_sampled(random() % 100 == 0);
-    identity(*record.mutable_source(), source, source_ns, version);
-    identity(*record.mutable_destination(), destination, destination_ns, version);
-    record.mutable_destination_service()->set_host(destination + "." + destination_ns +
-                                                   ".svc.cluster.local");
+    identity(*record.mutable_source(), source, source_ns, version, true);
+    identity(*record.mutable_destination(), destination, destination_ns, version, false);
     record.mutable_destination_service()->set_name(destination);
     record.mutable_destination_service()->set_namespace_(destination_ns);
     record.set_mutual_tls(true);
