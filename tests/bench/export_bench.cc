@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "collector/common/program.h"
 #include "collector/config/collector_config.h"
 #include "collector/delivery/delivery_engine.h"
 #include "collector/store/record_store.h"
@@ -320,6 +321,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--dir is required (the store's data directory; it is deleted)\n");
     return 2;
   }
+  (void)meshtel::common::SetLogLevel("warn");  // as meshtel-collector does with log_level: warn
   const std::string official = meshtel::testing::OfficialLokiSchemaUnavailableReason();
   std::printf("official Loki schema in the receiver: %s\n",
               official.empty() ? "used" : ("not used: " + official).c_str());

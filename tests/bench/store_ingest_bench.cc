@@ -37,6 +37,7 @@
 
 #include "absl/time/time.h"
 #include "collector/collector.h"
+#include "collector/common/program.h"
 #include "collector/common/record_service_method.h"
 #include "collector/config/collector_config.h"
 #include "exporters/exporter_registry.h"
@@ -185,7 +186,6 @@ Row RunIngest(const Options& options, const std::string& mode,
   const std::string data_dir = options.dir + "/store-" + mode;
   std::filesystem::remove_all(data_dir);
   meshtel::collector::CollectorConfig config;
-  config.log_level = "warn";
   config.ingest.listen = meshtel::common::HostPort{"127.0.0.1", 0};
   config.admin.listen = meshtel::common::HostPort{"127.0.0.1", 0};
   config.store.data_dir = data_dir;
@@ -335,6 +335,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::filesystem::create_directories(options.dir);
+  (void)meshtel::common::SetLogLevel("warn");  // as meshtel-collector does with log_level: warn
 
   const std::vector<meshtel::v1::RequestRecord> records = meshtel::bench::MakeMeshRecords(4000, 7);
   size_t smallest = SIZE_MAX, largest = 0, total = 0;
