@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/time/time.h"
+#include "collector/common/record_names.h"
 #include "collector/common/response_flag_codes.h"
 #include "exporters/fluentd/msgpack.h"
 #include "fmt/format.h"
@@ -62,30 +63,6 @@ std::string ResponseFlags(uint64_t flags) {
     out.append(common::kResponseFlagCodes[bit]);
   }
   return out;
-}
-
-std::string_view ReporterName(meshtel::v1::Reporter reporter) {
-  switch (reporter) {
-    case meshtel::v1::REPORTER_SOURCE:
-      return "source";
-    case meshtel::v1::REPORTER_DESTINATION:
-      return "destination";
-    default:
-      return "";
-  }
-}
-
-std::string_view RequestProtocolName(meshtel::v1::RequestProtocol protocol) {
-  switch (protocol) {
-    case meshtel::v1::REQUEST_PROTOCOL_HTTP:
-      return "http";
-    case meshtel::v1::REQUEST_PROTOCOL_GRPC:
-      return "grpc";
-    case meshtel::v1::REQUEST_PROTOCOL_TCP:
-      return "tcp";
-    default:
-      return "";
-  }
 }
 
 std::string Hex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
@@ -166,8 +143,8 @@ void FluentdEncoder::AppendFields(const meshtel::v1::RequestRecord& r, std::stri
   f.Str("authority", r.authority());
   f.Str("trace_id", Hex(r.trace_id()));
   f.Str("span_id", Hex(r.span_id()));
-  f.Str("request_protocol", RequestProtocolName(r.request_protocol()));
-  f.Str("reporter", ReporterName(r.reporter()));
+  f.Str("request_protocol", common::RequestProtocolName(r.request_protocol()));
+  f.Str("reporter", common::ReporterName(r.reporter()));
   f.Str("source_workload", r.source().workload());
   f.Str("source_namespace", r.source().namespace_());
   f.Str("source_principal", r.source().principal());

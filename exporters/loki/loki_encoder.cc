@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "collector/common/record_names.h"
 #include "fmt/format.h"
 #include "loki/push.pb.h"
 #include "snappy.h"
@@ -15,30 +16,6 @@
 namespace meshtel::exporters {
 
 namespace {
-
-const char* ReporterName(meshtel::v1::Reporter reporter) {
-  switch (reporter) {
-    case meshtel::v1::REPORTER_SOURCE:
-      return "source";
-    case meshtel::v1::REPORTER_DESTINATION:
-      return "destination";
-    default:
-      return "";
-  }
-}
-
-const char* ProtocolName(meshtel::v1::RequestProtocol protocol) {
-  switch (protocol) {
-    case meshtel::v1::REQUEST_PROTOCOL_HTTP:
-      return "http";
-    case meshtel::v1::REQUEST_PROTOCOL_GRPC:
-      return "grpc";
-    case meshtel::v1::REQUEST_PROTOCOL_TCP:
-      return "tcp";
-    default:
-      return "";
-  }
-}
 
 std::string HexLower(const std::string& bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -95,7 +72,7 @@ std::string FormatLokiLabels(std::vector<std::pair<std::string, std::string>> la
 std::string LokiLabelValue(const meshtel::v1::RequestRecord& record, LokiLabelField field) {
   switch (field) {
     case LokiLabelField::kReporter:
-      return ReporterName(record.reporter());
+      return std::string(common::ReporterName(record.reporter()));
     case LokiLabelField::kSourceWorkload:
       return record.source().workload();
     case LokiLabelField::kSourceNamespace:
@@ -127,7 +104,7 @@ std::string LokiLabelValue(const meshtel::v1::RequestRecord& record, LokiLabelFi
     case LokiLabelField::kDestinationServiceNamespace:
       return record.destination_service().namespace_();
     case LokiLabelField::kRequestProtocol:
-      return ProtocolName(record.request_protocol());
+      return std::string(common::RequestProtocolName(record.request_protocol()));
     case LokiLabelField::kMethod:
       return record.method();
     case LokiLabelField::kResponseCode:

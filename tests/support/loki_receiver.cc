@@ -12,60 +12,13 @@
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/message.h"
 #include "snappy.h"
-#include "tests/support/process.h"
+#include "tests/support/official_schema.h"
 
 namespace meshtel::testing {
 
 namespace pb = google::protobuf;
 
 namespace {
-
-struct OfficialSchema {
-  std::string unavailable;  // why not, or empty
-  pb::DescriptorPool pool;
-  std::unique_ptr<pb::DynamicMessageFactory> factory;
-  const pb::Descriptor* push_request = nullptr;
-};
-
-OfficialSchema& Official() {
-  static OfficialSchema* schema = [] {
-    auto* s = new OfficialSchema();
-    const std::filesystem::path script =
-        std::filesystem::path(MESHTEL_SHARED_DIR) / "specs/protos/official-descriptors.py";
-    if (!std::filesystem::exists(script)) {
-      s->unavailable = fmt::format("{} is absent", script.string());
-      return s;
-    }
-    const std::string out = MakeTempDir("loki-official") + "/official.desc";
-    std::string output;
-    if (RunCommand(fmt::format("python3 '{}' '{}'", script.string(), out), &output) != 0) {
-      s->unavailable = fmt::format("official-descriptors.py failed: {}", output);
-      return s;
-    }
-    std::ifstream file(out, std::ios::binary);
-    std::stringstream bytes;
-    bytes << file.rdbuf();
-    pb::FileDescriptorSet set;
-    if (!set.ParseFromString(bytes.str())) {
-      s->unavailable = "the official descriptor set does not parse";
-      return s;
-    }
-    for (const pb::FileDescriptorProto& proto : set.file()) {
-      if (s->pool.BuildFile(proto) == nullptr) {
-        s->unavailable = fmt::format("{} does not build", proto.name());
-        return s;
-      }
-    }
-    s->push_request = s->pool.FindMessageTypeByName("logproto.PushRequest");
-    if (s->push_request == nullptr) {
-      s->unavailable = "logproto.PushRequest is not in the official descriptor set";
-      return s;
-    }
-    s->factory = std::make_unique<pb::DynamicMessageFactory>(&s->pool);
-    return s;
-  }();
-  return *schema;
-}
 
 // Compares the official decode `official` (a logproto.PushRequest) with `own`, field by field.
 void Compare(const pb::Message& official, const logproto::PushRequest& own,
@@ -135,7 +88,9 @@ void Compare(const pb::Message& official, const logproto::PushRequest& own,
 
 }  // namespace
 
-std::string OfficialLokiSchemaUnavailableReason() { return Official().unavailable; }
+std::string OfficialLokiSchemaUnavailableReason() {
+  return NewOfficialMessage("logproto.PushRequest").unavailable;
+}
 
 LokiReceiver::LokiReceiver()
     : server_([this](const TestHttpRequest& request) { return Handle(request); }) {}
@@ -173,14 +128,13 @@ TestHttpReply LokiReceiver::Handle(const TestHttpRequest& request) {
     push.decode_error = "the body is not snappy block format";
   } else if (!push.request.ParseFromString(serialized)) {
     push.decode_error = "the body is not a PushRequest (project subset)";
-  } else if (OfficialSchema& official = Official(); official.unavailable.empty()) {
-    std::unique_ptr<pb::Message> message(
-        official.factory->GetPrototype(official.push_request)->New());
+  } else if (OfficialMessage official = NewOfficialMessage("logproto.PushRequest");
+             official.unavailable.empty()) {
     push.official_checked = true;
-    if (!message->ParseFromString(serialized)) {
+    if (!official.message->ParseFromString(serialized)) {
       push.official_mismatches.push_back("the official schema does not parse the body");
     } else {
-      Compare(*message, push.request, push.official_mismatches);
+      Compare(*official.message, push.request, push.official_mismatches);
     }
   }
   std::lock_guard lock(mutex_);

@@ -31,6 +31,7 @@
 #include "prometheus/text_serializer.h"
 #include "snappy.h"
 #include "tests/support/metrics_text.h"
+#include "tests/support/official_schema.h"
 #include "tests/support/process.h"
 #include "tests/support/test_http_server.h"
 #include "yaml-cpp/yaml.h"
@@ -43,53 +44,6 @@ using std::chrono::seconds;
 
 // ---- the official schema, compiled at test time (../shared) --------------------------------
 
-struct OfficialSchema {
-  std::string unavailable;  // why not, or empty
-  pb::DescriptorPool pool;
-  std::unique_ptr<pb::DynamicMessageFactory> factory;
-  const pb::Descriptor* write_request = nullptr;
-};
-
-OfficialSchema& Official() {
-  static OfficialSchema* schema = [] {
-    auto* s = new OfficialSchema();
-    const std::filesystem::path script =
-        std::filesystem::path(MESHTEL_SHARED_DIR) / "specs/protos/official-descriptors.py";
-    if (!std::filesystem::exists(script)) {
-      s->unavailable = fmt::format("{} is absent", script.string());
-      return s;
-    }
-    const std::string out = testing::MakeTempDir("remote-write-official") + "/official.desc";
-    std::string output;
-    if (testing::RunCommand(fmt::format("python3 '{}' '{}'", script.string(), out), &output) != 0) {
-      s->unavailable = fmt::format("official-descriptors.py failed: {}", output);
-      return s;
-    }
-    std::ifstream file(out, std::ios::binary);
-    std::stringstream bytes;
-    bytes << file.rdbuf();
-    pb::FileDescriptorSet set;
-    if (!set.ParseFromString(bytes.str())) {
-      s->unavailable = "the official descriptor set does not parse";
-      return s;
-    }
-    for (const pb::FileDescriptorProto& proto : set.file()) {
-      if (s->pool.BuildFile(proto) == nullptr) {
-        s->unavailable = fmt::format("{} does not build", proto.name());
-        return s;
-      }
-    }
-    s->write_request = s->pool.FindMessageTypeByName("prometheus.WriteRequest");
-    if (s->write_request == nullptr) {
-      s->unavailable = "prometheus.WriteRequest is not in the official descriptor set";
-      return s;
-    }
-    s->factory = std::make_unique<pb::DynamicMessageFactory>(&s->pool);
-    return s;
-  }();
-  return *schema;
-}
-
 const pb::FieldDescriptor* Field(const pb::Message& message, const char* name) {
   const pb::FieldDescriptor* field = message.GetDescriptor()->FindFieldByName(name);
   EXPECT_NE(field, nullptr) << "official schema: no field " << name;
@@ -99,13 +53,12 @@ const pb::FieldDescriptor* Field(const pb::Message& message, const char* name) {
 // Decodes `serialized` with the official schema and compares it with `own`, field by field.
 void ExpectOfficialDecodeEquals(const std::string& serialized,
                                 const prometheus::WriteRequest& own) {
-  OfficialSchema& official = Official();
+  testing::OfficialMessage official = testing::NewOfficialMessage("prometheus.WriteRequest");
   if (!official.unavailable.empty()) {
     std::printf("official schema check skipped: %s\n", official.unavailable.c_str());
     return;
   }
-  std::unique_ptr<pb::Message> decoded(
-      official.factory->GetPrototype(official.write_request)->New());
+  std::unique_ptr<pb::Message> decoded = std::move(official.message);
   ASSERT_TRUE(decoded->ParseFromString(serialized));
   const pb::Reflection* r = decoded->GetReflection();
   EXPECT_EQ(r->GetUnknownFields(*decoded).field_count(), 0);
