@@ -65,7 +65,7 @@ std::string RandomHex(size_t bytes) {
   return absl::BytesToHexString(raw);
 }
 
-bool IsPermanent(const absl::Status& status) {
+bool IsConfigurationError(const absl::Status& status) {
   return status.code() == absl::StatusCode::kPermissionDenied ||
          status.code() == absl::StatusCode::kFailedPrecondition;
 }
@@ -332,9 +332,15 @@ collector::SendResult FluentdSender::Send(const collector::Payload& payload) {
   collector::SendResult result;
   if (!status.ok()) {
     Close();
-    result.verdict = IsPermanent(status) ? collector::SendVerdict::kPermanent
-                                         : collector::SendVerdict::kRetryable;
+    result.verdict = collector::SendVerdict::kRetryable;
     result.detail = std::string(status.message());
+    if (IsConfigurationError(status)) {
+      // The records are not at fault (a refused handshake, a key that does not match): pause the
+      // exporter and try again at the longest backoff until the operator fixes the settings,
+      // instead of setting good records aside.
+      result.throttled = true;
+      result.detail = "configuration error: " + result.detail;
+    }
     return result;
   }
   if (!server_keepalive_) Close();

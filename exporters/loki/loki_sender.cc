@@ -69,6 +69,12 @@ collector::SendResult LokiVerdict(const common::HttpResponse& response, absl::Ti
     // Loki stores the valid streams and refuses the rest: resending would duplicate them.
     result.verdict = collector::SendVerdict::kPermanent;
     result.partly_stored = true;
+  } else if (status == 401 || status == 403) {
+    // Credentials or tenant refused: the records are not at fault. Pause the exporter and try
+    // again until the operator fixes the settings, instead of setting good records aside.
+    result.verdict = collector::SendVerdict::kRetryable;
+    result.throttled = true;
+    result.detail = "configuration error (credentials or tenant): " + result.detail;
   } else if (status == 429) {
     result.verdict = collector::SendVerdict::kRetryable;
     result.throttled = true;

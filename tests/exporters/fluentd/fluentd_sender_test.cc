@@ -218,12 +218,13 @@ TEST(FluentdSenderTest, HandshakeWithUserAuthentication) {
 
   config.password = "wrong";
   result = FluentdSender(config).Send(PayloadOf(config, {"/u2"}));
-  EXPECT_EQ(result.verdict, SendVerdict::kPermanent);
+  EXPECT_EQ(result.verdict, SendVerdict::kRetryable);
+  EXPECT_TRUE(result.throttled);
   EXPECT_NE(result.detail.find("username/password mismatch"), std::string::npos) << result.detail;
   EXPECT_EQ(Paths(receiver), (std::vector<std::string>{"/u"}));
 }
 
-TEST(FluentdSenderTest, WrongSharedKeyIsPermanent) {
+TEST(FluentdSenderTest, WrongSharedKeyPausesTheExporter) {
   FluentdReceiver::Options options;
   options.shared_key = "s3cret";
   FluentdReceiver receiver(options);
@@ -232,14 +233,15 @@ TEST(FluentdSenderTest, WrongSharedKeyIsPermanent) {
   config.self_hostname = "collector-0";
   FluentdSender sender(config);
   const SendResult result = sender.Send(PayloadOf(config, {"/x"}));
-  EXPECT_EQ(result.verdict, SendVerdict::kPermanent);
+  EXPECT_EQ(result.verdict, SendVerdict::kRetryable);
+  EXPECT_TRUE(result.throttled);
   EXPECT_NE(result.detail.find("refused the handshake: shared_key mismatch"), std::string::npos)
       << result.detail;
   EXPECT_FALSE(sender.connected());
   EXPECT_TRUE(receiver.events().empty());
 }
 
-TEST(FluentdSenderTest, ServerWithAnotherKeyIsPermanent) {
+TEST(FluentdSenderTest, ServerWithAnotherKeyPausesTheExporter) {
   FluentdReceiver::Options options;
   options.shared_key = "s3cret";
   options.pong_key = "impostor";
@@ -248,18 +250,20 @@ TEST(FluentdSenderTest, ServerWithAnotherKeyIsPermanent) {
   config.shared_key = "s3cret";
   config.self_hostname = "collector-0";
   const SendResult result = FluentdSender(config).Send(PayloadOf(config, {"/x"}));
-  EXPECT_EQ(result.verdict, SendVerdict::kPermanent);
+  EXPECT_EQ(result.verdict, SendVerdict::kRetryable);
+  EXPECT_TRUE(result.throttled);
   EXPECT_NE(result.detail.find("does not match shared_key"), std::string::npos) << result.detail;
   EXPECT_TRUE(receiver.events().empty());
 }
 
-TEST(FluentdSenderTest, ServerAskingForAHandshakeWithoutKeyIsPermanent) {
+TEST(FluentdSenderTest, ServerAskingForAHandshakeWithoutKeyPausesTheExporter) {
   FluentdReceiver::Options options;
   options.shared_key = "s3cret";
   FluentdReceiver receiver(options);
   const FluentdConfig config = ConfigFor(receiver.port());
   const SendResult result = FluentdSender(config).Send(PayloadOf(config, {"/x"}));
-  EXPECT_EQ(result.verdict, SendVerdict::kPermanent);
+  EXPECT_EQ(result.verdict, SendVerdict::kRetryable);
+  EXPECT_TRUE(result.throttled);
   EXPECT_NE(result.detail.find("set shared_key"), std::string::npos) << result.detail;
   EXPECT_TRUE(receiver.events().empty());
 }

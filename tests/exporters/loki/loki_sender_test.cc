@@ -104,11 +104,21 @@ TEST(LokiVerdictTest, ServerErrorsAreRetryable) {
 }
 
 TEST(LokiVerdictTest, OtherRefusalsArePermanent) {
-  for (int status : {260, 301, 401, 403, 404, 413, 422}) {
+  for (int status : {260, 301, 404, 413, 422}) {
     const SendResult result = LokiVerdict(Response(status), absl::Now());
     EXPECT_EQ(result.verdict, SendVerdict::kPermanent) << status;
     EXPECT_FALSE(result.partly_stored) << status;
     EXPECT_FALSE(result.throttled) << status;
+  }
+}
+
+TEST(LokiVerdictTest, RefusedCredentialsPauseTheExporterInsteadOfRefusingRecords) {
+  for (int status : {401, 403}) {
+    const SendResult result = LokiVerdict(Response(status, "no org id"), absl::Now());
+    EXPECT_EQ(result.verdict, SendVerdict::kRetryable) << status;
+    EXPECT_TRUE(result.throttled) << status;
+    EXPECT_NE(result.detail.find("configuration error"), std::string::npos) << result.detail;
+    EXPECT_NE(result.detail.find("no org id"), std::string::npos) << result.detail;
   }
 }
 
