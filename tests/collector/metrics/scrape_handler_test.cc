@@ -2,8 +2,12 @@
 
 #include <zlib.h>
 
+#include <atomic>
+#include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "collector/common/admin_http_server.h"
 #include "gmock/gmock.h"
@@ -126,6 +130,46 @@ TEST_F(ScrapeHandlerTest, GzipWhenAllowedInEitherFormat) {
   const testing::HttpResult refused = Scrape({{"Accept-Encoding", "gzip;q=0"}});
   EXPECT_EQ(refused.headers.count("content-encoding"), 0u);
   EXPECT_THAT(refused.body, StartsWith("# HELP"));
+}
+
+// Two threads record as fast as they can while the test scrapes over HTTP: every scrape parses,
+// counts only grow, each series' request counter agrees with its histogram count within one
+// scrape, and the last scrape counts every record exactly once.
+TEST_F(ScrapeHandlerTest, ScrapesWhileIngestingAtFullSpeedStayConsistentAndEndExact) {
+  constexpr int kPerThread = 1000000;
+  std::atomic<int> writers_done{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&, w] {
+      meshtel::v1::RequestRecord record;
+      record.set_reporter(meshtel::v1::REPORTER_DESTINATION);
+      for (int i = 0; i < kPerThread; ++i) {
+        record.mutable_source()->set_workload("client-" + std::to_string((w * 7 + i) % 20));
+        record.set_response_code(i % 10 == 0 ? 503 : 200);
+        record.set_duration_ns(static_cast<uint64_t>(i % 1000) * 1'000'000);
+        metrics_.Record(record);
+      }
+      writers_done.fetch_add(1);
+    });
+  }
+  double previous = 0;
+  int scrapes_during_ingest = 0;
+  for (bool last = false; !last;) {
+    last = writers_done.load() == 2;  // one more scrape after the writers finished
+    const std::string text = Scrape({}).body;
+    ASSERT_THAT(text, HasSubstr("# TYPE istio_requests_total counter"));
+    const double requests = testing::SumSamples(text, "istio_requests_total", {});
+    const double counted =
+        testing::SumSamples(text, "istio_request_duration_milliseconds_count", {});
+    EXPECT_EQ(requests, counted) << "a scrape saw a series half updated";
+    EXPECT_GE(requests, previous);
+    previous = requests;
+    if (!last) ++scrapes_during_ingest;
+  }
+  for (auto& writer : writers) writer.join();
+  EXPECT_EQ(previous, 2.0 * kPerThread + 1);  // +1: the fixture's record
+  std::printf("%d scrapes while ingesting\n", scrapes_during_ingest);
+  EXPECT_GE(scrapes_during_ingest, 1);
 }
 
 }  // namespace
