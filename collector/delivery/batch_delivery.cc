@@ -11,12 +11,12 @@ namespace meshtel::collector {
 
 bool DeliverBatch(Encoder& encoder, Sender& sender, const ExporterRetryConfig& retry,
                   std::mt19937_64& random, std::span<const StoredRecord> records,
-                  const DeliveryHooks& hooks, SendCounts& counts) {
+                  const DeliveryHooks& hooks) {
   if (records.empty()) return true;
   const auto split = [&] {
     const size_t half = records.size() / 2;
-    return DeliverBatch(encoder, sender, retry, random, records.subspan(0, half), hooks, counts) &&
-           DeliverBatch(encoder, sender, retry, random, records.subspan(half), hooks, counts);
+    return DeliverBatch(encoder, sender, retry, random, records.subspan(0, half), hooks) &&
+           DeliverBatch(encoder, sender, retry, random, records.subspan(half), hooks);
   };
   absl::StatusOr<Payload> payload = encoder.Encode(records);
   if (!payload.ok()) {
@@ -32,14 +32,13 @@ bool DeliverBatch(Encoder& encoder, Sender& sender, const ExporterRetryConfig& r
   };
   for (;;) {
     const SendResult result = sender.Send(*payload);
+    if (hooks.sent) hooks.sent(result.verdict);
     switch (result.verdict) {
       case SendVerdict::kOk:
-        ++counts.ok;
         stop_retrying("");
         hooks.delivered(records.size());
         return true;
       case SendVerdict::kRetryable: {
-        ++counts.retryable;
         if (!retrying) hooks.retrying(records.size(), true, result.detail);
         retrying = true;
         // Full jitter: a uniform wait in [0, backoff], unless the backend named its delay.
@@ -59,7 +58,6 @@ bool DeliverBatch(Encoder& encoder, Sender& sender, const ExporterRetryConfig& r
         continue;
       }
       case SendVerdict::kPermanent:
-        ++counts.permanent;
         stop_retrying(result.detail);
         if (result.partly_stored || records.size() == 1) {
           hooks.rejected(records, result.detail, result.partly_stored);

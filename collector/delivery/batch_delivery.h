@@ -34,19 +34,15 @@ struct DeliveryHooks {
   std::function<void(size_t records, bool retrying, const std::string& detail)> retrying;
   // Waits; false when the delivery must stop now.
   std::function<bool(absl::Duration)> sleep;
-};
-
-struct SendCounts {
-  uint64_t ok = 0;
-  uint64_t retryable = 0;
-  uint64_t permanent = 0;
+  // One send got this verdict (called after every send, retries included). May be empty.
+  std::function<void(SendVerdict verdict)> sent;
 };
 
 // Delivers `records` (in key order, each accepted by the encoder's Measure). True when every
 // record was delivered or refused; false when `hooks.sleep` asked to stop first (the caller must
-// not move past the batch). Adds the verdicts of its sends to `counts`.
+// not move past the batch).
 bool DeliverBatch(Encoder& encoder, Sender& sender, const ExporterRetryConfig& retry,
                   std::mt19937_64& random, std::span<const StoredRecord> records,
-                  const DeliveryHooks& hooks, SendCounts& counts);
+                  const DeliveryHooks& hooks);
 
 }  // namespace meshtel::collector

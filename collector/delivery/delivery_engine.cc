@@ -202,13 +202,14 @@ bool DeliveryEngine::Deliver(Runner& runner, std::span<const StoredRecord> recor
     UpdateLag(runner);
     return Sleep(duration);
   };
-  SendCounts counts;
-  const bool resolved = DeliverBatch(*exporter.encoder, *exporter.sender, runner.target.retry,
-                                     runner.random, records, hooks, counts);
-  runner.send_ok->Increment(static_cast<double>(counts.ok));
-  runner.send_retryable->Increment(static_cast<double>(counts.retryable));
-  runner.send_permanent->Increment(static_cast<double>(counts.permanent));
-  return resolved;
+  hooks.sent = [&runner](SendVerdict verdict) {
+    (verdict == SendVerdict::kOk          ? runner.send_ok
+     : verdict == SendVerdict::kRetryable ? runner.send_retryable
+                                          : runner.send_permanent)
+        ->Increment();
+  };
+  return DeliverBatch(*exporter.encoder, *exporter.sender, runner.target.retry, runner.random,
+                      records, hooks);
 }
 
 void DeliveryEngine::Run(Runner& runner) {

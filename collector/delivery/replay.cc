@@ -184,7 +184,6 @@ void ReplayManager::Run(Job& job) {
   };
   hooks.sleep = [&job](absl::Duration duration) { return job.Sleep(duration); };
   std::mt19937_64 random{std::random_device{}()};
-  SendCounts counts;
   std::vector<StoredRecord> batch;
   cursor = before_begin;
   for (;;) {
@@ -206,7 +205,7 @@ void ReplayManager::Run(Job& job) {
       resolved = stored.key;
       batch.push_back(std::move(stored));
     }
-    if (!DeliverBatch(encoder, sender, job.target.retry, random, batch, hooks, counts)) {
+    if (!DeliverBatch(encoder, sender, job.target.retry, random, batch, hooks)) {
       return finish("cancelled", "");
     }
     cursor = resolved;

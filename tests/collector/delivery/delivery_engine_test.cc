@@ -79,6 +79,14 @@ class DeliveryEngineTest : public ::testing::Test {
     const size_t at = text.find(key);
     return at == std::string::npos ? -1 : std::stod(text.substr(at + key.size()));
   }
+  // The engine's send counter for `exporter` and `verdict` in the newest registry.
+  double Sends(const std::string& exporter, const std::string& verdict) {
+    const std::string text = prometheus::TextSerializer().Serialize(registries_.back()->Collect());
+    const std::string key =
+        "meshtel_exporter_send_total{exporter=\"" + exporter + "\",verdict=\"" + verdict + "\"} ";
+    const size_t at = text.find(key);
+    return at == std::string::npos ? -1 : std::stod(text.substr(at + key.size()));
+  }
   DeliveryStatus Status(DeliveryEngine& engine, const std::string& name) {
     for (const DeliveryStatus& status : engine.statuses()) {
       if (status.name == name) return status;
@@ -139,6 +147,9 @@ TEST_F(DeliveryEngineTest, RetriesTheSamePayloadUntilTheBackendTakesIt) {
   EXPECT_EQ(Records("main", "delivered"), 4);
   EXPECT_EQ(Records("main", "rejected"), 0);
   EXPECT_EQ(Status(*engine, "main").retrying, 0u);
+  // Every send is counted with its verdict, retries included.
+  EXPECT_EQ(Sends("main", "retryable"), 3);
+  EXPECT_EQ(Sends("main", "ok"), 1);
 }
 
 TEST_F(DeliveryEngineTest, ThrottledBackendPausesTheExporterForItsRetryAfter) {
