@@ -548,9 +548,16 @@ absl::Status RecordStore::DeleteBefore(RecordFamily family, uint64_t time_unix_n
   if (!status.ok()) {
     return absl::UnavailableError(absl::StrCat("store: delete failed: ", status.ToString()));
   }
-  // Table files wholly inside the range go at once; the rest is covered by the range tombstone
-  // until compaction drops it. Keys only grow, so flushed files map to storage-time ranges and
-  // almost every deleted record sits in a file of its own range.
+  // Flush first: records still in the memtable (and the write-ahead log behind it) would otherwise
+  // hold their space until the next flush, which a store refusing writes never reaches.
+  status = db_->Flush(rocksdb::FlushOptions(), FamilyHandle(family));
+  if (!status.ok()) {
+    return absl::UnavailableError(absl::StrCat("store: flush failed: ", status.ToString()));
+  }
+  // Table files wholly inside the range go at once. Keys only grow, so table files map to
+  // storage-time ranges and almost every deleted record sits in a file of its own range; the few
+  // across the range's end keep their space until RocksDB's own compactions drop what the range
+  // tombstone covers (a forced compaction here would need room of its own).
   const rocksdb::Slice begin_slice(begin);
   const rocksdb::Slice end_slice(end);
   status = rocksdb::DeleteFilesInRange(db_.get(), FamilyHandle(family), &begin_slice, &end_slice,
@@ -558,6 +565,16 @@ absl::Status RecordStore::DeleteBefore(RecordFamily family, uint64_t time_unix_n
   if (!status.ok()) {
     return absl::UnavailableError(
         absl::StrCat("store: deleting table files failed: ", status.ToString()));
+  }
+  RefreshDiskBytes();
+  return absl::OkStatus();
+}
+
+absl::Status RecordStore::FlushRecords() {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  rocksdb::Status status = db_->Flush(rocksdb::FlushOptions(), {handles_[kLogs], handles_[kSpans]});
+  if (!status.ok()) {
+    return absl::UnavailableError(absl::StrCat("store: flush failed: ", status.ToString()));
   }
   RefreshDiskBytes();
   return absl::OkStatus();

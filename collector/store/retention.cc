@@ -122,6 +122,11 @@ absl::StatusOr<uint64_t> Retention::RunOnce(absl::Time now) {
   // few steps suffice; the bound keeps a bad estimate from looping.
   const uint64_t high = store_.retainable_bytes() / 20 * 17;
   const uint64_t low = store_.retainable_bytes() / 10 * 7;
+  if (store_.DiskBytes() > high) {
+    // The write-ahead log is not records: move what it holds into table files first, so the
+    // excess below is the records' and no more of them are deleted than the limit needs.
+    if (absl::Status flushed = store_.FlushRecords(); !flushed.ok()) return flushed;
+  }
   for (int step = 0; step < 8; ++step) {
     const uint64_t disk = store_.DiskBytes();
     if (disk <= (step == 0 ? high : low)) break;

@@ -106,6 +106,8 @@ TEST_F(RetentionTest, DiskUseStaysWithinTheLimitUnderSustainedWrites) {
   while (written < 5 * kLimit) {
     if (!AppendOrRefused(200, 400)) {
       ++refused;  // the store is at its limit: a proxy would resend, so do we, a moment later
+      ASSERT_LT(refused, 20000u) << "retention never made room (disk " << store_->DiskBytes()
+                                 << " bytes, retainable " << store_->retainable_bytes() << ")";
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
       continue;
     }
