@@ -127,10 +127,13 @@ absl::StatusOr<uint64_t> Retention::RunOnce(absl::Time now) {
     // excess below is the records' and no more of them are deleted than the limit needs.
     if (absl::Status flushed = store_.FlushRecords(); !flushed.ok()) return flushed;
   }
-  for (int step = 0; step < 8; ++step) {
+  // At most half of a family's records per step and two steps per run: when the directory's size
+  // is not the records' (files RocksDB has yet to drop), deleting more would not help, and the
+  // store's refusal of new batches already holds the limit until the next run.
+  for (int step = 0; step < 2; ++step) {
     const uint64_t disk = store_.DiskBytes();
     if (disk <= (step == 0 ? high : low)) break;
-    const uint64_t excess = disk - low;
+    uint64_t excess = disk - low;
     // The family with the oldest record gives up its oldest `excess` bytes.
     std::optional<std::pair<uint64_t, uint64_t>> oldest_span;
     RecordFamily oldest_family = RecordFamily::kLogs;
@@ -143,6 +146,8 @@ absl::StatusOr<uint64_t> Retention::RunOnce(absl::Time now) {
     }
     if (!oldest_span) break;  // nothing left to delete: the rest is logs and metadata
     // The smallest storage time whose older records take at least `excess` bytes, by bisection.
+    excess =
+        std::min(excess, store_.ApproximateBytesBefore(oldest_family, oldest_span->second + 1) / 2);
     uint64_t lo = oldest_span->first;
     uint64_t hi = oldest_span->second + 1;
     while (lo + 1 < hi) {
