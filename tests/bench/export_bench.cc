@@ -51,6 +51,7 @@
 #include "fmt/format.h"
 #include "meshtel/v1/record.pb.h"
 #include "prometheus/registry.h"
+#include "tests/bench/bench_flags.h"
 #include "tests/bench/bench_records.h"
 #include "tests/support/fluentd_receiver.h"
 #include "tests/support/loki_receiver.h"
@@ -282,13 +283,6 @@ std::string CheckFluentd(const meshtel::testing::FluentdReceiver& receiver, uint
   return fmt::format("ok ({} events, {} requests)", events, receiver.requests().size());
 }
 
-bool Flag(std::string_view arg, std::string_view name, std::string& value) {
-  if (arg.substr(0, name.size()) != name || arg.size() <= name.size() || arg[name.size()] != '=')
-    return false;
-  value = std::string(arg.substr(name.size() + 1));
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -296,19 +290,14 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string value;
     const std::string_view arg = argv[i];
-    if (Flag(arg, "--dir", value)) {
+    if (meshtel::bench::Flag(arg, "--dir", value)) {
       options.dir = value;
-    } else if (Flag(arg, "--records", value)) {
+    } else if (meshtel::bench::Flag(arg, "--records", value)) {
       options.records = std::max<uint64_t>(1, std::strtoull(value.c_str(), nullptr, 10));
-    } else if (Flag(arg, "--fluentd_format", value)) {
+    } else if (meshtel::bench::Flag(arg, "--fluentd_format", value)) {
       options.fluentd_format = value;
-    } else if (Flag(arg, "--cases", value)) {
-      options.cases.clear();
-      for (size_t at = 0; at <= value.size();) {
-        const size_t comma = std::min(value.find(',', at), value.size());
-        options.cases.push_back(value.substr(at, comma - at));
-        at = comma + 1;
-      }
+    } else if (meshtel::bench::Flag(arg, "--cases", value)) {
+      options.cases = meshtel::bench::CommaList(value);
     } else {
       std::fprintf(stderr,
                    "usage: %s --dir=DIR [--records=500000] [--fluentd_format=fields|line] "

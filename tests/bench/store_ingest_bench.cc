@@ -45,6 +45,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/sync_stream.h"
 #include "meshtel/v1/record.pb.h"
+#include "tests/bench/bench_flags.h"
 #include "tests/bench/bench_records.h"
 
 namespace {
@@ -293,13 +294,6 @@ void Print(const Row& row, const Row* peer) {
               peer == nullptr ? "-" : fmt::format("{:.2f}", row.MiBps() / peer->MiBps()).c_str());
 }
 
-bool Flag(std::string_view arg, std::string_view name, std::string& value) {
-  if (arg.substr(0, name.size()) != name || arg.size() <= name.size() || arg[name.size()] != '=')
-    return false;
-  value = std::string(arg.substr(name.size() + 1));
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -307,21 +301,16 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string value;
     const std::string_view arg = argv[i];
-    if (Flag(arg, "--dir", value)) {
+    if (meshtel::bench::Flag(arg, "--dir", value)) {
       options.dir = value;
-    } else if (Flag(arg, "--streams", value)) {
+    } else if (meshtel::bench::Flag(arg, "--streams", value)) {
       options.streams = std::max(1, std::atoi(value.c_str()));
-    } else if (Flag(arg, "--batch_records", value)) {
+    } else if (meshtel::bench::Flag(arg, "--batch_records", value)) {
       options.batch_records = std::max(1, std::atoi(value.c_str()));
-    } else if (Flag(arg, "--seconds", value)) {
+    } else if (meshtel::bench::Flag(arg, "--seconds", value)) {
       options.seconds = std::max(0.1, std::atof(value.c_str()));
-    } else if (Flag(arg, "--modes", value)) {
-      options.modes.clear();
-      for (size_t at = 0; at <= value.size();) {
-        const size_t comma = std::min(value.find(',', at), value.size());
-        options.modes.push_back(value.substr(at, comma - at));
-        at = comma + 1;
-      }
+    } else if (meshtel::bench::Flag(arg, "--modes", value)) {
+      options.modes = meshtel::bench::CommaList(value);
     } else {
       std::fprintf(stderr,
                    "usage: %s --dir=DIR [--streams=8] [--batch_records=500] [--seconds=10] "
