@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "meshtel/v1/store.pb.h"
+#include "rocksdb/compaction_filter.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
@@ -19,9 +20,21 @@ namespace meshtel::collector {
 namespace {
 
 // The order of the handles Open() gets back.
-enum FamilyIndex : size_t { kDefault, kLogs, kSpans, kCursors, kDeadLetter, kMeta, kFamilyCount };
-constexpr const char* kFamilyNames[kFamilyCount] = {"default", "logs",        "spans",
-                                                    "cursors", "dead_letter", "meta"};
+enum FamilyIndex : size_t {
+  kDefault,
+  kLogs,
+  kSpans,
+  kCursors,
+  kDeadLetter,
+  kMeta,
+  kTraceIndex,
+  kFamilyCount
+};
+constexpr const char* kFamilyNames[kFamilyCount] = {
+    "default", "logs", "spans", "cursors", "dead_letter", "meta", "trace_index"};
+constexpr size_t kTraceIdSize = 16;
+constexpr size_t kSpanIdSize = 8;
+constexpr size_t kTraceIndexKeySize = kTraceIdSize + kSpanIdSize + StoreKey::kEncodedSize;
 constexpr const char* kFormatVersionKey = "format_version";
 constexpr const char* kEpochKey = "epoch";
 constexpr const char* kInstancePrefix = "instance/";
@@ -62,10 +75,14 @@ uint64_t WorkingReserve(uint64_t max_bytes) {
   return std::min(wal + 2 * memtables + compaction, max_bytes / 2);
 }
 
-std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(uint64_t max_bytes) {
+std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(
+    uint64_t max_bytes, const rocksdb::CompactionFilter* trace_index_filter) {
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const char* name : kFamilyNames) {
     rocksdb::ColumnFamilyOptions options;
+    if (std::string_view(name) == kFamilyNames[kTraceIndex]) {
+      options.compaction_filter = trace_index_filter;
+    }
     options.write_buffer_size = Clamp(max_bytes / 64, 1ull << 20, 32ull << 20);
     options.max_write_buffer_number = 3;
     options.target_file_size_base = Clamp(max_bytes / 32, 2ull << 20, 64ull << 20);
@@ -100,17 +117,41 @@ uint64_t NowUnixNano() {
 
 }  // namespace
 
+// Drops trace_index entries whose span retention has deleted: those stored before the oldest
+// span still kept. Called by RocksDB's compaction threads.
+class RecordStore::TraceIndexFilter : public rocksdb::CompactionFilter {
+ public:
+  bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& /*value*/,
+              std::string* /*new_value*/, bool* /*value_changed*/) const override {
+    if (key.size() != kTraceIndexKeySize) return true;
+    std::optional<StoreKey> span_key = StoreKey::Decode(std::string_view(
+        key.data() + kTraceIdSize + kSpanIdSize, StoreKey::kEncodedSize));
+    return !span_key ||
+           span_key->time_unix_nano < oldest_span_time_.load(std::memory_order_relaxed);
+  }
+  const char* Name() const override { return "meshtel.TraceIndexFilter"; }
+  void set_oldest_span_time(uint64_t time) {
+    oldest_span_time_.store(time, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<uint64_t> oldest_span_time_{0};
+};
+
 std::string_view RecordFamilyName(RecordFamily family) {
   return family == RecordFamily::kLogs ? "logs" : "spans";
 }
 
-RecordStore::RecordStore(const StoreConfig& config, std::unique_ptr<rocksdb::DB> db,
+RecordStore::RecordStore(const StoreConfig& config,
+                         std::unique_ptr<TraceIndexFilter> trace_index_filter,
+                         std::unique_ptr<rocksdb::DB> db,
                          std::vector<rocksdb::ColumnFamilyHandle*> handles,
                          prometheus::Registry& registry)
     : data_dir_(config.data_dir),
       sync_writes_(config.durability == "fsync"),
       max_bytes_(config.max_bytes),
       retainable_bytes_(config.max_bytes - WorkingReserve(config.max_bytes)),
+      trace_index_filter_(std::move(trace_index_filter)),
       db_(std::move(db)),
       handles_(std::move(handles)),
       records_written_(prometheus::BuildCounter()
@@ -173,15 +214,18 @@ absl::StatusOr<std::unique_ptr<RecordStore>> RecordStore::Open(const StoreConfig
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw_db = nullptr;
-  rocksdb::Status status =
-      rocksdb::DB::Open(DatabaseOptions(config.max_bytes), config.data_dir,
-                        FamilyDescriptors(config.max_bytes), &handles, &raw_db);
+  auto trace_index_filter = std::make_unique<TraceIndexFilter>();
+  rocksdb::Status status = rocksdb::DB::Open(
+      DatabaseOptions(config.max_bytes), config.data_dir,
+      FamilyDescriptors(config.max_bytes, trace_index_filter.get()), &handles, &raw_db);
   if (!status.ok()) {
     return cannot_open(status.ToString(), status.ToString().find("lock") != std::string::npos);
   }
-  std::unique_ptr<RecordStore> store(
-      new RecordStore(config, std::unique_ptr<rocksdb::DB>(raw_db), std::move(handles), registry));
+  std::unique_ptr<RecordStore> store(new RecordStore(config, std::move(trace_index_filter),
+                                                     std::unique_ptr<rocksdb::DB>(raw_db),
+                                                     std::move(handles), registry));
   if (absl::Status stamped = store->StampFormatAndEpoch(); !stamped.ok()) return stamped;
+  store->UpdateTraceIndexHorizon();
   store->RefreshDiskBytes();
   spdlog::info("store opened in {} (durability {}, epoch {})", config.data_dir, config.durability,
                store->epoch_);
@@ -254,7 +298,7 @@ absl::Status RecordStore::Repair(const std::string& data_dir) {
     return absl::NotFoundError(absl::StrCat("no store in '", data_dir, "'"));
   }
   rocksdb::Status status = rocksdb::RepairDB(data_dir, DatabaseOptions(StoreConfig().max_bytes),
-                                             FamilyDescriptors(StoreConfig().max_bytes));
+                                             FamilyDescriptors(StoreConfig().max_bytes, /*trace_index_filter=*/nullptr));
   if (!status.ok()) {
     return absl::DataLossError(
         absl::StrCat("repair of '", data_dir, "' failed: ", status.ToString()));
@@ -326,6 +370,115 @@ absl::Status RecordStore::AppendBatch(const meshtel::v1::RecordBatch& batch,
   return absl::OkStatus();
 }
 
+absl::Status RecordStore::AppendSpans(std::span<const meshtel::v1::Span> spans,
+                                      std::string_view checkpoint_key,
+                                      std::string_view checkpoint_value) {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  if (disk_bytes_.load(std::memory_order_relaxed) > retainable_bytes_) {
+    full_refusals_.Increment();
+    return absl::UnavailableError(
+        absl::StrCat("store: the data directory is at its limit (store.max_bytes ", max_bytes_,
+                     "); retention is making room"));
+  }
+  rocksdb::WriteBatch write;
+  const StoreKey first = AllocateKeys(spans.size());
+  std::string value;
+  std::string index_key;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const meshtel::v1::Span& span = spans[i];
+    const StoreKey key{first.time_unix_nano, first.sequence + i};
+    value.clear();
+    span.SerializeToString(&value);
+    bytes += value.size();
+    const std::string encoded_key = key.Encode();
+    write.Put(handles_[kSpans], encoded_key, value);
+    if (span.trace_id().size() == kTraceIdSize && span.span_id().size() == kSpanIdSize) {
+      index_key.clear();
+      index_key.append(span.trace_id()).append(span.span_id()).append(encoded_key);
+      write.Put(handles_[kTraceIndex], index_key, rocksdb::Slice());
+    }
+  }
+  write.Put(handles_[kMeta], std::string(checkpoint_key), std::string(checkpoint_value));
+  rocksdb::WriteOptions options;
+  options.sync = sync_writes_;
+  rocksdb::Status status = db_->Write(options, &write);
+  Finished(first);
+  if (!status.ok()) {
+    write_errors_.Increment();
+    if (!db_->Resume().ok()) spdlog::debug("store: resume after a write error failed");
+    return absl::UnavailableError(absl::StrCat("store: write of spans failed: ", status.ToString()));
+  }
+  bytes_appended_.fetch_add(bytes, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<StoredRecord>> RecordStore::ReadTrace(std::string_view trace_id) const {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  std::vector<StoredRecord> spans;
+  if (trace_id.size() != kTraceIdSize) return spans;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handles_[kTraceIndex]));
+  const rocksdb::Slice prefix(trace_id.data(), trace_id.size());
+  std::vector<StoreKey> keys;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() != kTraceIndexKeySize) continue;
+    std::optional<StoreKey> key = StoreKey::Decode(std::string_view(
+        it->key().data() + kTraceIdSize + kSpanIdSize, StoreKey::kEncodedSize));
+    if (key) keys.push_back(*key);
+  }
+  if (!it->status().ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("store: trace lookup failed: ", it->status().ToString()));
+  }
+  std::sort(keys.begin(), keys.end());
+  std::string value;
+  for (const StoreKey& key : keys) {
+    rocksdb::Status status =
+        db_->Get(rocksdb::ReadOptions(), handles_[kSpans], key.Encode(), &value);
+    if (status.IsNotFound()) continue;  // deleted by retention; its index entry goes later
+    if (!status.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("store: trace lookup failed: ", status.ToString()));
+    }
+    StoredRecord stored;
+    stored.key = key;
+    stored.family = RecordFamily::kSpans;
+    if (!stored.span.ParseFromString(value)) continue;  // set aside when a reader meets it
+    spans.push_back(std::move(stored));
+  }
+  return spans;
+}
+
+absl::StatusOr<bool> RecordStore::HasSpan(std::string_view trace_id,
+                                          std::string_view span_id) const {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  if (trace_id.size() != kTraceIdSize || span_id.size() != kSpanIdSize) return false;
+  std::string prefix;
+  prefix.append(trace_id).append(span_id);
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handles_[kTraceIndex]));
+  it->Seek(prefix);
+  if (!it->status().ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("store: span lookup failed: ", it->status().ToString()));
+  }
+  return it->Valid() && it->key().starts_with(prefix);
+}
+
+absl::StatusOr<std::string> RecordStore::LoadMeta(std::string_view key) const {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  std::string value;
+  rocksdb::Status status =
+      db_->Get(rocksdb::ReadOptions(), handles_[kMeta], std::string(key), &value);
+  if (status.IsNotFound()) return std::string();
+  if (!status.ok()) {
+    return absl::UnavailableError(absl::StrCat("store: cannot read '", std::string(key),
+                                               "': ", status.ToString()));
+  }
+  return value;
+}
+
 absl::StatusOr<InstanceProgress> RecordStore::LoadInstanceProgress(
     std::string_view instance_id) const {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
@@ -370,8 +523,11 @@ absl::StatusOr<std::vector<StoredRecord>> RecordStore::Read(RecordFamily family,
     if (key == start) continue;
     std::optional<StoreKey> decoded = StoreKey::Decode(key);
     StoredRecord stored;
-    if (decoded &&
-        stored.record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+    stored.family = family;
+    const int size = static_cast<int>(it->value().size());
+    if (decoded && (family == RecordFamily::kLogs
+                        ? stored.record.ParseFromArray(it->value().data(), size)
+                        : stored.span.ParseFromArray(it->value().data(), size))) {
       stored.key = *decoded;
       records.push_back(std::move(stored));
       continue;
@@ -460,7 +616,11 @@ absl::Status RecordStore::PutDeadLetter(std::string_view exporter, const StoredR
   meshtel::v1::DeadLetter letter;
   letter.set_exporter(std::string(exporter));
   letter.set_reason(std::string(reason));
-  stored.record.SerializeToString(letter.mutable_record());
+  if (stored.family == RecordFamily::kSpans) {
+    stored.span.SerializeToString(letter.mutable_span());
+  } else {
+    stored.record.SerializeToString(letter.mutable_record());
+  }
   letter.set_set_aside_unix_nano(NowUnixNano());
   letter.set_maybe_delivered(maybe_delivered);
   rocksdb::WriteOptions synced;
@@ -499,7 +659,12 @@ absl::StatusOr<std::vector<RecordStore::DeadLetterEntry>> RecordStore::ListDeadL
     entry.reason = letter.reason();
     entry.maybe_delivered = letter.maybe_delivered();
     entry.set_aside_unix_nano = letter.set_aside_unix_nano();
-    if (!entry.record.ParseFromString(letter.record())) continue;
+    if (letter.has_span()) {
+      entry.family = RecordFamily::kSpans;
+      if (!entry.span.ParseFromString(letter.span())) continue;
+    } else if (!entry.record.ParseFromString(letter.record())) {
+      continue;
+    }
     entries.push_back(std::move(entry));
   }
   if (!it->status().ok()) {
@@ -566,8 +731,15 @@ absl::Status RecordStore::DeleteBefore(RecordFamily family, uint64_t time_unix_n
     return absl::UnavailableError(
         absl::StrCat("store: deleting table files failed: ", status.ToString()));
   }
+  if (family == RecordFamily::kSpans) UpdateTraceIndexHorizon();
   RefreshDiskBytes();
   return absl::OkStatus();
+}
+
+void RecordStore::UpdateTraceIndexHorizon() {
+  std::optional<std::pair<uint64_t, uint64_t>> span = TimeSpan(RecordFamily::kSpans);
+  // With no span stored every index entry is stale; spans stored later get keys at or after now.
+  trace_index_filter_->set_oldest_span_time(span ? span->first : NowUnixNano());
 }
 
 absl::Status RecordStore::FlushRecords() {

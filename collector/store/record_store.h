@@ -2,9 +2,14 @@
 // RecordStore: the collector's embedded RocksDB database in the configured data directory.
 //
 // Column families:
-//   logs, spans   records (serialized meshtel.v1.RequestRecord), keyed by StoreKey: the time the
-//                 collector stored them and a store-wide sequence, so a time range is a range
-//                 scan and keys only grow (a delivery cursor never has a record appear behind it);
+//   logs          records (serialized meshtel.v1.RequestRecord) and
+//   spans         spans of kept traces (serialized meshtel.v1.Span), both keyed by StoreKey: the
+//                 time the collector stored them and a store-wide sequence, so a time range is a
+//                 range scan and keys only grow (a delivery cursor never has a record appear
+//                 behind it);
+//   trace_index   one empty value per stored span, keyed trace id (16) + span id (8) + the span's
+//                 StoreKey (16): a trace is a prefix scan. Entries of spans retention deleted are
+//                 dropped by compaction (a lookup skips them before that);
 //   cursors       one persisted position per exporter (the delivery engine's);
 //   dead_letter   what was set aside: records that no longer decode ("corrupt/<family>/<key>"),
 //                 entries a backend rejected for good;
@@ -36,6 +41,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -47,6 +53,7 @@
 #include "collector/store/instance_progress.h"
 #include "collector/store/store_key.h"
 #include "meshtel/v1/record.pb.h"
+#include "meshtel/v1/span.pb.h"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
 
@@ -61,9 +68,12 @@ namespace meshtel::collector {
 enum class RecordFamily { kLogs, kSpans };
 std::string_view RecordFamilyName(RecordFamily family);
 
+// One stored value: `record` for the logs family, `span` for the spans family.
 struct StoredRecord {
   StoreKey key;
+  RecordFamily family = RecordFamily::kLogs;
   meshtel::v1::RequestRecord record;
+  meshtel::v1::Span span;
 };
 
 class RecordStore {
@@ -85,6 +95,19 @@ class RecordStore {
 
   // Stores the batch's records in logs and `progress` as the instance's progress, in one write.
   absl::Status AppendBatch(const meshtel::v1::RecordBatch& batch, const InstanceProgress& progress);
+
+  // Stores `spans` (the kept spans of decided traces) in spans with their trace_index entries,
+  // and `checkpoint_value` under meta key `checkpoint_key`, in one write: the trace assembler's
+  // progress moves with what it wrote, or neither does. Refused like AppendBatch when the data
+  // directory is at its limit.
+  absl::Status AppendSpans(std::span<const meshtel::v1::Span> spans,
+                           std::string_view checkpoint_key, std::string_view checkpoint_value);
+  // The stored spans of a trace (16 id bytes), in storage order; empty when none is stored.
+  absl::StatusOr<std::vector<StoredRecord>> ReadTrace(std::string_view trace_id) const;
+  // Whether a span with these ids is stored (for not writing a span twice after a restart).
+  absl::StatusOr<bool> HasSpan(std::string_view trace_id, std::string_view span_id) const;
+  // A meta value ("" when absent), for parts that keep their progress in the store.
+  absl::StatusOr<std::string> LoadMeta(std::string_view key) const;
 
   // The stored progress of a proxy instance (zeros for one never seen).
   absl::StatusOr<InstanceProgress> LoadInstanceProgress(std::string_view instance_id) const;
@@ -132,10 +155,12 @@ class RecordStore {
   struct DeadLetterEntry {
     std::string exporter;
     StoreKey key;
+    RecordFamily family = RecordFamily::kLogs;
     std::string reason;
     bool maybe_delivered = false;
     uint64_t set_aside_unix_nano = 0;
-    meshtel::v1::RequestRecord record;
+    meshtel::v1::RequestRecord record;  // for the logs family
+    meshtel::v1::Span span;              // for the spans family
   };
   // Up to `max_entries` dead letters of `exporter` (all exporters when empty), in key order.
   absl::StatusOr<std::vector<DeadLetterEntry>> ListDeadLetters(std::string_view exporter,
@@ -150,8 +175,12 @@ class RecordStore {
   uint64_t bytes_appended() const { return bytes_appended_.load(std::memory_order_relaxed); }
 
  private:
-  RecordStore(const StoreConfig& config, std::unique_ptr<rocksdb::DB> db,
-              std::vector<rocksdb::ColumnFamilyHandle*> handles, prometheus::Registry& registry);
+  class TraceIndexFilter;
+  RecordStore(const StoreConfig& config, std::unique_ptr<TraceIndexFilter> trace_index_filter,
+              std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
+              prometheus::Registry& registry);
+  // Tells trace_index's compaction filter the storage time of the oldest span kept.
+  void UpdateTraceIndexHorizon();
 
   absl::Status StampFormatAndEpoch();
   // Hands out `count` consecutive keys (marked in flight) and returns the first.
@@ -164,6 +193,8 @@ class RecordStore {
   const uint64_t max_bytes_;
   const uint64_t retainable_bytes_;
   std::atomic<uint64_t> disk_bytes_{0};
+  // Declared before db_: RocksDB uses it until the database is closed.
+  std::unique_ptr<TraceIndexFilter> trace_index_filter_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 
