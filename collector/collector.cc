@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "collector/logs/json_escape.h"
+#include "collector/traces/trace_json.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
@@ -101,9 +102,18 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
                        .batch = exporter_config.batch,
                        .retry = exporter_config.retry});
   }
+  if (config.traces.enabled) {
+    // Retention counts what it deletes before the trace pipeline read it, like an exporter.
+    watched.push_back({std::string(TracePipeline::kReaderName), RecordFamily::kLogs});
+  }
   collector->retention_ = std::make_unique<Retention>(*collector->store_, config.store,
                                                       std::move(watched), *collector->registry_);
   collector->retention_->Start();
+  if (config.traces.enabled) {
+    collector->traces_ = std::make_unique<TracePipeline>(config.traces, *collector->store_,
+                                                         *collector->registry_);
+    if (absl::Status started = collector->traces_->Start(); !started.ok()) return started;
+  }
   collector->delivery_ =
       std::make_unique<DeliveryEngine>(*collector->store_, *collector->registry_);
   if (absl::Status started = collector->delivery_->Start(std::move(targets)); !started.ok()) {
@@ -157,6 +167,9 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   routes.emplace_back("/api/dead-letters", [self](const common::AdminRequest& request) {
     return self->DeadLettersJson(request);
   });
+  routes.emplace_back("/api/traces/", [self](const common::AdminRequest& request) {
+    return self->TraceJson(request);
+  });
   routes.emplace_back("/healthz", [](const common::AdminRequest&) {
     return common::AdminResponse{.body = "ok\n"};
   });
@@ -183,6 +196,26 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   }
   collector->ready_.store(true);
   return collector;
+}
+
+common::AdminResponse Collector::TraceJson(const common::AdminRequest& request) const {
+  const std::string_view hex = std::string_view(request.path).substr(sizeof("/api/traces/") - 1);
+  std::optional<std::string> trace_id = ParseHexId(hex);
+  if (!trace_id || trace_id->size() != 16) {
+    return common::AdminResponse{
+        .status = 400,
+        .body = absl::StrCat("trace id '", std::string(hex), "' is not 32 hex digits\n")};
+  }
+  absl::StatusOr<std::vector<StoredRecord>> spans = store_->ReadTrace(*trace_id);
+  if (!spans.ok()) {
+    return common::AdminResponse{.status = 503, .body = spans.status().ToString() + "\n"};
+  }
+  if (spans->empty()) {
+    return common::AdminResponse{
+        .status = 404, .body = absl::StrCat("no stored trace ", std::string(hex), "\n")};
+  }
+  return common::AdminResponse{.content_type = "application/json",
+                               .body = TraceToOtlpJson(*spans)};
 }
 
 absl::StatusOr<InstanceProgress> Collector::LoadProgress(std::string_view instance_id) {
@@ -350,6 +383,7 @@ absl::Status Collector::Shutdown() {
   }
   for (const std::unique_ptr<RemoteWriter>& writer : remote_writers_) writer->Stop();
   if (replays_ != nullptr) replays_->StopAll();
+  if (traces_ != nullptr) traces_->Stop();
   if (delivery_ != nullptr) delivery_->Stop();
   if (retention_ != nullptr) retention_->Stop();
   admin_.reset();

@@ -36,6 +36,7 @@
 #include "collector/metrics/scrape_handler.h"
 #include "collector/store/record_store.h"
 #include "collector/store/retention.h"
+#include "collector/traces/trace_pipeline.h"
 #include "prometheus/registry.h"
 
 namespace meshtel::collector {
@@ -79,6 +80,8 @@ class Collector : public RecordBatchSink {
   // [&family=logs|spans] starts one (an optional body, one YAML exporter entry, names a one-off
   // target instead of a configured exporter); POST /api/replay/cancel?exporter=NAME stops it.
   common::AdminResponse Replay(const common::AdminRequest& request);
+  // GET /api/traces/{trace_id}: a stored trace as OTLP/JSON (404 when none is stored).
+  common::AdminResponse TraceJson(const common::AdminRequest& request) const;
   // Null when `request` may write; else the 401/403 answer.
   std::optional<common::AdminResponse> RefuseWrite(const common::AdminRequest& request) const;
 
@@ -93,6 +96,7 @@ class Collector : public RecordBatchSink {
   std::unique_ptr<RecordStore> store_;
   std::unique_ptr<AccessLogFormat> line_format_;
   std::unique_ptr<Retention> retention_;
+  std::unique_ptr<TracePipeline> traces_;  // null when traces.enabled is false
   std::unique_ptr<DeliveryEngine> delivery_;
   ExporterBuilder build_exporter_;
   std::unique_ptr<ReplayManager> replays_;

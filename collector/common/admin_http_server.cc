@@ -29,6 +29,13 @@ struct AdminHttpServer::Impl {
 
   AdminResponse Dispatch(const AdminRequest& request) {
     auto it = routes.find(request.path);
+    // A route ending in '/' also answers every path under it ("/api/traces/" for
+    // "/api/traces/<id>").
+    for (size_t slash = request.path.rfind('/');
+         it == routes.end() && slash != std::string::npos && slash > 0;
+         slash = request.path.rfind('/', slash - 1)) {
+      it = routes.find(request.path.substr(0, slash + 1));
+    }
     if (it == routes.end()) {
       return AdminResponse{.status = 404,
                            .body = absl::StrCat("no such path: ", request.path, "\n")};

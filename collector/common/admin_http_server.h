@@ -41,7 +41,9 @@ using AdminHandler = std::function<AdminResponse(const AdminRequest&)>;
 
 class AdminHttpServer {
  public:
-  // Binds `listen` (port 0 picks a free port) and starts serving on its own thread.
+  // Binds `listen` (port 0 picks a free port) and starts serving on its own thread. A route is
+  // an exact path, or, ending in '/', a prefix answering every path under it (the exact match
+  // and then the longest prefix win).
   static absl::StatusOr<std::unique_ptr<AdminHttpServer>> Start(
       const HostPort& listen, std::vector<std::pair<std::string, AdminHandler>> routes);
   // Stops accepting, closes open connections and joins the thread.

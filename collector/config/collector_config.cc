@@ -212,6 +212,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
     ReadRemoteWriteConfigs(*metrics, config.metrics.remote_write);
     top.Fail(metrics->Finish());
   }
+  ReadTracesConfig(top, config.traces);
   if (absl::Status status = top.Finish(); !status.ok()) return status;
   if (absl::Status status = config.Validate(); !status.ok()) return status;
   return config;

@@ -16,6 +16,7 @@
 #include "collector/common/host_port.h"
 #include "collector/logs/access_log_format.h"
 #include "collector/metrics/remote_write_config.h"
+#include "collector/traces/traces_config.h"
 #include "yaml-cpp/yaml.h"
 
 namespace meshtel::collector {
@@ -144,6 +145,7 @@ struct CollectorConfig {
   // The backends that stored records are delivered to, each at its own pace. Default: none
   std::vector<ExporterConfig> exporters;
   MetricsConfig metrics;
+  TracesConfig traces;
 
   absl::Status Validate() const;
 };

@@ -596,14 +596,7 @@ void AppendHeader(const Piece& piece, const RequestRecord& record, std::string& 
 }
 
 void AppendResponseFlags(std::string& out, uint64_t flags) {
-  bool first = true;
-  for (size_t bit = 0; bit < common::kResponseFlagCodes.size(); ++bit) {
-    if ((flags & (uint64_t{1} << bit)) == 0) continue;
-    if (!first) out.push_back(',');
-    out.append(common::kResponseFlagCodes[bit]);
-    first = false;
-  }
-  if (first) out.push_back('-');
+  common::AppendResponseFlagCodes(out, flags);
 }
 
 void AppendHex(std::string& out, std::string_view bytes) {

@@ -51,18 +51,7 @@ std::string_view RequestProtocol(meshtel::v1::RequestProtocol protocol) {
 }  // namespace
 
 void AppendResponseFlags(uint64_t flags, std::string& out) {
-  if (flags == 0) {
-    out.append("-");
-    return;
-  }
-  bool first = true;
-  for (size_t bit = 0; bit < common::kResponseFlagCodes.size(); ++bit) {
-    if ((flags & (uint64_t{1} << bit)) == 0) continue;
-    if (!first) out.push_back(',');
-    out.append(common::kResponseFlagCodes[bit]);
-    first = false;
-  }
-  if (first) out.append("-");
+  common::AppendResponseFlagCodes(out, flags);
 }
 
 std::array<std::string_view, kIstioRequestLabelCount> IstioRequestLabelValues(

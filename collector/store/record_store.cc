@@ -38,6 +38,7 @@ constexpr size_t kTraceIndexKeySize = kTraceIdSize + kSpanIdSize + StoreKey::kEn
 constexpr const char* kFormatVersionKey = "format_version";
 constexpr const char* kEpochKey = "epoch";
 constexpr const char* kInstancePrefix = "instance/";
+constexpr const char* kReadHighPrefix = "read_high/";
 constexpr std::string_view kRejectedPrefix = "rejected/";
 constexpr int kCounterBits = 40;
 
@@ -371,8 +372,8 @@ absl::Status RecordStore::AppendBatch(const meshtel::v1::RecordBatch& batch,
 }
 
 absl::Status RecordStore::AppendSpans(std::span<const meshtel::v1::Span> spans,
-                                      std::string_view checkpoint_key,
-                                      std::string_view checkpoint_value) {
+                                      std::string_view reader, const StoreKey& cursor,
+                                      const StoreKey& read_high) {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
   if (disk_bytes_.load(std::memory_order_relaxed) > retainable_bytes_) {
     full_refusals_.Increment();
@@ -399,7 +400,8 @@ absl::Status RecordStore::AppendSpans(std::span<const meshtel::v1::Span> spans,
       write.Put(handles_[kTraceIndex], index_key, rocksdb::Slice());
     }
   }
-  write.Put(handles_[kMeta], std::string(checkpoint_key), std::string(checkpoint_value));
+  write.Put(handles_[kCursors], std::string(reader), cursor.Encode());
+  write.Put(handles_[kMeta], kReadHighPrefix + std::string(reader), read_high.Encode());
   rocksdb::WriteOptions options;
   options.sync = sync_writes_;
   rocksdb::Status status = db_->Write(options, &write);
@@ -466,17 +468,22 @@ absl::StatusOr<bool> RecordStore::HasSpan(std::string_view trace_id,
   return it->Valid() && it->key().starts_with(prefix);
 }
 
-absl::StatusOr<std::string> RecordStore::LoadMeta(std::string_view key) const {
+absl::StatusOr<StoreKey> RecordStore::LoadReadHigh(std::string_view reader) const {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
   std::string value;
-  rocksdb::Status status =
-      db_->Get(rocksdb::ReadOptions(), handles_[kMeta], std::string(key), &value);
-  if (status.IsNotFound()) return std::string();
+  rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), handles_[kMeta],
+                                    kReadHighPrefix + std::string(reader), &value);
+  if (status.IsNotFound()) return StoreKey{};
   if (!status.ok()) {
-    return absl::UnavailableError(absl::StrCat("store: cannot read '", std::string(key),
-                                               "': ", status.ToString()));
+    return absl::UnavailableError(absl::StrCat("store: cannot read the progress of '",
+                                               std::string(reader), "': ", status.ToString()));
   }
-  return value;
+  std::optional<StoreKey> key = StoreKey::Decode(value);
+  if (!key) {
+    return absl::DataLossError(
+        absl::StrCat("store: the progress of '", std::string(reader), "' is damaged"));
+  }
+  return *key;
 }
 
 absl::StatusOr<InstanceProgress> RecordStore::LoadInstanceProgress(

@@ -97,17 +97,18 @@ class RecordStore {
   absl::Status AppendBatch(const meshtel::v1::RecordBatch& batch, const InstanceProgress& progress);
 
   // Stores `spans` (the kept spans of decided traces) in spans with their trace_index entries,
-  // and `checkpoint_value` under meta key `checkpoint_key`, in one write: the trace assembler's
-  // progress moves with what it wrote, or neither does. Refused like AppendBatch when the data
-  // directory is at its limit.
-  absl::Status AppendSpans(std::span<const meshtel::v1::Span> spans,
-                           std::string_view checkpoint_key, std::string_view checkpoint_value);
+  // together with the progress of `reader` (the trace assembler) over the logs family: `cursor`
+  // in cursors (every record at or before it is in a decided trace) and `read_high` in meta (the
+  // last record it had read), in one write: the progress moves with what it wrote, or neither
+  // does. Refused like AppendBatch when the data directory is at its limit.
+  absl::Status AppendSpans(std::span<const meshtel::v1::Span> spans, std::string_view reader,
+                           const StoreKey& cursor, const StoreKey& read_high);
+  // The read_high last stored by AppendSpans for `reader` (a StoreKey{} when none).
+  absl::StatusOr<StoreKey> LoadReadHigh(std::string_view reader) const;
   // The stored spans of a trace (16 id bytes), in storage order; empty when none is stored.
   absl::StatusOr<std::vector<StoredRecord>> ReadTrace(std::string_view trace_id) const;
   // Whether a span with these ids is stored (for not writing a span twice after a restart).
   absl::StatusOr<bool> HasSpan(std::string_view trace_id, std::string_view span_id) const;
-  // A meta value ("" when absent), for parts that keep their progress in the store.
-  absl::StatusOr<std::string> LoadMeta(std::string_view key) const;
 
   // The stored progress of a proxy instance (zeros for one never seen).
   absl::StatusOr<InstanceProgress> LoadInstanceProgress(std::string_view instance_id) const;

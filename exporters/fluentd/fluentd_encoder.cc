@@ -55,13 +55,8 @@ class FieldWriter {
 };
 
 std::string ResponseFlags(uint64_t flags) {
-  if (flags == 0) return "-";
   std::string out;
-  for (size_t bit = 0; bit < common::kResponseFlagCodes.size(); ++bit) {
-    if ((flags & (uint64_t{1} << bit)) == 0) continue;
-    if (!out.empty()) out.push_back(',');
-    out.append(common::kResponseFlagCodes[bit]);
-  }
+  common::AppendResponseFlagCodes(out, flags);
   return out;
 }
 

@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
 #include "tests/support/process.h"
@@ -18,7 +20,8 @@ namespace meshtel::collector {
 namespace {
 
 constexpr StoreKey kEnd{~uint64_t{0}, ~uint64_t{0}};
-constexpr const char* kFamilies[] = {"default", "logs", "spans", "cursors", "dead_letter", "meta"};
+constexpr const char* kFamilies[] = {"default", "logs",        "spans",      "cursors",
+                                     "dead_letter", "meta", "trace_index"};
 
 StoreConfig Config(const std::string& dir, const std::string& durability = "fsync") {
   StoreConfig config;
@@ -349,6 +352,88 @@ TEST_F(RecordStoreTest, ADamagedStoreIsRefusedWithTheRepairCommandAndRepairBring
 TEST_F(RecordStoreTest, RepairOfAMissingDirectoryIsNotFound) {
   EXPECT_EQ(RecordStore::Repair(testing::MakeTempDir("store") + "/absent").code(),
             absl::StatusCode::kNotFound);
+}
+
+meshtel::v1::Span StoredSpan(char trace, char span, const std::string& name) {
+  meshtel::v1::Span out;
+  out.set_trace_id(std::string(16, trace));
+  out.set_span_id(std::string(8, span));
+  out.set_name(name);
+  return out;
+}
+
+TEST_F(RecordStoreTest, SpansAreStoredWithTheReadersProgressAndFoundByTraceId) {
+  const std::string dir = testing::MakeTempDir("store");
+  {
+    absl::StatusOr<std::unique_ptr<RecordStore>> store = Open(Config(dir));
+    ASSERT_TRUE(store.ok()) << store.status();
+    const std::vector<meshtel::v1::Span> first = {StoredSpan('a', '1', "a1"),
+                                                  StoredSpan('b', '1', "b1")};
+    ASSERT_TRUE((*store)->AppendSpans(first, "@reader", StoreKey{5, 1}, StoreKey{9, 2}).ok());
+    const std::vector<meshtel::v1::Span> second = {StoredSpan('a', '2', "a2")};
+    ASSERT_TRUE((*store)->AppendSpans(second, "@reader", StoreKey{6, 0}, StoreKey{10, 0}).ok());
+    // An empty write moves only the progress.
+    ASSERT_TRUE((*store)->AppendSpans({}, "@reader", StoreKey{7, 0}, StoreKey{11, 0}).ok());
+  }
+  absl::StatusOr<std::unique_ptr<RecordStore>> store = Open(Config(dir));
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(*(*store)->LoadCursor("@reader"), (StoreKey{7, 0}));
+  EXPECT_EQ(*(*store)->LoadReadHigh("@reader"), (StoreKey{11, 0}));
+  EXPECT_EQ(*(*store)->LoadReadHigh("@other"), StoreKey{});
+
+  absl::StatusOr<std::vector<StoredRecord>> trace = (*store)->ReadTrace(std::string(16, 'a'));
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  ASSERT_EQ(trace->size(), 2u);
+  EXPECT_EQ((*trace)[0].span.name(), "a1");
+  EXPECT_EQ((*trace)[1].span.name(), "a2");
+  EXPECT_EQ((*trace)[0].family, RecordFamily::kSpans);
+  EXPECT_TRUE((*store)->ReadTrace(std::string(16, 'c'))->empty());
+  EXPECT_TRUE((*store)->ReadTrace("short")->empty());
+  EXPECT_TRUE(*(*store)->HasSpan(std::string(16, 'b'), std::string(8, '1')));
+  EXPECT_FALSE(*(*store)->HasSpan(std::string(16, 'b'), std::string(8, '2')));
+
+  // The spans family reads back spans, in storage order.
+  absl::StatusOr<std::vector<StoredRecord>> spans =
+      (*store)->Read(RecordFamily::kSpans, StoreKey{}, kEnd, 100);
+  ASSERT_TRUE(spans.ok());
+  ASSERT_EQ(spans->size(), 3u);
+  EXPECT_EQ((*spans)[0].span.name(), "a1");
+  EXPECT_EQ((*spans)[2].span.name(), "a2");
+}
+
+TEST_F(RecordStoreTest, ASpanDeadLetterKeepsTheSpan) {
+  const std::string dir = testing::MakeTempDir("store");
+  absl::StatusOr<std::unique_ptr<RecordStore>> store = Open(Config(dir));
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::vector<meshtel::v1::Span> spans = {StoredSpan('a', '1', "refused")};
+  ASSERT_TRUE((*store)->AppendSpans(spans, "@reader", StoreKey{}, StoreKey{}).ok());
+  absl::StatusOr<std::vector<StoredRecord>> stored =
+      (*store)->Read(RecordFamily::kSpans, StoreKey{}, kEnd, 10);
+  ASSERT_TRUE(stored.ok() && stored->size() == 1u);
+  ASSERT_TRUE((*store)->PutDeadLetter("jaeger", stored->front(), "bad span", false).ok());
+  absl::StatusOr<std::vector<RecordStore::DeadLetterEntry>> letters =
+      (*store)->ListDeadLetters("jaeger", 10);
+  ASSERT_TRUE(letters.ok() && letters->size() == 1u);
+  EXPECT_EQ(letters->front().family, RecordFamily::kSpans);
+  EXPECT_EQ(letters->front().span.name(), "refused");
+}
+
+TEST_F(RecordStoreTest, RetentionOfSpansLeavesNoTraceBehind) {
+  const std::string dir = testing::MakeTempDir("store");
+  absl::StatusOr<std::unique_ptr<RecordStore>> store = Open(Config(dir));
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::vector<meshtel::v1::Span> old_spans = {StoredSpan('a', '1', "old")};
+  ASSERT_TRUE((*store)->AppendSpans(old_spans, "@reader", StoreKey{}, StoreKey{}).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const uint64_t cut = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const std::vector<meshtel::v1::Span> new_spans = {StoredSpan('a', '2', "new")};
+  ASSERT_TRUE((*store)->AppendSpans(new_spans, "@reader", StoreKey{}, StoreKey{}).ok());
+  ASSERT_TRUE((*store)->DeleteBefore(RecordFamily::kSpans, cut).ok());
+  absl::StatusOr<std::vector<StoredRecord>> trace = (*store)->ReadTrace(std::string(16, 'a'));
+  ASSERT_TRUE(trace.ok());
+  ASSERT_EQ(trace->size(), 1u);
+  EXPECT_EQ(trace->front().span.name(), "new");
 }
 
 }  // namespace

@@ -1,0 +1,63 @@
+#pragma once
+// SpanBuilder: the spans of one proxy record, as Envoy and Istio's sidecars report them.
+//
+// Each record is one hop seen by one proxy: reporter=source (the outbound listener of the
+// calling workload) gives a CLIENT span, reporter=destination (the inbound listener of the
+// called workload) a SERVER span. Ids and parents are the ones the proxy propagated (a new span
+// id per hop whose parent is the incoming span), so the client span of a call is the parent of
+// the server span on the other side. The span is named like Envoy's route decorator,
+// "<destination host>:<port>/*", and carries Envoy's tracing tags (component, node_id,
+// guid:x-request-id, http.url, http.method, http.protocol, http.status_code, user_agent,
+// downstream_cluster, peer.address, request_size, response_size, response_flags,
+// upstream_cluster, upstream_cluster.name, error) and Istio's (istio.canonical_service,
+// istio.canonical_revision, istio.namespace, istio.mesh_id); the service name follows
+// TracesConfig::service_name; status is ERROR, with error=true, for HTTP 5xx, no response, or
+// a proxy error flag (docs/traces.md lists the whole set).
+//
+// With phase_spans, each hop span gets INTERNAL children, one per proxy phase the record's
+// timings show (proxy.read_request, proxy.route, proxy.upstream_connect, proxy.upstream_send,
+// proxy.upstream_wait, proxy.response): each lies within its hop's time window, and its span id
+// is derived from the hop's, so building the same record twice gives the same spans.
+//
+// Threading: Build() is const and safe from any thread. Errors: a record without a valid trace
+// context (16-byte trace id, 8-byte span id, not all zero) gives no span.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "collector/traces/traces_config.h"
+#include "meshtel/v1/record.pb.h"
+#include "meshtel/v1/span.pb.h"
+
+namespace meshtel::collector {
+
+// The instrumentation scope of the spans built from proxy records.
+inline constexpr std::string_view kProxyScopeName = "meshtel-proxy";
+
+class SpanBuilder {
+ public:
+  explicit SpanBuilder(const TracesConfig& config);
+
+  // Appends the record's hop span, then its phase spans, to `out`; returns how many.
+  size_t Build(const meshtel::v1::RequestRecord& record,
+               std::vector<meshtel::v1::Span>& out) const;
+
+  // The span id of phase `phase` (0-based) of the hop span `hop_span_id` (8 bytes).
+  static std::string PhaseSpanId(std::string_view hop_span_id, size_t phase);
+
+ private:
+  std::string ServiceName(const meshtel::v1::WorkloadIdentity& workload) const;
+
+  const bool phase_spans_;
+  const TraceServiceName service_name_;
+  const std::string mesh_id_;
+  const std::string scope_version_;
+};
+
+// Whether `id` is a valid trace id (16 bytes) or span id (8 bytes): right size, not all zero.
+bool IsValidTraceId(std::string_view id);
+bool IsValidSpanId(std::string_view id);
+
+}  // namespace meshtel::collector

@@ -1,0 +1,99 @@
+#pragma once
+// TraceAssembler: groups spans by trace id in memory and decides when each trace is complete.
+//
+// A trace is decided
+//   - once its root span (a span without a parent) has arrived and no span of the trace arrived
+//     for assembly.idle_timeout: a proxy reports a hop when it has finished, so the root's hop is
+//     over and the idle time lets the records of the other hops (other proxies, other batches)
+//     come in — a short trace is decided quickly, a long one waits for its own spans;
+//   - or assembly.max_wait after its first span arrived, root or not (a trace whose root hop is
+//     outside the mesh);
+//   - or early, when holding it would pass assembly.max_traces or assembly.max_spans: the oldest
+//     trace goes first, its spans marked SPAN_ANOMALY_TRACE_EVICTED, counted.
+// A decided trace's spans are checked and marked, never dropped: a span ending before it starts,
+// a span id seen twice in the trace, a span whose parent is not in the trace (an orphan) — each
+// counted in meshtel_trace_span_anomalies_total{anomaly}. Spans of a trace that arrive after it
+// was decided form a new trace (their spans are then orphans).
+//
+// Progress: OldestPendingKey() is the store key of the first record of the oldest trace still
+// pending, so a reader of the store can resume there after a restart and lose no trace.
+//
+// Threading: not thread-safe; one thread (the trace pipeline's) calls everything. Time is passed
+// in, so tests drive it. Ownership: the assembler owns the spans it holds.
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "collector/store/store_key.h"
+#include "collector/traces/traces_config.h"
+#include "meshtel/v1/span.pb.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/registry.h"
+
+namespace meshtel::collector {
+
+// Why a trace was decided.
+enum class TraceDecidedBy { kRootIdle, kMaxWait, kEvicted };
+
+struct AssembledTrace {
+  std::string trace_id;
+  std::vector<meshtel::v1::Span> spans;  // in arrival order
+  bool head_sampled = false;             // a proxy sampled some hop of it
+  TraceDecidedBy decided_by = TraceDecidedBy::kRootIdle;
+};
+
+class TraceAssembler {
+ public:
+  // Registers the assembler's metrics in `registry`, which must outlive it.
+  TraceAssembler(const TraceAssemblyConfig& config, prometheus::Registry& registry);
+  ~TraceAssembler();
+
+  TraceAssembler(const TraceAssembler&) = delete;
+  TraceAssembler& operator=(const TraceAssembler&) = delete;
+
+  // Adds the spans of one record stored at `key` (all of the same trace; keys passed in
+  // increasing order) that arrived at `now`. May decide older traces early (memory bound); they
+  // come out of the next TakeDecided().
+  void Add(const StoreKey& key, std::vector<meshtel::v1::Span> spans, bool head_sampled,
+           absl::Time now);
+  // Appends the traces decided by `now` to `out`.
+  void TakeDecided(absl::Time now, std::vector<AssembledTrace>& out);
+
+  // The key of the first record of the oldest pending trace; nullopt when none is pending.
+  std::optional<StoreKey> OldestPendingKey() const;
+  size_t traces_in_flight() const { return traces_.size(); }
+  size_t spans_in_flight() const { return spans_in_flight_; }
+
+ private:
+  struct Pending;
+  void Decide(Pending& pending, TraceDecidedBy by);
+  void MarkAnomalies(std::vector<meshtel::v1::Span>& spans);
+
+  const TraceAssemblyConfig config_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Pending>> traces_;
+  std::list<Pending*> by_age_;   // creation order (so also first-key order)
+  std::list<Pending*> by_idle_;  // least recently updated first; rootless idle traces leave it
+  size_t spans_in_flight_ = 0;
+  std::vector<AssembledTrace> decided_;  // decided early, waiting for TakeDecided()
+
+  prometheus::Family<prometheus::Counter>& decided_total_;
+  prometheus::Counter& decided_root_idle_;
+  prometheus::Counter& decided_max_wait_;
+  prometheus::Counter& decided_evicted_;
+  prometheus::Family<prometheus::Counter>& anomalies_total_;
+  prometheus::Counter& ends_before_start_;
+  prometheus::Counter& duplicate_span_id_;
+  prometheus::Counter& orphan_;
+  prometheus::Gauge& traces_gauge_;
+  prometheus::Gauge& spans_gauge_;
+};
+
+}  // namespace meshtel::collector

@@ -1,0 +1,89 @@
+#pragma once
+// TracePipeline: turns stored proxy records into stored traces.
+//
+// One thread reads the logs family in key order after its persisted cursor (like an exporter,
+// with the store's visibility rule, so a late commit is never skipped), builds each record's
+// spans (SpanBuilder), groups them into traces (TraceAssembler), tail-samples each decided trace
+// (TailSampler) and writes the kept spans to the spans family with their trace_index entries —
+// where the trace exporters' delivery picks them up — in one write with its own progress.
+//
+// Durability: records are acknowledged to proxies once they are in the logs family, before any
+// span exists; the pipeline's cursor (in cursors, as "@trace-assembly") stays before the first
+// record of every trace still being assembled, so after a crash it reads those records again and
+// no acknowledged hop is missing from its trace. Records it had already read before the crash
+// (up to its stored read_high) whose spans are already stored are skipped, so a kept trace is
+// not written twice. Retention counts records it deletes before the pipeline read them under
+// exporter "@trace-assembly". A write that fails (disk full) is retried, holding the decided
+// spans; ingest is never held back.
+//
+// Threading: Start() and Stop() from one controlling thread. Ownership: the store and registry
+// must outlive the pipeline.
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "collector/store/record_store.h"
+#include "collector/traces/span_builder.h"
+#include "collector/traces/tail_sampler.h"
+#include "collector/traces/trace_assembler.h"
+#include "collector/traces/traces_config.h"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
+
+namespace meshtel::collector {
+
+class TracePipeline {
+ public:
+  // The name of the pipeline's cursor over the logs family.
+  static constexpr std::string_view kReaderName = "@trace-assembly";
+
+  TracePipeline(const TracesConfig& config, RecordStore& store, prometheus::Registry& registry);
+  ~TracePipeline();
+
+  TracePipeline(const TracePipeline&) = delete;
+  TracePipeline& operator=(const TracePipeline&) = delete;
+
+  // Loads the pipeline's progress and starts its thread.
+  absl::Status Start();
+  // Stops the thread. Traces still being assembled are not written: the next start reads their
+  // records again.
+  void Stop();
+
+ private:
+  void Run();
+  // Builds and assembles one batch of records; false when there was nothing to read.
+  bool ReadOnce(absl::Time now);
+  // Writes `kept_` and the progress; retries until it succeeds or the pipeline stops.
+  void WriteKept();
+  // Waits up to `duration`; false when stopping.
+  bool Sleep(absl::Duration duration);
+
+  const TracesConfig config_;
+  RecordStore& store_;
+  SpanBuilder builder_;
+  TraceAssembler assembler_;
+  TailSampler sampler_;
+
+  StoreKey read_after_;         // the last record read
+  StoreKey skip_written_up_to_; // records up to here were read before a restart
+  std::vector<meshtel::v1::Span> kept_;
+  absl::Time last_progress_write_ = absl::InfinitePast();
+  bool progress_dirty_ = false;
+
+  prometheus::Counter& records_read_;
+  prometheus::Counter& records_skipped_;
+  prometheus::Counter& spans_written_;
+  prometheus::Counter& write_errors_;
+
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::mutex sleep_mutex_;
+  std::condition_variable sleep_wakeup_;
+};
+
+}  // namespace meshtel::collector

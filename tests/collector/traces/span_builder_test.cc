@@ -1,0 +1,223 @@
+#include "collector/traces/span_builder.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace meshtel::collector {
+namespace {
+
+using meshtel::v1::RequestRecord;
+using meshtel::v1::Span;
+
+RequestRecord Hop(meshtel::v1::Reporter reporter) {
+  RequestRecord record;
+  record.set_reporter(reporter);
+  record.set_start_time_unix_nano(1'700'000'000'000'000'000ull);
+  record.set_duration_ns(10'000'000);
+  record.set_method("GET");
+  record.set_scheme("http");
+  record.set_authority("backend.demo:8080");
+  record.set_path("/items?id=1");
+  record.set_protocol("HTTP/1.1");
+  record.set_user_agent("curl/8");
+  record.set_request_id("4f6c0b3a-1b2c-4d5e-8f90-a1b2c3d4e5f6");
+  record.set_response_code(200);
+  record.set_request_bytes(120);
+  record.set_response_bytes(340);
+  record.set_upstream_host("10.0.0.7:8080");
+  record.set_upstream_cluster("outbound|8080||backend.demo.svc.cluster.local");
+  record.set_downstream_remote_address("10.0.0.5:43210");
+  record.set_downstream_local_address("10.0.0.7:15006");
+  record.set_trace_id(std::string("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36", 16));
+  record.set_span_id(std::string("\x00\xf0\x67\xaa\x0b\xa9\x02\xb7", 8));
+  record.set_parent_span_id(std::string("\x11\x22\x33\x44\x55\x66\x77\x88", 8));
+  record.set_sampled(true);
+  auto* source = record.mutable_source();
+  source->set_workload("frontend-v1");
+  source->set_namespace_("demo");
+  source->set_app("frontend");
+  source->set_version("v1");
+  source->set_canonical_service("frontend");
+  source->set_canonical_revision("v1");
+  auto* destination = record.mutable_destination();
+  destination->set_workload("backend-v2");
+  destination->set_namespace_("demo");
+  destination->set_app("backend");
+  destination->set_version("v2");
+  destination->set_canonical_service("backend");
+  destination->set_canonical_revision("v2");
+  record.mutable_destination_service()->set_host("backend.demo.svc.cluster.local");
+  auto* phases = record.mutable_phases();
+  phases->set_downstream_headers_done_ns(100'000);
+  phases->set_route_chosen_ns(150'000);
+  phases->set_upstream_connected_ns(400'000);
+  phases->set_upstream_connection_reused(true);
+  phases->set_upstream_headers_sent_ns(450'000);
+  phases->set_upstream_request_done_ns(500'000);
+  phases->set_upstream_first_byte_ns(9'000'000);
+  phases->set_upstream_last_byte_ns(9'800'000);
+  phases->set_downstream_last_byte_ns(9'900'000);
+  return record;
+}
+
+std::map<std::string, std::string> StringTags(const Span& span) {
+  std::map<std::string, std::string> tags;
+  for (const auto& attribute : span.attributes()) {
+    if (attribute.has_string_value()) tags[attribute.key()] = attribute.string_value();
+  }
+  return tags;
+}
+
+const meshtel::v1::SpanAttribute* Find(const Span& span, const std::string& key) {
+  for (const auto& attribute : span.attributes()) {
+    if (attribute.key() == key) return &attribute;
+  }
+  return nullptr;
+}
+
+TEST(SpanBuilderTest, ServerSpanOfAnInboundHopCarriesEnvoyAndIstioTags) {
+  TracesConfig config;
+  SpanBuilder builder(config);
+  std::vector<Span> spans;
+  ASSERT_EQ(builder.Build(Hop(meshtel::v1::REPORTER_DESTINATION), spans), 1u);
+  const Span& span = spans[0];
+  EXPECT_EQ(span.kind(), meshtel::v1::SPAN_KIND_SERVER);
+  EXPECT_EQ(span.name(), "backend.demo.svc.cluster.local:8080/*");
+  EXPECT_EQ(span.service_name(), "backend.demo");
+  EXPECT_EQ(span.parent_span_id(), std::string("\x11\x22\x33\x44\x55\x66\x77\x88", 8));
+  EXPECT_EQ(span.start_time_unix_nano(), 1'700'000'000'000'000'000ull);
+  EXPECT_EQ(span.end_time_unix_nano(), 1'700'000'000'010'000'000ull);
+  EXPECT_EQ(span.flags(), 1u);
+  EXPECT_EQ(span.status_code(), meshtel::v1::SPAN_STATUS_CODE_UNSET);
+  EXPECT_EQ(span.scope_name(), "meshtel-proxy");
+  std::map<std::string, std::string> tags = StringTags(span);
+  EXPECT_EQ(tags["component"], "proxy");
+  EXPECT_EQ(tags["guid:x-request-id"], "4f6c0b3a-1b2c-4d5e-8f90-a1b2c3d4e5f6");
+  EXPECT_EQ(tags["http.url"], "http://backend.demo:8080/items?id=1");
+  EXPECT_EQ(tags["http.method"], "GET");
+  EXPECT_EQ(tags["http.protocol"], "HTTP/1.1");
+  EXPECT_EQ(tags["http.status_code"], "200");
+  EXPECT_EQ(tags["user_agent"], "curl/8");
+  EXPECT_EQ(tags["downstream_cluster"], "-");
+  EXPECT_EQ(tags["peer.address"], "10.0.0.5:43210");
+  EXPECT_EQ(tags["request_size"], "120");
+  EXPECT_EQ(tags["response_size"], "340");
+  EXPECT_EQ(tags["response_flags"], "-");
+  EXPECT_EQ(tags["upstream_cluster"], "outbound|8080||backend.demo.svc.cluster.local");
+  EXPECT_EQ(tags["node_id"], "sidecar~10.0.0.7~backend-v2.demo~demo.svc.cluster.local");
+  EXPECT_EQ(tags["istio.canonical_service"], "backend");
+  EXPECT_EQ(tags["istio.canonical_revision"], "v2");
+  EXPECT_EQ(tags["istio.namespace"], "demo");
+  EXPECT_EQ(tags["istio.mesh_id"], "cluster.local");
+  EXPECT_EQ(tags["url.path"], "/items?id=1");
+  EXPECT_EQ(Find(span, "error"), nullptr);
+  ASSERT_NE(Find(span, "http.response.status_code"), nullptr);
+  EXPECT_EQ(Find(span, "http.response.status_code")->int_value(), 200);
+  ASSERT_NE(Find(span, "server.port"), nullptr);
+  EXPECT_EQ(Find(span, "server.port")->int_value(), 8080);
+}
+
+TEST(SpanBuilderTest, ClientSpanBelongsToTheCallingWorkload) {
+  TracesConfig config;
+  config.service_name = TraceServiceName::kCanonicalNameOnly;
+  SpanBuilder builder(config);
+  std::vector<Span> spans;
+  ASSERT_EQ(builder.Build(Hop(meshtel::v1::REPORTER_SOURCE), spans), 1u);
+  EXPECT_EQ(spans[0].kind(), meshtel::v1::SPAN_KIND_CLIENT);
+  EXPECT_EQ(spans[0].service_name(), "frontend");
+  EXPECT_EQ(StringTags(spans[0])["istio.canonical_service"], "frontend");
+}
+
+TEST(SpanBuilderTest, ServerErrorsAndMissingResponsesAreErrors) {
+  SpanBuilder builder(TracesConfig{});
+  RequestRecord record = Hop(meshtel::v1::REPORTER_SOURCE);
+  record.set_response_code(503);
+  record.set_response_flags(1u << meshtel::v1::RESPONSE_FLAG_UPSTREAM_CONNECTION_FAILURE);
+  std::vector<Span> spans;
+  builder.Build(record, spans);
+  EXPECT_EQ(spans[0].status_code(), meshtel::v1::SPAN_STATUS_CODE_ERROR);
+  ASSERT_NE(Find(spans[0], "error"), nullptr);
+  EXPECT_TRUE(Find(spans[0], "error")->bool_value());
+  EXPECT_EQ(StringTags(spans[0])["response_flags"], "UF");
+
+  record.set_response_code(404);
+  spans.clear();
+  builder.Build(record, spans);
+  EXPECT_EQ(spans[0].status_code(), meshtel::v1::SPAN_STATUS_CODE_UNSET);
+
+  record.set_response_code(0);
+  spans.clear();
+  builder.Build(record, spans);
+  EXPECT_EQ(spans[0].status_code(), meshtel::v1::SPAN_STATUS_CODE_ERROR);
+}
+
+TEST(SpanBuilderTest, PhaseSpansNestInsideTheirHop) {
+  TracesConfig config;
+  config.phase_spans = true;
+  SpanBuilder builder(config);
+  std::vector<Span> spans;
+  ASSERT_EQ(builder.Build(Hop(meshtel::v1::REPORTER_DESTINATION), spans), 7u);
+  const Span& hop = spans[0];
+  std::vector<std::string> names;
+  for (size_t i = 1; i < spans.size(); ++i) {
+    const Span& phase = spans[i];
+    names.push_back(phase.name());
+    EXPECT_EQ(phase.kind(), meshtel::v1::SPAN_KIND_INTERNAL);
+    EXPECT_EQ(phase.parent_span_id(), hop.span_id());
+    EXPECT_EQ(phase.trace_id(), hop.trace_id());
+    EXPECT_NE(phase.span_id(), hop.span_id());
+    EXPECT_GE(phase.start_time_unix_nano(), hop.start_time_unix_nano());
+    EXPECT_LE(phase.end_time_unix_nano(), hop.end_time_unix_nano());
+    EXPECT_LE(phase.start_time_unix_nano(), phase.end_time_unix_nano());
+    EXPECT_EQ(phase.service_name(), hop.service_name());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"proxy.read_request", "proxy.route",
+                                             "proxy.upstream_connect", "proxy.upstream_send",
+                                             "proxy.upstream_wait", "proxy.response"}));
+  // The wait on the upstream: request sent (0.5 ms) to first response byte (9 ms).
+  EXPECT_EQ(spans[5].start_time_unix_nano() - hop.start_time_unix_nano(), 500'000u);
+  EXPECT_EQ(spans[5].end_time_unix_nano() - hop.start_time_unix_nano(), 9'000'000u);
+  // Building again gives the same ids.
+  std::vector<Span> again;
+  builder.Build(Hop(meshtel::v1::REPORTER_DESTINATION), again);
+  for (size_t i = 0; i < spans.size(); ++i) EXPECT_EQ(again[i].span_id(), spans[i].span_id());
+}
+
+TEST(SpanBuilderTest, PhasesNotReachedGiveNoSpan) {
+  TracesConfig config;
+  config.phase_spans = true;
+  SpanBuilder builder(config);
+  RequestRecord record = Hop(meshtel::v1::REPORTER_SOURCE);
+  // No route: only the request was read.
+  auto* phases = record.mutable_phases();
+  const uint64_t headers_done = phases->downstream_headers_done_ns();
+  phases->Clear();
+  phases->set_downstream_headers_done_ns(headers_done);
+  record.set_response_code(404);
+  std::vector<Span> spans;
+  ASSERT_EQ(builder.Build(record, spans), 2u);
+  EXPECT_EQ(spans[1].name(), "proxy.read_request");
+}
+
+TEST(SpanBuilderTest, RecordsWithoutAValidTraceContextGiveNoSpan) {
+  SpanBuilder builder(TracesConfig{});
+  RequestRecord record = Hop(meshtel::v1::REPORTER_SOURCE);
+  record.set_trace_id(std::string(16, '\0'));
+  std::vector<Span> spans;
+  EXPECT_EQ(builder.Build(record, spans), 0u);
+  record = Hop(meshtel::v1::REPORTER_SOURCE);
+  record.set_span_id("short");
+  EXPECT_EQ(builder.Build(record, spans), 0u);
+  EXPECT_TRUE(spans.empty());
+  // A root hop has no parent.
+  record = Hop(meshtel::v1::REPORTER_DESTINATION);
+  record.clear_parent_span_id();
+  ASSERT_EQ(builder.Build(record, spans), 1u);
+  EXPECT_TRUE(spans[0].parent_span_id().empty());
+}
+
+}  // namespace
+}  // namespace meshtel::collector

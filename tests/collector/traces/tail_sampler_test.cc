@@ -1,0 +1,105 @@
+#include "collector/traces/tail_sampler.h"
+
+#include <cstdint>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace meshtel::collector {
+namespace {
+
+const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
+
+AssembledTrace Trace(uint64_t seed, uint64_t duration_ns, bool error, bool head_sampled,
+                     const std::string& service = "frontend.demo") {
+  AssembledTrace trace;
+  trace.trace_id = std::string(16, '\0');
+  for (int i = 0; i < 8; ++i) {
+    trace.trace_id[15 - i] = static_cast<char>((seed * 0x9e3779b97f4a7c15ull) >> (8 * i));
+  }
+  trace.head_sampled = head_sampled;
+  meshtel::v1::Span& root = trace.spans.emplace_back();
+  root.set_trace_id(trace.trace_id);
+  root.set_span_id(std::string(8, '\1'));
+  root.set_service_name(service);
+  root.set_start_time_unix_nano(1000);
+  root.set_end_time_unix_nano(1000 + duration_ns);
+  meshtel::v1::Span& child = trace.spans.emplace_back(root);
+  child.set_span_id(std::string(8, '\2'));
+  child.set_parent_span_id(root.span_id());
+  if (error) child.set_status_code(meshtel::v1::SPAN_STATUS_CODE_ERROR);
+  return trace;
+}
+
+TEST(TailSamplerTest, KeepsErrorsSlowTracesAndHeadSampledOnes) {
+  prometheus::Registry registry;
+  TraceSamplingConfig config;
+  config.latency_threshold = absl::Milliseconds(500);
+  TailSampler sampler(config, registry);
+  EXPECT_EQ(sampler.Decide(Trace(1, 1'000'000, true, false), kNow).policy, "error");
+  EXPECT_EQ(sampler.Decide(Trace(2, 600'000'000, false, false), kNow).policy, "latency");
+  EXPECT_EQ(sampler.Decide(Trace(3, 1'000'000, false, true), kNow).policy, "head");
+  const SamplingVerdict dropped = sampler.Decide(Trace(4, 1'000'000, false, false), kNow);
+  EXPECT_FALSE(dropped.keep);
+  EXPECT_EQ(dropped.policy, "none");
+}
+
+TEST(TailSamplerTest, RulesCanBeTurnedOff) {
+  prometheus::Registry registry;
+  TraceSamplingConfig config;
+  config.keep_errors = false;
+  config.latency_threshold = absl::ZeroDuration();
+  config.keep_head_sampled = false;
+  TailSampler sampler(config, registry);
+  EXPECT_FALSE(sampler.Decide(Trace(1, 5'000'000'000, true, true), kNow).keep);
+}
+
+TEST(TailSamplerTest, PercentageKeepsThatShareOfTraceIds) {
+  prometheus::Registry registry;
+  TraceSamplingConfig config;
+  config.keep_head_sampled = false;
+  config.percentage = 10;
+  TailSampler sampler(config, registry);
+  int kept = 0;
+  constexpr int kTraces = 20000;
+  for (int i = 0; i < kTraces; ++i) {
+    if (sampler.Decide(Trace(static_cast<uint64_t>(i) + 1, 1000, false, false), kNow).keep) ++kept;
+  }
+  // Binomial(20000, 0.1): sigma = 42.4; 3 sigma = 127.
+  EXPECT_NEAR(kept, 2000, 127);
+  // The same trace gets the same answer.
+  const AssembledTrace trace = Trace(77, 1000, false, false);
+  EXPECT_EQ(TailSampler::InPercentage(trace.trace_id, 10),
+            TailSampler::InPercentage(trace.trace_id, 10));
+  EXPECT_TRUE(TailSampler::InPercentage(trace.trace_id, 100));
+  EXPECT_FALSE(TailSampler::InPercentage(trace.trace_id, 0));
+}
+
+TEST(TailSamplerTest, RateLimitBoundsEachRootServiceButNeverErrors) {
+  prometheus::Registry registry;
+  TraceSamplingConfig config;
+  config.per_service_rate_limit = 5;
+  TailSampler sampler(config, registry);
+  int kept_a = 0;
+  int kept_b = 0;
+  for (int i = 0; i < 20; ++i) {
+    if (sampler.Decide(Trace(i + 1, 1000, false, true, "a.demo"), kNow).keep) ++kept_a;
+    if (sampler.Decide(Trace(i + 100, 1000, false, true, "b.demo"), kNow).keep) ++kept_b;
+  }
+  EXPECT_EQ(kept_a, 5);
+  EXPECT_EQ(kept_b, 5);
+  EXPECT_EQ(sampler.Decide(Trace(500, 1000, false, true, "a.demo"), kNow).policy, "rate_limited");
+  EXPECT_EQ(sampler.Decide(Trace(501, 1000, true, false, "a.demo"), kNow).policy, "error");
+  // A second later the bucket holds 5 tokens again.
+  int kept_later = 0;
+  for (int i = 0; i < 20; ++i) {
+    if (sampler.Decide(Trace(i + 1000, 1000, false, true, "a.demo"), kNow + absl::Seconds(1))
+            .keep) {
+      ++kept_later;
+    }
+  }
+  EXPECT_EQ(kept_later, 5);
+}
+
+}  // namespace
+}  // namespace meshtel::collector

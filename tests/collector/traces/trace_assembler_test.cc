@@ -1,0 +1,142 @@
+#include "collector/traces/trace_assembler.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace meshtel::collector {
+namespace {
+
+using meshtel::v1::Span;
+
+const absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
+
+Span MakeSpan(char trace, char id, char parent, uint64_t start = 100, uint64_t end = 200) {
+  Span span;
+  span.set_trace_id(std::string(16, trace));
+  span.set_span_id(std::string(8, id));
+  if (parent != 0) span.set_parent_span_id(std::string(8, parent));
+  span.set_start_time_unix_nano(start);
+  span.set_end_time_unix_nano(end);
+  return span;
+}
+
+class TraceAssemblerTest : public ::testing::Test {
+ protected:
+  TraceAssemblyConfig Config() {
+    TraceAssemblyConfig config;
+    config.idle_timeout = absl::Seconds(1);
+    config.max_wait = absl::Seconds(10);
+    return config;
+  }
+  std::vector<AssembledTrace> Take(TraceAssembler& assembler, absl::Time now) {
+    std::vector<AssembledTrace> out;
+    assembler.TakeDecided(now, out);
+    return out;
+  }
+  uint64_t key_ = 0;
+  StoreKey NextKey() { return StoreKey{1000, ++key_}; }
+  prometheus::Registry registry_;
+};
+
+TEST_F(TraceAssemblerTest, ATraceIsDecidedOnceItsRootArrivedAndItWentIdle) {
+  TraceAssembler assembler(Config(), registry_);
+  assembler.Add(NextKey(), {MakeSpan('a', '2', '1')}, false, kStart);
+  // No root yet: idle does not decide it.
+  EXPECT_TRUE(Take(assembler, kStart + absl::Seconds(2)).empty());
+  assembler.Add(NextKey(), {MakeSpan('a', '1', 0)}, true, kStart + absl::Seconds(2));
+  EXPECT_TRUE(Take(assembler, kStart + absl::Milliseconds(2500)).empty());
+  std::vector<AssembledTrace> decided = Take(assembler, kStart + absl::Seconds(3));
+  ASSERT_EQ(decided.size(), 1u);
+  EXPECT_EQ(decided[0].spans.size(), 2u);
+  EXPECT_TRUE(decided[0].head_sampled);
+  EXPECT_EQ(decided[0].decided_by, TraceDecidedBy::kRootIdle);
+  EXPECT_EQ(decided[0].spans[0].anomalies(), 0u);
+  EXPECT_EQ(assembler.traces_in_flight(), 0u);
+  EXPECT_EQ(assembler.spans_in_flight(), 0u);
+}
+
+TEST_F(TraceAssemblerTest, EachTraceWaitsForItsOwnIdleTime) {
+  TraceAssembler assembler(Config(), registry_);
+  assembler.Add(NextKey(), {MakeSpan('a', '1', 0)}, false, kStart);
+  assembler.Add(NextKey(), {MakeSpan('b', '1', 0)}, false, kStart + absl::Milliseconds(500));
+  // 'a' keeps getting spans, 'b' does not.
+  assembler.Add(NextKey(), {MakeSpan('a', '2', '1')}, false, kStart + absl::Milliseconds(900));
+  std::vector<AssembledTrace> decided = Take(assembler, kStart + absl::Milliseconds(1600));
+  ASSERT_EQ(decided.size(), 1u);
+  EXPECT_EQ(decided[0].trace_id, std::string(16, 'b'));
+  decided = Take(assembler, kStart + absl::Milliseconds(1900));
+  ASSERT_EQ(decided.size(), 1u);
+  EXPECT_EQ(decided[0].trace_id, std::string(16, 'a'));
+}
+
+TEST_F(TraceAssemblerTest, ARootlessTraceIsDecidedAtMaxWaitWithItsTopSpansMarkedOrphans) {
+  TraceAssembler assembler(Config(), registry_);
+  assembler.Add(NextKey(), {MakeSpan('a', '2', '1'), MakeSpan('a', '3', '2')}, false, kStart);
+  EXPECT_TRUE(Take(assembler, kStart + absl::Seconds(5)).empty());
+  // A span arriving after the trace was parked brings it back to the idle list.
+  assembler.Add(NextKey(), {MakeSpan('a', '4', '2')}, false, kStart + absl::Seconds(6));
+  EXPECT_TRUE(Take(assembler, kStart + absl::Seconds(8)).empty());
+  std::vector<AssembledTrace> decided = Take(assembler, kStart + absl::Seconds(10));
+  ASSERT_EQ(decided.size(), 1u);
+  EXPECT_EQ(decided[0].decided_by, TraceDecidedBy::kMaxWait);
+  const auto orphan = 1u << meshtel::v1::SPAN_ANOMALY_ORPHAN;
+  EXPECT_EQ(decided[0].spans[0].anomalies(), orphan);  // its parent '1' never came
+  EXPECT_EQ(decided[0].spans[1].anomalies(), 0u);
+  EXPECT_EQ(decided[0].spans[2].anomalies(), 0u);
+}
+
+TEST_F(TraceAssemblerTest, BadSpansAreKeptAndMarked) {
+  TraceAssembler assembler(Config(), registry_);
+  assembler.Add(NextKey(),
+                {MakeSpan('a', '1', 0), MakeSpan('a', '2', '1', 500, 400), MakeSpan('a', '2', '1')},
+                false, kStart);
+  std::vector<AssembledTrace> decided = Take(assembler, kStart + absl::Seconds(1));
+  ASSERT_EQ(decided.size(), 1u);
+  ASSERT_EQ(decided[0].spans.size(), 3u);
+  EXPECT_EQ(decided[0].spans[1].anomalies(), 1u << meshtel::v1::SPAN_ANOMALY_ENDS_BEFORE_START);
+  EXPECT_EQ(decided[0].spans[2].anomalies(), 1u << meshtel::v1::SPAN_ANOMALY_DUPLICATE_SPAN_ID);
+}
+
+TEST_F(TraceAssemblerTest, TheMemoryBoundDecidesTheOldestTracesEarly) {
+  TraceAssemblyConfig config = Config();
+  config.max_traces = 2;
+  config.max_spans = 100;
+  TraceAssembler assembler(config, registry_);
+  assembler.Add(NextKey(), {MakeSpan('a', '1', 0)}, false, kStart);
+  assembler.Add(NextKey(), {MakeSpan('b', '1', 0)}, false, kStart);
+  assembler.Add(NextKey(), {MakeSpan('c', '1', 0)}, false, kStart);
+  EXPECT_EQ(assembler.traces_in_flight(), 2u);
+  std::vector<AssembledTrace> decided = Take(assembler, kStart);
+  ASSERT_EQ(decided.size(), 1u);
+  EXPECT_EQ(decided[0].trace_id, std::string(16, 'a'));
+  EXPECT_EQ(decided[0].decided_by, TraceDecidedBy::kEvicted);
+  EXPECT_EQ(decided[0].spans[0].anomalies(), 1u << meshtel::v1::SPAN_ANOMALY_TRACE_EVICTED);
+
+  config.max_traces = 100;
+  config.max_spans = 3;
+  TraceAssembler by_spans(config, registry_);
+  by_spans.Add(NextKey(), {MakeSpan('a', '1', 0), MakeSpan('a', '2', '1')}, false, kStart);
+  by_spans.Add(NextKey(), {MakeSpan('b', '1', 0), MakeSpan('b', '2', '1')}, false, kStart);
+  EXPECT_EQ(by_spans.spans_in_flight(), 2u);
+  decided = Take(by_spans, kStart);
+  ASSERT_EQ(decided.size(), 1u);
+  EXPECT_EQ(decided[0].trace_id, std::string(16, 'a'));
+}
+
+TEST_F(TraceAssemblerTest, OldestPendingKeyIsTheFirstRecordOfTheOldestUndecidedTrace) {
+  TraceAssembler assembler(Config(), registry_);
+  EXPECT_FALSE(assembler.OldestPendingKey().has_value());
+  const StoreKey a = NextKey();
+  assembler.Add(a, {MakeSpan('a', '1', 0)}, false, kStart);
+  const StoreKey b = NextKey();
+  assembler.Add(b, {MakeSpan('b', '2', '1')}, false, kStart + absl::Milliseconds(500));
+  assembler.Add(NextKey(), {MakeSpan('a', '2', '1')}, false, kStart + absl::Milliseconds(600));
+  EXPECT_EQ(*assembler.OldestPendingKey(), a);
+  Take(assembler, kStart + absl::Milliseconds(1700));  // 'a' decided; 'b' has no root
+  EXPECT_EQ(*assembler.OldestPendingKey(), b);
+}
+
+}  // namespace
+}  // namespace meshtel::collector
