@@ -63,6 +63,15 @@ std::pair<std::string_view, std::string_view> SplitHostPort(std::string_view aut
   return {authority.substr(0, colon), authority.substr(colon + 1)};
 }
 
+// The port of an Istio-style cluster name, "" when it has none.
+std::string_view ClusterPort(std::string_view cluster) {
+  const size_t first = cluster.find('|');
+  if (first == std::string_view::npos) return {};
+  const size_t second = cluster.find('|', first + 1);
+  if (second == std::string_view::npos) return {};
+  return cluster.substr(first + 1, second - first - 1);
+}
+
 std::string_view AddressIp(std::string_view address) { return SplitHostPort(address).first; }
 
 uint64_t LoadBigEndian64(std::string_view bytes) {
@@ -173,8 +182,10 @@ size_t SpanBuilder::Build(const RequestRecord& record, std::vector<Span>& out) c
   const std::string_view host = !record.destination_service().host().empty()
                                     ? std::string_view(record.destination_service().host())
                                     : authority_host;
+  // The port the caller addressed; else the service port of the cluster
+  // ("outbound|<port>||<host>", "inbound|<port>||"), as Istio names clusters.
   std::string_view port = authority_port;
-  if (port.empty() && client) port = SplitHostPort(record.upstream_host()).second;
+  if (port.empty()) port = ClusterPort(record.upstream_cluster());
   if (port.empty()) port = record.scheme() == "https" ? "443" : "80";
   span.set_name(std::string(OrUnknown(host)) + ":" + std::string(port) + "/*");
 

@@ -1,5 +1,6 @@
 #include "collector/traces/trace_assembler.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -36,6 +37,12 @@ TraceAssembler::TraceAssembler(const TraceAssemblyConfig& config, prometheus::Re
       ends_before_start_(anomalies_total_.Add({{"anomaly", "ends_before_start"}})),
       duplicate_span_id_(anomalies_total_.Add({{"anomaly", "duplicate_span_id"}})),
       orphan_(anomalies_total_.Add({{"anomaly", "orphan"}})),
+      fitted_(prometheus::BuildCounter()
+                  .Name("meshtel_trace_spans_fitted_total")
+                  .Help("Spans whose times stood outside their parent's (the two proxies of a hop "
+                        "time its end separately) and were fitted into it.")
+                  .Register(registry)
+                  .Add({})),
       traces_gauge_(prometheus::BuildGauge()
                         .Name("meshtel_trace_assembly_traces")
                         .Help("Traces held by the assembler, waiting to be decided.")
@@ -157,6 +164,50 @@ void TraceAssembler::MarkAnomalies(std::vector<meshtel::v1::Span>& spans) {
     if (!span.parent_span_id().empty() && !span_ids.contains(span.parent_span_id())) {
       span.set_anomalies(span.anomalies() | (1u << meshtel::v1::SPAN_ANOMALY_ORPHAN));
       orphan_.Increment();
+    }
+  }
+  FitChildrenInParents(spans);
+}
+
+void TraceAssembler::FitChildrenInParents(std::vector<meshtel::v1::Span>& spans) {
+  // Parents first: a span fitted into its parent then holds its own children.
+  absl::flat_hash_map<std::string, size_t> index;
+  absl::flat_hash_map<std::string, std::vector<size_t>> children;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    index.try_emplace(spans[i].span_id(), i);
+    if (!spans[i].parent_span_id().empty()) children[spans[i].parent_span_id()].push_back(i);
+  }
+  std::vector<size_t> pending;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    if (spans[i].parent_span_id().empty() || !index.contains(spans[i].parent_span_id())) {
+      pending.push_back(i);
+    }
+  }
+  std::vector<bool> visited(spans.size(), false);
+  while (!pending.empty()) {
+    const size_t parent = pending.back();
+    pending.pop_back();
+    if (visited[parent]) continue;  // a cycle of parents: each span is fitted once
+    visited[parent] = true;
+    auto it = children.find(spans[parent].span_id());
+    if (it == children.end()) continue;
+    const uint64_t start = spans[parent].start_time_unix_nano();
+    const uint64_t end = spans[parent].end_time_unix_nano();
+    for (size_t child_index : it->second) {
+      meshtel::v1::Span& child = spans[child_index];
+      pending.push_back(child_index);
+      if (end < start || child.end_time_unix_nano() < child.start_time_unix_nano()) continue;
+      const uint64_t fitted_start = std::clamp<uint64_t>(child.start_time_unix_nano(), start, end);
+      const uint64_t fitted_end = std::clamp<uint64_t>(child.end_time_unix_nano(), fitted_start, end);
+      const uint64_t trimmed = (fitted_start - child.start_time_unix_nano()) +
+                               (child.end_time_unix_nano() - fitted_end);
+      if (trimmed == 0) continue;
+      child.set_start_time_unix_nano(fitted_start);
+      child.set_end_time_unix_nano(fitted_end);
+      meshtel::v1::SpanAttribute* mark = child.add_attributes();
+      mark->set_key("meshtel.fitted_to_parent_ns");
+      mark->set_int_value(static_cast<int64_t>(trimmed));
+      fitted_.Increment();
     }
   }
 }

@@ -14,6 +14,13 @@
 // a span id seen twice in the trace, a span whose parent is not in the trace (an orphan) — each
 // counted in meshtel_trace_span_anomalies_total{anomaly}. Spans of a trace that arrive after it
 // was decided form a new trace (their spans are then orphans).
+// Each child is then fitted into its parent's time window, parents first: the two proxies of a
+// hop each time its end (the server side when its last write completes, the client side when it
+// has read the last byte), so on a busy host the server span can end a little after the client
+// span that caused it. A fitted span is trimmed to the window and carries the attribute
+// meshtel.fitted_to_parent_ns (the nanoseconds trimmed), counted in
+// meshtel_trace_spans_fitted_total — as Jaeger's and Zipkin's clock-skew adjusters do, at
+// assembly instead of at display.
 //
 // Progress: OldestPendingKey() is the store key of the first record of the oldest trace still
 // pending, so a reader of the store can resume there after a restart and lose no trace.
@@ -76,6 +83,7 @@ class TraceAssembler {
   struct Pending;
   void Decide(Pending& pending, TraceDecidedBy by);
   void MarkAnomalies(std::vector<meshtel::v1::Span>& spans);
+  void FitChildrenInParents(std::vector<meshtel::v1::Span>& spans);
 
   const TraceAssemblyConfig config_;
   absl::flat_hash_map<std::string, std::unique_ptr<Pending>> traces_;
@@ -92,6 +100,7 @@ class TraceAssembler {
   prometheus::Counter& ends_before_start_;
   prometheus::Counter& duplicate_span_id_;
   prometheus::Counter& orphan_;
+  prometheus::Counter& fitted_;
   prometheus::Gauge& traces_gauge_;
   prometheus::Gauge& spans_gauge_;
 };

@@ -7,7 +7,8 @@
 //
 // backend answers every request with a small JSON body (GET /fail answers 503, /slow?ms=N waits).
 // frontend calls the backend for each request it gets, through its sidecar's outbound listener
-// (--backend), with Host: --backend-host, copying x-request-id as a mesh app must.
+// (--backend), with Host: --backend-host, copying x-request-id and the trace-context headers
+// (W3C, B3) as a mesh app must for its hops to join one trace.
 // load sends requests (N in total, or until SIGINT/SIGTERM when N is 0) at a bounded rate over
 // keep-alive connections and prints "load: sent=… ok=… failed=…"; exit 0 when nothing failed.
 // Threading: one thread per connection (servers) or per concurrency slot (load).
@@ -154,7 +155,11 @@ int RunFrontend(const Args& args) {
           http::request<http::string_body> call{http::verb::get, request.target(), 11};
           call.set(http::field::host, backend_host);
           call.set(http::field::user_agent, "meshtel-demo-frontend");
-          if (request.count("x-request-id") > 0) call.set("x-request-id", request["x-request-id"]);
+          for (const char* name : {"x-request-id", "traceparent", "tracestate", "b3", "x-b3-traceid",
+                                   "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled",
+                                   "x-b3-flags"}) {
+            if (request.count(name) > 0) call.set(name, request[name]);
+          }
           auto reply = client.Send(call);
           http::response<http::string_body> response{http::status::ok, 11};
           response.set(http::field::content_type, "application/json");

@@ -52,10 +52,11 @@ class MeshTest : public ::testing::Test {
     testing::WriteFile(dir_ + "/collector.yaml",
                        "ingest: {listen: \"127.0.0.1:" + std::to_string(ingest_port_) + "\"}\n" +
                            "admin: {listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\"}\n" +
-                           "store: {data_dir: \"" + dir_ + "/data\"}\n" + "shutdown_grace: 1s\n");
+                           "store: {data_dir: \"" + dir_ + "/data\"}\n" + "shutdown_grace: 1s\n" +
+                           collector_extra_yaml_);
     const std::string reporter =
         "reporter: {collector: \"127.0.0.1:" + std::to_string(ingest_port_) +
-        "\", flush_interval: 50ms, reconnect_max_backoff: 500ms}\n";
+        "\", flush_interval: 50ms, reconnect_max_backoff: 500ms}\n" + proxy_extra_yaml_;
     testing::WriteFile(dir_ + "/backend-proxy.yaml",
                        "io_threads: 1\n"
                        "workload: {name: backend, namespace: demo, app: backend, version: v1}\n"
@@ -136,6 +137,9 @@ class MeshTest : public ::testing::Test {
     return testing::SumSamples(Metrics(), "istio_requests_total", {"reporter=\"source\""});
   }
 
+  // Appended to the collector's and to both proxies' YAML (set before SetUp runs).
+  std::string collector_extra_yaml_;
+  std::string proxy_extra_yaml_;
   std::string dir_;
   uint16_t ingest_port_ = 0, admin_port_ = 0, backend_port_ = 0, backend_inbound_port_ = 0,
            frontend_port_ = 0, frontend_inbound_port_ = 0, frontend_outbound_port_ = 0,

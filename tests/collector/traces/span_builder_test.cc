@@ -129,6 +129,14 @@ TEST(SpanBuilderTest, ClientSpanBelongsToTheCallingWorkload) {
   EXPECT_EQ(spans[0].kind(), meshtel::v1::SPAN_KIND_CLIENT);
   EXPECT_EQ(spans[0].service_name(), "frontend");
   EXPECT_EQ(StringTags(spans[0])["istio.canonical_service"], "frontend");
+
+  // Without a port in the authority, the name takes the cluster's service port.
+  RequestRecord record = Hop(meshtel::v1::REPORTER_SOURCE);
+  record.set_authority("backend.demo");
+  record.set_upstream_cluster("outbound|9080||backend.demo.svc.cluster.local");
+  spans.clear();
+  builder.Build(record, spans);
+  EXPECT_EQ(spans[0].name(), "backend.demo.svc.cluster.local:9080/*");
 }
 
 TEST(SpanBuilderTest, ServerErrorsAndMissingResponsesAreErrors) {

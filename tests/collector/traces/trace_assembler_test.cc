@@ -99,6 +99,29 @@ TEST_F(TraceAssemblerTest, BadSpansAreKeptAndMarked) {
   EXPECT_EQ(decided[0].spans[2].anomalies(), 1u << meshtel::v1::SPAN_ANOMALY_DUPLICATE_SPAN_ID);
 }
 
+TEST_F(TraceAssemblerTest, ChildrenAreFittedIntoTheirParentsWindowParentsFirst) {
+  TraceAssembler assembler(Config(), registry_);
+  // root [100, 1000]; client [200, 900]; server [300, 950] ends after its client parent; the
+  // server's phase [900, 950] must then fit the fitted server.
+  assembler.Add(NextKey(),
+                {MakeSpan('a', '1', 0, 100, 1000), MakeSpan('a', '3', '2', 300, 950),
+                 MakeSpan('a', '4', '3', 900, 950), MakeSpan('a', '2', '1', 200, 900)},
+                false, kStart);
+  std::vector<AssembledTrace> decided = Take(assembler, kStart + absl::Seconds(1));
+  ASSERT_EQ(decided.size(), 1u);
+  const std::vector<Span>& spans = decided[0].spans;
+  EXPECT_EQ(spans[0].end_time_unix_nano(), 1000u);  // the root is untouched
+  EXPECT_EQ(spans[3].end_time_unix_nano(), 900u);   // the client is inside the root already
+  EXPECT_EQ(spans[1].start_time_unix_nano(), 300u);
+  EXPECT_EQ(spans[1].end_time_unix_nano(), 900u);
+  ASSERT_EQ(spans[1].attributes_size(), 1);
+  EXPECT_EQ(spans[1].attributes(0).key(), "meshtel.fitted_to_parent_ns");
+  EXPECT_EQ(spans[1].attributes(0).int_value(), 50);
+  EXPECT_EQ(spans[2].start_time_unix_nano(), 900u);
+  EXPECT_EQ(spans[2].end_time_unix_nano(), 900u);
+  EXPECT_EQ(spans[3].attributes_size(), 0);
+}
+
 TEST_F(TraceAssemblerTest, TheMemoryBoundDecidesTheOldestTracesEarly) {
   TraceAssemblyConfig config = Config();
   config.max_traces = 2;
