@@ -37,17 +37,22 @@ struct Backend {
 
 class LineEncoder : public collector::Encoder {
  public:
+  // A record's line is its path; a span's, its name.
+  static const std::string& Line(const collector::StoredRecord& stored) {
+    return stored.family == collector::RecordFamily::kSpans ? stored.span.name()
+                                                            : stored.record.path();
+  }
   absl::StatusOr<size_t> Measure(const collector::StoredRecord& stored) override {
-    if (stored.record.path().starts_with("/huge")) {
+    if (Line(stored).starts_with("/huge")) {
       return absl::InvalidArgumentError("line over the backend's limit");
     }
-    return stored.record.path().size() + 1;
+    return Line(stored).size() + 1;
   }
   absl::StatusOr<collector::Payload> Encode(
       std::span<const collector::StoredRecord> records) override {
     collector::Payload payload;
     for (const collector::StoredRecord& stored : records)
-      payload.body += stored.record.path() + "\n";
+      payload.body += Line(stored) + "\n";
     payload.entries = records.size();
     return payload;
   }

@@ -91,6 +91,39 @@ TEST_F(ReplayTest, ARangeYieldsExactlyItsRecordsInOrderAndNoCursorMoves) {
   EXPECT_EQ(*store_->LoadCursor("loki-main"), (StoreKey{from - 1, 7}));
 }
 
+TEST_F(ReplayTest, SpansReplayLikeLogs) {
+  const auto append_spans = [this](const std::vector<std::string>& names) {
+    std::vector<meshtel::v1::Span> spans;
+    for (const std::string& name : names) {
+      meshtel::v1::Span& span = spans.emplace_back();
+      span.set_trace_id(std::string(16, 't'));
+      span.set_span_id(std::string(7, 's') + std::string(1, static_cast<char>(spans.size())));
+      span.set_name(name);
+    }
+    EXPECT_TRUE(store_->AppendSpans(spans, "@trace-assembly", StoreKey{}, StoreKey{}).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    auto all = store_->Read(RecordFamily::kSpans, StoreKey{}, StoreKey{~0ull, ~0ull}, 100000);
+    return (*all)[all->size() - names.size()].key.time_unix_nano;
+  };
+  append_spans({"early"});
+  const uint64_t from = append_spans({"in0", "in1", "in2"});
+  Append({"/a-log-in-the-range"});
+  const uint64_t to = append_spans({"late"});
+  ASSERT_TRUE(store_->SaveCursor("loki-main", StoreKey{from - 1, 3}).ok());
+  ASSERT_TRUE(manager_
+                  ->Start({.exporter = "loki-main",
+                           .family = RecordFamily::kSpans,
+                           .from_unix_nano = from,
+                           .to_unix_nano = to})
+                  .ok());
+  const ReplayStatus done = WaitFinished();
+  EXPECT_EQ(done.state, "done") << done.error;
+  EXPECT_EQ(done.family, "spans");
+  EXPECT_EQ(done.sent, 3u);
+  EXPECT_EQ(backend_.AllAccepted(), (std::vector<std::string>{"in0", "in1", "in2"}));
+  EXPECT_EQ(*store_->LoadCursor("loki-main"), (StoreKey{from - 1, 3}));
+}
+
 TEST_F(ReplayTest, WhatTheBackendWouldRefuseIsReportedAndNotSent) {
   const uint64_t from = Append({"/a", "/huge-1", "/b", "/huge-2"});
   const uint64_t to = Append({"/after"});
