@@ -469,21 +469,24 @@ absl::StatusOr<bool> RecordStore::HasSpan(std::string_view trace_id,
 }
 
 absl::StatusOr<StoreKey> RecordStore::LoadReadHigh(std::string_view reader) const {
+  return LoadKey(handles_[kMeta], kReadHighPrefix + std::string(reader),
+                 absl::StrCat("the progress of '", std::string(reader), "'"));
+}
+
+absl::StatusOr<StoreKey> RecordStore::LoadKey(rocksdb::ColumnFamilyHandle* family,
+                                              const std::string& key,
+                                              const std::string& what) const {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
   std::string value;
-  rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), handles_[kMeta],
-                                    kReadHighPrefix + std::string(reader), &value);
+  rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), family, key, &value);
   if (status.IsNotFound()) return StoreKey{};
   if (!status.ok()) {
-    return absl::UnavailableError(absl::StrCat("store: cannot read the progress of '",
-                                               std::string(reader), "': ", status.ToString()));
+    return absl::UnavailableError(
+        absl::StrCat("store: cannot read ", what, ": ", status.ToString()));
   }
-  std::optional<StoreKey> key = StoreKey::Decode(value);
-  if (!key) {
-    return absl::DataLossError(
-        absl::StrCat("store: the progress of '", std::string(reader), "' is damaged"));
-  }
-  return *key;
+  std::optional<StoreKey> decoded = StoreKey::Decode(value);
+  if (!decoded) return absl::DataLossError(absl::StrCat("store: ", what, " is damaged"));
+  return *decoded;
 }
 
 absl::StatusOr<InstanceProgress> RecordStore::LoadInstanceProgress(
@@ -589,21 +592,8 @@ absl::StatusOr<uint64_t> RecordStore::Count(RecordFamily family, const StoreKey&
 }
 
 absl::StatusOr<StoreKey> RecordStore::LoadCursor(std::string_view exporter) const {
-  if (db_ == nullptr) return absl::UnavailableError("store: closed");
-  std::string value;
-  rocksdb::Status status =
-      db_->Get(rocksdb::ReadOptions(), handles_[kCursors], std::string(exporter), &value);
-  if (status.IsNotFound()) return StoreKey{};
-  if (!status.ok()) {
-    return absl::UnavailableError(absl::StrCat("store: cannot read the cursor of '",
-                                               std::string(exporter), "': ", status.ToString()));
-  }
-  std::optional<StoreKey> cursor = StoreKey::Decode(value);
-  if (!cursor) {
-    return absl::DataLossError(
-        absl::StrCat("store: the cursor of '", std::string(exporter), "' is damaged"));
-  }
-  return *cursor;
+  return LoadKey(handles_[kCursors], std::string(exporter),
+                 absl::StrCat("the cursor of '", std::string(exporter), "'"));
 }
 
 absl::Status RecordStore::SaveCursor(std::string_view exporter, const StoreKey& cursor) {

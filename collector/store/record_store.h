@@ -180,6 +180,10 @@ class RecordStore {
   RecordStore(const StoreConfig& config, std::unique_ptr<TraceIndexFilter> trace_index_filter,
               std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
               prometheus::Registry& registry);
+  // The StoreKey stored under `key` in `family` (a StoreKey{} when absent); `what` names it in
+  // errors ("the cursor of 'loki'").
+  absl::StatusOr<StoreKey> LoadKey(rocksdb::ColumnFamilyHandle* family, const std::string& key,
+                                   const std::string& what) const;
   // Tells trace_index's compaction filter the storage time of the oldest span kept.
   void UpdateTraceIndexHorizon();
 
