@@ -95,7 +95,8 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
       return absl::FailedPreconditionError(
           absl::StrCat("exporters[", i, "]: this program has no exporters"));
     }
-    absl::StatusOr<Exporter> exporter = build_exporter(exporter_config, *collector->line_format_);
+    absl::StatusOr<Exporter> exporter =
+        build_exporter(exporter_config, *collector->line_format_, *collector->registry_);
     if (!exporter.ok()) return exporter.status();
     watched.push_back({exporter->name, exporter->family});
     targets.push_back({.exporter = *std::move(exporter),
@@ -137,7 +138,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
           return absl::FailedPreconditionError("this program has no exporters");
         }
         absl::StatusOr<Exporter> exporter =
-            owner->build_exporter_(*exporter_config, *owner->line_format_);
+            owner->build_exporter_(*exporter_config, *owner->line_format_, *owner->registry_);
         if (!exporter.ok()) return exporter.status();
         return DeliveryTarget{.exporter = *std::move(exporter),
                               .batch = exporter_config->batch,

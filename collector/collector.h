@@ -42,9 +42,11 @@
 namespace meshtel::collector {
 
 // Builds the Exporter for one `exporters:` entry (exporters/exporter_registry.h in the program;
-// the collector library does not depend on the backends). Access-log lines use `line_format`.
+// the collector library does not depend on the backends). Access-log lines use `line_format`;
+// an exporter's own metrics go to `registry` (the collector's, served on /metrics).
 using ExporterBuilder = std::function<absl::StatusOr<Exporter>(const ExporterConfig& config,
-                                                               const AccessLogFormat& line_format)>;
+                                                               const AccessLogFormat& line_format,
+                                                               prometheus::Registry& registry)>;
 
 class Collector : public RecordBatchSink {
  public:

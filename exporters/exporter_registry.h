@@ -5,17 +5,21 @@
 //
 // Errors: InvalidArgument naming the YAML path of the bad setting ("exporters[1].loki.url: is
 // required"). Building opens no connection. Threading: pure functions.
+// Exporters with metrics of their own (otlp) register them in `registry`, which must outlive
+// the exporter; building the same exporter again reuses its series.
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "collector/config/collector_config.h"
 #include "collector/delivery/exporter.h"
 #include "collector/logs/access_log_format.h"
+#include "prometheus/registry.h"
 
 namespace meshtel::exporters {
 
 absl::StatusOr<collector::Exporter> BuildExporter(const collector::ExporterConfig& config,
-                                                  const collector::AccessLogFormat& line_format);
+                                                  const collector::AccessLogFormat& line_format,
+                                                  prometheus::Registry& registry);
 
 // Builds every exporter of `config` once and discards it: the config's exporter settings are
 // valid when this returns OK.

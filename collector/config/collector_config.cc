@@ -77,13 +77,19 @@ absl::Status ValidateExporter(const ExporterConfig& exporter, std::string_view p
           at, ".name: '", exporter.name, "' may hold only letters, digits, '-' and '_'"));
     }
   }
-  if (exporter.type != "loki" && exporter.type != "fluentd") {
+  if (exporter.type != "loki" && exporter.type != "fluentd" && exporter.type != "jaeger" &&
+      exporter.type != "otlp") {
     return absl::InvalidArgumentError(
-        absl::StrCat(at, ".type: '", exporter.type, "' is not one of loki, fluentd"));
+        absl::StrCat(at, ".type: '", exporter.type, "' is not one of loki, fluentd, jaeger, otlp"));
   }
   if (exporter.family != "logs" && exporter.family != "spans") {
     return absl::InvalidArgumentError(
         absl::StrCat(at, ".family: '", exporter.family, "' is not one of logs, spans"));
+  }
+  if (exporter.family != "spans" && (exporter.type == "jaeger" || exporter.type == "otlp")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        at, ".family: '", exporter.family, "': ", exporter.type == "otlp" ? "an otlp" : "a jaeger",
+        " exporter delivers spans only"));
   }
   if (exporter.batch.max_records < 1 || exporter.batch.max_records > 100000) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -186,6 +192,9 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
     entry.Read("name", exporter.name);
     entry.Read("type", exporter.type);
     entry.Read("family", exporter.family);
+    if (!entry.Has("family") && (exporter.type == "jaeger" || exporter.type == "otlp")) {
+      exporter.family = "spans";  // trace backends take spans only
+    }
     if (auto batch = entry.Map("batch")) {
       batch->Read("max_records", exporter.batch.max_records);
       batch->Read("max_bytes", exporter.batch.max_bytes);

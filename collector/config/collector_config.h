@@ -104,9 +104,10 @@ struct ExporterRetryConfig {
 struct ExporterConfig {
   // Unique among the exporters; names the exporter's cursor and counters. Required.
   std::string name;
-  // The backend: loki or fluentd. Required.
+  // The backend: loki, fluentd, jaeger or otlp. Required.
   std::string type;
-  // Which stored records it delivers: logs (access logs) or spans. Default: logs
+  // Which stored records it delivers: logs (access logs) or spans. jaeger and otlp take spans
+  // only. Default: spans for jaeger and otlp, logs for the others
   std::string family = "logs";
   ExporterBatchConfig batch;
   ExporterRetryConfig retry;

@@ -199,7 +199,7 @@ std::vector<Measured> Deliver(const Options& options, const std::vector<Target>&
   if (!line_format.ok()) std::exit(1);
   std::vector<collector::DeliveryTarget> delivery_targets;
   for (const Target& target : targets) {
-    auto exporter = meshtel::exporters::BuildExporter(target.config, *line_format);
+    auto exporter = meshtel::exporters::BuildExporter(target.config, *line_format, registry);
     if (!exporter.ok()) {
       std::fprintf(stderr, "exporter: %s\n", exporter.status().ToString().c_str());
       std::exit(1);

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "prometheus/registry.h"
 
 namespace meshtel::exporters {
 namespace {
@@ -17,24 +18,35 @@ TEST(ExporterRegistryTest, BuildsEachConfiguredExporterByItsType) {
       "  - {name: loki-main, type: loki, loki: {url: \"http://127.0.0.1:3100/loki/api/v1/push\"}}\n"
       "  - {name: loki-spans, type: loki, family: spans,\n"
       "     loki: {url: \"http://127.0.0.1:3100/loki/api/v1/push\"}}\n"
-      "  - {name: fluentd-main, type: fluentd, fluentd: {address: \"127.0.0.1:24224\"}}\n");
+      "  - {name: fluentd-main, type: fluentd, fluentd: {address: \"127.0.0.1:24224\"}}\n"
+      "  - {name: jaeger, type: jaeger, jaeger: {endpoint: \"127.0.0.1:14250\"}}\n"
+      "  - {name: tempo, type: otlp, otlp: {protocol: grpc, endpoint: \"127.0.0.1:4317\"}}\n");
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_TRUE(ValidateExporters(*config).ok());
   auto format = config->access_log.Compile();
   ASSERT_TRUE(format.ok());
-  auto logs = BuildExporter(config->exporters[0], *format);
+  prometheus::Registry registry;
+  auto logs = BuildExporter(config->exporters[0], *format, registry);
   ASSERT_TRUE(logs.ok()) << logs.status();
   EXPECT_EQ(logs->name, "loki-main");
   EXPECT_EQ(logs->type, "loki");
   EXPECT_EQ(logs->family, collector::RecordFamily::kLogs);
   EXPECT_NE(logs->encoder, nullptr);
   EXPECT_NE(logs->sender, nullptr);
-  auto spans = BuildExporter(config->exporters[1], *format);
+  auto spans = BuildExporter(config->exporters[1], *format, registry);
   ASSERT_TRUE(spans.ok()) << spans.status();
   EXPECT_EQ(spans->family, collector::RecordFamily::kSpans);
-  auto fluentd = BuildExporter(config->exporters[2], *format);
+  auto fluentd = BuildExporter(config->exporters[2], *format, registry);
   ASSERT_TRUE(fluentd.ok()) << fluentd.status();
   EXPECT_EQ(fluentd->type, "fluentd");
+  auto jaeger = BuildExporter(config->exporters[3], *format, registry);
+  ASSERT_TRUE(jaeger.ok()) << jaeger.status();
+  EXPECT_EQ(jaeger->type, "jaeger");
+  EXPECT_EQ(jaeger->family, collector::RecordFamily::kSpans);
+  auto otlp = BuildExporter(config->exporters[4], *format, registry);
+  ASSERT_TRUE(otlp.ok()) << otlp.status();
+  EXPECT_EQ(otlp->type, "otlp");
+  EXPECT_EQ(otlp->family, collector::RecordFamily::kSpans);
 }
 
 TEST(ExporterRegistryTest, ABadSettingIsNamedByItsPath) {
@@ -47,6 +59,15 @@ TEST(ExporterRegistryTest, ABadSettingIsNamedByItsPath) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(status.message()).find("exporters[1].loki.url"), std::string::npos)
       << status;
+}
+
+TEST(ExporterRegistryTest, ATraceExporterSettingIsNamedByItsPath) {
+  auto config = Parse(
+      "exporters:\n"
+      "  - {name: tempo, type: otlp, otlp: {protocol: xyz, endpoint: \"127.0.0.1:4317\"}}\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(ValidateExporters(*config).message(),
+            "exporters[0].otlp.protocol: 'xyz' is not grpc or http/protobuf");
 }
 
 TEST(ExporterRegistryTest, AnUnknownTypeIsRefusedWhenTheConfigLoads) {
