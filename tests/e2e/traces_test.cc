@@ -12,6 +12,8 @@
 #include "collector/store/record_store.h"
 #include "collector/traces/trace_json.h"
 #include "tests/e2e/mesh_fixture.h"
+#include "tests/support/jaeger_receiver.h"
+#include "tests/support/otlp_receiver.h"
 
 namespace meshtel::e2e {
 namespace {
@@ -191,6 +193,92 @@ TEST_F(TraceMeshTest, TailSamplingKeepsEveryServerErrorAtOnePercent) {
   EXPECT_EQ(error_traces, static_cast<size_t>(kFailing));
   // The rest is the proxies' 1%.
   EXPECT_LE(traces.size() - error_traces, static_cast<size_t>(kOk / 10));
+}
+
+TEST_F(TraceMeshTest, JaegerAndOtlpBackendsDownForAWhileThenUpGetEveryKeptTrace) {
+  // Three trace backends, all refusing at first: Jaeger (gRPC), OTLP over gRPC with gzip, OTLP
+  // over HTTP/protobuf.
+  testing::JaegerReceiver jaeger;
+  testing::OtlpReceiver otlp_grpc;
+  testing::OtlpReceiver otlp_http;
+  jaeger.Answer(grpc::Status(grpc::StatusCode::UNAVAILABLE, "starting"));
+  otlp_grpc.AnswerGrpc(grpc::Status(grpc::StatusCode::UNAVAILABLE, "starting"));
+  otlp_http.AnswerHttp(503, {{"Retry-After", "1"}});
+  Configure(100, /*phase_spans=*/false);
+  collector_extra_yaml_ +=
+      "exporters:\n"
+      "  - {name: jaeger, type: jaeger, jaeger: {endpoint: \"" + jaeger.endpoint() + "\"},\n"
+      "     retry: {initial_backoff: 50ms, max_backoff: 500ms}}\n"
+      "  - {name: tempo, type: otlp, otlp: {protocol: grpc, compression: gzip, endpoint: \"" +
+      otlp_grpc.grpc_endpoint() + "\"},\n"
+      "     retry: {initial_backoff: 50ms, max_backoff: 500ms}}\n"
+      "  - {name: otel, type: otlp, otlp: {protocol: http/protobuf, endpoint: \"" +
+      otlp_http.http_url() + "\"},\n"
+      "     retry: {initial_backoff: 50ms, max_backoff: 500ms}}\n";
+  MeshTest::SetUp();
+  constexpr int kRequests = 40;
+  SendLoad(kRequests);
+  WaitForDecisions(kRequests, seconds(60));
+  // Refused while down: every backend has been tried, none has a span.
+  EXPECT_TRUE(testing::WaitFor([&] { return !jaeger.Calls().empty(); }, seconds(20)));
+  EXPECT_TRUE(testing::WaitFor([&] { return !otlp_grpc.Calls().empty(); }, seconds(20)));
+  EXPECT_TRUE(testing::WaitFor([&] { return !otlp_http.Calls().empty(); }, seconds(20)));
+  EXPECT_TRUE(jaeger.Spans().empty());
+  EXPECT_TRUE(otlp_grpc.Spans().empty());
+  EXPECT_TRUE(otlp_http.Spans().empty());
+
+  jaeger.Answer(grpc::Status::OK);
+  otlp_grpc.AnswerGrpc(grpc::Status::OK);
+  otlp_http.AnswerHttp(200);
+  const size_t spans = 3 * kRequests;
+  EXPECT_TRUE(jaeger.WaitForSpans(spans, absl::Seconds(60)));
+  EXPECT_TRUE(otlp_grpc.WaitForSpans(spans, absl::Seconds(60)));
+  EXPECT_TRUE(otlp_http.WaitForSpans(spans, absl::Seconds(60)));
+
+  // What each backend got is exactly the stored traces: same ids, parents, names, services,
+  // times, and x-request-id on every span.
+  std::map<std::string, std::vector<Span>> stored = StoredTraces();
+  ASSERT_EQ(stored.size(), static_cast<size_t>(kRequests));
+  std::map<std::string, const Span*> stored_by_id;
+  for (const auto& [trace_id, trace_spans] : stored) {
+    for (const Span& span : trace_spans) {
+      stored_by_id[collector::HexId(trace_id) + "/" + collector::HexId(span.span_id())] = &span;
+    }
+  }
+  for (const auto& [backend, received] :
+       std::vector<std::pair<std::string, std::vector<testing::ReceivedSpan>>>{
+           {"jaeger", jaeger.Spans()}, {"otlp grpc", otlp_grpc.Spans()},
+           {"otlp http", otlp_http.Spans()}}) {
+    SCOPED_TRACE(backend);
+    std::set<std::string> distinct;
+    std::map<std::string, std::string> request_id_of_trace;
+    for (const testing::ReceivedSpan& span : received) {
+      const std::string id = span.trace_id + "/" + span.span_id;
+      distinct.insert(id);
+      auto it = stored_by_id.find(id);
+      ASSERT_NE(it, stored_by_id.end()) << id << " was never stored";
+      const Span& original = *it->second;
+      EXPECT_EQ(span.parent_span_id, collector::HexId(original.parent_span_id()));
+      EXPECT_EQ(span.name, original.name());
+      EXPECT_EQ(span.service, original.service_name());
+      EXPECT_EQ(span.start_unix_nano, original.start_time_unix_nano());
+      EXPECT_EQ(span.end_unix_nano, original.end_time_unix_nano());
+      EXPECT_EQ(span.kind, original.kind() == meshtel::v1::SPAN_KIND_CLIENT ? "client" : "server");
+      auto request_id = span.attributes.find("guid:x-request-id");
+      ASSERT_NE(request_id, span.attributes.end());
+      const std::string value = std::get<std::string>(request_id->second);
+      auto [known, inserted] = request_id_of_trace.emplace(span.trace_id, value);
+      EXPECT_EQ(known->second, value) << "one request id per trace";
+    }
+    EXPECT_EQ(distinct.size(), spans) << "every kept span arrived";
+    EXPECT_EQ(request_id_of_trace.size(), static_cast<size_t>(kRequests));
+  }
+  for (const testing::JaegerCall& call : jaeger.Calls()) {
+    EXPECT_TRUE(call.official_mismatches.empty()) << call.official_mismatches.front();
+  }
+  for (const testing::OtlpCall& call : otlp_grpc.Calls()) {
+    EXPECT_TRUE(call.official_mismatches.empty()) << call.official_mismatches.front();
+  }
 }
 
 }  // namespace
