@@ -404,9 +404,23 @@ TEST_F(DeliveryTest, AReplayedRangeArrivesExactlyAndTheLiveCursorStays) {
   for (uint64_t sequence = 13; sequence <= 15; ++sequence)
     ASSERT_TRUE(SendUntilAcked(sequence, give_up));
   CloseStream();
-  ASSERT_TRUE(testing::WaitFor([&] { return LokiIds(loki_).size() >= 15 * kRecordsPerBatch; },
-                               seconds(30)));
-  const std::string before = testing::HttpGet(admin_port_, "/api/exporters").body;
+  // Both live exporters have delivered everything (Fluentd may finish after Loki), so their
+  // status can only move if the replay moved it.
+  std::string before;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        before = testing::HttpGet(admin_port_, "/api/exporters").body;
+        const std::string all = "\"delivered\":" + std::to_string(15 * kRecordsPerBatch) + ",";
+        const size_t first = before.find(all);
+        if (first == std::string::npos || before.find(all, first + 1) == std::string::npos) {
+          return false;
+        }
+        // ... and their cursors and lag have settled after the last delivery.
+        std::this_thread::sleep_for(milliseconds(200));
+        return testing::HttpGet(admin_port_, "/api/exporters").body == before;
+      },
+      seconds(30)))
+      << before;
 
   testing::LokiReceiver target;
   const std::string query =
