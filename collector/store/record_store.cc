@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdarg>
+#include <cstdio>
 #include <filesystem>
 #include <utility>
 
@@ -12,6 +14,7 @@
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
 #include "spdlog/spdlog.h"
@@ -48,11 +51,48 @@ uint64_t Clamp(uint64_t value, uint64_t low, uint64_t high) {
   return std::min(std::max(value, low), high);
 }
 
+// RocksDB's own messages go to the collector's log (spdlog), not to a LOG file in the data
+// directory. On a full filesystem RocksDB's file logger fails, and any later message through it
+// aborts the process (an assertion in RocksDB's file writer, enabled in Debian's build): a
+// collector whose disk is full must keep running, or refuse to start, and say why.
+class SpdlogLogger : public rocksdb::Logger {
+ public:
+  explicit SpdlogLogger(rocksdb::InfoLogLevel level) : rocksdb::Logger(level) {}
+
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel() || level >= rocksdb::InfoLogLevel::HEADER_LEVEL) return;
+    char buffer[1024];
+    va_list copy;
+    va_copy(copy, ap);
+    const int length = std::vsnprintf(buffer, sizeof(buffer), format, copy);
+    va_end(copy);
+    if (length < 0) return;
+    std::string text;
+    if (static_cast<size_t>(length) < sizeof(buffer)) {
+      text.assign(buffer, static_cast<size_t>(length));
+    } else {
+      text.resize(static_cast<size_t>(length) + 1);
+      std::vsnprintf(text.data(), text.size(), format, ap);
+      text.resize(static_cast<size_t>(length));
+    }
+    spdlog::log(level == rocksdb::InfoLogLevel::DEBUG_LEVEL   ? spdlog::level::debug
+                : level == rocksdb::InfoLogLevel::INFO_LEVEL  ? spdlog::level::info
+                : level == rocksdb::InfoLogLevel::WARN_LEVEL  ? spdlog::level::warn
+                : level == rocksdb::InfoLogLevel::ERROR_LEVEL ? spdlog::level::err
+                                                              : spdlog::level::critical,
+                "rocksdb: {}", text);
+  }
+};
+
 rocksdb::DBOptions DatabaseOptions(uint64_t max_bytes) {
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  options.info_log = std::make_shared<SpdlogLogger>(options.info_log_level);
   // Replay the WAL up to the last consistent write after a crash; never refuse to start over a
   // torn tail record.
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
@@ -60,8 +100,6 @@ rocksdb::DBOptions DatabaseOptions(uint64_t max_bytes) {
   // holds its index and filter blocks), bounded WAL before memtables are flushed.
   options.max_open_files = 256;
   options.max_total_wal_size = Clamp(max_bytes / 16, 4ull << 20, 256ull << 20);
-  options.keep_log_file_num = 4;
-  options.max_log_file_size = 16ull << 20;
   return options;
 }
 
@@ -108,6 +146,12 @@ bool DecodeProgress(std::string_view text, InstanceProgress& progress) {
   return space != std::string_view::npos &&
          ParseUnsigned(text.substr(0, space), progress.highest_sequence) &&
          ParseUnsigned(text.substr(space + 1), progress.dropped_records_total);
+}
+
+// A write failed because the filesystem is full (ENOSPC), however RocksDB passed it on.
+bool IsNoSpace(const rocksdb::Status& status) {
+  return status.IsNoSpace() ||
+         status.ToString().find("No space left on device") != std::string::npos;
 }
 
 uint64_t NowUnixNano() {
@@ -191,16 +235,29 @@ absl::StatusOr<std::unique_ptr<RecordStore>> RecordStore::Open(const StoreConfig
     return absl::FailedPreconditionError(absl::StrCat("store.data_dir: cannot create '",
                                                       config.data_dir, "': ", fs_error.message()));
   }
-  const auto cannot_open = [&config](std::string_view why, bool locked) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot open the store in '", config.data_dir, "': ", std::string(why),
-        ". Nothing was changed. ",
-        locked ? "If another collector uses this directory, stop it or choose another "
-                 "store.data_dir."
-               : absl::StrCat("If the database is damaged, `meshtelctl store repair --data-dir ",
+  enum class Why { kDamaged, kLocked, kNoSpace };
+  const auto cannot_open = [&config](std::string_view what, Why why) {
+    std::string advice;
+    switch (why) {
+      case Why::kLocked:
+        advice =
+            "If another collector uses this directory, stop it or choose another store.data_dir.";
+        break;
+      case Why::kNoSpace:
+        advice =
+            "Its filesystem is full: free space there (or give the store a larger filesystem) "
+            "and start again; the store itself needs no repair.";
+        break;
+      case Why::kDamaged:
+        advice = absl::StrCat("If the database is damaged, `meshtelctl store repair --data-dir ",
                               config.data_dir,
                               "` rebuilds it from its files (records in damaged files may be "
-                              "lost); back the directory up first.")));
+                              "lost); back the directory up first.");
+        break;
+    }
+    return absl::FailedPreconditionError(absl::StrCat("cannot open the store in '", config.data_dir,
+                                                      "': ", std::string(what),
+                                                      ". Nothing was changed. ", advice));
   };
   // Without CURRENT, RocksDB would start a new, empty database beside the old files (and later
   // delete them as obsolete): a directory with database files but no CURRENT is damaged.
@@ -209,7 +266,7 @@ absl::StatusOr<std::unique_ptr<RecordStore>> RecordStore::Open(const StoreConfig
       const std::string name = entry.path().filename().string();
       if (name.starts_with("MANIFEST-") || name.ends_with(".sst") || name.ends_with(".log")) {
         return cannot_open(absl::StrCat("it holds database files (", name, ") but no CURRENT file"),
-                           false);
+                           Why::kDamaged);
       }
     }
   }
@@ -220,7 +277,10 @@ absl::StatusOr<std::unique_ptr<RecordStore>> RecordStore::Open(const StoreConfig
       DatabaseOptions(config.max_bytes), config.data_dir,
       FamilyDescriptors(config.max_bytes, trace_index_filter.get()), &handles, &raw_db);
   if (!status.ok()) {
-    return cannot_open(status.ToString(), status.ToString().find("lock") != std::string::npos);
+    const std::string what = status.ToString();
+    return cannot_open(what, IsNoSpace(status)                        ? Why::kNoSpace
+                             : what.find("lock") != std::string::npos ? Why::kLocked
+                                                                      : Why::kDamaged);
   }
   std::unique_ptr<RecordStore> store(new RecordStore(config, std::move(trace_index_filter),
                                                      std::unique_ptr<rocksdb::DB>(raw_db),
@@ -769,9 +829,13 @@ absl::Status RecordStore::Close() {
   // Memtables go to table files at a clean stop. Table files name their column family, so
   // `meshtelctl store repair` can recover them even when the MANIFEST is lost; records only in
   // the WAL of a non-default family cannot be mapped back without it.
-  rocksdb::Status status = db_->Flush(rocksdb::FlushOptions(), handles_);
-  if (!status.ok()) spdlog::warn("store: flush at close failed: {}", status.ToString());
-  status = db_->FlushWAL(/*sync=*/true);
+  const rocksdb::Status flushed = db_->Flush(rocksdb::FlushOptions(), handles_);
+  rocksdb::Status status = rocksdb::Status::OK();
+  if (flushed.ok()) {
+    status = db_->FlushWAL(/*sync=*/true);
+  } else {
+    spdlog::warn("store: flush at close failed: {}", flushed.ToString());
+  }
   for (rocksdb::ColumnFamilyHandle* handle : handles_) {
     db_->DestroyColumnFamilyHandle(handle);
   }
@@ -780,7 +844,13 @@ absl::Status RecordStore::Close() {
   db_.reset();
   if (!status.ok()) return absl::DataLossError(absl::StrCat("store: ", status.ToString()));
   if (!close_status.ok()) {
-    return absl::DataLossError(absl::StrCat("store: close: ", close_status.ToString()));
+    if (flushed.ok()) {
+      return absl::DataLossError(absl::StrCat("store: close: ", close_status.ToString()));
+    }
+    // A store stopped by a write error (a full disk): RocksDB cannot sync the log file that
+    // failed, but every acknowledged batch was written to it (with fsync, synced) before the
+    // error, and the next open replays it. Nothing acknowledged is lost.
+    spdlog::warn("store: closed after a write error: {}", close_status.ToString());
   }
   spdlog::info("store closed");
   return absl::OkStatus();

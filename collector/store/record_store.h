@@ -29,11 +29,14 @@
 // Threading: all methods are safe to call from any thread. Ownership: the store owns the
 // database handle and closes it (syncing the WAL) in Close() or the destructor.
 // Errors: Open() returns FailedPrecondition for a database it cannot open, naming the directory,
-// the RocksDB message and, for a damaged database, the repair command; it never deletes or
-// rewrites an existing database. A failed write returns Unavailable and stores nothing of the
-// batch; so does a batch that arrives while the data directory holds retainable_bytes() or more
-// (retention, retention.h, makes room and the proxy resends). A record that fails to decode is
-// moved to dead_letter and counted, never returned.
+// the RocksDB message and, for a damaged database, the repair command (for a full filesystem it
+// says so instead: no repair is needed); it never deletes or rewrites an existing database.
+// A failed write returns Unavailable and stores nothing of the batch; so does a batch that arrives
+// while the data directory holds retainable_bytes() or more (retention, retention.h, makes room and
+// the proxy resends). A record that fails to decode is moved to dead_letter and counted, never
+// returned. A full filesystem (ENOSPC) is such a failed write: the store stays open, every later
+// write retries (RocksDB's Resume) and succeeds once there is room again. RocksDB's own messages go
+// to the collector's log, never to a file in the data directory.
 
 #include <atomic>
 #include <cstdint>

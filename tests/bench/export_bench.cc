@@ -21,10 +21,23 @@
 // For each case the CPU time of each thread started for it is read from /proc/self/task, so the
 // table says how busy the receiver's thread and the delivery threads were: a thread near 100 % of
 // the wall time bounds the case.
+//
+//   isolation  (not in the default list; needs no filled store) what a stalled Fluentd costs the
+//              others: an in-process Collector (gRPC ingest, store, delivery engine) with a Loki
+//              exporter (to an HTTP server answering 204 without decoding) and a Fluentd exporter,
+//              fed by --isolation_streams gRPC streams (batches of --batch_records,
+//              tests/bench/bench_ingest.h) for --isolation_seconds, as fast as they are acked or,
+//              with --isolation_rate, at that many records/s in all (a steady load). Each round
+//              runs it twice on a new store: Fluentd healthy (FluentdReceiver acking every chunk)
+//              and Fluentd stalled (a FluentdReceiver that accepts the connection and reads but
+//              never answers); the order alternates between rounds. Measured over the window:
+//              ingest records/s (acked) and Loki lines/s (delivered); reported per round with the
+//              ratio stalled / healthy, and the medians over --isolation_rounds rounds.
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cinttypes>
 #include <cstdint>
@@ -43,6 +56,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "collector/collector.h"
 #include "collector/common/program.h"
 #include "collector/config/collector_config.h"
 #include "collector/delivery/delivery_engine.h"
@@ -52,6 +66,7 @@
 #include "meshtel/v1/record.pb.h"
 #include "prometheus/registry.h"
 #include "tests/bench/bench_flags.h"
+#include "tests/bench/bench_ingest.h"
 #include "tests/bench/bench_records.h"
 #include "tests/support/fluentd_receiver.h"
 #include "tests/support/loki_receiver.h"
@@ -68,6 +83,13 @@ struct Options {
   uint64_t records = 500'000;
   std::vector<std::string> cases = {"loki", "loki-bare", "fluentd", "both"};
   std::string fluentd_format = "fields";
+  // The isolation case.
+  double isolation_seconds = 5;
+  int isolation_rounds = 3;
+  int isolation_streams = 2;
+  int batch_records = 500;
+  double isolation_rate = 0;  // records/s over all streams; 0: each batch after the last ack
+  std::string isolation_durability = "process";
 };
 
 // CPU seconds (user + system) of each thread of this process, by thread id.
@@ -283,6 +305,140 @@ std::string CheckFluentd(const meshtel::testing::FluentdReceiver& receiver, uint
   return fmt::format("ok ({} events, {} requests)", events, receiver.requests().size());
 }
 
+// One run of the isolation case: what the window measured.
+struct IsolationRun {
+  double seconds = 0;
+  uint64_t ingested = 0;        // records acked to the streams
+  uint64_t loki_delivered = 0;  // by the end of the window
+  uint64_t fluentd_delivered = 0;
+  double IngestRate() const { return static_cast<double>(ingested) / seconds; }
+  double LokiRate() const { return static_cast<double>(loki_delivered) / seconds; }
+};
+
+IsolationRun RunIsolation(const Options& options, bool fluentd_stalled,
+                          const std::vector<std::vector<meshtel::bench::RecordBlock>>& blocks) {
+  const std::string data_dir = options.dir + "/isolation";
+  std::filesystem::remove_all(data_dir);
+  meshtel::testing::TestHttpServer loki(
+      [](const meshtel::testing::TestHttpRequest&) { return meshtel::testing::TestHttpReply{}; });
+  meshtel::testing::FluentdReceiver fluentd;
+  if (fluentd_stalled) fluentd.set_ack_mode(meshtel::testing::FluentdReceiver::AckMode::kNoAck);
+  collector::CollectorConfig config;
+  config.log_level = "warn";
+  config.ingest.listen = meshtel::common::HostPort{"127.0.0.1", 0};
+  config.admin.listen = meshtel::common::HostPort{"127.0.0.1", 0};
+  config.admin.token = "bench";  // (no warning about an open admin API)
+  config.store.data_dir = data_dir;
+  config.store.durability = options.isolation_durability;
+  config.exporters.push_back(ExporterEntry(
+      "loki", "loki",
+      LokiSettings(fmt::format("http://127.0.0.1:{}/loki/api/v1/push", loki.port()))));
+  config.exporters.push_back(
+      ExporterEntry("fluentd", "fluentd",
+                    fmt::format("{{address: \"127.0.0.1:{}\", timeout: 2s, record_format: {}}}",
+                                fluentd.port(), options.fluentd_format)));
+  if (absl::Status valid = config.Validate(); !valid.ok()) {
+    std::fprintf(stderr, "config: %s\n", valid.ToString().c_str());
+    std::exit(1);
+  }
+  auto collector = collector::Collector::Start(config, &meshtel::exporters::BuildExporter);
+  if (!collector.ok()) {
+    std::fprintf(stderr, "collector: %s\n", collector.status().ToString().c_str());
+    std::exit(1);
+  }
+  std::vector<meshtel::bench::StreamResult> results(static_cast<size_t>(options.isolation_streams));
+  std::vector<std::thread> threads;
+  std::atomic<bool> go{false};
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point deadline =
+      start + std::chrono::duration_cast<Clock::duration>(
+                  std::chrono::duration<double>(options.isolation_seconds));
+  for (int i = 0; i < options.isolation_streams; ++i) {
+    threads.emplace_back(
+        meshtel::bench::RunStream, (*collector)->ingest_port(), i,
+        std::cref(blocks[static_cast<size_t>(i)]), options.batch_records, std::cref(go), deadline,
+        std::ref(results[static_cast<size_t>(i)]),
+        options.isolation_rate / options.batch_records / options.isolation_streams);
+  }
+  go.store(true);
+  for (std::thread& thread : threads) thread.join();
+  IsolationRun run;
+  run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  for (const collector::DeliveryStatus& status : (*collector)->exporter_statuses()) {
+    if (status.name == "loki") run.loki_delivered = status.delivered;
+    if (status.name == "fluentd") run.fluentd_delivered = status.delivered;
+  }
+  for (const meshtel::bench::StreamResult& result : results) {
+    if (!result.error.empty()) {
+      std::fprintf(stderr, "ingest stream failed: %s\n", result.error.c_str());
+      std::exit(1);
+    }
+    run.ingested += result.records;
+  }
+  if (absl::Status stopped = (*collector)->Shutdown(); !stopped.ok()) {
+    std::fprintf(stderr, "shutdown: %s\n", stopped.ToString().c_str());
+    std::exit(1);
+  }
+  collector->reset();
+  std::filesystem::remove_all(data_dir);
+  return run;
+}
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+void Isolation(const Options& options) {
+  const std::vector<meshtel::v1::RequestRecord> records = meshtel::bench::MakeMeshRecords(4000, 7);
+  std::vector<std::vector<meshtel::bench::RecordBlock>> blocks;
+  for (int i = 0; i < options.isolation_streams; ++i) {
+    blocks.push_back(meshtel::bench::MakeBlocks(records, options.batch_records,
+                                                static_cast<size_t>(i) * 997, 4));
+  }
+  std::printf(
+      "\nisolation: %d gRPC streams, %d records per batch, %s, %.0f s per run, durability %s, "
+      "%d rounds\n\n",
+      options.isolation_streams, options.batch_records,
+      options.isolation_rate > 0 ? fmt::format("{:.0f} records/s", options.isolation_rate).c_str()
+                                 : "each batch after the last ack",
+      options.isolation_seconds, options.isolation_durability.c_str(), options.isolation_rounds);
+  std::printf(
+      "| Round | Fluentd | ingest records/s | Loki lines/s | Loki behind (ingested − delivered) "
+      "| Fluentd delivered | Fluentd behind |\n|---|---|---|---|---|---|---|\n");
+  std::vector<double> ingest_ratios, loki_ratios, healthy_ingest, stalled_ingest, healthy_loki,
+      stalled_loki;
+  for (int round = 1; round <= options.isolation_rounds; ++round) {
+    IsolationRun healthy, stalled;
+    for (bool stall :
+         round % 2 == 1 ? std::vector<bool>{false, true} : std::vector<bool>{true, false}) {
+      const IsolationRun run = RunIsolation(options, stall, blocks);
+      std::printf("| %d | %s | %.0f | %.0f | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " |\n", round,
+                  stall ? "stalled (accepts, never answers)" : "healthy (acks)", run.IngestRate(),
+                  run.LokiRate(), run.ingested - std::min(run.ingested, run.loki_delivered),
+                  run.fluentd_delivered, run.ingested - run.fluentd_delivered);
+      std::fflush(stdout);
+      (stall ? stalled : healthy) = run;
+    }
+    healthy_ingest.push_back(healthy.IngestRate());
+    stalled_ingest.push_back(stalled.IngestRate());
+    healthy_loki.push_back(healthy.LokiRate());
+    stalled_loki.push_back(stalled.LokiRate());
+    ingest_ratios.push_back(stalled.IngestRate() / healthy.IngestRate());
+    loki_ratios.push_back(stalled.LokiRate() / healthy.LokiRate());
+  }
+  std::printf("\n| Round | ingest stalled / healthy | Loki stalled / healthy |\n|---|---|---|\n");
+  for (size_t i = 0; i < ingest_ratios.size(); ++i) {
+    std::printf("| %zu | %.3f | %.3f |\n", i + 1, ingest_ratios[i], loki_ratios[i]);
+  }
+  std::printf("| **median** | **%.3f** | **%.3f** |\n", Median(ingest_ratios), Median(loki_ratios));
+  std::printf(
+      "\nmedians: ingest %.0f records/s healthy, %.0f stalled; Loki %.0f lines/s healthy, %.0f "
+      "stalled\n",
+      Median(healthy_ingest), Median(stalled_ingest), Median(healthy_loki), Median(stalled_loki));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -298,10 +454,25 @@ int main(int argc, char** argv) {
       options.fluentd_format = value;
     } else if (meshtel::bench::Flag(arg, "--cases", value)) {
       options.cases = meshtel::bench::CommaList(value);
+    } else if (meshtel::bench::Flag(arg, "--isolation_seconds", value)) {
+      options.isolation_seconds = std::max(0.5, std::atof(value.c_str()));
+    } else if (meshtel::bench::Flag(arg, "--isolation_rounds", value)) {
+      options.isolation_rounds = std::max(1, std::atoi(value.c_str()));
+    } else if (meshtel::bench::Flag(arg, "--isolation_streams", value)) {
+      options.isolation_streams = std::max(1, std::atoi(value.c_str()));
+    } else if (meshtel::bench::Flag(arg, "--batch_records", value)) {
+      options.batch_records = std::max(1, std::atoi(value.c_str()));
+    } else if (meshtel::bench::Flag(arg, "--isolation_rate", value)) {
+      options.isolation_rate = std::max(0.0, std::atof(value.c_str()));
+    } else if (meshtel::bench::Flag(arg, "--isolation_durability", value)) {
+      options.isolation_durability = value;
     } else {
       std::fprintf(stderr,
                    "usage: %s --dir=DIR [--records=500000] [--fluentd_format=fields|line] "
-                   "[--cases=loki,loki-bare,fluentd,both]\n",
+                   "[--cases=loki,loki-bare,fluentd,both,isolation] [--isolation_seconds=5] "
+                   "[--isolation_rounds=3] [--isolation_streams=2] [--batch_records=500] "
+                   "[--isolation_rate=0 (records/s; 0: as fast as acked)] "
+                   "[--isolation_durability=process|fsync]\n",
                    argv[0]);
       return 2;
     }
@@ -314,7 +485,10 @@ int main(int argc, char** argv) {
   const std::string official = meshtel::testing::OfficialLokiSchemaUnavailableReason();
   std::printf("official Loki schema in the receiver: %s\n",
               official.empty() ? "used" : ("not used: " + official).c_str());
-  Fill(options);
+  const bool delivery_cases =
+      std::any_of(options.cases.begin(), options.cases.end(),
+                  [](const std::string& name) { return name != "isolation"; });
+  if (delivery_cases) Fill(options);
 
   struct Line {
     std::string label;
@@ -370,16 +544,26 @@ int main(int argc, char** argv) {
                        measured[0].delivered, CheckLoki(loki, options.records)});
       lines.push_back({"both at once: Fluentd → FluentdReceiver", measured[1].seconds,
                        measured[1].delivered, CheckFluentd(fluentd, options.records)});
+    } else if (case_name == "isolation") {
+      continue;  // after the table of the delivery cases
     } else {
       std::fprintf(stderr, "unknown case %s\n", case_name.c_str());
       return 2;
     }
+  }
+  if (!delivery_cases) {
+    Isolation(options);
+    std::filesystem::remove_all(options.dir);
+    return 0;
   }
   std::printf("\n| Case | records | s to the last record | lines/s | receiver's check |\n");
   std::printf("|---|---|---|---|---|\n");
   for (const Line& line : lines) {
     std::printf("| %s | %" PRIu64 " | %.2f | %.0f | %s |\n", line.label.c_str(), line.records,
                 line.seconds, static_cast<double>(line.records) / line.seconds, line.check.c_str());
+  }
+  if (std::find(options.cases.begin(), options.cases.end(), "isolation") != options.cases.end()) {
+    Isolation(options);
   }
   std::filesystem::remove_all(options.dir);
   return 0;

@@ -38,14 +38,12 @@
 #include "absl/time/time.h"
 #include "collector/collector.h"
 #include "collector/common/program.h"
-#include "collector/common/record_service_method.h"
 #include "collector/config/collector_config.h"
 #include "exporters/exporter_registry.h"
 #include "fmt/format.h"
-#include "grpcpp/grpcpp.h"
-#include "grpcpp/support/sync_stream.h"
 #include "meshtel/v1/record.pb.h"
 #include "tests/bench/bench_flags.h"
+#include "tests/bench/bench_ingest.h"
 #include "tests/bench/bench_records.h"
 
 namespace {
@@ -69,8 +67,11 @@ extern "C" int fsync(int fd) { return CountedSync(SYS_fsync, fd); }
 
 namespace {
 
+using meshtel::bench::MakeBlocks;
+using meshtel::bench::RecordBlock;
+using meshtel::bench::RunStream;
+using meshtel::bench::StreamResult;
 using Clock = std::chrono::steady_clock;
-using RawStream = grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>;
 
 struct Options {
   std::string dir;  // parent of the data directories and the peer's file
@@ -85,89 +86,6 @@ double CpuSeconds() {
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
-// A batch's records, serialized (field 3 of RecordBatch, repeated), and their record bytes.
-struct RecordBlock {
-  std::string serialized;
-  uint64_t record_bytes = 0;
-};
-
-// One stream's batches: `records` cut into blocks; a batch is a block plus its header.
-std::vector<RecordBlock> MakeBlocks(const std::vector<meshtel::v1::RequestRecord>& records,
-                                    int batch_records, size_t first, int count) {
-  std::vector<RecordBlock> blocks;
-  for (int b = 0; b < count; ++b) {
-    meshtel::v1::RecordBatch batch;
-    RecordBlock block;
-    for (int i = 0; i < batch_records; ++i) {
-      const auto& record =
-          records[(first + static_cast<size_t>(b * batch_records + i)) % records.size()];
-      block.record_bytes += record.ByteSizeLong();
-      *batch.add_records() = record;
-    }
-    block.serialized = batch.SerializeAsString();
-    blocks.push_back(std::move(block));
-  }
-  return blocks;
-}
-
-struct StreamResult {
-  uint64_t batches = 0;
-  uint64_t records = 0;
-  uint64_t record_bytes = 0;
-  std::string error;
-};
-
-// Sends batches on one stream until `deadline`; counts what was acked OK.
-void RunStream(uint16_t port, int index, const std::vector<RecordBlock>& blocks, int batch_records,
-               const std::atomic<bool>& go, Clock::time_point deadline, StreamResult& result) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
-  args.SetInt(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, -1);
-  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
-                                           grpc::InsecureChannelCredentials(), args);
-  static const grpc::internal::RpcMethod method(meshtel::common::kStreamRecordsMethod,
-                                                grpc::internal::RpcMethod::BIDI_STREAMING);
-  grpc::ClientContext context;
-  std::unique_ptr<RawStream> stream(
-      grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
-          channel.get(), method, &context));
-  const std::string instance = fmt::format("bench-proxy-{}", index);
-  while (!go.load()) std::this_thread::yield();
-  for (uint64_t sequence = 1; Clock::now() < deadline; ++sequence) {
-    const RecordBlock& block = blocks[sequence % blocks.size()];
-    meshtel::v1::RecordBatch header;
-    header.set_proxy_instance_id(instance);
-    header.set_sequence(sequence);
-    std::string bytes = block.serialized;
-    header.AppendToString(&bytes);  // concatenated messages merge: records + header
-    grpc::Slice slice(std::move(bytes));
-    if (!stream->Write(grpc::ByteBuffer(&slice, 1))) {
-      result.error = "write failed";
-      break;
-    }
-    grpc::ByteBuffer response;
-    if (!stream->Read(&response)) {
-      result.error = "no ack";
-      break;
-    }
-    grpc::Slice ack_slice;
-    meshtel::v1::RecordAck ack;
-    if (!response.DumpToSingleSlice(&ack_slice).ok() ||
-        !ack.ParseFromArray(ack_slice.begin(), static_cast<int>(ack_slice.size())) ||
-        ack.status_code() != 0 || ack.sequence() != sequence) {
-      result.error = fmt::format("bad ack for {}: code {} {}", sequence, ack.status_code(),
-                                 ack.status_message());
-      break;
-    }
-    ++result.batches;
-    result.records += static_cast<uint64_t>(batch_records);
-    result.record_bytes += block.record_bytes;
-  }
-  stream->WritesDone();
-  const grpc::Status status = stream->Finish();
-  if (!status.ok() && result.error.empty()) result.error = status.error_message();
 }
 
 struct Row {
@@ -211,7 +129,8 @@ Row RunIngest(const Options& options, const std::string& mode,
   for (int i = 0; i < options.streams; ++i) {
     threads.emplace_back(RunStream, (*collector)->ingest_port(), i,
                          std::cref(blocks[static_cast<size_t>(i)]), options.batch_records,
-                         std::cref(go), deadline, std::ref(results[static_cast<size_t>(i)]));
+                         std::cref(go), deadline, std::ref(results[static_cast<size_t>(i)]),
+                         /*batches_per_second=*/0.0);
   }
   const uint64_t syncs_before = g_syncs.load();
   const uint64_t sync_ns_before = g_sync_ns.load();

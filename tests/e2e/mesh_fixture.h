@@ -110,11 +110,8 @@ class MeshTest : public ::testing::Test {
   }
 
   void StartCollector() {
-    collector_ = ChildProcess::Start({MESHTEL_COLLECTOR_BIN, "--config", dir_ + "/collector.yaml"},
-                                     dir_ + "/collector.log");
-    ASSERT_TRUE(testing::WaitFor(
-        [&] { return testing::HttpGet(admin_port_, "/readyz").status == 200; }, seconds(20)))
-        << collector_->Log();
+    ASSERT_TRUE(testing::StartCollector(dir_ + "/collector.yaml", dir_ + "/collector.log",
+                                        admin_port_, collector_));
   }
 
   // Runs the demo load generator against the frontend's sidecar; returns its output.

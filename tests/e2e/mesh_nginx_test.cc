@@ -455,12 +455,8 @@ http {
   }
 
   void StartCollector() {
-    collector_ = ChildProcess::Start({MESHTEL_COLLECTOR_BIN, "--config", dir_ + "/collector.yaml"},
-                                     dir_ + "/collector.log");
-    ASSERT_TRUE(testing::WaitFor(
-        [&] { return testing::HttpGet(collector_admin_port_, "/readyz").status == 200; },
-        seconds(20)))
-        << collector_->Log();
+    ASSERT_TRUE(testing::StartCollector(dir_ + "/collector.yaml", dir_ + "/collector.log",
+                                        collector_admin_port_, collector_));
   }
 
   std::string CollectorMetrics() {

@@ -50,11 +50,8 @@ class StoreRecoveryTest : public ::testing::Test {
   }
 
   void StartCollector() {
-    collector_ = ChildProcess::Start({MESHTEL_COLLECTOR_BIN, "--config", dir_ + "/collector.yaml"},
-                                     dir_ + "/collector.log");
-    ASSERT_TRUE(testing::WaitFor(
-        [&] { return testing::HttpGet(admin_port_, "/readyz").status == 200; }, seconds(20)))
-        << collector_->Log();
+    ASSERT_TRUE(testing::StartCollector(dir_ + "/collector.yaml", dir_ + "/collector.log",
+                                        admin_port_, collector_));
   }
 
   // Sends the batches on one stream; returns the acks' highest stored sequences.

@@ -16,6 +16,7 @@
 
 #include "boost/asio.hpp"
 #include "gtest/gtest.h"
+#include "tests/support/http_get.h"
 
 namespace meshtel::testing {
 
@@ -158,6 +159,20 @@ int RunCommand(const std::string& command, std::string* output) {
 
 bool HaveProgram(const std::string& program) {
   return RunCommand("command -v " + program, nullptr) == 0;
+}
+
+::testing::AssertionResult StartCollector(const std::string& config_path,
+                                          const std::string& log_path, uint16_t admin_port,
+                                          std::unique_ptr<ChildProcess>& collector,
+                                          std::chrono::milliseconds timeout) {
+  collector = ChildProcess::Start({MESHTEL_COLLECTOR_BIN, "--config", config_path}, log_path);
+  if (collector == nullptr) return ::testing::AssertionFailure() << "meshtel-collector not started";
+  if (WaitFor([&] { return HttpGet(admin_port, "/readyz").status == 200; }, timeout)) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "meshtel-collector (admin port " << admin_port
+                                       << ") not ready after " << timeout.count() << " ms; log:\n"
+                                       << collector->Log();
 }
 
 }  // namespace meshtel::testing

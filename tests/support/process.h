@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "gtest/gtest.h"
+
 namespace meshtel::testing {
 
 class ChildProcess {
@@ -51,5 +53,14 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
 int RunCommand(const std::string& command, std::string* output);
 // True when `program` is on PATH.
 bool HaveProgram(const std::string& program);
+
+// Starts meshtel-collector with `--config config_path` (its output to `log_path`) into
+// `collector`, then waits up to `timeout` until its admin server on 127.0.0.1:`admin_port`
+// answers GET /readyz with 200. The failure, with the collector's log, when it never does.
+// Use as ASSERT_TRUE(StartCollector(...)).
+::testing::AssertionResult StartCollector(
+    const std::string& config_path, const std::string& log_path, uint16_t admin_port,
+    std::unique_ptr<ChildProcess>& collector,
+    std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
 }  // namespace meshtel::testing
