@@ -69,6 +69,50 @@ std::string SpanServiceName(const meshtel::v1::Span& span) {
   return std::string(kUnknownService);
 }
 
+namespace {
+
+void AppendSized(std::string_view bytes, std::string& out) {
+  const uint32_t size = static_cast<uint32_t>(bytes.size());
+  out.append(reinterpret_cast<const char*>(&size), sizeof(size));
+  out.append(bytes);
+}
+
+}  // namespace
+
+void SpanResourceKey(const meshtel::v1::Span& span, std::string& key) {
+  key.clear();
+  if (!span.service_name().empty()) {
+    AppendSized(span.service_name(), key);
+  } else {
+    AppendSized(SpanServiceName(span), key);
+  }
+  for (const meshtel::v1::SpanAttribute& attribute : span.resource_attributes()) {
+    if (attribute.key() == kServiceNameAttribute) continue;
+    AppendSized(attribute.key(), key);
+    key.push_back(static_cast<char>('0' + attribute.value_case()));
+    switch (attribute.value_case()) {
+      case meshtel::v1::SpanAttribute::kStringValue:
+        AppendSized(attribute.string_value(), key);
+        break;
+      case meshtel::v1::SpanAttribute::kBoolValue:
+        key.push_back(attribute.bool_value() ? '1' : '0');
+        break;
+      case meshtel::v1::SpanAttribute::kIntValue: {
+        const int64_t value = attribute.int_value();
+        key.append(reinterpret_cast<const char*>(&value), sizeof(value));
+        break;
+      }
+      case meshtel::v1::SpanAttribute::kDoubleValue: {
+        const double value = attribute.double_value();
+        key.append(reinterpret_cast<const char*>(&value), sizeof(value));
+        break;
+      }
+      case meshtel::v1::SpanAttribute::VALUE_NOT_SET:
+        break;
+    }
+  }
+}
+
 absl::Status CheckHeaders(std::vector<std::pair<std::string, std::string>>& headers,
                           std::string_view path, bool grpc) {
   for (auto& [name, value] : headers) {

@@ -39,6 +39,11 @@ std::string SpanAnomalyText(uint32_t anomalies);
 // "unknown_service".
 std::string SpanServiceName(const meshtel::v1::Span& span);
 
+// Replaces `key` with the identity of the span's resource (Jaeger: process): its service name
+// and its resource attributes other than service.name, typed, in order. Two spans have the same
+// key exactly when their resource is the same. (A reused string: no allocation once warm.)
+void SpanResourceKey(const meshtel::v1::Span& span, std::string& key);
+
 // Checks configured headers found at `path` ("exporters[0].otlp.headers"). Names must be HTTP
 // tokens; values must not hold CR, LF or NUL. With `grpc`, names are lower-cased in place (gRPC
 // metadata keys are lower case), and names starting with "grpc-" or ":", or ending in "-bin",

@@ -1,5 +1,7 @@
 #include "exporters/jaeger/jaeger_encoder.h"
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -7,6 +9,7 @@
 #include "exporters/common/trace_export.h"
 #include "exporters/jaeger/jaeger_exporter.h"
 #include "fmt/format.h"
+#include "google/protobuf/arena.h"
 
 namespace meshtel::exporters {
 namespace {
@@ -40,18 +43,48 @@ void SetTagValue(const meshtel::v1::SpanAttribute& attribute, api::KeyValue& tag
   }
 }
 
-bool HasTag(const api::Span& span, std::string_view key) {
-  for (const api::KeyValue& tag : span.tags()) {
-    if (tag.key() == key) return true;
+// The tags the encoder adds, as bits of a mask of those an attribute already holds.
+enum AddedTag : uint32_t {
+  kSpanKindTag = 1u << 0,
+  kErrorTag = 1u << 1,
+  kStatusCodeTag = 1u << 2,
+  kStatusDescriptionTag = 1u << 3,
+  kScopeNameTag = 1u << 4,
+  kScopeVersionTag = 1u << 5,
+  kTraceStateTag = 1u << 6,
+  kAnomalyTag = 1u << 7,
+};
+
+constexpr std::array<std::pair<std::string_view, AddedTag>, 8> kAddedTags = {{
+    {"span.kind", kSpanKindTag},
+    {"error", kErrorTag},
+    {"otel.status_code", kStatusCodeTag},
+    {"otel.status_description", kStatusDescriptionTag},
+    {"otel.scope.name", kScopeNameTag},
+    {"otel.scope.version", kScopeVersionTag},
+    {"w3c.tracestate", kTraceStateTag},
+    {kAnomalyAttribute, kAnomalyTag},
+}};
+
+// Which of the added tags the span's attributes already hold.
+uint32_t TagsInAttributes(const meshtel::v1::Span& span) {
+  uint32_t present = 0;
+  for (const meshtel::v1::SpanAttribute& attribute : span.attributes()) {
+    const std::string& key = attribute.key();
+    if (key.size() < 5) continue;  // every added tag's key is at least "error"
+    for (const auto& [name, bit] : kAddedTags) {
+      if (key == name) present |= bit;
+    }
   }
-  return false;
+  return present;
 }
 
-void AddStringTag(api::Span& span, std::string_view key, std::string_view value) {
-  if (HasTag(span, key)) return;
-  api::KeyValue* tag = span.add_tags();
-  tag->set_key(std::string(key));
-  tag->set_v_str(std::string(value));
+void AddStringTag(api::Span& span, uint32_t present, AddedTag tag, std::string_view key,
+                  std::string_view value) {
+  if ((present & tag) != 0) return;
+  api::KeyValue* added = span.add_tags();
+  added->set_key(std::string(key));
+  added->set_v_str(std::string(value));
 }
 
 std::string_view KindName(meshtel::v1::SpanKind kind) {
@@ -82,19 +115,6 @@ void AppendVarint(uint64_t value, std::string& out) {
   out.push_back(static_cast<char>(value));
 }
 
-// Identity of a span's process: the service name and the resource attributes, serialized.
-std::string ProcessKey(const meshtel::v1::Span& span) {
-  std::string key = SpanServiceName(span);
-  key.push_back('\0');
-  for (const meshtel::v1::SpanAttribute& attribute : span.resource_attributes()) {
-    if (attribute.key() == kServiceNameAttribute) continue;
-    const std::string bytes = attribute.SerializeAsString();
-    AppendVarint(bytes.size(), key);
-    key += bytes;
-  }
-  return key;
-}
-
 }  // namespace
 
 void ToJaegerSpan(const meshtel::v1::Span& span, api::Span& out) {
@@ -120,28 +140,36 @@ void ToJaegerSpan(const meshtel::v1::Span& span, api::Span& out) {
   for (const meshtel::v1::SpanAttribute& attribute : span.attributes()) {
     SetTagValue(attribute, *out.add_tags());
   }
+  const uint32_t present = TagsInAttributes(span);
   if (const std::string_view kind = KindName(span.kind()); !kind.empty()) {
-    AddStringTag(out, "span.kind", kind);
+    AddStringTag(out, present, kSpanKindTag, "span.kind", kind);
   }
   if (span.status_code() == meshtel::v1::SPAN_STATUS_CODE_ERROR) {
-    if (!HasTag(out, "error")) {
+    if ((present & kErrorTag) == 0) {
       api::KeyValue* tag = out.add_tags();
       tag->set_key("error");
       tag->set_v_type(api::BOOL);
       tag->set_v_bool(true);
     }
-    AddStringTag(out, "otel.status_code", "ERROR");
+    AddStringTag(out, present, kStatusCodeTag, "otel.status_code", "ERROR");
     if (!span.status_message().empty()) {
-      AddStringTag(out, "otel.status_description", span.status_message());
+      AddStringTag(out, present, kStatusDescriptionTag, "otel.status_description",
+                   span.status_message());
     }
   } else if (span.status_code() == meshtel::v1::SPAN_STATUS_CODE_OK) {
-    AddStringTag(out, "otel.status_code", "OK");
+    AddStringTag(out, present, kStatusCodeTag, "otel.status_code", "OK");
   }
-  if (!span.scope_name().empty()) AddStringTag(out, "otel.scope.name", span.scope_name());
-  if (!span.scope_version().empty()) AddStringTag(out, "otel.scope.version", span.scope_version());
-  if (!span.trace_state().empty()) AddStringTag(out, "w3c.tracestate", span.trace_state());
+  if (!span.scope_name().empty()) {
+    AddStringTag(out, present, kScopeNameTag, "otel.scope.name", span.scope_name());
+  }
+  if (!span.scope_version().empty()) {
+    AddStringTag(out, present, kScopeVersionTag, "otel.scope.version", span.scope_version());
+  }
+  if (!span.trace_state().empty()) {
+    AddStringTag(out, present, kTraceStateTag, "w3c.tracestate", span.trace_state());
+  }
   if (span.anomalies() != 0) {
-    AddStringTag(out, kAnomalyAttribute, SpanAnomalyText(span.anomalies()));
+    AddStringTag(out, present, kAnomalyTag, kAnomalyAttribute, SpanAnomalyText(span.anomalies()));
   }
 }
 
@@ -185,28 +213,31 @@ absl::StatusOr<size_t> JaegerEncoder::Measure(const collector::StoredRecord& rec
 
 absl::StatusOr<collector::Payload> JaegerEncoder::Encode(
     std::span<const collector::StoredRecord> records) {
-  std::vector<api::PostSpansRequest> requests;
+  // The messages live in an arena: one block freed at once instead of an allocation per tag.
+  google::protobuf::Arena arena;
+  std::vector<api::PostSpansRequest*> requests;
   absl::flat_hash_map<std::string, size_t> by_process;
+  std::string key;
   for (const collector::StoredRecord& record : records) {
     if (absl::Status status = CheckExportableSpan(record); !status.ok()) return status;
-    const auto [it, added] = by_process.try_emplace(ProcessKey(record.span), requests.size());
-    if (added) {
-      requests.emplace_back();
-      ToJaegerProcess(record.span, *requests.back().mutable_batch()->mutable_process());
+    SpanResourceKey(record.span, key);
+    auto it = by_process.find(key);
+    if (it == by_process.end()) {
+      it = by_process.emplace(key, requests.size()).first;
+      requests.push_back(google::protobuf::Arena::CreateMessage<api::PostSpansRequest>(&arena));
+      ToJaegerProcess(record.span, *requests.back()->mutable_batch()->mutable_process());
     }
-    ToJaegerSpan(record.span, *requests[it->second].mutable_batch()->add_spans());
+    ToJaegerSpan(record.span, *requests[it->second]->mutable_batch()->add_spans());
   }
   collector::Payload payload;
   payload.content_type = std::string(kJaegerPayloadContentType);
   payload.entries = records.size();
-  std::string serialized;
-  for (const api::PostSpansRequest& request : requests) {
-    serialized.clear();
-    if (!request.SerializeToString(&serialized)) {
-      return absl::InternalError("jaeger: a PostSpansRequest does not serialize");
-    }
-    AppendVarint(serialized.size(), payload.body);
-    payload.body += serialized;
+  for (const api::PostSpansRequest* request : requests) {
+    const size_t size = request->ByteSizeLong();
+    AppendVarint(size, payload.body);
+    const size_t at = payload.body.size();
+    payload.body.resize(at + size);
+    request->SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(payload.body.data() + at));
   }
   return payload;
 }

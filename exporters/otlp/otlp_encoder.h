@@ -33,9 +33,11 @@ namespace meshtel::exporters {
 // The OTLP form of a stored span (resource and scope not included).
 void ToOtlpSpan(const meshtel::v1::Span& span, opentelemetry::proto::trace::v1::Span& out);
 
-// The export request for `records` (all of the spans family, accepted by Measure()).
-absl::StatusOr<opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest>
-BuildOtlpRequest(std::span<const collector::StoredRecord> records);
+// Fills `request` (empty; it may live in an arena) with the export request for `records` (all of
+// the spans family, accepted by Measure()); InvalidArgument for a record Measure() refuses.
+absl::Status BuildOtlpRequest(
+    std::span<const collector::StoredRecord> records,
+    opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& request);
 
 class OtlpEncoder : public collector::Encoder {
  public:

@@ -52,6 +52,48 @@ TEST(SpanServiceNameTest, SpanThenResourceThenUnknown) {
   EXPECT_EQ(SpanServiceName(span), "own");
 }
 
+TEST(SpanResourceKeyTest, SameResourceSameKey) {
+  const meshtel::v1::Span web =
+      SampleSpan("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "", "web");
+  std::string a;
+  std::string b;
+  SpanResourceKey(web, a);
+  meshtel::v1::Span other_span = web;  // span fields do not matter
+  other_span.set_name("other");
+  other_span.clear_attributes();
+  SpanResourceKey(other_span, b);
+  EXPECT_EQ(a, b);
+
+  meshtel::v1::Span other_service = web;
+  other_service.set_service_name("cart");
+  SpanResourceKey(other_service, b);
+  EXPECT_NE(a, b);
+  meshtel::v1::Span other_value = web;
+  other_value.mutable_resource_attributes(0)->set_string_value("other-ns");
+  SpanResourceKey(other_value, b);
+  EXPECT_NE(a, b);
+  meshtel::v1::Span other_type = web;
+  other_type.mutable_resource_attributes(0)->set_int_value(0);
+  SpanResourceKey(other_type, b);
+  EXPECT_NE(a, b);
+  // A name or value cannot run into the next: "ab"+"c" differs from "a"+"bc".
+  meshtel::v1::Span split1;
+  testing::AddString(*split1.mutable_resource_attributes(), "ab", "c");
+  meshtel::v1::Span split2;
+  testing::AddString(*split2.mutable_resource_attributes(), "a", "bc");
+  SpanResourceKey(split1, a);
+  SpanResourceKey(split2, b);
+  EXPECT_NE(a, b);
+  // service.name in the resource is the service, not an attribute of the key twice.
+  meshtel::v1::Span by_resource;
+  testing::AddString(*by_resource.mutable_resource_attributes(), "service.name", "web");
+  meshtel::v1::Span by_field;
+  by_field.set_service_name("web");
+  SpanResourceKey(by_resource, a);
+  SpanResourceKey(by_field, b);
+  EXPECT_EQ(a, b);
+}
+
 TEST(CheckHeadersTest, HttpAndGrpcRules) {
   std::vector<std::pair<std::string, std::string>> http = {{"X-Scope-OrgID", "a"}};
   EXPECT_TRUE(CheckHeaders(http, "p.headers", false).ok());

@@ -1,5 +1,6 @@
 #include "exporters/otlp/otlp_encoder.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -119,8 +120,9 @@ TEST(BuildOtlpRequestTest, GroupsByResourceThenScope) {
       StoredSpan(SampleSpan(kTrace, kChild, kRoot, "cart"), 2), StoredSpan(other_scope, 3),
       StoredSpan(SampleSpan(kTrace, "1111111111111111", kChild, "web"), 4),
       StoredSpan(SampleSpan(kTrace, "2222222222222222", kChild, "cart", "other-ns"), 5)};
-  absl::StatusOr<otlp_collector::ExportTraceServiceRequest> request = BuildOtlpRequest(records);
-  ASSERT_TRUE(request.ok()) << request.status();
+  auto request = std::make_unique<otlp_collector::ExportTraceServiceRequest>();
+  const absl::Status built = BuildOtlpRequest(records, *request);
+  ASSERT_TRUE(built.ok()) << built;
   ASSERT_EQ(request->resource_spans_size(), 3);
 
   const otlp_trace::ResourceSpans& web = request->resource_spans(0);
@@ -151,8 +153,9 @@ TEST(BuildOtlpRequestTest, ServiceNameFromTheResourceOrUnknownAndNeverTwice) {
   testing::AddString(*named.mutable_resource_attributes(), "service.name", "from-resource");
   std::vector<collector::StoredRecord> records = {
       StoredSpan(named, 1), StoredSpan(SampleSpan(kTrace, kChild, kRoot, ""), 2)};
-  absl::StatusOr<otlp_collector::ExportTraceServiceRequest> request = BuildOtlpRequest(records);
-  ASSERT_TRUE(request.ok()) << request.status();
+  auto request = std::make_unique<otlp_collector::ExportTraceServiceRequest>();
+  const absl::Status built = BuildOtlpRequest(records, *request);
+  ASSERT_TRUE(built.ok()) << built;
   ASSERT_EQ(request->resource_spans_size(), 2);
   int service_names = 0;
   for (const otlp_common::KeyValue& kv : request->resource_spans(0).resource().attributes()) {
@@ -169,7 +172,9 @@ TEST(BuildOtlpRequestTest, ServiceNameFromTheResourceOrUnknownAndNeverTwice) {
 TEST(OtlpEncoderTest, GzipOnlyForHttp) {
   std::vector<collector::StoredRecord> records = {
       StoredSpan(SampleSpan(kTrace, kRoot, "", "web"), 1)};
-  const std::string plain = BuildOtlpRequest(records)->SerializeAsString();
+  otlp_collector::ExportTraceServiceRequest request;
+  ASSERT_TRUE(BuildOtlpRequest(records, request).ok());
+  const std::string plain = request.SerializeAsString();
 
   OtlpEncoder http_gzip(Config(OtlpProtocol::kHttpProtobuf, OtlpCompression::kGzip));
   absl::StatusOr<collector::Payload> payload = http_gzip.Encode(records);

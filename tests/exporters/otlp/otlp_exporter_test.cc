@@ -4,9 +4,12 @@
 #include <vector>
 
 #include "collector/config/collector_config.h"
+#include "collector/delivery/delivery_engine.h"
+#include "collector/store/record_store.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 #include "tests/support/otlp_receiver.h"
+#include "tests/support/process.h"
 #include "tests/support/span_samples.h"
 #include "yaml-cpp/yaml.h"
 
@@ -140,6 +143,43 @@ TEST(BuildOtlpExporterTest, TheBuiltExporterCountsPartialSuccessInTheRegistry) {
     }
   }
   EXPECT_TRUE(found);
+}
+
+TEST(BuildOtlpExporterTest, TheDeliveryEngineDeliversStoredSpansOverHttpWithGzip) {
+  testing::OtlpReceiver receiver;
+  prometheus::Registry registry;
+  collector::StoreConfig store_config;
+  store_config.data_dir = testing::MakeTempDir("otlp-delivery");
+  store_config.durability = "process";
+  absl::StatusOr<std::unique_ptr<collector::RecordStore>> store =
+      collector::RecordStore::Open(store_config, registry);
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::vector<meshtel::v1::Span> spans = {
+      testing::SampleSpan("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "", "web"),
+      testing::SampleSpan("4bf92f3577b34da6a3ce929d0e0e4736", "b7ad6b7169203331",
+                          "00f067aa0ba902b7", "cart")};
+  ASSERT_TRUE((*store)->AppendSpans(spans, "test/checkpoint", "1").ok());
+
+  auto config = Collector("exporters:\n  - {name: tempo, type: otlp, otlp: {endpoint: '" +
+                          receiver.http_url() + "', compression: gzip}}\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<collector::Exporter> exporter = BuildOtlpExporter(config->exporters[0], registry);
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  collector::DeliveryEngine engine(**store, registry);
+  std::vector<collector::DeliveryTarget> targets;
+  targets.push_back({*std::move(exporter), config->exporters[0].batch, config->exporters[0].retry});
+  ASSERT_TRUE(engine.Start(std::move(targets)).ok());
+  ASSERT_TRUE(receiver.WaitForSpans(2, absl::Seconds(60)));
+  engine.Stop();
+  const std::vector<testing::ReceivedSpan> received = receiver.Spans();
+  ASSERT_EQ(received.size(), 2u);
+  EXPECT_EQ(received[0].service, "web");
+  EXPECT_EQ(received[1].service, "cart");
+  EXPECT_EQ(received[1].parent_span_id, "00f067aa0ba902b7");
+  const std::vector<testing::OtlpCall> calls = receiver.Calls();
+  ASSERT_FALSE(calls.empty());
+  EXPECT_EQ(calls[0].content_encoding, "gzip");
+  EXPECT_TRUE((*store)->Close().ok());
 }
 
 }  // namespace
