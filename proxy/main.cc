@@ -7,6 +7,7 @@
 
 #include "collector/common/program.h"
 #include "fmt/format.h"
+#include "proxy/access_log/access_log_writer.h"
 #include "proxy/admin/proxy_admin.h"
 #include "proxy/config/proxy_config.h"
 #include "proxy/http/proxy_server.h"
@@ -21,7 +22,8 @@ constexpr char kUsage[] =
     "HTTP sidecar: forwards inbound traffic to the local app and outbound traffic to routed\n"
     "upstreams, adds x-request-id, and streams one record per request to meshtel-collector.\n"
     "Without --config every setting takes its default (docs/configuration.md).\n"
-    "SIGTERM or SIGINT drains in-flight requests, flushes records and exits.\n";
+    "SIGTERM or SIGINT drains in-flight requests, flushes records and exits.\n"
+    "SIGUSR1 reopens the access-log file (access_log.path) after a rotation by rename.\n";
 
 std::string DefaultInstanceId() {
   char host[256] = {};
@@ -42,7 +44,18 @@ int main(int argc, char** argv) {
   spdlog::info("meshtel-proxy {} starting as {} (workload {}.{})", MESHTEL_VERSION, instance_id,
                config->workload.name, config->workload.namespace_name);
 
-  meshtel::proxy::RecordReporter reporter(config->reporter, instance_id);
+  // The access log outlives the reporter, whose batcher thread writes into it.
+  std::unique_ptr<meshtel::proxy::AccessLogWriter> access_log;
+  if (!config->access_log.path.empty()) {
+    auto opened = meshtel::proxy::AccessLogWriter::Open(config->access_log);
+    if (!opened.ok()) {
+      spdlog::critical("cannot start: {}", opened.status().ToString());
+      return 1;
+    }
+    access_log = *std::move(opened);
+    spdlog::info("access log to {}", access_log->path());
+  }
+  meshtel::proxy::RecordReporter reporter(config->reporter, instance_id, access_log.get());
   auto server = meshtel::proxy::ProxyServer::Start(*config, reporter);
   if (!server.ok()) {
     spdlog::critical("cannot start: {}", server.status().ToString());
@@ -51,7 +64,8 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<meshtel::proxy::ProxyAdmin> admin;
   if (config->admin.enabled) {
-    auto started = meshtel::proxy::ProxyAdmin::Start(config->admin.listen, **server, reporter);
+    auto started = meshtel::proxy::ProxyAdmin::Start(config->admin.listen, **server, reporter,
+                                                     access_log.get());
     if (!started.ok()) {
       spdlog::critical("cannot start: {}", started.status().ToString());
       (*server)->Shutdown();
@@ -62,10 +76,17 @@ int main(int argc, char** argv) {
     spdlog::info("admin on {}:{} (/stats/prometheus, /healthz/ready)", config->admin.listen.host,
                  admin->port());
   }
-  const std::string signal_name = meshtel::common::WaitForTerminationSignal();
+  const std::string signal_name = meshtel::common::WaitForTerminationSignal([&access_log] {
+    if (access_log != nullptr) access_log->Reopen();
+  });
   spdlog::info("{} received, draining", signal_name);
   (*server)->Shutdown();
   const uint64_t lost = reporter.Shutdown(config->drain_timeout);
+  if (access_log != nullptr) {
+    access_log->Shutdown();
+    spdlog::info("access log: {} lines written, {} dropped", access_log->written_lines(),
+                 access_log->dropped_lines());
+  }
   spdlog::info("stopped: {} records submitted, {} acknowledged, {} dropped, {} unsent",
                reporter.submitted_records(), reporter.acked_records(), reporter.dropped_records(),
                lost);

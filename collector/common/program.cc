@@ -56,6 +56,7 @@ sigset_t TerminationSignals() {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR1);
   return set;
 }
 }  // namespace
@@ -66,13 +67,22 @@ void BlockTerminationSignals() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-std::string WaitForTerminationSignal() {
+std::string WaitForTerminationSignal(const std::function<void()>& on_reopen_logs) {
   sigset_t set = TerminationSignals();
   for (;;) {
     int signal_number = 0;
     if (sigwait(&set, &signal_number) != 0) continue;
     if (signal_number == SIGHUP) {
       spdlog::info("SIGHUP received; configuration reload is not supported yet, ignoring");
+      continue;
+    }
+    if (signal_number == SIGUSR1) {
+      if (on_reopen_logs) {
+        spdlog::info("SIGUSR1 received: reopening log files");
+        on_reopen_logs();
+      } else {
+        spdlog::info("SIGUSR1 received; no log file to reopen, ignoring");
+      }
       continue;
     }
     return signal_number == SIGTERM ? "SIGTERM" : "SIGINT";

@@ -6,6 +6,7 @@
 // that every thread inherits the blocked mask and only WaitForTerminationSignal() receives them.
 
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -29,10 +30,13 @@ absl::Status SetLogLevel(std::string_view level);
 // True for the level names SetLogLevel() accepts.
 bool IsLogLevel(std::string_view level);
 
-// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (and so in threads it starts later).
+// Blocks SIGTERM, SIGINT, SIGHUP and SIGUSR1 in the calling thread (and so in threads it starts
+// later).
 void BlockTerminationSignals();
-// Waits until SIGTERM or SIGINT arrives; returns its name.
-std::string WaitForTerminationSignal();
+// Waits until SIGTERM or SIGINT arrives; returns its name. SIGHUP is logged and ignored; SIGUSR1
+// calls `on_reopen_logs` (log rotation: reopen the files the program writes), or is logged and
+// ignored when that is empty.
+std::string WaitForTerminationSignal(const std::function<void()>& on_reopen_logs = {});
 
 // What every main() does first: blocks the termination signals, parses the command line, loads
 // the configuration with `load` and sets the log level from it. Returns the configuration, or

@@ -39,35 +39,6 @@ absl::Status StoreConfig::Validate() const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<AccessLogFormat> AccessLogConfig::Compile() const {
-  if (encoding == AccessLogEncoding::kText) {
-    if (!json_format.empty()) {
-      return absl::InvalidArgumentError("access_log.json_format: only with encoding JSON");
-    }
-    absl::StatusOr<AccessLogFormat> compiled = AccessLogFormat::Compile(format, encoding);
-    if (!compiled.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("access_log.format: ", compiled.status().message()));
-    }
-    return compiled;
-  }
-  if (!format.empty()) {
-    return absl::InvalidArgumentError(
-        "access_log.format: only with encoding TEXT (JSON takes access_log.json_format)");
-  }
-  for (const auto& [key, value] : json_format) {
-    if (key.empty()) return absl::InvalidArgumentError("access_log.json_format: a key is empty");
-  }
-  absl::StatusOr<AccessLogFormat> compiled = AccessLogFormat::CompileJson(json_format);
-  if (!compiled.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("access_log.json_format.", compiled.status().message()));
-  }
-  return compiled;
-}
-
-absl::Status AccessLogConfig::Validate() const { return Compile().status(); }
-
 absl::Status ValidateExporter(const ExporterConfig& exporter, std::string_view path) {
   const std::string at(path);
   if (exporter.name.empty()) return absl::InvalidArgumentError(at + ".name: is required");
@@ -175,16 +146,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
     top.Fail(store->Finish());
   }
   if (auto access_log = top.Map("access_log")) {
-    std::string encoding;
-    access_log->Read("encoding", encoding);
-    if (encoding == "JSON") {
-      config.access_log.encoding = AccessLogEncoding::kJson;
-    } else if (!encoding.empty() && encoding != "TEXT") {
-      access_log->Fail(absl::InvalidArgumentError(
-          absl::StrCat("access_log.encoding: '", encoding, "' is not TEXT or JSON")));
-    }
-    access_log->Read("format", config.access_log.format);
-    access_log->Read("json_format", config.access_log.json_format);
+    ReadAccessLogFormat(*access_log, config.access_log);
     top.Fail(access_log->Finish());
   }
   for (common::YamlMap& entry : top.MapList("exporters")) {

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "collector/common/host_port.h"
+#include "collector/logs/access_log_config.h"
 #include "collector/logs/access_log_format.h"
 #include "collector/metrics/remote_write_config.h"
 #include "collector/traces/traces_config.h"
@@ -61,21 +62,6 @@ struct StoreConfig {
   // written). Default: 10s
   absl::Duration retention_interval = absl::Seconds(10);
 
-  absl::Status Validate() const;
-};
-
-struct AccessLogConfig {
-  // TEXT or JSON (Istio's MeshConfig accessLogEncoding). Default: TEXT
-  AccessLogEncoding encoding = AccessLogEncoding::kText;
-  // TEXT only: an Envoy format string. Default: "" = Istio's default TEXT format
-  std::string format;
-  // JSON only: key -> Envoy format string (as Envoy's json_format). Default: empty = Istio's
-  // default JSON keys
-  std::vector<AccessLogJsonField> json_format;
-
-  // The compiled format; errors name the field ("access_log.format: unknown operator %FOO% at
-  // offset 12", "access_log.json_format.status: ...").
-  absl::StatusOr<AccessLogFormat> Compile() const;
   absl::Status Validate() const;
 };
 

@@ -34,6 +34,8 @@ struct DeliveryEngine::Runner {
   prometheus::Gauge* retrying = nullptr;
   prometheus::Gauge* lag_records = nullptr;
   prometheus::Gauge* lag_seconds = nullptr;
+  prometheus::Counter* repaired = nullptr;
+  uint64_t repaired_counted = 0;  // the encoder's repaired_entries() already in `repaired`
   absl::Time last_lag_update = absl::InfinitePast();
 
   mutable std::mutex mutex;  // guards status
@@ -63,7 +65,12 @@ DeliveryEngine::DeliveryEngine(RecordStore& store, prometheus::Registry& registr
       lag_seconds_(prometheus::BuildGauge()
                        .Name("meshtel_exporter_lag_seconds")
                        .Help("Age of the oldest stored record the exporter has not resolved.")
-                       .Register(registry)) {}
+                       .Register(registry)),
+      repaired_total_(prometheus::BuildCounter()
+                          .Name("meshtel_exporter_entries_repaired_total")
+                          .Help("Entries the exporter's encoder changed so that the backend takes "
+                                "them (invalid UTF-8 replaced by U+FFFD for Loki).")
+                          .Register(registry)) {}
 
 DeliveryEngine::~DeliveryEngine() { Stop(); }
 
@@ -90,6 +97,7 @@ absl::Status DeliveryEngine::Start(std::vector<DeliveryTarget> targets) {
     runner->retrying = &retrying_.Add({{"exporter", name}});
     runner->lag_records = &lag_records_.Add({{"exporter", name}});
     runner->lag_seconds = &lag_seconds_.Add({{"exporter", name}});
+    runner->repaired = &repaired_total_.Add({{"exporter", name}});
     runner->target = std::move(target);
     runners.push_back(std::move(runner));
   }
@@ -208,8 +216,14 @@ bool DeliveryEngine::Deliver(Runner& runner, std::span<const StoredRecord> recor
                                           : runner.send_permanent)
         ->Increment();
   };
-  return DeliverBatch(*exporter.encoder, *exporter.sender, runner.target.retry, runner.random,
-                      records, hooks);
+  const bool delivered = DeliverBatch(*exporter.encoder, *exporter.sender, runner.target.retry,
+                                      runner.random, records, hooks);
+  const uint64_t repaired = exporter.encoder->repaired_entries();
+  if (repaired > runner.repaired_counted) {
+    runner.repaired->Increment(static_cast<double>(repaired - runner.repaired_counted));
+    runner.repaired_counted = repaired;
+  }
+  return delivered;
 }
 
 void DeliveryEngine::Run(Runner& runner) {

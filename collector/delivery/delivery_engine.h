@@ -108,6 +108,7 @@ class DeliveryEngine {
   prometheus::Family<prometheus::Gauge>& retrying_;
   prometheus::Family<prometheus::Gauge>& lag_records_;
   prometheus::Family<prometheus::Gauge>& lag_seconds_;
+  prometheus::Family<prometheus::Counter>& repaired_total_;
   std::vector<std::unique_ptr<Runner>> runners_;
 
   std::atomic<bool> stopping_{false};

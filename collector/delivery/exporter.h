@@ -17,6 +17,7 @@
 // throws and never blocks past its own configured timeout.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -49,6 +50,9 @@ class Encoder {
   virtual absl::StatusOr<size_t> Measure(const StoredRecord& record) = 0;
   // Encodes `records` (in key order, each accepted by Measure) into one payload.
   virtual absl::StatusOr<Payload> Encode(std::span<const StoredRecord> records) = 0;
+  // Entries Encode() changed so that the backend takes them instead of refusing them (e.g.
+  // invalid UTF-8 replaced by U+FFFD), since the encoder was made; the engine exports it.
+  virtual uint64_t repaired_entries() const { return 0; }
 };
 
 enum class SendVerdict {

@@ -1,6 +1,7 @@
 #include "collector/logs/json_escape.h"
 
 #include <cstdint>
+#include <utility>
 
 namespace meshtel::collector {
 namespace {
@@ -102,6 +103,38 @@ void EscapeJsonTail(std::string& out, size_t from) {
   tail.assign(out, from);
   out.resize(from);
   AppendJsonEscaped(out, tail);
+}
+
+bool ReplaceInvalidUtf8(std::string& text) {
+  const std::string_view view(text);
+  size_t i = 0;
+  // Most text is valid: find the first invalid byte without copying anything.
+  while (i < view.size()) {
+    if (static_cast<unsigned char>(view[i]) < 0x80) {
+      ++i;
+    } else if (const size_t length = ValidSequenceLength(view, i); length > 0) {
+      i += length;
+    } else {
+      break;
+    }
+  }
+  if (i == view.size()) return false;
+  std::string repaired(view.substr(0, i));
+  repaired.reserve(view.size() + 8);
+  while (i < view.size()) {
+    if (static_cast<unsigned char>(view[i]) < 0x80) {
+      repaired.push_back(view[i]);
+      ++i;
+    } else if (const size_t length = ValidSequenceLength(view, i); length > 0) {
+      repaired.append(view.substr(i, length));
+      i += length;
+    } else {
+      repaired.append(kReplacementCharacter);
+      ++i;
+    }
+  }
+  text = std::move(repaired);
+  return true;
 }
 
 }  // namespace meshtel::collector

@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "collector/common/record_names.h"
+#include "collector/logs/json_escape.h"
 #include "fmt/format.h"
 #include "loki/push.pb.h"
 #include "snappy.h"
@@ -123,47 +124,62 @@ uint64_t LokiEntryTimeNanos(const collector::StoredRecord& stored) {
 LokiEncoder::LokiEncoder(LokiConfig config, collector::AccessLogFormat line_format)
     : config_(std::move(config)), line_format_(std::move(line_format)) {}
 
-std::string LokiEncoder::StreamLabels(const meshtel::v1::RequestRecord& record) const {
+std::string LokiEncoder::StreamLabels(const meshtel::v1::RequestRecord& record,
+                                      bool* repaired) const {
   std::vector<std::pair<std::string, std::string>> labels = config_.static_labels;
   for (const LokiLabel& label : config_.labels) {
     std::string value = LokiLabelValue(record, label.field);
     if (value.empty()) value = "unknown";
+    if (collector::ReplaceInvalidUtf8(value) && repaired != nullptr) *repaired = true;
     labels.emplace_back(label.name, std::move(value));
   }
   return FormatLokiLabels(std::move(labels));
 }
 
-std::string LokiEncoder::Line(const meshtel::v1::RequestRecord& record) const {
+std::string LokiEncoder::Line(const meshtel::v1::RequestRecord& record, bool* repaired) const {
   std::string line;
   line_format_.Render(record, line);
   if (!line.empty() && line.back() == '\n') line.pop_back();
+  if (collector::ReplaceInvalidUtf8(line) && repaired != nullptr) *repaired = true;
   return line;
 }
 
 std::vector<std::pair<std::string, std::string>> LokiEncoder::Metadata(
-    const meshtel::v1::RequestRecord& record) const {
+    const meshtel::v1::RequestRecord& record, bool* repaired) const {
   std::vector<std::pair<std::string, std::string>> metadata;
   if (!config_.structured_metadata) return metadata;
   const std::string& trace_id = record.trace_id();
   if (std::any_of(trace_id.begin(), trace_id.end(), [](char c) { return c != 0; })) {
     metadata.emplace_back("trace_id", HexLower(trace_id));
   }
-  if (!record.request_id().empty()) metadata.emplace_back("request_id", record.request_id());
+  if (!record.request_id().empty()) {
+    std::string request_id = record.request_id();
+    if (collector::ReplaceInvalidUtf8(request_id) && repaired != nullptr) *repaired = true;
+    metadata.emplace_back("request_id", std::move(request_id));
+  }
   return metadata;
 }
 
 absl::StatusOr<size_t> LokiEncoder::Measure(const collector::StoredRecord& stored) {
   const uint64_t time_ns = LokiEntryTimeNanos(stored);
   const absl::Time time = absl::FromUnixNanos(static_cast<int64_t>(time_ns));
-  const absl::Time oldest = absl::Now() - config_.reject_older_than;
-  if (time < oldest) {
+  const absl::Time now = absl::Now();
+  if (time < now - config_.reject_older_than) {
     return absl::InvalidArgumentError(
         absl::StrCat("entry time ", absl::FormatTime(time, absl::UTCTimeZone()),
                      " is older than reject_older_than (",
                      absl::FormatDuration(config_.reject_older_than), "): Loki would refuse it"));
   }
+  if (time > now + config_.creation_grace_period) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("entry time ", absl::FormatTime(time, absl::UTCTimeZone()),
+                     " is more than creation_grace_period (",
+                     absl::FormatDuration(config_.creation_grace_period),
+                     ") in the future: Loki would refuse it (too_far_in_future)"));
+  }
   for (const LokiLabel& label : config_.labels) {
-    const std::string value = LokiLabelValue(stored.record, label.field);
+    std::string value = LokiLabelValue(stored.record, label.field);
+    collector::ReplaceInvalidUtf8(value);  // as StreamLabels() sends it
     if (value.size() > kLokiMaxLabelValueBytes) {
       return absl::InvalidArgumentError(absl::StrCat("label ", label.name, " would be ",
                                                      value.size(), " bytes, over Loki's ",
@@ -187,8 +203,12 @@ absl::StatusOr<collector::Payload> LokiEncoder::Encode(
     size_t index;  // key order, to keep ties stable
   };
   std::map<std::string, std::vector<Entry>> streams;
+  std::vector<bool> repaired(records.size(), false);
   for (size_t i = 0; i < records.size(); ++i) {
-    streams[StreamLabels(records[i].record)].push_back({LokiEntryTimeNanos(records[i]), i});
+    bool labels_repaired = false;
+    streams[StreamLabels(records[i].record, &labels_repaired)].push_back(
+        {LokiEntryTimeNanos(records[i]), i});
+    repaired[i] = labels_repaired;
   }
   logproto::PushRequest request;
   for (auto& [labels, entries] : streams) {
@@ -201,12 +221,14 @@ absl::StatusOr<collector::Payload> LokiEncoder::Encode(
       logproto::EntryAdapter* out = stream->add_entries();
       out->mutable_timestamp()->set_seconds(static_cast<int64_t>(entry.time_ns / 1000000000));
       out->mutable_timestamp()->set_nanos(static_cast<int32_t>(entry.time_ns % 1000000000));
-      out->set_line(Line(record));
-      for (auto& [name, value] : Metadata(record)) {
+      bool entry_repaired = false;
+      out->set_line(Line(record, &entry_repaired));
+      for (auto& [name, value] : Metadata(record, &entry_repaired)) {
         logproto::LabelPairAdapter* pair = out->add_structuredmetadata();
         pair->set_name(std::move(name));
         pair->set_value(std::move(value));
       }
+      if (entry_repaired || repaired[entry.index]) ++repaired_entries_;
     }
   }
   std::string serialized;

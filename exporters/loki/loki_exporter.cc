@@ -109,6 +109,7 @@ absl::StatusOr<LokiConfig> ParseLokiConfig(const YAML::Node& settings, const std
   map.Read("max_line_bytes", config.max_line_bytes);
   map.Read("structured_metadata", config.structured_metadata);
   map.Read("reject_older_than", config.reject_older_than);
+  map.Read("creation_grace_period", config.creation_grace_period);
   if (absl::Status status = map.Finish(); !status.ok()) return status;
 
   if (config.url.empty()) return Invalid(map.PathOf("url"), "is required");
@@ -127,6 +128,9 @@ absl::StatusOr<LokiConfig> ParseLokiConfig(const YAML::Node& settings, const std
   if (config.max_line_bytes < 1) return Invalid(map.PathOf("max_line_bytes"), "must be at least 1");
   if (config.reject_older_than <= absl::ZeroDuration()) {
     return Invalid(map.PathOf("reject_older_than"), "must be more than 0");
+  }
+  if (config.creation_grace_period <= absl::ZeroDuration()) {
+    return Invalid(map.PathOf("creation_grace_period"), "must be more than 0");
   }
 
   if (has_labels) {

@@ -84,8 +84,11 @@ struct LokiConfig {
   // trace_id and request_id as structured metadata on each entry (when the record has them).
   bool structured_metadata = true;
   // Records older than this (by their start time) are refused by Measure(), as Loki's
-  // reject_old_samples_max_age would refuse them.
+  // reject_old_samples_max_age would refuse them (greater_than_max_sample_age).
   absl::Duration reject_older_than = absl::Hours(7 * 24);
+  // Records more than this ahead of the collector's clock are refused by Measure(), as Loki's
+  // creation_grace_period would refuse them (too_far_in_future); keep it at Loki's value.
+  absl::Duration creation_grace_period = absl::Minutes(10);
 };
 
 // Reads the `loki:` block at `path` ("exporters[0].loki"); checks every value.

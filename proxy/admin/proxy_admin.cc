@@ -37,7 +37,8 @@ double Load(const std::atomic<uint64_t>& counter) {
 }  // namespace
 
 std::vector<MetricFamily> CollectProxyMetrics(const ProxyServer& server,
-                                              const RecordReporter& reporter) {
+                                              const RecordReporter& reporter,
+                                              const AccessLogWriter* access_log) {
   const ProxyStats& stats = server.stats();
   MetricFamily requests = Family("meshtel_proxy_requests_total",
                                  "Requests handled, by listener direction.", MetricType::Counter);
@@ -113,18 +114,29 @@ std::vector<MetricFamily> CollectProxyMetrics(const ProxyServer& server,
   }
   families.push_back(std::move(connected));
   families.push_back(std::move(buffered));
+  if (access_log != nullptr) {
+    MetricFamily lines = Family("meshtel_proxy_access_log_lines_total",
+                                "Lines of the proxy's own access log: written, or dropped (buffer "
+                                "full behind a slow disk, write error, record dropped before it).",
+                                MetricType::Counter);
+    Add(lines, static_cast<double>(access_log->written_lines()), {{"outcome", "written"}});
+    Add(lines, static_cast<double>(access_log->dropped_lines()), {{"outcome", "dropped"}});
+    families.push_back(std::move(lines));
+  }
   return families;
 }
 
 absl::StatusOr<std::unique_ptr<ProxyAdmin>> ProxyAdmin::Start(const common::HostPort& listen,
                                                               const ProxyServer& server,
-                                                              const RecordReporter& reporter) {
+                                                              const RecordReporter& reporter,
+                                                              const AccessLogWriter* access_log) {
   std::vector<std::pair<std::string, common::AdminHandler>> routes;
-  routes.emplace_back("/stats/prometheus", [&server, &reporter](const common::AdminRequest&) {
-    return common::AdminResponse{
-        .content_type = "text/plain; version=0.0.4; charset=utf-8",
-        .body = prometheus::TextSerializer().Serialize(CollectProxyMetrics(server, reporter))};
-  });
+  routes.emplace_back(
+      "/stats/prometheus", [&server, &reporter, access_log](const common::AdminRequest&) {
+        return common::AdminResponse{.content_type = "text/plain; version=0.0.4; charset=utf-8",
+                                     .body = prometheus::TextSerializer().Serialize(
+                                         CollectProxyMetrics(server, reporter, access_log))};
+      });
   routes.emplace_back("/healthz/ready", [&server](const common::AdminRequest&) {
     if (server.draining()) return common::AdminResponse{.status = 503, .body = "draining\n"};
     return common::AdminResponse{.body = "ready\n"};

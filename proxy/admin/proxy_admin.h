@@ -5,7 +5,7 @@
 //                      atomics
 //   /healthz/ready     200 while serving, 503 once draining
 // Threading: the admin server's own thread; it only reads atomics of the server and reporter,
-// which must outlive the ProxyAdmin.
+// and of the access log (when given), which must outlive the ProxyAdmin.
 
 #include <memory>
 #include <vector>
@@ -13,20 +13,23 @@
 #include "absl/status/statusor.h"
 #include "collector/common/admin_http_server.h"
 #include "prometheus/metric_family.h"
+#include "proxy/access_log/access_log_writer.h"
 #include "proxy/http/proxy_server.h"
 #include "proxy/reporter/record_reporter.h"
 
 namespace meshtel::proxy {
 
-// The proxy's metric families, read from its counters now.
-std::vector<prometheus::MetricFamily> CollectProxyMetrics(const ProxyServer& server,
-                                                          const RecordReporter& reporter);
+// The proxy's metric families, read from its counters now. `access_log` (the proxy's own access
+// log, when on) adds meshtel_proxy_access_log_lines_total.
+std::vector<prometheus::MetricFamily> CollectProxyMetrics(
+    const ProxyServer& server, const RecordReporter& reporter,
+    const AccessLogWriter* access_log = nullptr);
 
 class ProxyAdmin {
  public:
-  static absl::StatusOr<std::unique_ptr<ProxyAdmin>> Start(const common::HostPort& listen,
-                                                           const ProxyServer& server,
-                                                           const RecordReporter& reporter);
+  static absl::StatusOr<std::unique_ptr<ProxyAdmin>> Start(
+      const common::HostPort& listen, const ProxyServer& server, const RecordReporter& reporter,
+      const AccessLogWriter* access_log = nullptr);
   uint16_t port() const { return http_->port(); }
 
  private:

@@ -139,6 +139,11 @@ absl::Status ProxyConfig::Validate() const {
     }
   }
   if (workload.namespace_name.empty()) return Invalid("workload.namespace", "must not be empty");
+  if (absl::Status status = access_log.render.Validate("access_log"); !status.ok()) return status;
+  if (access_log.max_buffered_bytes < (64 << 10) || access_log.max_buffered_bytes > (1u << 30)) {
+    return Invalid("access_log.max_buffered_bytes",
+                   fmt::format("{} is not in [65536, 1073741824]", access_log.max_buffered_bytes));
+  }
   if (inbound.enabled && outbound.enabled && inbound.listen == outbound.listen &&
       inbound.listen.port != 0) {
     return Invalid("outbound.listen",
@@ -269,6 +274,12 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
     tracing->Read("random_sampling_percentage", config.tracing.random_sampling_percentage);
     tracing->Read("propagation", config.tracing.propagation);
     top.Fail(tracing->Finish());
+  }
+  if (auto access_log = top.Map("access_log")) {
+    access_log->Read("path", config.access_log.path);
+    collector::ReadAccessLogFormat(*access_log, config.access_log.render);
+    access_log->Read("max_buffered_bytes", config.access_log.max_buffered_bytes);
+    top.Fail(access_log->Finish());
   }
   if (absl::Status status = top.Finish(); !status.ok()) return status;
   ApplyIstioEnvironment(config.workload, namespace_set,

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "collector/common/host_port.h"
+#include "collector/logs/access_log_config.h"
 #include "yaml-cpp/yaml.h"
 
 namespace meshtel::proxy {
@@ -108,6 +109,20 @@ struct TracingConfig {
   std::vector<std::string> propagation = {"w3c", "b3multi"};
 };
 
+// The proxy's own access log, like Envoy's file access log (proxy/access_log/access_log_writer.h):
+// one line per request, written off the request path. Off by default.
+struct AccessLogConfig {
+  // "" = off; "/dev/stdout", "/dev/stderr" or a file path (appended to, created with mode 0644
+  // when missing; SIGUSR1 opens it again after a rotation by rename). Default: ""
+  std::string path;
+  // YAML keys encoding (TEXT|JSON), format and json_format, as the collector's access_log block.
+  // Default: TEXT in Istio's default format
+  collector::AccessLogConfig render;
+  // Lines waiting for the writer thread at most (a slow or full disk); past it new lines are
+  // dropped and counted. Default: 4 MiB
+  uint64_t max_buffered_bytes = 4 << 20;
+};
+
 struct ProxyConfig {
   std::string log_level = "info";  // Default: info
   // Identifies this proxy run to the collector. Default: "<hostname>-<pid>-<random>"
@@ -126,6 +141,7 @@ struct ProxyConfig {
   ReporterConfig reporter;
   TracingConfig tracing;
   AdminConfig admin;
+  AccessLogConfig access_log;
 
   absl::Status Validate() const;
 };

@@ -36,8 +36,12 @@ uint64_t RendezvousWeight(std::string_view trace_id, std::string_view collector)
   return Mix(hash);
 }
 
-RecordReporter::RecordReporter(const ReporterConfig& config, std::string instance_id)
-    : config_(config), instance_id_(std::move(instance_id)), queue_(config.max_queued_records) {
+RecordReporter::RecordReporter(const ReporterConfig& config, std::string instance_id,
+                               AccessLogWriter* access_log)
+    : config_(config),
+      instance_id_(std::move(instance_id)),
+      access_log_(access_log),
+      queue_(config.max_queued_records) {
   const size_t count = config.collectors.size();
   const uint64_t share = std::max<uint64_t>(config.max_unacked_bytes / count, 64 << 10);
   for (const common::HostPort& address : config.collectors) {
@@ -135,6 +139,7 @@ void RecordReporter::CutBatches() {
   const uint64_t queue_drops = queue_drops_.load();
   if (queue_drops > queue_drops_reported_) {
     streams_[live.front()]->AddDropped(queue_drops - queue_drops_reported_);
+    if (access_log_ != nullptr) access_log_->CountDropped(queue_drops - queue_drops_reported_);
     queue_drops_reported_ = queue_drops;
   }
   // At most one queue's worth per pass, so that a steady stream of records cannot starve
@@ -143,6 +148,10 @@ void RecordReporter::CutBatches() {
   QueuedRecord record;
   while (records.size() < queue_.capacity() && queue_.TryPop(record)) {
     records.push_back(std::move(record));
+  }
+  if (access_log_ != nullptr) {
+    for (const QueuedRecord& queued : records) access_log_->AppendSerialized(queued.bytes);
+    access_log_->Publish();
   }
   Distribute(records, live);
 }

@@ -23,7 +23,11 @@
 //   - On reconnect every unacked batch is resent; the collector processes each (instance,
 //     sequence) once. With several collectors each stream has its own sequence space and
 //     instance id "<instance_id>@<collector address>".
+//   - With an access log (proxy/access_log/access_log_writer.h), the batcher thread renders
+//     every record it takes from the queue into it, and counts the records the queue refused
+//     as dropped lines: the IO threads do no access-log work at all.
 // Threading: Submit() and the accessors from any thread; Shutdown() once, from one thread.
+// Ownership: `access_log`, when given, must outlive the reporter's Shutdown().
 
 #include <atomic>
 #include <chrono>
@@ -38,6 +42,7 @@
 
 #include "absl/time/time.h"
 #include "meshtel/v1/record.pb.h"
+#include "proxy/access_log/access_log_writer.h"
 #include "proxy/config/proxy_config.h"
 #include "proxy/reporter/collector_stream.h"
 #include "proxy/reporter/record_queue.h"
@@ -52,7 +57,9 @@ class RecordReporter : public RecordSink {
  public:
   // Starts the threads; connecting happens in the background (a collector that is down is not an
   // error: records are kept and sent when it comes back).
-  RecordReporter(const ReporterConfig& config, std::string instance_id);
+  // `access_log` (optional) receives every record the batcher takes from the queue.
+  RecordReporter(const ReporterConfig& config, std::string instance_id,
+                 AccessLogWriter* access_log = nullptr);
   ~RecordReporter() override;
 
   // RecordSink
@@ -94,6 +101,7 @@ class RecordReporter : public RecordSink {
 
   const ReporterConfig config_;
   const std::string instance_id_;
+  AccessLogWriter* const access_log_;
   ReporterCounters counters_;
   RecordQueue queue_;
   std::vector<std::unique_ptr<CollectorStream>> streams_;

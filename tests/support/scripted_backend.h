@@ -1,10 +1,12 @@
 #pragma once
 // Test support: a scripted in-process backend for the delivery engine and replays — an encoder
-// that writes each record's path on a line (and refuses paths starting with "/huge"), and a
+// that writes each record's path on a line (refusing paths starting with "/huge", and counting
+// paths starting with "/fix" as repaired entries), and a
 // sender whose verdicts the test sets, recording what it accepted. Used only by tests.
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -51,11 +53,17 @@ class LineEncoder : public collector::Encoder {
   absl::StatusOr<collector::Payload> Encode(
       std::span<const collector::StoredRecord> records) override {
     collector::Payload payload;
-    for (const collector::StoredRecord& stored : records)
+    for (const collector::StoredRecord& stored : records) {
       payload.body += Line(stored) + "\n";
+      if (Line(stored).starts_with("/fix")) ++repaired_;
+    }
     payload.entries = records.size();
     return payload;
   }
+  uint64_t repaired_entries() const override { return repaired_; }
+
+ private:
+  uint64_t repaired_ = 0;
 };
 
 class ScriptedSender : public collector::Sender {

@@ -1,5 +1,8 @@
 #include "collector/common/program.h"
 
+#include <pthread.h>
+
+#include <csignal>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -76,6 +79,24 @@ TEST(ProgramTest, StartProgramLoadsTheConfigOrSaysHowToExit) {
   testing::internal::CaptureStdout();
   EXPECT_EQ(std::get<int>(Start({"prog", "--version"})), 0);
   testing::internal::GetCapturedStdout();
+}
+
+// Signals sent to this thread stay pending (they are blocked) until WaitForTerminationSignal()
+// takes them: SIGHUP and SIGUSR1 do not end the wait, SIGUSR1 calls the reopen callback, and
+// SIGTERM ends it.
+TEST(ProgramTest, WaitForTerminationSignalReopensLogsOnSigusr1) {
+  BlockTerminationSignals();
+  int reopened = 0;
+  ASSERT_EQ(pthread_kill(pthread_self(), SIGHUP), 0);
+  ASSERT_EQ(pthread_kill(pthread_self(), SIGUSR1), 0);
+  ASSERT_EQ(pthread_kill(pthread_self(), SIGTERM), 0);
+  EXPECT_EQ(WaitForTerminationSignal([&] { ++reopened; }), "SIGTERM");
+  EXPECT_EQ(reopened, 1);
+
+  // Without a callback SIGUSR1 is ignored, not fatal.
+  ASSERT_EQ(pthread_kill(pthread_self(), SIGUSR1), 0);
+  ASSERT_EQ(pthread_kill(pthread_self(), SIGINT), 0);
+  EXPECT_EQ(WaitForTerminationSignal(), "SIGINT");
 }
 
 }  // namespace

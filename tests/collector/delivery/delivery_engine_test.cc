@@ -133,6 +133,25 @@ TEST_F(DeliveryEngineTest, DeliversEveryRecordOnceInOrderAndResumesAfterItsCurso
   EXPECT_EQ(backend.AllAccepted(), expected);
 }
 
+TEST_F(DeliveryEngineTest, CountsTheEntriesTheEncoderRepaired) {
+  Backend backend;
+  Append({"/a0", "/fix1", "/a2", "/fix3", "/fix4"});
+  std::vector<DeliveryTarget> targets;
+  targets.push_back(Target("main", backend));
+  auto engine = Start(std::move(targets));
+  ASSERT_TRUE(testing::WaitFor([&] { return Records("main", "delivered") == 5; }, seconds(10)));
+  // The counter follows the encoder once the batch is resolved.
+  const auto repaired = [&] {
+    const std::string text = prometheus::TextSerializer().Serialize(registries_.back()->Collect());
+    const std::string key = "meshtel_exporter_entries_repaired_total{exporter=\"main\"} ";
+    const size_t at = text.find(key);
+    return at == std::string::npos ? -1 : std::stod(text.substr(at + key.size()));
+  };
+  ASSERT_TRUE(testing::WaitFor([&] { return repaired() == 3; }, seconds(10))) << repaired();
+  engine->Stop();
+  EXPECT_EQ(repaired(), 3);
+}
+
 TEST_F(DeliveryEngineTest, RetriesTheSamePayloadUntilTheBackendTakesIt) {
   Backend backend;
   backend.fail_next = 3;

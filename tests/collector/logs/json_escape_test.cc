@@ -66,5 +66,23 @@ TEST(JsonEscapeTest, EscapeTailLeavesTheHeadAlone) {
   EXPECT_EQ(clean, "abc");
 }
 
+TEST(JsonEscapeTest, ReplaceInvalidUtf8KeepsValidTextAndReplacesPerByte) {
+  std::string valid = "GET /caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \"quoted\"\n";
+  const std::string before = valid;
+  EXPECT_FALSE(ReplaceInvalidUtf8(valid));
+  EXPECT_EQ(valid, before);  // control characters and quotes are not JSON-escaped here
+
+  std::string broken = "ua=\xFF\xC3 ok\xE2\x82";
+  EXPECT_TRUE(ReplaceInvalidUtf8(broken));
+  const std::string r(kReplacement);
+  EXPECT_EQ(broken, "ua=" + r + r + " ok" + r + r);
+  // The repaired text is valid: a second pass changes nothing.
+  EXPECT_FALSE(ReplaceInvalidUtf8(broken));
+
+  std::string surrogate = "\xED\xA0\x80";
+  EXPECT_TRUE(ReplaceInvalidUtf8(surrogate));
+  EXPECT_EQ(surrogate, r + r + r);
+}
+
 }  // namespace
 }  // namespace meshtel::collector

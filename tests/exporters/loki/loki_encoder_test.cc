@@ -1,5 +1,6 @@
 #include "exporters/loki/loki_encoder.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -253,6 +254,71 @@ TEST(LokiEncoderTest, MeasureRefusesLabelValuesLokiWouldRefuse) {
   absl::StatusOr<size_t> refused = encoder.Measure(stored);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().message(), "label workload would be 2049 bytes, over Loki's 2048");
+}
+
+TEST(LokiEncoderTest, MeasureRefusesEntriesTooFarInTheFuture) {
+  LokiEncoder encoder(LokiConfig{}, Format());
+  // A little ahead (clock skew within Loki's creation_grace_period, 10 minutes) is fine.
+  EXPECT_TRUE(encoder.Measure(Record("cart-v1", NanosAgo(-absl::Minutes(5)), 0)).ok());
+  absl::StatusOr<size_t> ahead =
+      encoder.Measure(Record("cart-v1", NanosAgo(-absl::Minutes(20)), 0));
+  ASSERT_FALSE(ahead.ok());
+  EXPECT_EQ(ahead.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(ahead.status().message().find(
+                "is more than creation_grace_period (10m) in the future: Loki would refuse it "
+                "(too_far_in_future)"),
+            absl::string_view::npos)
+      << ahead.status();
+  LokiConfig wider;
+  wider.creation_grace_period = absl::Hours(1);
+  LokiEncoder lenient(wider, Format());
+  EXPECT_TRUE(lenient.Measure(Record("cart-v1", NanosAgo(-absl::Minutes(20)), 0)).ok());
+}
+
+TEST(LokiEncoderTest, InvalidUtf8IsReplacedAndCounted) {
+  const std::string r = "\xEF\xBF\xBD";  // U+FFFD
+  LokiEncoder encoder(LokiConfig{}, Format());
+  const uint64_t base = NanosAgo(absl::Hours(1));
+  std::vector<StoredRecord> records = {Record("cart-v1", base, 0, "/ok"),
+                                       Record("cart-v1", base, 1, "/caf\xC3\xA9\xFF"),
+                                       Record("cart\xC3", base, 2, "/ok")};
+  records[0].record.set_request_id("id-\x80");
+  // Measure accepts them all (nothing is refused for its bytes); the size counts the repair.
+  for (const StoredRecord& stored : records) EXPECT_TRUE(encoder.Measure(stored).ok());
+
+  bool repaired = false;
+  EXPECT_EQ(encoder.Line(records[1].record, &repaired), "GET /caf\xC3\xA9" + r + " 200");
+  EXPECT_TRUE(repaired);
+  repaired = false;
+  EXPECT_EQ(encoder.Line(records[0].record, &repaired), "GET /ok 200");
+  EXPECT_FALSE(repaired);
+
+  absl::StatusOr<collector::Payload> payload = encoder.Encode(records);
+  ASSERT_TRUE(payload.ok()) << payload.status();
+  // The payload parses with a strict (UTF-8 checking) protobuf parser.
+  logproto::PushRequest request = Decode(*payload);
+  ASSERT_EQ(request.streams_size(), 2);
+  std::vector<std::string> lines;
+  std::vector<std::string> labels;
+  for (const auto& stream : request.streams()) {
+    labels.push_back(stream.labels());
+    for (const auto& entry : stream.entries()) {
+      lines.push_back(entry.line());
+      for (const auto& pair : entry.structuredmetadata()) {
+        if (pair.name() == "request_id") {
+          EXPECT_EQ(pair.value(), "id-" + r);
+        }
+      }
+    }
+  }
+  EXPECT_NE(std::find(lines.begin(), lines.end(), "GET /caf\xC3\xA9" + r + " 200"), lines.end());
+  EXPECT_NE(std::find(labels.begin(), labels.end(),
+                      "{job=\"meshtel\", namespace=\"shop\", reporter=\"destination\", "
+                      "workload=\"cart" +
+                          r + "\"}"),
+            labels.end());
+  // Each of the three had one field repaired: the request id, the path, the workload label.
+  EXPECT_EQ(encoder.repaired_entries(), 3u);
 }
 
 }  // namespace

@@ -51,6 +51,7 @@ TEST(LokiConfigTest, DefaultsWithOnlyTheUrl) {
   EXPECT_EQ(config->max_line_bytes, 256u * 1024);
   EXPECT_TRUE(config->structured_metadata);
   EXPECT_EQ(config->reject_older_than, absl::Hours(168));
+  EXPECT_EQ(config->creation_grace_period, absl::Minutes(10));
   ASSERT_EQ(config->labels.size(), 3u);
   EXPECT_EQ(config->labels[0].name, "namespace");
   EXPECT_EQ(config->labels[0].field, LokiLabelField::kDestinationNamespace);
@@ -72,7 +73,8 @@ TEST(LokiConfigTest, ReadsEveryKey) {
       "      static_labels: {cluster: east}\n"
       "      max_line_bytes: 1000\n"
       "      structured_metadata: false\n"
-      "      reject_older_than: 24h\n");
+      "      reject_older_than: 24h\n"
+      "      creation_grace_period: 1h\n");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->tenant_id, "team-a");
   EXPECT_EQ(config->basic_auth_username, "u");
@@ -87,10 +89,13 @@ TEST(LokiConfigTest, ReadsEveryKey) {
   EXPECT_EQ(config->max_line_bytes, 1000u);
   EXPECT_FALSE(config->structured_metadata);
   EXPECT_EQ(config->reject_older_than, absl::Hours(24));
+  EXPECT_EQ(config->creation_grace_period, absl::Hours(1));
 }
 
 TEST(LokiConfigTest, ErrorsNameThePath) {
   EXPECT_EQ(ErrorOf("      tenant_id: a\n"), "exporters[0].loki.url: is required");
+  EXPECT_EQ(ErrorOf("      url: http://l/\n      creation_grace_period: 0s\n"),
+            "exporters[0].loki.creation_grace_period: must be more than 0");
   EXPECT_EQ(ErrorOf("      url: http://l/\n      lables: {}\n"),
             "exporters[0].loki.lables: unknown key");
   EXPECT_EQ(ErrorOf("      url: https://l/\n"),

@@ -51,6 +51,10 @@ TEST(ProxyConfigTest, EmptyFileMeansDefaults) {
   EXPECT_EQ(config->upstream.max_pending_requests, 1024u);
   EXPECT_EQ(config->upstream.queue_timeout, absl::Seconds(1));
   EXPECT_EQ(config->upstream.idle_timeout, absl::Seconds(60));
+  EXPECT_EQ(config->access_log.path, "");  // off
+  EXPECT_EQ(config->access_log.render.encoding, collector::AccessLogEncoding::kText);
+  EXPECT_EQ(config->access_log.render.format, "");  // Istio's default
+  EXPECT_EQ(config->access_log.max_buffered_bytes, 4u << 20);
 }
 
 TEST(ProxyConfigTest, EveryKeyDecodes) {
@@ -103,6 +107,12 @@ TEST(ProxyConfigTest, EveryKeyDecodes) {
   EXPECT_EQ(config->tracing.propagation, (std::vector<std::string>{"b3"}));
   EXPECT_FALSE(config->admin.enabled);
   EXPECT_EQ(config->admin.listen, (common::HostPort{"127.0.0.1", 9000}));
+  EXPECT_EQ(config->access_log.path, "/var/log/meshtel/access.log");
+  EXPECT_EQ(config->access_log.render.encoding, collector::AccessLogEncoding::kJson);
+  EXPECT_EQ(config->access_log.render.json_format,
+            (std::vector<collector::AccessLogJsonField>{{"method", "%REQ(:METHOD)%"},
+                                                        {"code", "%RESPONSE_CODE%"}}));
+  EXPECT_EQ(config->access_log.max_buffered_bytes, 1048576u);
 }
 
 TEST(ProxyConfigTest, ServiceHostDefaultsFromWorkload) {

@@ -2,6 +2,8 @@
 
 #include "proxy/reporter/record_reporter.h"
 
+#include <algorithm>
+#include <fstream>
 #include <mutex>
 #include <set>
 
@@ -209,6 +211,38 @@ TEST(RecordReporterTest, ShutdownReportsWhatWasNeverAcknowledged) {
   EXPECT_EQ(reporter.Shutdown(absl::Milliseconds(100)), 10u);
   reporter.Submit(Record("/late"));  // after shutdown: dropped, never blocks
   EXPECT_EQ(reporter.dropped_records(), 1u);
+}
+
+// The access log gets a line for every record the batcher takes, in submission order, and the
+// records the queue refused count as dropped lines; nothing needs a collector.
+TEST(RecordReporterTest, AccessLogGetsEveryRecordOrCountsItDropped) {
+  const std::string path = testing::MakeTempDir("reporter-access-log") + "/access.log";
+  AccessLogConfig log_config;
+  log_config.path = path;
+  log_config.render.format = "%REQ(:PATH)%";
+  auto access_log = AccessLogWriter::Open(log_config);
+  ASSERT_TRUE(access_log.ok()) << access_log.status();
+  ReporterConfig config = FastConfig(testing::FreePort());  // no collector there
+  config.max_queued_records = 64;
+  constexpr int kRecords = 2000;
+  {
+    RecordReporter reporter(config, "proxy-log", access_log->get());
+    for (int i = 0; i < kRecords; ++i) reporter.Submit(Record("/p" + std::to_string(i)));
+    reporter.Shutdown(absl::ZeroDuration());
+    EXPECT_EQ((*access_log)->dropped_lines(), reporter.dropped_records());
+  }
+  (*access_log)->Shutdown();
+  EXPECT_EQ((*access_log)->written_lines() + (*access_log)->dropped_lines(),
+            static_cast<uint64_t>(kRecords));
+  std::ifstream in(path);
+  std::vector<int> written;
+  for (std::string line; std::getline(in, line);) {
+    ASSERT_EQ(line.rfind("/p", 0), 0u) << line;
+    written.push_back(std::stoi(line.substr(2)));
+  }
+  EXPECT_EQ(written.size(), (*access_log)->written_lines());
+  EXPECT_TRUE(std::is_sorted(written.begin(), written.end()));
+  EXPECT_EQ(std::adjacent_find(written.begin(), written.end()), written.end());  // no repeats
 }
 
 TEST(RendezvousTest, WeightsAreStableAndSpreadTraces) {
