@@ -339,11 +339,12 @@ StageSet RunStages(const Options& options, const std::vector<RequestRecord>& rec
   std::vector<Span> kept;
   {
     const StageTimer timer;
-    for (const AssembledTrace& trace : decided) {
-      kept.insert(kept.end(), trace.spans.begin(), trace.spans.end());
+    for (AssembledTrace& trace : decided) {
+      kept.insert(kept.end(), std::make_move_iterator(trace.spans.begin()),
+                  std::make_move_iterator(trace.spans.end()));
     }
     set.stages.push_back(
-        timer.Done("kept spans gathered for the write, as TracePipeline::Run does (copied)", "span",
+        timer.Done("kept spans gathered for the write, as TracePipeline::Run does (moved)", "span",
                    kept.size()));
   }
 
