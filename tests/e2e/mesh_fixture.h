@@ -52,10 +52,11 @@ class MeshTest : public ::testing::Test {
     testing::WriteFile(dir_ + "/collector.yaml",
                        "ingest: {listen: \"127.0.0.1:" + std::to_string(ingest_port_) + "\"}\n" +
                            "admin: {listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\"}\n" +
-                           "store: {data_dir: \"" + dir_ + "/data\"}\n" + "shutdown_grace: 1s\n");
+                           "store: {data_dir: \"" + dir_ + "/data\"}\n" + "shutdown_grace: 1s\n" +
+                           ExtraCollectorConfig());
     const std::string reporter =
         "reporter: {collector: \"127.0.0.1:" + std::to_string(ingest_port_) +
-        "\", flush_interval: 50ms, reconnect_max_backoff: 500ms}\n";
+        "\", flush_interval: 50ms, reconnect_max_backoff: 500ms}\n" + ExtraProxyConfig();
     testing::WriteFile(dir_ + "/backend-proxy.yaml",
                        "io_threads: 1\n"
                        "workload: {name: backend, namespace: demo, app: backend, version: v1}\n"
@@ -97,6 +98,10 @@ class MeshTest : public ::testing::Test {
           << "port " << port << " never opened; see logs in " << dir_;
     }
   }
+
+  // Top-level YAML appended to the collector's and to both proxies' configs.
+  virtual std::string ExtraCollectorConfig() const { return ""; }
+  virtual std::string ExtraProxyConfig() const { return ""; }
 
   void TearDown() override {
     if (HasFailure()) {
