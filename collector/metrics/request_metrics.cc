@@ -95,12 +95,6 @@ std::string RenderLabels(std::span<const std::string> names,
   return text;
 }
 
-void AppendUint(uint64_t value, std::string& out) {
-  char buffer[24];
-  auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  out.append(buffer, result.ptr);
-}
-
 // The `le` values of kIstioHistogramBounds plus "+Inf", per format.
 const std::vector<std::string>& LeTexts(ExpositionFormat format) {
   static const auto make = [](ExpositionFormat f) {
@@ -382,34 +376,125 @@ class LazySnapshots {
   std::vector<bool> taken_;
 };
 
-// One histogram family: _bucket (cumulative, le ascending, +Inf last), _sum, _count.
+// Writes a render through a buffer that stays in the CPU cache: the pieces of a line are copied
+// with memcpy at a moving pointer (no per-piece capacity checks or calls into std::string), and
+// `out` grows by one append per buffer. A row larger than the buffer (label values of tens of
+// KiB) gets a larger buffer for itself.
+class RenderWriter {
+ public:
+  explicit RenderWriter(std::string& out) : out_(out), buffer_(new char[kBufferBytes]) {
+    begin_ = cursor_ = buffer_.get();
+    end_ = begin_ + kBufferBytes;
+  }
+  ~RenderWriter() { Flush(); }
+  RenderWriter(const RenderWriter&) = delete;
+  RenderWriter& operator=(const RenderWriter&) = delete;
+
+  // A pointer with room for `bytes`; write up to that many, then Commit() the end.
+  char* Reserve(size_t bytes) {
+    if (bytes > static_cast<size_t>(end_ - cursor_)) Grow(bytes);
+    return cursor_;
+  }
+  void Commit(char* end) { cursor_ = end; }
+  void Flush() {
+    out_.append(begin_, static_cast<size_t>(cursor_ - begin_));
+    cursor_ = begin_;
+  }
+
+ private:
+  static constexpr size_t kBufferBytes = 256 * 1024;
+
+  void Grow(size_t bytes) {
+    Flush();
+    if (bytes > static_cast<size_t>(end_ - begin_)) {
+      buffer_.reset(new char[bytes]);
+      begin_ = cursor_ = buffer_.get();
+      end_ = begin_ + bytes;
+    }
+  }
+
+  std::string& out_;
+  std::unique_ptr<char[]> buffer_;
+  char* begin_;
+  char* cursor_;
+  char* end_;
+};
+
+char* Put(char* at, std::string_view text) {
+  std::memcpy(at, text.data(), text.size());
+  return at + text.size();
+}
+
+constexpr size_t kMaxUintText = 20;
+
+char* PutUint(char* at, uint64_t value) { return std::to_chars(at, at + kMaxUintText, value).ptr; }
+
+// The end of each bucket line before its count, per bound: `le="0.5"} `.
+const std::vector<std::string>& LeSuffixes(ExpositionFormat format) {
+  static const auto make = [](ExpositionFormat f) {
+    std::vector<std::string> suffixes;
+    for (const std::string& le : LeTexts(f)) suffixes.push_back("le=\"" + le + "\"} ");
+    return suffixes;
+  };
+  static const std::vector<std::string> text = make(ExpositionFormat::kPrometheusText);
+  static const std::vector<std::string> open_metrics = make(ExpositionFormat::kOpenMetrics);
+  return format == ExpositionFormat::kOpenMetrics ? open_metrics : text;
+}
+
+// One histogram family: _bucket (cumulative, le ascending, +Inf last), _sum, _count. A series
+// without labels prints `name_bucket{le="..."}` and `name_sum value`, as prometheus-cpp does.
 void RenderHistogram(ExpositionFormat format, std::string_view name, std::string_view help,
                      std::string_view unit, const std::vector<SnapshotRow<RequestValues>>& rows,
                      HistogramCounts RequestValues::*member, std::string& out) {
   if (rows.empty()) return;
-  const std::vector<std::string>& le_texts = LeTexts(format);
   AppendMetadata(format, name, MetricKind::kHistogram, help, unit, out);
+  const std::vector<std::string>& suffixes = LeSuffixes(format);
+  size_t max_suffix = 0;
+  for (const std::string& suffix : suffixes) max_suffix = std::max(max_suffix, suffix.size());
+  const std::string bucket = std::string(name) + "_bucket{";
+  const std::string sum = std::string(name) + "_sum";
+  const std::string count = std::string(name) + "_count";
+  constexpr size_t kBuckets = kIstioHistogramBounds.size() + 1;
+
+  RenderWriter writer(out);
   for (const auto& row : rows) {
-    const std::string& labels = row.labels->text;
+    const std::string_view labels = row.labels->text;
     const HistogramCounts& histogram = row.values.*member;
-    // A series without labels (every label removed) prints {le="..."} and no empty braces.
-    const std::string_view separator = labels.empty() ? "" : ",";
+    // Every line of the row at once: buckets, then _sum and _count.
+    const size_t bucket_line = bucket.size() + labels.size() + 1 + max_suffix + kMaxUintText + 1;
+    const size_t total_line = count.size() + labels.size() + 3 + kMaxDoubleText + 1;
+    char* at = writer.Reserve(kBuckets * bucket_line + 2 * total_line);
     uint64_t cumulative = 0;
-    for (size_t i = 0; i < histogram.counts.size(); ++i) {
+    for (size_t i = 0; i < kBuckets; ++i) {
       cumulative += histogram.counts[i];
-      out.append(name).append("_bucket{").append(labels).append(separator).append("le=\"");
-      out.append(le_texts[i]).append("\"} ");
-      AppendUint(cumulative, out);
-      out.push_back('\n');
+      at = Put(at, bucket);
+      if (!labels.empty()) {
+        at = Put(at, labels);
+        *at++ = ',';
+      }
+      at = Put(at, suffixes[i]);
+      at = PutUint(at, cumulative);
+      *at++ = '\n';
     }
-    // A series without labels prints "name value", as prometheus-cpp does.
-    const std::string_view open = labels.empty() ? "" : "{";
-    const std::string_view close = labels.empty() ? " " : "} ";
-    out.append(name).append("_sum").append(open).append(labels).append(close);
-    AppendPrometheusDouble(histogram.sum, out);
-    out.append("\n").append(name).append("_count").append(open).append(labels).append(close);
-    AppendUint(histogram.count, out);
-    out.push_back('\n');
+    at = Put(at, sum);
+    if (!labels.empty()) {
+      *at++ = '{';
+      at = Put(at, labels);
+      *at++ = '}';
+    }
+    *at++ = ' ';
+    at = WritePrometheusDouble(histogram.sum, at);
+    *at++ = '\n';
+    at = Put(at, count);
+    if (!labels.empty()) {
+      *at++ = '{';
+      at = Put(at, labels);
+      *at++ = '}';
+    }
+    *at++ = ' ';
+    at = PutUint(at, histogram.count);
+    *at++ = '\n';
+    writer.Commit(at);
   }
 }
 
@@ -418,15 +503,20 @@ void RenderCounter(ExpositionFormat format, std::string_view name, std::string_v
                    const Rows& rows, Value member, std::string& out) {
   if (rows.empty()) return;
   AppendMetadata(format, name, MetricKind::kCounter, help, "", out);
+  RenderWriter writer(out);
   for (const auto& row : rows) {
-    const std::string& labels = row.labels->text;
-    if (labels.empty()) {
-      out.append(name).push_back(' ');  // no labels: "name value", as prometheus-cpp prints it
-    } else {
-      out.append(name).append("{").append(labels).append("} ");
+    const std::string_view labels = row.labels->text;
+    char* at = writer.Reserve(name.size() + labels.size() + 3 + kMaxUintText + 1);
+    at = Put(at, name);
+    if (!labels.empty()) {  // no labels: "name value", as prometheus-cpp prints it
+      *at++ = '{';
+      at = Put(at, labels);
+      *at++ = '}';
     }
-    AppendUint(row.values.*member, out);
-    out.push_back('\n');
+    *at++ = ' ';
+    at = PutUint(at, row.values.*member);
+    *at++ = '\n';
+    writer.Commit(at);
   }
 }
 
@@ -605,6 +695,20 @@ const MetricLabelPlans& RequestMetrics::label_plans() const { return *options_.l
 
 void RequestMetrics::Render(ExpositionFormat format, std::string& out) const {
   LazySnapshots<RequestValues> requests(tables_->requests);
+  LazySnapshots<MessageValues> messages(tables_->messages);
+  // The whole text at once, so `out` grows once: an upper bound per sample line of its label text
+  // plus the name, `le` and number, which stay under 120 bytes.
+  size_t bound = 4096;
+  const auto add_rows = [&bound](const auto& rows, size_t lines) {
+    for (const auto& row : rows) bound += lines * (row.labels->text.size() + 120);
+  };
+  add_rows(requests.Of(IstioMetric::kRequestCount), 1);
+  add_rows(requests.Of(IstioMetric::kRequestDuration), kIstioHistogramBounds.size() + 3);
+  add_rows(requests.Of(IstioMetric::kRequestSize), kIstioHistogramBounds.size() + 3);
+  add_rows(requests.Of(IstioMetric::kResponseSize), kIstioHistogramBounds.size() + 3);
+  add_rows(messages.Of(IstioMetric::kGrpcRequestMessages), 1);
+  add_rows(messages.Of(IstioMetric::kGrpcResponseMessages), 1);
+  ReserveBody(out, bound);
   RenderCounter(format, kRequestsTotal, "Requests handled, by Istio's standard labels.",
                 requests.Of(IstioMetric::kRequestCount), &RequestValues::requests, out);
   RenderHistogram(
@@ -617,7 +721,6 @@ void RequestMetrics::Render(ExpositionFormat format, std::string& out) const {
   RenderHistogram(format, kResponseBytes, "Response size as sent to the downstream, in bytes.",
                   "bytes", requests.Of(IstioMetric::kResponseSize), &RequestValues::response_bytes,
                   out);
-  LazySnapshots<MessageValues> messages(tables_->messages);
   RenderCounter(format, kRequestMessages, "gRPC messages sent by the client.",
                 messages.Of(IstioMetric::kGrpcRequestMessages), &MessageValues::request_messages,
                 out);

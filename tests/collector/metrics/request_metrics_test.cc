@@ -155,6 +155,29 @@ TEST(RequestMetricsTest, VisitSamplesMatchesTheTextRendering) {
   EXPECT_EQ(samples, 2u * (1 + 3 * 22) + 1);
 }
 
+TEST(RequestMetricsTest, LabelTextLargerThanTheRenderBufferRendersWhole) {
+  // 300 KB of label text: larger than the renderer's buffer, so each row takes the slow path.
+  RequestMetrics metrics({.build_tag = ""});
+  auto record = Record(meshtel::v1::REPORTER_SOURCE, 200, 2'000'000, 1, 2);
+  const std::string huge(300'000, 'w');
+  record.mutable_source()->set_workload(huge);
+  metrics.Record(record);
+  metrics.Record(Record(meshtel::v1::REPORTER_SOURCE, 200, 2'000'000, 1, 2));
+  std::string text;
+  metrics.RenderText(text);
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_requests_total", {"source_workload=\"" + huge + "\""})),
+            "1");
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_response_bytes_bucket",
+                             {"source_workload=\"" + huge + "\"", "le=\"+Inf\""})),
+            "1");
+  EXPECT_EQ(
+      ValueOf(FindLine(text, "istio_response_bytes_count", {"source_workload=\"" + huge + "\""})),
+      "1");
+  EXPECT_EQ(testing::SumSamples(text, "istio_request_bytes_sum", {}), 2);
+  // Every line is whole: 2 label sets × 67 samples, 4 × (HELP + TYPE).
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2 * 67 + 8);
+}
+
 TEST(RequestMetricsTest, EmptyAggregatorRendersOnlyTheBuild) {
   RequestMetrics without_build({.build_tag = ""});
   std::string text;
