@@ -214,7 +214,7 @@ TEST(NumberTest, WriteIsAppendAtAPointerWithinTheBound) {
     std::string appended;
     AppendPrometheusDouble(value, appended);
     char buffer[kMaxDoubleText];
-    const char* end = WritePrometheusDouble(value, buffer);
+    char* end = WritePrometheusDouble(value, buffer);
     ASSERT_LE(end - buffer, static_cast<ptrdiff_t>(kMaxDoubleText));
     EXPECT_EQ(std::string(buffer, end), appended);
   }
