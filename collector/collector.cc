@@ -15,6 +15,7 @@
 #include "collector/logs/json_escape.h"
 #include "collector/traces/trace_json.h"
 #include "fmt/format.h"
+#include "fmt/ranges.h"
 #include "spdlog/spdlog.h"
 
 namespace meshtel::collector {
@@ -67,13 +68,37 @@ std::string ReplayJson(const ReplayStatus& status) {
       status.refused_before_send, reasons, status.sent, status.rejected, JsonString(status.error));
 }
 
+// The compiled metrics.overrides and keep list; the config was validated when it was loaded, so
+// an error here means a config that skipped validation: it falls back to Istio's labels.
+std::shared_ptr<const MetricLabelPlans> LabelPlansOf(const MetricsConfig& metrics) {
+  absl::StatusOr<MetricLabelPlans> plans = metrics.CompileLabelPlans();
+  if (!plans.ok()) {
+    spdlog::error("metrics: ignoring the overrides: {}", plans.status().ToString());
+    return nullptr;
+  }
+  return std::make_shared<const MetricLabelPlans>(*std::move(plans));
+}
+
+// GET /api/metrics/capture-headers: the request headers the tag overrides read, which the proxies
+// must capture (their capture_request_headers option).
+common::AdminResponse CaptureHeadersJson(const MetricLabelPlans& plans) {
+  std::string body = "{\"capture_request_headers\":[";
+  for (size_t i = 0; i < plans.captured_headers().size(); ++i) {
+    if (i > 0) body += ',';
+    body += JsonString(plans.captured_headers()[i]);
+  }
+  body += "]}\n";
+  return common::AdminResponse{.content_type = "application/json", .body = std::move(body)};
+}
+
 }  // namespace
 
 Collector::Collector(const CollectorConfig& config)
     : config_(config),
       registry_(std::make_shared<prometheus::Registry>()),
       request_metrics_({.max_series_per_metric = config.metrics.max_series_per_metric,
-                        .registry = registry_.get()}),
+                        .registry = registry_.get(),
+                        .label_plans = LabelPlansOf(config.metrics)}),
       scrape_handler_(request_metrics_, *registry_) {}
 
 absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfig& config,
@@ -171,6 +196,9 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   routes.emplace_back("/api/traces/", [self](const common::AdminRequest& request) {
     return self->TraceJson(request);
   });
+  routes.emplace_back("/api/metrics/capture-headers", [self](const common::AdminRequest&) {
+    return CaptureHeadersJson(self->request_metrics_.label_plans());
+  });
   routes.emplace_back("/healthz", [](const common::AdminRequest&) {
     return common::AdminResponse{.body = "ok\n"};
   });
@@ -191,6 +219,13 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
     if (!writer.ok()) return writer.status();
     (*writer)->Start();
     collector->remote_writers_.push_back(*std::move(writer));
+  }
+  if (const auto& headers = collector->request_metrics_.label_plans().captured_headers();
+      !headers.empty()) {
+    spdlog::info(
+        "metrics: tag overrides read the request headers [{}]; the proxies must capture them "
+        "(capture_request_headers; also GET /api/metrics/capture-headers)",
+        fmt::join(headers, ", "));
   }
   if (config.metrics.series_idle_timeout > absl::ZeroDuration()) {
     collector->expiry_thread_ = std::thread([self] { self->ExpireSeriesLoop(); });

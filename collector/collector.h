@@ -10,6 +10,9 @@
 // background thread expires idle metric series every tenth of metrics.series_idle_timeout (between
 // 1 s and 1 min); none runs when it is 0. Threading: Consume() runs on gRPC threads; admin handlers
 // on the admin thread. Shutdown() is called once, from the main thread.
+// Metric overrides: metrics.overrides and metrics.keep_labels are compiled once into the
+// RequestMetrics' label plans; GET /api/metrics/capture-headers answers the request headers they
+// read ({"capture_request_headers":[...]}), which the proxies must capture.
 // Remote write: each metrics.remote_write entry gets a RemoteWriter (its own thread) pushing the
 // samples /metrics shows of RequestMetrics to a Prometheus remote write receiver.
 

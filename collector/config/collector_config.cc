@@ -91,7 +91,11 @@ absl::Status MetricsConfig::Validate() const {
         absl::StrCat("metrics.series_idle_timeout: ", absl::FormatDuration(series_idle_timeout),
                      " is neither 0 nor at least 1s"));
   }
-  return absl::OkStatus();
+  return CompileLabelPlans().status();
+}
+
+absl::StatusOr<MetricLabelPlans> MetricsConfig::CompileLabelPlans() const {
+  return CompileMetricLabelPlans(overrides, keep_labels);
 }
 
 absl::Status CollectorConfig::Validate() const {
@@ -181,6 +185,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
     metrics->Read("max_series_per_metric", config.metrics.max_series_per_metric);
     metrics->Read("series_idle_timeout", config.metrics.series_idle_timeout);
     ReadRemoteWriteConfigs(*metrics, config.metrics.remote_write);
+    ReadMetricOverrides(*metrics, config.metrics.overrides, config.metrics.keep_labels);
     top.Fail(metrics->Finish());
   }
   ReadTracesConfig(top, config.traces);

@@ -6,6 +6,7 @@
 // the YAML path and the value.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "collector/common/host_port.h"
 #include "collector/logs/access_log_config.h"
 #include "collector/logs/access_log_format.h"
+#include "collector/metrics/metric_overrides.h"
 #include "collector/metrics/remote_write_config.h"
 #include "collector/traces/traces_config.h"
 #include "yaml-cpp/yaml.h"
@@ -116,8 +118,17 @@ struct MetricsConfig {
   // Prometheus remote write receivers the metrics are pushed to (remote_write_config.h).
   // Default: none
   std::vector<RemoteWriteConfig> remote_write;
+  // Istio Telemetry API tag overrides and disabled metrics, mesh-wide (metric_overrides.h).
+  // Default: none
+  std::vector<MetricOverrideConfig> overrides;
+  // When set, the only labels istio_* metrics keep (applied after the overrides). Default: unset
+  // (every label)
+  std::optional<std::vector<std::string>> keep_labels;
 
+  // Validates, compiling the overrides (CompileMetricLabelPlans) once.
   absl::Status Validate() const;
+  // The compiled overrides and keep list; errors as Validate().
+  absl::StatusOr<MetricLabelPlans> CompileLabelPlans() const;
 };
 
 struct CollectorConfig {

@@ -1,5 +1,6 @@
 #include "collector/metrics/exposition.h"
 
+#include <sys/mman.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -70,12 +71,6 @@ std::vector<ListElement> ParseList(std::string_view header) {
     elements.push_back(parsed);
   }
   return elements;
-}
-
-void AppendUint(uint64_t value, std::string& out) {
-  char buffer[24];
-  const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  out.append(buffer, result.ptr);
 }
 
 void AppendHelpText(ExpositionFormat format, std::string_view help, std::string& out) {
@@ -331,20 +326,33 @@ void AppendEscapedLabelValue(std::string_view value, std::string& out) {
   }
 }
 
-void AppendPrometheusDouble(double value, std::string& out) {
-  if (std::isnan(value)) {
-    out.append("NaN");
-  } else if (std::isinf(value)) {
-    out.append(value > 0 ? "+Inf" : "-Inf");
-  } else if (value == std::trunc(value) && std::fabs(value) < 1e15) {
+char* WritePrometheusDouble(double value, char* at) {
+  char* const end = at + kMaxDoubleText;
+  if (std::isnan(value)) return std::copy_n("NaN", 3, at);
+  if (std::isinf(value)) return std::copy_n(value > 0 ? "+Inf" : "-Inf", 4, at);
+  if (value == std::trunc(value) && std::fabs(value) < 1e15) {
     // Whole numbers in full, as Envoy prints bucket bounds: "3600000", never "3.6e+06".
-    if (value < 0) out.push_back('-');
-    AppendUint(static_cast<uint64_t>(std::fabs(value)), out);
-  } else {
-    char buffer[32];
-    const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
-    out.append(buffer, result.ptr);
+    if (value < 0) *at++ = '-';
+    return std::to_chars(at, end, static_cast<uint64_t>(std::fabs(value))).ptr;
   }
+  return std::to_chars(at, end, value).ptr;
+}
+
+void AppendPrometheusDouble(double value, std::string& out) {
+  char buffer[kMaxDoubleText];
+  out.append(buffer, WritePrometheusDouble(value, buffer));
+}
+
+void ReserveBody(std::string& out, size_t bytes) {
+  const size_t wanted = out.size() + bytes;
+  if (wanted <= out.capacity()) return;
+  out.reserve(wanted);
+  if (out.capacity() < (size_t{4} << 20)) return;
+  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+  const auto begin = reinterpret_cast<uintptr_t>(out.data());
+  const uintptr_t first = (begin + kHugePage - 1) & ~(kHugePage - 1);
+  const uintptr_t last = (begin + out.capacity()) & ~(kHugePage - 1);
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
 }
 
 void AppendLeValue(ExpositionFormat format, double bound, std::string& out) {

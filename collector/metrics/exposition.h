@@ -66,9 +66,19 @@ void AppendUtf8Repaired(std::string_view text, std::string& out);
 void AppendEscapedLabelValue(std::string_view value, std::string& out);
 // Go-style shortest float text: "0.5", "1", "3600000", "+Inf", "NaN".
 void AppendPrometheusDouble(double value, std::string& out);
+// The same text written at `at`, which must have room for kMaxDoubleText bytes; returns its end.
+inline constexpr size_t kMaxDoubleText = 32;
+char* WritePrometheusDouble(double value, char* at);
 // A histogram bound as the `le` label value of `format`: 0.0.4 prints Envoy's form ("1",
 // "3600000"), OpenMetrics the canonical float form ("1.0", "3600000.0"); both print "+Inf".
 void AppendLeValue(ExpositionFormat format, double bound, std::string& out);
+
+// Makes room in `out` for `bytes` more at once (no growth by doubling and copying). A buffer of
+// 4 MiB or more is marked for transparent huge pages (madvise MADV_HUGEPAGE) before it is first
+// written: a fresh scrape body of hundreds of MB then takes hundreds of page faults instead of
+// hundreds of thousands, which cost most of a scrape on a virtual machine. Only a hint: without
+// THP it changes nothing.
+void ReserveBody(std::string& out, size_t bytes);
 
 // Appends every family in `families` (as prometheus-cpp's Registry::Collect() returns them).
 void AppendPrometheusCppFamilies(ExpositionFormat format,

@@ -29,18 +29,23 @@ constexpr std::string_view kResponseBytes = "istio_response_bytes";
 constexpr std::string_view kRequestMessages = "istio_request_messages_total";
 constexpr std::string_view kResponseMessages = "istio_response_messages_total";
 
-constexpr std::array<std::string_view, 4> kRequestTableMetrics = {kRequestsTotal, kDuration,
-                                                                  kRequestBytes, kResponseBytes};
-constexpr std::array<std::string_view, 2> kMessageTableMetrics = {kRequestMessages,
-                                                                  kResponseMessages};
+constexpr std::array<IstioMetric, 4> kRequestTableMetrics = {
+    IstioMetric::kRequestCount, IstioMetric::kRequestDuration, IstioMetric::kRequestSize,
+    IstioMetric::kResponseSize};
+constexpr std::array<IstioMetric, 2> kMessageTableMetrics = {IstioMetric::kGrpcRequestMessages,
+                                                             IstioMetric::kGrpcResponseMessages};
 
-// Series key: each label value prefixed by its length, so distinct tuples never collide. Sized
-// once and filled with memcpy: `key` is a reused buffer, so this allocates only when it grows.
-void BuildSeriesKey(std::span<const std::string_view> values, std::string& key) {
-  size_t total = 0;
+// Series key: the plan's name-set id (series of different label names never share a key), then
+// each label value prefixed by its length, so distinct tuples never collide. Sized once and
+// filled with memcpy: `key` is a reused buffer, so this allocates only when it grows.
+void BuildSeriesKey(uint32_t name_set_id, std::span<const std::string_view> values,
+                    std::string& key) {
+  size_t total = sizeof(name_set_id);
   for (std::string_view value : values) total += sizeof(uint32_t) + value.size();
   key.resize(total);
   char* out = key.data();
+  std::memcpy(out, &name_set_id, sizeof(name_set_id));
+  out += sizeof(name_set_id);
   for (std::string_view value : values) {
     const uint32_t size = static_cast<uint32_t>(value.size());
     std::memcpy(out, &size, sizeof(size));
@@ -51,8 +56,8 @@ void BuildSeriesKey(std::span<const std::string_view> values, std::string& key) 
 }
 
 // True when no byte of `text` has its high bit set, eight bytes at a time. On a series key this
-// means every value is ASCII (a length prefix has a high bit only for values of 128+ bytes,
-// which then take the slow path).
+// means every value is ASCII (a length prefix or name-set id has a high bit only from 128 up,
+// which then takes the slow path).
 bool IsAsciiText(std::string_view text) {
   uint64_t seen = 0;
   size_t i = 0;
@@ -67,7 +72,7 @@ bool IsAsciiText(std::string_view text) {
 
 // The label values of a key, in order.
 void DecodeSeriesKey(std::string_view key, std::span<std::string_view> values) {
-  size_t at = 0;
+  size_t at = sizeof(uint32_t);  // the name-set id
   for (std::string_view& value : values) {
     uint32_t size = 0;
     std::memcpy(&size, key.data() + at, sizeof(size));
@@ -77,7 +82,7 @@ void DecodeSeriesKey(std::string_view key, std::span<std::string_view> values) {
   }
 }
 
-std::string RenderLabels(std::span<const std::string_view> names,
+std::string RenderLabels(std::span<const std::string> names,
                          std::span<const std::string_view> values) {
   std::string text;
   for (size_t i = 0; i < values.size(); ++i) {
@@ -88,12 +93,6 @@ std::string RenderLabels(std::span<const std::string_view> names,
     text.push_back('"');
   }
   return text;
-}
-
-void AppendUint(uint64_t value, std::string& out) {
-  char buffer[24];
-  auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  out.append(buffer, result.ptr);
 }
 
 // The `le` values of kIstioHistogramBounds plus "+Inf", per format.
@@ -127,8 +126,9 @@ struct MessageValues {
 
 // Label text shared by the live series and every snapshot that copied it.
 struct SeriesLabels {
-  std::string key;   // length-prefixed values (series_key)
-  std::string text;  // rendered once: reporter="source",source_workload="...",...
+  const LabelPlan* plan = nullptr;  // the label names; owned by RequestMetricsOptions
+  std::string key;                  // name-set id and length-prefixed values (series_key)
+  std::string text;                 // rendered once: reporter="source",source_workload="...",...
 };
 
 template <class Values>
@@ -137,15 +137,15 @@ struct SnapshotRow {
   Values values;
 };
 
-// One set of metrics that share their label sets: sharded series, a limit, one overflow series.
-template <class Values, size_t kLabels>
+// One set of metrics that share their label plans (and so their label sets): sharded series, a
+// limit, one overflow series per label-name set.
+template <class Values>
 class SeriesTable {
  public:
-  SeriesTable(std::string_view table_name, const std::array<std::string_view, kLabels>& names,
-              std::span<const std::string_view> metrics, size_t shard_count, uint64_t max_series,
-              prometheus::Family<prometheus::Counter>* overflow_family,
+  SeriesTable(std::string table_name, std::span<const std::string_view> metrics, size_t shard_count,
+              uint64_t max_series, prometheus::Family<prometheus::Counter>* overflow_family,
               prometheus::Family<prometheus::Gauge>* series_family)
-      : table_name_(table_name), names_(names), max_series_(max_series) {
+      : table_name_(std::move(table_name)), max_series_(max_series) {
     shards_.reserve(shard_count);
     for (size_t i = 0; i < shard_count; ++i) shards_.push_back(std::make_unique<Shard>());
     for (std::string_view metric : metrics) {
@@ -156,16 +156,14 @@ class SeriesTable {
         series_gauges_.push_back(&series_family->Add({{"metric", std::string(metric)}}));
       }
     }
-    std::array<std::string_view, kLabels> overflow_values;
-    overflow_values.fill(kOverflowLabelValue);
-    overflow_labels_ = MakeLabels(overflow_values);
   }
 
-  // Applies `update` to the series of `values` (valid UTF-8; `series_key` is
-  // BuildSeriesKey(values)), creating it or falling back to the overflow series.
+  // Applies `update` to the series of `values` (valid UTF-8, named by plan.names; `series_key`
+  // is BuildSeriesKey(plan.name_set_id, values)), creating it or falling back to the overflow
+  // series of the plan's label names.
   template <class Fn>
-  void Update(const std::array<std::string_view, kLabels>& values, std::string_view series_key,
-              int64_t now_ms, const Fn& update) {
+  void Update(std::span<const std::string_view> values, const LabelPlan& plan,
+              std::string_view series_key, int64_t now_ms, const Fn& update) {
     // absl's own string hash: std::string_view would hash through std::hash (Debian's Abseil
     // keeps its own string_view type), several times slower on 400-byte keys.
     const absl::string_view key(series_key.data(), series_key.size());
@@ -175,7 +173,7 @@ class SeriesTable {
       auto it = shard.series.find(key);
       if (it == shard.series.end() && Reserve()) {
         auto series = std::make_unique<Series>();
-        series->labels = MakeLabels(values);
+        series->labels = MakeLabels(plan, values);
         const std::string& stored = series->labels->key;
         it =
             shard.series.emplace(absl::string_view(stored.data(), stored.size()), std::move(series))
@@ -196,12 +194,14 @@ class SeriesTable {
           table_name_, max_series_, kOverflowLabelValue);
     }
     std::lock_guard<std::mutex> lock(overflow_mutex_);
-    if (!overflow_) {
-      overflow_ = std::make_unique<Series>();
-      overflow_->labels = overflow_labels_;
+    std::unique_ptr<Series>& overflow = overflow_[plan.name_set_id];
+    if (!overflow) {
+      overflow = std::make_unique<Series>();
+      std::vector<std::string_view> overflow_values(plan.names.size(), kOverflowLabelValue);
+      overflow->labels = MakeLabels(plan, overflow_values);
     }
-    update(overflow_->values);
-    overflow_->last_update_ms = now_ms;
+    update(overflow->values);
+    overflow->last_update_ms = now_ms;
   }
 
   size_t ExpireIdle(int64_t cutoff_ms) {
@@ -218,10 +218,9 @@ class SeriesTable {
         gauge->Decrement(static_cast<double>(removed));
     }
     std::lock_guard<std::mutex> lock(overflow_mutex_);
-    if (overflow_ && overflow_->last_update_ms < cutoff_ms) {
-      overflow_.reset();
-      ++removed;
-    }
+    removed += absl::erase_if(overflow_, [cutoff_ms](const auto& entry) {
+      return entry.second->last_update_ms < cutoff_ms;
+    });
     return removed;
   }
 
@@ -239,12 +238,16 @@ class SeriesTable {
                 return a.labels->text < b.labels->text;
               });
     std::lock_guard<std::mutex> lock(overflow_mutex_);
-    if (overflow_) rows.push_back({overflow_->labels, overflow_->values});
+    const size_t first_overflow = rows.size();
+    for (const auto& [id, series] : overflow_) rows.push_back({series->labels, series->values});
+    std::sort(rows.begin() + static_cast<ptrdiff_t>(first_overflow), rows.end(),
+              [](const SnapshotRow<Values>& a, const SnapshotRow<Values>& b) {
+                return a.labels->text < b.labels->text;
+              });
     return rows;
   }
 
   size_t size() const { return series_.load(std::memory_order_relaxed); }
-  const std::array<std::string_view, kLabels>& names() const { return names_; }
 
  private:
   struct Series {
@@ -258,11 +261,12 @@ class SeriesTable {
     absl::flat_hash_map<absl::string_view, std::unique_ptr<Series>> series ABSL_GUARDED_BY(mutex);
   };
 
-  std::shared_ptr<const SeriesLabels> MakeLabels(
-      const std::array<std::string_view, kLabels>& values) {
+  static std::shared_ptr<const SeriesLabels> MakeLabels(const LabelPlan& plan,
+                                                        std::span<const std::string_view> values) {
     auto labels = std::make_shared<SeriesLabels>();
-    BuildSeriesKey(values, labels->key);
-    labels->text = RenderLabels(names_, values);
+    labels->plan = &plan;
+    BuildSeriesKey(plan.name_set_id, values, labels->key);
+    labels->text = RenderLabels(plan.names, values);
     return labels;
   }
 
@@ -276,85 +280,320 @@ class SeriesTable {
     return true;
   }
 
-  const std::string_view table_name_;
-  const std::array<std::string_view, kLabels> names_;
+  const std::string table_name_;
   const uint64_t max_series_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<uint64_t> series_{0};
   std::atomic<bool> overflow_warned_{false};
   std::vector<prometheus::Counter*> overflow_counters_;
   std::vector<prometheus::Gauge*> series_gauges_;
-  std::shared_ptr<const SeriesLabels> overflow_labels_;
   mutable std::mutex overflow_mutex_;
-  std::unique_ptr<Series> overflow_ ABSL_GUARDED_BY(overflow_mutex_);
+  // By LabelPlan::name_set_id: one overflow series per set of label names.
+  absl::flat_hash_map<uint32_t, std::unique_ptr<Series>> overflow_ ABSL_GUARDED_BY(overflow_mutex_);
 };
 
-using RequestTable = SeriesTable<RequestValues, kIstioRequestLabelCount>;
-using MessageTable = SeriesTable<MessageValues, kIstioMessageLabelCount>;
+// Metrics of one family (the four request metrics, or the two message counters) whose plans are
+// equal for every record mode share one table.
+template <class Values>
+struct TableGroup {
+  std::vector<IstioMetric> metrics;
+  std::array<const LabelPlan*, kRecordModeCount> plans{};
+  std::unique_ptr<SeriesTable<Values>> table;
+};
 
-// One histogram family: _bucket (cumulative, le ascending, +Inf last), _sum, _count.
+template <class Values>
+std::vector<TableGroup<Values>> MakeGroups(std::span<const IstioMetric> metrics,
+                                           const RequestMetricsOptions& options,
+                                           prometheus::Family<prometheus::Counter>* overflow,
+                                           prometheus::Family<prometheus::Gauge>* series) {
+  const MetricLabelPlans& plans = *options.label_plans;
+  std::vector<TableGroup<Values>> groups;
+  for (IstioMetric metric : metrics) {
+    auto group = std::find_if(groups.begin(), groups.end(), [&](const TableGroup<Values>& g) {
+      for (size_t mode = 0; mode < kRecordModeCount; ++mode) {
+        if (!g.plans[mode]->SameLabels(plans.plan(metric, static_cast<RecordMode>(mode)))) {
+          return false;
+        }
+      }
+      return true;
+    });
+    if (group == groups.end()) {
+      groups.emplace_back();
+      group = groups.end() - 1;
+      for (size_t mode = 0; mode < kRecordModeCount; ++mode) {
+        group->plans[mode] = &plans.plan(metric, static_cast<RecordMode>(mode));
+      }
+    }
+    group->metrics.push_back(metric);
+  }
+  for (TableGroup<Values>& group : groups) {
+    std::vector<std::string_view> names;
+    for (IstioMetric metric : group.metrics) names.push_back(MetricName(metric));
+    std::string table_name = names.size() == 1 ? std::string(names[0]) : "the metrics ";
+    if (names.size() > 1) {
+      for (size_t i = 0; i < names.size(); ++i) {
+        if (i > 0) table_name += ", ";
+        table_name += names[i];
+      }
+    }
+    group.table =
+        std::make_unique<SeriesTable<Values>>(std::move(table_name), names, options.shard_count,
+                                              options.max_series_per_metric, overflow, series);
+  }
+  return groups;
+}
+
+template <class Values>
+size_t GroupOf(const std::vector<TableGroup<Values>>& groups, IstioMetric metric) {
+  for (size_t i = 0; i < groups.size(); ++i) {
+    if (std::find(groups[i].metrics.begin(), groups[i].metrics.end(), metric) !=
+        groups[i].metrics.end()) {
+      return i;
+    }
+  }
+  return 0;
+}
+
+// Snapshots taken at most once per table during one render.
+template <class Values>
+class LazySnapshots {
+ public:
+  explicit LazySnapshots(const std::vector<TableGroup<Values>>& groups)
+      : groups_(groups), rows_(groups.size()), taken_(groups.size(), false) {}
+
+  const std::vector<SnapshotRow<Values>>& Of(IstioMetric metric) {
+    const size_t group = GroupOf(groups_, metric);
+    if (!taken_[group]) {
+      rows_[group] = groups_[group].table->Snapshot();
+      taken_[group] = true;
+    }
+    return rows_[group];
+  }
+
+ private:
+  const std::vector<TableGroup<Values>>& groups_;
+  std::vector<std::vector<SnapshotRow<Values>>> rows_;
+  std::vector<bool> taken_;
+};
+
+// Writes a render through a buffer that stays in the CPU cache: the pieces of a line are copied
+// with memcpy at a moving pointer (no per-piece capacity checks or calls into std::string), and
+// `out` grows by one append per buffer. A row larger than the buffer (label values of tens of
+// KiB) gets a larger buffer for itself.
+class RenderWriter {
+ public:
+  explicit RenderWriter(std::string& out) : out_(out), buffer_(new char[kBufferBytes]) {
+    begin_ = cursor_ = buffer_.get();
+    end_ = begin_ + kBufferBytes;
+  }
+  ~RenderWriter() { Flush(); }
+  RenderWriter(const RenderWriter&) = delete;
+  RenderWriter& operator=(const RenderWriter&) = delete;
+
+  // A pointer with room for `bytes`; write up to that many, then Commit() the end.
+  char* Reserve(size_t bytes) {
+    if (bytes > static_cast<size_t>(end_ - cursor_)) Grow(bytes);
+    return cursor_;
+  }
+  void Commit(char* end) { cursor_ = end; }
+  void Flush() {
+    out_.append(begin_, static_cast<size_t>(cursor_ - begin_));
+    cursor_ = begin_;
+  }
+
+ private:
+  static constexpr size_t kBufferBytes = 256 * 1024;
+
+  void Grow(size_t bytes) {
+    Flush();
+    if (bytes > static_cast<size_t>(end_ - begin_)) {
+      buffer_.reset(new char[bytes]);
+      begin_ = cursor_ = buffer_.get();
+      end_ = begin_ + bytes;
+    }
+  }
+
+  std::string& out_;
+  std::unique_ptr<char[]> buffer_;
+  char* begin_;
+  char* cursor_;
+  char* end_;
+};
+
+char* Put(char* at, std::string_view text) {
+  std::memcpy(at, text.data(), text.size());
+  return at + text.size();
+}
+
+constexpr size_t kMaxUintText = 20;
+
+char* PutUint(char* at, uint64_t value) { return std::to_chars(at, at + kMaxUintText, value).ptr; }
+
+// The end of each bucket line before its count, per bound: `le="0.5"} `.
+const std::vector<std::string>& LeSuffixes(ExpositionFormat format) {
+  static const auto make = [](ExpositionFormat f) {
+    std::vector<std::string> suffixes;
+    for (const std::string& le : LeTexts(f)) suffixes.push_back("le=\"" + le + "\"} ");
+    return suffixes;
+  };
+  static const std::vector<std::string> text = make(ExpositionFormat::kPrometheusText);
+  static const std::vector<std::string> open_metrics = make(ExpositionFormat::kOpenMetrics);
+  return format == ExpositionFormat::kOpenMetrics ? open_metrics : text;
+}
+
+// One histogram family: _bucket (cumulative, le ascending, +Inf last), _sum, _count. A series
+// without labels prints `name_bucket{le="..."}` and `name_sum value`, as prometheus-cpp does.
 void RenderHistogram(ExpositionFormat format, std::string_view name, std::string_view help,
                      std::string_view unit, const std::vector<SnapshotRow<RequestValues>>& rows,
                      HistogramCounts RequestValues::*member, std::string& out) {
-  const std::vector<std::string>& le_texts = LeTexts(format);
+  if (rows.empty()) return;
   AppendMetadata(format, name, MetricKind::kHistogram, help, unit, out);
+  const std::vector<std::string>& suffixes = LeSuffixes(format);
+  size_t max_suffix = 0;
+  for (const std::string& suffix : suffixes) max_suffix = std::max(max_suffix, suffix.size());
+  const std::string bucket = std::string(name) + "_bucket{";
+  const std::string sum = std::string(name) + "_sum";
+  const std::string count = std::string(name) + "_count";
+  constexpr size_t kBuckets = kIstioHistogramBounds.size() + 1;
+
+  RenderWriter writer(out);
   for (const auto& row : rows) {
-    const std::string& labels = row.labels->text;
+    const std::string_view labels = row.labels->text;
     const HistogramCounts& histogram = row.values.*member;
+    // Every line of the row at once: buckets, then _sum and _count.
+    const size_t bucket_line = bucket.size() + labels.size() + 1 + max_suffix + kMaxUintText + 1;
+    const size_t total_line = count.size() + labels.size() + 3 + kMaxDoubleText + 1;
+    char* at = writer.Reserve(kBuckets * bucket_line + 2 * total_line);
     uint64_t cumulative = 0;
-    for (size_t i = 0; i < histogram.counts.size(); ++i) {
+    for (size_t i = 0; i < kBuckets; ++i) {
       cumulative += histogram.counts[i];
-      out.append(name).append("_bucket{").append(labels).append(",le=\"").append(le_texts[i]);
-      out.append("\"} ");
-      AppendUint(cumulative, out);
-      out.push_back('\n');
+      at = Put(at, bucket);
+      if (!labels.empty()) {
+        at = Put(at, labels);
+        *at++ = ',';
+      }
+      at = Put(at, suffixes[i]);
+      at = PutUint(at, cumulative);
+      *at++ = '\n';
     }
-    out.append(name).append("_sum{").append(labels).append("} ");
-    AppendPrometheusDouble(histogram.sum, out);
-    out.append("\n").append(name).append("_count{").append(labels).append("} ");
-    AppendUint(histogram.count, out);
-    out.push_back('\n');
+    at = Put(at, sum);
+    if (!labels.empty()) {
+      *at++ = '{';
+      at = Put(at, labels);
+      *at++ = '}';
+    }
+    *at++ = ' ';
+    at = WritePrometheusDouble(histogram.sum, at);
+    *at++ = '\n';
+    at = Put(at, count);
+    if (!labels.empty()) {
+      *at++ = '{';
+      at = Put(at, labels);
+      *at++ = '}';
+    }
+    *at++ = ' ';
+    at = PutUint(at, histogram.count);
+    *at++ = '\n';
+    writer.Commit(at);
   }
 }
 
 template <class Rows, class Value>
 void RenderCounter(ExpositionFormat format, std::string_view name, std::string_view help,
                    const Rows& rows, Value member, std::string& out) {
+  if (rows.empty()) return;
   AppendMetadata(format, name, MetricKind::kCounter, help, "", out);
+  RenderWriter writer(out);
   for (const auto& row : rows) {
-    out.append(name).append("{").append(row.labels->text).append("} ");
-    AppendUint(row.values.*member, out);
-    out.push_back('\n');
+    const std::string_view labels = row.labels->text;
+    char* at = writer.Reserve(name.size() + labels.size() + 3 + kMaxUintText + 1);
+    at = Put(at, name);
+    if (!labels.empty()) {  // no labels: "name value", as prometheus-cpp prints it
+      *at++ = '{';
+      at = Put(at, labels);
+      *at++ = '}';
+    }
+    *at++ = ' ';
+    at = PutUint(at, row.values.*member);
+    *at++ = '\n';
+    writer.Commit(at);
   }
 }
 
-// Repairs the values that are not valid UTF-8 into `scratch`, pointing the views there;
-// returns whether any changed.
-template <size_t N>
-bool RepairUtf8(std::array<std::string_view, N>& values, std::array<std::string, N>& scratch) {
-  bool changed = false;
-  for (size_t i = 0; i < N; ++i) {
-    if (IsValidUtf8(values[i])) continue;
-    scratch[i].clear();
-    AppendUtf8Repaired(values[i], scratch[i]);
-    values[i] = scratch[i];
-    changed = true;
+// The label values of `plan` for one record: the standard values themselves when the plan is a
+// prefix of them, else evaluated into `buffer` (sized for every plan beforehand).
+std::span<const std::string_view> PlanValues(const LabelPlan& plan,
+                                             const meshtel::v1::RequestRecord& record,
+                                             std::span<const std::string_view> standard,
+                                             const IstioLabelScratch& scratch,
+                                             std::vector<std::string_view>& buffer) {
+  if (plan.standard_prefix) return standard.subspan(0, plan.names.size());
+  for (size_t i = 0; i < plan.sources.size(); ++i) {
+    buffer[i] = EvaluateLabel(plan.sources[i], record, standard, scratch);
   }
-  return changed;
+  return std::span<const std::string_view>(buffer.data(), plan.sources.size());
+}
+
+// Builds the series key of `values`; when a value is not valid UTF-8, repairs the values into
+// `repaired` (views in `buffer`, which `values` may already be) and rebuilds the key.
+std::span<const std::string_view> KeyValues(const LabelPlan& plan,
+                                            std::span<const std::string_view> values,
+                                            std::vector<std::string>& repaired,
+                                            std::vector<std::string_view>& buffer,
+                                            std::string& key) {
+  BuildSeriesKey(plan.name_set_id, values, key);
+  if (IsAsciiText(key)) return values;
+  bool changed = false;
+  for (size_t i = 0; i < values.size(); ++i) {
+    std::string_view value = values[i];
+    if (!IsValidUtf8(value)) {
+      repaired[i].clear();
+      AppendUtf8Repaired(value, repaired[i]);
+      value = repaired[i];
+      changed = true;
+    }
+    buffer[i] = value;
+  }
+  if (!changed) return values;
+  values = std::span<const std::string_view>(buffer.data(), values.size());
+  BuildSeriesKey(plan.name_set_id, values, key);
+  return values;
 }
 
 }  // namespace
 
+std::string_view MetricName(IstioMetric metric) {
+  switch (metric) {
+    case IstioMetric::kRequestCount:
+      return kRequestsTotal;
+    case IstioMetric::kRequestDuration:
+      return kDuration;
+    case IstioMetric::kRequestSize:
+      return kRequestBytes;
+    case IstioMetric::kResponseSize:
+      return kResponseBytes;
+    case IstioMetric::kGrpcRequestMessages:
+      return kRequestMessages;
+    case IstioMetric::kGrpcResponseMessages:
+      return kResponseMessages;
+  }
+  return {};
+}
+
 struct RequestMetrics::Tables {
   Tables(const RequestMetricsOptions& options, prometheus::Family<prometheus::Counter>* overflow,
          prometheus::Family<prometheus::Gauge>* series)
-      : requests("the request metrics", kIstioRequestLabelNames, kRequestTableMetrics,
-                 options.shard_count, options.max_series_per_metric, overflow, series),
-        messages("the gRPC message metrics", kIstioMessageLabelNames, kMessageTableMetrics,
-                 options.shard_count, options.max_series_per_metric, overflow, series) {}
+      : requests(MakeGroups<RequestValues>(kRequestTableMetrics, options, overflow, series)),
+        messages(MakeGroups<MessageValues>(kMessageTableMetrics, options, overflow, series)),
+        requests_total_group(GroupOf(requests, IstioMetric::kRequestCount)),
+        request_messages_group(GroupOf(messages, IstioMetric::kGrpcRequestMessages)),
+        max_labels(options.label_plans->max_labels()) {}
 
-  RequestTable requests;
-  MessageTable messages;
+  std::vector<TableGroup<RequestValues>> requests;
+  std::vector<TableGroup<MessageValues>> messages;
+  size_t requests_total_group;
+  size_t request_messages_group;
+  size_t max_labels;
 };
 
 void HistogramCounts::Observe(double value) {
@@ -368,6 +607,7 @@ void HistogramCounts::Observe(double value) {
 RequestMetrics::RequestMetrics(RequestMetricsOptions options) : options_(std::move(options)) {
   options_.shard_count = std::max<size_t>(options_.shard_count, 1);
   options_.max_series_per_metric = std::max<uint64_t>(options_.max_series_per_metric, 1);
+  if (!options_.label_plans) options_.label_plans = std::make_shared<const MetricLabelPlans>();
   prometheus::Family<prometheus::Counter>* overflow = nullptr;
   prometheus::Family<prometheus::Gauge>* series = nullptr;
   if (options_.registry != nullptr) {
@@ -397,63 +637,96 @@ int64_t RequestMetrics::NowMs() {
 
 void RequestMetrics::Record(const meshtel::v1::RequestRecord& record, int64_t now_ms) {
   thread_local IstioLabelScratch scratch;
-  thread_local std::array<std::string, kIstioRequestLabelCount> repaired;
+  thread_local std::vector<std::string> repaired;
+  thread_local std::vector<std::string_view> buffer;
   thread_local std::string key;
-  auto values = IstioRequestLabelValues(record, scratch);
-  BuildSeriesKey(values, key);
-  if (!IsAsciiText(key) && RepairUtf8(values, repaired)) BuildSeriesKey(values, key);
+  // Sized before any view into them is taken; grows only for a RequestMetrics with more labels.
+  if (buffer.size() < tables_->max_labels) {
+    buffer.resize(tables_->max_labels);
+    repaired.resize(tables_->max_labels);
+  }
+  const auto standard = IstioRequestLabelValues(record, scratch);
+  const auto mode = static_cast<size_t>(RecordModeOf(record));
 
-  tables_->requests.Update(values, key, now_ms, [&record](RequestValues& series) {
-    ++series.requests;
-    series.duration_ms.Observe(static_cast<double>(record.duration_ns()) / 1e6);
-    series.request_bytes.Observe(static_cast<double>(record.request_bytes()));
-    series.response_bytes.Observe(static_cast<double>(record.response_bytes()));
-  });
+  for (const TableGroup<RequestValues>& group : tables_->requests) {
+    const LabelPlan& plan = *group.plans[mode];
+    if (plan.disabled) continue;
+    auto values = PlanValues(plan, record, standard, scratch, buffer);
+    values = KeyValues(plan, values, repaired, buffer, key);
+    group.table->Update(values, plan, key, now_ms, [&record](RequestValues& series) {
+      ++series.requests;
+      series.duration_ms.Observe(static_cast<double>(record.duration_ns()) / 1e6);
+      series.request_bytes.Observe(static_cast<double>(record.request_bytes()));
+      series.response_bytes.Observe(static_cast<double>(record.response_bytes()));
+    });
+  }
 
   if (record.request_protocol() == meshtel::v1::REQUEST_PROTOCOL_GRPC) {
-    std::array<std::string_view, kIstioMessageLabelCount> message_values;
-    for (size_t i = 0; i < kIstioMessageLabelCount; ++i) {
-      message_values[i] = values[kIstioMessageLabelIndexes[i]];
+    for (const TableGroup<MessageValues>& group : tables_->messages) {
+      const LabelPlan& plan = *group.plans[mode];
+      if (plan.disabled) continue;
+      auto values = PlanValues(plan, record, standard, scratch, buffer);
+      values = KeyValues(plan, values, repaired, buffer, key);
+      group.table->Update(values, plan, key, now_ms, [&record](MessageValues& series) {
+        series.request_messages += record.request_messages();
+        series.response_messages += record.response_messages();
+      });
     }
-    BuildSeriesKey(message_values, key);
-    tables_->messages.Update(message_values, key, now_ms, [&record](MessageValues& series) {
-      series.request_messages += record.request_messages();
-      series.response_messages += record.response_messages();
-    });
   }
 }
 
 size_t RequestMetrics::ExpireIdle(int64_t now_ms, int64_t idle_ms) {
   const int64_t cutoff = now_ms - idle_ms;
-  return tables_->requests.ExpireIdle(cutoff) + tables_->messages.ExpireIdle(cutoff);
+  size_t removed = 0;
+  for (const auto& group : tables_->requests) removed += group.table->ExpireIdle(cutoff);
+  for (const auto& group : tables_->messages) removed += group.table->ExpireIdle(cutoff);
+  return removed;
 }
 
-size_t RequestMetrics::series_count() const { return tables_->requests.size(); }
+size_t RequestMetrics::series_count() const {
+  return tables_->requests[tables_->requests_total_group].table->size();
+}
 
-size_t RequestMetrics::message_series_count() const { return tables_->messages.size(); }
+size_t RequestMetrics::message_series_count() const {
+  return tables_->messages[tables_->request_messages_group].table->size();
+}
+
+const MetricLabelPlans& RequestMetrics::label_plans() const { return *options_.label_plans; }
 
 void RequestMetrics::Render(ExpositionFormat format, std::string& out) const {
-  const auto requests = tables_->requests.Snapshot();
-  if (!requests.empty()) {
-    RenderCounter(format, kRequestsTotal, "Requests handled, by Istio's standard labels.", requests,
-                  &RequestValues::requests, out);
-    RenderHistogram(
-        format, kDuration,
-        "Request duration from the first downstream byte to the end of the response, in ms.",
-        "milliseconds", requests, &RequestValues::duration_ms, out);
-    RenderHistogram(format, kRequestBytes,
-                    "Request size as received from the downstream, in bytes.", "bytes", requests,
-                    &RequestValues::request_bytes, out);
-    RenderHistogram(format, kResponseBytes, "Response size as sent to the downstream, in bytes.",
-                    "bytes", requests, &RequestValues::response_bytes, out);
-  }
-  const auto messages = tables_->messages.Snapshot();
-  if (!messages.empty()) {
-    RenderCounter(format, kRequestMessages, "gRPC messages sent by the client.", messages,
-                  &MessageValues::request_messages, out);
-    RenderCounter(format, kResponseMessages, "gRPC messages sent by the server.", messages,
-                  &MessageValues::response_messages, out);
-  }
+  LazySnapshots<RequestValues> requests(tables_->requests);
+  LazySnapshots<MessageValues> messages(tables_->messages);
+  // The whole text at once, so `out` grows once: an upper bound per sample line of its label text
+  // plus the name, `le` and number, which stay under 120 bytes.
+  size_t bound = 4096;
+  const auto add_rows = [&bound](const auto& rows, size_t lines) {
+    for (const auto& row : rows) bound += lines * (row.labels->text.size() + 120);
+  };
+  add_rows(requests.Of(IstioMetric::kRequestCount), 1);
+  add_rows(requests.Of(IstioMetric::kRequestDuration), kIstioHistogramBounds.size() + 3);
+  add_rows(requests.Of(IstioMetric::kRequestSize), kIstioHistogramBounds.size() + 3);
+  add_rows(requests.Of(IstioMetric::kResponseSize), kIstioHistogramBounds.size() + 3);
+  add_rows(messages.Of(IstioMetric::kGrpcRequestMessages), 1);
+  add_rows(messages.Of(IstioMetric::kGrpcResponseMessages), 1);
+  ReserveBody(out, bound);
+  RenderCounter(format, kRequestsTotal, "Requests handled, by Istio's standard labels.",
+                requests.Of(IstioMetric::kRequestCount), &RequestValues::requests, out);
+  RenderHistogram(
+      format, kDuration,
+      "Request duration from the first downstream byte to the end of the response, in ms.",
+      "milliseconds", requests.Of(IstioMetric::kRequestDuration), &RequestValues::duration_ms, out);
+  RenderHistogram(format, kRequestBytes, "Request size as received from the downstream, in bytes.",
+                  "bytes", requests.Of(IstioMetric::kRequestSize), &RequestValues::request_bytes,
+                  out);
+  RenderHistogram(format, kResponseBytes, "Response size as sent to the downstream, in bytes.",
+                  "bytes", requests.Of(IstioMetric::kResponseSize), &RequestValues::response_bytes,
+                  out);
+  RenderCounter(format, kRequestMessages, "gRPC messages sent by the client.",
+                messages.Of(IstioMetric::kGrpcRequestMessages), &MessageValues::request_messages,
+                out);
+  RenderCounter(format, kResponseMessages, "gRPC messages sent by the server.",
+                messages.Of(IstioMetric::kGrpcResponseMessages), &MessageValues::response_messages,
+                out);
   if (!options_.build_tag.empty()) {
     AppendMetadata(format, "istio_build", MetricKind::kGauge,
                    "The build of the meshtel proxies reporting to this collector.", "", out);
@@ -467,42 +740,56 @@ void RequestMetrics::Render(ExpositionFormat format, std::string& out) const {
 
 void RequestMetrics::VisitSamples(const std::function<void(const MetricSample&)>& visit) const {
   const std::vector<std::string>& le_texts = LeTexts(ExpositionFormat::kPrometheusText);
-  std::vector<SampleLabel> labels(kIstioRequestLabelCount + 1);
-  std::array<std::string_view, kIstioRequestLabelCount> values;
-
-  for (const auto& row : tables_->requests.Snapshot()) {
-    DecodeSeriesKey(row.labels->key, values);
-    for (size_t i = 0; i < kIstioRequestLabelCount; ++i) {
-      labels[i] = {kIstioRequestLabelNames[i], values[i]};
+  std::vector<SampleLabel> labels(tables_->max_labels + 1);
+  std::vector<std::string_view> values(tables_->max_labels);
+  // The labels of one row, `labels[0, count)`; `count` is returned.
+  const auto row_labels = [&](const SeriesLabels& series) {
+    const std::vector<std::string>& names = series.plan->names;
+    const std::span<std::string_view> row_values(values.data(), names.size());
+    DecodeSeriesKey(series.key, row_values);
+    for (size_t i = 0; i < names.size(); ++i) labels[i] = {names[i], row_values[i]};
+    return names.size();
+  };
+  const auto histogram = [&](std::string_view prefix, size_t count, const HistogramCounts& counts) {
+    const std::span<const SampleLabel> base(labels.data(), count);
+    const std::string bucket = std::string(prefix) + "_bucket";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < counts.counts.size(); ++i) {
+      cumulative += counts.counts[i];
+      labels[count] = {"le", le_texts[i]};
+      visit({bucket, std::span<const SampleLabel>(labels.data(), count + 1),
+             static_cast<double>(cumulative)});
     }
-    const std::span<const SampleLabel> base(labels.data(), kIstioRequestLabelCount);
-    visit({kRequestsTotal, base, static_cast<double>(row.values.requests)});
-    const auto histogram = [&](std::string_view prefix, const HistogramCounts& counts) {
-      const std::string bucket = std::string(prefix) + "_bucket";
-      uint64_t cumulative = 0;
-      for (size_t i = 0; i < counts.counts.size(); ++i) {
-        cumulative += counts.counts[i];
-        labels[kIstioRequestLabelCount] = {"le", le_texts[i]};
-        visit({bucket, std::span<const SampleLabel>(labels.data(), kIstioRequestLabelCount + 1),
-               static_cast<double>(cumulative)});
-      }
-      visit({std::string(prefix) + "_sum", base, counts.sum});
-      visit({std::string(prefix) + "_count", base, static_cast<double>(counts.count)});
-    };
-    histogram(kDuration, row.values.duration_ms);
-    histogram(kRequestBytes, row.values.request_bytes);
-    histogram(kResponseBytes, row.values.response_bytes);
+    visit({std::string(prefix) + "_sum", base, counts.sum});
+    visit({std::string(prefix) + "_count", base, static_cast<double>(counts.count)});
+  };
+
+  LazySnapshots<RequestValues> requests(tables_->requests);
+  for (const auto& row : requests.Of(IstioMetric::kRequestCount)) {
+    const size_t count = row_labels(*row.labels);
+    visit({kRequestsTotal, std::span<const SampleLabel>(labels.data(), count),
+           static_cast<double>(row.values.requests)});
+  }
+  for (const auto& row : requests.Of(IstioMetric::kRequestDuration)) {
+    histogram(kDuration, row_labels(*row.labels), row.values.duration_ms);
+  }
+  for (const auto& row : requests.Of(IstioMetric::kRequestSize)) {
+    histogram(kRequestBytes, row_labels(*row.labels), row.values.request_bytes);
+  }
+  for (const auto& row : requests.Of(IstioMetric::kResponseSize)) {
+    histogram(kResponseBytes, row_labels(*row.labels), row.values.response_bytes);
   }
 
-  std::array<std::string_view, kIstioMessageLabelCount> message_values;
-  for (const auto& row : tables_->messages.Snapshot()) {
-    DecodeSeriesKey(row.labels->key, message_values);
-    for (size_t i = 0; i < kIstioMessageLabelCount; ++i) {
-      labels[i] = {kIstioMessageLabelNames[i], message_values[i]};
-    }
-    const std::span<const SampleLabel> base(labels.data(), kIstioMessageLabelCount);
-    visit({kRequestMessages, base, static_cast<double>(row.values.request_messages)});
-    visit({kResponseMessages, base, static_cast<double>(row.values.response_messages)});
+  LazySnapshots<MessageValues> messages(tables_->messages);
+  for (const auto& row : messages.Of(IstioMetric::kGrpcRequestMessages)) {
+    const size_t count = row_labels(*row.labels);
+    visit({kRequestMessages, std::span<const SampleLabel>(labels.data(), count),
+           static_cast<double>(row.values.request_messages)});
+  }
+  for (const auto& row : messages.Of(IstioMetric::kGrpcResponseMessages)) {
+    const size_t count = row_labels(*row.labels);
+    visit({kResponseMessages, std::span<const SampleLabel>(labels.data(), count),
+           static_cast<double>(row.values.response_messages)});
   }
 
   if (!options_.build_tag.empty()) {

@@ -11,12 +11,22 @@
 //   20 message labels (reporter plus source_*/destination_*) ("message series").
 // - istio_build (gauge, value 1): labels component="proxy" and tag=<options.build_tag>.
 //
-// Cardinality: each of the two series tables holds at most options.max_series_per_metric label
+// Labels: options.label_plans (metric_overrides.h) says, per metric and record mode (reporter
+// source / destination / unspecified), which labels a series carries and where their values come
+// from (tag overrides, the keep list) and whether the metric is recorded at all. Metrics of one
+// family whose plans are equal for every mode share one series table (without overrides: one for
+// the four request metrics, one for the two message counters); a metric with plans of its own
+// gets a table of its own (holding the whole family's numbers per series, of which it prints its
+// own). Series of different label names never share a key; after a REMOVE, records that differ
+// only in the removed label update one series.
+//
+// Cardinality: each series table holds at most options.max_series_per_metric label
 // sets. A record whose label set is new once a table is full updates that table's one overflow
-// series instead — every label set to kOverflowLabelValue — and counts the update in
-// meshtel_metrics_series_overflow_total{metric=...} (once per metric of the table). The
-// overflow series is not counted against the limit, so at most limit + 1 label sets are
-// exposed. ExpireIdle() removes series not updated for a while (overflow series included); a
+// series instead — every label set to kOverflowLabelValue; one per set of label names, so one
+// unless overrides give client and server records different label names — and counts the update
+// in meshtel_metrics_series_overflow_total{metric=...} (once per metric of the table). Overflow
+// series are not counted against the limit, so at most limit + 1 label sets are exposed per set
+// of label names. ExpireIdle() removes series not updated for a while (overflow series included); a
 // later record creates them again, from zero. meshtel_metrics_series{metric=...} is the number
 // of label sets counted against the limit. Both meshtel_* families are registered in
 // options.registry when one is given.
@@ -39,6 +49,7 @@
 #include <string_view>
 
 #include "collector/metrics/exposition.h"
+#include "collector/metrics/metric_overrides.h"
 #include "collector/metrics/sample_source.h"
 #include "meshtel/v1/record.pb.h"
 #include "prometheus/registry.h"
@@ -72,7 +83,13 @@ struct RequestMetricsOptions {
   // Where meshtel_metrics_series and meshtel_metrics_series_overflow_total are registered; may
   // be null (benchmarks, tests that do not look at them).
   prometheus::Registry* registry = nullptr;
+  // Tag overrides, disabled metrics and the keep list, compiled (metric_overrides.h). Null:
+  // Istio's standard labels on every metric.
+  std::shared_ptr<const MetricLabelPlans> label_plans;
 };
+
+// The Prometheus name of `metric` ("istio_requests_total", ...).
+std::string_view MetricName(IstioMetric metric);
 
 class RequestMetrics : public SampleSource {
  public:
@@ -98,9 +115,13 @@ class RequestMetrics : public SampleSource {
   void Render(ExpositionFormat format, std::string& out) const;
   void RenderText(std::string& out) const { Render(ExpositionFormat::kPrometheusText, out); }
 
-  // Label sets counted against the limit: request series, and gRPC message series.
+  // Label sets counted against the limit: of istio_requests_total's table, and of
+  // istio_request_messages_total's.
   size_t series_count() const;
   size_t message_series_count() const;
+
+  // The plans in use (the defaults when options.label_plans was null).
+  const MetricLabelPlans& label_plans() const;
 
   // SampleSource: every sample Render(kPrometheusText) would print, same names and labels.
   void VisitSamples(const std::function<void(const MetricSample&)>& visit) const override;

@@ -29,9 +29,12 @@ common::AdminResponse ScrapeHandler::Serve(const common::AdminRequest& request) 
 
   common::AdminResponse response;
   response.content_type = std::string(ContentTypeOf(negotiation.format));
+  const size_t last = last_body_bytes_.load(std::memory_order_relaxed);
+  ReserveBody(response.body, last + last / 8 + 4096);
   metrics_.Render(negotiation.format, response.body);
   AppendPrometheusCppFamilies(negotiation.format, registry_.Collect(), response.body);
   if (open_metrics) response.body.append(kOpenMetricsEof);
+  last_body_bytes_.store(response.body.size(), std::memory_order_relaxed);
   if (negotiation.gzip) {
     absl::StatusOr<std::string> compressed = GzipCompress(response.body);
     if (compressed.ok()) {

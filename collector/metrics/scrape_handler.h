@@ -8,11 +8,14 @@
 // counted in meshtel_metrics_scrapes_total{format, encoding}.
 //
 // Threading: Serve() may run on any thread, concurrently with RequestMetrics::Record(); the
-// body is rendered from snapshots (see RequestMetrics). Errors: when gzip fails the body is sent
+// body is rendered from snapshots (see RequestMetrics) into one buffer sized from the previous
+// scrape. Errors: when gzip fails the body is sent
 // uncompressed and the failure logged; Serve() itself always answers 200.
 // Ownership: `metrics` and `registry` must outlive the handler.
 
 #include <array>
+#include <atomic>
+#include <cstddef>
 
 #include "collector/common/admin_http_server.h"
 #include "collector/metrics/request_metrics.h"
@@ -33,6 +36,9 @@ class ScrapeHandler {
   const prometheus::Registry& registry_;
   // [format][gzip]: text/identity, text/gzip, openmetrics/identity, openmetrics/gzip.
   std::array<std::array<prometheus::Counter*, 2>, 2> scrapes_{};
+  // The uncompressed size of the last body: the next one is allocated at once at about that
+  // size instead of growing (and copying) its way there.
+  mutable std::atomic<size_t> last_body_bytes_{0};
 };
 
 }  // namespace meshtel::collector

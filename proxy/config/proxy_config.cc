@@ -4,7 +4,10 @@
 #include "collector/common/yaml_map.h"
 #include "fmt/format.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <string_view>
 
 namespace meshtel::proxy {
 namespace {
@@ -138,6 +141,28 @@ absl::Status ProxyConfig::Validate() const {
                      fmt::format("'{}' is not one of w3c, b3multi, b3", form));
     }
   }
+  if (capture_request_headers.size() > 32) {
+    return Invalid("capture_request_headers",
+                   fmt::format("{} headers are more than 32", capture_request_headers.size()));
+  }
+  for (size_t i = 0; i < capture_request_headers.size(); ++i) {
+    const std::string& name = capture_request_headers[i];
+    const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+      return (std::isalnum(c) && !std::isupper(c)) ||
+             std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+                 std::string_view::npos;
+    });
+    if (!token) {
+      return Invalid(fmt::format("capture_request_headers[{}]", i),
+                     fmt::format("'{}' is not a header name", name));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (capture_request_headers[j] == name) {
+        return Invalid(fmt::format("capture_request_headers[{}]", i),
+                       fmt::format("'{}' is already capture_request_headers[{}]", name, j));
+      }
+    }
+  }
   if (workload.namespace_name.empty()) return Invalid("workload.namespace", "must not be empty");
   if (absl::Status status = access_log.render.Validate("access_log"); !status.ok()) return status;
   if (access_log.max_buffered_bytes < (64 << 10) || access_log.max_buffered_bytes > (1u << 30)) {
@@ -195,6 +220,11 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
   top.Read("idle_timeout", config.idle_timeout);
   top.Read("connect_timeout", config.connect_timeout);
   top.Read("drain_timeout", config.drain_timeout);
+  top.Read("capture_request_headers", config.capture_request_headers);
+  for (std::string& name : config.capture_request_headers) {
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  }
   bool namespace_set = false;
   if (auto workload = top.Map("workload")) {
     WorkloadConfig& w = config.workload;

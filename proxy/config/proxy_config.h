@@ -134,6 +134,11 @@ struct ProxyConfig {
   absl::Duration idle_timeout = absl::Seconds(60);    // idle keep-alive connections. Default: 60s
   absl::Duration connect_timeout = absl::Seconds(5);  // upstream connect. Default: 5s
   absl::Duration drain_timeout = absl::Seconds(5);    // SIGTERM: in-flight requests. Default: 5s
+  // Request headers copied into every record (RequestRecord.captured_headers, lower-case names,
+  // the first value when a header repeats, absent headers left out), for the collector's tag
+  // overrides (request.headers['x-user-tier']) and access-log %REQ(...)%. Names are lower-cased
+  // at load. At most 32. Default: none
+  std::vector<std::string> capture_request_headers;
   WorkloadConfig workload;
   InboundConfig inbound;
   OutboundConfig outbound;

@@ -551,6 +551,14 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
   record.set_protocol(version == 10 ? "HTTP/1.0" : "HTTP/1.1");
   record.set_user_agent(std::string(ToStd(request[http::field::user_agent])));
   record.set_forwarded_for(std::string(ToStd(request["x-forwarded-for"])));
+  // Headers the configuration asks for, as the downstream sent them (before any rewriting).
+  for (const std::string& name : config.capture_request_headers) {
+    const auto found = request.find(name);
+    if (found == request.end()) continue;
+    meshtel::v1::CapturedHeader& header = *record.add_captured_headers();
+    header.set_name(name);
+    header.set_value(std::string(ToStd(found->value())));
+  }
   const bool is_grpc = ToStd(request[http::field::content_type]).starts_with("application/grpc");
   record.set_request_protocol(is_grpc ? meshtel::v1::REQUEST_PROTOCOL_GRPC
                                       : meshtel::v1::REQUEST_PROTOCOL_HTTP);

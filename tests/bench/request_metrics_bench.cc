@@ -6,10 +6,14 @@
 //     pool of 1000 records over ~200 label sets (20 source workloads x 10 destinations, mostly
 //     200s plus a few error codes). Single-threaded figures are per CPU second (records/s/core);
 //     the threads:2 variants share one aggregator and report wall-clock total throughput.
-//   BM_MeshtelRender / BM_PrometheusCppRender: N distinct label sets (N = 10000, 100000), each
-//     one istio_requests_total sample plus three 19-bound histograms; times one full text render
-//     (prometheus-cpp: TextSerializer().Serialize(registry.Collect())). One label set renders
-//     67 sample lines (1 counter + 3 x (20 buckets + _sum + _count)).
+//   BM_MeshtelRender / BM_PrometheusCppRender: N distinct label sets (N = 1493, 10000, 100000),
+//     each one istio_requests_total sample plus three 19-bound histograms; times one full text
+//     render into a reused buffer (prometheus-cpp: TextSerializer().Serialize(registry.Collect())).
+//     One label set renders 67 sample lines (1 counter + 3 x (20 buckets + _sum + _count)), so
+//     N = 1493 is 100 031 samples: 100k series in Prometheus' sense (one series per sample line).
+//   BM_MeshtelScrape: the same fixtures through the /metrics handler (ScrapeHandler::Serve, text
+//     format, no gzip): a fresh body per scrape as a real scrape gets, plus the collector's own
+//     metrics; BM_MeshtelScrapeGzip the same with Accept-Encoding: gzip.
 //   BM_MeshtelMemoryPerSeries: heap bytes (glibc mallinfo2, all arenas) a fresh RequestMetrics
 //     holds after N distinct HTTP label sets of the render fixture, divided by N.
 
@@ -29,6 +33,7 @@
 #include "benchmark/benchmark.h"
 #include "collector/metrics/istio_labels.h"
 #include "collector/metrics/request_metrics.h"
+#include "collector/metrics/scrape_handler.h"
 #include "meshtel/v1/record.pb.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -322,6 +327,28 @@ void BM_PrometheusCppRender(benchmark::State& state) {
   SetRenderCounters(state, text);
 }
 
+void RunScrape(benchmark::State& state, const std::string& accept_encoding) {
+  const RequestMetrics& metrics = RenderFixture<RequestMetrics>(state.range(0));
+  prometheus::Registry registry;
+  const meshtel::collector::ScrapeHandler handler(metrics, registry);
+  meshtel::common::AdminRequest request;
+  request.method = "GET";
+  request.path = "/metrics";
+  request.accept_encoding = accept_encoding;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    const meshtel::common::AdminResponse response = handler.Serve(request);
+    bytes = response.body.size();
+    benchmark::DoNotOptimize(response.body.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+  state.counters["series"] = static_cast<double>(state.range(0));
+  state.counters["body_MB"] = static_cast<double>(bytes) / 1e6;
+}
+
+void BM_MeshtelScrape(benchmark::State& state) { RunScrape(state, ""); }
+void BM_MeshtelScrapeGzip(benchmark::State& state) { RunScrape(state, "gzip"); }
+
 size_t HeapInUse() {
   const struct mallinfo2 info = mallinfo2();
   return info.uordblks + info.hblkhd;
@@ -363,8 +390,30 @@ BENCHMARK(BM_MeshtelRecord)->Threads(2)->UseRealTime();
 BENCHMARK(BM_PrometheusCppRecord);
 BENCHMARK(BM_PrometheusCppRecord)->Threads(2)->UseRealTime();
 BENCHMARK(BM_MeshtelMemoryPerSeries)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(1);
-BENCHMARK(BM_MeshtelRender)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(3);
-BENCHMARK(BM_PrometheusCppRender)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(1);
+// 1493 label sets = 100 031 sample lines (100k series); 10000 and 100000 label sets.
+BENCHMARK(BM_MeshtelRender)
+    ->Arg(1493)
+    ->Arg(10000)
+    ->Arg(100000)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+BENCHMARK(BM_MeshtelScrape)->Arg(1493)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(3);
+// A 100k-label-set scrape allocates a 6 GB body: one per run.
+BENCHMARK(BM_MeshtelScrape)
+    ->Arg(100000)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1)
+    ->Repetitions(1);
+BENCHMARK(BM_MeshtelScrapeGzip)
+    ->Arg(1493)
+    ->Arg(10000)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+BENCHMARK(BM_PrometheusCppRender)
+    ->Arg(1493)
+    ->Arg(10000)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
 // One render of 100k label sets takes over a minute (and ~15 GB) with prometheus-cpp: one
 // repetition per binary run keeps a run under ~3 minutes; take the median across runs.
 BENCHMARK(BM_PrometheusCppRender)

@@ -53,10 +53,10 @@ class MeshTest : public ::testing::Test {
                        "ingest: {listen: \"127.0.0.1:" + std::to_string(ingest_port_) + "\"}\n" +
                            "admin: {listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\"}\n" +
                            "store: {data_dir: \"" + dir_ + "/data\"}\n" + "shutdown_grace: 1s\n" +
-                           collector_extra_yaml_);
+                           ExtraCollectorConfig());
     const std::string reporter =
         "reporter: {collector: \"127.0.0.1:" + std::to_string(ingest_port_) +
-        "\", flush_interval: 50ms, reconnect_max_backoff: 500ms}\n" + proxy_extra_yaml_;
+        "\", flush_interval: 50ms, reconnect_max_backoff: 500ms}\n" + ExtraProxyConfig();
     testing::WriteFile(dir_ + "/backend-proxy.yaml",
                        "io_threads: 1\n"
                        "workload: {name: backend, namespace: demo, app: backend, version: v1}\n"
@@ -98,6 +98,11 @@ class MeshTest : public ::testing::Test {
           << "port " << port << " never opened; see logs in " << dir_;
     }
   }
+
+  // Top-level YAML appended to the collector's and to both proxies' configs: a subclass
+  // overrides these, or sets collector_extra_yaml_ / proxy_extra_yaml_ before SetUp runs.
+  virtual std::string ExtraCollectorConfig() const { return collector_extra_yaml_; }
+  virtual std::string ExtraProxyConfig() const { return proxy_extra_yaml_; }
 
   void TearDown() override {
     if (HasFailure()) {

@@ -2,6 +2,8 @@
 
 #include <zlib.h>
 
+#include <cmath>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -204,6 +206,30 @@ TEST(NumberTest, GoStyle) {
     text += " ";
   }
   EXPECT_EQ(text, "0.5 3600000 +Inf -Inf -3 0.000125 1e+300 ");
+}
+
+TEST(NumberTest, WriteIsAppendAtAPointerWithinTheBound) {
+  for (double value : {0.5, 3600000.0, 1.0 / 0.0, std::nan(""), -3.0, 0.000125, 1e300,
+                       -1.2345678901234567e-300, 613.5, 9.999999999999998e14}) {
+    std::string appended;
+    AppendPrometheusDouble(value, appended);
+    char buffer[kMaxDoubleText];
+    char* end = WritePrometheusDouble(value, buffer);
+    ASSERT_LE(end - buffer, static_cast<ptrdiff_t>(kMaxDoubleText));
+    EXPECT_EQ(std::string(buffer, end), appended);
+  }
+}
+
+TEST(ReserveBodyTest, GrowsOnceAndKeepsTheText) {
+  std::string body = "# HELP x\n";
+  ReserveBody(body, 64 << 20);  // huge-page hint on a large buffer
+  EXPECT_GE(body.capacity(), body.size() + (64 << 20));
+  EXPECT_EQ(body, "# HELP x\n");
+  const char* data = body.data();
+  body.append(size_t{32} << 20, 'a');
+  EXPECT_EQ(body.data(), data);  // no reallocation within the reservation
+  ReserveBody(body, 10);         // already room: unchanged
+  EXPECT_EQ(body.data(), data);
 }
 
 class PrometheusCppFamiliesTest : public ::testing::Test {

@@ -10,10 +10,12 @@
 #include <thread>
 #include <vector>
 
+#include "collector/config/collector_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 #include "tests/support/metrics_text.h"
+#include "yaml-cpp/yaml.h"
 
 // Counts heap allocations of this test binary (the hot-path test reads it).
 namespace {
@@ -151,6 +153,29 @@ TEST(RequestMetricsTest, VisitSamplesMatchesTheTextRendering) {
   });
   // Two label sets, each: 1 counter + 3 histograms × (20 buckets + sum + count); istio_build.
   EXPECT_EQ(samples, 2u * (1 + 3 * 22) + 1);
+}
+
+TEST(RequestMetricsTest, LabelTextLargerThanTheRenderBufferRendersWhole) {
+  // 300 KB of label text: larger than the renderer's buffer, so each row takes the slow path.
+  RequestMetrics metrics({.build_tag = ""});
+  auto record = Record(meshtel::v1::REPORTER_SOURCE, 200, 2'000'000, 1, 2);
+  const std::string huge(300'000, 'w');
+  record.mutable_source()->set_workload(huge);
+  metrics.Record(record);
+  metrics.Record(Record(meshtel::v1::REPORTER_SOURCE, 200, 2'000'000, 1, 2));
+  std::string text;
+  metrics.RenderText(text);
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_requests_total", {"source_workload=\"" + huge + "\""})),
+            "1");
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_response_bytes_bucket",
+                             {"source_workload=\"" + huge + "\"", "le=\"+Inf\""})),
+            "1");
+  EXPECT_EQ(
+      ValueOf(FindLine(text, "istio_response_bytes_count", {"source_workload=\"" + huge + "\""})),
+      "1");
+  EXPECT_EQ(testing::SumSamples(text, "istio_request_bytes_sum", {}), 2);
+  // Every line is whole: 2 label sets × 67 samples, 4 × (HELP + TYPE).
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2 * 67 + 8);
 }
 
 TEST(RequestMetricsTest, EmptyAggregatorRendersOnlyTheBuild) {
@@ -580,6 +605,263 @@ TEST(RequestMetricsExpiryTest, ExpiryMakesRoomBelowTheLimitAndRemovesAnIdleOverf
   metrics.RenderText(text);
   EXPECT_EQ(ValueOf(FindLine(text, "istio_requests_total", {"response_code=\"404\""})), "1");
   EXPECT_EQ(testing::SampleLines(text, "istio_requests_total", {"__overflow__"}).size(), 0u);
+}
+
+// ---- Tag overrides, disabled metrics, keep list (metric_overrides.h) ---------------------------
+
+// The plans of a `metrics:` block as a user writes it in the collector config.
+std::shared_ptr<const MetricLabelPlans> Plans(const std::string& metrics_yaml) {
+  absl::StatusOr<CollectorConfig> config =
+      ParseCollectorConfig(YAML::Load("metrics:\n" + metrics_yaml));
+  EXPECT_TRUE(config.ok()) << config.status();
+  if (!config.ok()) return nullptr;
+  absl::StatusOr<MetricLabelPlans> plans = config->metrics.CompileLabelPlans();
+  EXPECT_TRUE(plans.ok()) << plans.status();
+  if (!plans.ok()) return nullptr;
+  return std::make_shared<const MetricLabelPlans>(*std::move(plans));
+}
+
+meshtel::v1::RequestRecord WithHeader(meshtel::v1::RequestRecord record, const std::string& name,
+                                      const std::string& value) {
+  auto* header = record.add_captured_headers();
+  header->set_name(name);
+  header->set_value(value);
+  return record;
+}
+
+TEST(RequestMetricsOverridesTest, UpsertFromAHeaderOnServerRecordsOnly) {
+  RequestMetrics metrics({.label_plans = Plans(R"(
+  overrides:
+    - match: {metric: REQUEST_COUNT, mode: SERVER}
+      tagOverrides:
+        user_tier: {value: "request.headers['x-user-tier']"}
+)")});
+  const auto server = Record(meshtel::v1::REPORTER_DESTINATION, 200, 1'000'000, 1, 2);
+  const auto client = Record(meshtel::v1::REPORTER_SOURCE, 200, 1'000'000, 1, 2);
+  metrics.Record(WithHeader(server, "x-user-tier", "gold"));
+  metrics.Record(WithHeader(server, "x-user-tier", "gold"));
+  metrics.Record(WithHeader(server, "x-user-tier", "silver"));
+  metrics.Record(server);                                     // no header: unknown
+  metrics.Record(WithHeader(client, "x-user-tier", "gold"));  // CLIENT: no such label
+  std::string text;
+  metrics.RenderText(text);
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_requests_total",
+                             {"reporter=\"destination\"", "user_tier=\"gold\"}"})),
+            "2");
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_requests_total",
+                             {"reporter=\"destination\"", "user_tier=\"silver\"}"})),
+            "1");
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_requests_total",
+                             {"reporter=\"destination\"", "user_tier=\"unknown\"}"})),
+            "1");
+  const std::string client_line = FindLine(text, "istio_requests_total", {"reporter=\"source\""});
+  EXPECT_EQ(ValueOf(client_line), "1");
+  EXPECT_THAT(client_line, Not(HasSubstr("user_tier")));
+  // The other metrics keep Istio's labels: the three server label sets are one series there.
+  EXPECT_EQ(testing::SampleLines(text, "istio_request_duration_milliseconds_count",
+                                 {"reporter=\"destination\""})
+                .size(),
+            1u);
+  EXPECT_EQ(testing::SampleLines(text, "istio_request_bytes_count", {"user_tier"}).size(), 0u);
+  EXPECT_EQ(
+      testing::SampleLines(text, "istio_request_duration_milliseconds_count", {"user_tier"}).size(),
+      0u);
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_request_duration_milliseconds_count",
+                             {"reporter=\"destination\""})),
+            "4");
+  // istio_requests_total has a table of its own, counted against the limit on its own.
+  EXPECT_EQ(metrics.series_count(), 4u);
+}
+
+TEST(RequestMetricsOverridesTest, UpsertReplacesAStandardValueInPlace) {
+  RequestMetrics metrics({.label_plans = Plans(R"(
+  overrides:
+    - tagOverrides:
+        destination_service: {value: upstream.host}
+        response_code: {value: "'any'"}
+)")});
+  auto record = Record(meshtel::v1::REPORTER_SOURCE, 200, 1'000'000, 1, 2);
+  record.set_upstream_host("10.1.2.3:8080");
+  metrics.Record(record);
+  record.set_response_code(503);
+  metrics.Record(record);
+  std::string text;
+  metrics.RenderText(text);
+  const std::string line = FindLine(text, "istio_requests_total", {});
+  EXPECT_THAT(line, HasSubstr(",destination_service=\"10.1.2.3:8080\",destination_canonical_"));
+  EXPECT_THAT(line, HasSubstr(",request_protocol=\"http\",response_code=\"any\","
+                              "grpc_response_status=\"\""));
+  EXPECT_EQ(ValueOf(line), "2");
+}
+
+TEST(RequestMetricsOverridesTest, RemoveMergesSeriesThatDifferedOnlyByTheLabel) {
+  RequestMetrics metrics({.label_plans = Plans(R"(
+  overrides:
+    - tagOverrides:
+        response_code: {operation: REMOVE}
+        response_flags: {operation: REMOVE}
+)")});
+  for (uint32_t code : {200u, 200u, 404u, 503u}) {
+    auto record = Record(meshtel::v1::REPORTER_SOURCE, code, 2'000'000, 1, 2);
+    if (code == 503) {
+      record.set_response_flags(uint64_t{1} << meshtel::v1::RESPONSE_FLAG_NO_HEALTHY_UPSTREAM);
+    }
+    metrics.Record(record);
+  }
+  std::string text;
+  metrics.RenderText(text);
+  EXPECT_THAT(text, Not(HasSubstr("response_code=")));
+  EXPECT_THAT(text, Not(HasSubstr("response_flags=")));
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_requests_total", {})), "4");
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_request_duration_milliseconds_count", {})), "4");
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_request_duration_milliseconds_bucket", {"le=\"5\""})),
+            "4");
+  EXPECT_EQ(metrics.series_count(), 1u);
+}
+
+TEST(RequestMetricsOverridesTest, DisabledMetricsAreNeitherRecordedNorRendered) {
+  RequestMetrics metrics({.label_plans = Plans(R"(
+  overrides:
+    - match: {metric: REQUEST_DURATION}
+      disabled: true
+    - match: {metric: GRPC_RESPONSE_MESSAGES, mode: CLIENT}
+      disabled: true
+)")});
+  metrics.Record(Record(meshtel::v1::REPORTER_SOURCE, 200, 2'000'000, 1, 2));
+  metrics.Record(GrpcRecord(meshtel::v1::REPORTER_SOURCE, 3, 4));
+  metrics.Record(GrpcRecord(meshtel::v1::REPORTER_DESTINATION, 5, 6));
+  std::string text;
+  metrics.RenderText(text);
+  EXPECT_THAT(text, Not(HasSubstr("istio_request_duration_milliseconds")));
+  EXPECT_EQ(testing::SumSamples(text, "istio_requests_total", {}), 3);
+  EXPECT_EQ(testing::SumSamples(text, "istio_request_bytes_count", {}), 3);
+  EXPECT_EQ(testing::SumSamples(text, "istio_request_messages_total", {}), 8);
+  EXPECT_EQ(testing::SumSamples(text, "istio_response_messages_total", {"reporter=\"source\""}), 0);
+  EXPECT_EQ(
+      testing::SumSamples(text, "istio_response_messages_total", {"reporter=\"destination\""}), 6);
+  size_t samples = 0;
+  metrics.VisitSamples([&](const MetricSample& sample) {
+    ++samples;
+    EXPECT_THAT(std::string(sample.metric), Not(HasSubstr("duration")));
+  });
+  // 3 label sets × (1 counter + 2 histograms × 22); 2 + 1 message samples; istio_build.
+  EXPECT_EQ(samples, 3u * 45 + 3 + 1);
+}
+
+TEST(RequestMetricsOverridesTest, KeepListLeavesOnlyTheListedLabels) {
+  RequestMetrics metrics({.label_plans = Plans(R"(
+  keep_labels: [reporter, destination_workload, response_code, user_tier]
+  overrides:
+    - tagOverrides: {user_tier: {value: "request.headers['x-user-tier']"}}
+)")});
+  for (const char* source : {"a", "b", "c"}) {
+    auto record = Record(meshtel::v1::REPORTER_DESTINATION, 200, 2'000'000, 1, 2);
+    record.mutable_source()->set_workload(source);
+    metrics.Record(WithHeader(record, "x-user-tier", "gold"));
+  }
+  metrics.Record(GrpcRecord(meshtel::v1::REPORTER_SOURCE, 1, 1));
+  std::string text;
+  metrics.RenderText(text);
+  EXPECT_EQ(FindLine(text, "istio_requests_total", {"reporter=\"destination\""}),
+            "istio_requests_total{reporter=\"destination\",destination_workload=\"backend\","
+            "response_code=\"200\",user_tier=\"gold\"} 3");
+  EXPECT_EQ(
+      FindLine(text, "istio_response_bytes_bucket", {"reporter=\"destination\"", "le=\"+Inf\""}),
+      "istio_response_bytes_bucket{reporter=\"destination\",destination_workload=\"backend\","
+      "response_code=\"200\",user_tier=\"gold\",le=\"+Inf\"} 3");
+  EXPECT_EQ(FindLine(text, "istio_request_messages_total", {}),
+            "istio_request_messages_total{reporter=\"source\",destination_workload=\"backend\","
+            "user_tier=\"unknown\"} 1");
+  EXPECT_EQ(metrics.series_count(), 2u);
+}
+
+TEST(RequestMetricsOverridesTest, SeriesWithoutAnyLabelRenderValidText) {
+  RequestMetrics metrics({.build_tag = "", .label_plans = Plans("  keep_labels: []\n")});
+  metrics.Record(Record(meshtel::v1::REPORTER_SOURCE, 200, 2'000'000, 1, 2));
+  metrics.Record(Record(meshtel::v1::REPORTER_DESTINATION, 404, 2'000'000, 1, 2));
+  std::string text;
+  metrics.RenderText(text);
+  EXPECT_THAT(text, HasSubstr("\nistio_requests_total 2\n"));
+  EXPECT_THAT(text, HasSubstr("\nistio_request_bytes_bucket{le=\"0.5\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("\nistio_request_bytes_bucket{le=\"+Inf\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("\nistio_request_bytes_sum 2\n"));
+  EXPECT_THAT(text, HasSubstr("\nistio_request_bytes_count 2\n"));
+}
+
+TEST(RequestMetricsOverridesTest, ClientAndServerLabelNamesNeverShareASeries) {
+  // Client records get `a`, server records `b`; with reporter removed, equal values must still
+  // make two series, each with its own names.
+  RequestMetrics metrics({.label_plans = Plans(R"(
+  overrides:
+    - tagOverrides: {reporter: {operation: REMOVE}}
+    - match: {mode: CLIENT}
+      tagOverrides: {a: {value: "'x'"}}
+    - match: {mode: SERVER}
+      tagOverrides: {b: {value: "'x'"}}
+)")});
+  metrics.Record(Record(meshtel::v1::REPORTER_SOURCE, 200, 2'000'000, 1, 2));
+  metrics.Record(Record(meshtel::v1::REPORTER_DESTINATION, 200, 2'000'000, 1, 2));
+  std::string text;
+  metrics.RenderText(text);
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_requests_total", {",a=\"x\""})), "1");
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_requests_total", {",b=\"x\""})), "1");
+  EXPECT_THAT(text, Not(HasSubstr("reporter=")));
+  EXPECT_EQ(metrics.series_count(), 2u);
+}
+
+TEST(RequestMetricsOverridesTest, OverflowSeriesCarryThePlansLabelNames) {
+  prometheus::Registry registry;
+  RequestMetrics metrics({.max_series_per_metric = 1,
+                          .registry = &registry,
+                          .label_plans = Plans("  keep_labels: [reporter, source_workload]\n")});
+  for (const char* source : {"a", "b", "c"}) {
+    auto record = Record(meshtel::v1::REPORTER_SOURCE, 200, 2'000'000, 1, 2);
+    record.mutable_source()->set_workload(source);
+    metrics.Record(record);
+  }
+  std::string text;
+  metrics.RenderText(text);
+  EXPECT_EQ(FindLine(text, "istio_requests_total", {"__overflow__"}),
+            "istio_requests_total{reporter=\"__overflow__\",source_workload=\"__overflow__\"} 2");
+  EXPECT_EQ(
+      RegistryValue(registry, "meshtel_metrics_series_overflow_total", "istio_requests_total"), 2);
+}
+
+TEST(RequestMetricsOverridesTest, UpdatingExistingSeriesAllocatesNothing) {
+  RequestMetrics metrics({.label_plans = Plans(R"(
+  overrides:
+    - match: {metric: REQUEST_COUNT}
+      tagOverrides:
+        user_tier: {value: "request.headers['x-user-tier']"}
+        method: {value: request.method}
+        response_flags: {operation: REMOVE}
+    - match: {mode: CLIENT}
+      tagOverrides: {path: {value: request.url_path}}
+)")});
+  std::vector<meshtel::v1::RequestRecord> records;
+  for (uint32_t code : {200u, 503u}) {
+    auto record = Record(meshtel::v1::REPORTER_SOURCE, code, 2'000'000, 10, 20);
+    record.set_method("GET");
+    record.set_path("/api/items?page=2");
+    records.push_back(WithHeader(record, "x-user-tier", "gold"));
+    records.push_back(GrpcRecord(meshtel::v1::REPORTER_DESTINATION, 2, 1));
+    records.back().set_response_code(code);
+  }
+  records.back().mutable_source()->set_workload("not utf-8 \xFF, repaired");
+  auto bad_header = Record(meshtel::v1::REPORTER_SOURCE, 200, 2'000'000, 10, 20);
+  records.push_back(WithHeader(bad_header, "x-user-tier", "bad \xC3 utf-8"));
+  for (const auto& record : records) metrics.Record(record);  // creates the series
+  const uint64_t before = g_allocations.load();
+  for (int round = 0; round < 100; ++round) {
+    for (const auto& record : records) metrics.Record(record);
+  }
+  EXPECT_EQ(g_allocations.load() - before, 0u);
+  std::string text;
+  metrics.RenderText(text);
+  EXPECT_EQ(testing::SumSamples(text, "istio_requests_total", {}), 101.0 * records.size());
+  EXPECT_EQ(
+      testing::SumSamples(text, "istio_requests_total", {"user_tier=\"bad \xEF\xBF\xBD utf-8\""}),
+      101.0);
 }
 
 }  // namespace

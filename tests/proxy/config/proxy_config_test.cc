@@ -171,6 +171,16 @@ TEST(ProxyConfigTest, IstioEnvironmentFillsWhatTheFileLeavesEmpty) {
   EXPECT_EQ(pod_only.namespace_name, "default");
 }
 
+TEST(ProxyConfigTest, CaptureRequestHeadersAreLowerCased) {
+  absl::StatusOr<ProxyConfig> config =
+      ParseProxyConfig(YAML::Load("capture_request_headers: [X-User-Tier, x-tenant]"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->capture_request_headers, (std::vector<std::string>{"x-user-tier", "x-tenant"}));
+  config = ParseProxyConfig(YAML::Load(""));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->capture_request_headers.empty());
+}
+
 TEST(ProxyConfigTest, EachInvalidCaseNamesItsField) {
   const YAML::Node cases = YAML::LoadFile(kTestdata + "invalid_configs.yaml");
   ASSERT_GT(cases.size(), 20u);

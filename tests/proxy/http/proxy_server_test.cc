@@ -226,6 +226,7 @@ class ProxyServerTest : public ::testing::Test {
     dead.addresses = {common::HostPort{"127.0.0.1", testing::FreePort()}};
     config.outbound.routes = {route, dead};
     config.drain_timeout = absl::Seconds(1);
+    config.capture_request_headers = capture_request_headers_;
     auto server = ProxyServer::Start(config, sink_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -239,6 +240,7 @@ class ProxyServerTest : public ::testing::Test {
   }
 
   uint32_t io_threads_ = 2;
+  std::vector<std::string> capture_request_headers_;
   UpstreamConfig upstream_config_;
   CapturingSink sink_;
   TestUpstream upstream_;
@@ -301,6 +303,41 @@ TEST_F(ProxyServerTest, OutboundForwardsAndRecordsTheRequest) {
   }
   EXPECT_EQ(p.downstream_last_byte_ns(), record.duration_ns());
   EXPECT_FALSE(p.upstream_connection_reused());
+}
+
+TEST_F(ProxyServerTest, CapturesTheConfiguredRequestHeadersOnBothListeners) {
+  capture_request_headers_ = {"x-user-tier", "x-tenant", "x-absent"};
+  StartProxy(upstream_.port());
+  testing::HttpResult outbound = testing::HttpGet(
+      server_->outbound_port(), "/echo",
+      {{"Host", "backend"}, {"X-User-Tier", "gold"}, {"x-tenant", "t1"}, {"x-other", "no"}});
+  ASSERT_EQ(outbound.status, 200) << outbound.error;
+  EXPECT_EQ(Header(outbound.body, "X-User-Tier"), "gold");  // forwarded unchanged
+  auto records = sink_.Wait(1);
+  ASSERT_EQ(records.size(), 1u);
+  ASSERT_EQ(records[0].captured_headers_size(), 2);  // in configured order; absent ones left out
+  EXPECT_EQ(records[0].captured_headers(0).name(), "x-user-tier");
+  EXPECT_EQ(records[0].captured_headers(0).value(), "gold");
+  EXPECT_EQ(records[0].captured_headers(1).name(), "x-tenant");
+  EXPECT_EQ(records[0].captured_headers(1).value(), "t1");
+
+  testing::HttpResult inbound =
+      testing::HttpGet(server_->inbound_port(), "/echo", {{"x-user-tier", "silver"}});
+  ASSERT_EQ(inbound.status, 200) << inbound.error;
+  records = sink_.Wait(2);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].reporter(), meshtel::v1::REPORTER_DESTINATION);
+  ASSERT_EQ(records[1].captured_headers_size(), 1);
+  EXPECT_EQ(records[1].captured_headers(0).value(), "silver");
+}
+
+TEST_F(ProxyServerTest, CapturesNoHeadersByDefault) {
+  StartProxy(upstream_.port());
+  ASSERT_EQ(testing::HttpGet(server_->outbound_port(), "/echo",
+                             {{"Host", "backend"}, {"x-user-tier", "gold"}})
+                .status,
+            200);
+  EXPECT_EQ(sink_.Wait(1)[0].captured_headers_size(), 0);
 }
 
 TEST_F(ProxyServerTest, KeepsAnExistingRequestId) {

@@ -1,0 +1,196 @@
+#pragma once
+// Metric overrides: Istio's Telemetry API `metrics.overrides` (wire-facts §8.4) applied mesh-wide
+// by the collector, plus one mesh-level list of the labels to keep.
+//
+//   metrics:
+//     keep_labels: [reporter, source_workload, destination_workload, response_code, user_tier]
+//     overrides:
+//       - match: {metric: REQUEST_COUNT, mode: SERVER}
+//         tagOverrides:
+//           user_tier: {value: "request.headers['x-user-tier']"}
+//           response_flags: {operation: REMOVE}
+//       - match: {metric: GRPC_REQUEST_MESSAGES}
+//         disabled: true
+//
+// ReadMetricOverrides() reads that YAML; CompileMetricLabelPlans() validates it and turns it into
+// one LabelPlan per (metric, record mode): the label names a series of that metric carries, in
+// order, and where each value comes from. Plans are built once at load, so the aggregator's hot
+// path only evaluates them (no parsing, no allocation for an existing series).
+//
+// Semantics (as Istio's, applied in list order, general overrides first):
+// - match.metric: one metric or ALL_METRICS (the default); match.mode: CLIENT (records with
+//   reporter=source), SERVER (reporter=destination) or CLIENT_AND_SERVER (the default; also
+//   records whose reporter is unspecified).
+// - disabled: true stops recording the metric for matching records; a later matching override
+//   with disabled: false turns it back on; absent leaves it as it is.
+// - tagOverrides.<label>: UPSERT (the default) replaces the value of a label the metric carries
+//   (keeping its position) or appends a new label; REMOVE drops the label, so series that differed
+//   only by it merge.
+// - value: a record field (kRecordFields below, e.g. `request.method`, `source.workload`), a
+//   captured request header `request.headers['x-user-tier']` (the proxies must capture it: see
+//   captured_headers()), or a literal in single or double quotes. A missing header, or a field or
+//   header that is empty, gives `unknown`, as Istio's standard labels do.
+// - keep_labels (when set) is applied last: only the labels it names remain, on every istio_*
+//   metric but istio_build. Every name must be a standard label or one an override UPSERTs, and
+//   an UPSERTed label must be in it (it would otherwise be dropped without a trace).
+//
+// Errors name the YAML path: "metrics.overrides[1].tagOverrides.x: unknown operation 'ADD'".
+// Threading: the compiled MetricLabelPlans is immutable and safe to share between threads.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "collector/common/yaml_map.h"
+#include "collector/metrics/istio_labels.h"
+#include "meshtel/v1/record.pb.h"
+
+namespace meshtel::collector {
+
+// The Istio metrics meshtel aggregates (Telemetry API names in comments).
+enum class IstioMetric : uint8_t {
+  kRequestCount,          // REQUEST_COUNT: istio_requests_total
+  kRequestDuration,       // REQUEST_DURATION: istio_request_duration_milliseconds
+  kRequestSize,           // REQUEST_SIZE: istio_request_bytes
+  kResponseSize,          // RESPONSE_SIZE: istio_response_bytes
+  kGrpcRequestMessages,   // GRPC_REQUEST_MESSAGES: istio_request_messages_total
+  kGrpcResponseMessages,  // GRPC_RESPONSE_MESSAGES: istio_response_messages_total
+};
+inline constexpr size_t kIstioMetricCount = 6;
+
+// Which records a plan is for: reporter=source (CLIENT), reporter=destination (SERVER), or an
+// unspecified reporter (only CLIENT_AND_SERVER overrides apply).
+enum class RecordMode : uint8_t { kClient, kServer, kUnspecified };
+inline constexpr size_t kRecordModeCount = 3;
+RecordMode RecordModeOf(const meshtel::v1::RequestRecord& record);
+
+enum class WorkloadMode : uint8_t { kClient, kServer, kClientAndServer };
+
+struct TagOverrideConfig {
+  std::string label;
+  bool remove = false;  // operation: REMOVE (else UPSERT)
+  std::string value;    // the expression as written; empty for REMOVE
+  std::string path;     // "metrics.overrides[0].tagOverrides.<label>", for errors
+};
+
+struct MetricOverrideConfig {
+  std::optional<IstioMetric> metric;  // nullopt: ALL_METRICS
+  WorkloadMode mode = WorkloadMode::kClientAndServer;
+  std::optional<bool> disabled;
+  std::vector<TagOverrideConfig> tag_overrides;  // in document order
+  std::string path;                              // "metrics.overrides[0]"
+};
+
+// Reads `overrides` and `keep_labels` under `metrics`; syntax errors (unknown keys, enum values,
+// operations, a value with REMOVE or none with UPSERT) are recorded in `metrics` with their path.
+// The expressions and names are checked by CompileMetricLabelPlans().
+void ReadMetricOverrides(common::YamlMap& metrics, std::vector<MetricOverrideConfig>& overrides,
+                         std::optional<std::vector<std::string>>& keep_labels);
+
+// Record fields a value expression may name.
+enum class RecordField : uint8_t {
+  kRequestMethod,                // request.method
+  kRequestPath,                  // request.path (with the query string)
+  kRequestUrlPath,               // request.url_path (without it)
+  kRequestHost,                  // request.host (Host / :authority)
+  kRequestScheme,                // request.scheme
+  kRequestProtocol,              // request.protocol (HTTP/1.1, HTTP/2)
+  kRequestUserAgent,             // request.useragent
+  kResponseCode,                 // response.code
+  kResponseGrpcStatus,           // response.grpc_status
+  kResponseFlags,                // response.flags (Envoy short codes, "-" when none)
+  kResponseCodeDetails,          // response.code_details
+  kUpstreamHost,                 // upstream.host (ip:port)
+  kUpstreamCluster,              // upstream.cluster
+  kRouteName,                    // route.name
+  kSourceWorkload,               // source.workload
+  kSourceNamespace,              // source.namespace
+  kSourceApp,                    // source.app
+  kSourceVersion,                // source.version
+  kSourcePrincipal,              // source.principal
+  kSourceCluster,                // source.cluster
+  kDestinationWorkload,          // destination.workload
+  kDestinationNamespace,         // destination.namespace
+  kDestinationApp,               // destination.app
+  kDestinationVersion,           // destination.version
+  kDestinationPrincipal,         // destination.principal
+  kDestinationCluster,           // destination.cluster
+  kDestinationServiceHost,       // destination.service.host
+  kDestinationServiceName,       // destination.service.name
+  kDestinationServiceNamespace,  // destination.service.namespace
+};
+
+struct RecordFieldName {
+  std::string_view expression;
+  RecordField field;
+};
+extern const std::array<RecordFieldName, 29> kRecordFields;
+
+// Where one label's value comes from.
+struct LabelSource {
+  enum class Kind : uint8_t { kStandard, kField, kHeader, kLiteral };
+  Kind kind = Kind::kStandard;
+  size_t standard_index = 0;  // kStandard: index into IstioRequestLabelValues()
+  RecordField field = RecordField::kRequestMethod;  // kField
+  std::string text;  // kHeader: the lower-case header name; kLiteral: the value
+
+  bool operator==(const LabelSource&) const = default;
+};
+
+// The labels of one metric for one record mode.
+struct LabelPlan {
+  bool disabled = false;
+  std::vector<std::string> names;
+  std::vector<LabelSource> sources;  // parallel to names
+  // True when the values are the first names.size() standard values in order (no evaluation).
+  bool standard_prefix = false;
+  // Equal for plans with equal name lists (keys series apart when plans differ).
+  uint32_t name_set_id = 0;
+
+  bool SameLabels(const LabelPlan& other) const {
+    return disabled == other.disabled && names == other.names && sources == other.sources;
+  }
+};
+
+class MetricLabelPlans {
+ public:
+  // Istio's standard labels on every metric, nothing disabled.
+  MetricLabelPlans();
+
+  const LabelPlan& plan(IstioMetric metric, RecordMode mode) const {
+    return plans_[static_cast<size_t>(metric)][static_cast<size_t>(mode)];
+  }
+  // Lower-case names of the request headers some value reads, sorted: the proxies' header
+  // capture list (proxy option capture_request_headers) must include them.
+  const std::vector<std::string>& captured_headers() const { return captured_headers_; }
+  // Largest number of labels of any plan.
+  size_t max_labels() const { return max_labels_; }
+
+ private:
+  friend absl::StatusOr<MetricLabelPlans> CompileMetricLabelPlans(
+      const std::vector<MetricOverrideConfig>&, const std::optional<std::vector<std::string>>&);
+  void Finish();
+
+  std::array<std::array<LabelPlan, kRecordModeCount>, kIstioMetricCount> plans_;
+  std::vector<std::string> captured_headers_;
+  size_t max_labels_ = 0;
+};
+
+// Validates the overrides and the keep list and compiles them; errors name the YAML path.
+absl::StatusOr<MetricLabelPlans> CompileMetricLabelPlans(
+    const std::vector<MetricOverrideConfig>& overrides,
+    const std::optional<std::vector<std::string>>& keep_labels);
+
+// The value of `source` for `record`. `standard` is IstioRequestLabelValues(record, scratch);
+// views point into `record`, `scratch`, `source` or static text.
+std::string_view EvaluateLabel(const LabelSource& source, const meshtel::v1::RequestRecord& record,
+                               std::span<const std::string_view> standard,
+                               const IstioLabelScratch& scratch);
+
+}  // namespace meshtel::collector
