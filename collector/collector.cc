@@ -136,8 +136,8 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
                                                       std::move(watched), *collector->registry_);
   collector->retention_->Start();
   if (config.traces.enabled) {
-    collector->traces_ = std::make_unique<TracePipeline>(config.traces, *collector->store_,
-                                                         *collector->registry_);
+    collector->traces_ =
+        std::make_unique<TracePipeline>(config.traces, *collector->store_, *collector->registry_);
     if (absl::Status started = collector->traces_->Start(); !started.ok()) return started;
   }
   collector->delivery_ =
@@ -247,11 +247,10 @@ common::AdminResponse Collector::TraceJson(const common::AdminRequest& request) 
     return common::AdminResponse{.status = 503, .body = spans.status().ToString() + "\n"};
   }
   if (spans->empty()) {
-    return common::AdminResponse{
-        .status = 404, .body = absl::StrCat("no stored trace ", std::string(hex), "\n")};
+    return common::AdminResponse{.status = 404,
+                                 .body = absl::StrCat("no stored trace ", std::string(hex), "\n")};
   }
-  return common::AdminResponse{.content_type = "application/json",
-                               .body = TraceToOtlpJson(*spans)};
+  return common::AdminResponse{.content_type = "application/json", .body = TraceToOtlpJson(*spans)};
 }
 
 absl::StatusOr<InstanceProgress> Collector::LoadProgress(std::string_view instance_id) {

@@ -33,8 +33,8 @@ enum FamilyIndex : size_t {
   kTraceIndex,
   kFamilyCount
 };
-constexpr const char* kFamilyNames[kFamilyCount] = {
-    "default", "logs", "spans", "cursors", "dead_letter", "meta", "trace_index"};
+constexpr const char* kFamilyNames[kFamilyCount] = {"default",     "logs", "spans",      "cursors",
+                                                    "dead_letter", "meta", "trace_index"};
 constexpr size_t kTraceIdSize = 16;
 constexpr size_t kSpanIdSize = 8;
 constexpr size_t kTraceIndexKeySize = kTraceIdSize + kSpanIdSize + StoreKey::kEncodedSize;
@@ -169,8 +169,8 @@ class RecordStore::TraceIndexFilter : public rocksdb::CompactionFilter {
   bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& /*value*/,
               std::string* /*new_value*/, bool* /*value_changed*/) const override {
     if (key.size() != kTraceIndexKeySize) return true;
-    std::optional<StoreKey> span_key = StoreKey::Decode(std::string_view(
-        key.data() + kTraceIdSize + kSpanIdSize, StoreKey::kEncodedSize));
+    std::optional<StoreKey> span_key = StoreKey::Decode(
+        std::string_view(key.data() + kTraceIdSize + kSpanIdSize, StoreKey::kEncodedSize));
     return !span_key ||
            span_key->time_unix_nano < oldest_span_time_.load(std::memory_order_relaxed);
   }
@@ -358,8 +358,9 @@ absl::Status RecordStore::Repair(const std::string& data_dir) {
       !std::filesystem::exists(data_dir)) {
     return absl::NotFoundError(absl::StrCat("no store in '", data_dir, "'"));
   }
-  rocksdb::Status status = rocksdb::RepairDB(data_dir, DatabaseOptions(StoreConfig().max_bytes),
-                                             FamilyDescriptors(StoreConfig().max_bytes, /*trace_index_filter=*/nullptr));
+  rocksdb::Status status =
+      rocksdb::RepairDB(data_dir, DatabaseOptions(StoreConfig().max_bytes),
+                        FamilyDescriptors(StoreConfig().max_bytes, /*trace_index_filter=*/nullptr));
   if (!status.ok()) {
     return absl::DataLossError(
         absl::StrCat("repair of '", data_dir, "' failed: ", status.ToString()));
@@ -469,7 +470,8 @@ absl::Status RecordStore::AppendSpans(std::span<const meshtel::v1::Span> spans,
   if (!status.ok()) {
     write_errors_.Increment();
     if (!db_->Resume().ok()) spdlog::debug("store: resume after a write error failed");
-    return absl::UnavailableError(absl::StrCat("store: write of spans failed: ", status.ToString()));
+    return absl::UnavailableError(
+        absl::StrCat("store: write of spans failed: ", status.ToString()));
   }
   bytes_appended_.fetch_add(bytes, std::memory_order_relaxed);
   return absl::OkStatus();
@@ -485,8 +487,8 @@ absl::StatusOr<std::vector<StoredRecord>> RecordStore::ReadTrace(std::string_vie
   std::vector<StoreKey> keys;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     if (it->key().size() != kTraceIndexKeySize) continue;
-    std::optional<StoreKey> key = StoreKey::Decode(std::string_view(
-        it->key().data() + kTraceIdSize + kSpanIdSize, StoreKey::kEncodedSize));
+    std::optional<StoreKey> key = StoreKey::Decode(
+        std::string_view(it->key().data() + kTraceIdSize + kSpanIdSize, StoreKey::kEncodedSize));
     if (key) keys.push_back(*key);
   }
   if (!it->status().ok()) {
@@ -595,9 +597,9 @@ absl::StatusOr<std::vector<StoredRecord>> RecordStore::Read(RecordFamily family,
     StoredRecord stored;
     stored.family = family;
     const int size = static_cast<int>(it->value().size());
-    if (decoded && (family == RecordFamily::kLogs
-                        ? stored.record.ParseFromArray(it->value().data(), size)
-                        : stored.span.ParseFromArray(it->value().data(), size))) {
+    if (decoded &&
+        (family == RecordFamily::kLogs ? stored.record.ParseFromArray(it->value().data(), size)
+                                       : stored.span.ParseFromArray(it->value().data(), size))) {
       stored.key = *decoded;
       records.push_back(std::move(stored));
       continue;

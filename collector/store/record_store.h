@@ -164,7 +164,7 @@ class RecordStore {
     bool maybe_delivered = false;
     uint64_t set_aside_unix_nano = 0;
     meshtel::v1::RequestRecord record;  // for the logs family
-    meshtel::v1::Span span;              // for the spans family
+    meshtel::v1::Span span;             // for the spans family
   };
   // Up to `max_entries` dead letters of `exporter` (all exporters when empty), in key order.
   absl::StatusOr<std::vector<DeadLetterEntry>> ListDeadLetters(std::string_view exporter,

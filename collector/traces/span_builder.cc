@@ -145,7 +145,8 @@ std::string SpanBuilder::ServiceName(const meshtel::v1::WorkloadIdentity& worklo
     case TraceServiceName::kCanonicalNameOnly:
       return std::string(OrUnknown(canonical));
     case TraceServiceName::kCanonicalNameAndNamespace:
-      return std::string(OrUnknown(canonical)) + "." + std::string(OrUnknown(workload.namespace_()));
+      return std::string(OrUnknown(canonical)) + "." +
+             std::string(OrUnknown(workload.namespace_()));
     case TraceServiceName::kAppLabelAndNamespace:
       break;
   }
@@ -220,8 +221,7 @@ size_t SpanBuilder::Build(const RequestRecord& record, std::vector<Span>& out) c
                 std::string(OrUnknown(self.namespace_())) + "~" +
                 std::string(OrUnknown(self.namespace_())) + ".svc.cluster.local");
   AddString(span, "guid:x-request-id", record.request_id());
-  AddString(span, "http.url",
-            std::string(scheme) + "://" + record.authority() + std::string(path));
+  AddString(span, "http.url", std::string(scheme) + "://" + record.authority() + std::string(path));
   AddString(span, "http.method", record.method());
   AddString(span, "http.protocol", record.protocol());
   AddString(span, "downstream_cluster", "-");
@@ -289,8 +289,8 @@ size_t SpanBuilder::Build(const RequestRecord& record, std::vector<Span>& out) c
     child.set_scope_version(scope_version_);
     AddString(child, "component", "proxy");
     AddString(child, "guid:x-request-id", record.request_id());
-    if (i == 2) AddBool(child, "meshtel.upstream_connection_reused",
-                        phases.upstream_connection_reused());
+    if (i == 2)
+      AddBool(child, "meshtel.upstream_connection_reused", phases.upstream_connection_reused());
     ++built;
   }
   return built;

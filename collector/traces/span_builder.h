@@ -41,8 +41,7 @@ class SpanBuilder {
   explicit SpanBuilder(const TracesConfig& config);
 
   // Appends the record's hop span, then its phase spans, to `out`; returns how many.
-  size_t Build(const meshtel::v1::RequestRecord& record,
-               std::vector<meshtel::v1::Span>& out) const;
+  size_t Build(const meshtel::v1::RequestRecord& record, std::vector<meshtel::v1::Span>& out) const;
 
   // The span id of phase `phase` (0-based) of the hop span `hop_span_id` (8 bytes).
   static std::string PhaseSpanId(std::string_view hop_span_id, size_t phase);

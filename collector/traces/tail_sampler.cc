@@ -49,7 +49,8 @@ bool TailSampler::InPercentage(std::string_view trace_id, double percentage) {
   for (size_t i = trace_id.size() >= 8 ? trace_id.size() - 8 : 0; i < trace_id.size(); ++i) {
     low = (low << 8) | static_cast<unsigned char>(trace_id[i]);
   }
-  const double threshold = percentage / 100.0 * static_cast<double>(std::numeric_limits<uint64_t>::max());
+  const double threshold =
+      percentage / 100.0 * static_cast<double>(std::numeric_limits<uint64_t>::max());
   return static_cast<double>(low) < threshold;
 }
 
@@ -64,8 +65,7 @@ bool TailSampler::TakeToken(const AssembledTrace& trace, absl::Time now) {
   } else {
     const double elapsed = absl::ToDoubleSeconds(now - bucket.refilled);
     if (elapsed > 0) {
-      bucket.tokens =
-          std::min(capacity, bucket.tokens + elapsed * config_.per_service_rate_limit);
+      bucket.tokens = std::min(capacity, bucket.tokens + elapsed * config_.per_service_rate_limit);
     }
   }
   bucket.refilled = std::max(bucket.refilled, now);

@@ -198,9 +198,10 @@ void TraceAssembler::FitChildrenInParents(std::vector<meshtel::v1::Span>& spans)
       pending.push_back(child_index);
       if (end < start || child.end_time_unix_nano() < child.start_time_unix_nano()) continue;
       const uint64_t fitted_start = std::clamp<uint64_t>(child.start_time_unix_nano(), start, end);
-      const uint64_t fitted_end = std::clamp<uint64_t>(child.end_time_unix_nano(), fitted_start, end);
-      const uint64_t trimmed = (fitted_start - child.start_time_unix_nano()) +
-                               (child.end_time_unix_nano() - fitted_end);
+      const uint64_t fitted_end =
+          std::clamp<uint64_t>(child.end_time_unix_nano(), fitted_start, end);
+      const uint64_t trimmed =
+          (fitted_start - child.start_time_unix_nano()) + (child.end_time_unix_nano() - fitted_end);
       if (trimmed == 0) continue;
       child.set_start_time_unix_nano(fitted_start);
       child.set_end_time_unix_nano(fitted_end);

@@ -69,8 +69,8 @@ class TracePipeline {
   TraceAssembler assembler_;
   TailSampler sampler_;
 
-  StoreKey read_after_;         // the last record read
-  StoreKey skip_written_up_to_; // records up to here were read before a restart
+  StoreKey read_after_;          // the last record read
+  StoreKey skip_written_up_to_;  // records up to here were read before a restart
   std::vector<meshtel::v1::Span> kept_;
   absl::Time last_progress_write_ = absl::InfinitePast();
   bool progress_dirty_ = false;

@@ -7,14 +7,14 @@ namespace meshtel::collector {
 absl::Status TracesConfig::Validate() const {
   if (assembly.idle_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("traces.assembly.idle_timeout: ",
-                     absl::FormatDuration(assembly.idle_timeout), " is not positive"));
+        absl::StrCat("traces.assembly.idle_timeout: ", absl::FormatDuration(assembly.idle_timeout),
+                     " is not positive"));
   }
   if (assembly.max_wait < assembly.idle_timeout) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "traces.assembly.max_wait: ", absl::FormatDuration(assembly.max_wait),
-        " is shorter than traces.assembly.idle_timeout (",
-        absl::FormatDuration(assembly.idle_timeout), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("traces.assembly.max_wait: ", absl::FormatDuration(assembly.max_wait),
+                     " is shorter than traces.assembly.idle_timeout (",
+                     absl::FormatDuration(assembly.idle_timeout), ")"));
   }
   if (assembly.max_traces < 1) {
     return absl::InvalidArgumentError("traces.assembly.max_traces: must be at least 1");
@@ -23,18 +23,18 @@ absl::Status TracesConfig::Validate() const {
     return absl::InvalidArgumentError("traces.assembly.max_spans: must be at least 1");
   }
   if (sampling.latency_threshold < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("traces.sampling.latency_threshold: ",
-                     absl::FormatDuration(sampling.latency_threshold), " is negative"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "traces.sampling.latency_threshold: ", absl::FormatDuration(sampling.latency_threshold),
+        " is negative"));
   }
   if (!(sampling.percentage >= 0 && sampling.percentage <= 100)) {
-    return absl::InvalidArgumentError(absl::StrCat("traces.sampling.percentage: ",
-                                                   sampling.percentage, " is not in [0, 100]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("traces.sampling.percentage: ", sampling.percentage, " is not in [0, 100]"));
   }
   if (!(sampling.per_service_rate_limit >= 0)) {
-    return absl::InvalidArgumentError(absl::StrCat("traces.sampling.per_service_rate_limit: ",
-                                                   sampling.per_service_rate_limit,
-                                                   " is negative"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("traces.sampling.per_service_rate_limit: ", sampling.per_service_rate_limit,
+                     " is negative"));
   }
   return absl::OkStatus();
 }
@@ -53,10 +53,10 @@ void ReadTracesConfig(common::YamlMap& root, TracesConfig& out) {
   } else if (service_name == "CANONICAL_NAME_AND_NAMESPACE") {
     out.service_name = TraceServiceName::kCanonicalNameAndNamespace;
   } else if (!service_name.empty()) {
-    traces->Fail(absl::InvalidArgumentError(absl::StrCat(
-        "traces.service_name: '", service_name,
-        "' is not one of APP_LABEL_AND_NAMESPACE, CANONICAL_NAME_ONLY, "
-        "CANONICAL_NAME_AND_NAMESPACE")));
+    traces->Fail(absl::InvalidArgumentError(
+        absl::StrCat("traces.service_name: '", service_name,
+                     "' is not one of APP_LABEL_AND_NAMESPACE, CANONICAL_NAME_ONLY, "
+                     "CANONICAL_NAME_AND_NAMESPACE")));
   }
   traces->Read("mesh_id", out.mesh_id);
   if (std::optional<common::YamlMap> assembly = traces->Map("assembly")) {

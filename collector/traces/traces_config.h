@@ -19,7 +19,11 @@ namespace meshtel::collector {
 // How a span's service name is made from the workload identity, as Istio's tracing providers
 // name it (MeshConfig extensionProviders[].*.serviceName ... APP_LABEL_AND_NAMESPACE is Istio's
 // default: "<app>.<namespace>").
-enum class TraceServiceName { kAppLabelAndNamespace, kCanonicalNameOnly, kCanonicalNameAndNamespace };
+enum class TraceServiceName {
+  kAppLabelAndNamespace,
+  kCanonicalNameOnly,
+  kCanonicalNameAndNamespace
+};
 
 struct TraceAssemblyConfig {
   // A trace whose root span has arrived is decided once no span of it arrived for this long.

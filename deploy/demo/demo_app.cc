@@ -155,9 +155,9 @@ int RunFrontend(const Args& args) {
           http::request<http::string_body> call{http::verb::get, request.target(), 11};
           call.set(http::field::host, backend_host);
           call.set(http::field::user_agent, "meshtel-demo-frontend");
-          for (const char* name : {"x-request-id", "traceparent", "tracestate", "b3", "x-b3-traceid",
-                                   "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled",
-                                   "x-b3-flags"}) {
+          for (const char* name :
+               {"x-request-id", "traceparent", "tracestate", "b3", "x-b3-traceid", "x-b3-spanid",
+                "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags"}) {
             if (request.count(name) > 0) call.set(name, request[name]);
           }
           auto reply = client.Send(call);

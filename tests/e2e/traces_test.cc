@@ -128,8 +128,7 @@ TEST_F(TraceMeshTest, EveryRequestIsOneTraceAcrossBothHopsWithPhaseSpansInside) 
       if (span.parent_span_id().empty()) continue;
       auto parent = by_id.find(span.parent_span_id());
       ASSERT_NE(parent, by_id.end()) << span.name();
-      EXPECT_GE(span.start_time_unix_nano(), parent->second->start_time_unix_nano())
-          << span.name();
+      EXPECT_GE(span.start_time_unix_nano(), parent->second->start_time_unix_nano()) << span.name();
       EXPECT_LE(span.end_time_unix_nano(), parent->second->end_time_unix_nano()) << span.name();
       if (span.kind() == meshtel::v1::SPAN_KIND_INTERNAL) {
         ++phases;
@@ -171,8 +170,8 @@ TEST_F(TraceMeshTest, TailSamplingKeepsEveryServerErrorAtOnePercent) {
   constexpr int kFailing = 200;
   constexpr int kOk = 1000;
   std::string output;
-  testing::RunCommand(std::string(MESHTEL_DEMO_BIN) + " load --target 127.0.0.1:" +
-                          std::to_string(frontend_inbound_port_) +
+  testing::RunCommand(std::string(MESHTEL_DEMO_BIN) +
+                          " load --target 127.0.0.1:" + std::to_string(frontend_inbound_port_) +
                           " --host frontend.demo --path /fail --concurrency 4 --requests " +
                           std::to_string(kFailing),
                       &output);
@@ -207,13 +206,17 @@ TEST_F(TraceMeshTest, JaegerAndOtlpBackendsDownForAWhileThenUpGetEveryKeptTrace)
   Configure(100, /*phase_spans=*/false);
   collector_extra_yaml_ +=
       "exporters:\n"
-      "  - {name: jaeger, type: jaeger, jaeger: {endpoint: \"" + jaeger.endpoint() + "\"},\n"
+      "  - {name: jaeger, type: jaeger, jaeger: {endpoint: \"" +
+      jaeger.endpoint() +
+      "\"},\n"
       "     retry: {initial_backoff: 50ms, max_backoff: 500ms}}\n"
       "  - {name: tempo, type: otlp, otlp: {protocol: grpc, compression: gzip, endpoint: \"" +
-      otlp_grpc.grpc_endpoint() + "\"},\n"
+      otlp_grpc.grpc_endpoint() +
+      "\"},\n"
       "     retry: {initial_backoff: 50ms, max_backoff: 500ms}}\n"
       "  - {name: otel, type: otlp, otlp: {protocol: http/protobuf, endpoint: \"" +
-      otlp_http.http_url() + "\"},\n"
+      otlp_http.http_url() +
+      "\"},\n"
       "     retry: {initial_backoff: 50ms, max_backoff: 500ms}}\n";
   MeshTest::SetUp();
   constexpr int kRequests = 40;
@@ -247,7 +250,8 @@ TEST_F(TraceMeshTest, JaegerAndOtlpBackendsDownForAWhileThenUpGetEveryKeptTrace)
   }
   for (const auto& [backend, received] :
        std::vector<std::pair<std::string, std::vector<testing::ReceivedSpan>>>{
-           {"jaeger", jaeger.Spans()}, {"otlp grpc", otlp_grpc.Spans()},
+           {"jaeger", jaeger.Spans()},
+           {"otlp grpc", otlp_grpc.Spans()},
            {"otlp http", otlp_http.Spans()}}) {
     SCOPED_TRACE(backend);
     std::set<std::string> distinct;

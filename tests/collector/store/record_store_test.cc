@@ -20,7 +20,7 @@ namespace meshtel::collector {
 namespace {
 
 constexpr StoreKey kEnd{~uint64_t{0}, ~uint64_t{0}};
-constexpr const char* kFamilies[] = {"default", "logs",        "spans",      "cursors",
+constexpr const char* kFamilies[] = {"default",     "logs", "spans",      "cursors",
                                      "dead_letter", "meta", "trace_index"};
 
 StoreConfig Config(const std::string& dir, const std::string& durability = "fsync") {

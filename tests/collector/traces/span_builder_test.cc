@@ -31,7 +31,8 @@ RequestRecord Hop(meshtel::v1::Reporter reporter) {
   record.set_upstream_cluster("outbound|8080||backend.demo.svc.cluster.local");
   record.set_downstream_remote_address("10.0.0.5:43210");
   record.set_downstream_local_address("10.0.0.7:15006");
-  record.set_trace_id(std::string("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36", 16));
+  record.set_trace_id(
+      std::string("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36", 16));
   record.set_span_id(std::string("\x00\xf0\x67\xaa\x0b\xa9\x02\xb7", 8));
   record.set_parent_span_id(std::string("\x11\x22\x33\x44\x55\x66\x77\x88", 8));
   record.set_sampled(true);

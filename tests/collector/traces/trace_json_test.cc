@@ -12,7 +12,8 @@ StoredRecord Stored(const std::string& service, char id, char parent, const std:
   StoredRecord stored;
   stored.family = RecordFamily::kSpans;
   meshtel::v1::Span& span = stored.span;
-  span.set_trace_id(std::string("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36", 16));
+  span.set_trace_id(
+      std::string("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36", 16));
   span.set_span_id(std::string(7, '\0') + std::string(1, id));
   if (parent != 0) span.set_parent_span_id(std::string(7, '\0') + std::string(1, parent));
   span.set_name(name);
@@ -42,11 +43,12 @@ TEST(TraceJsonTest, RendersOtlpJsonWithHexIdsGroupedByResource) {
   spans[1].span.set_status_code(meshtel::v1::SPAN_STATUS_CODE_ERROR);
   spans[1].span.set_status_message("HTTP 503");
   const std::string json = TraceToOtlpJson(spans);
-  EXPECT_EQ(json.find("{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
-                      "\"value\":{\"stringValue\":\"frontend.demo\"}}]},\"scopeSpans\":[{\"scope\":"
-                      "{\"name\":\"meshtel-proxy\",\"version\":\"0.1.0\"},\"spans\":[{\"traceId\":"
-                      "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"0000000000000001\","),
-            0u)
+  EXPECT_EQ(
+      json.find("{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+                "\"value\":{\"stringValue\":\"frontend.demo\"}}]},\"scopeSpans\":[{\"scope\":"
+                "{\"name\":\"meshtel-proxy\",\"version\":\"0.1.0\"},\"spans\":[{\"traceId\":"
+                "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"0000000000000001\","),
+      0u)
       << json;
   EXPECT_NE(json.find("\"name\":\"GET \\\"/\\\"\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"parentSpanId\":\"0000000000000001\""), std::string::npos);

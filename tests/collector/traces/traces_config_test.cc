@@ -53,7 +53,8 @@ traces:
 
 TEST(TracesConfigTest, ErrorsNameTheField) {
   const std::pair<const char*, const char*> cases[] = {
-      {"traces: {sampling: {percentage: 140}}", "traces.sampling.percentage: 140 is not in [0, 100]"},
+      {"traces: {sampling: {percentage: 140}}",
+       "traces.sampling.percentage: 140 is not in [0, 100]"},
       {"traces: {service_name: APP}", "traces.service_name: 'APP' is not one of"},
       {"traces: {assembly: {idle_timeout: 5s, max_wait: 1s}}", "traces.assembly.max_wait: 1s"},
       {"traces: {assembly: {idle_timeout: 0s}}", "traces.assembly.idle_timeout: 0 is not positive"},
