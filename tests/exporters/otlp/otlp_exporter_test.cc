@@ -158,7 +158,8 @@ TEST(BuildOtlpExporterTest, TheDeliveryEngineDeliversStoredSpansOverHttpWithGzip
       testing::SampleSpan("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "", "web"),
       testing::SampleSpan("4bf92f3577b34da6a3ce929d0e0e4736", "b7ad6b7169203331",
                           "00f067aa0ba902b7", "cart")};
-  ASSERT_TRUE((*store)->AppendSpans(spans, "test/checkpoint", "1").ok());
+  ASSERT_TRUE(
+      (*store)->AppendSpans(spans, "@test", collector::StoreKey{}, collector::StoreKey{}).ok());
 
   auto config = Collector("exporters:\n  - {name: tempo, type: otlp, otlp: {endpoint: '" +
                           receiver.http_url() + "', compression: gzip}}\n");
