@@ -392,9 +392,7 @@ rocksdb::ColumnFamilyHandle* RecordStore::FamilyHandle(RecordFamily family) cons
   return handles_[family == RecordFamily::kLogs ? kLogs : kSpans];
 }
 
-absl::Status RecordStore::AppendBatch(const meshtel::v1::RecordBatch& batch,
-                                      const InstanceProgress& progress) {
-  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+absl::Status RecordStore::CheckRoom() {
   // The last line of defence for the disk: near the byte limit the store refuses new batches
   // (the proxies keep them and resend) until retention has made room.
   if (disk_bytes_.load(std::memory_order_relaxed) > retainable_bytes_) {
@@ -403,6 +401,28 @@ absl::Status RecordStore::AppendBatch(const meshtel::v1::RecordBatch& batch,
         absl::StrCat("store: the data directory is at its limit (store.max_bytes ", max_bytes_,
                      "); retention is making room"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status RecordStore::Commit(rocksdb::WriteBatch& write, const StoreKey& first) {
+  rocksdb::WriteOptions options;
+  options.sync = sync_writes_;
+  rocksdb::Status status = db_->Write(options, &write);
+  Finished(first);
+  if (!status.ok()) {
+    write_errors_.Increment();
+    // A failed write (disk full, I/O error) may leave RocksDB read-only until it is resumed;
+    // the next batch tries again.
+    if (!db_->Resume().ok()) spdlog::debug("store: resume after a write error failed");
+    return absl::UnavailableError(absl::StrCat("store: write failed: ", status.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RecordStore::AppendBatch(const meshtel::v1::RecordBatch& batch,
+                                      const InstanceProgress& progress) {
+  if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  if (absl::Status room = CheckRoom(); !room.ok()) return room;
   rocksdb::WriteBatch write;
   const size_t count = static_cast<size_t>(batch.records_size());
   const StoreKey first = AllocateKeys(count);
@@ -415,17 +435,7 @@ absl::Status RecordStore::AppendBatch(const meshtel::v1::RecordBatch& batch,
     write.Put(handles_[kLogs], StoreKey{first.time_unix_nano, first.sequence + i}.Encode(), value);
   }
   write.Put(handles_[kMeta], kInstancePrefix + batch.proxy_instance_id(), EncodeProgress(progress));
-  rocksdb::WriteOptions options;
-  options.sync = sync_writes_;
-  rocksdb::Status status = db_->Write(options, &write);
-  Finished(first);
-  if (!status.ok()) {
-    write_errors_.Increment();
-    // A failed write (disk full, I/O error) may leave RocksDB read-only until it is resumed;
-    // the next batch tries again.
-    if (!db_->Resume().ok()) spdlog::debug("store: resume after a write error failed");
-    return absl::UnavailableError(absl::StrCat("store: write failed: ", status.ToString()));
-  }
+  if (absl::Status written = Commit(write, first); !written.ok()) return written;
   bytes_appended_.fetch_add(bytes, std::memory_order_relaxed);
   records_written_.Increment(static_cast<double>(count));
   bytes_written_.Increment(static_cast<double>(bytes));
@@ -436,12 +446,7 @@ absl::Status RecordStore::AppendSpans(std::span<const meshtel::v1::Span> spans,
                                       std::string_view reader, const StoreKey& cursor,
                                       const StoreKey& read_high) {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
-  if (disk_bytes_.load(std::memory_order_relaxed) > retainable_bytes_) {
-    full_refusals_.Increment();
-    return absl::UnavailableError(
-        absl::StrCat("store: the data directory is at its limit (store.max_bytes ", max_bytes_,
-                     "); retention is making room"));
-  }
+  if (absl::Status room = CheckRoom(); !room.ok()) return room;
   rocksdb::WriteBatch write;
   const StoreKey first = AllocateKeys(spans.size());
   std::string value;
@@ -463,16 +468,7 @@ absl::Status RecordStore::AppendSpans(std::span<const meshtel::v1::Span> spans,
   }
   write.Put(handles_[kCursors], std::string(reader), cursor.Encode());
   write.Put(handles_[kMeta], kReadHighPrefix + std::string(reader), read_high.Encode());
-  rocksdb::WriteOptions options;
-  options.sync = sync_writes_;
-  rocksdb::Status status = db_->Write(options, &write);
-  Finished(first);
-  if (!status.ok()) {
-    write_errors_.Increment();
-    if (!db_->Resume().ok()) spdlog::debug("store: resume after a write error failed");
-    return absl::UnavailableError(
-        absl::StrCat("store: write of spans failed: ", status.ToString()));
-  }
+  if (absl::Status written = Commit(write, first); !written.ok()) return written;
   bytes_appended_.fetch_add(bytes, std::memory_order_relaxed);
   return absl::OkStatus();
 }

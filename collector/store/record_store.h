@@ -63,6 +63,7 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace meshtel::collector {
@@ -187,6 +188,11 @@ class RecordStore {
   // errors ("the cursor of 'loki'").
   absl::StatusOr<StoreKey> LoadKey(rocksdb::ColumnFamilyHandle* family, const std::string& key,
                                    const std::string& what) const;
+  // Unavailable (counted) when the data directory holds retainable_bytes() or more.
+  absl::Status CheckRoom();
+  // Writes `write` (whose keys start at `first`, allocated by AllocateKeys) with the configured
+  // durability and marks the append finished; Unavailable (counted) when the write failed.
+  absl::Status Commit(rocksdb::WriteBatch& write, const StoreKey& first);
   // Tells trace_index's compaction filter the storage time of the oldest span kept.
   void UpdateTraceIndexHorizon();
 
