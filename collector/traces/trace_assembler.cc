@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/container/flat_hash_set.h"
-
 namespace meshtel::collector {
 
 struct TraceAssembler::Pending {
@@ -146,35 +144,36 @@ void TraceAssembler::Decide(Pending& pending, TraceDecidedBy by) {
 }
 
 void TraceAssembler::MarkAnomalies(std::vector<meshtel::v1::Span>& spans) {
-  absl::flat_hash_set<std::string> span_ids;
-  span_ids.reserve(spans.size());
-  for (meshtel::v1::Span& span : spans) {
+  // Each span id's first position in the trace: duplicates and orphans here, parents below.
+  absl::flat_hash_map<std::string, size_t> index;
+  index.reserve(spans.size());
+  for (size_t i = 0; i < spans.size(); ++i) {
+    meshtel::v1::Span& span = spans[i];
     uint32_t marks = span.anomalies();
     if (span.end_time_unix_nano() < span.start_time_unix_nano()) {
       marks |= 1u << meshtel::v1::SPAN_ANOMALY_ENDS_BEFORE_START;
       ends_before_start_.Increment();
     }
-    if (!span_ids.insert(span.span_id()).second) {
+    if (!index.try_emplace(span.span_id(), i).second) {
       marks |= 1u << meshtel::v1::SPAN_ANOMALY_DUPLICATE_SPAN_ID;
       duplicate_span_id_.Increment();
     }
     span.set_anomalies(marks);
   }
   for (meshtel::v1::Span& span : spans) {
-    if (!span.parent_span_id().empty() && !span_ids.contains(span.parent_span_id())) {
+    if (!span.parent_span_id().empty() && !index.contains(span.parent_span_id())) {
       span.set_anomalies(span.anomalies() | (1u << meshtel::v1::SPAN_ANOMALY_ORPHAN));
       orphan_.Increment();
     }
   }
-  FitChildrenInParents(spans);
+  FitChildrenInParents(spans, index);
 }
 
-void TraceAssembler::FitChildrenInParents(std::vector<meshtel::v1::Span>& spans) {
+void TraceAssembler::FitChildrenInParents(std::vector<meshtel::v1::Span>& spans,
+                                          const absl::flat_hash_map<std::string, size_t>& index) {
   // Parents first: a span fitted into its parent then holds its own children.
-  absl::flat_hash_map<std::string, size_t> index;
   absl::flat_hash_map<std::string, std::vector<size_t>> children;
   for (size_t i = 0; i < spans.size(); ++i) {
-    index.try_emplace(spans[i].span_id(), i);
     if (!spans[i].parent_span_id().empty()) children[spans[i].parent_span_id()].push_back(i);
   }
   std::vector<size_t> pending;

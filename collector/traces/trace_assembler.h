@@ -83,7 +83,9 @@ class TraceAssembler {
   struct Pending;
   void Decide(Pending& pending, TraceDecidedBy by);
   void MarkAnomalies(std::vector<meshtel::v1::Span>& spans);
-  void FitChildrenInParents(std::vector<meshtel::v1::Span>& spans);
+  // `index`: each span id's first position in `spans` (MarkAnomalies builds it).
+  void FitChildrenInParents(std::vector<meshtel::v1::Span>& spans,
+                            const absl::flat_hash_map<std::string, size_t>& index);
 
   const TraceAssemblyConfig config_;
   absl::flat_hash_map<std::string, std::unique_ptr<Pending>> traces_;
