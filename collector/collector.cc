@@ -266,6 +266,16 @@ absl::Status Collector::Consume(const meshtel::v1::RecordBatch& batch,
   return absl::OkStatus();
 }
 
+absl::Status Collector::Store(
+    const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records) {
+  if (absl::Status stored = store_->AppendRecords(records); !stored.ok()) return stored;
+  for (const meshtel::v1::RequestRecord& record : records) {
+    if (record.has_received_span() || record.has_received_log()) continue;
+    request_metrics_.Record(record);
+  }
+  return absl::OkStatus();
+}
+
 common::AdminResponse Collector::ExportersJson() const {
   std::string body = "[";
   for (const DeliveryStatus& status : delivery_->statuses()) {

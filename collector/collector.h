@@ -31,6 +31,7 @@
 #include "collector/delivery/delivery_engine.h"
 #include "collector/delivery/exporter.h"
 #include "collector/delivery/replay.h"
+#include "collector/ingest/received_record_sink.h"
 #include "collector/ingest/record_batch_sink.h"
 #include "collector/ingest/record_ingest_server.h"
 #include "collector/logs/access_log_format.h"
@@ -51,7 +52,7 @@ using ExporterBuilder = std::function<absl::StatusOr<Exporter>(const ExporterCon
                                                                const AccessLogFormat& line_format,
                                                                prometheus::Registry& registry)>;
 
-class Collector : public RecordBatchSink {
+class Collector : public RecordBatchSink, public ReceivedRecordSink {
  public:
   // Opens the store, starts retention, builds the exporters with `build_exporter` and starts
   // their delivery, then the ingest and admin servers. Errors name the failing part.
@@ -71,6 +72,9 @@ class Collector : public RecordBatchSink {
   absl::Status Consume(const meshtel::v1::RecordBatch& batch,
                        const InstanceProgress& progress) override;
   absl::StatusOr<InstanceProgress> LoadProgress(std::string_view instance_id) override;
+  // ReceivedRecordSink
+  absl::Status Store(
+      const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records) override;
 
  private:
   explicit Collector(const CollectorConfig& config);

@@ -421,20 +421,33 @@ absl::Status RecordStore::Commit(rocksdb::WriteBatch& write, const StoreKey& fir
 
 absl::Status RecordStore::AppendBatch(const meshtel::v1::RecordBatch& batch,
                                       const InstanceProgress& progress) {
+  return AppendToLogs(batch.records(), &batch.proxy_instance_id(), progress);
+}
+
+absl::Status RecordStore::AppendRecords(
+    const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records) {
+  return AppendToLogs(records, nullptr, InstanceProgress{});
+}
+
+absl::Status RecordStore::AppendToLogs(
+    const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records,
+    const std::string* instance_id, const InstanceProgress& progress) {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
   if (absl::Status room = CheckRoom(); !room.ok()) return room;
   rocksdb::WriteBatch write;
-  const size_t count = static_cast<size_t>(batch.records_size());
+  const size_t count = static_cast<size_t>(records.size());
   const StoreKey first = AllocateKeys(count);
   std::string value;
   uint64_t bytes = 0;
   for (size_t i = 0; i < count; ++i) {
     value.clear();
-    batch.records(static_cast<int>(i)).SerializeToString(&value);
+    records.Get(static_cast<int>(i)).SerializeToString(&value);
     bytes += value.size();
     write.Put(handles_[kLogs], StoreKey{first.time_unix_nano, first.sequence + i}.Encode(), value);
   }
-  write.Put(handles_[kMeta], kInstancePrefix + batch.proxy_instance_id(), EncodeProgress(progress));
+  if (instance_id != nullptr) {
+    write.Put(handles_[kMeta], kInstancePrefix + *instance_id, EncodeProgress(progress));
+  }
   if (absl::Status written = Commit(write, first); !written.ok()) return written;
   bytes_appended_.fetch_add(bytes, std::memory_order_relaxed);
   records_written_.Increment(static_cast<double>(count));

@@ -99,6 +99,10 @@ class RecordStore {
 
   // Stores the batch's records in logs and `progress` as the instance's progress, in one write.
   absl::Status AppendBatch(const meshtel::v1::RecordBatch& batch, const InstanceProgress& progress);
+  // Stores `records` in logs in one write, like AppendBatch but with no instance progress: for
+  // the receivers (Envoy ALS, OTLP), whose senders keep no sequence to deduplicate on.
+  absl::Status AppendRecords(
+      const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records);
 
   // Stores `spans` (the kept spans of decided traces) in spans with their trace_index entries,
   // together with the progress of `reader` (the trace assembler) over the logs family: `cursor`
@@ -188,6 +192,10 @@ class RecordStore {
   // errors ("the cursor of 'loki'").
   absl::StatusOr<StoreKey> LoadKey(rocksdb::ColumnFamilyHandle* family, const std::string& key,
                                    const std::string& what) const;
+  // Writes `records` to logs and, when `instance_id` is set, `progress` as its progress.
+  absl::Status AppendToLogs(
+      const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records,
+      const std::string* instance_id, const InstanceProgress& progress);
   // Unavailable (counted) when the data directory holds retainable_bytes() or more.
   absl::Status CheckRoom();
   // Writes `write` (whose keys start at `first`, allocated by AllocateKeys) with the configured

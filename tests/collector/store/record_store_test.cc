@@ -170,6 +170,31 @@ TEST_F(RecordStoreTest, AppendedRecordsReadBackInKeyOrderWithGrowingKeys) {
   EXPECT_TRUE(spans->empty());
 }
 
+TEST_F(RecordStoreTest, ReceivedEntriesAreStoredWithoutAnyInstanceProgress) {
+  const std::string dir = testing::MakeTempDir("store");
+  auto store = Open(Config(dir));
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 1, 0, 1), {1, 0}).ok());
+  google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord> received;
+  received.Add()->set_path("/als");
+  received.Add()->mutable_received_span()->set_name("GET /cart");
+  received.Add()->mutable_received_log()->set_body("payment declined");
+  ASSERT_TRUE((*store)->AppendRecords(received).ok());
+  const std::vector<StoredRecord> records = ReadAll(**store);
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[1].record.path(), "/als");
+  EXPECT_EQ(records[2].record.received_span().name(), "GET /cart");
+  EXPECT_EQ(records[3].record.received_log().body(), "payment declined");
+  EXPECT_LT(records[0].key, records[1].key);
+  // The proxy's progress is untouched, and no instance appeared for the receiver.
+  auto progress = (*store)->LoadInstanceProgress("proxy-a");
+  ASSERT_TRUE(progress.ok());
+  EXPECT_EQ(progress->highest_sequence, 1u);
+  auto none = (*store)->LoadInstanceProgress("");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->highest_sequence, 0u);
+}
+
 TEST_F(RecordStoreTest, ProgressAndRecordsSurviveAReopenAndKeysKeepGrowing) {
   const std::string dir = testing::MakeTempDir("store");
   StoreKey last_before;
