@@ -1,7 +1,6 @@
 #include "exporters/fluentd/fluentd_encoder.h"
 
 #include <openssl/rand.h>
-#include <zlib.h>
 
 #include <array>
 #include <cstdint>
@@ -12,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/time/time.h"
+#include "collector/common/gzip.h"
 #include "collector/common/record_names.h"
 #include "collector/common/response_flag_codes.h"
 #include "exporters/fluentd/msgpack.h"
@@ -167,7 +167,7 @@ absl::StatusOr<collector::Payload> FluentdEncoder::Encode(
   const bool gzip = config_.compression == FluentdCompression::kGzip;
   std::string compressed;
   if (gzip) {
-    absl::StatusOr<std::string> packed = GzipCompress(entries_);
+    absl::StatusOr<std::string> packed = meshtel::common::GzipCompress(entries_, /*level=*/-1);
     if (!packed.ok()) return packed.status();
     compressed = *std::move(packed);
   }
@@ -191,29 +191,6 @@ absl::StatusOr<collector::Payload> FluentdEncoder::Encode(
     writer.Str("gzip");
   }
   return payload;
-}
-
-absl::StatusOr<std::string> GzipCompress(std::string_view data) {
-  z_stream stream{};
-  // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
-  if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-      Z_OK) {
-    return absl::InternalError("fluentd: gzip: deflateInit2 failed");
-  }
-  std::string out;
-  out.resize(deflateBound(&stream, data.size()));
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  stream.avail_in = static_cast<uInt>(data.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = static_cast<uInt>(out.size());
-  const int result = deflate(&stream, Z_FINISH);
-  const size_t written = out.size() - stream.avail_out;
-  deflateEnd(&stream);
-  if (result != Z_STREAM_END) {
-    return absl::InternalError(fmt::format("fluentd: gzip: deflate returned {}", result));
-  }
-  out.resize(written);
-  return out;
 }
 
 std::string NewChunkId() {
