@@ -473,7 +473,9 @@ struct OtlpReceiver::Impl {
         // The request could not be read: answer and close the connection.
         Encoding encoding = Encoding::kProtobuf;
         int signal = kNone;
-        if (parser.is_header_done()) {
+        // A body over the limit is seen once the header is complete (Content-Length) or while
+        // reading the body: the header is there either way.
+        if (parser.is_header_done() || read_error == http::error::body_limit) {
           const auto& header = parser.get();
           if (MediaType(std::string_view(header[http::field::content_type].data(),
                                          header[http::field::content_type].size())) ==

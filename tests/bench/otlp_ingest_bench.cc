@@ -35,6 +35,7 @@
 #include "collector/ingest/otlp_convert.h"
 #include "fmt/format.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/impl/client_unary_call.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "tests/bench/bench_flags.h"
 
