@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/common/gzip.h"
 #include "collector/store/record_store.h"
 #include "google/protobuf/text_format.h"
 #include "google/rpc/status.pb.h"
@@ -28,7 +29,6 @@
 #include "opentelemetry/proto/collector/logs/v1/logs_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 #include "prometheus/registry.h"
-#include "tests/support/gzip.h"
 #include "tests/support/http_get.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/official_schema.h"
@@ -196,7 +196,7 @@ class OtlpReceiverE2eTest : public ::testing::Test {
     std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", content_type}};
     if (gzip) headers.emplace_back("Content-Encoding", "gzip");
     return testing::HttpRequest(http_port_, "POST", path, headers,
-                                gzip ? testing::Gzip(body) : body);
+                                gzip ? *meshtel::common::GzipCompress(body) : body);
   }
 
   double Counter(const std::string& name, const std::vector<std::string>& labels) {
