@@ -484,6 +484,9 @@ TEST_F(OtlpReceiverE2eTest, BadInputGetsItsStatusAndCounterAndServingGoesOn) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
+    const std::vector<std::string> labels = {"transport=\"http\"",
+                                             std::string("result=\"") + c.result + "\""};
+    const double before = Counter("meshtel_otlp_requests_total", labels);
     testing::HttpResult result = Post(c.path, c.content_type, c.body, c.gzip);
     EXPECT_EQ(result.status, c.status) << result.body << result.error;
     if (c.content_type == "application/json") {
@@ -494,9 +497,7 @@ TEST_F(OtlpReceiverE2eTest, BadInputGetsItsStatusAndCounterAndServingGoesOn) {
       EXPECT_TRUE(status.ParseFromString(result.body));
       EXPECT_FALSE(status.message().empty());
     }
-    EXPECT_EQ(Counter("meshtel_otlp_requests_total",
-                      {"transport=\"http\"", std::string("result=\"") + c.result + "\""}),
-              1);
+    EXPECT_EQ(Counter("meshtel_otlp_requests_total", labels), before + 1);
   }
   testing::HttpResult get = testing::HttpGet(http_port_, "/v1/traces");
   EXPECT_EQ(get.status, 405);
