@@ -177,6 +177,12 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
       RecordIngestServer::Start(config.ingest, *collector, *collector->registry_);
   if (!ingest.ok()) return ingest.status();
   collector->ingest_ = *std::move(ingest);
+  if (config.ingest.als.enabled) {
+    absl::StatusOr<std::unique_ptr<AlsServer>> als =
+        AlsServer::Start(config.ingest.als, *collector, *collector->registry_);
+    if (!als.ok()) return als.status();
+    collector->als_ = *std::move(als);
+  }
 
   Collector* self = collector.get();
   std::vector<std::pair<std::string, common::AdminHandler>> routes;
@@ -426,6 +432,9 @@ absl::Status Collector::Shutdown() {
   if (ingest_ != nullptr) {
     ingest_->Shutdown(config_.shutdown_grace);
   }
+  // Envoy never ends its ALS streams: waiting would only delay shutdown. Messages already read
+  // finish storing; what Envoy has in flight is lost on its side, as after any reconnect.
+  if (als_ != nullptr) als_->Shutdown(absl::ZeroDuration());
   for (const std::unique_ptr<RemoteWriter>& writer : remote_writers_) writer->Stop();
   if (replays_ != nullptr) replays_->StopAll();
   if (traces_ != nullptr) traces_->Stop();

@@ -2,6 +2,8 @@
 // Collector: meshtel-collector's parts wired together — the store, the record ingest server, the
 // request-metrics aggregator and the admin HTTP server.
 //
+// Envoy ALS (ingest.als.enabled): AlsServer → Collector::Store (ReceivedRecordSink) → the same
+// store and metrics as proxy records.
 // Data path today: RecordIngestServer → Collector::Consume → RecordStore (durable, then acked)
 // → RequestMetrics; the admin server renders /metrics from RequestMetrics plus the collector's
 // own prometheus-cpp registry. A batch the store could not write is not counted in metrics
@@ -31,6 +33,7 @@
 #include "collector/delivery/delivery_engine.h"
 #include "collector/delivery/exporter.h"
 #include "collector/delivery/replay.h"
+#include "collector/ingest/als_server.h"
 #include "collector/ingest/received_record_sink.h"
 #include "collector/ingest/record_batch_sink.h"
 #include "collector/ingest/record_ingest_server.h"
@@ -66,6 +69,8 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
 
   uint16_t ingest_port() const { return ingest_->port(); }
   uint16_t admin_port() const { return admin_->port(); }
+  // The Envoy ALS receiver's port; 0 when ingest.als.enabled is false.
+  uint16_t als_port() const { return als_ == nullptr ? 0 : als_->port(); }
   std::vector<DeliveryStatus> exporter_statuses() const { return delivery_->statuses(); }
 
   // RecordBatchSink
@@ -110,6 +115,7 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   ExporterBuilder build_exporter_;
   std::unique_ptr<ReplayManager> replays_;
   std::unique_ptr<RecordIngestServer> ingest_;
+  std::unique_ptr<AlsServer> als_;  // null when ingest.als.enabled is false
   std::unique_ptr<common::AdminHttpServer> admin_;
   // One per metrics.remote_write entry; started once the metrics exist, stopped in Shutdown().
   std::vector<std::unique_ptr<RemoteWriter>> remote_writers_;
