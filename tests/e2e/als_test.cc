@@ -14,6 +14,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/text_format.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/support/sync_stream.h"
 #include "gtest/gtest.h"
 #include "meshtel/v1/record.pb.h"
 #include "tests/support/http_get.h"
@@ -27,6 +28,13 @@ namespace {
 
 using std::chrono::seconds;
 using testing::ChildProcess;
+
+// Entries start now: the Loki exporter refuses entries older than its reject_older_than.
+std::string NowSeconds() {
+  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count());
+}
 
 constexpr char kMethod[] = "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs";
 
@@ -98,7 +106,9 @@ std::string IstioNode(const std::string& pod, const std::string& ns, const std::
 std::string InboundHttpEntry(const std::string& authority, const std::string& request_id,
                              const std::string& peer_any, const std::string& extra_headers = "") {
   return "log_entry { protocol_version: HTTP11 common_properties { "
-         "start_time { seconds: 1764600000 nanos: 5000000 } "
+         "start_time { seconds: " +
+         NowSeconds() +
+         " nanos: 5000000 } "
          "time_to_last_rx_byte { nanos: 1000000 } time_to_first_upstream_tx_byte { nanos: 2000000 "
          "} "
          "time_to_first_upstream_rx_byte { nanos: 8000000 } "
@@ -261,7 +271,8 @@ TEST_F(AlsTest, IstioNodeMetadataGivesWorkloadLabelsLogsAndTraces) {
 
   // Stored: the access-log lines reach Loki, and the traced entry's span is a stored trace.
   EXPECT_TRUE(LokiHasLine({"\"GET /compare HTTP/1.1\" 200", "als-request-2", "inbound|8080||"}))
-      << LokiLines().size() << " lines at Loki";
+      << LokiLines().size()
+      << " lines at Loki; exporters: " << testing::HttpGet(admin_port_, "/api/exporters").body;
   testing::HttpResult trace;
   EXPECT_TRUE(testing::WaitFor(
       [&] {
@@ -282,7 +293,8 @@ TEST_F(AlsTest, TcpEntriesGiveIstioTcpMetricsAndLines) {
   const std::string peer = PeerAny({{"workload", "db-v1"}, {"namespace", "data"}, {"app", "db"}},
                                    {{"service.istio.io/canonical-name", "database"}});
   const auto entry = [&](int received, int sent, const std::string& type) {
-    return "log_entry { common_properties { start_time { seconds: 1764600000 } "
+    return "log_entry { common_properties { start_time { seconds: " + NowSeconds() +
+           " } "
            "duration { seconds: 3 } upstream_cluster: \"outbound|5432||db.data.svc.cluster.local\" "
            "upstream_remote_address { socket_address { address: \"10.0.9.9\" port_value: 5432 } } "
            "access_log_type: " +
@@ -316,7 +328,8 @@ TEST_F(AlsTest, TcpEntriesGiveIstioTcpMetricsAndLines) {
   EXPECT_EQ(Sum("istio_requests_total", {"request_protocol=\"tcp\""}), 0);
   // Access-log lines as Envoy renders TCP entries: no method, path, protocol or status.
   EXPECT_TRUE(LokiHasLine({"\"- - -\" 0 -", " 1000 2000 3000 ", "10.0.9.9:5432"}))
-      << LokiLines().size() << " lines at Loki";
+      << LokiLines().size()
+      << " lines at Loki; exporters: " << testing::HttpGet(admin_port_, "/api/exporters").body;
   EXPECT_TRUE(stream.Finish().ok());
 }
 
@@ -420,9 +433,12 @@ TEST_F(AlsTest, SameRequestViaProxyAndAlsHasTheSameLabels) {
   const std::string series = lines[0].substr(0, lines[0].rfind(' '));
   EXPECT_NE(series.find("source_workload=\"frontend\""), std::string::npos) << series;
 
-  // The same request as the backend's Istio sidecar logs it over ALS.
+  // The same request as the backend's Istio sidecar logs it over ALS (CLUSTER_ID: Istio's
+  // default cluster name, which meshtel-proxy also assumes).
   const std::string identifier =
-      "identifier { " + IstioNode("backend-5d9f-x", "demo", "backend", "backend", "v1", "") +
+      "identifier { " +
+      IstioNode("backend-5d9f-x", "demo", "backend", "backend", "v1",
+                "fields { key: \"CLUSTER_ID\" value { string_value: \"Kubernetes\" } } ") +
       " log_name: \"http_envoy_accesslog\" } ";
   const std::string peer = PeerAny(
       {{"workload", "frontend"}, {"namespace", "demo"}, {"app", "frontend"}, {"version", "v1"}});
