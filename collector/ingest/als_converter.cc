@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/wrappers.pb.h"
 
@@ -98,11 +99,8 @@ bool HasTypeSuffix(const std::string& type_url, std::string_view name) {
          type_url[type_url.size() - name.size() - 1] == '/';
 }
 
-// The peer identity in filter_state_objects[key], when it is there in a form Istio sends.
-void ReadPeer(const AccessLogCommon& common, const std::string& key, WorkloadIdentity& identity) {
-  const auto it = common.filter_state_objects().find(key);
-  if (it == common.filter_state_objects().end()) return;
-  const google::protobuf::Any& any = it->second;
+// The peer identity an Any holds, when it is in a form Istio sends.
+void DecodePeer(const google::protobuf::Any& any, WorkloadIdentity& identity) {
   if (HasTypeSuffix(any.type_url(), "google.protobuf.Struct")) {
     Struct object;
     if (!object.ParseFromString(any.value())) return;
@@ -115,6 +113,30 @@ void ReadPeer(const AccessLogCommon& common, const std::string& key, WorkloadIde
     google::protobuf::BytesValue value;
     if (value.ParseFromString(any.value())) ReadPeerPairs(value.value(), identity);
   }
+}
+
+// The peer identity in filter_state_objects[key]. A sidecar talks to few peers, so the same
+// object bytes repeat from entry to entry: decoded identities are kept per thread (each stream
+// has its own thread), keyed by type and bytes, up to kPeerCacheSize of them.
+constexpr size_t kPeerCacheSize = 256;
+
+void ReadPeer(const AccessLogCommon& common, const std::string& key, WorkloadIdentity& identity) {
+  const auto it = common.filter_state_objects().find(key);
+  if (it == common.filter_state_objects().end()) return;
+  const google::protobuf::Any& any = it->second;
+  thread_local absl::flat_hash_map<std::string, WorkloadIdentity> cache;
+  thread_local std::string cache_key;
+  cache_key.assign(any.type_url());
+  cache_key.push_back('\0');
+  cache_key.append(any.value());
+  const auto cached = cache.find(cache_key);
+  if (cached != cache.end()) {
+    identity = cached->second;
+    return;
+  }
+  DecodePeer(any, identity);
+  if (cache.size() >= kPeerCacheSize) cache.clear();
+  cache.emplace(cache_key, identity);
 }
 
 uint64_t DurationNs(const google::protobuf::Duration& duration) {

@@ -46,7 +46,8 @@
 // UpstreamPeriodic, DownstreamTunnelSuccessfullyEstablished, Udp*, or the deprecated
 // intermediate_log_entry) are skipped: a final entry repeats their cumulative numbers.
 //
-// Pure functions; safe from any thread.
+// Pure functions (a decoded peer object is remembered per thread, up to 256, keyed by its bytes:
+// a sidecar talks to few peers); safe from any thread.
 
 #include <cstddef>
 #include <string>
