@@ -1,6 +1,6 @@
 #include "collector/ingest/als_server.h"
 
-// Tested by: tests/e2e/als_test.cc
+// Tested by: tests/collector/ingest/als_server_test.cc, tests/e2e/als_test.cc
 
 #include <algorithm>
 #include <limits>
