@@ -183,6 +183,12 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
     if (!otlp.ok()) return otlp.status();
     collector->otlp_ = *std::move(otlp);
   }
+  if (config.ingest.als.enabled) {
+    absl::StatusOr<std::unique_ptr<AlsServer>> als =
+        AlsServer::Start(config.ingest.als, *collector, *collector->registry_);
+    if (!als.ok()) return als.status();
+    collector->als_ = *std::move(als);
+  }
 
   Collector* self = collector.get();
   std::vector<std::pair<std::string, common::AdminHandler>> routes;
@@ -433,6 +439,9 @@ absl::Status Collector::Shutdown() {
     ingest_->Shutdown(config_.shutdown_grace);
   }
   if (otlp_ != nullptr) otlp_->Shutdown(config_.shutdown_grace);
+  // Envoy never ends its ALS streams: waiting would only delay shutdown. Messages already read
+  // finish storing; what Envoy has in flight is lost on its side, as after any reconnect.
+  if (als_ != nullptr) als_->Shutdown(absl::ZeroDuration());
   for (const std::unique_ptr<RemoteWriter>& writer : remote_writers_) writer->Stop();
   if (replays_ != nullptr) replays_->StopAll();
   if (traces_ != nullptr) traces_->Stop();

@@ -2,6 +2,8 @@
 // Collector: meshtel-collector's parts wired together — the store, the record ingest server, the
 // request-metrics aggregator and the admin HTTP server.
 //
+// Envoy ALS (ingest.als.enabled): AlsServer → Collector::Store (ReceivedRecordSink) → the same
+// store and metrics as proxy records.
 // Data path today: RecordIngestServer → Collector::Consume → RecordStore (durable, then acked)
 // → RequestMetrics; the admin server renders /metrics from RequestMetrics plus the collector's
 // own prometheus-cpp registry. A batch the store could not write is not counted in metrics
@@ -31,6 +33,7 @@
 #include "collector/delivery/delivery_engine.h"
 #include "collector/delivery/exporter.h"
 #include "collector/delivery/replay.h"
+#include "collector/ingest/als_server.h"
 #include "collector/ingest/otlp_receiver.h"
 #include "collector/ingest/received_record_sink.h"
 #include "collector/ingest/record_batch_sink.h"
@@ -70,6 +73,8 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   // The OTLP receiver's ports (0 when ingest.otlp.enabled is false).
   uint16_t otlp_grpc_port() const { return otlp_ != nullptr ? otlp_->grpc_port() : 0; }
   uint16_t otlp_http_port() const { return otlp_ != nullptr ? otlp_->http_port() : 0; }
+  // The Envoy ALS receiver's port; 0 when ingest.als.enabled is false.
+  uint16_t als_port() const { return als_ == nullptr ? 0 : als_->port(); }
   std::vector<DeliveryStatus> exporter_statuses() const { return delivery_->statuses(); }
 
   // RecordBatchSink
@@ -115,6 +120,7 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   std::unique_ptr<ReplayManager> replays_;
   std::unique_ptr<RecordIngestServer> ingest_;
   std::unique_ptr<OtlpReceiver> otlp_;  // null when ingest.otlp.enabled is false
+  std::unique_ptr<AlsServer> als_;      // null when ingest.als.enabled is false
   std::unique_ptr<common::AdminHttpServer> admin_;
   // One per metrics.remote_write entry; started once the metrics exist, stopped in Shutdown().
   std::vector<std::unique_ptr<RemoteWriter>> remote_writers_;

@@ -33,7 +33,20 @@ absl::Status OtlpReceiverConfig::Validate() const {
   return absl::OkStatus();
 }
 
+absl::Status AlsConfig::Validate() const {
+  if (max_message_bytes < 1024 || max_message_bytes > (256ull << 20)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ingest.als.max_message_bytes: ", max_message_bytes, " is not in [1024, 268435456]"));
+  }
+  if (enabled && !common::IsIpAddress(listen.host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ingest.als.listen: '", listen.host, "' is not an IP address (listeners bind addresses)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status IngestConfig::Validate() const {
+  if (absl::Status status = als.Validate(); !status.ok()) return status;
   if (max_batch_bytes < 1024 || max_batch_bytes > (256ull << 20)) {
     return absl::InvalidArgumentError(
         absl::StrCat("ingest.max_batch_bytes: ", max_batch_bytes, " is not in [1024, 268435456]"));
@@ -139,6 +152,12 @@ absl::Status CollectorConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("admin.listen: ", admin.listen.ToString(), " is already ingest.listen"));
   }
+  if (ingest.als.enabled && ingest.als.listen.port != 0 &&
+      (ingest.als.listen == ingest.listen || ingest.als.listen == admin.listen)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ingest.als.listen: ", ingest.als.listen.ToString(),
+                     " is already ingest.listen or admin.listen"));
+  }
   if (!common::IsIpAddress(admin.listen.host)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "admin.listen: '", admin.listen.host, "' is not an IP address (listeners bind addresses)"));
@@ -163,6 +182,12 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
       otlp->Read("http_listen", config.ingest.otlp.http_listen);
       otlp->Read("max_request_bytes", config.ingest.otlp.max_request_bytes);
       ingest->Fail(otlp->Finish());
+    }
+    if (auto als = ingest->Map("als")) {
+      als->Read("enabled", config.ingest.als.enabled);
+      als->Read("listen", config.ingest.als.listen);
+      als->Read("max_message_bytes", config.ingest.als.max_message_bytes);
+      ingest->Fail(als->Finish());
     }
     top.Fail(ingest->Finish());
   }

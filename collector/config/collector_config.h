@@ -40,6 +40,19 @@ struct OtlpReceiverConfig {
   absl::Status Validate() const;
 };
 
+// ingest.als: the Envoy gRPC Access Log Service v3 receiver (collector/ingest/als_server.h).
+struct AlsConfig {
+  // Whether the receiver runs. Default: false
+  bool enabled = false;
+  // Where it listens for Envoy's StreamAccessLogs streams. Default: 0.0.0.0:15142
+  common::HostPort listen{"0.0.0.0", 15142};
+  // A StreamAccessLogsMessage larger than this is counted, logged and skipped (the stream ends
+  // when it is the first of its stream); over 4x this gRPC ends the stream. Default: 4 MiB
+  uint64_t max_message_bytes = 4 << 20;
+
+  absl::Status Validate() const;
+};
+
 struct IngestConfig {
   // Where the RecordService gRPC server listens for proxies. Default: 0.0.0.0:15140
   common::HostPort listen{"0.0.0.0", 15140};
@@ -47,6 +60,7 @@ struct IngestConfig {
   // stream goes on. Messages over 4x this size end the stream. Default: 4 MiB
   uint64_t max_batch_bytes = 4 << 20;
   OtlpReceiverConfig otlp;
+  AlsConfig als;
 
   absl::Status Validate() const;
 };

@@ -12,6 +12,9 @@
 // Threading: a compiled AccessLogFormat is immutable; Render() may run on any number of
 // threads at once. Ownership: Render() reads the record only while it runs.
 //
+// TCP records (request_protocol TCP, from Envoy ALS tcp_logs) carry no method, path, protocol or
+// response: those operators render unset and %RESPONSE_CODE% 0, as Envoy renders its own TCP
+// access logs ("- - -" 0); %BYTES_RECEIVED% / %BYTES_SENT% are the connection's bytes.
 // Operators and the RequestRecord field (proto/meshtel/v1/record.proto) each reads. "Unset"
 // renders `-` in TEXT and inside JSON strings, and `null` as a whole typed JSON value. An
 // empty string field counts as unset. Numbers are typed (bare) in JSON when the value is the

@@ -24,6 +24,10 @@ constexpr NamedMetric kMetricNames[] = {
     {"RESPONSE_SIZE", IstioMetric::kResponseSize},
     {"GRPC_REQUEST_MESSAGES", IstioMetric::kGrpcRequestMessages},
     {"GRPC_RESPONSE_MESSAGES", IstioMetric::kGrpcResponseMessages},
+    {"TCP_SENT_BYTES", IstioMetric::kTcpSentBytes},
+    {"TCP_RECEIVED_BYTES", IstioMetric::kTcpReceivedBytes},
+    {"TCP_OPENED_CONNECTIONS", IstioMetric::kTcpOpenedConnections},
+    {"TCP_CLOSED_CONNECTIONS", IstioMetric::kTcpClosedConnections},
 };
 
 bool IsMessageMetric(IstioMetric metric) {
@@ -31,8 +35,24 @@ bool IsMessageMetric(IstioMetric metric) {
          metric == IstioMetric::kGrpcResponseMessages;
 }
 
+bool IsTcpMetric(IstioMetric metric) {
+  return metric == IstioMetric::kTcpSentBytes || metric == IstioMetric::kTcpReceivedBytes ||
+         metric == IstioMetric::kTcpOpenedConnections ||
+         metric == IstioMetric::kTcpClosedConnections;
+}
+
 LabelPlan StandardPlan(IstioMetric metric) {
   LabelPlan plan;
+  if (IsTcpMetric(metric)) {
+    // The request labels without response_code and grpc_response_status (wire-facts §8.2).
+    for (size_t index = 0; index < kIstioRequestLabelCount; ++index) {
+      const std::string_view name = kIstioRequestLabelNames[index];
+      if (name == "response_code" || name == "grpc_response_status") continue;
+      plan.names.emplace_back(name);
+      plan.sources.push_back({.kind = LabelSource::Kind::kStandard, .standard_index = index});
+    }
+    return plan;
+  }
   const size_t count = IsMessageMetric(metric) ? kIstioMessageLabelCount : kIstioRequestLabelCount;
   for (size_t i = 0; i < count; ++i) {
     // kIstioMessageLabelIndexes is the prefix 0..19 of the request labels.
@@ -273,8 +293,8 @@ void ReadMetricOverrides(common::YamlMap& metrics, std::vector<MetricOverrideCon
         if (found == std::end(kMetricNames)) {
           match->Fail(absl::InvalidArgumentError(fmt::format(
               "{}: '{}' is not one of REQUEST_COUNT, REQUEST_DURATION, REQUEST_SIZE, "
-              "RESPONSE_SIZE, GRPC_REQUEST_MESSAGES, GRPC_RESPONSE_MESSAGES, ALL_METRICS (the "
-              "collector aggregates no TCP metrics)",
+              "RESPONSE_SIZE, GRPC_REQUEST_MESSAGES, GRPC_RESPONSE_MESSAGES, TCP_SENT_BYTES, "
+              "TCP_RECEIVED_BYTES, TCP_OPENED_CONNECTIONS, TCP_CLOSED_CONNECTIONS, ALL_METRICS",
               match->PathOf("metric"), metric)));
         } else {
           override_config.metric = found->metric;

@@ -61,8 +61,12 @@ enum class IstioMetric : uint8_t {
   kResponseSize,          // RESPONSE_SIZE: istio_response_bytes
   kGrpcRequestMessages,   // GRPC_REQUEST_MESSAGES: istio_request_messages_total
   kGrpcResponseMessages,  // GRPC_RESPONSE_MESSAGES: istio_response_messages_total
+  kTcpSentBytes,          // TCP_SENT_BYTES: istio_tcp_sent_bytes_total
+  kTcpReceivedBytes,      // TCP_RECEIVED_BYTES: istio_tcp_received_bytes_total
+  kTcpOpenedConnections,  // TCP_OPENED_CONNECTIONS: istio_tcp_connections_opened_total
+  kTcpClosedConnections,  // TCP_CLOSED_CONNECTIONS: istio_tcp_connections_closed_total
 };
-inline constexpr size_t kIstioMetricCount = 6;
+inline constexpr size_t kIstioMetricCount = 10;
 
 // Which records a plan is for: reporter=source (CLIENT), reporter=destination (SERVER), or an
 // unspecified reporter (only CLIENT_AND_SERVER overrides apply).

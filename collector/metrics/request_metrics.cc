@@ -28,12 +28,19 @@ constexpr std::string_view kRequestBytes = "istio_request_bytes";
 constexpr std::string_view kResponseBytes = "istio_response_bytes";
 constexpr std::string_view kRequestMessages = "istio_request_messages_total";
 constexpr std::string_view kResponseMessages = "istio_response_messages_total";
+constexpr std::string_view kTcpSentBytes = "istio_tcp_sent_bytes_total";
+constexpr std::string_view kTcpReceivedBytes = "istio_tcp_received_bytes_total";
+constexpr std::string_view kTcpOpened = "istio_tcp_connections_opened_total";
+constexpr std::string_view kTcpClosed = "istio_tcp_connections_closed_total";
 
 constexpr std::array<IstioMetric, 4> kRequestTableMetrics = {
     IstioMetric::kRequestCount, IstioMetric::kRequestDuration, IstioMetric::kRequestSize,
     IstioMetric::kResponseSize};
 constexpr std::array<IstioMetric, 2> kMessageTableMetrics = {IstioMetric::kGrpcRequestMessages,
                                                              IstioMetric::kGrpcResponseMessages};
+constexpr std::array<IstioMetric, 4> kTcpTableMetrics = {
+    IstioMetric::kTcpSentBytes, IstioMetric::kTcpReceivedBytes, IstioMetric::kTcpOpenedConnections,
+    IstioMetric::kTcpClosedConnections};
 
 // Series key: the plan's name-set id (series of different label names never share a key), then
 // each label value prefixed by its length, so distinct tuples never collide. Sized once and
@@ -122,6 +129,13 @@ struct RequestValues {
 struct MessageValues {
   uint64_t request_messages = 0;
   uint64_t response_messages = 0;
+};
+
+struct TcpValues {
+  uint64_t sent_bytes = 0;
+  uint64_t received_bytes = 0;
+  uint64_t opened = 0;
+  uint64_t closed = 0;
 };
 
 // Label text shared by the live series and every snapshot that copied it.
@@ -576,6 +590,14 @@ std::string_view MetricName(IstioMetric metric) {
       return kRequestMessages;
     case IstioMetric::kGrpcResponseMessages:
       return kResponseMessages;
+    case IstioMetric::kTcpSentBytes:
+      return kTcpSentBytes;
+    case IstioMetric::kTcpReceivedBytes:
+      return kTcpReceivedBytes;
+    case IstioMetric::kTcpOpenedConnections:
+      return kTcpOpened;
+    case IstioMetric::kTcpClosedConnections:
+      return kTcpClosed;
   }
   return {};
 }
@@ -585,12 +607,14 @@ struct RequestMetrics::Tables {
          prometheus::Family<prometheus::Gauge>* series)
       : requests(MakeGroups<RequestValues>(kRequestTableMetrics, options, overflow, series)),
         messages(MakeGroups<MessageValues>(kMessageTableMetrics, options, overflow, series)),
+        tcp(MakeGroups<TcpValues>(kTcpTableMetrics, options, overflow, series)),
         requests_total_group(GroupOf(requests, IstioMetric::kRequestCount)),
         request_messages_group(GroupOf(messages, IstioMetric::kGrpcRequestMessages)),
         max_labels(options.label_plans->max_labels()) {}
 
   std::vector<TableGroup<RequestValues>> requests;
   std::vector<TableGroup<MessageValues>> messages;
+  std::vector<TableGroup<TcpValues>> tcp;
   size_t requests_total_group;
   size_t request_messages_group;
   size_t max_labels;
@@ -648,6 +672,23 @@ void RequestMetrics::Record(const meshtel::v1::RequestRecord& record, int64_t no
   const auto standard = IstioRequestLabelValues(record, scratch);
   const auto mode = static_cast<size_t>(RecordModeOf(record));
 
+  if (record.request_protocol() == meshtel::v1::REQUEST_PROTOCOL_TCP) {
+    // One closed connection (Envoy's final TCP entry); the bytes of its whole life.
+    for (const TableGroup<TcpValues>& group : tables_->tcp) {
+      const LabelPlan& plan = *group.plans[mode];
+      if (plan.disabled) continue;
+      auto values = PlanValues(plan, record, standard, scratch, buffer);
+      values = KeyValues(plan, values, repaired, buffer, key);
+      group.table->Update(values, plan, key, now_ms, [&record](TcpValues& series) {
+        series.sent_bytes += record.response_bytes();
+        series.received_bytes += record.request_bytes();
+        ++series.opened;
+        ++series.closed;
+      });
+    }
+    return;
+  }
+
   for (const TableGroup<RequestValues>& group : tables_->requests) {
     const LabelPlan& plan = *group.plans[mode];
     if (plan.disabled) continue;
@@ -680,6 +721,7 @@ size_t RequestMetrics::ExpireIdle(int64_t now_ms, int64_t idle_ms) {
   size_t removed = 0;
   for (const auto& group : tables_->requests) removed += group.table->ExpireIdle(cutoff);
   for (const auto& group : tables_->messages) removed += group.table->ExpireIdle(cutoff);
+  for (const auto& group : tables_->tcp) removed += group.table->ExpireIdle(cutoff);
   return removed;
 }
 
@@ -696,6 +738,7 @@ const MetricLabelPlans& RequestMetrics::label_plans() const { return *options_.l
 void RequestMetrics::Render(ExpositionFormat format, std::string& out) const {
   LazySnapshots<RequestValues> requests(tables_->requests);
   LazySnapshots<MessageValues> messages(tables_->messages);
+  LazySnapshots<TcpValues> tcp(tables_->tcp);
   // The whole text at once, so `out` grows once: an upper bound per sample line of its label text
   // plus the name, `le` and number, which stay under 120 bytes.
   size_t bound = 4096;
@@ -708,6 +751,10 @@ void RequestMetrics::Render(ExpositionFormat format, std::string& out) const {
   add_rows(requests.Of(IstioMetric::kResponseSize), kIstioHistogramBounds.size() + 3);
   add_rows(messages.Of(IstioMetric::kGrpcRequestMessages), 1);
   add_rows(messages.Of(IstioMetric::kGrpcResponseMessages), 1);
+  add_rows(tcp.Of(IstioMetric::kTcpSentBytes), 1);
+  add_rows(tcp.Of(IstioMetric::kTcpReceivedBytes), 1);
+  add_rows(tcp.Of(IstioMetric::kTcpOpenedConnections), 1);
+  add_rows(tcp.Of(IstioMetric::kTcpClosedConnections), 1);
   ReserveBody(out, bound);
   RenderCounter(format, kRequestsTotal, "Requests handled, by Istio's standard labels.",
                 requests.Of(IstioMetric::kRequestCount), &RequestValues::requests, out);
@@ -727,6 +774,15 @@ void RequestMetrics::Render(ExpositionFormat format, std::string& out) const {
   RenderCounter(format, kResponseMessages, "gRPC messages sent by the server.",
                 messages.Of(IstioMetric::kGrpcResponseMessages), &MessageValues::response_messages,
                 out);
+  RenderCounter(format, kTcpSentBytes, "Bytes sent to the downstream over TCP connections.",
+                tcp.Of(IstioMetric::kTcpSentBytes), &TcpValues::sent_bytes, out);
+  RenderCounter(format, kTcpReceivedBytes,
+                "Bytes received from the downstream over TCP connections.",
+                tcp.Of(IstioMetric::kTcpReceivedBytes), &TcpValues::received_bytes, out);
+  RenderCounter(format, kTcpOpened, "TCP connections opened.",
+                tcp.Of(IstioMetric::kTcpOpenedConnections), &TcpValues::opened, out);
+  RenderCounter(format, kTcpClosed, "TCP connections closed.",
+                tcp.Of(IstioMetric::kTcpClosedConnections), &TcpValues::closed, out);
   if (!options_.build_tag.empty()) {
     AppendMetadata(format, "istio_build", MetricKind::kGauge,
                    "The build of the meshtel proxies reporting to this collector.", "", out);
@@ -791,6 +847,20 @@ void RequestMetrics::VisitSamples(const std::function<void(const MetricSample&)>
     visit({kResponseMessages, std::span<const SampleLabel>(labels.data(), count),
            static_cast<double>(row.values.response_messages)});
   }
+
+  LazySnapshots<TcpValues> tcp(tables_->tcp);
+  const auto tcp_counter = [&](IstioMetric metric, std::string_view name,
+                               uint64_t TcpValues::*member) {
+    for (const auto& row : tcp.Of(metric)) {
+      const size_t count = row_labels(*row.labels);
+      visit({name, std::span<const SampleLabel>(labels.data(), count),
+             static_cast<double>(row.values.*member)});
+    }
+  };
+  tcp_counter(IstioMetric::kTcpSentBytes, kTcpSentBytes, &TcpValues::sent_bytes);
+  tcp_counter(IstioMetric::kTcpReceivedBytes, kTcpReceivedBytes, &TcpValues::received_bytes);
+  tcp_counter(IstioMetric::kTcpOpenedConnections, kTcpOpened, &TcpValues::opened);
+  tcp_counter(IstioMetric::kTcpClosedConnections, kTcpClosed, &TcpValues::closed);
 
   if (!options_.build_tag.empty()) {
     std::string tag;

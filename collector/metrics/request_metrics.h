@@ -9,6 +9,12 @@
 // - istio_request_messages_total, istio_response_messages_total (counters): records with
 //   request_protocol gRPC, adding RequestRecord.request_messages / response_messages, with the
 //   20 message labels (reporter plus source_*/destination_*) ("message series").
+// - istio_tcp_sent_bytes_total, istio_tcp_received_bytes_total,
+//   istio_tcp_connections_opened_total, istio_tcp_connections_closed_total (counters): records
+//   with request_protocol TCP (final TCP entries from Envoy ALS: one closed connection each,
+//   response_bytes sent and request_bytes received over its life), with the 23 TCP labels (the
+//   request labels without response_code and grpc_response_status) ("TCP series"). TCP records
+//   update none of the request or message metrics.
 // - istio_build (gauge, value 1): labels component="proxy" and tag=<options.build_tag>.
 //
 // Labels: options.label_plans (metric_overrides.h) says, per metric and record mode (reporter

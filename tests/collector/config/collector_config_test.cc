@@ -19,6 +19,9 @@ TEST(CollectorConfigTest, EmptyFileMeansDefaults) {
   EXPECT_EQ(config->shutdown_grace, absl::Seconds(5));
   EXPECT_EQ(config->ingest.listen, (common::HostPort{"0.0.0.0", 15140}));
   EXPECT_EQ(config->ingest.max_batch_bytes, 4u << 20);
+  EXPECT_FALSE(config->ingest.als.enabled);
+  EXPECT_EQ(config->ingest.als.listen, (common::HostPort{"0.0.0.0", 15142}));
+  EXPECT_EQ(config->ingest.als.max_message_bytes, 4u << 20);
   EXPECT_EQ(config->admin.listen, (common::HostPort{"0.0.0.0", 15141}));
   EXPECT_EQ(config->store.data_dir, "./meshtel-data");
   EXPECT_EQ(config->store.data_dir, defaults.store.data_dir);
@@ -40,6 +43,9 @@ TEST(CollectorConfigTest, EveryKeyDecodes) {
   EXPECT_EQ(config->shutdown_grace, absl::Seconds(2));
   EXPECT_EQ(config->ingest.listen, (common::HostPort{"127.0.0.1", 7000}));
   EXPECT_EQ(config->ingest.max_batch_bytes, 1048576u);
+  EXPECT_TRUE(config->ingest.als.enabled);
+  EXPECT_EQ(config->ingest.als.listen, (common::HostPort{"127.0.0.1", 7002}));
+  EXPECT_EQ(config->ingest.als.max_message_bytes, 65536u);
   EXPECT_EQ(config->admin.listen, (common::HostPort{"::1", 7001}));
   EXPECT_EQ(config->store.data_dir, "/var/lib/meshtel");
   EXPECT_EQ(config->metrics.max_series_per_metric, 500u);

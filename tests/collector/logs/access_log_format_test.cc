@@ -277,6 +277,21 @@ TEST(AccessLogFormatTest, UnsetValuesRenderDash) {
             "[-] \"- - -\" 0 - - - \"-\" 0 0 0 - \"-\" \"-\" \"-\" \"-\" \"-\" - - - - - -\n");
 }
 
+TEST(AccessLogFormatTest, TcpRecordsRenderAsEnvoyTcpLines) {
+  RequestRecord record;
+  record.set_request_protocol(meshtel::v1::REQUEST_PROTOCOL_TCP);
+  record.set_start_time_unix_nano(1'755'684'000'123'000'000);
+  record.set_duration_ns(3'000'000'000);
+  record.set_request_bytes(1000);
+  record.set_response_bytes(2000);
+  record.set_response_flags(uint64_t{1} << meshtel::v1::RESPONSE_FLAG_UPSTREAM_CONNECTION_FAILURE);
+  record.set_upstream_host("10.0.9.9:5432");
+  record.set_upstream_cluster("outbound|5432||db.data.svc.cluster.local");
+  EXPECT_EQ(Render("", record),
+            "[2025-08-20T10:00:00.123Z] \"- - -\" 0 UF - - \"-\" 1000 2000 3000 - \"-\" \"-\" "
+            "\"-\" \"-\" \"10.0.9.9:5432\" outbound|5432||db.data.svc.cluster.local - - - - -\n");
+}
+
 TEST(AccessLogFormatTest, RenderAppendsToTheOutput) {
   const AccessLogFormat format = CompileOrDie("%REQ(:METHOD)% %RESPONSE_CODE%\n");
   std::string out = "kept:";

@@ -198,8 +198,8 @@ TEST(MetricLabelPlansTest, ErrorsNameThePath) {
   EXPECT_EQ(ErrorOf("  overrides: [{tagOverrides: {x: {operation: REMOVE, value: "
                     "request.method}}}]\n"),
             "metrics.overrides[0].tagOverrides.x.value: not allowed with operation REMOVE");
-  EXPECT_THAT(ErrorOf("  overrides: [{match: {metric: TCP_SENT_BYTES}}]\n"),
-              HasSubstr("metrics.overrides[0].match.metric: 'TCP_SENT_BYTES' is not one of"));
+  EXPECT_THAT(ErrorOf("  overrides: [{match: {metric: TCP_SENT_PACKETS}}]\n"),
+              HasSubstr("metrics.overrides[0].match.metric: 'TCP_SENT_PACKETS' is not one of"));
   EXPECT_EQ(ErrorOf("  overrides: [{match: {mode: BOTH}}]\n"),
             "metrics.overrides[0].match.mode: 'BOTH' is not one of CLIENT, SERVER, "
             "CLIENT_AND_SERVER");

@@ -866,3 +866,69 @@ TEST(RequestMetricsOverridesTest, UpdatingExistingSeriesAllocatesNothing) {
 
 }  // namespace
 }  // namespace meshtel::collector
+
+// ---- TCP metrics (records from Envoy ALS tcp_logs) ----------------------------------------------
+
+namespace meshtel::collector {
+namespace {
+
+meshtel::v1::RequestRecord TcpRecord(uint64_t received, uint64_t sent) {
+  meshtel::v1::RequestRecord record =
+      Record(meshtel::v1::REPORTER_SOURCE, 0, 3'000'000'000, received, sent);
+  record.set_request_protocol(meshtel::v1::REQUEST_PROTOCOL_TCP);
+  return record;
+}
+
+TEST(RequestMetricsTcpTest, ClosedConnectionsAndBytesWithTheTcpLabels) {
+  RequestMetrics metrics({.build_tag = ""});
+  metrics.Record(TcpRecord(1000, 2000));
+  metrics.Record(TcpRecord(10, 20));
+  std::string text;
+  metrics.RenderText(text);
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_tcp_sent_bytes_total", {})), "2020");
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_tcp_received_bytes_total", {})), "1010");
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_tcp_connections_opened_total", {})), "2");
+  EXPECT_EQ(ValueOf(FindLine(text, "istio_tcp_connections_closed_total", {})), "2");
+  EXPECT_THAT(text, HasSubstr("# TYPE istio_tcp_sent_bytes_total counter\n"));
+  // No request metrics from TCP records.
+  EXPECT_THAT(text, Not(HasSubstr("istio_requests_total")));
+  // The request labels without response_code and grpc_response_status: 23, in Istio's order.
+  std::vector<std::string> tcp_labels = kRequestLabelTable;
+  std::erase(tcp_labels, "response_code");
+  std::erase(tcp_labels, "grpc_response_status");
+  ASSERT_EQ(tcp_labels.size(), 23u);
+  for (const std::string name :
+       {"istio_tcp_sent_bytes_total", "istio_tcp_received_bytes_total",
+        "istio_tcp_connections_opened_total", "istio_tcp_connections_closed_total"}) {
+    const std::string line = FindLine(text, name, {});
+    EXPECT_EQ(LabelNames(line), tcp_labels) << line;
+    EXPECT_THAT(line, HasSubstr("request_protocol=\"tcp\""));
+  }
+  // VisitSamples (remote write) sees the same samples.
+  size_t tcp_samples = 0;
+  metrics.VisitSamples([&](const MetricSample& sample) {
+    if (sample.metric.starts_with("istio_tcp_")) ++tcp_samples;
+  });
+  EXPECT_EQ(tcp_samples, 4u);
+  EXPECT_EQ(metrics.ExpireIdle(RequestMetrics::NowMs() + 1'000'000, 1), 1u);
+}
+
+TEST(RequestMetricsTcpTest, OverridesNameTheTcpMetrics) {
+  RequestMetrics metrics({.build_tag = "", .label_plans = Plans(R"(
+  overrides:
+    - match: {metric: TCP_OPENED_CONNECTIONS}
+      disabled: true
+    - match: {metric: TCP_SENT_BYTES}
+      tagOverrides:
+        response_flags: {operation: REMOVE}
+)")});
+  metrics.Record(TcpRecord(1, 2));
+  std::string text;
+  metrics.RenderText(text);
+  EXPECT_THAT(text, Not(HasSubstr("istio_tcp_connections_opened_total")));
+  EXPECT_THAT(FindLine(text, "istio_tcp_sent_bytes_total", {}), Not(HasSubstr("response_flags")));
+  EXPECT_THAT(FindLine(text, "istio_tcp_received_bytes_total", {}), HasSubstr("response_flags"));
+}
+
+}  // namespace
+}  // namespace meshtel::collector
