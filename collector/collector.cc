@@ -331,9 +331,9 @@ common::AdminResponse Collector::DeadLettersJson(const common::AdminRequest& req
     body += fmt::format(
         "{{\"exporter\":{},\"key\":{},\"kind\":{},\"reason\":{},\"maybe_delivered\":{},"
         "\"set_aside_unix_nano\":{},\"line\":{}}}\n",
-        JsonString(letter.exporter), JsonString(letter.key.ToString()),
-        JsonString(kind), JsonString(letter.reason), letter.maybe_delivered,
-        letter.set_aside_unix_nano, JsonString(line));
+        JsonString(letter.exporter), JsonString(letter.key.ToString()), JsonString(kind),
+        JsonString(letter.reason), letter.maybe_delivered, letter.set_aside_unix_nano,
+        JsonString(line));
   }
   return common::AdminResponse{.content_type = "application/x-ndjson", .body = std::move(body)};
 }

@@ -20,8 +20,8 @@
 //
 // Accounting: each record is counted exactly once per exporter in
 // meshtel_exporter_records_total{exporter, outcome="delivered"|"rejected"|"filtered"} when its
-// batch is resolved; meshtel_exporter_records_retrying{exporter} holds the records of a payload being
-// retried; meshtel_exporter_send_total{exporter, verdict} counts sends;
+// batch is resolved; meshtel_exporter_records_retrying{exporter} holds the records of a payload
+// being retried; meshtel_exporter_send_total{exporter, verdict} counts sends;
 // meshtel_exporter_lag_records / meshtel_exporter_lag_seconds say how far behind the exporter
 // is (records after the cursor, counted up to 10 million; storage age of the oldest of them).
 // The store's retention counts what it drops before delivery (meshtel_store_dropped_total).

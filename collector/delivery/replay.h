@@ -52,11 +52,11 @@ struct ReplayStatus {
   std::string family;
   uint64_t from_unix_nano = 0;
   uint64_t to_unix_nano = 0;
-  std::string state;                         // checking, sending, done, cancelled, failed
-  uint64_t total = 0;                        // records in the range
-  uint64_t checked = 0;                      // records looked at in the first pass
-  uint64_t filtered = 0;  // records not of a kind the exporter delivers (never sent)
-  uint64_t refused_before_send = 0;          // records the encoder said the backend would refuse
+  std::string state;                 // checking, sending, done, cancelled, failed
+  uint64_t total = 0;                // records in the range
+  uint64_t checked = 0;              // records looked at in the first pass
+  uint64_t filtered = 0;             // records not of a kind the exporter delivers (never sent)
+  uint64_t refused_before_send = 0;  // records the encoder said the backend would refuse
   std::vector<std::string> refusal_reasons;  // the first few distinct reasons
   uint64_t sent = 0;                         // records the backend accepted
   uint64_t rejected = 0;                     // records the backend refused

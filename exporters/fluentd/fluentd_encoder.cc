@@ -195,10 +195,10 @@ void FluentdEncoder::AppendReceivedLog(const meshtel::v1::LogEntry& entry, std::
   }
   writer.Str("observed_time");
   if (entry.observed_time_unix_nano() != 0) {
-    writer.Str(absl::FormatTime(
-        "%Y-%m-%d%ET%H:%M:%E9SZ",
-        absl::FromUnixNanos(static_cast<int64_t>(entry.observed_time_unix_nano())),
-        absl::UTCTimeZone()));
+    writer.Str(
+        absl::FormatTime("%Y-%m-%d%ET%H:%M:%E9SZ",
+                         absl::FromUnixNanos(static_cast<int64_t>(entry.observed_time_unix_nano())),
+                         absl::UTCTimeZone()));
   } else {
     writer.Nil();
   }
@@ -287,8 +287,8 @@ absl::StatusOr<collector::Payload> FluentdEncoder::Encode(
     chunks.push_back(*std::move(chunk));
   }
   if (received_count > 0) {
-    absl::StatusOr<std::string> chunk = AppendMessage(
-        config_.received_log_tag, received_entries_, received_count, payload.body);
+    absl::StatusOr<std::string> chunk =
+        AppendMessage(config_.received_log_tag, received_entries_, received_count, payload.body);
     if (!chunk.ok()) return chunk.status();
     chunks.push_back(*std::move(chunk));
   }

@@ -69,7 +69,7 @@ class FluentdEncoder : public collector::Encoder {
   const collector::AccessLogFormat line_format_;
   std::string entries_;           // scratch: the concatenated entries
   std::string received_entries_;  // scratch: the received log records' entries
-  std::string line_;     // scratch: one rendered line
+  std::string line_;              // scratch: one rendered line
 };
 
 // Gzip (one member, zlib's default level) of `data`.

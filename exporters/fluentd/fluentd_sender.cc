@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/str_split.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_split.h"
 #include "boost/asio/connect.hpp"
 #include "boost/asio/ip/address.hpp"
 #include "boost/asio/write.hpp"

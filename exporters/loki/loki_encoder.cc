@@ -38,10 +38,10 @@ void AppendLogfmt(const std::string& name, const std::string& value, std::string
   line.push_back(' ');
   line.append(name);
   line.push_back('=');
-  const bool quote = value.empty() || std::any_of(value.begin(), value.end(), [](char c) {
-                       return c == ' ' || c == '=' || c == '"' ||
-                              static_cast<unsigned char>(c) < 0x20;
-                     });
+  const bool quote =
+      value.empty() || std::any_of(value.begin(), value.end(), [](char c) {
+        return c == ' ' || c == '=' || c == '"' || static_cast<unsigned char>(c) < 0x20;
+      });
   if (!quote) {
     line.append(value);
     return;
@@ -301,10 +301,9 @@ absl::StatusOr<size_t> LokiEncoder::Measure(const collector::StoredRecord& store
   if (stored.record.has_received_log()) {
     const ReceivedEntry entry = Received(stored.record.received_log());
     if (entry.longest_label_value > kLokiMaxLabelValueBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("a resource label would be ",
-                                                     entry.longest_label_value,
-                                                     " bytes, over Loki's ",
-                                                     kLokiMaxLabelValueBytes));
+      return absl::InvalidArgumentError(
+          absl::StrCat("a resource label would be ", entry.longest_label_value,
+                       " bytes, over Loki's ", kLokiMaxLabelValueBytes));
     }
     if (entry.line.size() > config_.max_line_bytes) {
       return absl::InvalidArgumentError(absl::StrCat("line of ", entry.line.size(),

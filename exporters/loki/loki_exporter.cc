@@ -80,12 +80,12 @@ bool Present(const YAML::Node& settings, const std::string& key) {
 }
 
 constexpr std::array<std::string_view, 17> kLokiDefaultIndexAttributes = {
-    "service.name",       "service.namespace",       "service.instance.id",
+    "service.name",           "service.namespace",    "service.instance.id",
     "deployment.environment", "cloud.region",         "cloud.availability_zone",
-    "k8s.cluster.name",   "k8s.namespace.name",      "k8s.pod.name",
-    "k8s.container.name", "container.name",          "k8s.replicaset.name",
-    "k8s.deployment.name", "k8s.statefulset.name",   "k8s.daemonset.name",
-    "k8s.cronjob.name",   "k8s.job.name",
+    "k8s.cluster.name",       "k8s.namespace.name",   "k8s.pod.name",
+    "k8s.container.name",     "container.name",       "k8s.replicaset.name",
+    "k8s.deployment.name",    "k8s.statefulset.name", "k8s.daemonset.name",
+    "k8s.cronjob.name",       "k8s.job.name",
 };
 
 }  // namespace

@@ -1,8 +1,8 @@
 #pragma once
 // The Loki exporter: access-log lines and received (OTLP) log records pushed to Loki's push API
-// (wire-facts §4) as snappy-compressed protobuf. This file holds its settings (the `loki:` block of one `exporters:`
-// entry) and the factory the collector calls; the encoder and sender are in loki_encoder.h and
-// loki_sender.h.
+// (wire-facts §4) as snappy-compressed protobuf. This file holds its settings (the `loki:` block of
+// one `exporters:` entry) and the factory the collector calls; the encoder and sender are in
+// loki_encoder.h and loki_sender.h.
 //
 // Errors: ParseLokiConfig() and BuildLokiExporter() return InvalidArgument naming the full YAML
 // path and the offending value ("exporters[0].loki.url: is required"). BuildLokiExporter() opens

@@ -144,14 +144,14 @@ TEST_F(DeliveryEngineTest, RecordsTheExporterDoesNotDeliverAreFilteredAndCounted
   Backend backend;
   // Batches of 10: the second read holds only spans, the last ends with them.
   Append({"/a0", "span:s0", "/a1", "span:s1", "span:s2", "/a2", "/a3", "/a4", "/a5", "/a6"});
-  Append({"span:s3", "span:s4", "span:s5", "span:s6", "span:s7", "span:s8", "span:s9",
-          "span:s10", "span:s11", "span:s12"});
+  Append({"span:s3", "span:s4", "span:s5", "span:s6", "span:s7", "span:s8", "span:s9", "span:s10",
+          "span:s11", "span:s12"});
   Append({"/a7", "span:s13"});
   std::vector<DeliveryTarget> targets;
   targets.push_back(Target("main", backend));
   auto engine = Start(std::move(targets));
-  ASSERT_TRUE(testing::WaitFor([&] { return Status(*engine, "main").lag_records == 0; },
-                               seconds(10)));
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return Status(*engine, "main").lag_records == 0; }, seconds(10)));
   engine->Stop();
   EXPECT_EQ(backend.AllAccepted(), Paths("/a", 8));
   EXPECT_EQ(Records("main", "delivered"), 8);

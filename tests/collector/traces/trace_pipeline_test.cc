@@ -216,10 +216,10 @@ TEST_F(TracePipelineTest, AReceivedSpanJoinsTheProxySpansOfItsTraceAsItIs) {
 TEST_F(TracePipelineTest, ReceivedSpansAreSampledOnTheirFlagsAndTheirHttpStatus) {
   std::unique_ptr<TracePipeline> pipeline = StartPipeline();
   AppendReceived({
-      Received('h', '1', 0, /*sampled=*/true),               // head decision: kept
-      Received('d', '1', 0, /*sampled=*/false),              // nothing keeps it: dropped
-      Received('e', '1', 0, /*sampled=*/false, 503),         // a 5xx with status unset: kept
-      Received('o', '2', '9', /*sampled=*/false),            // orphan, not sampled: dropped
+      Received('h', '1', 0, /*sampled=*/true),        // head decision: kept
+      Received('d', '1', 0, /*sampled=*/false),       // nothing keeps it: dropped
+      Received('e', '1', 0, /*sampled=*/false, 503),  // a 5xx with status unset: kept
+      Received('o', '2', '9', /*sampled=*/false),     // orphan, not sampled: dropped
   });
   WaitForSpans(2);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -238,8 +238,8 @@ TEST_F(TracePipelineTest, AReceivedSpanIsMarkedAndNormalizedLikeAnyOther) {
   backwards.mutable_received_span()->set_end_time_unix_nano(1);
   meshtel::v1::RequestRecord no_trace_id = Received('x', '1', 0);
   no_trace_id.mutable_received_span()->set_trace_id(std::string(16, '\0'));
-  AppendReceived({zero_parent, backwards, no_trace_id, Received('w', '1', 0),
-                  Received('w', '1', 0), Received('r', '2', '1')});
+  AppendReceived({zero_parent, backwards, no_trace_id, Received('w', '1', 0), Received('w', '1', 0),
+                  Received('r', '2', '1')});
   std::vector<StoredRecord> spans = WaitForSpans(5);
   std::map<std::string, std::vector<const meshtel::v1::Span*>> by_trace;
   for (const StoredRecord& stored : spans) by_trace[stored.span.trace_id()].push_back(&stored.span);
@@ -256,8 +256,9 @@ TEST_F(TracePipelineTest, AReceivedSpanIsMarkedAndNormalizedLikeAnyOther) {
   for (const meshtel::v1::Span* span : by_trace[std::string(16, 'w')]) marks |= span->anomalies();
   EXPECT_NE(marks & (1u << meshtel::v1::SPAN_ANOMALY_DUPLICATE_SPAN_ID), 0u);
   ASSERT_EQ(by_trace[std::string(16, 'r')].size(), 1u);
-  EXPECT_NE(by_trace[std::string(16, 'r')][0]->anomalies() & (1u << meshtel::v1::SPAN_ANOMALY_ORPHAN),
-            0u);
+  EXPECT_NE(
+      by_trace[std::string(16, 'r')][0]->anomalies() & (1u << meshtel::v1::SPAN_ANOMALY_ORPHAN),
+      0u);
 }
 
 TEST_F(TracePipelineTest, ARestartLosesNoPendingReceivedSpanAndWritesNoneTwice) {

@@ -401,10 +401,9 @@ TEST(FluentdEncoderReceivedLogTest, AMixedBatchIsTwoMessagesEachWithItsTagAndChu
   FluentdConfig config = Config();
   config.compression = FluentdCompression::kGzip;
   FluentdEncoder encoder(config, TextFormat(""));
-  const std::vector<StoredRecord> records = {Record(kStartNanos, "/a"),
-                                             ReceivedLog(kStartNanos + 1, "one"),
-                                             Record(kStartNanos + 2, "/b"),
-                                             ReceivedLog(kStartNanos + 3, "two")};
+  const std::vector<StoredRecord> records = {
+      Record(kStartNanos, "/a"), ReceivedLog(kStartNanos + 1, "one"), Record(kStartNanos + 2, "/b"),
+      ReceivedLog(kStartNanos + 3, "two")};
   absl::StatusOr<collector::Payload> payload = encoder.Encode(records);
   ASSERT_TRUE(payload.ok()) << payload.status();
   EXPECT_EQ(payload->entries, 4u);

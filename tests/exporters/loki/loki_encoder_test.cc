@@ -344,8 +344,8 @@ StoredRecord ReceivedLog(uint64_t time_ns, const std::string& body = "payment de
   log.set_severity_number(17);
   log.set_severity_text("ERROR");
   log.set_body(body);
-  log.set_trace_id(std::string("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36",
-                               16));
+  log.set_trace_id(
+      std::string("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36", 16));
   log.set_span_id(std::string("\x00\xf0\x67\xaa\x0b\xa9\x02\xb7", 8));
   log.set_flags(1);
   log.set_service_name("checkout");
@@ -392,22 +392,21 @@ TEST(LokiEncoderReceivedLogTest, SentAsTheLogRecordItIsWithLokisOtlpLabelsAndMet
   const logproto::EntryAdapter& entry = logs.entries(0);
   EXPECT_EQ(entry.line(), "payment declined");  // the body, not an access-log line
   EXPECT_EQ(EntryNanos(entry), time);
-  EXPECT_EQ(MetadataOf(entry),
-            (std::vector<std::pair<std::string, std::string>>{
-                {"host_arch", "amd64"},
-                {"process_pid", "4242"},
-                {"scope_name", "com.shop.payments"},
-                {"scope_version", "3.2"},
-                {"order_id", "o-17"},
-                {"retry", "false"},
-                {"trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"},
-                {"span_id", "00f067aa0ba902b7"},
-                {"severity_text", "ERROR"},
-                {"severity_number", "17"},
-                {"detected_level", "error"},
-                {"flags", "1"},
-                {"observed_timestamp", std::to_string(time + 1000)},
-            }));
+  EXPECT_EQ(MetadataOf(entry), (std::vector<std::pair<std::string, std::string>>{
+                                   {"host_arch", "amd64"},
+                                   {"process_pid", "4242"},
+                                   {"scope_name", "com.shop.payments"},
+                                   {"scope_version", "3.2"},
+                                   {"order_id", "o-17"},
+                                   {"retry", "false"},
+                                   {"trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"},
+                                   {"span_id", "00f067aa0ba902b7"},
+                                   {"severity_text", "ERROR"},
+                                   {"severity_number", "17"},
+                                   {"detected_level", "error"},
+                                   {"flags", "1"},
+                                   {"observed_timestamp", std::to_string(time + 1000)},
+                               }));
 }
 
 TEST(LokiEncoderReceivedLogTest, ReceivedSpansAreNotForTheLogExporter) {
@@ -428,17 +427,17 @@ TEST(LokiEncoderReceivedLogTest, LabelsFollowTheMappingAndLokisLimit) {
   LokiEncoder::ReceivedEntry entry = encoder.Received(stored.record.received_log());
   EXPECT_EQ(entry.labels, "{app=\"checkout\", arch=\"amd64\", cluster=\"east\"}");
   // Unmapped resource attributes are metadata under their Loki names; service.name is a label.
-  EXPECT_EQ(entry.metadata[0], std::make_pair(std::string("service_namespace"),
-                                              std::string("shop")));
-  EXPECT_EQ(entry.metadata[1], std::make_pair(std::string("k8s_pod_name"),
-                                              std::string("checkout-7d9f-x2x9z")));
+  EXPECT_EQ(entry.metadata[0],
+            std::make_pair(std::string("service_namespace"), std::string("shop")));
+  EXPECT_EQ(entry.metadata[1],
+            std::make_pair(std::string("k8s_pod_name"), std::string("checkout-7d9f-x2x9z")));
 
   // No service name at all: Loki's unknown_service; a service.name left in the resource counts.
   stored.record.mutable_received_log()->clear_service_name();
   EXPECT_EQ(encoder.Received(stored.record.received_log()).labels,
             "{app=\"unknown_service\", arch=\"amd64\", cluster=\"east\"}");
-  AddAttribute(*stored.record.mutable_received_log()->mutable_resource_attributes(),
-               "service.name", "checkout-legacy");
+  AddAttribute(*stored.record.mutable_received_log()->mutable_resource_attributes(), "service.name",
+               "checkout-legacy");
   EXPECT_EQ(encoder.Received(stored.record.received_log()).labels,
             "{app=\"checkout-legacy\", arch=\"amd64\", cluster=\"east\"}");
 
