@@ -381,10 +381,10 @@ TEST(LokiEncoderReceivedLogTest, SentAsTheLogRecordItIsWithLokisOtlpLabelsAndMet
   ASSERT_TRUE(payload.ok()) << payload.status();
   const logproto::PushRequest request = Decode(*payload);
   ASSERT_EQ(request.streams_size(), 2);
-  // Streams in labels order: the access log's {job, namespace, ...}, then the log record's.
-  const logproto::StreamAdapter& access = request.streams(0);
+  // Streams in labels order: the log record's {job, k8s_pod_name, ...}, then the access log's.
+  const logproto::StreamAdapter& logs = request.streams(0);
+  const logproto::StreamAdapter& access = request.streams(1);
   EXPECT_EQ(access.entries(0).line(), "GET /cart 200");
-  const logproto::StreamAdapter& logs = request.streams(1);
   EXPECT_EQ(logs.labels(),
             "{job=\"meshtel\", k8s_pod_name=\"checkout-7d9f-x2x9z\", service_name=\"checkout\", "
             "service_namespace=\"shop\"}");
@@ -444,6 +444,7 @@ TEST(LokiEncoderReceivedLogTest, LabelsFollowTheMappingAndLokisLimit) {
   // Past 15 labels, the mapped attributes left over stay metadata.
   LokiConfig many;
   many.static_labels = {{"job", "meshtel"}};
+  many.resource_labels.clear();
   StoredRecord crowded = ReceivedLog(time);
   for (int i = 0; i < 20; ++i) {
     const std::string name = absl::StrCat("a", i);
