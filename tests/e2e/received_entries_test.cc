@@ -296,22 +296,23 @@ TEST_F(ReceivedEntriesTest, ReceivedSpansAndLogsReachEveryBackendAsWhatTheyAre) 
   ASSERT_TRUE(testing::WaitFor([&] { return fluentd_.events().size() >= 3; }, seconds(60)));
   // Each exporter counts each entry once: Loki 2 delivered + 1 rejected + 3 spans filtered,
   // Fluentd 3 delivered + 3 filtered; the trace exporters read the spans family (3 each).
-  std::string exporters_json;
-  testing::WaitFor(
-      [&] {
-        exporters_json = Admin("/api/exporters");
-        return exporters_json.find("\"delivered\":2,\"rejected\":1,\"filtered\":3") !=
-                   std::string::npos &&
-               exporters_json.find("\"delivered\":3,\"rejected\":0,\"filtered\":3") !=
-                   std::string::npos;
-      },
-      seconds(30));
-  EXPECT_NE(exporters_json.find("\"delivered\":2,\"rejected\":1,\"filtered\":3"), std::string::npos)
-      << exporters_json;
-  EXPECT_NE(exporters_json.find("\"delivered\":3,\"rejected\":0,\"filtered\":3"), std::string::npos)
-      << exporters_json;
-  EXPECT_NE(exporters_json.find("\"delivered\":3,\"rejected\":0,\"filtered\":0"), std::string::npos)
-      << exporters_json;
+  const auto counts = [&](const std::string& name) {
+    const std::string json = Admin("/api/exporters");
+    const size_t at = json.find("{\"name\":\"" + name + "\"");
+    if (at == std::string::npos) return std::string("no exporter ") + name;
+    const size_t from = json.find("\"delivered\"", at);
+    const size_t to = json.find(",\"retrying\"", from);
+    return json.substr(from, to - from);
+  };
+  const std::map<std::string, std::string> expected_counts = {
+      {"loki", "\"delivered\":2,\"rejected\":1,\"filtered\":3"},
+      {"fluentd", "\"delivered\":3,\"rejected\":0,\"filtered\":3"},
+      {"jaeger", "\"delivered\":3,\"rejected\":0,\"filtered\":0"},
+      {"tempo", "\"delivered\":3,\"rejected\":0,\"filtered\":0"}};
+  for (const auto& [name, expected] : expected_counts) {
+    EXPECT_TRUE(testing::WaitFor([&] { return counts(name) == expected; }, seconds(30)))
+        << name << ": " << counts(name);
+  }
 
   const std::vector<LokiEntry> entries_at_loki = loki_entries();
   ASSERT_EQ(entries_at_loki.size(), 2u);
