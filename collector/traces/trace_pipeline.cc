@@ -151,7 +151,6 @@ bool TracePipeline::ReadOnce(absl::Time now) {
         received_spans_invalid_.Increment();
         continue;
       }
-      received_spans_.Increment();
       head_sampled = (spans.front().flags() & kSampledFlag) != 0;
     } else {
       if (builder_.Build(record, spans) == 0) continue;
@@ -167,6 +166,7 @@ bool TracePipeline::ReadOnce(absl::Time now) {
         continue;
       }
     }
+    if (record.has_received_span()) received_spans_.Increment();
     assembler_.Add(stored.key, std::move(spans), head_sampled, now);
   }
   if (!records->empty()) {
