@@ -20,6 +20,7 @@ AssembledTrace Trace(uint64_t seed, uint64_t duration_ns, bool error, bool head_
     trace.trace_id[15 - i] = static_cast<char>((seed * 0x9e3779b97f4a7c15ull) >> (8 * i));
   }
   trace.head_sampled = head_sampled;
+  trace.spans.reserve(2);  // `root` stays valid while the child is added
   meshtel::v1::Span& root = trace.spans.emplace_back();
   root.set_trace_id(trace.trace_id);
   root.set_span_id(std::string(8, '\1'));
@@ -89,6 +90,7 @@ TEST(TailSamplerTest, LatencyIsTheRootSpansDuration) {
   EXPECT_FALSE(sampler.Decide(quick, kNow).keep);
   // Without a root, from the first start to the last end.
   quick.spans[0].set_parent_span_id(std::string(8, '\7'));
+  ASSERT_EQ(quick.spans[1].parent_span_id(), std::string(8, '\1'));
   EXPECT_EQ(sampler.Decide(quick, kNow).policy, "latency");
 }
 
