@@ -103,7 +103,9 @@ class ReceivedEntriesTest : public ::testing::Test {
     collector_ = *std::move(started);
   }
   void TearDown() override {
-    if (collector_ != nullptr) EXPECT_TRUE(collector_->Shutdown().ok());
+    if (collector_ != nullptr) {
+      EXPECT_TRUE(collector_->Shutdown().ok());
+    }
   }
 
   std::string Admin(const std::string& target) {
