@@ -178,6 +178,12 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
       RecordIngestServer::Start(config.ingest, *collector, *collector->registry_);
   if (!ingest.ok()) return ingest.status();
   collector->ingest_ = *std::move(ingest);
+  if (config.ingest.otlp.enabled) {
+    absl::StatusOr<std::unique_ptr<OtlpReceiver>> otlp =
+        OtlpReceiver::Start(config.ingest.otlp, *collector, *collector->registry_);
+    if (!otlp.ok()) return otlp.status();
+    collector->otlp_ = *std::move(otlp);
+  }
 
   Collector* self = collector.get();
   std::vector<std::pair<std::string, common::AdminHandler>> routes;
@@ -446,6 +452,7 @@ absl::Status Collector::Shutdown() {
   if (ingest_ != nullptr) {
     ingest_->Shutdown(config_.shutdown_grace);
   }
+  if (otlp_ != nullptr) otlp_->Shutdown(config_.shutdown_grace);
   for (const std::unique_ptr<RemoteWriter>& writer : remote_writers_) writer->Stop();
   if (replays_ != nullptr) replays_->StopAll();
   if (traces_ != nullptr) traces_->Stop();

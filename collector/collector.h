@@ -31,6 +31,7 @@
 #include "collector/delivery/delivery_engine.h"
 #include "collector/delivery/exporter.h"
 #include "collector/delivery/replay.h"
+#include "collector/ingest/otlp_receiver.h"
 #include "collector/ingest/received_record_sink.h"
 #include "collector/ingest/record_batch_sink.h"
 #include "collector/ingest/record_ingest_server.h"
@@ -66,6 +67,9 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
 
   uint16_t ingest_port() const { return ingest_->port(); }
   uint16_t admin_port() const { return admin_->port(); }
+  // The OTLP receiver's ports (0 when ingest.otlp.enabled is false).
+  uint16_t otlp_grpc_port() const { return otlp_ != nullptr ? otlp_->grpc_port() : 0; }
+  uint16_t otlp_http_port() const { return otlp_ != nullptr ? otlp_->http_port() : 0; }
   std::vector<DeliveryStatus> exporter_statuses() const { return delivery_->statuses(); }
 
   // RecordBatchSink
@@ -110,6 +114,7 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   ExporterBuilder build_exporter_;
   std::unique_ptr<ReplayManager> replays_;
   std::unique_ptr<RecordIngestServer> ingest_;
+  std::unique_ptr<OtlpReceiver> otlp_;  // null when ingest.otlp.enabled is false
   std::unique_ptr<common::AdminHttpServer> admin_;
   // One per metrics.remote_write entry; started once the metrics exist, stopped in Shutdown().
   std::vector<std::unique_ptr<RemoteWriter>> remote_writers_;

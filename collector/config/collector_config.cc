@@ -10,12 +10,35 @@
 
 namespace meshtel::collector {
 
+absl::Status OtlpReceiverConfig::Validate() const {
+  if (max_request_bytes < 1024 || max_request_bytes > (1ull << 30)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ingest.otlp.max_request_bytes: ", max_request_bytes, " is not in [1024, 1073741824]"));
+  }
+  if (!common::IsIpAddress(grpc_listen.host)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ingest.otlp.grpc_listen: '", grpc_listen.host,
+                     "' is not an IP address (listeners bind addresses)"));
+  }
+  if (!common::IsIpAddress(http_listen.host)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ingest.otlp.http_listen: '", http_listen.host,
+                     "' is not an IP address (listeners bind addresses)"));
+  }
+  if (enabled && grpc_listen == http_listen && grpc_listen.port != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ingest.otlp.http_listen: ", http_listen.ToString(),
+                     " is already ingest.otlp.grpc_listen"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status IngestConfig::Validate() const {
   if (max_batch_bytes < 1024 || max_batch_bytes > (256ull << 20)) {
     return absl::InvalidArgumentError(
         absl::StrCat("ingest.max_batch_bytes: ", max_batch_bytes, " is not in [1024, 268435456]"));
   }
-  return absl::OkStatus();
+  return otlp.Validate();
 }
 
 absl::Status StoreConfig::Validate() const {
@@ -134,6 +157,13 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
   if (auto ingest = top.Map("ingest")) {
     ingest->Read("listen", config.ingest.listen);
     ingest->Read("max_batch_bytes", config.ingest.max_batch_bytes);
+    if (auto otlp = ingest->Map("otlp")) {
+      otlp->Read("enabled", config.ingest.otlp.enabled);
+      otlp->Read("grpc_listen", config.ingest.otlp.grpc_listen);
+      otlp->Read("http_listen", config.ingest.otlp.http_listen);
+      otlp->Read("max_request_bytes", config.ingest.otlp.max_request_bytes);
+      ingest->Fail(otlp->Finish());
+    }
     top.Fail(ingest->Finish());
   }
   if (auto admin = top.Map("admin")) {

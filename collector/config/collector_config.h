@@ -24,12 +24,29 @@
 
 namespace meshtel::collector {
 
+// ingest.otlp: the OTLP receiver (gRPC TraceService/LogsService Export and HTTP POST /v1/traces,
+// /v1/logs; docs/ingest.md "## OTLP").
+struct OtlpReceiverConfig {
+  // Serve both OTLP transports. Default: false
+  bool enabled = false;
+  // Where the OTLP gRPC server listens. Default: 0.0.0.0:4317
+  common::HostPort grpc_listen{"0.0.0.0", 4317};
+  // Where the OTLP/HTTP server listens. Default: 0.0.0.0:4318
+  common::HostPort http_listen{"0.0.0.0", 4318};
+  // The largest request accepted, counted after decompression: larger ones get HTTP 413 / gRPC
+  // RESOURCE_EXHAUSTED. Default: 64 MiB
+  uint64_t max_request_bytes = 64 << 20;
+
+  absl::Status Validate() const;
+};
+
 struct IngestConfig {
   // Where the RecordService gRPC server listens for proxies. Default: 0.0.0.0:15140
   common::HostPort listen{"0.0.0.0", 15140};
   // A RecordBatch larger than this (serialized) is rejected with RESOURCE_EXHAUSTED and the
   // stream goes on. Messages over 4x this size end the stream. Default: 4 MiB
   uint64_t max_batch_bytes = 4 << 20;
+  OtlpReceiverConfig otlp;
 
   absl::Status Validate() const;
 };

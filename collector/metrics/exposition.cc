@@ -1,7 +1,6 @@
 #include "collector/metrics/exposition.h"
 
 #include <sys/mman.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <charconv>
@@ -417,42 +416,6 @@ void AppendPrometheusCppFamilies(ExpositionFormat format,
       }
     }
   }
-}
-
-absl::StatusOr<std::string> GzipCompress(std::string_view body) {
-  z_stream stream{};
-  // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
-  if (deflateInit2(&stream, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    return absl::InternalError("gzip: deflateInit2 failed");
-  }
-  std::string out;
-  out.resize(deflateBound(&stream, static_cast<uLong>(body.size())) + 64);
-  size_t produced = 0;
-  size_t consumed = 0;
-  constexpr size_t kChunk = size_t{1} << 30;  // zlib counts in 32-bit units
-  int result = Z_OK;
-  while (result != Z_STREAM_END) {
-    const size_t input = std::min(kChunk, body.size() - consumed);
-    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(body.data() + consumed));
-    stream.avail_in = static_cast<uInt>(input);
-    const int flush = consumed + input == body.size() ? Z_FINISH : Z_NO_FLUSH;
-    do {
-      if (produced == out.size()) out.resize(out.size() * 2);
-      const size_t room = std::min(kChunk, out.size() - produced);
-      stream.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
-      stream.avail_out = static_cast<uInt>(room);
-      result = deflate(&stream, flush);
-      if (result == Z_STREAM_ERROR) {
-        deflateEnd(&stream);
-        return absl::InternalError("gzip: deflate failed");
-      }
-      produced += room - stream.avail_out;
-    } while (stream.avail_out == 0 || (flush == Z_FINISH && result != Z_STREAM_END));
-    consumed += input - stream.avail_in;
-  }
-  deflateEnd(&stream);
-  out.resize(produced);
-  return out;
 }
 
 }  // namespace meshtel::collector

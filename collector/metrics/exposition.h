@@ -85,8 +85,4 @@ void AppendPrometheusCppFamilies(ExpositionFormat format,
                                  const std::vector<prometheus::MetricFamily>& families,
                                  std::string& out);
 
-// gzip (RFC 1952) of `body`, at zlib's fastest level: metric text is repetitive enough that the
-// fastest level already shrinks it many times over.
-absl::StatusOr<std::string> GzipCompress(std::string_view body);
-
 }  // namespace meshtel::collector

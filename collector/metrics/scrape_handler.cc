@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "collector/common/gzip.h"
 #include "collector/metrics/exposition.h"
 #include "prometheus/family.h"
 #include "spdlog/spdlog.h"
@@ -36,7 +37,7 @@ common::AdminResponse ScrapeHandler::Serve(const common::AdminRequest& request) 
   if (open_metrics) response.body.append(kOpenMetricsEof);
   last_body_bytes_.store(response.body.size(), std::memory_order_relaxed);
   if (negotiation.gzip) {
-    absl::StatusOr<std::string> compressed = GzipCompress(response.body);
+    absl::StatusOr<std::string> compressed = meshtel::common::GzipCompress(response.body);
     if (compressed.ok()) {
       response.body = *std::move(compressed);
       response.content_encoding = "gzip";

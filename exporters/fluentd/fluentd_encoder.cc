@@ -1,7 +1,6 @@
 #include "exporters/fluentd/fluentd_encoder.h"
 
 #include <openssl/rand.h>
-#include <zlib.h>
 
 #include <array>
 #include <cstdint>
@@ -14,6 +13,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "collector/common/gzip.h"
 #include "collector/common/record_names.h"
 #include "collector/common/response_flag_codes.h"
 #include "collector/logs/received_log.h"
@@ -303,7 +303,7 @@ absl::StatusOr<std::string> FluentdEncoder::AppendMessage(const std::string& tag
   const bool gzip = config_.compression == FluentdCompression::kGzip;
   std::string compressed;
   if (gzip) {
-    absl::StatusOr<std::string> packed = GzipCompress(entries);
+    absl::StatusOr<std::string> packed = meshtel::common::GzipCompress(entries, /*level=*/-1);
     if (!packed.ok()) return packed.status();
     compressed = *std::move(packed);
   }
@@ -325,29 +325,6 @@ absl::StatusOr<std::string> FluentdEncoder::AppendMessage(const std::string& tag
     writer.Str("gzip");
   }
   return chunk;
-}
-
-absl::StatusOr<std::string> GzipCompress(std::string_view data) {
-  z_stream stream{};
-  // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
-  if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-      Z_OK) {
-    return absl::InternalError("fluentd: gzip: deflateInit2 failed");
-  }
-  std::string out;
-  out.resize(deflateBound(&stream, data.size()));
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  stream.avail_in = static_cast<uInt>(data.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = static_cast<uInt>(out.size());
-  const int result = deflate(&stream, Z_FINISH);
-  const size_t written = out.size() - stream.avail_out;
-  deflateEnd(&stream);
-  if (result != Z_STREAM_END) {
-    return absl::InternalError(fmt::format("fluentd: gzip: deflate returned {}", result));
-  }
-  out.resize(written);
-  return out;
 }
 
 std::string NewChunkId() {

@@ -72,9 +72,6 @@ class FluentdEncoder : public collector::Encoder {
   std::string line_;              // scratch: one rendered line
 };
 
-// Gzip (one member, zlib's default level) of `data`.
-absl::StatusOr<std::string> GzipCompress(std::string_view data);
-
 // A fresh random 128-bit chunk id, base64 (24 characters, padded).
 std::string NewChunkId();
 

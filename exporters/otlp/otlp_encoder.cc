@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "collector/metrics/exposition.h"
+#include "collector/common/gzip.h"
 #include "exporters/common/trace_export.h"
 #include "google/protobuf/arena.h"
 
@@ -142,7 +142,7 @@ absl::StatusOr<collector::Payload> OtlpEncoder::Encode(
     return absl::InternalError("otlp: the export request does not serialize");
   }
   if (gzip_body_) {
-    absl::StatusOr<std::string> compressed = collector::GzipCompress(payload.body);
+    absl::StatusOr<std::string> compressed = meshtel::common::GzipCompress(payload.body);
     if (!compressed.ok()) return compressed.status();
     payload.body = *std::move(compressed);
     payload.content_encoding = "gzip";

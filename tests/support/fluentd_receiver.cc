@@ -2,7 +2,6 @@
 
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-#include <zlib.h>
 
 #include <array>
 #include <optional>
@@ -14,6 +13,7 @@
 #include "boost/asio/redirect_error.hpp"
 #include "boost/asio/use_awaitable.hpp"
 #include "boost/asio/write.hpp"
+#include "collector/common/gzip.h"
 
 namespace meshtel::testing {
 namespace {
@@ -43,30 +43,6 @@ std::string Sha512Hex(const std::string& data) {
 std::string RandomBytes(size_t size) {
   std::string out(size, '\0');
   RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(size));
-  return out;
-}
-
-// Inflates one or more concatenated gzip members.
-std::optional<std::string> Gunzip(const std::string& data) {
-  std::string out;
-  size_t offset = 0;
-  while (offset < data.size()) {
-    z_stream stream{};
-    if (inflateInit2(&stream, 15 + 16) != Z_OK) return std::nullopt;
-    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data() + offset));
-    stream.avail_in = static_cast<uInt>(data.size() - offset);
-    int result = Z_OK;
-    std::array<char, 16384> chunk;
-    while (result == Z_OK) {
-      stream.next_out = reinterpret_cast<Bytef*>(chunk.data());
-      stream.avail_out = chunk.size();
-      result = inflate(&stream, Z_NO_FLUSH);
-      out.append(chunk.data(), chunk.size() - stream.avail_out);
-    }
-    offset = data.size() - stream.avail_in;
-    inflateEnd(&stream);
-    if (result != Z_STREAM_END) return std::nullopt;
-  }
   return out;
 }
 
@@ -285,9 +261,10 @@ std::string FluentdReceiver::Record(const MsgpackValue& request) {
       const MsgpackValue* compressed = request.array[2].Find("compressed");
       if (compressed != nullptr && compressed->bytes == "gzip") {
         seen.mode = "CompressedPackedForward";
-        std::optional<std::string> inflated = Gunzip(packed);
-        if (!inflated) {
-          Error("request: the compressed entries are not gzip");
+        absl::StatusOr<std::string> inflated =
+            meshtel::common::GzipDecompress(packed, size_t{1} << 32);
+        if (!inflated.ok()) {
+          Error("request: the compressed entries are not gzip: " + inflated.status().ToString());
           return "";
         }
         packed = *std::move(inflated);

@@ -3,12 +3,12 @@
 #include <array>
 #include <memory>
 
+#include "collector/common/gzip.h"
 #include "fmt/format.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "tests/support/official_schema.h"
-#include "zlib.h"
 
 namespace meshtel::testing {
 namespace {
@@ -281,26 +281,9 @@ std::vector<std::string> CompareWithOfficial(const pb::Message& own, const std::
 }
 
 std::optional<std::string> Gunzip(const std::string& data) {
-  std::string out;
-  size_t offset = 0;
-  while (offset < data.size()) {
-    z_stream stream{};
-    if (inflateInit2(&stream, 15 + 16) != Z_OK) return std::nullopt;
-    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data() + offset));
-    stream.avail_in = static_cast<uInt>(data.size() - offset);
-    int result = Z_OK;
-    std::array<char, 16384> chunk;
-    while (result == Z_OK) {
-      stream.next_out = reinterpret_cast<Bytef*>(chunk.data());
-      stream.avail_out = chunk.size();
-      result = inflate(&stream, Z_NO_FLUSH);
-      out.append(chunk.data(), chunk.size() - stream.avail_out);
-    }
-    offset = data.size() - stream.avail_in;
-    inflateEnd(&stream);
-    if (result != Z_STREAM_END) return std::nullopt;
-  }
-  return out;
+  absl::StatusOr<std::string> plain = meshtel::common::GzipDecompress(data, size_t{1} << 32);
+  if (!plain.ok()) return std::nullopt;
+  return *std::move(plain);
 }
 
 }  // namespace meshtel::testing

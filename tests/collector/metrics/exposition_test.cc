@@ -1,7 +1,5 @@
 #include "collector/metrics/exposition.h"
 
-#include <zlib.h>
-
 #include <cmath>
 #include <cstddef>
 #include <string>
@@ -27,26 +25,6 @@ constexpr auto kOpenMetrics = ExpositionFormat::kOpenMetrics;
 std::string Repaired(std::string_view text) {
   std::string out;
   AppendUtf8Repaired(text, out);
-  return out;
-}
-
-// Decompresses a gzip stream with zlib's inflate.
-std::string Gunzip(const std::string& data) {
-  z_stream stream{};
-  EXPECT_EQ(inflateInit2(&stream, 15 + 16), Z_OK);
-  std::string out;
-  char buffer[16384];
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  stream.avail_in = static_cast<uInt>(data.size());
-  int result = Z_OK;
-  while (result == Z_OK) {
-    stream.next_out = reinterpret_cast<Bytef*>(buffer);
-    stream.avail_out = sizeof(buffer);
-    result = inflate(&stream, Z_NO_FLUSH);
-    out.append(buffer, sizeof(buffer) - stream.avail_out);
-  }
-  EXPECT_EQ(result, Z_STREAM_END);
-  inflateEnd(&stream);
   return out;
 }
 
@@ -284,26 +262,6 @@ TEST_F(PrometheusCppFamiliesTest, OpenMetricsFormat) {
                               "meshtel_batch_records_bucket{le=\"10.0\"} 1\n"
                               "meshtel_batch_records_bucket{le=\"+Inf\"} 1\n"));
   EXPECT_THAT(text, Not(HasSubstr("# EOF")));  // the caller ends the whole body
-}
-
-TEST(GzipTest, RoundTripsAndShrinksRepetitiveText) {
-  std::string body;
-  for (int i = 0; i < 20000; ++i) {
-    body += "istio_requests_total{reporter=\"source\",response_code=\"" + std::to_string(i % 7) +
-            "\"} " + std::to_string(i) + "\n";
-  }
-  absl::StatusOr<std::string> compressed = GzipCompress(body);
-  ASSERT_TRUE(compressed.ok()) << compressed.status();
-  EXPECT_EQ(static_cast<unsigned char>((*compressed)[0]), 0x1f);  // gzip magic
-  EXPECT_EQ(static_cast<unsigned char>((*compressed)[1]), 0x8b);
-  EXPECT_LT(compressed->size(), body.size() / 4);
-  EXPECT_EQ(Gunzip(*compressed), body);
-}
-
-TEST(GzipTest, EmptyBody) {
-  absl::StatusOr<std::string> compressed = GzipCompress("");
-  ASSERT_TRUE(compressed.ok()) << compressed.status();
-  EXPECT_EQ(Gunzip(*compressed), "");
 }
 
 }  // namespace

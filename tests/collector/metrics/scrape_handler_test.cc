@@ -1,7 +1,5 @@
 #include "collector/metrics/scrape_handler.h"
 
-#include <zlib.h>
-
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -10,6 +8,7 @@
 #include <vector>
 
 #include "collector/common/admin_http_server.h"
+#include "collector/common/gzip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/http_get.h"
@@ -24,22 +23,9 @@ using ::testing::Not;
 using ::testing::StartsWith;
 
 std::string Gunzip(const std::string& data) {
-  z_stream stream{};
-  EXPECT_EQ(inflateInit2(&stream, 15 + 16), Z_OK);
-  std::string out;
-  char buffer[16384];
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  stream.avail_in = static_cast<uInt>(data.size());
-  int result = Z_OK;
-  while (result == Z_OK) {
-    stream.next_out = reinterpret_cast<Bytef*>(buffer);
-    stream.avail_out = sizeof(buffer);
-    result = inflate(&stream, Z_NO_FLUSH);
-    out.append(buffer, sizeof(buffer) - stream.avail_out);
-  }
-  EXPECT_EQ(result, Z_STREAM_END);
-  inflateEnd(&stream);
-  return out;
+  absl::StatusOr<std::string> plain = meshtel::common::GzipDecompress(data, size_t{1} << 32);
+  EXPECT_TRUE(plain.ok()) << plain.status();
+  return plain.ok() ? *std::move(plain) : std::string();
 }
 
 // A scrape endpoint served by the real admin HTTP server on a free loopback port.

@@ -1,12 +1,11 @@
 #include "exporters/fluentd/fluentd_encoder.h"
 
-#include <zlib.h>
-
 #include <array>
 #include <string>
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "collector/common/gzip.h"
 #include "exporters/fluentd/msgpack.h"
 #include "gtest/gtest.h"
 
@@ -79,22 +78,9 @@ std::vector<MsgpackValue> DecodeAll(std::string data) {
 }
 
 std::string Gunzip(const std::string& data) {
-  z_stream stream{};
-  EXPECT_EQ(inflateInit2(&stream, 15 + 32), Z_OK);
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  stream.avail_in = static_cast<uInt>(data.size());
-  std::string out;
-  std::array<char, 4096> chunk;
-  int result = Z_OK;
-  while (result == Z_OK) {
-    stream.next_out = reinterpret_cast<Bytef*>(chunk.data());
-    stream.avail_out = chunk.size();
-    result = inflate(&stream, Z_NO_FLUSH);
-    out.append(chunk.data(), chunk.size() - stream.avail_out);
-  }
-  inflateEnd(&stream);
-  EXPECT_EQ(result, Z_STREAM_END);
-  return out;
+  absl::StatusOr<std::string> plain = meshtel::common::GzipDecompress(data, size_t{1} << 32);
+  EXPECT_TRUE(plain.ok()) << plain.status();
+  return plain.ok() ? *std::move(plain) : std::string();
 }
 
 FluentdConfig Config() {

@@ -1,0 +1,82 @@
+#pragma once
+// OTLP → meshtel conversion for the OTLP receiver (wire-facts §2.4-§2.6): each valid OTLP Span
+// becomes a meshtel.v1.Span and each valid LogRecord a meshtel.v1.LogEntry, each in a
+// RequestRecord of its own (received_span / received_log set, nothing else), ready for
+// ReceivedRecordSink::Store.
+//
+// Mapping (docs/ingest.md "## OTLP"):
+//   - resource attribute service.name → service_name (a non-string value as its rendering); the
+//     other resource attributes → resource_attributes; scope name/version → scope_name/version
+//     (scope attributes are dropped);
+//   - attributes keep their type for string, bool, int and double; bytes become base64 strings;
+//     arrays and key-value lists become their JSON rendering (strings); an empty value becomes "";
+//   - kind and status code keep their numbers (out-of-range values become UNSPECIFIED / UNSET);
+//     flags keep the W3C trace-flags byte (low 8 bits);
+//   - span events and links are kept as JSON attributes "otlp.events" and "otlp.links"
+//     ([{"timeUnixNano":"..","name":"..","attributes":{..}}], ids in hex), and the OTLP dropped
+//     counts, when not zero, as int attributes otlp.dropped_{attributes,events,links}_count;
+//   - a log body that is a string stays as it is; any other body is its JSON rendering
+//     (body_is_json); observed_time_unix_nano 0 becomes `received_unix_nano`.
+// Validity, item by item: a span needs a 16-byte non-zero trace id, an 8-byte non-zero span id
+// and a parent span id that is empty or 8 bytes (8 zero bytes count as none); a log record's
+// trace id must be empty or 16 bytes and its span id empty or 8 bytes. Invalid items are left out
+// and counted in `rejected`, with the first reason in `message`.
+//
+// Threading: pure functions. Allocation: the records appended to `out`.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "meshtel/v1/record.pb.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+
+namespace meshtel::collector::otlp {
+
+enum class Signal { kTraces, kLogs };
+enum class Encoding { kProtobuf, kJson };
+
+// "traces" / "logs"; "protobuf" / "json".
+const char* SignalName(Signal signal);
+const char* EncodingName(Encoding encoding);
+
+struct Converted {
+  google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord> records;
+  int64_t rejected = 0;
+  std::string message;  // why the first rejected item was rejected (and how many were), or ""
+};
+
+void ConvertTraces(
+    const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& request,
+    Converted& out);
+void ConvertLogs(const opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest& request,
+                 uint64_t received_unix_nano, Converted& out);
+
+// Decodes one (already decompressed) Export request body of `signal` in `encoding` and converts
+// it into `out`. InvalidArgument when the body is not a valid request.
+absl::Status DecodeAndConvert(Signal signal, Encoding encoding, std::string_view body,
+                              uint64_t received_unix_nano, Converted& out);
+
+// The Export*ServiceResponse of `signal` in `encoding`; partial_success is set when `rejected`
+// is not 0 or `message` is not empty.
+std::string ExportResponse(Signal signal, Encoding encoding, int64_t rejected,
+                           std::string_view message);
+
+// google.rpc.Status in `encoding` (JSON per otlp_json.h), with a google.rpc.RetryInfo detail when
+// `retry_delay_seconds` > 0.
+std::string StatusBody(Encoding encoding, int code, std::string_view message,
+                       int64_t retry_delay_seconds = 0);
+
+// Inflates a gzip (or zlib) body. ResourceExhausted when the result would be larger than
+// `max_bytes`; InvalidArgument when the data is not valid gzip.
+absl::StatusOr<std::string> Gunzip(std::string_view compressed, uint64_t max_bytes);
+
+// An OTLP AnyValue as JSON (strings escaped, int64 as numbers, bytes as base64 strings, kvlists
+// as objects), appended to `out`.
+void AppendAnyValueJson(const opentelemetry::proto::common::v1::AnyValue& value, std::string& out);
+
+}  // namespace meshtel::collector::otlp
