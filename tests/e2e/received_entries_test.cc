@@ -64,11 +64,18 @@ void AddInt(google::protobuf::RepeatedPtrField<meshtel::v1::SpanAttribute>& to,
 
 class ReceivedEntriesTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = testing::MakeTempDir("received-entries");
+  void SetUp() override { dir_ = testing::MakeTempDir("received-entries"); }
+  // Starts the collector; `otlp` true: with its OTLP receiver on loopback (http_port_).
+  void StartCollector(bool otlp) {
+    http_port_ = testing::FreePort();
+    const std::string otlp_block =
+        otlp
+            ? absl::StrCat(", otlp: {enabled: true, grpc_listen: \"127.0.0.1:", testing::FreePort(),
+                           "\", http_listen: \"127.0.0.1:", http_port_, "\"}")
+            : "";
     const std::string yaml =
-        absl::StrCat("ingest: {listen: \"127.0.0.1:", testing::FreePort(),
-                     "\"}\n"
+        absl::StrCat("ingest: {listen: \"127.0.0.1:", testing::FreePort(), "\"", otlp_block,
+                     "}\n"
                      "admin: {listen: \"127.0.0.1:",
                      testing::FreePort(),
                      "\"}\n"
@@ -196,6 +203,7 @@ class ReceivedEntriesTest : public ::testing::Test {
   }
 
   std::string dir_;
+  uint16_t http_port_ = 0;
   testing::LokiReceiver loki_;
   testing::FluentdReceiver fluentd_;
   testing::JaegerReceiver jaeger_;
@@ -212,6 +220,7 @@ const testing::ReceivedSpan* Find(const std::vector<testing::ReceivedSpan>& span
 }
 
 TEST_F(ReceivedEntriesTest, ReceivedSpansAndLogsReachEveryBackendAsWhatTheyAre) {
+  StartCollector(/*otlp=*/false);
   ASSERT_NE(collector_, nullptr);
   const uint64_t start = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now() - absl::Minutes(1)));
   const uint64_t stale = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now() - absl::Hours(200)));
@@ -386,6 +395,89 @@ TEST_F(ReceivedEntriesTest, ReceivedSpansAndLogsReachEveryBackendAsWhatTheyAre) 
   // Request metrics count the one request, never the received entries.
   const std::string metrics = Admin("/metrics");
   EXPECT_EQ(testing::SumSamples(metrics, "istio_requests_total", {}), 1) << metrics;
+}
+
+// The same path from the network: an SDK's OTLP/HTTP JSON export to the collector's OTLP receiver.
+TEST_F(ReceivedEntriesTest, OtlpFromTheNetworkReachesEveryBackend) {
+  StartCollector(/*otlp=*/true);
+  ASSERT_NE(collector_, nullptr);
+  const uint64_t start = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now() - absl::Minutes(1)));
+  const std::string trace = "7bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string resource =
+      R"({"attributes":[{"key":"service.name","value":{"stringValue":"web"}},)"
+      R"({"key":"k8s.namespace.name","value":{"stringValue":"shop"}}]})";
+  const std::string spans = absl::StrCat(
+      R"({"resourceSpans":[{"resource":)", resource,
+      R"(,"scopeSpans":[{"scope":{"name":"web-tracer","version":"1.0"},"spans":[{"traceId":")",
+      trace, R"(","spanId":"1111111111111111","name":"GET /","kind":2,"startTimeUnixNano":")",
+      start, R"(","endTimeUnixNano":")", start + 8'000'000,
+      R"(","flags":0,"status":{"code":2,"message":"boom"},)",
+      R"("attributes":[{"key":"http.route","value":{"stringValue":"/"}}]},{"traceId":")", trace,
+      R"(","spanId":"2222222222222222","parentSpanId":"1111111111111111",)",
+      R"("name":"SELECT cart","kind":3,"startTimeUnixNano":")", start + 1'000'000,
+      R"(","endTimeUnixNano":")", start + 3'000'000, R"("}]}]}]})");
+  const std::string logs = absl::StrCat(
+      R"({"resourceLogs":[{"resource":)", resource,
+      R"(,"scopeLogs":[{"scope":{"name":"web-logger"},"logRecords":[{"timeUnixNano":")",
+      start + 2'000'000, R"(","severityNumber":9,"severityText":"INFO",)",
+      R"("body":{"stringValue":"hello from web"},"traceId":")", trace,
+      R"(","spanId":"1111111111111111","attributes":[{"key":"user.id",)",
+      R"("value":{"intValue":"42"}}]}]}]}]})");
+  const std::vector<std::pair<std::string, std::string>> json = {
+      {"Content-Type", "application/json"}};
+  testing::HttpResult answer = testing::HttpRequest(http_port_, "POST", "/v1/traces", json, spans);
+  ASSERT_EQ(answer.status, 200) << answer.error << answer.body;
+  answer = testing::HttpRequest(http_port_, "POST", "/v1/logs", json, logs);
+  ASSERT_EQ(answer.status, 200) << answer.error << answer.body;
+
+  // The trace (an error, not sampled) reaches both trace backends as the SDK made it.
+  ASSERT_TRUE(jaeger_.WaitForSpans(2, absl::Seconds(60)));
+  ASSERT_TRUE(otlp_.WaitForSpans(2, absl::Seconds(60)));
+  for (const auto& [backend, received] :
+       std::vector<std::pair<std::string, std::vector<testing::ReceivedSpan>>>{
+           {"jaeger", jaeger_.Spans()}, {"otlp", otlp_.Spans()}}) {
+    SCOPED_TRACE(backend);
+    ASSERT_EQ(received.size(), 2u);
+    const testing::ReceivedSpan* root = Find(received, trace, "1111111111111111");
+    const testing::ReceivedSpan* child = Find(received, trace, "2222222222222222");
+    ASSERT_NE(root, nullptr);
+    ASSERT_NE(child, nullptr);
+    EXPECT_EQ(root->service, "web");
+    EXPECT_EQ(root->resource.at("k8s.namespace.name"), Text("shop"));
+    EXPECT_EQ(root->scope_name, "web-tracer");
+    EXPECT_EQ(root->status, "ERROR");
+    EXPECT_EQ(root->status_message, "boom");
+    EXPECT_EQ(root->kind, "server");
+    EXPECT_EQ(root->attributes.at("http.route"), Text("/"));
+    EXPECT_EQ(child->parent_span_id, "1111111111111111");
+    EXPECT_EQ(child->kind, "client");
+    EXPECT_EQ(child->start_unix_nano, start + 1'000'000);
+  }
+
+  // The log record reaches Loki and Fluentd as a log record.
+  ASSERT_TRUE(testing::WaitFor([&] { return !loki_.Pushes().empty(); }, seconds(60)));
+  ASSERT_TRUE(testing::WaitFor([&] { return !fluentd_.events().empty(); }, seconds(60)));
+  const testing::LokiPush push = loki_.Pushes().front();
+  ASSERT_EQ(push.request.streams_size(), 1);
+  EXPECT_EQ(push.request.streams(0).labels(),
+            "{job=\"meshtel\", k8s_namespace_name=\"shop\", service_name=\"web\"}");
+  ASSERT_EQ(push.request.streams(0).entries_size(), 1);
+  const logproto::EntryAdapter& entry = push.request.streams(0).entries(0);
+  EXPECT_EQ(entry.line(), "hello from web");
+  std::map<std::string, std::string> metadata;
+  for (const auto& pair : entry.structuredmetadata()) metadata[pair.name()] = pair.value();
+  EXPECT_EQ(metadata["trace_id"], trace);
+  EXPECT_EQ(metadata["span_id"], "1111111111111111");
+  EXPECT_EQ(metadata["user_id"], "42");
+  EXPECT_EQ(metadata["severity_text"], "INFO");
+  EXPECT_EQ(metadata["detected_level"], "info");
+  EXPECT_EQ(metadata["scope_name"], "web-logger");
+  const testing::FluentdReceiver::Event event = fluentd_.events().front();
+  EXPECT_EQ(event.tag, "meshtel.log");
+  EXPECT_EQ(event.record.Find("message")->bytes, "hello from web");
+  EXPECT_EQ(event.record.Find("service_name")->bytes, "web");
+  EXPECT_EQ(event.record.Find("attributes")->Find("user.id")->AsInt(), 42);
+  EXPECT_EQ(testing::SumSamples(Admin("/metrics"), "istio_requests_total", {}), 0);
 }
 
 }  // namespace
