@@ -13,12 +13,13 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace meshtel::collector {
+
+struct JsonMember;
 
 struct JsonValue {
   enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
@@ -26,8 +27,8 @@ struct JsonValue {
   bool boolean = false;
   // kString: the unescaped text (UTF-8); kNumber: the literal as written ("-12", "1.5e3").
   std::string text;
-  std::vector<JsonValue> items;                            // kArray
-  std::vector<std::pair<std::string, JsonValue>> members;  // kObject, in document order
+  std::vector<JsonValue> items;     // kArray
+  std::vector<JsonMember> members;  // kObject, in document order
 
   bool is_null() const { return type == Type::kNull; }
   bool is_object() const { return type == Type::kObject; }
@@ -35,6 +36,12 @@ struct JsonValue {
   bool is_string() const { return type == Type::kString; }
   bool is_number() const { return type == Type::kNumber; }
   bool is_bool() const { return type == Type::kBool; }
+};
+
+// One member of an object: key (first) and value (second).
+struct JsonMember {
+  std::string first;
+  JsonValue second;
 };
 
 inline constexpr int kDefaultJsonMaxDepth = 128;

@@ -2,8 +2,6 @@
 
 // Tested by: tests/collector/ingest/otlp_convert_test.cc
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -415,44 +413,6 @@ std::string StatusBody(Encoding encoding, int code, std::string_view message,
     detail->set_value(retry.SerializeAsString());
   }
   return status.SerializeAsString();
-}
-
-absl::StatusOr<std::string> Gunzip(std::string_view compressed, uint64_t max_bytes) {
-  z_stream stream{};
-  // windowBits 15 + 32: a gzip or zlib header, detected.
-  if (inflateInit2(&stream, 15 + 32) != Z_OK) return absl::InternalError("gzip: inflateInit2");
-  std::string out;
-  out.resize(static_cast<size_t>(
-      std::min<uint64_t>(max_bytes + 1, std::max<uint64_t>(compressed.size() * 4, 4096))));
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
-  stream.avail_in = static_cast<uInt>(compressed.size());
-  size_t produced = 0;
-  int result = Z_OK;
-  for (;;) {
-    if (produced == out.size()) {
-      if (out.size() > max_bytes) break;
-      out.resize(static_cast<size_t>(std::min<uint64_t>(max_bytes + 1, out.size() * 2)));
-    }
-    stream.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
-    const size_t room = std::min<size_t>(out.size() - produced, 1u << 30);
-    stream.avail_out = static_cast<uInt>(room);
-    result = inflate(&stream, Z_NO_FLUSH);
-    produced += room - stream.avail_out;
-    if (result == Z_STREAM_END) break;
-    if (result != Z_OK && !(result == Z_BUF_ERROR && stream.avail_out == 0)) break;
-    if (result == Z_OK && stream.avail_in == 0 && stream.avail_out != 0) {
-      result = Z_DATA_ERROR;  // truncated
-      break;
-    }
-  }
-  inflateEnd(&stream);
-  if (produced > max_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("the decompressed body is over ", max_bytes, " bytes"));
-  }
-  if (result != Z_STREAM_END) return absl::InvalidArgumentError("the body is not valid gzip");
-  out.resize(produced);
-  return out;
 }
 
 }  // namespace meshtel::collector::otlp

@@ -71,10 +71,6 @@ std::string ExportResponse(Signal signal, Encoding encoding, int64_t rejected,
 std::string StatusBody(Encoding encoding, int code, std::string_view message,
                        int64_t retry_delay_seconds = 0);
 
-// Inflates a gzip (or zlib) body. ResourceExhausted when the result would be larger than
-// `max_bytes`; InvalidArgument when the data is not valid gzip.
-absl::StatusOr<std::string> Gunzip(std::string_view compressed, uint64_t max_bytes);
-
 // An OTLP AnyValue as JSON (strings escaped, int64 as numbers, bytes as base64 strings, kvlists
 // as objects), appended to `out`.
 void AppendAnyValueJson(const opentelemetry::proto::common::v1::AnyValue& value, std::string& out);

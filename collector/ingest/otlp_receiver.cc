@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "boost/asio.hpp"
 #include "boost/beast.hpp"
+#include "collector/common/gzip.h"
 #include "collector/ingest/otlp_convert.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/rpc_service_method.h"
@@ -422,7 +423,7 @@ struct OtlpReceiver::Impl {
         [&]() -> asio::awaitable<Outcome> {
           if (!gzip) co_return core.Export(which, kHttp, encoding, request.body(), peer);
           absl::StatusOr<std::string> inflated =
-              otlp::Gunzip(request.body(), core.max_request_bytes());
+              common::GzipDecompress(request.body(), core.max_request_bytes());
           if (!inflated.ok()) {
             co_return core.Refuse(
                 signal, kHttp, encoding,

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "collector/common/gzip.h"
 #include "collector/ingest/otlp_convert.h"
 
 namespace {
@@ -28,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Encoding encoding = (selector & 2) != 0 ? Encoding::kJson : Encoding::kProtobuf;
   std::string body(reinterpret_cast<const char*>(data + 1), size - 1);
   if ((selector & 4) != 0) {
-    absl::StatusOr<std::string> inflated = meshtel::collector::otlp::Gunzip(body, 1 << 20);
+    absl::StatusOr<std::string> inflated = meshtel::common::GzipDecompress(body, 1 << 20);
     if (!inflated.ok()) return 0;
     Check(inflated->size() <= (1u << 20));
     body = *std::move(inflated);

@@ -115,6 +115,22 @@ TEST(CollectorConfigTest, BrokenYamlNamesTheFile) {
   EXPECT_NE(config.status().message().find("broken.yaml"), absl::string_view::npos);
 }
 
+TEST(CollectorConfigTest, ReadsTheOtlpReceiver) {
+  const CollectorConfig defaults;
+  EXPECT_FALSE(defaults.ingest.otlp.enabled);
+  EXPECT_EQ(defaults.ingest.otlp.grpc_listen, (common::HostPort{"0.0.0.0", 4317}));
+  EXPECT_EQ(defaults.ingest.otlp.http_listen, (common::HostPort{"0.0.0.0", 4318}));
+  EXPECT_EQ(defaults.ingest.otlp.max_request_bytes, 64u << 20);
+  absl::StatusOr<CollectorConfig> config = ParseCollectorConfig(
+      YAML::Load("ingest: {otlp: {enabled: true, grpc_listen: '127.0.0.1:14317', "
+                 "http_listen: '[::1]:14318', max_request_bytes: 1048576}}"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->ingest.otlp.enabled);
+  EXPECT_EQ(config->ingest.otlp.grpc_listen, (common::HostPort{"127.0.0.1", 14317}));
+  EXPECT_EQ(config->ingest.otlp.http_listen, (common::HostPort{"::1", 14318}));
+  EXPECT_EQ(config->ingest.otlp.max_request_bytes, 1048576u);
+}
+
 TEST(CollectorConfigTest, EachInvalidCaseNamesItsField) {
   const YAML::Node cases = YAML::LoadFile(kTestdata + "invalid_configs.yaml");
   ASSERT_GT(cases.size(), 10u);

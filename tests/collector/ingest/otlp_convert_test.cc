@@ -4,7 +4,6 @@
 
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
-#include "tests/support/gzip.h"
 
 namespace meshtel::collector::otlp {
 namespace {
@@ -264,21 +263,6 @@ TEST(OtlpConvertTest, WritesResponsesInBothEncodings) {
   ASSERT_TRUE(retry.ParseFromString(status.details(0).value()));
   EXPECT_EQ(retry.retry_delay().seconds(), 2);
   EXPECT_EQ(StatusBody(Encoding::kJson, 3, "bad"), R"({"code":3,"message":"bad"})");
-}
-
-TEST(OtlpConvertTest, GunzipsWithinTheLimit) {
-  const std::string data(100000, 'a');
-  const std::string compressed = testing::Gzip(data);
-  absl::StatusOr<std::string> inflated = Gunzip(compressed, 100000);
-  ASSERT_TRUE(inflated.ok()) << inflated.status();
-  EXPECT_EQ(*inflated, data);
-  EXPECT_EQ(Gunzip(compressed, 99999).status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(Gunzip("not gzip", 1000).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Gunzip(compressed.substr(0, compressed.size() / 2), 200000).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  absl::StatusOr<std::string> empty = Gunzip(testing::Gzip(""), 10);
-  ASSERT_TRUE(empty.ok());
-  EXPECT_EQ(*empty, "");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "boost/asio.hpp"
 #include "boost/beast.hpp"
+#include "collector/common/gzip.h"
 #include "collector/store/record_store.h"
 #include "google/rpc/status.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -15,7 +16,6 @@
 #include "opentelemetry/proto/collector/logs/v1/logs_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 #include "prometheus/text_serializer.h"
-#include "tests/support/gzip.h"
 #include "tests/support/http_get.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/process.h"
@@ -255,12 +255,12 @@ TEST_F(OtlpReceiverTest, HttpProtobufJsonAndGzipAreStored) {
 
   testing::HttpResult gzip =
       Post("/v1/traces", {{"Content-Type", "application/json"}, {"Content-Encoding", "gzip"}},
-           testing::Gzip(JsonSpan(kTraceIdHex, "zipped")));
+           *meshtel::common::GzipCompress(JsonSpan(kTraceIdHex, "zipped")));
   ASSERT_EQ(gzip.status, 200) << gzip.body;
 
   testing::HttpResult gzip_protobuf =
       Post("/v1/logs", {{"Content-Type", "application/x-protobuf"}, {"Content-Encoding", "gzip"}},
-           testing::Gzip(Logs(2).SerializeAsString()));
+           *meshtel::common::GzipCompress(Logs(2).SerializeAsString()));
   ASSERT_EQ(gzip_protobuf.status, 200) << gzip_protobuf.body;
 
   std::vector<StoredRecord> stored = Stored();
@@ -312,7 +312,7 @@ TEST_F(OtlpReceiverTest, HttpErrorsGetTheirStatusAndCount) {
       {"POST",
        "/v1/traces",
        {{"Content-Type", "application/x-protobuf"}, {"Content-Encoding", "gzip"}},
-       testing::Gzip(zeros),
+       *meshtel::common::GzipCompress(zeros),
        413,
        "too_large"},
       {"POST", "/v1/traces", kJson, "{\"resourceSpans\":[", 400, "invalid"},
