@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "collector/logs/json_escape.h"
+#include "collector/logs/received_log.h"
 #include "collector/traces/trace_json.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
@@ -61,10 +62,10 @@ std::string ReplayJson(const ReplayStatus& status) {
   reasons += "]";
   return fmt::format(
       "{{\"exporter\":{},\"family\":{},\"from\":{},\"to\":{},\"state\":{},\"total\":{},"
-      "\"checked\":{},\"refused_before_send\":{},\"refusal_reasons\":{},\"sent\":{},"
-      "\"rejected\":{},\"error\":{}}}",
+      "\"checked\":{},\"filtered\":{},\"refused_before_send\":{},\"refusal_reasons\":{},"
+      "\"sent\":{},\"rejected\":{},\"error\":{}}}",
       JsonString(status.exporter), JsonString(status.family), status.from_unix_nano,
-      status.to_unix_nano, JsonString(status.state), status.total, status.checked,
+      status.to_unix_nano, JsonString(status.state), status.total, status.checked, status.filtered,
       status.refused_before_send, reasons, status.sent, status.rejected, JsonString(status.error));
 }
 
@@ -273,6 +274,8 @@ absl::Status Collector::Consume(const meshtel::v1::RecordBatch& batch,
                                 const InstanceProgress& progress) {
   if (absl::Status stored = store_->AppendBatch(batch, progress); !stored.ok()) return stored;
   for (const meshtel::v1::RequestRecord& record : batch.records()) {
+    // Request metrics count requests only, whatever a sender put in its batch.
+    if (record.has_received_span() || record.has_received_log()) continue;
     request_metrics_.Record(record);
   }
   return absl::OkStatus();
@@ -294,10 +297,11 @@ common::AdminResponse Collector::ExportersJson() const {
     if (body.size() > 1) body += ",";
     body += fmt::format(
         "{{\"name\":{},\"type\":{},\"cursor\":{},\"delivered\":{},\"rejected\":{},"
-        "\"retrying\":{},\"lag_records\":{},\"lag_seconds\":{:.3f},\"last_error\":{}}}",
+        "\"filtered\":{},\"retrying\":{},\"lag_records\":{},\"lag_seconds\":{:.3f},"
+        "\"last_error\":{}}}",
         JsonString(status.name), JsonString(status.type), JsonString(status.cursor.ToString()),
-        status.delivered, status.rejected, status.retrying, status.lag_records, status.lag_seconds,
-        JsonString(status.last_error));
+        status.delivered, status.rejected, status.filtered, status.retrying, status.lag_records,
+        status.lag_seconds, JsonString(status.last_error));
   }
   body += "]\n";
   return common::AdminResponse{.content_type = "application/json", .body = std::move(body)};
@@ -318,14 +322,30 @@ common::AdminResponse Collector::DeadLettersJson(const common::AdminRequest& req
   std::string body;
   std::string line;
   for (const RecordStore::DeadLetterEntry& letter : *letters) {
+    // What the record is, and one readable line of it: a request record as its access-log line,
+    // a received log record as time, severity, service and body, a span by its ids and name.
+    std::string_view kind;
     line.clear();
-    line_format_->Render(letter.record, line);
-    while (!line.empty() && line.back() == '\n') line.pop_back();
+    if (letter.family == RecordFamily::kSpans) {
+      kind = "span";
+      line = SpanSummary(letter.span);
+    } else if (letter.record.has_received_span()) {
+      kind = "received_span";
+      line = SpanSummary(letter.record.received_span());
+    } else if (letter.record.has_received_log()) {
+      kind = "received_log";
+      line = ReceivedLogSummary(letter.record.received_log());
+    } else {
+      kind = "request";
+      line_format_->Render(letter.record, line);
+      while (!line.empty() && line.back() == '\n') line.pop_back();
+    }
     body += fmt::format(
-        "{{\"exporter\":{},\"key\":{},\"reason\":{},\"maybe_delivered\":{},"
+        "{{\"exporter\":{},\"key\":{},\"kind\":{},\"reason\":{},\"maybe_delivered\":{},"
         "\"set_aside_unix_nano\":{},\"line\":{}}}\n",
-        JsonString(letter.exporter), JsonString(letter.key.ToString()), JsonString(letter.reason),
-        letter.maybe_delivered, letter.set_aside_unix_nano, JsonString(line));
+        JsonString(letter.exporter), JsonString(letter.key.ToString()), JsonString(kind),
+        JsonString(letter.reason), letter.maybe_delivered, letter.set_aside_unix_nano,
+        JsonString(line));
   }
   return common::AdminResponse{.content_type = "application/x-ndjson", .body = std::move(body)};
 }

@@ -28,6 +28,7 @@ struct DeliveryEngine::Runner {
   std::mt19937_64 random{std::random_device{}()};
   prometheus::Counter* delivered = nullptr;
   prometheus::Counter* rejected = nullptr;
+  prometheus::Counter* filtered = nullptr;
   prometheus::Counter* send_ok = nullptr;
   prometheus::Counter* send_retryable = nullptr;
   prometheus::Counter* send_permanent = nullptr;
@@ -46,8 +47,10 @@ DeliveryEngine::DeliveryEngine(RecordStore& store, prometheus::Registry& registr
     : store_(store),
       records_total_(prometheus::BuildCounter()
                          .Name("meshtel_exporter_records_total")
-                         .Help("Records resolved per exporter: delivered, or rejected by the "
-                               "backend or the exporter and set aside as dead letters.")
+                         .Help("Records resolved per exporter: delivered; rejected by the backend "
+                               "or the exporter and set aside as dead letters; or filtered (not "
+                               "of a kind the exporter delivers, e.g. a received span for a log "
+                               "exporter).")
                          .Register(registry)),
       send_total_(prometheus::BuildCounter()
                       .Name("meshtel_exporter_send_total")
@@ -91,6 +94,7 @@ absl::Status DeliveryEngine::Start(std::vector<DeliveryTarget> targets) {
     runner->status.cursor = *cursor;
     runner->delivered = &records_total_.Add({{"exporter", name}, {"outcome", "delivered"}});
     runner->rejected = &records_total_.Add({{"exporter", name}, {"outcome", "rejected"}});
+    runner->filtered = &records_total_.Add({{"exporter", name}, {"outcome", "filtered"}});
     runner->send_ok = &send_total_.Add({{"exporter", name}, {"verdict", "ok"}});
     runner->send_retryable = &send_total_.Add({{"exporter", name}, {"verdict", "retryable"}});
     runner->send_permanent = &send_total_.Add({{"exporter", name}, {"verdict", "permanent"}});
@@ -260,8 +264,14 @@ void DeliveryEngine::Run(Runner& runner) {
     // Measure and cut: refused records become dead letters, the batch stays under max_bytes.
     batch.clear();
     uint64_t bytes = 0;
+    uint64_t filtered = 0;
     StoreKey resolved_until = cursor;
     for (StoredRecord& stored : *read) {
+      if (!exporter.encoder->Delivers(stored)) {
+        ++filtered;
+        resolved_until = stored.key;
+        continue;
+      }
       absl::StatusOr<size_t> size = exporter.encoder->Measure(stored);
       if (!size.ok()) {
         SetAside(runner, std::span<const StoredRecord>(&stored, 1),
@@ -279,7 +289,10 @@ void DeliveryEngine::Run(Runner& runner) {
     if (absl::Status saved = store_.SaveCursor(runner.status.name, cursor); !saved.ok()) {
       spdlog::error("exporter {}: {}", runner.status.name, saved.ToString());
     }
+    // Counted with their batch, once it is resolved (a stop before that reads them again).
+    if (filtered > 0) runner.filtered->Increment(static_cast<double>(filtered));
     std::lock_guard<std::mutex> lock(runner.mutex);
+    runner.status.filtered += filtered;
     runner.status.cursor = cursor;
   }
   spdlog::info("exporter {} stopped at {}", runner.status.name, cursor.ToString());

@@ -15,10 +15,13 @@
 //      it is sent again and its records become dead letters marked maybe_delivered;
 //   4. move the cursor past the batch and persist it.
 //
+// A record the exporter does not deliver at all (Encoder::Delivers false: a received span read by
+// a log exporter) is filtered: it joins no payload and the cursor moves past it with its batch.
+//
 // Accounting: each record is counted exactly once per exporter in
-// meshtel_exporter_records_total{exporter, outcome="delivered"|"rejected"} when its batch is
-// resolved; meshtel_exporter_records_retrying{exporter} holds the records of a payload being
-// retried; meshtel_exporter_send_total{exporter, verdict} counts sends;
+// meshtel_exporter_records_total{exporter, outcome="delivered"|"rejected"|"filtered"} when its
+// batch is resolved; meshtel_exporter_records_retrying{exporter} holds the records of a payload
+// being retried; meshtel_exporter_send_total{exporter, verdict} counts sends;
 // meshtel_exporter_lag_records / meshtel_exporter_lag_seconds say how far behind the exporter
 // is (records after the cursor, counted up to 10 million; storage age of the oldest of them).
 // The store's retention counts what it drops before delivery (meshtel_store_dropped_total).
@@ -66,6 +69,7 @@ struct DeliveryStatus {
   StoreKey cursor;
   uint64_t delivered = 0;
   uint64_t rejected = 0;
+  uint64_t filtered = 0;  // records the exporter does not deliver (Encoder::Delivers)
   uint64_t retrying = 0;
   uint64_t lag_records = 0;
   double lag_seconds = 0;

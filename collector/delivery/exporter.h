@@ -5,8 +5,9 @@
 // it reads the store after the exporter's persisted cursor, cuts batches within the exporter's
 // caps, retries with exponential backoff and jitter, honours Retry-After, pauses the whole
 // exporter on throttling, splits a rejected batch to find the entries the backend refuses, sets
-// those aside as dead letters, moves the cursor only after the backend accepted, and counts every
-// record once per exporter. An exporter supplies only:
+// those aside as dead letters, passes over the records the exporter does not deliver at all
+// (Encoder::Delivers), moves the cursor only after the backend accepted, and counts every record
+// once per exporter. An exporter supplies only:
 //   - an Encoder: stored records -> one payload in the backend's wire form;
 //   - a Sender:   one payload    -> the backend's verdict.
 // Exporters keep no cursor, no retry loop and no batch of their own.
@@ -35,6 +36,7 @@ struct Payload {
   std::string content_type;      // for HTTP backends, e.g. "application/x-protobuf"
   std::string content_encoding;  // for HTTP backends: "" or "gzip"
   // What the backend must echo back to acknowledge this payload (Fluentd's chunk id), or empty.
+  // (Several, separated by spaces, for a payload of several messages, acknowledged in order.)
   std::string ack_token;
   size_t entries = 0;  // records in the payload
 };
@@ -42,6 +44,15 @@ struct Payload {
 class Encoder {
  public:
   virtual ~Encoder() = default;
+  // Whether the exporter delivers `record` at all: false for a record that is not of the kind
+  // its backend takes (a received span for a log exporter). Such a record is resolved as
+  // filtered: never measured, encoded or sent, counted once in
+  // meshtel_exporter_records_total{outcome="filtered"}, and the cursor moves past it as past a
+  // delivered one. Default: every record of the exporter's family.
+  virtual bool Delivers(const StoredRecord& record) const {
+    (void)record;
+    return true;
+  }
   // Checks one record before it joins a batch. Returns the bytes it adds to a payload (before
   // compression; the engine keeps a batch under the exporter's byte cap with it), or an error
   // when the backend could never take the record (a line over the backend's line limit, a

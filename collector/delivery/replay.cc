@@ -151,6 +151,10 @@ void ReplayManager::Run(Job& job) {
     std::lock_guard<std::mutex> lock(job.mutex);
     for (const StoredRecord& stored : *records) {
       ++job.status.checked;
+      if (!encoder.Delivers(stored)) {
+        ++job.status.filtered;
+        continue;
+      }
       absl::StatusOr<size_t> size = encoder.Measure(stored);
       if (size.ok()) continue;
       ++job.status.refused_before_send;
@@ -195,6 +199,10 @@ void ReplayManager::Run(Job& job) {
     uint64_t bytes = 0;
     StoreKey resolved = cursor;
     for (StoredRecord& stored : *records) {
+      if (!encoder.Delivers(stored)) {  // counted in the first pass
+        resolved = stored.key;
+        continue;
+      }
       absl::StatusOr<size_t> size = encoder.Measure(stored);
       if (!size.ok()) {  // counted in the first pass
         resolved = stored.key;

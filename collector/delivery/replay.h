@@ -4,7 +4,9 @@
 //
 // A replay gets an exporter of its own (a new encoder and sender built from the exporter's
 // config), reads the range [from, to) of storage time in key order, and runs in two passes:
-//   1. checking: every record goes through the encoder's Measure(); what the backend is known to
+//   1. checking: a record the exporter does not deliver at all (Encoder::Delivers: a received
+//      span for a log exporter) is counted as filtered and left out; every other record goes
+//      through the encoder's Measure(); what the backend is known to
 //      refuse (a line over its limit, a timestamp outside its accepted window) is counted and its
 //      first reasons are kept, before anything is sent;
 //   2. sending: the accepted records go out in batches through DeliverBatch — the same retry,
@@ -50,10 +52,11 @@ struct ReplayStatus {
   std::string family;
   uint64_t from_unix_nano = 0;
   uint64_t to_unix_nano = 0;
-  std::string state;                         // checking, sending, done, cancelled, failed
-  uint64_t total = 0;                        // records in the range
-  uint64_t checked = 0;                      // records measured in the first pass
-  uint64_t refused_before_send = 0;          // records the encoder said the backend would refuse
+  std::string state;                 // checking, sending, done, cancelled, failed
+  uint64_t total = 0;                // records in the range
+  uint64_t checked = 0;              // records looked at in the first pass
+  uint64_t filtered = 0;             // records not of a kind the exporter delivers (never sent)
+  uint64_t refused_before_send = 0;  // records the encoder said the backend would refuse
   std::vector<std::string> refusal_reasons;  // the first few distinct reasons
   uint64_t sent = 0;                         // records the backend accepted
   uint64_t rejected = 0;                     // records the backend refused

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "absl/strings/numbers.h"
+
 namespace meshtel::collector {
 namespace {
 
@@ -20,6 +22,48 @@ const meshtel::v1::Span& RootSpan(const AssembledTrace& trace) {
                            [](const meshtel::v1::Span& a, const meshtel::v1::Span& b) {
                              return a.start_time_unix_nano() < b.start_time_unix_nano();
                            });
+}
+
+// The HTTP status code an attribute holds (an integer, or a string of digits as Envoy's
+// http.status_code tag); 0 when it holds none.
+int64_t HttpStatusOf(const meshtel::v1::SpanAttribute& attribute) {
+  if (attribute.key() != "http.response.status_code" && attribute.key() != "http.status_code") {
+    return 0;
+  }
+  if (attribute.has_int_value()) return attribute.int_value();
+  if (attribute.has_string_value()) {
+    int64_t code = 0;
+    return absl::SimpleAtoi(attribute.string_value(), &code) ? code : 0;
+  }
+  return 0;
+}
+
+// Whether the span is an error: status ERROR, or an HTTP status of 500 or more (an SDK's span
+// may leave its status unset on a 5xx).
+bool IsError(const meshtel::v1::Span& span) {
+  if (span.status_code() == meshtel::v1::SPAN_STATUS_CODE_ERROR) return true;
+  for (const meshtel::v1::SpanAttribute& attribute : span.attributes()) {
+    if (HttpStatusOf(attribute) >= 500) return true;
+  }
+  return false;
+}
+
+// How long the trace lasts: its root span's duration; without a root, first span start to last
+// span end. 0 when the times are backwards.
+uint64_t TraceDurationNs(const AssembledTrace& trace) {
+  for (const meshtel::v1::Span& span : trace.spans) {
+    if (!span.parent_span_id().empty()) continue;
+    return span.end_time_unix_nano() > span.start_time_unix_nano()
+               ? span.end_time_unix_nano() - span.start_time_unix_nano()
+               : 0;
+  }
+  uint64_t first_start = std::numeric_limits<uint64_t>::max();
+  uint64_t last_end = 0;
+  for (const meshtel::v1::Span& span : trace.spans) {
+    first_start = std::min<uint64_t>(first_start, span.start_time_unix_nano());
+    last_end = std::max<uint64_t>(last_end, span.end_time_unix_nano());
+  }
+  return last_end > first_start ? last_end - first_start : 0;
 }
 
 }  // namespace
@@ -81,21 +125,15 @@ SamplingVerdict TailSampler::Decide(const AssembledTrace& trace, absl::Time now)
   }
   if (config_.keep_errors) {
     for (const meshtel::v1::Span& span : trace.spans) {
-      if (span.status_code() == meshtel::v1::SPAN_STATUS_CODE_ERROR) {
+      if (IsError(span)) {
         kept_error_.Increment();
         return {true, "error"};
       }
     }
   }
   if (config_.latency_threshold > absl::ZeroDuration()) {
-    uint64_t first_start = std::numeric_limits<uint64_t>::max();
-    uint64_t last_end = 0;
-    for (const meshtel::v1::Span& span : trace.spans) {
-      first_start = std::min<uint64_t>(first_start, span.start_time_unix_nano());
-      last_end = std::max<uint64_t>(last_end, span.end_time_unix_nano());
-    }
-    if (last_end > first_start &&
-        absl::Nanoseconds(last_end - first_start) >= config_.latency_threshold) {
+    const uint64_t duration_ns = TraceDurationNs(trace);
+    if (duration_ns > 0 && absl::Nanoseconds(duration_ns) >= config_.latency_threshold) {
       kept_latency_.Increment();
       return {true, "latency"};
     }

@@ -2,12 +2,15 @@
 // TailSampler: which assembled traces are kept, decided on the whole trace (tail sampling).
 //
 // Rules, in order; the first that keeps a trace names it:
-//   error       — some span has status ERROR (HTTP 5xx, no response, a gRPC error), when
+//   error       — some span has status ERROR (HTTP 5xx, no response, a gRPC error) or an HTTP
+//                 status of 500 or more in its http.response.status_code / http.status_code
+//                 attribute (an SDK's span may leave its status unset), when
 //                 sampling.keep_errors;
-//   latency     — the trace lasts at least sampling.latency_threshold (first span start to last
-//                 span end), when the threshold is not 0;
-//   head        — a proxy sampled some hop of it (the head decision), when
-//                 sampling.keep_head_sampled;
+//   latency     — the trace lasts at least sampling.latency_threshold (its root span's
+//                 duration; without a root, first span start to last span end), when the
+//                 threshold is not 0;
+//   head        — a proxy sampled some hop of it, or a received span of it had the W3C sampled
+//                 flag (the head decision), when sampling.keep_head_sampled;
 //   percentage  — its trace id falls in sampling.percentage of the id space (the same traces on
 //                 every collector).
 // The head and percentage rules are bounded by sampling.per_service_rate_limit traces per second

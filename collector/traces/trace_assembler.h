@@ -53,7 +53,7 @@ enum class TraceDecidedBy { kRootIdle, kMaxWait, kEvicted };
 struct AssembledTrace {
   std::string trace_id;
   std::vector<meshtel::v1::Span> spans;  // in arrival order
-  bool head_sampled = false;             // a proxy sampled some hop of it
+  bool head_sampled = false;  // a proxy sampled some hop of it, or a received span was sampled
   TraceDecidedBy decided_by = TraceDecidedBy::kRootIdle;
 };
 

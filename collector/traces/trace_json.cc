@@ -90,6 +90,21 @@ void AppendSpan(std::string& out, const meshtel::v1::Span& span) {
 
 // Spans sharing a resource and a scope, by their resource's serialized form.
 using ResourceKey = std::string;
+
+constexpr std::string_view kServiceNameKey = "service.name";
+
+// The span's service: service_name, else a string resource attribute service.name (a received
+// span whose sender left it there), else OpenTelemetry's "unknown_service".
+std::string ServiceNameOf(const meshtel::v1::Span& span) {
+  if (!span.service_name().empty()) return span.service_name();
+  for (const meshtel::v1::SpanAttribute& attribute : span.resource_attributes()) {
+    if (attribute.key() == kServiceNameKey && attribute.has_string_value() &&
+        !attribute.string_value().empty()) {
+      return attribute.string_value();
+    }
+  }
+  return "unknown_service";
+}
 using ScopeKey = std::pair<std::string, std::string>;
 
 }  // namespace
@@ -154,8 +169,9 @@ std::string TraceToOtlpJson(std::span<const StoredRecord> spans) {
   std::vector<std::pair<ResourceKey, Resource>> resources;
   for (const StoredRecord& stored : spans) {
     const meshtel::v1::Span& span = stored.span;
-    ResourceKey key = span.service_name();
+    ResourceKey key = ServiceNameOf(span);
     for (const meshtel::v1::SpanAttribute& attribute : span.resource_attributes()) {
+      if (attribute.key() == kServiceNameKey) continue;
       key.push_back('\0');
       key.append(attribute.SerializeAsString());
     }
@@ -182,10 +198,13 @@ std::string TraceToOtlpJson(std::span<const StoredRecord> spans) {
     out.append("{\"resource\":{\"attributes\":[");
     meshtel::v1::SpanAttribute service;
     service.set_key("service.name");
-    service.set_string_value(resource.first->service_name());
+    service.set_string_value(ServiceNameOf(*resource.first));
     AppendAttribute(out, service);
-    bool first = false;
-    AppendAttributes(out, resource.first->resource_attributes(), first);
+    for (const meshtel::v1::SpanAttribute& attribute : resource.first->resource_attributes()) {
+      if (attribute.key() == kServiceNameKey) continue;  // given once, above
+      out.push_back(',');
+      AppendAttribute(out, attribute);
+    }
     out.append("]},\"scopeSpans\":[");
     for (size_t s = 0; s < resource.scopes.size(); ++s) {
       const Scope& scope = resource.scopes[s];

@@ -3,8 +3,9 @@
 // server's GET /api/traces/{trace_id}, readable by anything that reads OTLP/JSON
 // (`{"resourceSpans":[...]}`, lowerCamelCase keys, hex ids, enums as integers, 64-bit integers as
 // strings). Spans are grouped by resource (service name and resource attributes) and scope, in
-// the order given. meshtel's anomaly marks appear as the span attribute "meshtel.anomalies"
-// (e.g. "orphan,duplicate_span_id").
+// the order given. The resource's service.name is the span's service_name, else a service.name
+// resource attribute (a received span's), else "unknown_service"; it appears once. meshtel's
+// anomaly marks appear as the span attribute "meshtel.anomalies" (e.g. "orphan,duplicate_span_id").
 //
 // Threading: pure functions.
 

@@ -11,6 +11,7 @@ namespace {
 
 constexpr StoreKey kEndOfStore{~uint64_t{0}, ~uint64_t{0}};
 constexpr size_t kReadBatch = 2048;
+constexpr uint32_t kSampledFlag = 0x01;  // W3C trace flags
 constexpr absl::Duration kPollInterval = absl::Milliseconds(50);
 constexpr absl::Duration kProgressInterval = absl::Seconds(1);
 constexpr absl::Duration kRetryInterval = absl::Milliseconds(500);
@@ -24,6 +25,17 @@ StoreKey Predecessor(const StoreKey& key) {
 
 }  // namespace
 
+bool TracePipeline::TakeReceivedSpan(const meshtel::v1::Span& received,
+                                     std::vector<meshtel::v1::Span>& out) {
+  if (!IsValidTraceId(received.trace_id()) || !IsValidSpanId(received.span_id())) return false;
+  meshtel::v1::Span& span = out.emplace_back(received);
+  // A parent id that is no span id (empty, all zero, wrong size) makes a root, as in OTLP.
+  if (!IsValidSpanId(span.parent_span_id())) span.clear_parent_span_id();
+  // The marks are the assembler's to set, never the sender's.
+  span.clear_anomalies();
+  return true;
+}
+
 TracePipeline::TracePipeline(const TracesConfig& config, RecordStore& store,
                              prometheus::Registry& registry)
     : config_(config),
@@ -33,7 +45,7 @@ TracePipeline::TracePipeline(const TracesConfig& config, RecordStore& store,
       sampler_(config.sampling, registry),
       records_read_(prometheus::BuildCounter()
                         .Name("meshtel_trace_records_read_total")
-                        .Help("Stored proxy records the trace pipeline read to build spans.")
+                        .Help("Stored proxy records and received spans the trace pipeline read.")
                         .Register(registry)
                         .Add({})),
       records_skipped_(prometheus::BuildCounter()
@@ -42,6 +54,18 @@ TracePipeline::TracePipeline(const TracesConfig& config, RecordStore& store,
                                  "stored (not written twice).")
                            .Register(registry)
                            .Add({})),
+      received_spans_(prometheus::BuildCounter()
+                          .Name("meshtel_trace_received_spans_total")
+                          .Help("Received spans (OTLP) the trace pipeline read from the store "
+                                "and assembled into traces.")
+                          .Register(registry)
+                          .Add({})),
+      received_spans_invalid_(prometheus::BuildCounter()
+                                  .Name("meshtel_trace_received_spans_invalid_total")
+                                  .Help("Received spans the trace pipeline left out: no valid "
+                                        "trace id (16 bytes) or span id (8 bytes, not zero).")
+                                  .Register(registry)
+                                  .Add({})),
       spans_written_(prometheus::BuildCounter()
                          .Name("meshtel_trace_spans_written_total")
                          .Help("Spans of kept traces written to the store's spans family.")
@@ -117,18 +141,33 @@ bool TracePipeline::ReadOnce(absl::Time now) {
   }
   std::vector<meshtel::v1::Span> spans;
   for (const StoredRecord& stored : *records) {
+    const meshtel::v1::RequestRecord& record = stored.record;
+    if (record.has_received_log()) continue;  // a log record: the log exporters' business
     records_read_.Increment();
     spans.clear();
-    if (builder_.Build(stored.record, spans) == 0) continue;
+    bool head_sampled = false;
+    if (record.has_received_span()) {
+      if (!TakeReceivedSpan(record.received_span(), spans)) {
+        received_spans_invalid_.Increment();
+        continue;
+      }
+      head_sampled = (spans.front().flags() & kSampledFlag) != 0;
+    } else {
+      if (builder_.Build(record, spans) == 0) continue;
+      head_sampled = record.sampled();
+    }
+    // The first span is the record's own (the hop span, or the received span): when it is stored,
+    // the whole record's spans are (a kept trace is written in one write).
     if (stored.key <= skip_written_up_to_) {
       absl::StatusOr<bool> written =
-          store_.HasSpan(stored.record.trace_id(), stored.record.span_id());
+          store_.HasSpan(spans.front().trace_id(), spans.front().span_id());
       if (written.ok() && *written) {
         records_skipped_.Increment();
         continue;
       }
     }
-    assembler_.Add(stored.key, std::move(spans), stored.record.sampled(), now);
+    if (record.has_received_span()) received_spans_.Increment();
+    assembler_.Add(stored.key, std::move(spans), head_sampled, now);
   }
   if (!records->empty()) {
     read_after_ = records->back().key;

@@ -1,11 +1,18 @@
 #pragma once
-// TracePipeline: turns stored proxy records into stored traces.
+// TracePipeline: turns stored proxy records and received spans into stored traces.
 //
-// One thread reads the logs family in key order after its persisted cursor (like an exporter,
-// with the store's visibility rule, so a late commit is never skipped), builds each record's
-// spans (SpanBuilder), groups them into traces (TraceAssembler), tail-samples each decided trace
-// (TailSampler) and writes the kept spans to the spans family with their trace_index entries —
-// where the trace exporters' delivery picks them up — in one write with its own progress.
+// One thread reads the logs family (the ingest log) in key order after its persisted cursor (like
+// an exporter, with the store's visibility rule, so a late commit is never skipped), builds each
+// proxy record's spans (SpanBuilder), takes each received span (an entry with only
+// `received_span`, from OTLP) as the span it is, groups them into traces (TraceAssembler),
+// tail-samples each decided trace (TailSampler) and writes the kept spans to the spans family
+// with their trace_index entries — where the trace exporters' delivery picks them up — in one
+// write with its own progress. A received span keeps its ids, times, attributes, resource and
+// scope; a parent id that is no valid span id makes it a root; any anomaly bits it came with are
+// cleared (the assembler sets its own); its W3C sampled flag is its head decision, as a proxy
+// record's `sampled` is. One trace may mix proxy-built and received spans (an SDK's span as the
+// child of the proxy's SERVER span). A received span without a valid trace or span id is left
+// out and counted. Entries with only `received_log` are skipped (not counted as read).
 //
 // Durability: records are acknowledged to proxies once they are in the logs family, before any
 // span exists; the pipeline's cursor (in cursors, as "@trace-assembly") stays before the first
@@ -58,6 +65,10 @@ class TracePipeline {
   void Run();
   // Builds and assembles one batch of records; false when there was nothing to read.
   bool ReadOnce(absl::Time now);
+  // Appends `received` to `out` as the assembler takes it; false (nothing appended) when it has
+  // no valid trace id or span id.
+  static bool TakeReceivedSpan(const meshtel::v1::Span& received,
+                               std::vector<meshtel::v1::Span>& out);
   // Writes `kept_` and the progress; retries until it succeeds or the pipeline stops.
   void WriteKept();
   // Waits up to `duration`; false when stopping.
@@ -77,6 +88,8 @@ class TracePipeline {
 
   prometheus::Counter& records_read_;
   prometheus::Counter& records_skipped_;
+  prometheus::Counter& received_spans_;
+  prometheus::Counter& received_spans_invalid_;
   prometheus::Counter& spans_written_;
   prometheus::Counter& write_errors_;
 

@@ -42,7 +42,8 @@ struct TraceSamplingConfig {
   // Keep every trace with an error span (HTTP 5xx, no response, or a proxy error flag).
   // Default: true
   bool keep_errors = true;
-  // Keep every trace at least this long (first span start to last span end); 0 = off.
+  // Keep every trace at least this long (its root span's duration; without a root, first span
+  // start to last span end); 0 = off.
   // Default: 1s
   absl::Duration latency_threshold = absl::Seconds(1);
   // Keep the traces the proxies sampled (the head decision: an incoming sampled flag, a forced

@@ -20,8 +20,10 @@ enum class FluentdRecordFormat { kFields, kLine };
 struct FluentdConfig {
   // The Fluentd (or Fluent Bit) forward input: "host", "host:port", "[v6]:port". Required.
   common::HostPort address;
-  // The tag of every event. Default: meshtel.access
+  // The tag of the access-log events (request records). Default: meshtel.access
   std::string tag = "meshtel.access";
+  // The tag of the events of received (OTLP) log records. Default: meshtel.log
+  std::string received_log_tag = "meshtel.log";
   // none: PackedForward; gzip: CompressedPackedForward. Default: none
   FluentdCompression compression = FluentdCompression::kNone;
   // Ask for an acknowledgement of every payload (the `chunk` option) and wait for it; without

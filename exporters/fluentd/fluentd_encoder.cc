@@ -7,13 +7,16 @@
 #include <limits>
 #include <random>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "collector/common/gzip.h"
 #include "collector/common/record_names.h"
 #include "collector/common/response_flag_codes.h"
+#include "collector/logs/received_log.h"
 #include "exporters/fluentd/msgpack.h"
 #include "fmt/format.h"
 
@@ -62,8 +65,12 @@ std::string ResponseFlags(uint64_t flags) {
 
 std::string Hex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
 
-// The record's time: its start, or the time the collector stored it.
+// The record's time: its start, or the time the collector stored it (a received log record: its
+// time, else its observed time, else the time the collector stored it).
 uint64_t EventTimeNanos(const collector::StoredRecord& record) {
+  if (record.record.has_received_log()) {
+    return collector::LogEntryTimeNanos(record.record.received_log(), record.key.time_unix_nano);
+  }
   const uint64_t start = record.record.start_time_unix_nano();
   return start != 0 ? start : record.key.time_unix_nano;
 }
@@ -83,7 +90,9 @@ absl::Status FluentdEncoder::AppendEntry(const collector::StoredRecord& record, 
   MsgpackWriter writer(out);
   writer.ArrayHeader(2);
   writer.EventTime(static_cast<uint32_t>(seconds), static_cast<uint32_t>(nanos % kNanosPerSecond));
-  if (config_.record_format == FluentdRecordFormat::kLine) {
+  if (record.record.has_received_log()) {
+    AppendReceivedLog(record.record.received_log(), out);
+  } else if (config_.record_format == FluentdRecordFormat::kLine) {
     AppendLine(record.record, out);
   } else {
     AppendFields(record.record, out);
@@ -99,6 +108,101 @@ void FluentdEncoder::AppendLine(const meshtel::v1::RequestRecord& record, std::s
   writer.MapHeader(1);
   writer.Str(config_.line_key);
   writer.Str(line_);
+}
+
+namespace {
+
+void AppendAttributeValue(const meshtel::v1::SpanAttribute& attribute, MsgpackWriter& writer) {
+  switch (attribute.value_case()) {
+    case meshtel::v1::SpanAttribute::kStringValue:
+      writer.Str(attribute.string_value());
+      return;
+    case meshtel::v1::SpanAttribute::kBoolValue:
+      writer.Bool(attribute.bool_value());
+      return;
+    case meshtel::v1::SpanAttribute::kIntValue:
+      writer.Int(attribute.int_value());
+      return;
+    case meshtel::v1::SpanAttribute::kDoubleValue:
+      writer.Double(attribute.double_value());
+      return;
+    case meshtel::v1::SpanAttribute::VALUE_NOT_SET:
+      break;
+  }
+  writer.Nil();
+}
+
+bool NonZero(const std::string& id) {
+  for (char c : id) {
+    if (c != 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void FluentdEncoder::AppendReceivedLog(const meshtel::v1::LogEntry& entry, std::string& out) {
+  std::string service = entry.service_name();
+  for (const meshtel::v1::SpanAttribute& attribute : entry.resource_attributes()) {
+    if (service.empty() && attribute.key() == "service.name" && attribute.has_string_value()) {
+      service = attribute.string_value();
+    }
+  }
+  const std::string_view level = collector::SeverityLevel(entry);
+  MsgpackWriter writer(out);
+  writer.MapHeader(13);
+  writer.Str("message");
+  writer.Str(entry.body());
+  writer.Str("severity");
+  writer.Str(entry.severity_text().empty() ? level : std::string_view(entry.severity_text()));
+  writer.Str("severity_number");
+  writer.Int(entry.severity_number());
+  writer.Str("level");
+  writer.Str(level);
+  const auto str_or_nil = [&writer](std::string_view key, std::string_view value) {
+    writer.Str(key);
+    if (value.empty()) {
+      writer.Nil();
+    } else {
+      writer.Str(value);
+    }
+  };
+  str_or_nil("service_name", service);
+  str_or_nil("trace_id", NonZero(entry.trace_id()) ? Hex(entry.trace_id()) : "");
+  str_or_nil("span_id", NonZero(entry.span_id()) ? Hex(entry.span_id()) : "");
+  str_or_nil("event_name", entry.event_name());
+  str_or_nil("scope_name", entry.scope_name());
+  str_or_nil("scope_version", entry.scope_version());
+  writer.Str("attributes");
+  writer.MapHeader(static_cast<uint32_t>(entry.attributes_size()));
+  for (const meshtel::v1::SpanAttribute& attribute : entry.attributes()) {
+    writer.Str(attribute.key());
+    AppendAttributeValue(attribute, writer);
+  }
+  writer.Str("resource");
+  uint32_t resource_size = service.empty() ? 0 : 1;
+  for (const meshtel::v1::SpanAttribute& attribute : entry.resource_attributes()) {
+    if (attribute.key() != "service.name") ++resource_size;
+  }
+  writer.MapHeader(resource_size);
+  if (!service.empty()) {
+    writer.Str("service.name");
+    writer.Str(service);
+  }
+  for (const meshtel::v1::SpanAttribute& attribute : entry.resource_attributes()) {
+    if (attribute.key() == "service.name") continue;
+    writer.Str(attribute.key());
+    AppendAttributeValue(attribute, writer);
+  }
+  writer.Str("observed_time");
+  if (entry.observed_time_unix_nano() != 0) {
+    writer.Str(
+        absl::FormatTime("%Y-%m-%d%ET%H:%M:%E9SZ",
+                         absl::FromUnixNanos(static_cast<int64_t>(entry.observed_time_unix_nano())),
+                         absl::UTCTimeZone()));
+  } else {
+    writer.Nil();
+  }
 }
 
 void FluentdEncoder::AppendFields(const meshtel::v1::RequestRecord& r, std::string& out) {
@@ -161,36 +265,66 @@ absl::StatusOr<size_t> FluentdEncoder::Measure(const collector::StoredRecord& re
 absl::StatusOr<collector::Payload> FluentdEncoder::Encode(
     std::span<const collector::StoredRecord> records) {
   entries_.clear();
+  received_entries_.clear();
+  size_t access_count = 0;
+  size_t received_count = 0;
+  const bool one_tag = config_.tag == config_.received_log_tag;
   for (const collector::StoredRecord& record : records) {
-    if (absl::Status status = AppendEntry(record, entries_); !status.ok()) return status;
+    // With one tag for both kinds, every event goes into one message.
+    const bool received = record.record.has_received_log() && !one_tag;
+    if (absl::Status status = AppendEntry(record, received ? received_entries_ : entries_);
+        !status.ok()) {
+      return status;
+    }
+    ++(received ? received_count : access_count);
   }
+  collector::Payload payload;
+  payload.entries = records.size();
+  std::vector<std::string> chunks;
+  if (access_count > 0 || received_count == 0) {
+    absl::StatusOr<std::string> chunk =
+        AppendMessage(config_.tag, entries_, access_count, payload.body);
+    if (!chunk.ok()) return chunk.status();
+    chunks.push_back(*std::move(chunk));
+  }
+  if (received_count > 0) {
+    absl::StatusOr<std::string> chunk =
+        AppendMessage(config_.received_log_tag, received_entries_, received_count, payload.body);
+    if (!chunk.ok()) return chunk.status();
+    chunks.push_back(*std::move(chunk));
+  }
+  if (config_.require_ack) payload.ack_token = absl::StrJoin(chunks, " ");
+  return payload;
+}
+
+absl::StatusOr<std::string> FluentdEncoder::AppendMessage(const std::string& tag,
+                                                          std::string_view entries, size_t count,
+                                                          std::string& out) {
   const bool gzip = config_.compression == FluentdCompression::kGzip;
   std::string compressed;
   if (gzip) {
-    absl::StatusOr<std::string> packed = meshtel::common::GzipCompress(entries_, /*level=*/-1);
+    absl::StatusOr<std::string> packed = meshtel::common::GzipCompress(entries, /*level=*/-1);
     if (!packed.ok()) return packed.status();
     compressed = *std::move(packed);
   }
-
-  collector::Payload payload;
-  payload.entries = records.size();
-  if (config_.require_ack) payload.ack_token = NewChunkId();
-  MsgpackWriter writer(payload.body);
+  std::string chunk;
+  if (config_.require_ack) chunk = NewChunkId();
+  MsgpackWriter writer(out);
   writer.ArrayHeader(3);
-  writer.Str(config_.tag);
-  writer.Bin(gzip ? compressed : entries_);
+  writer.Str(tag);
+  writer.Bin(gzip ? std::string_view(compressed) : entries);
   writer.MapHeader(1 + (config_.require_ack ? 1 : 0) + (gzip ? 1 : 0));
   writer.Str("size");
-  writer.Uint(records.size());
+  writer.Uint(count);
   if (config_.require_ack) {
     writer.Str("chunk");
-    writer.Str(payload.ack_token);
+    writer.Str(chunk);
   }
   if (gzip) {
     writer.Str("compressed");
     writer.Str("gzip");
   }
-  return payload;
+  return chunk;
 }
 
 std::string NewChunkId() {

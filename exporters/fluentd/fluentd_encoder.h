@@ -13,6 +13,20 @@
 // (Istio/Envoy access-log names; numbers as integers, unset strings as nil), with `line` a single
 // key (line_key) holding the line AccessLogFormat renders, without its trailing newline.
 //
+// Received log records (entries with only received_log, from OTLP) are sent as the log records
+// they are, whatever record_format says: their events carry received_log_tag, and their record
+// is the map
+//   message (the body; a non-string body as its JSON), severity (the severity text, else the
+//   level), severity_number, level (collector::SeverityLevel: trace .. fatal, unknown),
+//   service_name, trace_id, span_id (lower-case hex), event_name, scope_name, scope_version
+//   (nil when unset), attributes and resource (maps of the typed attribute values; resource
+//   holds service.name first when known)
+// with EventTime = the record's time, else its observed time, else the store key's time. A
+// batch holding both kinds is one payload of two PackedForward messages (access events first),
+// each with its own chunk id: Payload::ack_token then holds both ids, separated by a space, and
+// the sender waits for both acks in order. Received spans are not log records: Delivers() is
+// false for them (the delivery engine counts them as filtered).
+//
 // Measure() returns the size of a record's [EventTime, record] entry before compression; it
 // refuses a record whose time does not fit EventTime's 32-bit seconds (after 2106).
 // Threading: one thread at a time (the exporter's delivery thread); the encoder keeps scratch
@@ -32,6 +46,9 @@ class FluentdEncoder : public collector::Encoder {
  public:
   FluentdEncoder(FluentdConfig config, collector::AccessLogFormat line_format);
 
+  bool Delivers(const collector::StoredRecord& record) const override {
+    return !record.record.has_received_span();
+  }
   absl::StatusOr<size_t> Measure(const collector::StoredRecord& record) override;
   absl::StatusOr<collector::Payload> Encode(
       std::span<const collector::StoredRecord> records) override;
@@ -42,11 +59,17 @@ class FluentdEncoder : public collector::Encoder {
  private:
   void AppendFields(const meshtel::v1::RequestRecord& record, std::string& out);
   void AppendLine(const meshtel::v1::RequestRecord& record, std::string& out);
+  void AppendReceivedLog(const meshtel::v1::LogEntry& entry, std::string& out);
+  // Appends one PackedForward (or CompressedPackedForward) message of `entries` under `tag`;
+  // returns its chunk id ("" without require_ack).
+  absl::StatusOr<std::string> AppendMessage(const std::string& tag, std::string_view entries,
+                                            size_t count, std::string& out);
 
   const FluentdConfig config_;
   const collector::AccessLogFormat line_format_;
-  std::string entries_;  // scratch: the concatenated entries
-  std::string line_;     // scratch: one rendered line
+  std::string entries_;           // scratch: the concatenated entries
+  std::string received_entries_;  // scratch: the received log records' entries
+  std::string line_;              // scratch: one rendered line
 };
 
 // A fresh random 128-bit chunk id, base64 (24 characters, padded).

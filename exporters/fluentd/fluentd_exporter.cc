@@ -50,6 +50,7 @@ absl::StatusOr<FluentdConfig> ParseFluentdConfig(const YAML::Node& settings,
   std::string record_format = "fields";
   map.Read("address", address);
   map.Read("tag", config.tag);
+  map.Read("received_log_tag", config.received_log_tag);
   map.Read("compression", compression);
   map.Read("require_ack", config.require_ack);
   map.Read("timeout", config.timeout);
@@ -69,6 +70,7 @@ absl::StatusOr<FluentdConfig> ParseFluentdConfig(const YAML::Node& settings,
   }
   config.address = *std::move(host_port);
   if (config.tag.empty()) return fail("tag", "must not be empty");
+  if (config.received_log_tag.empty()) return fail("received_log_tag", "must not be empty");
   if (compression == "none") {
     config.compression = FluentdCompression::kNone;
   } else if (compression == "gzip") {

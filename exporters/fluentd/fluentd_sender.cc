@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_split.h"
 #include "boost/asio/connect.hpp"
 #include "boost/asio/ip/address.hpp"
 #include "boost/asio/write.hpp"
@@ -327,7 +328,11 @@ collector::SendResult FluentdSender::Send(const collector::Payload& payload) {
   }
   if (status.ok()) status = Write(payload.body, deadline);
   if (status.ok() && config_.require_ack && !payload.ack_token.empty()) {
-    status = AwaitAck(payload.ack_token, deadline);
+    // One chunk id per message of the payload, separated by spaces, acknowledged in order.
+    for (absl::string_view chunk : absl::StrSplit(payload.ack_token, ' ', absl::SkipEmpty())) {
+      status = AwaitAck(std::string(chunk), deadline);
+      if (!status.ok()) break;
+    }
   }
   collector::SendResult result;
   if (!status.ok()) {

@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "collector/common/record_names.h"
 #include "collector/logs/json_escape.h"
+#include "collector/logs/received_log.h"
 #include "fmt/format.h"
 #include "loki/push.pb.h"
 #include "snappy.h"
@@ -17,6 +18,8 @@
 namespace meshtel::exporters {
 
 namespace {
+
+using collector::AttributeText;
 
 std::string HexLower(const std::string& bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -27,6 +30,45 @@ std::string HexLower(const std::string& bytes) {
     out.push_back(kDigits[c & 0xf]);
   }
   return out;
+}
+
+// Appends ` name=value` to `line`, the value quoted (with \\, \" and \n escaped) when it is
+// empty or holds a space, '=', '"' or a control character — logfmt as Loki's `| logfmt` reads it.
+void AppendLogfmt(const std::string& name, const std::string& value, std::string& line) {
+  line.push_back(' ');
+  line.append(name);
+  line.push_back('=');
+  const bool quote =
+      value.empty() || std::any_of(value.begin(), value.end(), [](char c) {
+        return c == ' ' || c == '=' || c == '"' || static_cast<unsigned char>(c) < 0x20;
+      });
+  if (!quote) {
+    line.append(value);
+    return;
+  }
+  line.push_back('"');
+  for (char c : value) {
+    switch (c) {
+      case '\\':
+        line.append("\\\\");
+        break;
+      case '"':
+        line.append("\\\"");
+        break;
+      case '\n':
+        line.append("\\n");
+        break;
+      case '\t':
+        line.append("\\t");
+        break;
+      case '\r':
+        line.append("\\r");
+        break;
+      default:
+        line.push_back(c);
+    }
+  }
+  line.push_back('"');
 }
 
 // Bytes a (name, value) pair adds to the encoded message, roughly: the strings and a few tags.
@@ -117,6 +159,9 @@ std::string LokiLabelValue(const meshtel::v1::RequestRecord& record, LokiLabelFi
 }
 
 uint64_t LokiEntryTimeNanos(const collector::StoredRecord& stored) {
+  if (stored.record.has_received_log()) {
+    return collector::LogEntryTimeNanos(stored.record.received_log(), stored.key.time_unix_nano);
+  }
   const uint64_t start = stored.record.start_time_unix_nano();
   return start != 0 ? start : stored.key.time_unix_nano;
 }
@@ -160,6 +205,82 @@ std::vector<std::pair<std::string, std::string>> LokiEncoder::Metadata(
   return metadata;
 }
 
+LokiEncoder::ReceivedEntry LokiEncoder::Received(const meshtel::v1::LogEntry& entry) const {
+  ReceivedEntry out;
+  std::vector<std::pair<std::string, std::string>> labels = config_.static_labels;
+  std::vector<std::pair<std::string, std::string>> metadata;
+  // The service: service_name, else a service.name resource attribute the sender left there.
+  std::string service = entry.service_name();
+  for (const meshtel::v1::SpanAttribute& attribute : entry.resource_attributes()) {
+    if (service.empty() && attribute.key() == "service.name") service = AttributeText(attribute);
+  }
+  // Resource attributes made labels, in mapping order, up to Loki's limit.
+  std::vector<std::string_view> labelled;
+  for (const auto& [attribute_name, label] : config_.resource_labels) {
+    std::string value;
+    if (attribute_name == "service.name") {
+      value = service.empty() ? std::string("unknown_service") : service;
+    } else {
+      for (const meshtel::v1::SpanAttribute& attribute : entry.resource_attributes()) {
+        if (attribute.key() == attribute_name) {
+          value = AttributeText(attribute);
+          break;
+        }
+      }
+    }
+    if (value.empty() || labels.size() >= kLokiMaxLabels) continue;
+    if (collector::ReplaceInvalidUtf8(value)) out.repaired = true;
+    out.longest_label_value = std::max(out.longest_label_value, value.size());
+    labels.emplace_back(label, std::move(value));
+    labelled.push_back(attribute_name);
+  }
+  const auto is_labelled = [&labelled](std::string_view name) {
+    return std::find(labelled.begin(), labelled.end(), name) != labelled.end();
+  };
+  // Everything else is structured metadata, as Loki's OTLP ingestion keeps it.
+  const auto add = [&metadata](std::string name, std::string value) {
+    if (!value.empty()) metadata.emplace_back(std::move(name), std::move(value));
+  };
+  if (!service.empty() && !is_labelled("service.name")) add("service_name", service);
+  for (const meshtel::v1::SpanAttribute& attribute : entry.resource_attributes()) {
+    if (attribute.key() == "service.name" || is_labelled(attribute.key())) continue;
+    add(LokiAttributeName(attribute.key()), AttributeText(attribute));
+  }
+  add("scope_name", entry.scope_name());
+  add("scope_version", entry.scope_version());
+  for (const meshtel::v1::SpanAttribute& attribute : entry.attributes()) {
+    add(LokiAttributeName(attribute.key()), AttributeText(attribute));
+  }
+  const auto non_zero = [](const std::string& id) {
+    return std::any_of(id.begin(), id.end(), [](char c) { return c != 0; });
+  };
+  if (non_zero(entry.trace_id())) add("trace_id", HexLower(entry.trace_id()));
+  if (non_zero(entry.span_id())) add("span_id", HexLower(entry.span_id()));
+  add("severity_text", entry.severity_text());
+  if (entry.severity_number() != 0) add("severity_number", std::to_string(entry.severity_number()));
+  add("detected_level", std::string(collector::SeverityLevel(entry)));
+  if (entry.flags() != 0) add("flags", std::to_string(entry.flags()));
+  if (entry.observed_time_unix_nano() != 0) {
+    add("observed_timestamp", std::to_string(entry.observed_time_unix_nano()));
+  }
+  add("event_name", entry.event_name());
+  for (auto& [name, value] : metadata) {
+    if (collector::ReplaceInvalidUtf8(value)) out.repaired = true;
+  }
+
+  out.labels = FormatLokiLabels(std::move(labels));
+  out.line = entry.body();
+  if (collector::ReplaceInvalidUtf8(out.line)) out.repaired = true;
+  if (config_.structured_metadata) {
+    out.metadata = std::move(metadata);
+  } else {
+    for (const auto& [name, value] : metadata) {
+      AppendLogfmt(name == "detected_level" ? std::string("level") : name, value, out.line);
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<size_t> LokiEncoder::Measure(const collector::StoredRecord& stored) {
   const uint64_t time_ns = LokiEntryTimeNanos(stored);
   const absl::Time time = absl::FromUnixNanos(static_cast<int64_t>(time_ns));
@@ -176,6 +297,22 @@ absl::StatusOr<size_t> LokiEncoder::Measure(const collector::StoredRecord& store
                      " is more than creation_grace_period (",
                      absl::FormatDuration(config_.creation_grace_period),
                      ") in the future: Loki would refuse it (too_far_in_future)"));
+  }
+  if (stored.record.has_received_log()) {
+    const ReceivedEntry entry = Received(stored.record.received_log());
+    if (entry.longest_label_value > kLokiMaxLabelValueBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a resource label would be ", entry.longest_label_value,
+                       " bytes, over Loki's ", kLokiMaxLabelValueBytes));
+    }
+    if (entry.line.size() > config_.max_line_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("line of ", entry.line.size(),
+                                                     " bytes is over max_line_bytes (",
+                                                     config_.max_line_bytes, ")"));
+    }
+    size_t bytes = entry.line.size() + 24;
+    for (const auto& [name, value] : entry.metadata) bytes += PairBytes(name, value);
+    return bytes;
   }
   for (const LokiLabel& label : config_.labels) {
     std::string value = LokiLabelValue(stored.record, label.field);
@@ -204,7 +341,16 @@ absl::StatusOr<collector::Payload> LokiEncoder::Encode(
   };
   std::map<std::string, std::vector<Entry>> streams;
   std::vector<bool> repaired(records.size(), false);
+  // Received log records, built once: index in `records` -> entry.
+  std::map<size_t, ReceivedEntry> received;
   for (size_t i = 0; i < records.size(); ++i) {
+    if (records[i].record.has_received_log()) {
+      ReceivedEntry entry = Received(records[i].record.received_log());
+      streams[entry.labels].push_back({LokiEntryTimeNanos(records[i]), i});
+      repaired[i] = entry.repaired;
+      received.emplace(i, std::move(entry));
+      continue;
+    }
     bool labels_repaired = false;
     streams[StreamLabels(records[i].record, &labels_repaired)].push_back(
         {LokiEntryTimeNanos(records[i]), i});
@@ -221,6 +367,16 @@ absl::StatusOr<collector::Payload> LokiEncoder::Encode(
       logproto::EntryAdapter* out = stream->add_entries();
       out->mutable_timestamp()->set_seconds(static_cast<int64_t>(entry.time_ns / 1000000000));
       out->mutable_timestamp()->set_nanos(static_cast<int32_t>(entry.time_ns % 1000000000));
+      if (auto it = received.find(entry.index); it != received.end()) {
+        out->set_line(std::move(it->second.line));
+        for (auto& [name, value] : it->second.metadata) {
+          logproto::LabelPairAdapter* pair = out->add_structuredmetadata();
+          pair->set_name(std::move(name));
+          pair->set_value(std::move(value));
+        }
+        if (repaired[entry.index]) ++repaired_entries_;
+        continue;
+      }
       bool entry_repaired = false;
       out->set_line(Line(record, &entry_repaired));
       for (auto& [name, value] : Metadata(record, &entry_repaired)) {

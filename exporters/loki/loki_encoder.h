@@ -1,5 +1,7 @@
 #pragma once
 // LokiEncoder: stored records -> one Loki push (logproto.PushRequest, snappy block compressed).
+// Request records become access-log lines (below); received log records are sent as the log
+// records they are (further below).
 //
 // Streams: each record's labels (LokiConfig.labels from the record, plus static_labels) make its
 // stream; a field that is empty in the record takes the value "unknown" (as Istio's metric
@@ -10,6 +12,20 @@
 // structured metadata (when enabled) = trace_id (lower-case hex) and request_id, each only when
 // the record has it. Within a stream entries are in time order (ties keep key order); streams
 // appear in labels-string order.
+//
+// Received log records (entries with only received_log, from OTLP) are sent as the log records
+// they are, as Loki's own OTLP ingestion stores them: line = the body (a non-string body as its
+// JSON); time = time_unix_nano, else observed_time_unix_nano, else the store key's time; stream
+// labels = static_labels plus LokiConfig.resource_labels (resource attribute -> label; an
+// attribute the record lacks gives no label, service.name gives "unknown_service"; at most
+// kLokiMaxLabels labels, mapped attributes past that stay structured metadata). Structured
+// metadata (when enabled), names as LokiAttributeName() makes them: the other resource
+// attributes, scope_name, scope_version, the log attributes, trace_id, span_id (hex, when set),
+// severity_text, severity_number, detected_level (collector::SeverityLevel), flags,
+// observed_timestamp (ns) and event_name when set. With structured_metadata off the same pairs are
+// appended to the line in logfmt (detected_level as `level`), so `| logfmt` extracts them and
+// Loki's level detection reads them. Received spans are not log records: Delivers() is false
+// for them (the delivery engine counts them as filtered).
 //
 // Measure() refuses (InvalidArgument) a record Loki would answer 400 for, for good (wire-facts
 // §4.6): a line over max_line_bytes (line_too_long), a time older than reject_older_than
@@ -52,13 +68,17 @@ std::string FormatLokiLabels(std::vector<std::pair<std::string, std::string>> la
 // The value the record gives `field` ("" when the record does not have it).
 std::string LokiLabelValue(const meshtel::v1::RequestRecord& record, LokiLabelField field);
 
-// The entry time of a stored record, in ns since the Unix epoch.
+// The entry time of a stored record, in ns since the Unix epoch (of a received log record: its
+// time, else its observed time, else the store key's time).
 uint64_t LokiEntryTimeNanos(const collector::StoredRecord& stored);
 
 class LokiEncoder : public collector::Encoder {
  public:
   LokiEncoder(LokiConfig config, collector::AccessLogFormat line_format);
 
+  bool Delivers(const collector::StoredRecord& record) const override {
+    return !record.record.has_received_span();
+  }
   absl::StatusOr<size_t> Measure(const collector::StoredRecord& record) override;
   absl::StatusOr<collector::Payload> Encode(
       std::span<const collector::StoredRecord> records) override;
@@ -83,6 +103,18 @@ class LokiEncoder : public collector::Encoder {
   // the line (*repaired set when that happened).
   std::vector<std::pair<std::string, std::string>> Metadata(
       const meshtel::v1::RequestRecord& record, bool* repaired = nullptr) const;
+
+  // A received log record as Loki gets it: its stream's labels string, its line and its
+  // structured metadata (empty when disabled: then the pairs are in the line), invalid UTF-8
+  // repaired (`repaired` set when that happened).
+  struct ReceivedEntry {
+    std::string labels;
+    std::string line;
+    std::vector<std::pair<std::string, std::string>> metadata;
+    bool repaired = false;
+    size_t longest_label_value = 0;
+  };
+  ReceivedEntry Received(const meshtel::v1::LogEntry& entry) const;
 
  private:
   LokiConfig config_;

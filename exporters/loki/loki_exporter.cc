@@ -1,5 +1,6 @@
 #include "exporters/loki/loki_exporter.h"
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <utility>
@@ -78,7 +79,40 @@ bool Present(const YAML::Node& settings, const std::string& key) {
   return settings.IsMap() && settings[key] && !settings[key].IsNull();
 }
 
+constexpr std::array<std::string_view, 17> kLokiDefaultIndexAttributes = {
+    "service.name",           "service.namespace",    "service.instance.id",
+    "deployment.environment", "cloud.region",         "cloud.availability_zone",
+    "k8s.cluster.name",       "k8s.namespace.name",   "k8s.pod.name",
+    "k8s.container.name",     "container.name",       "k8s.replicaset.name",
+    "k8s.deployment.name",    "k8s.statefulset.name", "k8s.daemonset.name",
+    "k8s.cronjob.name",       "k8s.job.name",
+};
+
 }  // namespace
+
+std::string LokiAttributeName(std::string_view name) {
+  std::string out;
+  out.reserve(name.size() + 4);
+  for (char c : name) {
+    const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    out.push_back(keep ? c : '_');
+  }
+  if (!out.empty() && out[0] >= '0' && out[0] <= '9') {
+    out.insert(0, "key_");
+  } else if (out.starts_with("_") && !out.starts_with("__")) {
+    out.insert(0, "key");
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> DefaultLokiResourceLabels() {
+  std::vector<std::pair<std::string, std::string>> labels;
+  labels.reserve(kLokiDefaultIndexAttributes.size());
+  for (std::string_view attribute : kLokiDefaultIndexAttributes) {
+    labels.emplace_back(std::string(attribute), LokiAttributeName(attribute));
+  }
+  return labels;
+}
 
 std::string_view LokiLabelFieldName(LokiLabelField field) {
   for (const FieldName& entry : kFieldNames) {
@@ -106,6 +140,9 @@ absl::StatusOr<LokiConfig> ParseLokiConfig(const YAML::Node& settings, const std
   const bool has_static_labels = Present(settings, "static_labels");
   std::vector<std::pair<std::string, std::string>> static_labels;
   map.Read("static_labels", static_labels);
+  const bool has_resource_labels = Present(settings, "resource_labels");
+  std::vector<std::pair<std::string, std::string>> resource_labels;
+  map.Read("resource_labels", resource_labels);
   map.Read("max_line_bytes", config.max_line_bytes);
   map.Read("structured_metadata", config.structured_metadata);
   map.Read("reject_older_than", config.reject_older_than);
@@ -177,6 +214,42 @@ absl::StatusOr<LokiConfig> ParseLokiConfig(const YAML::Node& settings, const std
         return Invalid(absl::StrCat(map.PathOf("static_labels"), ".", name), "is also in labels");
       }
     }
+  }
+  if (has_resource_labels) {
+    // Present, even empty ({}): it replaces the default mapping.
+    config.resource_labels.clear();
+    for (const auto& [attribute, name] : resource_labels) {
+      const std::string at = absl::StrCat(map.PathOf("resource_labels"), ".", attribute);
+      if (attribute.empty()) return Invalid(at, "an attribute name must not be empty");
+      if (absl::Status status = CheckLabelName(at, name); !status.ok()) return status;
+      for (const auto& [other_attribute, other_name] : config.resource_labels) {
+        if (other_name == name) {
+          return Invalid(at, absl::StrCat("label '", name, "' is already the label of '",
+                                          other_attribute, "'"));
+        }
+      }
+      for (const auto& [static_name, value] : config.static_labels) {
+        if (static_name == name) {
+          return Invalid(at, absl::StrCat("label '", name, "' is also in static_labels"));
+        }
+      }
+      config.resource_labels.emplace_back(attribute, name);
+    }
+  } else {
+    // The default mapping makes way for a static label of the same name.
+    std::erase_if(config.resource_labels, [&config](const auto& entry) {
+      for (const auto& [static_name, value] : config.static_labels) {
+        if (static_name == entry.second) return true;
+      }
+      return false;
+    });
+  }
+  if (config.static_labels.empty() &&
+      std::none_of(config.resource_labels.begin(), config.resource_labels.end(),
+                   [](const auto& entry) { return entry.first == "service.name"; })) {
+    return Invalid(map.PathOf("resource_labels"),
+                   "without static_labels, service.name must be mapped to a label (a received "
+                   "log record needs at least one label)");
   }
   const size_t total = config.labels.size() + config.static_labels.size();
   if (total == 0) return Invalid(map.PathOf("labels"), "Loki needs at least one label");

@@ -1,8 +1,8 @@
 #pragma once
-// The Loki exporter: access-log lines pushed to Loki's push API (wire-facts §4) as
-// snappy-compressed protobuf. This file holds its settings (the `loki:` block of one `exporters:`
-// entry) and the factory the collector calls; the encoder and sender are in loki_encoder.h and
-// loki_sender.h.
+// The Loki exporter: access-log lines and received (OTLP) log records pushed to Loki's push API
+// (wire-facts §4) as snappy-compressed protobuf. This file holds its settings (the `loki:` block of
+// one `exporters:` entry) and the factory the collector calls; the encoder and sender are in
+// loki_encoder.h and loki_sender.h.
 //
 // Errors: ParseLokiConfig() and BuildLokiExporter() return InvalidArgument naming the full YAML
 // path and the offending value ("exporters[0].loki.url: is required"). BuildLokiExporter() opens
@@ -61,6 +61,19 @@ struct LokiLabel {
 // Loki's limit on label names per stream (wire-facts §4.4).
 inline constexpr size_t kLokiMaxLabels = 15;
 
+// `name` as Loki names an OpenTelemetry attribute in labels and structured metadata (Prometheus'
+// label normalization): every character outside [a-zA-Z0-9_] becomes '_', a leading digit gets
+// "key_" in front and a single leading '_' gets "key" ("k8s.pod.name" -> "k8s_pod_name").
+std::string LokiAttributeName(std::string_view name);
+
+// The resource attributes Loki's own OTLP ingestion makes stream labels by default
+// (default_resource_attributes_as_index_labels), each as the label LokiAttributeName() names:
+// service.name -> service_name, service.namespace, service.instance.id, deployment.environment,
+// cloud.region, cloud.availability_zone, k8s.cluster.name, k8s.namespace.name, k8s.pod.name,
+// k8s.container.name, container.name, k8s.replicaset.name, k8s.deployment.name,
+// k8s.statefulset.name, k8s.daemonset.name, k8s.cronjob.name, k8s.job.name.
+std::vector<std::pair<std::string, std::string>> DefaultLokiResourceLabels();
+
 struct LokiConfig {
   // The push endpoint, e.g. http://loki:3100/loki/api/v1/push. Required; http only.
   std::string url;
@@ -77,6 +90,10 @@ struct LokiConfig {
   std::vector<LokiLabel> labels = {{"namespace", LokiLabelField::kDestinationNamespace},
                                    {"workload", LokiLabelField::kDestinationWorkload},
                                    {"reporter", LokiLabelField::kReporter}};
+  // Received log records (OTLP): which resource attributes become which stream labels, in
+  // order (attribute, label name); an attribute the record lacks gives no label, except
+  // service.name, "unknown_service" when missing. Default: DefaultLokiResourceLabels().
+  std::vector<std::pair<std::string, std::string>> resource_labels = DefaultLokiResourceLabels();
   // Labels with a fixed value on every stream. Default: job="meshtel".
   std::vector<std::pair<std::string, std::string>> static_labels = {{"job", "meshtel"}};
   // Longest line accepted (Loki's max_line_size); longer records are refused by Measure().

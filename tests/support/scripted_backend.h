@@ -44,6 +44,10 @@ class LineEncoder : public collector::Encoder {
     return stored.family == collector::RecordFamily::kSpans ? stored.span.name()
                                                             : stored.record.path();
   }
+  // As a log exporter: a received span in the logs family is not for it.
+  bool Delivers(const collector::StoredRecord& stored) const override {
+    return stored.family == collector::RecordFamily::kSpans || !stored.record.has_received_span();
+  }
   absl::StatusOr<size_t> Measure(const collector::StoredRecord& stored) override {
     if (Line(stored).starts_with("/huge")) {
       return absl::InvalidArgumentError("line over the backend's limit");

@@ -40,12 +40,19 @@ class DeliveryEngineTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
   }
-  // Stores one batch of records with the given paths.
+  // Stores one batch of records with the given paths; a "span:NAME" is a received span (an entry
+  // with only received_span set), which the test encoder does not deliver.
   void Append(const std::vector<std::string>& paths) {
     meshtel::v1::RecordBatch batch;
     batch.set_proxy_instance_id("proxy-a");
     batch.set_sequence(++sequence_);
-    for (const std::string& path : paths) batch.add_records()->set_path(path);
+    for (const std::string& path : paths) {
+      if (path.starts_with("span:")) {
+        batch.add_records()->mutable_received_span()->set_name(path.substr(5));
+      } else {
+        batch.add_records()->set_path(path);
+      }
+    }
     ASSERT_TRUE(store_->AppendBatch(batch, {sequence_, 0}).ok());
   }
   static std::vector<std::string> Paths(const std::string& prefix, int count) {
@@ -131,6 +138,34 @@ TEST_F(DeliveryEngineTest, DeliversEveryRecordOnceInOrderAndResumesAfterItsCurso
   std::vector<std::string> expected = Paths("/a", 25);
   for (const std::string& path : Paths("/b", 5)) expected.push_back(path);
   EXPECT_EQ(backend.AllAccepted(), expected);
+}
+
+TEST_F(DeliveryEngineTest, RecordsTheExporterDoesNotDeliverAreFilteredAndCountedOnce) {
+  Backend backend;
+  // Batches of 10: the second read holds only spans, the last ends with them.
+  Append({"/a0", "span:s0", "/a1", "span:s1", "span:s2", "/a2", "/a3", "/a4", "/a5", "/a6"});
+  Append({"span:s3", "span:s4", "span:s5", "span:s6", "span:s7", "span:s8", "span:s9", "span:s10",
+          "span:s11", "span:s12"});
+  Append({"/a7", "span:s13"});
+  std::vector<DeliveryTarget> targets;
+  targets.push_back(Target("main", backend));
+  auto engine = Start(std::move(targets));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return Records("main", "delivered") == 8 && Records("main", "filtered") == 14; },
+      seconds(10)));
+  engine->Stop();
+  EXPECT_EQ(backend.AllAccepted(), Paths("/a", 8));
+  EXPECT_EQ(Records("main", "delivered"), 8);
+  EXPECT_EQ(Records("main", "filtered"), 14);
+  EXPECT_EQ(Records("main", "rejected"), 0);
+  const DeliveryStatus status = Status(*engine, "main");
+  EXPECT_EQ(status.delivered, 8u);
+  EXPECT_EQ(status.filtered, 14u);
+  // No empty payload for the read of spans only; the cursor passed them all.
+  for (size_t size : backend.payload_sizes) EXPECT_GT(size, 0u);
+  auto all = store_->Read(RecordFamily::kLogs, StoreKey{}, StoreKey{~0ull, ~0ull}, 100);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*store_->LoadCursor("main"), all->back().key);
 }
 
 TEST_F(DeliveryEngineTest, CountsTheEntriesTheEncoderRepaired) {

@@ -43,7 +43,13 @@ class ReplayTest : public ::testing::Test {
     meshtel::v1::RecordBatch batch;
     batch.set_proxy_instance_id("proxy-a");
     batch.set_sequence(++sequence_);
-    for (const std::string& path : paths) batch.add_records()->set_path(path);
+    for (const std::string& path : paths) {
+      if (path.starts_with("span:")) {  // a received span: not for the test (log) encoder
+        batch.add_records()->mutable_received_span()->set_name(path.substr(5));
+      } else {
+        batch.add_records()->set_path(path);
+      }
+    }
     EXPECT_TRUE(store_->AppendBatch(batch, {sequence_, 0}).ok());
     std::this_thread::sleep_for(std::chrono::milliseconds(3));  // distinct storage times
     auto all = store_->Read(RecordFamily::kLogs, StoreKey{}, StoreKey{~0ull, ~0ull}, 100000);
@@ -133,6 +139,21 @@ TEST_F(ReplayTest, WhatTheBackendWouldRefuseIsReportedAndNotSent) {
   EXPECT_EQ(done.state, "done");
   EXPECT_EQ(done.refused_before_send, 2u);
   EXPECT_EQ(done.refusal_reasons, (std::vector<std::string>{"line over the backend's limit"}));
+  EXPECT_EQ(done.sent, 2u);
+  EXPECT_EQ(backend_.AllAccepted(), (std::vector<std::string>{"/a", "/b"}));
+}
+
+TEST_F(ReplayTest, RecordsTheExporterDoesNotDeliverAreCountedAsFilteredAndNotSent) {
+  const uint64_t from = Append({"/a", "span:s0", "/b", "span:s1", "span:s2"});
+  const uint64_t to = Append({"/after"});
+  ASSERT_TRUE(
+      manager_->Start({.exporter = "loki-main", .from_unix_nano = from, .to_unix_nano = to}).ok());
+  const ReplayStatus done = WaitFinished();
+  EXPECT_EQ(done.state, "done");
+  EXPECT_EQ(done.total, 5u);
+  EXPECT_EQ(done.checked, 5u);
+  EXPECT_EQ(done.filtered, 3u);
+  EXPECT_EQ(done.refused_before_send, 0u);
   EXPECT_EQ(done.sent, 2u);
   EXPECT_EQ(backend_.AllAccepted(), (std::vector<std::string>{"/a", "/b"}));
 }

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -18,6 +20,7 @@ AssembledTrace Trace(uint64_t seed, uint64_t duration_ns, bool error, bool head_
     trace.trace_id[15 - i] = static_cast<char>((seed * 0x9e3779b97f4a7c15ull) >> (8 * i));
   }
   trace.head_sampled = head_sampled;
+  trace.spans.reserve(2);  // `root` stays valid while the child is added
   meshtel::v1::Span& root = trace.spans.emplace_back();
   root.set_trace_id(trace.trace_id);
   root.set_span_id(std::string(8, '\1'));
@@ -42,6 +45,53 @@ TEST(TailSamplerTest, KeepsErrorsSlowTracesAndHeadSampledOnes) {
   const SamplingVerdict dropped = sampler.Decide(Trace(4, 1'000'000, false, false), kNow);
   EXPECT_FALSE(dropped.keep);
   EXPECT_EQ(dropped.policy, "none");
+}
+
+TEST(TailSamplerTest, AnHttpStatusOf500OrMoreIsAnErrorWhateverTheSpanStatus) {
+  prometheus::Registry registry;
+  TraceSamplingConfig config;
+  config.keep_head_sampled = false;
+  TailSampler sampler(config, registry);
+  // An SDK's span: new and old semantic conventions, int or string values.
+  for (const auto& [key, int_value, string_value] :
+       std::vector<std::tuple<std::string, int64_t, std::string>>{
+           {"http.response.status_code", 503, ""},
+           {"http.status_code", 500, ""},
+           {"http.status_code", 0, "502"}}) {
+    AssembledTrace trace = Trace(7, 1'000'000, false, false);
+    meshtel::v1::SpanAttribute* status = trace.spans[1].add_attributes();
+    status->set_key(key);
+    if (string_value.empty()) {
+      status->set_int_value(int_value);
+    } else {
+      status->set_string_value(string_value);
+    }
+    EXPECT_EQ(sampler.Decide(trace, kNow).policy, "error") << key;
+  }
+  for (const int64_t code : {200, 404, 499}) {
+    AssembledTrace trace = Trace(7, 1'000'000, false, false);
+    meshtel::v1::SpanAttribute* status = trace.spans[1].add_attributes();
+    status->set_key("http.response.status_code");
+    status->set_int_value(code);
+    EXPECT_FALSE(sampler.Decide(trace, kNow).keep) << code;
+  }
+}
+
+TEST(TailSamplerTest, LatencyIsTheRootSpansDuration) {
+  prometheus::Registry registry;
+  TraceSamplingConfig config;
+  config.latency_threshold = absl::Milliseconds(500);
+  config.keep_head_sampled = false;
+  TailSampler sampler(config, registry);
+  // A quick root with a late straggler (an SDK span on a host whose clock is ahead) is not slow.
+  AssembledTrace quick = Trace(5, 1'000'000, false, false);
+  quick.spans[1].set_start_time_unix_nano(2'000'000'000);
+  quick.spans[1].set_end_time_unix_nano(2'001'000'000);
+  EXPECT_FALSE(sampler.Decide(quick, kNow).keep);
+  // Without a root, from the first start to the last end.
+  quick.spans[0].set_parent_span_id(std::string(8, '\7'));
+  ASSERT_EQ(quick.spans[1].parent_span_id(), std::string(8, '\1'));
+  EXPECT_EQ(sampler.Decide(quick, kNow).policy, "latency");
 }
 
 TEST(TailSamplerTest, RulesCanBeTurnedOff) {

@@ -66,6 +66,40 @@ TEST(TraceJsonTest, RendersOtlpJsonWithHexIdsGroupedByResource) {
   EXPECT_LT(json.find("\"spanId\":\"0000000000000003\""), backend);
 }
 
+TEST(TraceJsonTest, AReceivedSpansServiceNameAndScopeAreItsOwnAndAppearOnce) {
+  // The proxy's span and an SDK's span whose sender left service.name in the resource attributes
+  // (no service_name) and names its own scope.
+  std::vector<StoredRecord> spans = {Stored("cart.shop", 1, 0, "proxy"),
+                                     Stored("", 2, 1, "GET /cart")};
+  meshtel::v1::Span& sdk = spans[1].span;
+  sdk.set_scope_name("io.opentelemetry.spring-webmvc-6.0");
+  sdk.set_scope_version("2.1.0");
+  auto* attribute = sdk.add_resource_attributes();
+  attribute->set_key("service.name");
+  attribute->set_string_value("cart-app");
+  attribute = sdk.add_resource_attributes();
+  attribute->set_key("telemetry.sdk.language");
+  attribute->set_string_value("java");
+  const std::string json = TraceToOtlpJson(spans);
+  EXPECT_NE(json.find("{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+                      "{\"stringValue\":\"cart-app\"}},{\"key\":\"telemetry.sdk.language\","
+                      "\"value\":{\"stringValue\":\"java\"}}]},\"scopeSpans\":[{\"scope\":{"
+                      "\"name\":\"io.opentelemetry.spring-webmvc-6.0\",\"version\":\"2.1.0\"}"),
+            std::string::npos)
+      << json;
+  // service.name once per resource: two resources, two keys.
+  size_t count = 0;
+  for (size_t at = json.find("\"service.name\""); at != std::string::npos;
+       at = json.find("\"service.name\"", at + 1)) {
+    ++count;
+  }
+  EXPECT_EQ(count, 2u) << json;
+  // Neither name: OpenTelemetry's unknown_service.
+  spans[1].span.clear_resource_attributes();
+  EXPECT_NE(TraceToOtlpJson(spans).find("{\"stringValue\":\"unknown_service\"}"),
+            std::string::npos);
+}
+
 TEST(TraceJsonTest, HexIdsRoundTrip) {
   EXPECT_EQ(HexId(std::string("\x00\xff\x10", 3)), "00ff10");
   EXPECT_EQ(*ParseHexId("00FF10"), std::string("\x00\xff\x10", 3));

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +33,42 @@ meshtel::v1::RequestRecord Hop(char trace, char span, char parent, uint32_t code
   return record;
 }
 
+// An SDK's span as an OTLP receiver stores it: only received_span set.
+meshtel::v1::RequestRecord Received(char trace, char span, char parent, bool sampled = true,
+                                    int64_t http_status = 200) {
+  meshtel::v1::RequestRecord record;
+  meshtel::v1::Span& received = *record.mutable_received_span();
+  received.set_trace_id(std::string(16, trace));
+  received.set_span_id(std::string(8, span));
+  if (parent != 0) received.set_parent_span_id(std::string(8, parent));
+  received.set_name("GET /cart");
+  received.set_kind(meshtel::v1::SPAN_KIND_INTERNAL);
+  received.set_start_time_unix_nano(1'700'000'000'000'100'000ull);
+  received.set_end_time_unix_nano(1'700'000'000'000'900'000ull);
+  received.set_flags(sampled ? 1 : 0);
+  meshtel::v1::SpanAttribute* status = received.add_attributes();
+  status->set_key("http.response.status_code");
+  status->set_int_value(http_status);
+  received.set_service_name("cart-sdk");
+  meshtel::v1::SpanAttribute* version = received.add_resource_attributes();
+  version->set_key("service.version");
+  version->set_string_value("1.4.2");
+  received.set_scope_name("io.opentelemetry.spring-webmvc-6.0");
+  received.set_scope_version("2.1.0");
+  return record;
+}
+
+meshtel::v1::RequestRecord ReceivedLog(char trace) {
+  meshtel::v1::RequestRecord record;
+  meshtel::v1::LogEntry& log = *record.mutable_received_log();
+  log.set_time_unix_nano(1'700'000'000'000'500'000ull);
+  log.set_body("cart loaded");
+  log.set_trace_id(std::string(16, trace));
+  log.set_span_id(std::string(8, '2'));
+  log.set_service_name("cart-sdk");
+  return record;
+}
+
 class TracePipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -57,6 +94,12 @@ class TracePipelineTest : public ::testing::Test {
     batch.set_sequence(++sequence_);
     for (auto& record : records) *batch.add_records() = std::move(record);
     ASSERT_TRUE(store_->AppendBatch(batch, InstanceProgress{sequence_, 0}).ok());
+  }
+  // Stores entries as a receiver does (no instance progress).
+  void AppendReceived(std::vector<meshtel::v1::RequestRecord> records) {
+    google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord> field;
+    for (auto& record : records) *field.Add() = std::move(record);
+    ASSERT_TRUE(store_->AppendRecords(field).ok());
   }
   std::unique_ptr<TracePipeline> StartPipeline() {
     registries_.push_back(std::make_unique<prometheus::Registry>());
@@ -134,6 +177,109 @@ TEST_F(TracePipelineTest, ARestartLosesNoPendingTraceAndWritesNoKeptSpanTwice) {
   EXPECT_EQ(per_trace[std::string(16, 'a')], 2);
   EXPECT_EQ(per_trace[std::string(16, 'p')], 2);
   // Give a duplicate the time to appear if the pipeline were to write one.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(StoredSpans().size(), 4u);
+}
+
+TEST_F(TracePipelineTest, AReceivedSpanJoinsTheProxySpansOfItsTraceAsItIs) {
+  std::unique_ptr<TracePipeline> pipeline = StartPipeline();
+  // The proxy's SERVER span '1' (root) and the app's SDK span '2' under it, then the SDK's own
+  // log record, which the pipeline passes over.
+  Append({Hop('m', '1', 0)});
+  AppendReceived({Received('m', '2', '1'), ReceivedLog('m')});
+  std::vector<StoredRecord> spans = WaitForSpans(2);
+  ASSERT_EQ(spans.size(), 2u);
+  const meshtel::v1::Span* sdk = nullptr;
+  const meshtel::v1::Span* proxy = nullptr;
+  for (const StoredRecord& stored : spans) {
+    (stored.span.span_id() == std::string(8, '2') ? sdk : proxy) = &stored.span;
+  }
+  ASSERT_NE(sdk, nullptr);
+  ASSERT_NE(proxy, nullptr);
+  // The received span is stored as it came: no builder, no renaming, its resource and scope.
+  meshtel::v1::Span expected = Received('m', '2', '1').received_span();
+  EXPECT_EQ(sdk->SerializeAsString(), expected.SerializeAsString()) << sdk->DebugString();
+  EXPECT_EQ(sdk->parent_span_id(), proxy->span_id());
+  EXPECT_EQ(proxy->scope_name(), "meshtel-proxy");
+  EXPECT_EQ(sdk->anomalies(), 0u);  // its parent is there: no orphan
+  absl::StatusOr<std::vector<StoredRecord>> trace = store_->ReadTrace(std::string(16, 'm'));
+  ASSERT_TRUE(trace.ok());
+  EXPECT_EQ(trace->size(), 2u);
+  pipeline->Stop();
+  // The log record did not hold the cursor back.
+  absl::StatusOr<std::vector<StoredRecord>> after =
+      store_->Read(RecordFamily::kLogs, *store_->LoadCursor(TracePipeline::kReaderName), kEnd, 10);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->empty());
+}
+
+TEST_F(TracePipelineTest, ReceivedSpansAreSampledOnTheirFlagsAndTheirHttpStatus) {
+  std::unique_ptr<TracePipeline> pipeline = StartPipeline();
+  AppendReceived({
+      Received('h', '1', 0, /*sampled=*/true),        // head decision: kept
+      Received('d', '1', 0, /*sampled=*/false),       // nothing keeps it: dropped
+      Received('e', '1', 0, /*sampled=*/false, 503),  // a 5xx with status unset: kept
+      Received('o', '2', '9', /*sampled=*/false),     // orphan, not sampled: dropped
+  });
+  WaitForSpans(2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::set<std::string> traces;
+  for (const StoredRecord& stored : StoredSpans()) traces.insert(stored.span.trace_id());
+  EXPECT_EQ(traces, (std::set<std::string>{std::string(16, 'h'), std::string(16, 'e')}));
+}
+
+TEST_F(TracePipelineTest, AReceivedSpanIsMarkedAndNormalizedLikeAnyOther) {
+  config_.assembly.max_wait = absl::Milliseconds(300);  // decide the rootless traces soon
+  std::unique_ptr<TracePipeline> pipeline = StartPipeline();
+  meshtel::v1::RequestRecord zero_parent = Received('z', '1', 0);
+  zero_parent.mutable_received_span()->set_parent_span_id(std::string(8, '\0'));
+  zero_parent.mutable_received_span()->set_anomalies(0xff);  // not the sender's to set
+  meshtel::v1::RequestRecord backwards = Received('b', '1', 0);
+  backwards.mutable_received_span()->set_end_time_unix_nano(1);
+  meshtel::v1::RequestRecord no_trace_id = Received('x', '1', 0);
+  no_trace_id.mutable_received_span()->set_trace_id(std::string(16, '\0'));
+  AppendReceived({zero_parent, backwards, no_trace_id, Received('w', '1', 0), Received('w', '1', 0),
+                  Received('r', '2', '1')});
+  std::vector<StoredRecord> spans = WaitForSpans(5);
+  std::map<std::string, std::vector<const meshtel::v1::Span*>> by_trace;
+  for (const StoredRecord& stored : spans) by_trace[stored.span.trace_id()].push_back(&stored.span);
+  EXPECT_FALSE(by_trace.contains(std::string(16, '\0')));  // left out
+  ASSERT_EQ(by_trace[std::string(16, 'z')].size(), 1u);
+  const meshtel::v1::Span& root = *by_trace[std::string(16, 'z')][0];
+  EXPECT_TRUE(root.parent_span_id().empty());
+  EXPECT_EQ(root.anomalies(), 0u);
+  ASSERT_EQ(by_trace[std::string(16, 'b')].size(), 1u);
+  EXPECT_EQ(by_trace[std::string(16, 'b')][0]->anomalies(),
+            1u << meshtel::v1::SPAN_ANOMALY_ENDS_BEFORE_START);
+  ASSERT_EQ(by_trace[std::string(16, 'w')].size(), 2u);
+  uint32_t marks = 0;
+  for (const meshtel::v1::Span* span : by_trace[std::string(16, 'w')]) marks |= span->anomalies();
+  EXPECT_NE(marks & (1u << meshtel::v1::SPAN_ANOMALY_DUPLICATE_SPAN_ID), 0u);
+  ASSERT_EQ(by_trace[std::string(16, 'r')].size(), 1u);
+  EXPECT_NE(
+      by_trace[std::string(16, 'r')][0]->anomalies() & (1u << meshtel::v1::SPAN_ANOMALY_ORPHAN),
+      0u);
+}
+
+TEST_F(TracePipelineTest, ARestartLosesNoPendingReceivedSpanAndWritesNoneTwice) {
+  {
+    std::unique_ptr<TracePipeline> pipeline = StartPipeline();
+    AppendReceived({Received('p', '2', '1')});  // pending: its root (a proxy hop) comes later
+    Append({Hop('a', '1', 0)});
+    AppendReceived({Received('a', '2', '1'), ReceivedLog('a')});
+    WaitForSpans(2);  // 'a' decided and written while 'p' waits
+    pipeline->Stop();
+  }
+  ASSERT_TRUE(store_->Close().ok());
+  store_.reset();
+  OpenStore();
+  Append({Hop('p', '1', 0)});
+  std::unique_ptr<TracePipeline> pipeline = StartPipeline();
+  std::vector<StoredRecord> spans = WaitForSpans(4);
+  std::map<std::string, int> per_trace;
+  for (const StoredRecord& stored : spans) ++per_trace[stored.span.trace_id()];
+  EXPECT_EQ(per_trace[std::string(16, 'a')], 2);
+  EXPECT_EQ(per_trace[std::string(16, 'p')], 2);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_EQ(StoredSpans().size(), 4u);
 }

@@ -296,3 +296,135 @@ TEST(FluentdEncoderTest, WithoutAckNoChunk) {
 
 }  // namespace
 }  // namespace meshtel::exporters::fluentd
+
+namespace meshtel::exporters::fluentd {
+namespace {
+
+// A log record an OTLP receiver stored.
+StoredRecord ReceivedLog(uint64_t time_nanos, std::string_view body) {
+  StoredRecord stored;
+  stored.key = collector::StoreKey{1733065299'000000000, 9};
+  meshtel::v1::LogEntry& log = *stored.record.mutable_received_log();
+  log.set_time_unix_nano(time_nanos);
+  log.set_observed_time_unix_nano(1733065201'000000000);
+  log.set_severity_number(13);
+  log.set_body(std::string(body));
+  log.set_trace_id(std::string(15, '\0') + "\x2a");
+  log.set_service_name("checkout");
+  meshtel::v1::SpanAttribute* attribute = log.add_attributes();
+  attribute->set_key("order.id");
+  attribute->set_string_value("o-17");
+  attribute = log.add_attributes();
+  attribute->set_key("attempt");
+  attribute->set_int_value(-3);
+  attribute = log.add_attributes();
+  attribute->set_key("ratio");
+  attribute->set_double_value(0.5);
+  attribute = log.add_attributes();
+  attribute->set_key("retry");
+  attribute->set_bool_value(true);
+  attribute = log.add_resource_attributes();
+  attribute->set_key("k8s.namespace.name");
+  attribute->set_string_value("shop");
+  log.set_scope_name("com.shop.payments");
+  return stored;
+}
+
+TEST(FluentdEncoderReceivedLogTest, OneEventPerLogRecordWithItsFields) {
+  FluentdEncoder encoder(Config(), TextFormat("%REQ(:PATH)%"));
+  const std::vector<StoredRecord> records = {ReceivedLog(kStartNanos, "stock low")};
+  ASSERT_TRUE(encoder.Delivers(records[0]));
+  absl::StatusOr<collector::Payload> payload = encoder.Encode(records);
+  ASSERT_TRUE(payload.ok()) << payload.status();
+  const MsgpackValue message = Decode(payload->body);
+  ASSERT_EQ(message.array.size(), 3u);
+  EXPECT_EQ(message.array[0].bytes, "meshtel.log");  // received_log_tag's default
+  EXPECT_EQ(message.array[2].Find("chunk")->bytes, payload->ack_token);
+  const std::vector<MsgpackValue> entries = DecodeAll(message.array[1].bytes);
+  ASSERT_EQ(entries.size(), 1u);
+  // EventTime: the record's time.
+  const std::string& time = entries[0].array[0].bytes;
+  ASSERT_EQ(time.size(), 8u);
+  EXPECT_EQ(time, std::string("\x67\x4c\x79\xf0\x07\x5b\xcd\x15", 8));
+  const MsgpackValue& record = entries[0].array[1];
+  EXPECT_EQ(record.Find("message")->bytes, "stock low");
+  EXPECT_EQ(record.Find("severity")->bytes, "warn");  // no text: the level
+  EXPECT_EQ(record.Find("severity_number")->AsInt(), 13);
+  EXPECT_EQ(record.Find("level")->bytes, "warn");
+  EXPECT_EQ(record.Find("service_name")->bytes, "checkout");
+  EXPECT_EQ(record.Find("trace_id")->bytes, "0000000000000000000000000000002a");
+  EXPECT_EQ(record.Find("span_id")->type, Type::kNil);
+  EXPECT_EQ(record.Find("event_name")->type, Type::kNil);
+  EXPECT_EQ(record.Find("scope_name")->bytes, "com.shop.payments");
+  EXPECT_EQ(record.Find("scope_version")->type, Type::kNil);
+  EXPECT_EQ(record.Find("observed_time")->bytes, "2024-12-01T15:00:01.000000000Z");
+  EXPECT_EQ(record.Find("path"), nullptr);  // not an access-log event
+  const MsgpackValue* attributes = record.Find("attributes");
+  ASSERT_NE(attributes, nullptr);
+  ASSERT_EQ(attributes->map.size(), 4u);
+  EXPECT_EQ(attributes->Find("order.id")->bytes, "o-17");
+  EXPECT_EQ(attributes->Find("attempt")->AsInt(), -3);
+  EXPECT_EQ(attributes->Find("ratio")->float_value, 0.5);
+  EXPECT_TRUE(attributes->Find("retry")->boolean);
+  const MsgpackValue* resource = record.Find("resource");
+  ASSERT_NE(resource, nullptr);
+  ASSERT_EQ(resource->map.size(), 2u);
+  EXPECT_EQ(resource->map[0].key.bytes, "service.name");
+  EXPECT_EQ(resource->map[0].value.bytes, "checkout");
+  EXPECT_EQ(resource->Find("k8s.namespace.name")->bytes, "shop");
+
+  // record_format line does not change a received log record's event.
+  FluentdConfig line = Config();
+  line.record_format = FluentdRecordFormat::kLine;
+  FluentdEncoder line_encoder(line, TextFormat("%REQ(:PATH)%"));
+  absl::StatusOr<collector::Payload> same = line_encoder.Encode(records);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(DecodeAll(Decode(same->body).array[1].bytes)[0].array[1].Find("message")->bytes,
+            "stock low");
+}
+
+TEST(FluentdEncoderReceivedLogTest, AMixedBatchIsTwoMessagesEachWithItsTagAndChunk) {
+  FluentdConfig config = Config();
+  config.compression = FluentdCompression::kGzip;
+  FluentdEncoder encoder(config, TextFormat(""));
+  const std::vector<StoredRecord> records = {
+      Record(kStartNanos, "/a"), ReceivedLog(kStartNanos + 1, "one"), Record(kStartNanos + 2, "/b"),
+      ReceivedLog(kStartNanos + 3, "two")};
+  absl::StatusOr<collector::Payload> payload = encoder.Encode(records);
+  ASSERT_TRUE(payload.ok()) << payload.status();
+  EXPECT_EQ(payload->entries, 4u);
+  const std::vector<MsgpackValue> messages = DecodeAll(payload->body);
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[0].array[0].bytes, "mesh.access");
+  EXPECT_EQ(messages[1].array[0].bytes, "meshtel.log");
+  EXPECT_EQ(payload->ack_token, messages[0].array[2].Find("chunk")->bytes + " " +
+                                    messages[1].array[2].Find("chunk")->bytes);
+  EXPECT_NE(messages[0].array[2].Find("chunk")->bytes, messages[1].array[2].Find("chunk")->bytes);
+  const std::vector<MsgpackValue> access = DecodeAll(Gunzip(messages[0].array[1].bytes));
+  const std::vector<MsgpackValue> logs = DecodeAll(Gunzip(messages[1].array[1].bytes));
+  ASSERT_EQ(access.size(), 2u);
+  ASSERT_EQ(logs.size(), 2u);
+  EXPECT_EQ(messages[0].array[2].Find("size")->AsInt(), 2);
+  EXPECT_EQ(messages[1].array[2].Find("size")->AsInt(), 2);
+  EXPECT_EQ(access[1].array[1].Find("path")->bytes, "/b");
+  EXPECT_EQ(logs[1].array[1].Find("message")->bytes, "two");
+
+  // One tag for both: one message.
+  config.received_log_tag = config.tag;
+  FluentdEncoder one_tag(config, TextFormat(""));
+  payload = one_tag.Encode(records);
+  ASSERT_TRUE(payload.ok());
+  EXPECT_EQ(DecodeAll(payload->body).size(), 1u);
+  EXPECT_EQ(payload->ack_token.find(' '), std::string::npos);
+}
+
+TEST(FluentdEncoderReceivedLogTest, ReceivedSpansAreNotForTheLogExporter) {
+  FluentdEncoder encoder(Config(), TextFormat(""));
+  StoredRecord span;
+  span.record.mutable_received_span()->set_name("GET /cart");
+  EXPECT_FALSE(encoder.Delivers(span));
+  EXPECT_TRUE(encoder.Delivers(Record(kStartNanos, "/a")));
+}
+
+}  // namespace
+}  // namespace meshtel::exporters::fluentd

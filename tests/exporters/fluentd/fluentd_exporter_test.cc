@@ -32,6 +32,7 @@ TEST(FluentdConfigTest, Defaults) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->address, (common::HostPort{"fluentd.logging", 24224}));
   EXPECT_EQ(config->tag, "meshtel.access");
+  EXPECT_EQ(config->received_log_tag, "meshtel.log");
   EXPECT_EQ(config->compression, FluentdCompression::kNone);
   EXPECT_TRUE(config->require_ack);
   EXPECT_EQ(config->timeout, absl::Seconds(10));
@@ -51,6 +52,7 @@ TEST(FluentdConfigTest, EveryKeyDecodes) {
   absl::StatusOr<FluentdConfig> config = Parse(R"(
 address: 127.0.0.1:24230
 tag: mesh.logs
+received_log_tag: app.logs
 compression: gzip
 require_ack: false
 timeout: 2500ms
@@ -62,6 +64,7 @@ record_format: line
 line_key: log
 )");
   ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->received_log_tag, "app.logs");
   EXPECT_EQ(config->address, (common::HostPort{"127.0.0.1", 24230}));
   EXPECT_EQ(config->tag, "mesh.logs");
   EXPECT_EQ(config->compression, FluentdCompression::kGzip);
@@ -99,6 +102,8 @@ TEST(FluentdConfigTest, ErrorsNameThePath) {
   EXPECT_EQ(ErrorOf("{address: h, require_ack: yes}").rfind("exporters[0].fluentd.require_ack:", 0),
             0u);
   EXPECT_EQ(ErrorOf("{address: h, tag: ''}"), "exporters[0].fluentd.tag: must not be empty");
+  EXPECT_EQ(ErrorOf("{address: h, received_log_tag: ''}"),
+            "exporters[0].fluentd.received_log_tag: must not be empty");
   EXPECT_EQ(ErrorOf("{address: h, username: u, password: p}"),
             "exporters[0].fluentd.username: only used with shared_key (the handshake)");
   EXPECT_EQ(ErrorOf("{address: h, shared_key: k, username: u}"),

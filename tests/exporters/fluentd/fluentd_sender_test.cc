@@ -84,6 +84,43 @@ TEST(FluentdSenderTest, AckedPayloadsShareOneConnection) {
   EXPECT_EQ(event.nanoseconds, 123456789u);
 }
 
+TEST(FluentdSenderTest, APayloadOfTwoMessagesWaitsForBothAcks) {
+  FluentdReceiver receiver;
+  const FluentdConfig config = ConfigFor(receiver.port());
+  absl::StatusOr<collector::AccessLogFormat> format =
+      collector::AccessLogFormat::Compile("", collector::AccessLogEncoding::kText);
+  ASSERT_TRUE(format.ok());
+  FluentdEncoder encoder(config, *format);
+  std::vector<collector::StoredRecord> records(2);
+  records[0].record.set_start_time_unix_nano(kStartNanos);
+  records[0].record.set_path("/a");
+  records[1].record.mutable_received_log()->set_time_unix_nano(kStartNanos + 1);
+  records[1].record.mutable_received_log()->set_body("stock low");
+  absl::StatusOr<collector::Payload> payload = encoder.Encode(records);
+  ASSERT_TRUE(payload.ok()) << payload.status();
+  FluentdSender sender(config);
+  const SendResult result = sender.Send(*payload);
+  EXPECT_EQ(result.verdict, SendVerdict::kOk) << result.detail;
+  EXPECT_TRUE(receiver.errors().empty()) << receiver.errors().front();
+  const std::vector<FluentdReceiver::Request> requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].tag, "mesh.access");
+  EXPECT_EQ(requests[1].tag, "meshtel.log");
+  EXPECT_EQ(requests[0].option.Find("chunk")->bytes + " " + requests[1].option.Find("chunk")->bytes,
+            payload->ack_token);
+  const std::vector<FluentdReceiver::Event> events = receiver.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].tag, "meshtel.log");
+  EXPECT_EQ(events[1].record.Find("message")->bytes, "stock low");
+
+  // The second message never acknowledged: retryable, as for one message.
+  receiver.set_ack_mode(FluentdReceiver::AckMode::kWrongId);
+  FluentdConfig quick = config;
+  quick.timeout = absl::Seconds(2);
+  FluentdSender impatient(quick);
+  EXPECT_EQ(impatient.Send(*payload).verdict, SendVerdict::kRetryable);
+}
+
 TEST(FluentdSenderTest, GzipArrivesAsCompressedPackedForward) {
   FluentdReceiver receiver;
   FluentdConfig config = ConfigFor(receiver.port());

@@ -1,5 +1,6 @@
 #include "exporters/jaeger/jaeger_encoder.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -225,6 +226,38 @@ TEST(JaegerEncoderTest, OneBatchPerProcessInOrderOfFirstSpan) {
   for (const api::PostSpansRequest& request : requests) {
     for (const api::Span& span : request.batch().spans()) EXPECT_FALSE(span.has_process());
   }
+}
+
+TEST(JaegerEncoderTest, AReceivedSpanIsItsOwnProcessWithItsScopeAsTags) {
+  meshtel::v1::Span sdk;
+  sdk.set_trace_id(Unhex(kTrace));
+  sdk.set_span_id(Unhex(kChild));
+  sdk.set_parent_span_id(Unhex(kRoot));
+  sdk.set_name("GET /cart");
+  sdk.set_kind(meshtel::v1::SPAN_KIND_INTERNAL);
+  sdk.set_service_name("cart");
+  testing::AddString(*sdk.mutable_resource_attributes(), "service.name", "cart");
+  testing::AddString(*sdk.mutable_resource_attributes(), "telemetry.sdk.language", "go");
+  sdk.set_scope_name("otelhttp");
+  sdk.set_scope_version("0.53.0");
+  std::vector<collector::StoredRecord> records = {
+      StoredSpan(SampleSpan(kTrace, kRoot, "", "cart"), 1), StoredSpan(sdk, 2)};
+  JaegerEncoder encoder;
+  absl::StatusOr<collector::Payload> payload = encoder.Encode(records);
+  ASSERT_TRUE(payload.ok()) << payload.status();
+  const std::vector<api::PostSpansRequest> requests = Decode(*payload);
+  ASSERT_EQ(requests.size(), 2u);
+  const api::Process& process = requests[1].batch().process();
+  EXPECT_EQ(process.service_name(), "cart");
+  ASSERT_EQ(process.tags_size(), 1);  // service.name is the service, not a tag
+  EXPECT_EQ(process.tags(0).key(), "telemetry.sdk.language");
+  std::map<std::string, std::string> tags;
+  for (const api::KeyValue& tag : requests[1].batch().spans(0).tags())
+    tags[tag.key()] = tag.v_str();
+  EXPECT_EQ(tags["otel.scope.name"], "otelhttp");
+  EXPECT_EQ(tags["otel.scope.version"], "0.53.0");
+  EXPECT_FALSE(tags.contains("span.kind"));  // INTERNAL: no kind tag, as Jaeger shows it
+  EXPECT_EQ(requests[1].batch().spans(0).references(0).span_id(), Unhex(kRoot));
 }
 
 TEST(JaegerEncoderTest, AServiceFromTheResourceOrUnknown) {

@@ -323,3 +323,197 @@ TEST(LokiEncoderTest, InvalidUtf8IsReplacedAndCounted) {
 
 }  // namespace
 }  // namespace meshtel::exporters
+
+namespace meshtel::exporters {
+namespace {
+
+void AddAttribute(google::protobuf::RepeatedPtrField<meshtel::v1::SpanAttribute>& to,
+                  const std::string& key, const std::string& value) {
+  meshtel::v1::SpanAttribute* attribute = to.Add();
+  attribute->set_key(key);
+  attribute->set_string_value(value);
+}
+
+// A log record an OTLP receiver stored: an SDK's ERROR log of checkout in namespace shop.
+StoredRecord ReceivedLog(uint64_t time_ns, const std::string& body = "payment declined") {
+  StoredRecord stored;
+  stored.key.time_unix_nano = time_ns + 5000;
+  meshtel::v1::LogEntry& log = *stored.record.mutable_received_log();
+  log.set_time_unix_nano(time_ns);
+  log.set_observed_time_unix_nano(time_ns + 1000);
+  log.set_severity_number(17);
+  log.set_severity_text("ERROR");
+  log.set_body(body);
+  log.set_trace_id(
+      std::string("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36", 16));
+  log.set_span_id(std::string("\x00\xf0\x67\xaa\x0b\xa9\x02\xb7", 8));
+  log.set_flags(1);
+  log.set_service_name("checkout");
+  AddAttribute(*log.mutable_resource_attributes(), "service.namespace", "shop");
+  AddAttribute(*log.mutable_resource_attributes(), "k8s.pod.name", "checkout-7d9f-x2x9z");
+  AddAttribute(*log.mutable_resource_attributes(), "host.arch", "amd64");
+  meshtel::v1::SpanAttribute* pid = log.add_resource_attributes();
+  pid->set_key("process.pid");
+  pid->set_int_value(4242);
+  AddAttribute(*log.mutable_attributes(), "order.id", "o-17");
+  meshtel::v1::SpanAttribute* retry = log.add_attributes();
+  retry->set_key("retry");
+  retry->set_bool_value(false);
+  log.set_scope_name("com.shop.payments");
+  log.set_scope_version("3.2");
+  return stored;
+}
+
+std::vector<std::pair<std::string, std::string>> MetadataOf(const logproto::EntryAdapter& entry) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (const auto& pair : entry.structuredmetadata()) pairs.emplace_back(pair.name(), pair.value());
+  return pairs;
+}
+
+TEST(LokiEncoderReceivedLogTest, SentAsTheLogRecordItIsWithLokisOtlpLabelsAndMetadata) {
+  const uint64_t time = NanosAgo(absl::Hours(1));
+  LokiEncoder encoder(LokiConfig{}, Format());
+  std::vector<StoredRecord> records = {ReceivedLog(time), Record("cart-v1", time, 7)};
+  ASSERT_TRUE(encoder.Delivers(records[0]));
+  absl::StatusOr<size_t> size = encoder.Measure(records[0]);
+  ASSERT_TRUE(size.ok()) << size.status();
+  absl::StatusOr<collector::Payload> payload = encoder.Encode(records);
+  ASSERT_TRUE(payload.ok()) << payload.status();
+  const logproto::PushRequest request = Decode(*payload);
+  ASSERT_EQ(request.streams_size(), 2);
+  // Streams in labels order: the log record's {job, k8s_pod_name, ...}, then the access log's.
+  const logproto::StreamAdapter& logs = request.streams(0);
+  const logproto::StreamAdapter& access = request.streams(1);
+  EXPECT_EQ(access.entries(0).line(), "GET /cart 200");
+  EXPECT_EQ(logs.labels(),
+            "{job=\"meshtel\", k8s_pod_name=\"checkout-7d9f-x2x9z\", service_name=\"checkout\", "
+            "service_namespace=\"shop\"}");
+  ASSERT_EQ(logs.entries_size(), 1);
+  const logproto::EntryAdapter& entry = logs.entries(0);
+  EXPECT_EQ(entry.line(), "payment declined");  // the body, not an access-log line
+  EXPECT_EQ(EntryNanos(entry), time);
+  EXPECT_EQ(MetadataOf(entry), (std::vector<std::pair<std::string, std::string>>{
+                                   {"host_arch", "amd64"},
+                                   {"process_pid", "4242"},
+                                   {"scope_name", "com.shop.payments"},
+                                   {"scope_version", "3.2"},
+                                   {"order_id", "o-17"},
+                                   {"retry", "false"},
+                                   {"trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"},
+                                   {"span_id", "00f067aa0ba902b7"},
+                                   {"severity_text", "ERROR"},
+                                   {"severity_number", "17"},
+                                   {"detected_level", "error"},
+                                   {"flags", "1"},
+                                   {"observed_timestamp", std::to_string(time + 1000)},
+                               }));
+}
+
+TEST(LokiEncoderReceivedLogTest, ReceivedSpansAreNotForTheLogExporter) {
+  LokiEncoder encoder(LokiConfig{}, Format());
+  StoredRecord span;
+  span.record.mutable_received_span()->set_name("GET /cart");
+  EXPECT_FALSE(encoder.Delivers(span));
+  EXPECT_TRUE(encoder.Delivers(Record("cart-v1", NanosAgo(absl::Hours(1)), 0)));
+}
+
+TEST(LokiEncoderReceivedLogTest, LabelsFollowTheMappingAndLokisLimit) {
+  const uint64_t time = NanosAgo(absl::Hours(1));
+  LokiConfig config;
+  config.static_labels = {{"cluster", "east"}};
+  config.resource_labels = {{"service.name", "app"}, {"host.arch", "arch"}};
+  LokiEncoder encoder(config, Format());
+  StoredRecord stored = ReceivedLog(time);
+  LokiEncoder::ReceivedEntry entry = encoder.Received(stored.record.received_log());
+  EXPECT_EQ(entry.labels, "{app=\"checkout\", arch=\"amd64\", cluster=\"east\"}");
+  // Unmapped resource attributes are metadata under their Loki names; service.name is a label.
+  EXPECT_EQ(entry.metadata[0],
+            std::make_pair(std::string("service_namespace"), std::string("shop")));
+  EXPECT_EQ(entry.metadata[1],
+            std::make_pair(std::string("k8s_pod_name"), std::string("checkout-7d9f-x2x9z")));
+
+  // No service name at all: Loki's unknown_service; a service.name left in the resource counts.
+  stored.record.mutable_received_log()->clear_service_name();
+  EXPECT_EQ(encoder.Received(stored.record.received_log()).labels,
+            "{app=\"unknown_service\", arch=\"amd64\", cluster=\"east\"}");
+  AddAttribute(*stored.record.mutable_received_log()->mutable_resource_attributes(), "service.name",
+               "checkout-legacy");
+  EXPECT_EQ(encoder.Received(stored.record.received_log()).labels,
+            "{app=\"checkout-legacy\", arch=\"amd64\", cluster=\"east\"}");
+
+  // Past 15 labels, the mapped attributes left over stay metadata.
+  LokiConfig many;
+  many.static_labels = {{"job", "meshtel"}};
+  many.resource_labels.clear();
+  StoredRecord crowded = ReceivedLog(time);
+  for (int i = 0; i < 20; ++i) {
+    const std::string name = absl::StrCat("a", i);
+    many.resource_labels.emplace_back(name, name);
+    AddAttribute(*crowded.record.mutable_received_log()->mutable_resource_attributes(), name, "v");
+  }
+  LokiEncoder crowded_encoder(many, Format());
+  LokiEncoder::ReceivedEntry crowded_entry =
+      crowded_encoder.Received(crowded.record.received_log());
+  EXPECT_NE(crowded_entry.labels.find("a13=\"v\""), std::string::npos);
+  EXPECT_EQ(crowded_entry.labels.find("a14="), std::string::npos);
+  EXPECT_EQ(std::count(crowded_entry.labels.begin(), crowded_entry.labels.end(), '='), 15);
+  EXPECT_NE(std::find(crowded_entry.metadata.begin(), crowded_entry.metadata.end(),
+                      std::make_pair(std::string("a14"), std::string("v"))),
+            crowded_entry.metadata.end());
+}
+
+TEST(LokiEncoderReceivedLogTest, WithoutStructuredMetadataTheFieldsFollowTheBodyAsLogfmt) {
+  LokiConfig config;
+  config.structured_metadata = false;
+  config.resource_labels = {{"service.name", "service_name"}};
+  LokiEncoder encoder(config, Format());
+  StoredRecord stored = ReceivedLog(NanosAgo(absl::Hours(1)), "card \"4111\" declined");
+  meshtel::v1::LogEntry& log = *stored.record.mutable_received_log();
+  log.clear_resource_attributes();
+  log.clear_attributes();
+  log.clear_scope_name();
+  log.clear_scope_version();
+  log.clear_observed_time_unix_nano();
+  AddAttribute(*log.mutable_attributes(), "reason", "insufficient funds");
+  LokiEncoder::ReceivedEntry entry = encoder.Received(log);
+  EXPECT_TRUE(entry.metadata.empty());
+  EXPECT_EQ(entry.line,
+            "card \"4111\" declined reason=\"insufficient funds\" "
+            "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7 "
+            "severity_text=ERROR severity_number=17 level=error flags=1");
+}
+
+TEST(LokiEncoderReceivedLogTest, TimeFallsBackAndMeasureRefusesWhatLokiWould) {
+  LokiEncoder encoder(LokiConfig{}, Format());
+  const uint64_t observed = NanosAgo(absl::Hours(2));
+  StoredRecord stored = ReceivedLog(0);
+  stored.record.mutable_received_log()->set_observed_time_unix_nano(observed);
+  stored.key.time_unix_nano = NanosAgo(absl::Hours(1));
+  EXPECT_EQ(LokiEntryTimeNanos(stored), observed);
+  stored.record.mutable_received_log()->clear_observed_time_unix_nano();
+  EXPECT_EQ(LokiEntryTimeNanos(stored), stored.key.time_unix_nano);
+
+  StoredRecord old = ReceivedLog(NanosAgo(absl::Hours(8 * 24)));
+  EXPECT_FALSE(encoder.Measure(old).ok());
+  LokiConfig short_lines;
+  short_lines.max_line_bytes = 8;
+  LokiEncoder short_encoder(short_lines, Format());
+  absl::StatusOr<size_t> refused = short_encoder.Measure(ReceivedLog(NanosAgo(absl::Hours(1))));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("over max_line_bytes"), std::string::npos);
+  StoredRecord long_label = ReceivedLog(NanosAgo(absl::Hours(1)));
+  long_label.record.mutable_received_log()->set_service_name(std::string(3000, 'x'));
+  EXPECT_FALSE(encoder.Measure(long_label).ok());
+}
+
+TEST(LokiEncoderReceivedLogTest, InvalidUtf8InABodyIsRepairedAndCounted) {
+  LokiEncoder encoder(LokiConfig{}, Format());
+  std::vector<StoredRecord> records = {ReceivedLog(NanosAgo(absl::Hours(1)), "bad \xff byte")};
+  absl::StatusOr<collector::Payload> payload = encoder.Encode(records);
+  ASSERT_TRUE(payload.ok());
+  EXPECT_EQ(Decode(*payload).streams(0).entries(0).line(), "bad \xEF\xBF\xBD byte");
+  EXPECT_EQ(encoder.repaired_entries(), 1u);
+}
+
+}  // namespace
+}  // namespace meshtel::exporters

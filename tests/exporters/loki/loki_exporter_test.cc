@@ -1,5 +1,6 @@
 #include "exporters/loki/loki_exporter.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -140,6 +141,68 @@ TEST(LokiConfigTest, ErrorsNameThePath) {
   for (int i = 0; i < 16; ++i) absl::StrAppend(&many, "        l", i, ": reporter\n");
   EXPECT_EQ(ErrorOf(many),
             "exporters[0].loki.labels: 17 labels with static_labels, over Loki's limit of 15");
+}
+
+TEST(LokiConfigTest, ResourceLabelsDefaultToLokisOwnOtlpIndexLabels) {
+  absl::StatusOr<LokiConfig> config = ParseBlock("      url: http://l/\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->resource_labels.size(), 17u);
+  EXPECT_EQ(config->resource_labels[0],
+            std::make_pair(std::string("service.name"), std::string("service_name")));
+  const auto has = [&](const std::string& attribute, const std::string& label) {
+    return std::find(config->resource_labels.begin(), config->resource_labels.end(),
+                     std::make_pair(attribute, label)) != config->resource_labels.end();
+  };
+  EXPECT_TRUE(has("service.namespace", "service_namespace"));
+  EXPECT_TRUE(has("k8s.namespace.name", "k8s_namespace_name"));
+  EXPECT_TRUE(has("k8s.pod.name", "k8s_pod_name"));
+  EXPECT_TRUE(has("deployment.environment", "deployment_environment"));
+  EXPECT_TRUE(has("cloud.availability_zone", "cloud_availability_zone"));
+  EXPECT_TRUE(has("k8s.cronjob.name", "k8s_cronjob_name"));
+
+  // Written: replaces the default, in order.
+  config = ParseBlock(
+      "      url: http://l/\n"
+      "      resource_labels: {service.name: app, deployment.environment.name: env}\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->resource_labels,
+            (std::vector<std::pair<std::string, std::string>>{
+                {"service.name", "app"}, {"deployment.environment.name", "env"}}));
+  config = ParseBlock("      url: http://l/\n      resource_labels: {}\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->resource_labels.empty());
+  // A static label of a default label's name takes its place.
+  config = ParseBlock("      url: http://l/\n      static_labels: {service_name: mesh}\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->resource_labels.size(), 16u);
+  EXPECT_EQ(config->resource_labels[0].first, "service.namespace");
+}
+
+TEST(LokiConfigTest, ResourceLabelErrorsNameThePath) {
+  EXPECT_NE(ErrorOf("      url: http://l/\n      resource_labels: {service.name: service.name}\n")
+                .find("exporters[0].loki.resource_labels.service.name: 'service.name' is not a "
+                      "valid Loki label name"),
+            std::string::npos);
+  EXPECT_EQ(ErrorOf("      url: http://l/\n      resource_labels: {a.b: x, c.d: x}\n"),
+            "exporters[0].loki.resource_labels.c.d: label 'x' is already the label of 'a.b'");
+  EXPECT_EQ(ErrorOf("      url: http://l/\n      resource_labels: {service.name: job}\n"),
+            "exporters[0].loki.resource_labels.service.name: label 'job' is also in "
+            "static_labels");
+  EXPECT_EQ(ErrorOf("      url: http://l/\n      static_labels: {}\n"
+                    "      resource_labels: {k8s.pod.name: pod}\n"),
+            "exporters[0].loki.resource_labels: without static_labels, service.name must be "
+            "mapped to a label (a received log record needs at least one label)");
+  EXPECT_EQ(ErrorOf("      url: http://l/\n      resource_labels: [a]\n"),
+            "exporters[0].loki.resource_labels: must be a mapping of strings to strings");
+}
+
+TEST(LokiAttributeNameTest, FollowsPrometheusLabelNormalization) {
+  EXPECT_EQ(LokiAttributeName("k8s.pod.name"), "k8s_pod_name");
+  EXPECT_EQ(LokiAttributeName("http-route/v2"), "http_route_v2");
+  EXPECT_EQ(LokiAttributeName("0day"), "key_0day");
+  EXPECT_EQ(LokiAttributeName("_private"), "key_private");
+  EXPECT_EQ(LokiAttributeName("__reserved"), "__reserved");
+  EXPECT_EQ(LokiAttributeName("plain_name"), "plain_name");
 }
 
 TEST(LokiConfigTest, EveryLabelFieldHasAName) {

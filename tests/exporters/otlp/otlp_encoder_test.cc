@@ -169,6 +169,41 @@ TEST(BuildOtlpRequestTest, ServiceNameFromTheResourceOrUnknownAndNeverTwice) {
             "unknown_service");
 }
 
+TEST(BuildOtlpRequestTest, AReceivedSpanKeepsItsResourceAndScopeBesideTheProxysSpan) {
+  // An SDK's span (received over OTLP) under the proxy's SERVER span; its sender left
+  // service.name in the resource attributes as well.
+  meshtel::v1::Span sdk;
+  sdk.set_trace_id(Unhex(kTrace));
+  sdk.set_span_id(Unhex(kChild));
+  sdk.set_parent_span_id(Unhex(kRoot));
+  sdk.set_name("GET /cart");
+  sdk.set_kind(meshtel::v1::SPAN_KIND_INTERNAL);
+  sdk.set_service_name("cart");
+  testing::AddString(*sdk.mutable_resource_attributes(), "service.name", "cart");
+  testing::AddString(*sdk.mutable_resource_attributes(), "telemetry.sdk.language", "go");
+  sdk.set_scope_name("go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp");
+  sdk.set_scope_version("0.53.0");
+  std::vector<collector::StoredRecord> records = {
+      StoredSpan(SampleSpan(kTrace, kRoot, "", "cart"), 1), StoredSpan(sdk, 2)};
+  auto request = std::make_unique<otlp_collector::ExportTraceServiceRequest>();
+  const absl::Status built = BuildOtlpRequest(records, *request);
+  ASSERT_TRUE(built.ok()) << built;
+  // Same service name, another resource: two ResourceSpans.
+  ASSERT_EQ(request->resource_spans_size(), 2);
+  const otlp_trace::ResourceSpans& received = request->resource_spans(1);
+  ASSERT_EQ(received.resource().attributes_size(), 2);
+  EXPECT_EQ(received.resource().attributes(0).key(), "service.name");
+  EXPECT_EQ(received.resource().attributes(0).value().string_value(), "cart");
+  EXPECT_EQ(received.resource().attributes(1).key(), "telemetry.sdk.language");
+  ASSERT_EQ(received.scope_spans_size(), 1);
+  EXPECT_EQ(received.scope_spans(0).scope().name(),
+            "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp");
+  EXPECT_EQ(received.scope_spans(0).scope().version(), "0.53.0");
+  EXPECT_EQ(received.scope_spans(0).spans(0).kind(), otlp_trace::Span::SPAN_KIND_INTERNAL);
+  EXPECT_EQ(received.scope_spans(0).spans(0).parent_span_id(), Unhex(kRoot));
+  EXPECT_EQ(request->resource_spans(0).scope_spans(0).scope().name(), "meshtel-proxy");
+}
+
 TEST(OtlpEncoderTest, GzipOnlyForHttp) {
   std::vector<collector::StoredRecord> records = {
       StoredSpan(SampleSpan(kTrace, kRoot, "", "web"), 1)};
