@@ -24,6 +24,13 @@ test_packages=(prometheus clang-format clang libclang-rt-14-dev nginx haproxy wr
 
 packages=("${build_packages[@]}")
 if [ "$mode" = "test" ]; then packages+=("${test_packages[@]}"); fi
+# Node.js runs the official OpenTelemetry JS SDK (tests/e2e/otel-js) as a client of the OTLP
+# receiver. Any node/npm on PATH will do (e.g. a NodeSource build, which bundles npm and
+# conflicts with Debian's npm package); only when a command is missing is Debian's package added.
+if [ "$mode" = "test" ]; then
+  command -v node >/dev/null 2>&1 || packages+=(nodejs)
+  command -v npm >/dev/null 2>&1 || packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -34,13 +41,27 @@ done
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "install-deps: done"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "install-deps: done"
+# The OpenTelemetry JS SDK of the end-to-end tests, exactly as package-lock.json pins it (from
+# registry.npmjs.org, see tests/e2e/otel-js/.npmrc). `npm ci` wipes and reinstalls, so it runs
+# only when node_modules is older than the lock file (npm writes node_modules/.package-lock.json
+# after every install).
+if [ "$mode" = "test" ]; then
+  js_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/e2e/otel-js"
+  if [ ! -f "$js_dir/node_modules/.package-lock.json" ] ||
+     [ "$js_dir/package-lock.json" -nt "$js_dir/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in tests/e2e/otel-js"
+    (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  else
+    echo "install-deps: tests/e2e/otel-js/node_modules up to date"
+  fi
+fi
