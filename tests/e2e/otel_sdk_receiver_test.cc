@@ -1,9 +1,10 @@
 // The official OpenTelemetry JS SDK (tests/e2e/otel-js, its real OTLP trace exporters over gRPC
 // and HTTP/protobuf, plain and gzip) against the project's test OTLP receiver
 // (tests/support/otlp_receiver.h): what the SDK says it sent arrives field by field, and an
-// export the receiver refuses makes send.mjs fail. This shows that the receiver the exporter tests
-// rely on speaks what the official SDK speaks, and that send.mjs reports what it sent truthfully
-// (the end-to-end test of meshtel's own OTLP receiver, otel_sdk_test.cc, relies on both).
+// export the receiver refuses, or answers with a partial success, makes send.mjs fail. This shows
+// that the receiver the exporter tests rely on speaks what the official SDK speaks, and that
+// send.mjs reports what it sent truthfully (the end-to-end test of meshtel's own OTLP receiver,
+// otel_sdk_test.cc, relies on both).
 
 #include <ostream>
 #include <string>
@@ -199,6 +200,17 @@ TEST_P(OtelSdkReceiverTest, ARefusedExportFailsTheScript) {
   EXPECT_TRUE(receiver_.Spans().empty());
   // Refused for good (not retryable): sent once.
   EXPECT_EQ(receiver_.Calls().size(), 1u);
+}
+
+TEST_P(OtelSdkReceiverTest, APartialSuccessFailsTheScript) {
+  // The SDK counts a partial success as a success (and only logs it); send.mjs does not.
+  receiver_.AnswerPartialSuccess(1, "one span refused by the test");
+  const OtelJsRun sent = RunOtelJs(Options("partial"));
+  EXPECT_EQ(sent.exit_code, 1) << sent.Describe();
+  EXPECT_NE(sent.stderr_text.find("partial success"), std::string::npos) << sent.Describe();
+  EXPECT_NE(sent.stderr_text.find("one span refused by the test"), std::string::npos)
+      << sent.Describe();
+  EXPECT_EQ(receiver_.Calls().size(), 1u);  // not retried
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, OtelSdkReceiverTest,

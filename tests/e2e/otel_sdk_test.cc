@@ -381,13 +381,23 @@ TEST_F(OtelSdkTest, LogRecordsArriveAtLokiAsTheSdkSentThem) {
       },
       seconds(60));
   ASSERT_TRUE(arrived) << entries.size() << " entries\n" << collector_->Log();
-  EXPECT_EQ(entries.size(), sent.logs.size());
+  auto describe_entries = [&] {
+    std::string text;
+    for (const Entry& entry : entries) {
+      text += fmt::format("  {} {{", entry.time_unix_nano);
+      for (const auto& [name, value] : entry.labels) text += name + "=" + value + " ";
+      text += "} " + entry.line + "\n";
+    }
+    return text;
+  };
+  EXPECT_EQ(entries.size(), sent.logs.size()) << describe_entries();
   for (const OtelJsLog& expected : sent.logs) {
     SCOPED_TRACE(testing::ToString(expected.body));
     const auto found = std::find_if(entries.begin(), entries.end(), [&](const Entry& entry) {
       return entry.time_unix_nano == expected.time_unix_nano;
     });
-    ASSERT_NE(found, entries.end()) << expected.time_unix_nano;
+    ASSERT_TRUE(found != entries.end()) << "no entry at " << expected.time_unix_nano << "; got:\n"
+                                        << describe_entries();
     const Entry& entry = *found;
     // Stream labels: the resource attributes Loki's OTLP ingestion indexes.
     EXPECT_EQ(Get(entry.labels, "service_name"), "checkout");

@@ -19,12 +19,13 @@
 //              trace_flags, status, status_message, attributes: {key: typed}}],   (root first)
 //   "logs": [{time_unix_nano, observed_time_unix_nano, severity_number, severity_text,
 //             body: typed, attributes: {key: typed}, trace_id, span_id, trace_flags}],
-//   "exports": [{signal, items, code, error}], "ok"}
+//   "exports": [{signal, items, code, error}], "partial_successes": [text], "ok"}
 // where typed is {"type": "string"|"int"|"double"|"bool"|"string_array"|"kvlist", "value": ...}
 // (int values and all times as decimal strings: they exceed JSON's exact integers).
 // Spans and logs are listed even for a signal that was not sent (logs need the spans' ids).
 // Exit status: 0 when every export of every requested signal succeeded and carried all items;
-// 1 when one failed (the reasons on stderr and in "exports"); 2 on bad usage.
+// 1 when one failed or was answered with a partial success (the reasons on stderr and in
+// "exports" / "partial_successes"); 2 on bad usage.
 //
 // OTEL_* environment variables are removed first: the exporters would otherwise read them.
 
@@ -46,7 +47,24 @@ for (const name of Object.keys(process.env)) {
   if (name.startsWith('OTEL_')) delete process.env[name];
 }
 // Warnings and errors of the SDK (failed exports among them) go to stderr; stdout stays JSON.
-diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.WARN);
+// A partial success (items the receiver rejected) is only a warning to the SDK, whose export
+// result is SUCCESS: it is recorded here and fails the run like a failed export.
+const partialSuccesses = [];
+const consoleLogger = new DiagConsoleLogger();
+diag.setLogger(
+  {
+    ...Object.fromEntries(
+      ['error', 'info', 'debug', 'verbose'].map((level) => [level, (...a) => consoleLogger[level](...a)]),
+    ),
+    warn: (message, ...rest) => {
+      if (String(message).startsWith('Received Partial Success response')) {
+        partialSuccesses.push(rest.map(String).join(' '));
+      }
+      consoleLogger.warn(message, ...rest);
+    },
+  },
+  DiagLogLevel.WARN,
+);
 
 function usage(message) {
   process.stderr.write(`send.mjs: ${message}\n`);
@@ -389,6 +407,7 @@ function checkSignal(signal, expected) {
   const carried = done.filter((e) => e.code === 'SUCCESS').reduce((n, e) => n + e.items, 0);
   if (carried !== expected) problems.push(`${signal}: ${carried} of ${expected} exported`);
 }
+for (const partial of partialSuccesses) problems.push(`partial success: ${partial}`);
 if (tracesEndpoint) checkSignal('traces', spanPlan.length);
 if (logsEndpoint) checkSignal('logs', logPlan.length);
 
@@ -399,6 +418,7 @@ const output = {
   spans: spanOut,
   logs: logOut,
   exports,
+  partial_successes: partialSuccesses,
   ok: problems.length === 0,
 };
 process.stdout.write(`${JSON.stringify(output)}\n`);
