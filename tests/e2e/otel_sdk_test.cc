@@ -24,8 +24,10 @@
 #include "fmt/format.h"
 #include "fmt/ranges.h"
 #include "gtest/gtest.h"
+#include "tests/support/http_get.h"
 #include "tests/support/jaeger_receiver.h"
 #include "tests/support/loki_receiver.h"
+#include "tests/support/metrics_text.h"
 #include "tests/support/otel_js.h"
 #include "tests/support/otlp_receiver.h"
 #include "tests/support/process.h"
@@ -187,6 +189,15 @@ class OtelSdkTest : public ::testing::Test {
     return testing::RunOtelJs(options);
   }
 
+  // The collector's meshtel_otlp_items_total for `signal`, `transport` and `result`.
+  double OtlpItems(const std::string& signal, const std::string& transport,
+                   const std::string& result) {
+    return testing::SumSamples(testing::HttpGet(admin_port_, "/metrics").body,
+                               "meshtel_otlp_items_total",
+                               {"signal=\"" + signal + "\"", "transport=\"" + transport + "\"",
+                                "result=\"" + result + "\""});
+  }
+
   std::string dir_;
   uint16_t ingest_port_ = 0, admin_port_ = 0, otlp_grpc_port_ = 0, otlp_http_port_ = 0;
   testing::JaegerReceiver jaeger_;
@@ -201,6 +212,10 @@ TEST_P(OtelSdkTraceTest, TheTraceArrivesAtJaegerAndOtlpAsTheSdkSentIt) {
   const OtelJsRun sent = Send(GetParam(), /*traces=*/true, /*logs=*/false);
   ASSERT_EQ(sent.exit_code, 0) << sent.Describe() << "\ncollector:\n" << collector_->Log();
   ASSERT_EQ(sent.parse_error, "") << sent.Describe();
+  // The receiver stored all three (it answered only after the store write).
+  const std::string transport = GetParam() == "grpc" ? "grpc" : "http";
+  EXPECT_EQ(OtlpItems("traces", transport, "accepted"), 3);
+  EXPECT_EQ(OtlpItems("traces", transport, "rejected"), 0);
   ASSERT_TRUE(jaeger_.WaitForSpans(3, absl::Seconds(60))) << collector_->Log();
   ASSERT_TRUE(otlp_.WaitForSpans(3, absl::Seconds(60))) << collector_->Log();
   // Nothing more than the three (each delivered once here: no failure, no restart).
@@ -345,6 +360,8 @@ TEST_F(OtelSdkTest, LogRecordsArriveAtLokiAsTheSdkSentThem) {
   const OtelJsRun sent = Send("grpc", /*traces=*/false, /*logs=*/true);
   ASSERT_EQ(sent.exit_code, 0) << sent.Describe() << "\ncollector:\n" << collector_->Log();
   ASSERT_EQ(sent.parse_error, "") << sent.Describe();
+  EXPECT_EQ(OtlpItems("logs", "grpc", "accepted"), 3);
+  EXPECT_EQ(OtlpItems("logs", "grpc", "rejected"), 0);
 
   struct Entry {
     std::map<std::string, std::string> labels;
