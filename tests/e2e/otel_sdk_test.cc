@@ -443,6 +443,11 @@ TEST_F(OtelSdkTest, LogRecordsArriveAtLokiAsTheSdkSentThem) {
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     EXPECT_EQ(Get(entry.metadata, "detected_level"), level);
     EXPECT_EQ(Get(entry.metadata, "scope_name"), sent.scope_name);
+    EXPECT_EQ(Get(entry.metadata, "scope_version"), sent.scope_version);
+    EXPECT_EQ(Get(entry.metadata, "observed_timestamp"),
+              std::to_string(expected.observed_time_unix_nano));
+    EXPECT_EQ(Get(entry.metadata, "flags"),
+              expected.trace_flags == 0 ? "(none)" : std::to_string(expected.trace_flags));
     EXPECT_EQ(Get(entry.metadata, "deployment_environment_name"), "e2e");
     for (const auto& [key, value] : expected.attributes) {
       std::string name = key;
