@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "collector/ingest/als_converter.h"
+#include "collector/ingest/grpc_listener.h"
 #include "envoy/service/accesslog/v3/als.grpc.pb.h"
 #include "google/protobuf/arena.h"
 #include "grpcpp/grpcpp.h"
@@ -177,21 +178,12 @@ absl::StatusOr<std::unique_ptr<AlsServer>> AlsServer::Start(const AlsConfig& con
                                                             ReceivedRecordSink& sink,
                                                             prometheus::Registry& registry) {
   auto service = std::make_unique<AlsService>(config, sink, registry);
-  grpc::ServerBuilder builder;
-  int selected_port = 0;
-  builder.AddListeningPort(config.listen.ToString(), grpc::InsecureServerCredentials(),
-                           &selected_port);
-  builder.RegisterService(service.get());
-  builder.SetMaxReceiveMessageSize(static_cast<int>(
-      std::min<uint64_t>(config.max_message_bytes * 4, std::numeric_limits<int>::max())));
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || selected_port == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("ingest.als.listen: cannot listen on ", config.listen.ToString()));
-  }
-  spdlog::info("Envoy ALS receiver listening on {}:{}", config.listen.host, selected_port);
+  absl::StatusOr<GrpcListener> listener =
+      StartGrpcListener(config.listen, *service, config.max_message_bytes * 4, "ingest.als.listen",
+                        "Envoy ALS receiver");
+  if (!listener.ok()) return listener.status();
   return std::unique_ptr<AlsServer>(
-      new AlsServer(std::move(service), std::move(server), static_cast<uint16_t>(selected_port)));
+      new AlsServer(std::move(service), std::move(listener->server), listener->port));
 }
 
 void AlsServer::Shutdown(absl::Duration grace) {

@@ -18,6 +18,7 @@
 #include "boost/asio.hpp"
 #include "boost/beast.hpp"
 #include "collector/common/gzip.h"
+#include "collector/ingest/grpc_listener.h"
 #include "collector/ingest/otlp_convert.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/rpc_service_method.h"
@@ -539,21 +540,14 @@ absl::StatusOr<std::unique_ptr<OtlpReceiver>> OtlpReceiver::Start(const OtlpRece
                                                                   prometheus::Registry& registry) {
   auto impl = std::make_unique<Impl>(config, sink, registry);
 
-  grpc::ServerBuilder builder;
-  int selected_port = 0;
-  builder.AddListeningPort(config.grpc_listen.ToString(), grpc::InsecureServerCredentials(),
-                           &selected_port);
-  builder.RegisterService(&impl->grpc_service);
   // Up to twice the limit reaches the receiver (and is answered and counted by it); beyond,
   // gRPC itself answers RESOURCE_EXHAUSTED (after decompression too).
-  builder.SetMaxReceiveMessageSize(static_cast<int>(
-      std::min<uint64_t>(config.max_request_bytes * 2, std::numeric_limits<int>::max())));
-  impl->grpc_server = builder.BuildAndStart();
-  if (impl->grpc_server == nullptr || selected_port == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("ingest.otlp.grpc_listen: cannot listen on ", config.grpc_listen.ToString()));
-  }
-  impl->grpc_port = static_cast<uint16_t>(selected_port);
+  absl::StatusOr<GrpcListener> listener =
+      StartGrpcListener(config.grpc_listen, impl->grpc_service, config.max_request_bytes * 2,
+                        "ingest.otlp.grpc_listen", "OTLP gRPC receiver");
+  if (!listener.ok()) return listener.status();
+  impl->grpc_server = std::move(listener->server);
+  impl->grpc_port = listener->port;
 
   beast::error_code error;
   const auto address = asio::ip::make_address(config.http_listen.host, error);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "collector/common/record_service_method.h"
+#include "collector/ingest/grpc_listener.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/rpc_service_method.h"
 #include "grpcpp/support/method_handler.h"
@@ -206,21 +207,11 @@ RecordIngestServer::RecordIngestServer(std::unique_ptr<RecordIngestService> serv
 absl::StatusOr<std::unique_ptr<RecordIngestServer>> RecordIngestServer::Start(
     const IngestConfig& config, RecordBatchSink& sink, prometheus::Registry& registry) {
   auto service = std::make_unique<RecordIngestService>(config, sink, registry);
-  grpc::ServerBuilder builder;
-  int selected_port = 0;
-  builder.AddListeningPort(config.listen.ToString(), grpc::InsecureServerCredentials(),
-                           &selected_port);
-  builder.RegisterService(service.get());
-  builder.SetMaxReceiveMessageSize(static_cast<int>(
-      std::min<uint64_t>(config.max_batch_bytes * 4, std::numeric_limits<int>::max())));
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || selected_port == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("ingest.listen: cannot listen on ", config.listen.ToString()));
-  }
-  spdlog::info("record ingest listening on {}:{}", config.listen.host, selected_port);
-  return std::unique_ptr<RecordIngestServer>(new RecordIngestServer(
-      std::move(service), std::move(server), static_cast<uint16_t>(selected_port)));
+  absl::StatusOr<GrpcListener> listener = StartGrpcListener(
+      config.listen, *service, config.max_batch_bytes * 4, "ingest.listen", "record ingest");
+  if (!listener.ok()) return listener.status();
+  return std::unique_ptr<RecordIngestServer>(
+      new RecordIngestServer(std::move(service), std::move(listener->server), listener->port));
 }
 
 void RecordIngestServer::Shutdown(absl::Duration grace) {

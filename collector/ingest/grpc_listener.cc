@@ -1,0 +1,33 @@
+#include "collector/ingest/grpc_listener.h"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+#include "spdlog/spdlog.h"
+
+namespace meshtel::collector {
+
+absl::StatusOr<GrpcListener> StartGrpcListener(const common::HostPort& listen,
+                                               grpc::Service& service, uint64_t max_receive_bytes,
+                                               std::string_view config_key, std::string_view what) {
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  builder.AddListeningPort(listen.ToString(), grpc::InsecureServerCredentials(), &selected_port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::min<uint64_t>(max_receive_bytes, std::numeric_limits<int>::max())));
+  GrpcListener listener;
+  listener.server = builder.BuildAndStart();
+  if (listener.server == nullptr || selected_port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat(std::string(config_key), ": cannot listen on ", listen.ToString()));
+  }
+  listener.port = static_cast<uint16_t>(selected_port);
+  spdlog::info("{} listening on {}:{}", what, listen.host, listener.port);
+  return listener;
+}
+
+}  // namespace meshtel::collector
