@@ -357,6 +357,29 @@ bool ReadStatus(const JsonValue& object, trace_pb::Status& out, Ctx& ctx) {
   return true;
 }
 
+// The envelopes around spans and log records: ScopeSpans / ScopeLogs (the scope and its items) and
+// ResourceSpans / ResourceLogs (the resource and its scope lists), each with a schemaUrl.
+template <typename Envelope, typename Header, typename ReadHeader, typename Items,
+          typename ReadItem>
+bool ReadEnvelope(const JsonValue& object, Envelope& out, Ctx& ctx, std::string_view header_key,
+                  const Header& header, const ReadHeader& read_header, std::string_view items_key,
+                  const Items& items, const ReadItem& read_item) {
+  for (const auto& [key, value] : object.members) {
+    if (value.is_null()) continue;
+    if (key == header_key) {
+      if (!ReadMessage(value, key, ctx, header(out), read_header)) return false;
+    } else if (key == items_key) {
+      if (!ReadRepeated(value, key, ctx, items(out), read_item)) return false;
+    } else if (key == "schemaUrl") {
+      if (!ReadString(value, key, ctx, *out.mutable_schema_url())) return false;
+    }
+  }
+  return true;
+}
+
+constexpr auto kScope = [](auto& envelope) -> auto& { return *envelope.mutable_scope(); };
+constexpr auto kResource = [](auto& envelope) -> auto& { return *envelope.mutable_resource(); };
+
 bool ReadSpan(const JsonValue& object, trace_pb::Span& out, Ctx& ctx) {
   for (const auto& [key, value] : object.members) {
     if (value.is_null()) continue;
@@ -412,31 +435,16 @@ bool ReadSpan(const JsonValue& object, trace_pb::Span& out, Ctx& ctx) {
 }
 
 bool ReadScopeSpans(const JsonValue& object, trace_pb::ScopeSpans& out, Ctx& ctx) {
-  for (const auto& [key, value] : object.members) {
-    if (value.is_null()) continue;
-    if (key == "scope") {
-      if (!ReadMessage(value, key, ctx, *out.mutable_scope(), ReadScope)) return false;
-    } else if (key == "spans") {
-      if (!ReadRepeated(value, key, ctx, *out.mutable_spans(), ReadSpan)) return false;
-    } else if (key == "schemaUrl") {
-      if (!ReadString(value, key, ctx, *out.mutable_schema_url())) return false;
-    }
-  }
-  return true;
+  return ReadEnvelope(
+      object, out, ctx, "scope", kScope, ReadScope, "spans",
+      [](trace_pb::ScopeSpans & envelope) -> auto& { return *envelope.mutable_spans(); }, ReadSpan);
 }
 
 bool ReadResourceSpans(const JsonValue& object, trace_pb::ResourceSpans& out, Ctx& ctx) {
-  for (const auto& [key, value] : object.members) {
-    if (value.is_null()) continue;
-    if (key == "resource") {
-      if (!ReadMessage(value, key, ctx, *out.mutable_resource(), ReadResource)) return false;
-    } else if (key == "scopeSpans") {
-      if (!ReadRepeated(value, key, ctx, *out.mutable_scope_spans(), ReadScopeSpans)) return false;
-    } else if (key == "schemaUrl") {
-      if (!ReadString(value, key, ctx, *out.mutable_schema_url())) return false;
-    }
-  }
-  return true;
+  return ReadEnvelope(
+      object, out, ctx, "resource", kResource, ReadResource, "scopeSpans",
+      [](trace_pb::ResourceSpans & envelope) -> auto& { return *envelope.mutable_scope_spans(); },
+      ReadScopeSpans);
 }
 
 bool ReadLogRecord(const JsonValue& object, logs_pb::LogRecord& out, Ctx& ctx) {
@@ -480,31 +488,17 @@ bool ReadLogRecord(const JsonValue& object, logs_pb::LogRecord& out, Ctx& ctx) {
 }
 
 bool ReadScopeLogs(const JsonValue& object, logs_pb::ScopeLogs& out, Ctx& ctx) {
-  for (const auto& [key, value] : object.members) {
-    if (value.is_null()) continue;
-    if (key == "scope") {
-      if (!ReadMessage(value, key, ctx, *out.mutable_scope(), ReadScope)) return false;
-    } else if (key == "logRecords") {
-      if (!ReadRepeated(value, key, ctx, *out.mutable_log_records(), ReadLogRecord)) return false;
-    } else if (key == "schemaUrl") {
-      if (!ReadString(value, key, ctx, *out.mutable_schema_url())) return false;
-    }
-  }
-  return true;
+  return ReadEnvelope(
+      object, out, ctx, "scope", kScope, ReadScope, "logRecords",
+      [](logs_pb::ScopeLogs & envelope) -> auto& { return *envelope.mutable_log_records(); },
+      ReadLogRecord);
 }
 
 bool ReadResourceLogs(const JsonValue& object, logs_pb::ResourceLogs& out, Ctx& ctx) {
-  for (const auto& [key, value] : object.members) {
-    if (value.is_null()) continue;
-    if (key == "resource") {
-      if (!ReadMessage(value, key, ctx, *out.mutable_resource(), ReadResource)) return false;
-    } else if (key == "scopeLogs") {
-      if (!ReadRepeated(value, key, ctx, *out.mutable_scope_logs(), ReadScopeLogs)) return false;
-    } else if (key == "schemaUrl") {
-      if (!ReadString(value, key, ctx, *out.mutable_schema_url())) return false;
-    }
-  }
-  return true;
+  return ReadEnvelope(
+      object, out, ctx, "resource", kResource, ReadResource, "scopeLogs",
+      [](logs_pb::ResourceLogs & envelope) -> auto& { return *envelope.mutable_scope_logs(); },
+      ReadScopeLogs);
 }
 
 void AppendQuoted(std::string& out, std::string_view text) {
