@@ -14,6 +14,10 @@ absl::StatusOr<GrpcListener> StartGrpcListener(const common::HostPort& listen,
                                                grpc::Service& service, uint64_t max_receive_bytes,
                                                std::string_view config_key, std::string_view what) {
   grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default: a second collector (or two receivers configured on one
+  // address) would then bind the same port without an error and the kernel would split the
+  // connections between them. A port already in use must fail the start instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int selected_port = 0;
   builder.AddListeningPort(listen.ToString(), grpc::InsecureServerCredentials(), &selected_port);
   builder.RegisterService(&service);

@@ -5,7 +5,8 @@
 //
 // Ownership: the caller owns the returned server and keeps `service` alive longer. Errors:
 // Unavailable naming `config_key` (e.g. "ingest.als.listen") and the address when the port cannot
-// be bound. Logs "<what> listening on <host>:<port>" once started.
+// be bound, also when another gRPC server holds it (SO_REUSEPORT is off). Logs "<what> listening
+// on <host>:<port>" once started.
 
 #include <cstdint>
 #include <memory>

@@ -71,5 +71,19 @@ TEST(GrpcListenerTest, APortTakenByAnotherSocketIsAnErrorNamingTheKey) {
             "ingest.test.listen: cannot listen on 127.0.0.1:" + std::to_string(port));
 }
 
+TEST(GrpcListenerTest, ASecondListenerOnTheSamePortIsAnError) {
+  AcceptingTraceService service;
+  absl::StatusOr<GrpcListener> first = StartGrpcListener(
+      common::HostPort{"127.0.0.1", 0}, service, 4096, "ingest.test.listen", "test receiver");
+  ASSERT_TRUE(first.ok()) << first.status();
+  AcceptingTraceService other;
+  absl::StatusOr<GrpcListener> second =
+      StartGrpcListener(common::HostPort{"127.0.0.1", first->port}, other, 4096,
+                        "ingest.other.listen", "other receiver");
+  EXPECT_FALSE(second.ok()) << "a second server bound port " << first->port;
+  if (second.ok()) second->server->Shutdown();
+  first->server->Shutdown();
+}
+
 }  // namespace
 }  // namespace meshtel::collector
