@@ -273,22 +273,24 @@ absl::StatusOr<InstanceProgress> Collector::LoadProgress(std::string_view instan
 absl::Status Collector::Consume(const meshtel::v1::RecordBatch& batch,
                                 const InstanceProgress& progress) {
   if (absl::Status stored = store_->AppendBatch(batch, progress); !stored.ok()) return stored;
-  for (const meshtel::v1::RequestRecord& record : batch.records()) {
-    // Request metrics count requests only, whatever a sender put in its batch.
-    if (record.has_received_span() || record.has_received_log()) continue;
-    request_metrics_.Record(record);
-  }
+  CountRequests(batch.records());
   return absl::OkStatus();
 }
 
 absl::Status Collector::Store(
     const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records) {
   if (absl::Status stored = store_->AppendRecords(records); !stored.ok()) return stored;
+  CountRequests(records);
+  return absl::OkStatus();
+}
+
+void Collector::CountRequests(
+    const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records) {
   for (const meshtel::v1::RequestRecord& record : records) {
+    // Request metrics count requests only, whatever a sender put in its batch.
     if (record.has_received_span() || record.has_received_log()) continue;
     request_metrics_.Record(record);
   }
-  return absl::OkStatus();
 }
 
 common::AdminResponse Collector::ExportersJson() const {

@@ -86,6 +86,8 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
       const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records) override;
 
  private:
+  // Feeds the stored request records among `records` to the metrics aggregator.
+  void CountRequests(const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records);
   explicit Collector(const CollectorConfig& config);
 
   // Runs on expiry_thread_ until Shutdown().
