@@ -11,6 +11,8 @@
 #include "proxy/admin/proxy_admin.h"
 #include "proxy/config/proxy_config.h"
 #include "proxy/http/proxy_server.h"
+#include "proxy/policy/active_policy.h"
+#include "proxy/policy/policy_subscriber.h"
 #include "proxy/reporter/record_reporter.h"
 #include "spdlog/spdlog.h"
 
@@ -23,7 +25,9 @@ constexpr char kUsage[] =
     "upstreams, adds x-request-id, and streams one record per request to meshtel-collector.\n"
     "Without --config every setting takes its default (docs/configuration.md).\n"
     "SIGTERM or SIGINT drains in-flight requests, flushes records and exits.\n"
-    "SIGUSR1 reopens the access-log file (access_log.path) after a rotation by rename.\n";
+    "SIGUSR1 reopens the access-log file (access_log.path) after a rotation by rename.\n"
+    "With policy.enabled (the default) it subscribes to the collector's telemetry policy and\n"
+    "applies each version it accepts without a restart.\n";
 
 std::string DefaultInstanceId() {
   char host[256] = {};
@@ -56,16 +60,25 @@ int main(int argc, char** argv) {
     spdlog::info("access log to {}", access_log->path());
   }
   meshtel::proxy::RecordReporter reporter(config->reporter, instance_id, access_log.get());
-  auto server = meshtel::proxy::ProxyServer::Start(*config, reporter);
+  meshtel::proxy::PolicyHolder policy(meshtel::proxy::DefaultPolicy(*config));
+  auto server = meshtel::proxy::ProxyServer::Start(*config, reporter, &policy);
   if (!server.ok()) {
     spdlog::critical("cannot start: {}", server.status().ToString());
     reporter.Shutdown(absl::ZeroDuration());
     return 1;
   }
+  std::unique_ptr<meshtel::proxy::PolicySubscriber> subscriber;
+  if (config->policy.enabled) {
+    subscriber = std::make_unique<meshtel::proxy::PolicySubscriber>(
+        *config, instance_id, policy, [&reporter](size_t index) {
+          const auto collectors = reporter.collectors();
+          return index < collectors.size() && collectors[index].connected;
+        });
+  }
   std::unique_ptr<meshtel::proxy::ProxyAdmin> admin;
   if (config->admin.enabled) {
     auto started = meshtel::proxy::ProxyAdmin::Start(config->admin.listen, **server, reporter,
-                                                     access_log.get());
+                                                     access_log.get(), subscriber.get());
     if (!started.ok()) {
       spdlog::critical("cannot start: {}", started.status().ToString());
       (*server)->Shutdown();
@@ -80,6 +93,7 @@ int main(int argc, char** argv) {
     if (access_log != nullptr) access_log->Reopen();
   });
   spdlog::info("{} received, draining", signal_name);
+  if (subscriber != nullptr) subscriber->Stop();
   (*server)->Shutdown();
   const uint64_t lost = reporter.Shutdown(config->drain_timeout);
   if (access_log != nullptr) {

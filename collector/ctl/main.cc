@@ -1,5 +1,6 @@
 // meshtelctl: operator commands for a meshtel-collector's data. See docs/operations.md.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "collector/common/http_client.h"
+#include "collector/ingest/json_reader.h"
 #include "collector/store/record_store.h"
 
 namespace {
@@ -23,6 +25,7 @@ constexpr char kUsage[] =
     "                               [--target-file FILE] [--wait] [ADMIN]\n"
     "       meshtelctl replay status [ADMIN]\n"
     "       meshtelctl replay cancel --exporter NAME [ADMIN]\n"
+    "       meshtelctl status [--json] [ADMIN]\n"
     "       meshtelctl --help | --version\n"
     "ADMIN: [--admin HOST:PORT] (default 127.0.0.1:15141) [--token TOKEN] (default: the\n"
     "       MESHTEL_ADMIN_TOKEN environment variable)\n"
@@ -40,7 +43,15 @@ constexpr char kUsage[] =
     "               when done, 1 when cancelled or failed).\n"
     "replay status  Prints every replay's status (JSON).\n"
     "replay cancel  Stops the running replay of exporter NAME.\n"
-    "Exit code 2 on a usage error, 1 when the collector refuses or cannot be reached.\n";
+    "status         Prints the proxies subscribed to the collector's telemetry policy (instance,\n"
+    "               workload, namespace, policy version acknowledged, ACK/NACK/PENDING, the\n"
+    "               reason of the last NACK), the policy in force, and each exporter's lag, as\n"
+    "               tables; --json prints the collector's answers as one JSON object instead.\n"
+    "               Exit code 0 when the collector answered and no proxy is in NACK state, 1\n"
+    "               when some proxy is in NACK state, 2 on a usage error, 3 when the collector\n"
+    "               cannot be reached (or does not answer its status API).\n"
+    "Other commands: exit code 2 on a usage error, 1 when the collector refuses or cannot be\n"
+    "reached.\n";
 
 int Usage(const char* problem) {
   std::fprintf(stderr, "meshtelctl: %s\n\n%s", problem, kUsage);
@@ -170,6 +181,157 @@ int Replay(const std::string& action, const std::vector<std::string_view>& args)
   }
 }
 
+// The admin address and token of ADMIN flags (--admin HOST:PORT, --token TOKEN).
+struct AdminFlags {
+  std::string admin = "127.0.0.1:15141";
+  std::string token;
+};
+
+// A string member of a JSON object ("" when absent or not a string).
+std::string Member(const meshtel::collector::JsonValue& object, std::string_view name) {
+  for (const meshtel::collector::JsonMember& member : object.members) {
+    if (member.first == name) {
+      return member.second.is_string() || member.second.is_number() ? member.second.text : "";
+    }
+  }
+  return "";
+}
+
+const meshtel::collector::JsonValue* Find(const meshtel::collector::JsonValue& object,
+                                          std::string_view name) {
+  for (const meshtel::collector::JsonMember& member : object.members) {
+    if (member.first == name) return &member.second;
+  }
+  return nullptr;
+}
+
+// Prints `rows` (the first is the header) in columns two spaces apart.
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()), 0);
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+constexpr int kStatusUnreachable = 3;
+
+int Status(const std::vector<std::string_view>& args) {
+  AdminFlags flags;
+  bool json = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--json") {
+      json = true;
+    } else if ((args[i] == "--admin" || args[i] == "--token") && i + 1 < args.size()) {
+      (args[i] == "--admin" ? flags.admin : flags.token) = std::string(args[i + 1]);
+      ++i;
+    } else {
+      return Usage(("status: unexpected argument '" + std::string(args[i]) + "'").c_str());
+    }
+  }
+  if (flags.token.empty() && std::getenv("MESHTEL_ADMIN_TOKEN") != nullptr) {
+    flags.token = std::getenv("MESHTEL_ADMIN_TOKEN");
+  }
+  absl::StatusOr<meshtel::common::HttpUrl> url =
+      meshtel::common::ParseHttpUrl("http://" + flags.admin + "/");
+  if (!url.ok()) return Usage(("--admin: " + std::string(url.status().message())).c_str());
+  meshtel::common::HttpHeaders headers;
+  if (!flags.token.empty()) headers.emplace_back("Authorization", "Bearer " + flags.token);
+  meshtel::common::HttpClient client(*url, {.timeout = absl::Seconds(5)});
+
+  // Each answer, or the reason there is none.
+  const auto fetch = [&](const char* path, std::string& body) -> bool {
+    absl::StatusOr<meshtel::common::HttpResponse> response = client.Get(path, headers);
+    if (!response.ok()) {
+      std::fprintf(stderr, "meshtelctl: collector at %s unreachable: %s\n", flags.admin.c_str(),
+                   std::string(response.status().message()).c_str());
+      return false;
+    }
+    if (response->status != 200) {
+      std::fprintf(stderr, "meshtelctl: collector at %s answered %s with %u: %s",
+                   flags.admin.c_str(), path, response->status, response->body.c_str());
+      return false;
+    }
+    body = response->body;
+    return true;
+  };
+  std::string proxies_body;
+  std::string exporters_body;
+  if (!fetch("/api/proxies", proxies_body) || !fetch("/api/exporters", exporters_body)) {
+    return kStatusUnreachable;
+  }
+  absl::StatusOr<meshtel::collector::JsonValue> proxies =
+      meshtel::collector::ParseJson(proxies_body);
+  absl::StatusOr<meshtel::collector::JsonValue> exporters =
+      meshtel::collector::ParseJson(exporters_body);
+  if (!proxies.ok() || !proxies->is_object() || !exporters.ok() || !exporters->is_array()) {
+    std::fprintf(stderr,
+                 "meshtelctl: the collector at %s answered something that is not its "
+                 "status JSON\n",
+                 flags.admin.c_str());
+    return kStatusUnreachable;
+  }
+  bool any_nack = false;
+  const meshtel::collector::JsonValue* list = Find(*proxies, "proxies");
+  const std::vector<meshtel::collector::JsonValue> no_items;
+  const std::vector<meshtel::collector::JsonValue>& items =
+      list != nullptr && list->is_array() ? list->items : no_items;
+  for (const meshtel::collector::JsonValue& proxy : items) {
+    if (Member(proxy, "state") == "NACK") any_nack = true;
+  }
+  if (json) {
+    // {"policy":…,"proxies":[…],"exporters":[…]}
+    std::string body = proxies_body;
+    while (!body.empty() && (body.back() == '\n' || body.back() == ' ')) body.pop_back();
+    if (!body.empty()) body.pop_back();  // the closing brace
+    while (!exporters_body.empty() && exporters_body.back() == '\n') exporters_body.pop_back();
+    std::printf("%s,\"exporters\":%s}\n", body.c_str(), exporters_body.c_str());
+    return any_nack ? 1 : 0;
+  }
+  if (const meshtel::collector::JsonValue* policy = Find(*proxies, "policy")) {
+    const std::string digest = Member(*policy, "digest");
+    std::printf("Policy in force: generation %s, digest %s\n\n",
+                Member(*policy, "generation").c_str(), digest.empty() ? "(none)" : digest.c_str());
+  }
+  std::printf("Proxies: %zu\n", items.size());
+  std::vector<std::vector<std::string>> rows = {
+      {"INSTANCE", "WORKLOAD", "NAMESPACE", "VERSION ACKED", "STATE", "NACK REASON"}};
+  for (const meshtel::collector::JsonValue& proxy : items) {
+    std::string reason;
+    if (const meshtel::collector::JsonValue* nack = Find(proxy, "last_nack");
+        nack != nullptr && nack->is_object()) {
+      reason = Member(*nack, "reason");
+      if (Member(proxy, "state") != "NACK") reason = "(earlier) " + reason;
+    }
+    const std::string acked = Member(proxy, "version_acked");
+    rows.push_back({Member(proxy, "instance_id"), Member(proxy, "workload"),
+                    Member(proxy, "namespace"), acked.empty() ? "-" : acked, Member(proxy, "state"),
+                    reason});
+  }
+  PrintTable(rows);
+  std::printf("\nExporters: %zu\n", exporters->items.size());
+  rows = {{"NAME", "TYPE", "LAG RECORDS", "LAG SECONDS", "DELIVERED", "LAST ERROR"}};
+  for (const meshtel::collector::JsonValue& exporter : exporters->items) {
+    rows.push_back({Member(exporter, "name"), Member(exporter, "type"),
+                    Member(exporter, "lag_records"), Member(exporter, "lag_seconds"),
+                    Member(exporter, "delivered"), Member(exporter, "last_error")});
+  }
+  PrintTable(rows);
+  if (any_nack) {
+    std::fprintf(stderr, "meshtelctl: some proxies rejected their policy (NACK)\n");
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -186,6 +348,7 @@ int main(int argc, char** argv) {
   if (args.size() >= 2 && args[0] == "store" && args[1] == "repair") {
     return StoreRepair({args.begin() + 2, args.end()});
   }
+  if (args[0] == "status") return Status({args.begin() + 1, args.end()});
   if (args.size() >= 2 && args[0] == "replay") {
     return Replay(std::string(args[1]), {args.begin() + 2, args.end()});
   }

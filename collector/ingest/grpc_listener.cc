@@ -13,6 +13,14 @@ namespace meshtel::collector {
 absl::StatusOr<GrpcListener> StartGrpcListener(const common::HostPort& listen,
                                                grpc::Service& service, uint64_t max_receive_bytes,
                                                std::string_view config_key, std::string_view what) {
+  return StartGrpcListener(listen, std::vector<grpc::Service*>{&service}, max_receive_bytes,
+                           config_key, what);
+}
+
+absl::StatusOr<GrpcListener> StartGrpcListener(const common::HostPort& listen,
+                                               const std::vector<grpc::Service*>& services,
+                                               uint64_t max_receive_bytes,
+                                               std::string_view config_key, std::string_view what) {
   grpc::ServerBuilder builder;
   // gRPC sets SO_REUSEPORT by default: a second collector (or two receivers configured on one
   // address) would then bind the same port without an error and the kernel would split the
@@ -20,7 +28,7 @@ absl::StatusOr<GrpcListener> StartGrpcListener(const common::HostPort& listen,
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int selected_port = 0;
   builder.AddListeningPort(listen.ToString(), grpc::InsecureServerCredentials(), &selected_port);
-  builder.RegisterService(&service);
+  for (grpc::Service* service : services) builder.RegisterService(service);
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::min<uint64_t>(max_receive_bytes, std::numeric_limits<int>::max())));
   GrpcListener listener;

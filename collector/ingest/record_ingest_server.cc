@@ -205,10 +205,13 @@ RecordIngestServer::RecordIngestServer(std::unique_ptr<RecordIngestService> serv
     : service_(std::move(service)), server_(std::move(server)), port_(port) {}
 
 absl::StatusOr<std::unique_ptr<RecordIngestServer>> RecordIngestServer::Start(
-    const IngestConfig& config, RecordBatchSink& sink, prometheus::Registry& registry) {
+    const IngestConfig& config, RecordBatchSink& sink, prometheus::Registry& registry,
+    const std::vector<grpc::Service*>& other_services) {
   auto service = std::make_unique<RecordIngestService>(config, sink, registry);
+  std::vector<grpc::Service*> services = {service.get()};
+  services.insert(services.end(), other_services.begin(), other_services.end());
   absl::StatusOr<GrpcListener> listener = StartGrpcListener(
-      config.listen, *service, config.max_batch_bytes * 4, "ingest.listen", "record ingest");
+      config.listen, services, config.max_batch_bytes * 4, "ingest.listen", "record ingest");
   if (!listener.ok()) return listener.status();
   return std::unique_ptr<RecordIngestServer>(
       new RecordIngestServer(std::move(service), std::move(listener->server), listener->port));

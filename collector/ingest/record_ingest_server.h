@@ -11,12 +11,16 @@
 //   - the sink failed: no ack; the stream ends with UNAVAILABLE and the proxy resends.
 // Every outcome is counted in meshtel_ingest_batches_total{result=...}.
 //
+// Other services given to Start() (PolicyService) are served on the same port, by the same
+// gRPC server.
+//
 // Threading: gRPC's sync server runs one thread per open stream. Deduplication state is per
 // proxy instance and in memory (a restarted collector processes resent batches again).
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "collector/config/collector_config.h"
@@ -25,7 +29,8 @@
 
 namespace grpc {
 class Server;
-}
+class Service;
+}  // namespace grpc
 
 namespace meshtel::collector {
 
@@ -33,10 +38,11 @@ class RecordIngestService;
 
 class RecordIngestServer {
  public:
-  // Binds config.listen and starts serving. `sink` must outlive the server.
-  static absl::StatusOr<std::unique_ptr<RecordIngestServer>> Start(const IngestConfig& config,
-                                                                   RecordBatchSink& sink,
-                                                                   prometheus::Registry& registry);
+  // Binds config.listen and starts serving RecordService and `other_services`. `sink` and the
+  // other services must outlive the server.
+  static absl::StatusOr<std::unique_ptr<RecordIngestServer>> Start(
+      const IngestConfig& config, RecordBatchSink& sink, prometheus::Registry& registry,
+      const std::vector<grpc::Service*>& other_services = {});
   ~RecordIngestServer();
 
   // Stops accepting streams, lets open ones finish until `grace` has passed, then cancels them.

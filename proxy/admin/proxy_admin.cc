@@ -38,7 +38,8 @@ double Load(const std::atomic<uint64_t>& counter) {
 
 std::vector<MetricFamily> CollectProxyMetrics(const ProxyServer& server,
                                               const RecordReporter& reporter,
-                                              const AccessLogWriter* access_log) {
+                                              const AccessLogWriter* access_log,
+                                              const PolicySubscriber* policy) {
   const ProxyStats& stats = server.stats();
   MetricFamily requests = Family("meshtel_proxy_requests_total",
                                  "Requests handled, by listener direction.", MetricType::Counter);
@@ -123,20 +124,39 @@ std::vector<MetricFamily> CollectProxyMetrics(const ProxyServer& server,
     Add(lines, static_cast<double>(access_log->dropped_lines()), {{"outcome", "dropped"}});
     families.push_back(std::move(lines));
   }
+  if (policy != nullptr) {
+    MetricFamily info =
+        Family("meshtel_proxy_policy_info",
+               "1, labelled with the version of the telemetry policy in force (\"\" "
+               "before the collector sent one).",
+               MetricType::Gauge);
+    Add(info, 1, {{"version", policy->version()}});
+    families.push_back(std::move(info));
+    MetricFamily responses = Family("meshtel_proxy_policy_responses_total",
+                                    "Policy responses from the collector: accepted (ack) or "
+                                    "rejected (nack, the policy in force stays).",
+                                    MetricType::Counter);
+    Add(responses, static_cast<double>(policy->acks()), {{"result", "ack"}});
+    Add(responses, static_cast<double>(policy->nacks()), {{"result", "nack"}});
+    families.push_back(std::move(responses));
+    single("meshtel_proxy_policy_connected", "1 while the policy stream to the collector is open.",
+           MetricType::Gauge, policy->connected() ? 1 : 0);
+  }
   return families;
 }
 
 absl::StatusOr<std::unique_ptr<ProxyAdmin>> ProxyAdmin::Start(const common::HostPort& listen,
                                                               const ProxyServer& server,
                                                               const RecordReporter& reporter,
-                                                              const AccessLogWriter* access_log) {
+                                                              const AccessLogWriter* access_log,
+                                                              const PolicySubscriber* policy) {
   std::vector<std::pair<std::string, common::AdminHandler>> routes;
-  routes.emplace_back(
-      "/stats/prometheus", [&server, &reporter, access_log](const common::AdminRequest&) {
-        return common::AdminResponse{.content_type = "text/plain; version=0.0.4; charset=utf-8",
-                                     .body = prometheus::TextSerializer().Serialize(
-                                         CollectProxyMetrics(server, reporter, access_log))};
-      });
+  routes.emplace_back("/stats/prometheus", [&server, &reporter, access_log,
+                                            policy](const common::AdminRequest&) {
+    return common::AdminResponse{.content_type = "text/plain; version=0.0.4; charset=utf-8",
+                                 .body = prometheus::TextSerializer().Serialize(
+                                     CollectProxyMetrics(server, reporter, access_log, policy))};
+  });
   routes.emplace_back("/healthz/ready", [&server](const common::AdminRequest&) {
     if (server.draining()) return common::AdminResponse{.status = 503, .body = "draining\n"};
     return common::AdminResponse{.body = "ready\n"};

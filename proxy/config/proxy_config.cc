@@ -71,6 +71,33 @@ void ApplyIstioEnvironment(WorkloadConfig& workload, bool namespace_set,
   }
 }
 
+absl::Status ApplyDefaultLabels(WorkloadConfig& workload, bool labels_set,
+                                const std::function<const char*(const char*)>& getenv) {
+  if (labels_set) return absl::OkStatus();
+  const char* json = getenv("ISTIO_METAJSON_LABELS");
+  if (json != nullptr && *json != '\0') {
+    // JSON is YAML here: a flow mapping of quoted strings.
+    YAML::Node labels;
+    try {
+      labels = YAML::Load(json);
+    } catch (const YAML::Exception& exception) {
+      return Invalid("ISTIO_METAJSON_LABELS", fmt::format("not JSON: {}", exception.what()));
+    }
+    if (!labels.IsMap()) return Invalid("ISTIO_METAJSON_LABELS", "not a JSON object");
+    for (const auto& entry : labels) {
+      if (!entry.second.IsScalar()) {
+        return Invalid("ISTIO_METAJSON_LABELS",
+                       fmt::format("label '{}' is not a string", entry.first.Scalar()));
+      }
+      workload.labels[entry.first.Scalar()] = entry.second.Scalar();
+    }
+    return absl::OkStatus();
+  }
+  if (!workload.app.empty()) workload.labels["app"] = workload.app;
+  if (!workload.version.empty()) workload.labels["version"] = workload.version;
+  return absl::OkStatus();
+}
+
 absl::Status ProxyConfig::Validate() const {
   if (!common::IsLogLevel(log_level)) {
     return Invalid("log_level",
@@ -164,6 +191,9 @@ absl::Status ProxyConfig::Validate() const {
     }
   }
   if (workload.namespace_name.empty()) return Invalid("workload.namespace", "must not be empty");
+  for (const auto& [name, value] : workload.labels) {
+    if (name.empty()) return Invalid("workload.labels", "a label name is empty");
+  }
   if (absl::Status status = access_log.render.Validate("access_log"); !status.ok()) return status;
   if (access_log.max_buffered_bytes < (64 << 10) || access_log.max_buffered_bytes > (1u << 30)) {
     return Invalid("access_log.max_buffered_bytes",
@@ -226,6 +256,7 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   }
   bool namespace_set = false;
+  bool labels_set = false;
   if (auto workload = top.Map("workload")) {
     WorkloadConfig& w = config.workload;
     workload->Read("name", w.name);
@@ -238,6 +269,10 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
     workload->Read("cluster", w.cluster);
     workload->Read("principal", w.principal);
     workload->Read("service_host", w.service_host);
+    labels_set = workload->Has("labels");
+    std::vector<std::pair<std::string, std::string>> labels;
+    workload->Read("labels", labels);
+    w.labels.insert(labels.begin(), labels.end());
     top.Fail(workload->Finish());
   }
   if (auto inbound = top.Map("inbound")) {
@@ -311,9 +346,16 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root) {
     access_log->Read("max_buffered_bytes", config.access_log.max_buffered_bytes);
     top.Fail(access_log->Finish());
   }
+  if (auto policy = top.Map("policy")) {
+    policy->Read("enabled", config.policy.enabled);
+    top.Fail(policy->Finish());
+  }
   if (absl::Status status = top.Finish(); !status.ok()) return status;
-  ApplyIstioEnvironment(config.workload, namespace_set,
-                        [](const char* name) { return std::getenv(name); });
+  const auto getenv = [](const char* name) { return std::getenv(name); };
+  ApplyIstioEnvironment(config.workload, namespace_set, getenv);
+  if (absl::Status status = ApplyDefaultLabels(config.workload, labels_set, getenv); !status.ok()) {
+    return status;
+  }
   if (config.workload.service_host.empty() && !config.workload.name.empty()) {
     config.workload.service_host = fmt::format("{}.{}.svc.cluster.local", config.workload.name,
                                                config.workload.namespace_name);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,10 @@ struct WorkloadConfig {
   // The service the workload serves, as a host name: destination_service on inbound records.
   // Default: "<name>.<namespace>.svc.cluster.local"
   std::string service_host;
+  // The pod's labels, announced to the collector with the policy subscription (Telemetry
+  // selector.matchLabels match them). Default: the JSON object in ISTIO_METAJSON_LABELS when set
+  // (as Istio's injector sets it), else {app: <app>, version: <version>} for the non-empty ones
+  std::map<std::string, std::string> labels;
 };
 
 struct InboundConfig {
@@ -123,6 +128,12 @@ struct AccessLogConfig {
   uint64_t max_buffered_bytes = 4 << 20;
 };
 
+// The telemetry policy the collector pushes (proxy/policy/policy_subscriber.h).
+struct PolicyConfig {
+  // Subscribe to the collector's PolicyService (on the reporter's collector address). Default: true
+  bool enabled = true;
+};
+
 struct ProxyConfig {
   std::string log_level = "info";  // Default: info
   // Identifies this proxy run to the collector. Default: "<hostname>-<pid>-<random>"
@@ -147,6 +158,7 @@ struct ProxyConfig {
   TracingConfig tracing;
   AdminConfig admin;
   AccessLogConfig access_log;
+  PolicyConfig policy;
 
   absl::Status Validate() const;
 };
@@ -162,6 +174,10 @@ absl::StatusOr<ProxyConfig> ParseProxyConfig(const YAML::Node& root);
 // spiffe://cluster.local/ns/<namespace>/sa/<account>). `getenv` is a parameter for tests.
 void ApplyIstioEnvironment(WorkloadConfig& workload, bool namespace_set,
                            const std::function<const char*(const char*)>& getenv);
+// Fills workload.labels when the file set none: ISTIO_METAJSON_LABELS (a JSON object of strings)
+// when set, else app and version (the non-empty ones). Errors name ISTIO_METAJSON_LABELS.
+absl::Status ApplyDefaultLabels(WorkloadConfig& workload, bool labels_set,
+                                const std::function<const char*(const char*)>& getenv);
 // Loads and validates a YAML file; an empty path yields the defaults.
 absl::StatusOr<ProxyConfig> LoadProxyConfig(const std::string& file_path);
 

@@ -27,6 +27,7 @@
 #include "proxy/http/route_table.h"
 #include "proxy/http/upstream_pool.h"
 #include "proxy/identity/peer_metadata.h"
+#include "proxy/policy/active_policy.h"
 #include "proxy/trace/trace_context.h"
 #include "spdlog/spdlog.h"
 
@@ -309,6 +310,8 @@ asio::awaitable<TunnelResult> Tunnel(beast::tcp_stream& downstream, beast::tcp_s
 
 struct ProxyServer::Impl {
   struct Worker {
+    // First: destroyed last, after the coroutines (holding leases) die with the io_context.
+    std::optional<PolicyReader> policy;
     asio::io_context io_context{1};
     std::vector<tcp::acceptor> acceptors;
     std::optional<UpstreamPool> pool;
@@ -322,6 +325,8 @@ struct ProxyServer::Impl {
 
   ProxyConfig config;
   RecordSink* sink = nullptr;
+  std::unique_ptr<PolicyHolder> own_policy;  // when Start() was given none
+  const PolicyHolder* policy = nullptr;
   std::unique_ptr<RouteTable> routes;
   Route inbound_route;
   meshtel::v1::WorkloadIdentity own_identity;
@@ -353,21 +358,25 @@ struct ProxyServer::Impl {
                                           Direction direction, Worker& worker,
                                           const std::optional<tcp::endpoint>& original_destination,
                                           std::span<char> relay, Clock::time_point start,
+                                          const ActivePolicy& policy, const ListenerPolicy& side,
                                           meshtel::v1::RequestRecord& record);
 
   asio::awaitable<bool> SendLocalReply(beast::tcp_stream& downstream, const LocalReply& reply,
                                        unsigned version, bool keep_alive, Clock::time_point start,
                                        meshtel::v1::RequestRecord& record);
 
-  // Counts the finished request and hands its record to the sink.
-  void Report(Direction direction, const meshtel::v1::RequestRecord& record);
+  // Counts the finished request and hands its record to the sink (unless the listener's policy
+  // turned reporting off).
+  void Report(Direction direction, const ListenerPolicy& side,
+              const meshtel::v1::RequestRecord& record);
 
   asio::awaitable<void> Accept(tcp::acceptor& acceptor, Direction direction, Worker& worker);
 };
 
-void ProxyServer::Impl::Report(Direction direction, const meshtel::v1::RequestRecord& record) {
+void ProxyServer::Impl::Report(Direction direction, const ListenerPolicy& side,
+                               const meshtel::v1::RequestRecord& record) {
   (direction == Direction::kInbound ? stats.inbound : stats.outbound).Count(record);
-  sink->Submit(record);
+  if (side.report) sink->Submit(record);
 }
 
 asio::awaitable<void> ProxyServer::Impl::Accept(tcp::acceptor& acceptor, Direction direction,
@@ -418,6 +427,10 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
     const auto start_wall = std::chrono::system_clock::now();
     stats.active_requests.fetch_add(1);
 
+    // The policy in force for this request (one atomic load while it does not change).
+    const PolicyReader::Lease policy = worker.policy->Acquire();
+    const ListenerPolicy& side =
+        direction == Direction::kOutbound ? policy->outbound : policy->inbound;
     record.Clear();  // one record per connection, reused: its strings keep their buffers
     record.set_start_time_unix_nano(static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(start_wall.time_since_epoch())
@@ -451,7 +464,7 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
                                                                    : kBadRequest;
       record.set_request_bytes(request_bytes);
       co_await SendLocalReply(downstream, reply, 11, false, start, record);
-      Report(direction, record);
+      Report(direction, side, record);
       stats.active_requests.fetch_sub(1);
       linger = true;
       break;
@@ -471,14 +484,14 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
       record.set_response_flags(
           FlagBit(meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_CONNECTION_TERMINATION));
       record.set_duration_ns(OffsetNs(start, Clock::now()));
-      Report(direction, record);
+      Report(direction, side, record);
       stats.active_requests.fetch_sub(1);
       break;
     }
-    const ForwardOutcome outcome =
-        co_await Forward(downstream, buffer, parser, direction, worker, original_destination,
-                         std::span<char>(relay_buffer.get(), kRelayPieceBytes), start, record);
-    Report(direction, record);
+    const ForwardOutcome outcome = co_await Forward(
+        downstream, buffer, parser, direction, worker, original_destination,
+        std::span<char>(relay_buffer.get(), kRelayPieceBytes), start, *policy, side, record);
+    Report(direction, side, record);
     stats.active_requests.fetch_sub(1);
     linger = outcome.linger;
     if (!outcome.keep_alive || draining.load()) break;
@@ -526,7 +539,8 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     beast::tcp_stream& downstream, beast::flat_buffer& downstream_buffer,
     http::request_parser<http::buffer_body>& parser, Direction direction, Worker& worker,
     const std::optional<tcp::endpoint>& original_destination, std::span<char> relay,
-    Clock::time_point start, meshtel::v1::RequestRecord& record) {
+    Clock::time_point start, const ActivePolicy& policy, const ListenerPolicy& side,
+    meshtel::v1::RequestRecord& record) {
   auto& request = parser.get();
   const bool downstream_keep_alive = request.keep_alive();
   const unsigned version = request.version();
@@ -551,13 +565,32 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
   record.set_protocol(version == 10 ? "HTTP/1.0" : "HTTP/1.1");
   record.set_user_agent(std::string(ToStd(request[http::field::user_agent])));
   record.set_forwarded_for(std::string(ToStd(request["x-forwarded-for"])));
-  // Headers the configuration asks for, as the downstream sent them (before any rewriting).
-  for (const std::string& name : config.capture_request_headers) {
+  // Headers the configuration and the policy ask for, as the downstream sent them (before any
+  // rewriting).
+  for (const std::string& name : policy.capture_request_headers) {
     const auto found = request.find(name);
     if (found == request.end()) continue;
     meshtel::v1::CapturedHeader& header = *record.add_captured_headers();
     header.set_name(name);
     header.set_value(std::string(ToStd(found->value())));
+  }
+  // The policy's custom tags (literal, request header, environment read at install).
+  for (const ListenerPolicy::Tag& tag : side.tags) {
+    if (!tag.from_header) {
+      meshtel::v1::SpanTag& added = *record.add_custom_tags();
+      added.set_name(tag.name);
+      added.set_value(tag.value);
+      continue;
+    }
+    const auto found = request.find(tag.value);
+    if (found == request.end() && tag.default_value.empty()) continue;
+    meshtel::v1::SpanTag& added = *record.add_custom_tags();
+    added.set_name(tag.name);
+    if (found != request.end()) {
+      added.set_value(std::string(ToStd(found->value())));
+    } else {
+      added.set_value(tag.default_value);
+    }
   }
   const bool is_grpc = ToStd(request[http::field::content_type]).starts_with("application/grpc");
   record.set_request_protocol(is_grpc ? meshtel::v1::REQUEST_PROTOCOL_GRPC
@@ -586,8 +619,8 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
   };
   const IncomingContext incoming = ExtractTraceContext(trace_headers);
   if (incoming.invalid) stats.invalid_trace_contexts.fetch_add(1, std::memory_order_relaxed);
-  const SamplingDecision sampling = DecideSampling(incoming, trace_headers, request_id,
-                                                   config.tracing.random_sampling_percentage);
+  const SamplingDecision sampling =
+      DecideSampling(incoming, trace_headers, request_id, side.sampling_percentage);
   const HopContext hop = NewHop(incoming, sampling.sampled);
   record.set_trace_id(ToBytes(hop.trace_id));
   record.set_span_id(ToBytes(hop.span_id));
@@ -862,10 +895,16 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
 ProxyServer::ProxyServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(const ProxyConfig& config,
-                                                                RecordSink& sink) {
+                                                                RecordSink& sink,
+                                                                const PolicyHolder* policy) {
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   impl->sink = &sink;
+  if (policy == nullptr) {
+    impl->own_policy = std::make_unique<PolicyHolder>(DefaultPolicy(config));
+    policy = impl->own_policy.get();
+  }
+  impl->policy = policy;
   absl::StatusOr<std::unique_ptr<RouteTable>> routes =
       RouteTable::Build(config.outbound.enabled ? config.outbound : OutboundConfig{});
   if (!routes.ok()) return routes.status();
@@ -909,6 +948,7 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(const ProxyConfi
   });
   for (unsigned t = 0; t < thread_count; ++t) {
     auto worker = std::make_unique<Impl::Worker>();
+    worker->policy.emplace(*impl->policy);
     worker->pool.emplace(worker->io_context, *impl->upstream_limits);
     for (size_t l = 0; l < impl->listeners.size(); ++l) {
       const char* key = impl->listeners[l].direction == Direction::kInbound ? "inbound.listen"

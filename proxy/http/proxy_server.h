@@ -22,6 +22,11 @@
 // Expect: 100-continue is answered by the proxy itself (as Envoy does by default).
 // Transparent mode (inbound/outbound.transparent) reads the original destination of connections
 // redirected by iptables (original_destination.h): outbound requests with no route go there.
+// Telemetry policy (proxy/policy/active_policy.h): each request takes the policy in force when it
+// starts (one atomic load while it does not change); the outbound listener uses its outbound
+// side, the inbound listener its inbound side: the sampling percentage, the custom tags added to
+// RequestRecord.custom_tags, the captured headers (config ∪ policy), and report=false (the record
+// is counted in the proxy's stats but not sent).
 
 #include <cstdint>
 #include <memory>
@@ -29,15 +34,18 @@
 #include "absl/status/statusor.h"
 #include "proxy/config/proxy_config.h"
 #include "proxy/http/proxy_stats.h"
+#include "proxy/policy/active_policy.h"
 #include "proxy/reporter/record_sink.h"
 
 namespace meshtel::proxy {
 
 class ProxyServer {
  public:
-  // Binds the enabled listeners and starts the IO threads. `sink` must outlive the server.
+  // Binds the enabled listeners and starts the IO threads. `sink` and `policy` must outlive the
+  // server; without `policy` the config's own settings apply (DefaultPolicy).
   static absl::StatusOr<std::unique_ptr<ProxyServer>> Start(const ProxyConfig& config,
-                                                            RecordSink& sink);
+                                                            RecordSink& sink,
+                                                            const PolicyHolder* policy = nullptr);
   ~ProxyServer();
 
   // Stops accepting, lets in-flight requests finish until drain_timeout, then closes every

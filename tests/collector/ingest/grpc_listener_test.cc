@@ -8,12 +8,14 @@
 
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 
 namespace meshtel::collector {
 namespace {
 
 namespace otlp = opentelemetry::proto::collector::trace::v1;
+namespace otlp_logs = opentelemetry::proto::collector::logs::v1;
 
 // Answers every Export with OK.
 class AcceptingTraceService : public otlp::TraceService::Service {
@@ -46,6 +48,35 @@ TEST(GrpcListenerTest, ServesOnTheChosenPortUpToTheMessageLimit) {
   const grpc::Status too_large = Export(listener->port, 8192);
   EXPECT_EQ(too_large.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
       << too_large.error_message();
+  listener->server->Shutdown();
+}
+
+// Answers every Export with OK.
+class AcceptingLogsService : public otlp_logs::LogsService::Service {
+ public:
+  grpc::Status Export(grpc::ServerContext*, const otlp_logs::ExportLogsServiceRequest*,
+                      otlp_logs::ExportLogsServiceResponse*) override {
+    return grpc::Status::OK;
+  }
+};
+
+TEST(GrpcListenerTest, ServesSeveralServicesOnOnePort) {
+  AcceptingTraceService traces;
+  AcceptingLogsService logs;
+  absl::StatusOr<GrpcListener> listener =
+      StartGrpcListener(common::HostPort{"127.0.0.1", 0}, {&traces, &logs}, 4096,
+                        "ingest.test.listen", "test receiver");
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  EXPECT_TRUE(Export(listener->port, 100).ok());
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(listener->port),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = otlp_logs::LogsService::NewStub(channel);
+  otlp_logs::ExportLogsServiceRequest request;
+  otlp_logs::ExportLogsServiceResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  const grpc::Status status = stub->Export(&context, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
   listener->server->Shutdown();
 }
 

@@ -113,6 +113,10 @@ TEST(ProxyConfigTest, EveryKeyDecodes) {
             (std::vector<collector::AccessLogJsonField>{{"method", "%REQ(:METHOD)%"},
                                                         {"code", "%RESPONSE_CODE%"}}));
   EXPECT_EQ(config->access_log.max_buffered_bytes, 1048576u);
+  EXPECT_EQ(config->workload.labels,
+            (std::map<std::string, std::string>{
+                {"app", "reviews"}, {"track", "canary"}, {"version", "v1"}}));
+  EXPECT_FALSE(config->policy.enabled);
 }
 
 TEST(ProxyConfigTest, ServiceHostDefaultsFromWorkload) {
@@ -169,6 +173,73 @@ TEST(ProxyConfigTest, IstioEnvironmentFillsWhatTheFileLeavesEmpty) {
   });
   EXPECT_EQ(pod_only.name, "cart-0");
   EXPECT_EQ(pod_only.namespace_name, "default");
+}
+
+TEST(ProxyConfigTest, PolicyIsOnByDefaultAndCanBeTurnedOff) {
+  absl::StatusOr<ProxyConfig> config = ParseProxyConfig(YAML::Load(""));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->policy.enabled);
+  config = ParseProxyConfig(YAML::Load("policy: {enabled: false}"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->policy.enabled);
+  config = ParseProxyConfig(YAML::Load("policy: {enable: false}"));
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("policy.enable"), std::string_view::npos)
+      << config.status();
+}
+
+TEST(ProxyConfigTest, WorkloadLabelsDefaultToAppAndVersion) {
+  absl::StatusOr<ProxyConfig> config =
+      ParseProxyConfig(YAML::Load("workload: {name: reviews-v1, app: reviews, version: v1}"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->workload.labels,
+            (std::map<std::string, std::string>{{"app", "reviews"}, {"version", "v1"}}));
+  config = ParseProxyConfig(YAML::Load("workload: {name: reviews-v1, app: reviews}"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->workload.labels, (std::map<std::string, std::string>{{"app", "reviews"}}));
+  // Labels in the file replace the defaults.
+  config = ParseProxyConfig(
+      YAML::Load("workload: {app: reviews, labels: {app: reviews, tier: gold, track: canary}}"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->workload.labels,
+            (std::map<std::string, std::string>{
+                {"app", "reviews"}, {"tier", "gold"}, {"track", "canary"}}));
+  config = ParseProxyConfig(YAML::Load("workload: {labels: [app]}"));
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(), "workload.labels: must be a mapping of strings to strings");
+  config = ParseProxyConfig(YAML::Load("workload: {labels: {\"\": x}}"));
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(), "workload.labels: a label name is empty");
+}
+
+TEST(ProxyConfigTest, IstioJsonLabelsAreThePodLabels) {
+  const auto env = [](const char* json) {
+    return [json](const char* name) -> const char* {
+      return std::string_view(name) == "ISTIO_METAJSON_LABELS" ? json : nullptr;
+    };
+  };
+  WorkloadConfig workload;
+  workload.app = "reviews";
+  ASSERT_TRUE(
+      ApplyDefaultLabels(workload, false,
+                         env(R"({"app":"reviews","pod-template-hash":"7d9f","tier":"gold"})"))
+          .ok());
+  EXPECT_EQ(workload.labels,
+            (std::map<std::string, std::string>{
+                {"app", "reviews"}, {"pod-template-hash", "7d9f"}, {"tier", "gold"}}));
+  // Labels from the file win over the environment.
+  WorkloadConfig from_file;
+  from_file.labels = {{"app", "mine"}};
+  ASSERT_TRUE(ApplyDefaultLabels(from_file, true, env(R"({"app":"reviews"})")).ok());
+  EXPECT_EQ(from_file.labels, (std::map<std::string, std::string>{{"app", "mine"}}));
+  WorkloadConfig bad;
+  absl::Status status = ApplyDefaultLabels(bad, false, env("[1, 2]"));
+  EXPECT_EQ(status.message(), "ISTIO_METAJSON_LABELS: not a JSON object");
+  status = ApplyDefaultLabels(bad, false, env(R"({"app": {"x": 1}})"));
+  EXPECT_EQ(status.message(), "ISTIO_METAJSON_LABELS: label 'app' is not a string");
+  status = ApplyDefaultLabels(bad, false, env("{\"app\": "));
+  EXPECT_TRUE(std::string(status.message()).starts_with("ISTIO_METAJSON_LABELS: not JSON"))
+      << status;
 }
 
 TEST(ProxyConfigTest, CaptureRequestHeadersAreLowerCased) {

@@ -14,6 +14,7 @@
 #include "boost/beast.hpp"
 #include "gtest/gtest.h"
 #include "proxy/identity/peer_metadata.h"
+#include "proxy/policy/active_policy.h"
 #include "proxy/trace/trace_context.h"
 #include "tests/support/http_get.h"
 #include "tests/support/process.h"
@@ -227,7 +228,8 @@ class ProxyServerTest : public ::testing::Test {
     config.outbound.routes = {route, dead};
     config.drain_timeout = absl::Seconds(1);
     config.capture_request_headers = capture_request_headers_;
-    auto server = ProxyServer::Start(config, sink_);
+    config_ = config;
+    auto server = ProxyServer::Start(config, sink_, policy_.get());
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
   }
@@ -241,6 +243,8 @@ class ProxyServerTest : public ::testing::Test {
 
   uint32_t io_threads_ = 2;
   std::vector<std::string> capture_request_headers_;
+  ProxyConfig config_;
+  std::unique_ptr<PolicyHolder> policy_;  // set before StartProxy to enforce a policy
   UpstreamConfig upstream_config_;
   CapturingSink sink_;
   TestUpstream upstream_;
@@ -531,6 +535,104 @@ TEST_F(ProxyServerTest, NoIncomingDecisionSamplesAtTheConfiguredRate) {
                                                 {{"Host", "backend"}, {"x-client-trace-id", "1"}});
   ASSERT_EQ(forced.status, 200);
   EXPECT_TRUE(sink_.Wait(2)[1].sampled());
+}
+
+// A ProxyPolicy side with sampling `percent` (< 0: unset).
+meshtel::v1::SidePolicy Side(double percent, bool report = true) {
+  meshtel::v1::SidePolicy side;
+  if (percent >= 0) side.set_random_sampling_percentage(percent);
+  side.set_report(report);
+  return side;
+}
+
+TEST_F(ProxyServerTest, PolicySamplingAppliesPerListenerAndChangesWithoutRestart) {
+  io_threads_ = 1;
+  policy_ = std::make_unique<PolicyHolder>(std::make_shared<ActivePolicy>(
+      ActivePolicy{.outbound = {.sampling_percentage = 0}, .inbound = {.sampling_percentage = 0}}));
+  StartProxy(upstream_.port(), absl::Seconds(15), /*sampling_percentage=*/0);
+  ASSERT_EQ(testing::HttpGet(server_->outbound_port(), "/echo", {{"Host", "backend"}}).status, 200);
+  EXPECT_FALSE(sink_.Wait(1)[0].sampled());
+
+  meshtel::v1::ProxyPolicy pushed;
+  *pushed.mutable_outbound() = Side(100);
+  ASSERT_TRUE(ValidateProxyPolicy(pushed, config_).ok());
+  policy_->Install(CompilePolicy(pushed, "v2", config_, [](const char*) { return nullptr; }));
+  ASSERT_EQ(testing::HttpGet(server_->outbound_port(), "/echo", {{"Host", "backend"}}).status, 200);
+  EXPECT_TRUE(sink_.Wait(2)[1].sampled());
+  // The inbound side is unset in the policy: the config's 0% stands.
+  ASSERT_EQ(testing::HttpGet(server_->inbound_port(), "/echo").status, 200);
+  const auto records = sink_.Wait(3);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[2].reporter(), meshtel::v1::REPORTER_DESTINATION);
+  EXPECT_FALSE(records[2].sampled());
+}
+
+TEST_F(ProxyServerTest, PolicyCustomTagsAndCapturedHeadersAreAddedToRecords) {
+  capture_request_headers_ = {"x-tenant"};
+  policy_ = std::make_unique<PolicyHolder>(std::make_shared<ActivePolicy>());
+  StartProxy(upstream_.port());
+  meshtel::v1::ProxyPolicy pushed;
+  *pushed.mutable_outbound() = Side(-1);
+  auto* tag = pushed.mutable_outbound()->add_custom_tags();
+  tag->set_name("tier");
+  tag->set_literal("gold");
+  tag = pushed.mutable_outbound()->add_custom_tags();
+  tag->set_name("user");
+  tag->set_header("x-user");
+  tag->set_default_value("anonymous");
+  tag = pushed.mutable_outbound()->add_custom_tags();
+  tag->set_name("pod");
+  tag->set_environment("MESHTEL_TEST_POD");
+  tag->set_default_value("no-pod");
+  tag = pushed.mutable_outbound()->add_custom_tags();
+  tag->set_name("team");
+  tag->set_header("x-team");  // absent, no default: no tag
+  pushed.add_capture_request_headers("x-user");
+  pushed.add_capture_request_headers("x-tenant");
+  ASSERT_TRUE(ValidateProxyPolicy(pushed, config_).ok());
+  policy_->Install(CompilePolicy(pushed, "v1", config_, [](const char* name) -> const char* {
+    return std::string_view(name) == "MESHTEL_TEST_POD" ? "pod-7" : nullptr;
+  }));
+
+  ASSERT_EQ(testing::HttpGet(server_->outbound_port(), "/echo",
+                             {{"Host", "backend"}, {"x-user", "ada"}, {"x-tenant", "t1"}})
+                .status,
+            200);
+  ASSERT_EQ(testing::HttpGet(server_->outbound_port(), "/echo", {{"Host", "backend"}}).status, 200);
+  const auto records = sink_.Wait(2);
+  ASSERT_EQ(records.size(), 2u);
+  const auto tags = [](const meshtel::v1::RequestRecord& record) {
+    std::vector<std::string> out;
+    for (const auto& tag : record.custom_tags()) out.push_back(tag.name() + "=" + tag.value());
+    return out;
+  };
+  EXPECT_EQ(tags(records[0]), (std::vector<std::string>{"tier=gold", "user=ada", "pod=pod-7"}));
+  EXPECT_EQ(tags(records[1]),
+            (std::vector<std::string>{"tier=gold", "user=anonymous", "pod=pod-7"}));
+  // The config's header first, then the policy's.
+  ASSERT_EQ(records[0].captured_headers_size(), 2);
+  EXPECT_EQ(records[0].captured_headers(0).name(), "x-tenant");
+  EXPECT_EQ(records[0].captured_headers(1).name(), "x-user");
+  EXPECT_EQ(records[0].captured_headers(1).value(), "ada");
+  // The inbound side has no tags.
+  ASSERT_EQ(testing::HttpGet(server_->inbound_port(), "/echo").status, 200);
+  EXPECT_EQ(sink_.Wait(3)[2].custom_tags_size(), 0);
+}
+
+TEST_F(ProxyServerTest, PolicyReportOffSendsNoRecordForThatListener) {
+  policy_ = std::make_unique<PolicyHolder>(std::make_shared<ActivePolicy>());
+  StartProxy(upstream_.port());
+  meshtel::v1::ProxyPolicy pushed;
+  *pushed.mutable_inbound() = Side(-1, /*report=*/false);
+  *pushed.mutable_outbound() = Side(-1);
+  policy_->Install(CompilePolicy(pushed, "v1", config_, [](const char*) { return nullptr; }));
+  ASSERT_EQ(testing::HttpGet(server_->inbound_port(), "/echo").status, 200);
+  ASSERT_TRUE(testing::WaitFor([&] { return server_->stats().inbound.requests.load() == 1; },
+                               std::chrono::seconds(10)));
+  ASSERT_EQ(testing::HttpGet(server_->outbound_port(), "/echo", {{"Host", "backend"}}).status, 200);
+  const auto records = sink_.Wait(1);
+  ASSERT_EQ(records.size(), 1u);  // the inbound request was counted but not reported
+  EXPECT_EQ(records[0].reporter(), meshtel::v1::REPORTER_SOURCE);
 }
 
 // Peak resident memory of this process (VmHWM), in bytes.
