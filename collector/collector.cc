@@ -15,6 +15,7 @@
 #include "collector/common/program.h"
 #include "collector/logs/json_escape.h"
 #include "collector/logs/received_log.h"
+#include "collector/policy/proxy_policy.h"
 #include "collector/traces/trace_json.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
@@ -119,8 +120,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
       if (absl::Status checked = reload.check_policy(*policy); !checked.ok()) policy = checked;
     }
     if (!policy.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("policy.file: ", policy.status().message()));
+      return absl::InvalidArgumentError(absl::StrCat("policy.file: ", policy.status().message()));
     }
     spdlog::info("policy {}: {} Telemetry resources, digest {}", config.policy.file,
                  policy->resource_count(), policy->digest());
@@ -197,8 +197,26 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
     spdlog::warn("admin.token is not set: the admin write endpoints answer only on loopback");
   }
 
-  absl::StatusOr<std::unique_ptr<RecordIngestServer>> ingest =
-      RecordIngestServer::Start(config.ingest, *collector, *collector->registry_);
+  // Policy distribution: each proxy's node resolved against the policy in force, on the ingest
+  // port; every PolicySource change is pushed to the proxies whose policy it changes.
+  collector->policy_server_ = std::make_unique<PolicyServer>(
+      [owner](const meshtel::v1::PolicyNode& node) {
+        const std::shared_ptr<const TelemetryPolicy> policy = owner->policy_source_.current();
+        PolicyWorkload workload;
+        workload.namespace_name = node.namespace_();
+        workload.name = node.workload();
+        workload.labels.insert(node.labels().begin(), node.labels().end());
+        return ToProxyPolicy(policy->Resolve(workload), policy->mesh(),
+                             owner->config_.metrics.overrides);
+      },
+      [owner](const PolicyWorkload& workload) { owner->OnPolicyNode(workload); },
+      *collector->registry_);
+  collector->policy_subscription_ =
+      collector->policy_source_.Subscribe([owner](const std::shared_ptr<const TelemetryPolicy>&) {
+        owner->policy_server_->PolicyChanged();
+      });
+  absl::StatusOr<std::unique_ptr<RecordIngestServer>> ingest = RecordIngestServer::Start(
+      config.ingest, *collector, *collector->registry_, {&collector->policy_server_->service()});
   if (!ingest.ok()) return ingest.status();
   collector->ingest_ = *std::move(ingest);
   if (config.ingest.otlp.enabled) {
@@ -226,6 +244,8 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   });
   routes.emplace_back("/api/exporters",
                       [self](const common::AdminRequest&) { return self->ExportersJson(); });
+  routes.emplace_back("/api/proxies",
+                      [self](const common::AdminRequest&) { return self->ProxiesStatusJson(); });
   routes.emplace_back("/api/dead-letters", [self](const common::AdminRequest& request) {
     return self->DeadLettersJson(request);
   });
@@ -335,6 +355,20 @@ common::AdminResponse Collector::ExportersJson() const {
   }
   body += "]\n";
   return common::AdminResponse{.content_type = "application/json", .body = std::move(body)};
+}
+
+common::AdminResponse Collector::ProxiesStatusJson() const {
+  const std::shared_ptr<const TelemetryPolicy> policy = policy_source_.current();
+  return common::AdminResponse{.content_type = "application/json",
+                               .body = ProxiesJson(policy_server_->Streams(),
+                                                   policy_source_.generation(), policy->digest())};
+}
+
+void Collector::OnPolicyNode(const PolicyWorkload& workload) {
+  // The labels proxies announce are what Telemetry selectors match; the collector's own
+  // enforcement takes them here once it resolves per workload.
+  spdlog::debug("policy: proxy of {}/{} announced {} labels", workload.namespace_name,
+                workload.name, workload.labels.size());
 }
 
 common::AdminResponse Collector::DeadLettersJson(const common::AdminRequest& request) const {
@@ -486,6 +520,13 @@ absl::Status Collector::Shutdown() {
   }
   expiry_wake_.notify_all();
   if (expiry_thread_.joinable()) expiry_thread_.join();
+  if (policy_subscription_ != 0) {
+    policy_source_.Unsubscribe(policy_subscription_);
+    policy_subscription_ = 0;
+  }
+  // Policy streams never end on their own: end them first, so they do not hold up the ingest
+  // server's grace period.
+  if (policy_server_ != nullptr) policy_server_->Shutdown();
   if (ingest_ != nullptr) {
     ingest_->Shutdown(config_.shutdown_grace);
   }

@@ -17,6 +17,10 @@
 // read ({"capture_request_headers":[...]}), which the proxies must capture.
 // Remote write: each metrics.remote_write entry gets a RemoteWriter (its own thread) pushing the
 // samples /metrics shows of RequestMetrics to a Prometheus remote write receiver.
+// Policy distribution: PolicyServer serves meshtel.v1.PolicyService on the ingest port (the same
+// gRPC server as RecordService); each proxy's node is resolved against policy_source() and
+// converted (ToProxyPolicy, with metrics.overrides); every PolicySource change is pushed to the
+// proxies whose policy it changes. GET /api/proxies shows every stream and the policy in force.
 
 #include <atomic>
 #include <condition_variable>
@@ -43,6 +47,7 @@
 #include "collector/metrics/remote_write.h"
 #include "collector/metrics/request_metrics.h"
 #include "collector/metrics/scrape_handler.h"
+#include "collector/policy/policy_server.h"
 #include "collector/policy/policy_source.h"
 #include "collector/store/record_store.h"
 #include "collector/store/retention.h"
@@ -88,6 +93,8 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   PolicySource& policy_source() { return policy_source_; }
   // Reloads the config and policy files now (SIGHUP); see ConfigReloader.
   void Reload(std::string_view reason) { reloader_->ReloadNow(reason); }
+  // The proxies' policy streams (PolicyService on the ingest port); GET /api/proxies.
+  PolicyServer& policy_server() { return *policy_server_; }
 
   // RecordBatchSink
   absl::Status Consume(const meshtel::v1::RecordBatch& batch,
@@ -112,6 +119,10 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   // [&family=logs|spans] starts one (an optional body, one YAML exporter entry, names a one-off
   // target instead of a configured exporter); POST /api/replay/cancel?exporter=NAME stops it.
   common::AdminResponse Replay(const common::AdminRequest& request);
+  // GET /api/proxies: every proxy's policy stream (ACK/NACK/PENDING) and the policy in force.
+  common::AdminResponse ProxiesStatusJson() const;
+  // A proxy announced its workload on its policy stream.
+  void OnPolicyNode(const PolicyWorkload& workload);
   // GET /api/traces/{trace_id}: a stored trace as OTLP/JSON (404 when none is stored).
   common::AdminResponse TraceJson(const common::AdminRequest& request) const;
   // Null when `request` may write; else the 401/403 answer.
@@ -133,6 +144,9 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   std::unique_ptr<DeliveryEngine> delivery_;
   ExporterBuilder build_exporter_;
   std::unique_ptr<ReplayManager> replays_;
+  // Before ingest_: it outlives the gRPC server that serves it.
+  std::unique_ptr<PolicyServer> policy_server_;
+  int policy_subscription_ = 0;  // PolicySource listener pushing changes; 0 = none
   std::unique_ptr<RecordIngestServer> ingest_;
   std::unique_ptr<OtlpReceiver> otlp_;  // null when ingest.otlp.enabled is false
   std::unique_ptr<AlsServer> als_;      // null when ingest.als.enabled is false
