@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "collector/common/admin_http_server.h"
 #include "collector/config/collector_config.h"
+#include "collector/config/config_reloader.h"
 #include "collector/delivery/delivery_engine.h"
 #include "collector/delivery/exporter.h"
 #include "collector/delivery/replay.h"
@@ -42,6 +43,7 @@
 #include "collector/metrics/remote_write.h"
 #include "collector/metrics/request_metrics.h"
 #include "collector/metrics/scrape_handler.h"
+#include "collector/policy/policy_source.h"
 #include "collector/store/record_store.h"
 #include "collector/store/retention.h"
 #include "collector/traces/trace_pipeline.h"
@@ -60,8 +62,13 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
  public:
   // Opens the store, starts retention, builds the exporters with `build_exporter` and starts
   // their delivery, then the ingest and admin servers. Errors name the failing part.
+  // The policy file (policy.file) is loaded first: an invalid one fails the start. `reload`
+  // names the config file and its loader for hot reload (ConfigReloader; its check_policy and
+  // apply_log_level are the collector's own); without a config path only the policy file is
+  // followed.
   static absl::StatusOr<std::unique_ptr<Collector>> Start(
-      const CollectorConfig& config, const ExporterBuilder& build_exporter = nullptr);
+      const CollectorConfig& config, const ExporterBuilder& build_exporter = nullptr,
+      ConfigReloaderOptions reload = {});
   ~Collector() override;
 
   // Not ready, stop ingest (open streams get `shutdown_grace`), stop delivery and retention,
@@ -76,6 +83,11 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   // The Envoy ALS receiver's port; 0 when ingest.als.enabled is false.
   uint16_t als_port() const { return als_ == nullptr ? 0 : als_->port(); }
   std::vector<DeliveryStatus> exporter_statuses() const { return delivery_->statuses(); }
+  // The telemetry policy in force (policy.file); replaced on reload. Lives as long as the
+  // collector.
+  PolicySource& policy_source() { return policy_source_; }
+  // Reloads the config and policy files now (SIGHUP); see ConfigReloader.
+  void Reload(std::string_view reason) { reloader_->ReloadNow(reason); }
 
   // RecordBatchSink
   absl::Status Consume(const meshtel::v1::RecordBatch& batch,
@@ -106,6 +118,7 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   std::optional<common::AdminResponse> RefuseWrite(const common::AdminRequest& request) const;
 
   const CollectorConfig config_;
+  PolicySource policy_source_;
   std::shared_ptr<prometheus::Registry> registry_;
   RequestMetrics request_metrics_;
   ScrapeHandler scrape_handler_;
@@ -124,6 +137,7 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   std::unique_ptr<OtlpReceiver> otlp_;  // null when ingest.otlp.enabled is false
   std::unique_ptr<AlsServer> als_;      // null when ingest.als.enabled is false
   std::unique_ptr<common::AdminHttpServer> admin_;
+  std::unique_ptr<ConfigReloader> reloader_;
   // One per metrics.remote_write entry; started once the metrics exist, stopped in Shutdown().
   std::vector<std::unique_ptr<RemoteWriter>> remote_writers_;
   std::atomic<bool> ready_{false};
