@@ -130,8 +130,10 @@ TEST_F(PolicyReloadTest, AnInvalidPolicyFileFailsTheStartNamingTheField) {
       {MESHTEL_COLLECTOR_BIN, "--config", config_path_}, dir_ + "/collector.log");
   const int exit_code = collector->Wait(std::chrono::seconds(20));
   EXPECT_NE(exit_code, 0);
+  // TelemetryPolicy::Load names the file after the key.
   EXPECT_NE(collector->Log().find(
-                "policy.file: document 1 (Telemetry istio-system/mesh-default): "
+                "policy.file: " + policy_path_ +
+                ": document 1 (Telemetry istio-system/mesh-default): "
                 "spec.tracing[0].randomSamplingPercentage: 140 is not in [0,100]"),
             std::string::npos)
       << collector->Log();
