@@ -49,6 +49,7 @@
 #include "collector/metrics/request_metrics.h"
 #include "collector/metrics/scrape_handler.h"
 #include "collector/policy/policy_enforcer.h"
+#include "collector/policy/policy_source.h"
 #include "collector/store/record_store.h"
 #include "collector/store/retention.h"
 #include "collector/traces/trace_pipeline.h"
@@ -83,6 +84,9 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   // The Envoy ALS receiver's port; 0 when ingest.als.enabled is false.
   uint16_t als_port() const { return als_ == nullptr ? 0 : als_->port(); }
   std::vector<DeliveryStatus> exporter_statuses() const { return delivery_->statuses(); }
+  // The telemetry policy in force (policy.file); replaced on reload. Lives as long as the
+  // collector.
+  PolicySource& policy_source() { return policy_source_; }
 
   // RecordBatchSink
   absl::Status Consume(const meshtel::v1::RecordBatch& batch,
@@ -113,6 +117,7 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   std::optional<common::AdminResponse> RefuseWrite(const common::AdminRequest& request) const;
 
   const CollectorConfig config_;
+  PolicySource policy_source_;
   std::shared_ptr<prometheus::Registry> registry_;
   RequestMetrics request_metrics_;
   ScrapeHandler scrape_handler_;

@@ -843,6 +843,26 @@ absl::StatusOr<AccessLogFormat> AccessLogFormat::CompileJson(
   return compiled;
 }
 
+std::vector<std::string> AccessLogFormat::captured_headers() const {
+  std::vector<std::string> headers;
+  for (const Piece& piece : pieces_) {
+    const auto op = static_cast<Op>(piece.op);
+    if (piece.kind != Piece::Kind::kOperator ||
+        (op != Op::kRequestHeader && op != Op::kRequestHeaderWithoutQuery)) {
+      continue;
+    }
+    if (static_cast<HeaderSource>(piece.header) == HeaderSource::kCaptured) {
+      headers.push_back(piece.text);
+    }
+    if (static_cast<HeaderSource>(piece.fallback_header) == HeaderSource::kCaptured) {
+      headers.push_back(piece.fallback_text);
+    }
+  }
+  std::sort(headers.begin(), headers.end());
+  headers.erase(std::unique(headers.begin(), headers.end()), headers.end());
+  return headers;
+}
+
 void AccessLogFormat::Render(const meshtel::v1::RequestRecord& record, std::string& out) const {
   for (const Piece& piece : pieces_) {
     if (piece.kind == Piece::Kind::kLiteral) {

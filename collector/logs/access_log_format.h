@@ -137,6 +137,10 @@ class AccessLogFormat {
   void Render(const meshtel::v1::RequestRecord& record, std::string& out) const;
 
   AccessLogEncoding encoding() const { return encoding_; }
+  // The lower-case names of the request headers it reads from RequestRecord.captured_headers
+  // (%REQ(H)% of a header the record has no field for), sorted and unique: the proxies must
+  // capture them for the format to show them.
+  std::vector<std::string> captured_headers() const;
 
   // What a compiled piece is; public only so that the .cc file can build them.
   struct Piece;

@@ -788,5 +788,19 @@ TEST(AccessLogFormatTest, RandomFormatsNeverCrashAndJsonStaysValid) {
   EXPECT_GT(compiled_json, 1000);
 }
 
+TEST(AccessLogFormatCapturedHeaders, NamesTheHeadersOnlyCapturedHeadersCanAnswer) {
+  absl::StatusOr<AccessLogFormat> text = AccessLogFormat::Compile(
+      "%REQ(:PATH)% %REQ(X-User?X-Tenant)% %REQ_WITHOUT_QUERY(x-user)% %REQ(USER-AGENT)% "
+      "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%\n",
+      AccessLogEncoding::kText);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(text->captured_headers(), (std::vector<std::string>{"x-tenant", "x-user"}));
+
+  absl::StatusOr<AccessLogFormat> json =
+      AccessLogFormat::CompileJson({{"tier", "%REQ(X-Tier)%"}, {"code", "%RESPONSE_CODE%"}});
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(json->captured_headers(), (std::vector<std::string>{"x-tier"}));
+}
+
 }  // namespace
 }  // namespace meshtel::collector
