@@ -122,10 +122,16 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
     const bool spans = exporter_config.family == "spans";
     policy_defaults.exporters.push_back({exporter_config.name, spans});
   }
+  PolicySource& source = collector->policy_source_;
   absl::StatusOr<std::unique_ptr<PolicyEnforcer>> enforcer = PolicyEnforcer::Create(
-      std::move(policy_defaults), nullptr, nullptr, collector->registry_.get());
+      std::move(policy_defaults),
+      /*resolver=*/nullptr,  // TODO(enforce): source.current()->Resolve once the parser lands
+      [&source] { return source.current()->mesh(); }, collector->registry_.get());
   if (!enforcer.ok()) return enforcer.status();
   collector->policy_ = *std::move(enforcer);
+  PolicyEnforcer* policy = collector->policy_.get();
+  source.Subscribe(
+      [policy](const std::shared_ptr<const TelemetryPolicy>&) { policy->PolicyChanged(); });
   const AccessLogLines lines(std::shared_ptr<const AccessLogRouting>(collector->policy_));
   std::vector<RetentionWatch> watched;
   std::vector<DeliveryTarget> targets;
@@ -152,9 +158,8 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
                                                       std::move(watched), *collector->registry_);
   collector->retention_->Start();
   if (config.traces.enabled) {
-    collector->traces_ =
-        std::make_unique<TracePipeline>(config.traces, *collector->store_, *collector->registry_,
-                                        collector->policy_.get());
+    collector->traces_ = std::make_unique<TracePipeline>(
+        config.traces, *collector->store_, *collector->registry_, collector->policy_.get());
     if (absl::Status started = collector->traces_->Start(); !started.ok()) return started;
   }
   collector->delivery_ =
@@ -179,11 +184,10 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
         if (owner->build_exporter_ == nullptr) {
           return absl::FailedPreconditionError("this program has no exporters");
         }
-        absl::StatusOr<Exporter> exporter =
-            owner->build_exporter_(*exporter_config,
-                                   AccessLogLines(std::shared_ptr<const AccessLogRouting>(
-                                       owner->policy_)),
-                                   *owner->registry_);
+        absl::StatusOr<Exporter> exporter = owner->build_exporter_(
+            *exporter_config,
+            AccessLogLines(std::shared_ptr<const AccessLogRouting>(owner->policy_)),
+            *owner->registry_);
         if (!exporter.ok()) return exporter.status();
         *exporter = RouteSpans(*std::move(exporter));
         return DeliveryTarget{.exporter = *std::move(exporter),

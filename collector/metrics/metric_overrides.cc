@@ -432,8 +432,7 @@ void MetricLabelPlans::Finish() {
     for (size_t mode = 0; mode < kRecordModeCount; ++mode) {
       const LabelPlan& plan = plans_[metric][mode];
       if (plan.disabled) continue;
-      std::vector<PlanGroup>& groups =
-          groups_[static_cast<size_t>(FamilyOf(istio_metric))][mode];
+      std::vector<PlanGroup>& groups = groups_[static_cast<size_t>(FamilyOf(istio_metric))][mode];
       auto group = std::find_if(groups.begin(), groups.end(), [&](const PlanGroup& g) {
         return plans_[static_cast<size_t>(g.metric)][mode].SameLabels(plan);
       });

@@ -175,7 +175,7 @@ inline constexpr uint16_t MetricBit(IstioMetric metric) {
 // Metrics of one family that one record updates with one plan (their plans are equal for its
 // mode): one series lookup for all of them.
 struct PlanGroup {
-  uint16_t metrics = 0;  // MetricBit()s
+  uint16_t metrics = 0;                             // MetricBit()s
   IstioMetric metric = IstioMetric::kRequestCount;  // one of them: plan(metric, mode) is the plan
 };
 

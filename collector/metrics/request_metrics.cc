@@ -346,7 +346,8 @@ class SeriesTable {
     }
     if (reserved < metrics_.size()) {
       for (size_t i = 0; i < reserved; ++i) {
-        if ((bits & MetricBit(metrics_[i])) != 0) counts_[i].fetch_sub(1, std::memory_order_relaxed);
+        if ((bits & MetricBit(metrics_[i])) != 0)
+          counts_[i].fetch_sub(1, std::memory_order_relaxed);
       }
       return false;
     }
@@ -445,8 +446,7 @@ bool AnyRowOf(const Rows& rows, uint16_t bit) {
 
 void RenderHistogram(ExpositionFormat format, std::string_view name, std::string_view help,
                      std::string_view unit, const std::vector<SnapshotRow<RequestValues>>& rows,
-                     IstioMetric metric, HistogramCounts RequestValues::*member,
-                     std::string& out) {
+                     IstioMetric metric, HistogramCounts RequestValues::*member, std::string& out) {
   const uint16_t bit = MetricBit(metric);
   if (!AnyRowOf(rows, bit)) return;
   AppendMetadata(format, name, MetricKind::kHistogram, help, unit, out);
@@ -596,10 +596,10 @@ std::string_view MetricName(IstioMetric metric) {
 struct RequestMetrics::Tables {
   Tables(const RequestMetricsOptions& options, prometheus::Family<prometheus::Counter>* overflow,
          prometheus::Family<prometheus::Gauge>* series)
-      : requests(kRequestTableMetrics, options.shard_count, options.max_series_per_metric,
-                 overflow, series),
-        messages(kMessageTableMetrics, options.shard_count, options.max_series_per_metric,
-                 overflow, series),
+      : requests(kRequestTableMetrics, options.shard_count, options.max_series_per_metric, overflow,
+                 series),
+        messages(kMessageTableMetrics, options.shard_count, options.max_series_per_metric, overflow,
+                 series),
         tcp(kTcpTableMetrics, options.shard_count, options.max_series_per_metric, overflow,
             series) {}
 
@@ -651,8 +651,8 @@ void RequestMetrics::Record(const meshtel::v1::RequestRecord& record, int64_t no
   Record(record, *options_.label_plans, now_ms);
 }
 
-void RequestMetrics::Record(const meshtel::v1::RequestRecord& record,
-                            const MetricLabelPlans& plans, int64_t now_ms) {
+void RequestMetrics::Record(const meshtel::v1::RequestRecord& record, const MetricLabelPlans& plans,
+                            int64_t now_ms) {
   thread_local IstioLabelScratch scratch;
   thread_local std::vector<std::string> repaired;
   thread_local std::vector<std::string_view> buffer;
@@ -764,8 +764,7 @@ void RequestMetrics::Render(ExpositionFormat format, std::string& out) const {
       "Request duration from the first downstream byte to the end of the response, in ms.",
       "milliseconds", requests, IstioMetric::kRequestDuration, &RequestValues::duration_ms, out);
   RenderHistogram(format, kRequestBytes, "Request size as received from the downstream, in bytes.",
-                  "bytes", requests, IstioMetric::kRequestSize, &RequestValues::request_bytes,
-                  out);
+                  "bytes", requests, IstioMetric::kRequestSize, &RequestValues::request_bytes, out);
   RenderHistogram(format, kResponseBytes, "Response size as sent to the downstream, in bytes.",
                   "bytes", requests, IstioMetric::kResponseSize, &RequestValues::response_bytes,
                   out);

@@ -430,10 +430,10 @@ class Parser {
     absl::StatusOr<Operand> rhs = ParseValue();
     if (!rhs.ok()) return rhs.status();
     if (lhs->type != rhs->type) {
-      return Error(fmt::format("cannot compare {} '{}' with {} '{}'", TypeName(lhs->type),
-                               Describe(*lhs, lhs_offset), TypeName(rhs->type),
-                               Describe(*rhs, rhs_offset)),
-                   op_offset);
+      return Error(
+          fmt::format("cannot compare {} '{}' with {} '{}'", TypeName(lhs->type),
+                      Describe(*lhs, lhs_offset), TypeName(rhs->type), Describe(*rhs, rhs_offset)),
+          op_offset);
     }
     if (lhs->type == Type::kBool && *op != CompareOp::kEq && *op != CompareOp::kNe) {
       return Error("bools compare only with == and !=", op_offset);
@@ -517,8 +517,9 @@ class Parser {
       absl::StatusOr<std::string> header = ParseString();
       if (!header.ok()) return header.status();
       if (header->empty() || !std::all_of(header->begin(), header->end(), [](unsigned char ch) {
-            return std::isalnum(ch) || std::string_view("!#$%&'*+-.^_`|~").find(
-                                           static_cast<char>(ch)) != std::string_view::npos;
+            return std::isalnum(ch) ||
+                   std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(ch)) !=
+                       std::string_view::npos;
           })) {
         return Error(fmt::format("'{}' is not a header name", *header), name_offset);
       }

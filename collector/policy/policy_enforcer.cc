@@ -18,9 +18,9 @@ namespace {
 std::string OverridesSignature(const std::vector<MetricOverrideConfig>& overrides) {
   std::string signature;
   for (const MetricOverrideConfig& entry : overrides) {
-    signature += fmt::format("{}|{}|{}|", entry.metric ? static_cast<int>(*entry.metric) : -1,
-                             static_cast<int>(entry.mode),
-                             entry.disabled ? (*entry.disabled ? 1 : 0) : -1);
+    signature +=
+        fmt::format("{}|{}|{}|", entry.metric ? static_cast<int>(*entry.metric) : -1,
+                    static_cast<int>(entry.mode), entry.disabled ? (*entry.disabled ? 1 : 0) : -1);
     for (const TagOverrideConfig& tag : entry.tag_overrides) {
       signature += fmt::format("{}\x1f{}\x1f{}\x1f", tag.label, tag.remove ? 1 : 0, tag.value);
     }
@@ -43,9 +43,10 @@ std::string_view SideName(size_t side) { return side == 0 ? "CLIENT" : "SERVER";
 }  // namespace
 
 size_t PolicyEnforcer::WorkloadKeyHash::operator()(const WorkloadKeyView& key) const {
-  const auto view = [](std::string_view text) { return absl::string_view(text.data(), text.size()); };
-  return absl::HashOf(view(key.namespace_name), view(key.name), view(key.app),
-                      view(key.version));
+  const auto view = [](std::string_view text) {
+    return absl::string_view(text.data(), text.size());
+  };
+  return absl::HashOf(view(key.namespace_name), view(key.name), view(key.app), view(key.version));
 }
 
 PolicyEnforcer::PolicyEnforcer(PolicyDefaults defaults, Resolver resolver, MeshSource mesh,
@@ -129,19 +130,18 @@ absl::StatusOr<std::shared_ptr<const AccessLogFormat>> PolicyEnforcer::FormatFor
 absl::StatusOr<std::shared_ptr<const CompiledPolicy>> PolicyEnforcer::Compile(
     const WorkloadPolicy& policy, const MeshDefaults& mesh) const {
   auto compiled = std::make_shared<CompiledPolicy>();
-  absl::StatusOr<std::shared_ptr<const MetricLabelPlans>> plans = PlansFor(policy.metrics.overrides);
+  absl::StatusOr<std::shared_ptr<const MetricLabelPlans>> plans =
+      PlansFor(policy.metrics.overrides);
   if (!plans.ok()) {
     return absl::InvalidArgumentError(
         fmt::format("metrics: {}", std::string(plans.status().message())));
   }
   compiled->label_plans = *std::move(plans);
-  const std::vector<std::string>& metrics_providers = !policy.metrics.providers.empty()
-                                                          ? policy.metrics.providers
-                                                          : mesh.default_metrics_providers;
+  const std::vector<std::string>& metrics_providers =
+      !policy.metrics.providers.empty() ? policy.metrics.providers : mesh.default_metrics_providers;
   compiled->metrics_enabled =
-      metrics_providers.empty() ||
-      std::find(metrics_providers.begin(), metrics_providers.end(), "prometheus") !=
-          metrics_providers.end();
+      metrics_providers.empty() || std::find(metrics_providers.begin(), metrics_providers.end(),
+                                             "prometheus") != metrics_providers.end();
 
   // Exporter names of `providers` (already defaulted); nullopt: every exporter.
   const auto exporters_of =
@@ -177,13 +177,13 @@ absl::StatusOr<std::shared_ptr<const CompiledPolicy>> PolicyEnforcer::Compile(
       out.filter = *std::move(filter);
     }
     absl::StatusOr<std::shared_ptr<const AccessLogFormat>> format =
-        logs.format ? FormatFor(*logs.format, fmt::format("accessLogging ({}) logFormat",
-                                                          SideName(side)))
-                    : FormatFor(defaults_config_.access_log, "access_log");
+        logs.format
+            ? FormatFor(*logs.format, fmt::format("accessLogging ({}) logFormat", SideName(side)))
+            : FormatFor(defaults_config_.access_log, "access_log");
     if (!format.ok()) return format.status();
     out.format = *std::move(format);
-    const std::optional<std::vector<std::string>> log_exporters = exporters_of(
-        !logs.providers.empty() ? logs.providers : mesh.default_access_log_providers);
+    const std::optional<std::vector<std::string>> log_exporters =
+        exporters_of(!logs.providers.empty() ? logs.providers : mesh.default_access_log_providers);
     out.log_exporters.assign(defaults_config_.exporters.size(), !log_exporters.has_value());
     if (log_exporters) {
       for (const std::string& name : *log_exporters) {
@@ -262,9 +262,10 @@ std::shared_ptr<const CompiledPolicy> PolicyEnforcer::Miss(
     } else {
       compile_errors_.fetch_add(1);
       if (compile_error_counter_ != nullptr) compile_error_counter_->Increment();
-      spdlog::error("policy: the policy of workload {}/{} does not compile ({}); it gets the "
-                    "collector's defaults",
-                    workload.namespace_name, workload.name, result.status().ToString());
+      spdlog::error(
+          "policy: the policy of workload {}/{} does not compile ({}); it gets the "
+          "collector's defaults",
+          workload.namespace_name, workload.name, result.status().ToString());
     }
   }
 

@@ -61,7 +61,7 @@ namespace meshtel::collector {
 
 // The collector's own settings: what a workload without a policy gets.
 struct PolicyDefaults {
-  std::vector<MetricOverrideConfig> metric_overrides;  // metrics.overrides
+  std::vector<MetricOverrideConfig> metric_overrides;   // metrics.overrides
   std::optional<std::vector<std::string>> keep_labels;  // metrics.keep_labels
   AccessLogConfig access_log;                           // the access_log block
   bool phase_spans = false;                             // traces.phase_spans
@@ -116,12 +116,9 @@ class PolicyEnforcer : public AccessLogRouting {
 
   // Compiles the defaults (errors name the collector's config fields). `mesh` may be null (no
   // MeshConfig: no extension providers, no default providers); `registry` may be null.
-  static absl::StatusOr<std::unique_ptr<PolicyEnforcer>> Create(PolicyDefaults defaults,
-                                                                Resolver resolver,
-                                                                MeshSource mesh = nullptr,
-                                                                prometheus::Registry* registry =
-                                                                    nullptr,
-                                                                size_t max_workloads = 4096);
+  static absl::StatusOr<std::unique_ptr<PolicyEnforcer>> Create(
+      PolicyDefaults defaults, Resolver resolver, MeshSource mesh = nullptr,
+      prometheus::Registry* registry = nullptr, size_t max_workloads = 4096);
 
   // The side a record's policy is taken from (CLIENT for reporter=source, else SERVER).
   static PolicySide SideOf(const meshtel::v1::RequestRecord& record);
@@ -184,8 +181,8 @@ class PolicyEnforcer : public AccessLogRouting {
   std::shared_ptr<const CompiledPolicy> Miss(const meshtel::v1::WorkloadIdentity& identity) const;
   absl::StatusOr<std::shared_ptr<const MetricLabelPlans>> PlansFor(
       const std::vector<MetricOverrideConfig>& overrides) const;
-  absl::StatusOr<std::shared_ptr<const AccessLogFormat>> FormatFor(
-      const AccessLogConfig& config, const std::string& path) const;
+  absl::StatusOr<std::shared_ptr<const AccessLogFormat>> FormatFor(const AccessLogConfig& config,
+                                                                   const std::string& path) const;
 
   const PolicyDefaults defaults_config_;
   const Resolver resolver_;

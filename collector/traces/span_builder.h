@@ -29,9 +29,9 @@
 
 #include <cstddef>
 #include <span>
-#include <utility>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "collector/logs/access_log_format.h"
@@ -58,7 +58,8 @@ class SpanBuilder {
   explicit SpanBuilder(const TracesConfig& config);
 
   // Appends the record's hop span, then its phase spans, to `out`; returns how many.
-  size_t Build(const meshtel::v1::RequestRecord& record, std::vector<meshtel::v1::Span>& out) const {
+  size_t Build(const meshtel::v1::RequestRecord& record,
+               std::vector<meshtel::v1::Span>& out) const {
     return Build(record, out, SpanOptions{.phase_spans = phase_spans_});
   }
   // The same as a policy decides it.

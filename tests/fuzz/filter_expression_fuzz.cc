@@ -21,8 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view message = expression.status().message();
     const size_t at = message.rfind(" at offset ");
     if (at == std::string_view::npos) std::abort();
-    const unsigned long offset = std::strtoul(std::string(message.substr(at + 11)).c_str(),
-                                              nullptr, 10);
+    const unsigned long offset =
+        std::strtoul(std::string(message.substr(at + 11)).c_str(), nullptr, 10);
     if (offset > size) std::abort();
     return 0;
   }

@@ -915,8 +915,8 @@ TEST(RequestMetricsPerRecordPlansTest, WorkloadsWithTheirOwnPlansShareTheFamilie
     }
     EXPECT_EQ(type_lines, 1u) << family;
   }
-  EXPECT_EQ(
-      testing::SumSamples(text, "istio_requests_total", {"destination_workload=\"plain\""}), 2);
+  EXPECT_EQ(testing::SumSamples(text, "istio_requests_total", {"destination_workload=\"plain\""}),
+            2);
   EXPECT_EQ(FindLine(text, "istio_requests_total", {"destination_workload=\"quiet\""}), "");
   EXPECT_EQ(testing::SumSamples(text, "istio_request_duration_milliseconds_count",
                                 {"destination_workload=\"quiet\""}),

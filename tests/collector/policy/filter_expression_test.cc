@@ -127,10 +127,10 @@ TEST(FilterExpressionTest, Headers) {
 TEST(FilterExpressionTest, PrecedenceAndBindsTighterThanOr) {
   // true || (false && false) = true; (true || false) && false would be false.
   const meshtel::v1::RequestRecord record = Record(200, "GET");
-  EXPECT_TRUE(Matches("request.method == 'GET' || response.code == 1 && response.code == 2",
-                      record));
-  EXPECT_FALSE(Matches("(request.method == 'GET' || response.code == 1) && response.code == 2",
-                       record));
+  EXPECT_TRUE(
+      Matches("request.method == 'GET' || response.code == 1 && response.code == 2", record));
+  EXPECT_FALSE(
+      Matches("(request.method == 'GET' || response.code == 1) && response.code == 2", record));
   // ! binds tighter than &&: (!false) && true.
   EXPECT_TRUE(Matches("!(response.code == 1) && response.code == 200", record));
   EXPECT_FALSE(Matches("!(response.code == 1 || response.code == 200)", record));
@@ -153,7 +153,8 @@ TEST(FilterExpressionTest, TypeErrorsAtCompileWithOffsets) {
             "'response.code' is int, not bool: compare it with a value at offset 0");
   EXPECT_EQ(CompileError("response.code >= 500 && request.method"),
             "'request.method' is string, not bool: compare it with a value at offset 24");
-  EXPECT_EQ(CompileError("connection.mtls < true"), "bools compare only with == and != at offset 16");
+  EXPECT_EQ(CompileError("connection.mtls < true"),
+            "bools compare only with == and != at offset 16");
 }
 
 TEST(FilterExpressionTest, SyntaxErrorsWithOffsets) {
@@ -163,14 +164,16 @@ TEST(FilterExpressionTest, SyntaxErrorsWithOffsets) {
   EXPECT_EQ(CompileError("response.code >= "), "expected a value at offset 17");
   EXPECT_EQ(CompileError("response.code >= 400 400"), "unexpected '4' at offset 21");
   EXPECT_EQ(CompileError("request.method == 'GET"), "unterminated string at offset 18");
-  EXPECT_EQ(CompileError("request.headers['a b'] == ''"), "'a b' is not a header name at offset 16");
+  EXPECT_EQ(CompileError("request.headers['a b'] == ''"),
+            "'a b' is not a header name at offset 16");
   EXPECT_EQ(CompileError("request.headers == ''"),
             "expected [ after request.headers (request.headers['x-name']) at offset 16");
   EXPECT_EQ(CompileError("response.code >= 99999999999999999999"),
             "integer '99999999999999999999' is out of range at offset 17");
   EXPECT_EQ(CompileError("response.code >= 400 &&"), "expected a value at offset 23");
-  EXPECT_EQ(CompileError("response.code = 400"), "'response.code' is int, not bool: compare it "
-                                                  "with a value at offset 0");
+  EXPECT_EQ(CompileError("response.code = 400"),
+            "'response.code' is int, not bool: compare it "
+            "with a value at offset 0");
 }
 
 TEST(FilterExpressionTest, DeepNestingIsRefusedNotOverflowed) {

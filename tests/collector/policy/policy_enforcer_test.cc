@@ -19,11 +19,11 @@ meshtel::v1::RequestRecord Record(meshtel::v1::Reporter reporter, const std::str
   record.set_method("GET");
   record.set_path("/cart");
   record.mutable_source()->set_workload(reporter == meshtel::v1::REPORTER_SOURCE ? workload
-                                                                                  : "caller");
+                                                                                 : "caller");
   record.mutable_source()->set_namespace_(ns);
   record.mutable_source()->set_app("caller-app");
-  record.mutable_destination()->set_workload(
-      reporter == meshtel::v1::REPORTER_SOURCE ? "callee" : workload);
+  record.mutable_destination()->set_workload(reporter == meshtel::v1::REPORTER_SOURCE ? "callee"
+                                                                                      : workload);
   record.mutable_destination()->set_namespace_(ns);
   record.mutable_destination()->set_app(workload + "-app");
   record.mutable_destination()->set_version("v1");
@@ -100,8 +100,7 @@ TEST(PolicyEnforcerTest, ResolvesTheRecordsWorkloadBySide) {
   EXPECT_EQ(resolver.asked[1].labels, (std::map<std::string, std::string>{{"app", "caller-app"}}));
   EXPECT_EQ(resolver.asked[2].name, "orders");  // unspecified: the destination
   EXPECT_EQ(PolicyEnforcer::SideOf(unspecified), PolicySide::kServer);
-  EXPECT_EQ(PolicyEnforcer::SideOf(Record(meshtel::v1::REPORTER_SOURCE, "x")),
-            PolicySide::kClient);
+  EXPECT_EQ(PolicyEnforcer::SideOf(Record(meshtel::v1::REPORTER_SOURCE, "x")), PolicySide::kClient);
 }
 
 TEST(PolicyEnforcerTest, CompilesOncePerWorkloadUntilThePolicyChanges) {
@@ -208,10 +207,10 @@ TEST(PolicyEnforcerTest, AccessLogSidesFilterFormatAndProviders) {
   line.format->Render(server_500, text);
   EXPECT_EQ(text, "503 /cart\n");
   EXPECT_TRUE(line.deliver);
-  EXPECT_FALSE(enforcer->Route(server_500, "loki-a").deliver);  // not its provider
-  EXPECT_FALSE(enforcer->Route(server_200, "loki-b").deliver);  // filtered out
+  EXPECT_FALSE(enforcer->Route(server_500, "loki-a").deliver);       // not its provider
+  EXPECT_FALSE(enforcer->Route(server_200, "loki-b").deliver);       // filtered out
   EXPECT_NE(enforcer->Route(server_200, "loki-b").format, nullptr);  // still has its format
-  EXPECT_FALSE(enforcer->Route(client, "loki-b").deliver);      // side disabled
+  EXPECT_FALSE(enforcer->Route(client, "loki-b").deliver);           // side disabled
   // An exporter the enforcer was not told about (a replay target) gets what passes.
   EXPECT_TRUE(enforcer->Route(server_500, "one-off").deliver);
 

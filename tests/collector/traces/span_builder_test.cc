@@ -208,9 +208,9 @@ TEST(SpanBuilderTest, APolicyChoosesPhasesTagsAndExporters) {
   const std::vector<std::pair<std::string, const AccessLogFormat*>> tags = {{"route", &*route}};
   const std::vector<std::string> exporters = {"tempo"};
   std::vector<Span> spans;
-  ASSERT_EQ(builder.Build(record, spans,
-                          SpanOptions{.phase_spans = true, .formatter_tags = tags,
-                                      .exporters = exporters}),
+  ASSERT_EQ(builder.Build(
+                record, spans,
+                SpanOptions{.phase_spans = true, .formatter_tags = tags, .exporters = exporters}),
             7u);
   const auto tag_of = [](const Span& span, const std::string& key) {
     for (const auto& attribute : span.attributes()) {

@@ -103,8 +103,7 @@ class TracePipelineTest : public ::testing::Test {
   }
   std::unique_ptr<TracePipeline> StartPipeline(const PolicyEnforcer* policy = nullptr) {
     registries_.push_back(std::make_unique<prometheus::Registry>());
-    auto pipeline =
-        std::make_unique<TracePipeline>(config_, *store_, *registries_.back(), policy);
+    auto pipeline = std::make_unique<TracePipeline>(config_, *store_, *registries_.back(), policy);
     EXPECT_TRUE(pipeline->Start().ok());
     return pipeline;
   }

@@ -247,7 +247,7 @@ TEST(FluentdEncoderPolicyTest, EachWorkloadsSideDecidesDeliveryAndLine) {
       std::shared_ptr<const collector::AccessLogRouting>(*std::move(enforcer)));
   FluentdConfig config = Config();
   config.record_format = FluentdRecordFormat::kLine;
-  FluentdEncoder main(config, lines, "fluentd-main");
+  FluentdEncoder primary(config, lines, "fluentd-main");
   FluentdEncoder other(config, lines, "fluentd-other");
 
   const StoredRecord error_get = Record(kStartNanos, "/x");  // CLIENT side of productpage-v1
@@ -255,17 +255,17 @@ TEST(FluentdEncoderPolicyTest, EachWorkloadsSideDecidesDeliveryAndLine) {
   error_post.record.set_method("POST");
   StoredRecord server = Record(kStartNanos, "/y");  // SERVER side of reviews-v2: no policy
   server.record.set_reporter(meshtel::v1::REPORTER_DESTINATION);
-  EXPECT_TRUE(main.Delivers(error_get));
+  EXPECT_TRUE(primary.Delivers(error_get));
   EXPECT_FALSE(other.Delivers(error_get));
-  EXPECT_FALSE(main.Delivers(error_post));
-  EXPECT_TRUE(main.Delivers(server));
+  EXPECT_FALSE(primary.Delivers(error_post));
+  EXPECT_TRUE(primary.Delivers(server));
   EXPECT_TRUE(other.Delivers(server));
 
   std::string entry;
-  ASSERT_TRUE(main.AppendEntry(error_get, entry).ok());
+  ASSERT_TRUE(primary.AppendEntry(error_get, entry).ok());
   EXPECT_EQ(Decode(entry).array[1].Find("message")->bytes, "GET 503 pp");
   entry.clear();
-  ASSERT_TRUE(main.AppendEntry(server, entry).ok());
+  ASSERT_TRUE(primary.AppendEntry(server, entry).ok());
   EXPECT_EQ(Decode(entry).array[1].Find("message")->bytes.rfind("[2024-12-01T15:00:00.123Z]", 0),
             0u);
 }

@@ -543,7 +543,7 @@ TEST(LokiEncoderPolicyTest, EachWorkloadsSideDecidesDeliveryAndFormat) {
   ASSERT_TRUE(enforcer.ok()) << enforcer.status();
   const collector::AccessLogLines lines(
       std::shared_ptr<const collector::AccessLogRouting>(*std::move(enforcer)));
-  LokiEncoder main(LokiConfig{}, lines, "loki-main");
+  LokiEncoder primary(LokiConfig{}, lines, "loki-main");
   LokiEncoder other(LokiConfig{}, lines, "loki-other");
 
   const uint64_t base = NanosAgo(absl::Hours(1));
@@ -561,24 +561,24 @@ TEST(LokiEncoderPolicyTest, EachWorkloadsSideDecidesDeliveryAndFormat) {
   StoredRecord span;
   span.record.mutable_received_span()->set_name("x");
 
-  EXPECT_FALSE(main.Delivers(cart_ok));     // filtered out
-  EXPECT_TRUE(main.Delivers(cart_error));   // passes, routed to loki-main
-  EXPECT_FALSE(other.Delivers(cart_error));  // not its provider
-  EXPECT_TRUE(main.Delivers(cart_client));   // the client side has no policy
-  EXPECT_FALSE(main.Delivers(pay));          // side disabled
+  EXPECT_FALSE(primary.Delivers(cart_ok));     // filtered out
+  EXPECT_TRUE(primary.Delivers(cart_error));   // passes, routed to loki-main
+  EXPECT_FALSE(other.Delivers(cart_error));    // not its provider
+  EXPECT_TRUE(primary.Delivers(cart_client));  // the client side has no policy
+  EXPECT_FALSE(primary.Delivers(pay));         // side disabled
   EXPECT_FALSE(other.Delivers(pay));
-  EXPECT_TRUE(main.Delivers(shop));
+  EXPECT_TRUE(primary.Delivers(shop));
   EXPECT_TRUE(other.Delivers(shop));
-  EXPECT_TRUE(main.Delivers(received));  // received log records: no workload policy
-  EXPECT_FALSE(main.Delivers(span));
+  EXPECT_TRUE(primary.Delivers(received));  // received log records: no workload policy
+  EXPECT_FALSE(primary.Delivers(span));
 
-  EXPECT_EQ(main.Line(cart_error.record), "cart 503 /error");
-  EXPECT_EQ(main.Line(cart_client.record), "GET /client 200");
-  EXPECT_EQ(main.Line(shop.record), "GET /shop 200");
-  absl::StatusOr<size_t> measured = main.Measure(cart_error);
+  EXPECT_EQ(primary.Line(cart_error.record), "cart 503 /error");
+  EXPECT_EQ(primary.Line(cart_client.record), "GET /client 200");
+  EXPECT_EQ(primary.Line(shop.record), "GET /shop 200");
+  absl::StatusOr<size_t> measured = primary.Measure(cart_error);
   ASSERT_TRUE(measured.ok()) << measured.status();
   const std::vector<StoredRecord> batch = {cart_error, shop};
-  absl::StatusOr<collector::Payload> payload = main.Encode(batch);
+  absl::StatusOr<collector::Payload> payload = primary.Encode(batch);
   ASSERT_TRUE(payload.ok()) << payload.status();
   const logproto::PushRequest request = Decode(*payload);
   std::vector<std::string> got;
