@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "collector/common/program.h"
 #include "collector/logs/json_escape.h"
 #include "collector/logs/received_log.h"
 #include "collector/policy/span_routing.h"
@@ -104,8 +105,30 @@ Collector::Collector(const CollectorConfig& config)
       scrape_handler_(request_metrics_, *registry_) {}
 
 absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfig& config,
-                                                            const ExporterBuilder& build_exporter) {
+                                                            const ExporterBuilder& build_exporter,
+                                                            ConfigReloaderOptions reload) {
   std::unique_ptr<Collector> collector(new Collector(config));
+  std::vector<std::string> exporter_names;
+  for (const ExporterConfig& exporter : config.exporters) exporter_names.push_back(exporter.name);
+  reload.check_policy = [exporter_names](const TelemetryPolicy& policy) {
+    return policy.CheckExporters(exporter_names);
+  };
+  reload.apply_log_level = [](const std::string& level) { (void)common::SetLogLevel(level); };
+  if (!config.policy.file.empty()) {
+    absl::StatusOr<TelemetryPolicy> policy = TelemetryPolicy::Load(config.policy.file);
+    if (policy.ok()) {
+      if (absl::Status checked = reload.check_policy(*policy); !checked.ok()) policy = checked;
+    }
+    if (!policy.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("policy.file: ", policy.status().message()));
+    }
+    spdlog::info("policy {}: {} Telemetry resources, digest {}", config.policy.file,
+                 policy->resource_count(), policy->digest());
+    collector->policy_source_.Replace(std::make_shared<const TelemetryPolicy>(*std::move(policy)));
+  }
+  collector->reloader_ = std::make_unique<ConfigReloader>(
+      std::move(reload), config, collector->policy_source_, *collector->registry_);
   absl::StatusOr<std::unique_ptr<RecordStore>> store =
       RecordStore::Open(config.store, *collector->registry_);
   if (!store.ok()) return store.status();
@@ -236,6 +259,10 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   routes.emplace_back("/api/metrics/capture-headers", [self](const common::AdminRequest&) {
     return CaptureHeadersJson(self->request_metrics_.label_plans());
   });
+  routes.emplace_back("/api/policy", [self](const common::AdminRequest&) {
+    return common::AdminResponse{.content_type = "application/json",
+                                 .body = self->reloader_->StatusJson() + "\n"};
+  });
   routes.emplace_back("/healthz", [](const common::AdminRequest&) {
     return common::AdminResponse{.body = "ok\n"};
   });
@@ -267,6 +294,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   if (config.metrics.series_idle_timeout > absl::ZeroDuration()) {
     collector->expiry_thread_ = std::thread([self] { self->ExpireSeriesLoop(); });
   }
+  collector->reloader_->Start();
   collector->ready_.store(true);
   return collector;
 }
@@ -482,6 +510,7 @@ void Collector::ExpireSeriesLoop() {
 
 absl::Status Collector::Shutdown() {
   ready_.store(false);
+  if (reloader_ != nullptr) reloader_->Stop();
   {
     std::lock_guard<std::mutex> lock(expiry_mutex_);
     stopping_ = true;

@@ -35,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "collector/common/admin_http_server.h"
 #include "collector/config/collector_config.h"
+#include "collector/config/config_reloader.h"
 #include "collector/delivery/delivery_engine.h"
 #include "collector/delivery/exporter.h"
 #include "collector/delivery/replay.h"
@@ -68,8 +69,13 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
  public:
   // Opens the store, starts retention, builds the exporters with `build_exporter` and starts
   // their delivery, then the ingest and admin servers. Errors name the failing part.
+  // The policy file (policy.file) is loaded first: an invalid one fails the start. `reload`
+  // names the config file and its loader for hot reload (ConfigReloader; its check_policy and
+  // apply_log_level are the collector's own); without a config path only the policy file is
+  // followed.
   static absl::StatusOr<std::unique_ptr<Collector>> Start(
-      const CollectorConfig& config, const ExporterBuilder& build_exporter = nullptr);
+      const CollectorConfig& config, const ExporterBuilder& build_exporter = nullptr,
+      ConfigReloaderOptions reload = {});
   ~Collector() override;
 
   // Not ready, stop ingest (open streams get `shutdown_grace`), stop delivery and retention,
@@ -87,6 +93,8 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   // The telemetry policy in force (policy.file); replaced on reload. Lives as long as the
   // collector.
   PolicySource& policy_source() { return policy_source_; }
+  // Reloads the config and policy files now (SIGHUP); see ConfigReloader.
+  void Reload(std::string_view reason) { reloader_->ReloadNow(reason); }
 
   // RecordBatchSink
   absl::Status Consume(const meshtel::v1::RecordBatch& batch,
@@ -138,6 +146,7 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   std::unique_ptr<OtlpReceiver> otlp_;  // null when ingest.otlp.enabled is false
   std::unique_ptr<AlsServer> als_;      // null when ingest.als.enabled is false
   std::unique_ptr<common::AdminHttpServer> admin_;
+  std::unique_ptr<ConfigReloader> reloader_;
   // One per metrics.remote_write entry; started once the metrics exist, stopped in Shutdown().
   std::vector<std::unique_ptr<RemoteWriter>> remote_writers_;
   std::atomic<bool> ready_{false};

@@ -67,13 +67,19 @@ void BlockTerminationSignals() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-std::string WaitForTerminationSignal(const std::function<void()>& on_reopen_logs) {
+std::string WaitForTerminationSignal(const std::function<void()>& on_reopen_logs,
+                                     const std::function<void()>& on_reload) {
   sigset_t set = TerminationSignals();
   for (;;) {
     int signal_number = 0;
     if (sigwait(&set, &signal_number) != 0) continue;
     if (signal_number == SIGHUP) {
-      spdlog::info("SIGHUP received; configuration reload is not supported yet, ignoring");
+      if (on_reload) {
+        spdlog::info("SIGHUP received: reloading the configuration");
+        on_reload();
+      } else {
+        spdlog::info("SIGHUP received; this program does not reload its configuration, ignoring");
+      }
       continue;
     }
     if (signal_number == SIGUSR1) {

@@ -165,7 +165,18 @@ absl::Status CollectorConfig::Validate() const {
   if (absl::Status status = access_log.Validate(); !status.ok()) return status;
   if (absl::Status status = ingest.Validate(); !status.ok()) return status;
   if (absl::Status status = metrics.Validate(); !status.ok()) return status;
+  if (absl::Status status = policy.Validate(); !status.ok()) return status;
   return store.Validate();
+}
+
+absl::Status PolicyConfig::Validate() const {
+  if (watch_interval < absl::ZeroDuration() ||
+      (watch_interval > absl::ZeroDuration() && watch_interval < absl::Milliseconds(100))) {
+    return absl::InvalidArgumentError(absl::StrCat("policy.watch_interval: ",
+                                                   absl::FormatDuration(watch_interval),
+                                                   " is neither 0 nor at least 100ms"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
@@ -244,6 +255,11 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(const YAML::Node& root) {
     top.Fail(metrics->Finish());
   }
   ReadTracesConfig(top, config.traces);
+  if (auto policy = top.Map("policy")) {
+    policy->Read("file", config.policy.file);
+    policy->Read("watch_interval", config.policy.watch_interval);
+    top.Fail(policy->Finish());
+  }
   if (absl::Status status = top.Finish(); !status.ok()) return status;
   if (absl::Status status = config.Validate(); !status.ok()) return status;
   return config;

@@ -162,6 +162,19 @@ struct MetricsConfig {
   absl::StatusOr<MetricLabelPlans> CompileLabelPlans() const;
 };
 
+// policy: the central telemetry policy (collector/policy/telemetry_policy.h, docs/policy.md)
+// and how the collector follows changes to it and to its own config file.
+struct PolicyConfig {
+  // The policy file (Istio Telemetry resources and a MeshConfig). Empty: no policy; every
+  // workload gets this config's settings. Default: ""
+  std::string file;
+  // How often the policy file and the collector's config file are checked for a change (a
+  // change reloads them, as SIGHUP does); 0 = only on SIGHUP. 0 or at least 100ms. Default: 1s
+  absl::Duration watch_interval = absl::Seconds(1);
+
+  absl::Status Validate() const;
+};
+
 struct CollectorConfig {
   // trace, debug, info, warn, error, critical or off. Default: info
   std::string log_level = "info";
@@ -175,6 +188,7 @@ struct CollectorConfig {
   std::vector<ExporterConfig> exporters;
   MetricsConfig metrics;
   TracesConfig traces;
+  PolicyConfig policy;
 
   absl::Status Validate() const;
 };

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "collector/common/http_client.h"
+#include "collector/config/collector_config.h"
+#include "collector/policy/telemetry_policy.h"
 #include "collector/store/record_store.h"
 
 namespace {
@@ -23,6 +25,7 @@ constexpr char kUsage[] =
     "                               [--target-file FILE] [--wait] [ADMIN]\n"
     "       meshtelctl replay status [ADMIN]\n"
     "       meshtelctl replay cancel --exporter NAME [ADMIN]\n"
+    "       meshtelctl policy validate FILE [--collector-config FILE]\n"
     "       meshtelctl --help | --version\n"
     "ADMIN: [--admin HOST:PORT] (default 127.0.0.1:15141) [--token TOKEN] (default: the\n"
     "       MESHTEL_ADMIN_TOKEN environment variable)\n"
@@ -40,7 +43,14 @@ constexpr char kUsage[] =
     "               when done, 1 when cancelled or failed).\n"
     "replay status  Prints every replay's status (JSON).\n"
     "replay cancel  Stops the running replay of exporter NAME.\n"
-    "Exit code 2 on a usage error, 1 when the collector refuses or cannot be reached.\n";
+    "policy validate  Checks a telemetry policy file (docs/policy.md) without a collector:\n"
+    "               prints \"policy FILE: valid, N Telemetry resources, digest D\" and exits 0,\n"
+    "               or prints the first error (with the document and the path of the field)\n"
+    "               on stderr and exits 1. With --collector-config, also checks that every\n"
+    "               exporter the MeshConfig's extensionProviders name is in that collector\n"
+    "               config's exporters.\n"
+    "Exit code 2 on a usage error, 1 when the collector refuses or cannot be reached, or the\n"
+    "file checked is invalid.\n";
 
 int Usage(const char* problem) {
   std::fprintf(stderr, "meshtelctl: %s\n\n%s", problem, kUsage);
@@ -170,6 +180,50 @@ int Replay(const std::string& action, const std::vector<std::string_view>& args)
   }
 }
 
+int PolicyValidate(const std::vector<std::string_view>& args) {
+  std::string policy_file;
+  std::string collector_config;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--collector-config" && i + 1 < args.size()) {
+      collector_config = std::string(args[++i]);
+    } else if (args[i].starts_with("--collector-config=")) {
+      collector_config = std::string(args[i].substr(19));
+    } else if (args[i].starts_with("-") || !policy_file.empty()) {
+      return Usage(("policy validate: unexpected argument '" + std::string(args[i]) + "'").c_str());
+    } else {
+      policy_file = std::string(args[i]);
+    }
+  }
+  if (policy_file.empty()) return Usage("policy validate needs a FILE");
+  absl::StatusOr<meshtel::collector::TelemetryPolicy> policy =
+      meshtel::collector::TelemetryPolicy::Load(policy_file);
+  if (!policy.ok()) {
+    std::fprintf(stderr, "meshtelctl: %s\n", std::string(policy.status().message()).c_str());
+    return 1;
+  }
+  if (!collector_config.empty()) {
+    absl::StatusOr<meshtel::collector::CollectorConfig> config =
+        meshtel::collector::LoadCollectorConfig(collector_config);
+    if (!config.ok()) {
+      std::fprintf(stderr, "meshtelctl: --collector-config %s: %s\n", collector_config.c_str(),
+                   std::string(config.status().message()).c_str());
+      return 1;
+    }
+    std::vector<std::string> names;
+    for (const meshtel::collector::ExporterConfig& exporter : config->exporters) {
+      names.push_back(exporter.name);
+    }
+    if (const absl::Status status = policy->CheckExporters(names); !status.ok()) {
+      std::fprintf(stderr, "meshtelctl: %s: %s\n", policy_file.c_str(),
+                   std::string(status.message()).c_str());
+      return 1;
+    }
+  }
+  std::printf("policy %s: valid, %zu Telemetry resources, digest %s\n", policy_file.c_str(),
+              policy->resource_count(), policy->digest().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -189,5 +243,9 @@ int main(int argc, char** argv) {
   if (args.size() >= 2 && args[0] == "replay") {
     return Replay(std::string(args[1]), {args.begin() + 2, args.end()});
   }
+  if (args.size() >= 2 && args[0] == "policy" && args[1] == "validate") {
+    return PolicyValidate({args.begin() + 2, args.end()});
+  }
+  if (args[0] == "policy") return Usage("policy: the command is 'policy validate FILE'");
   return Usage(("unknown command '" + std::string(args[0]) + "'").c_str());
 }

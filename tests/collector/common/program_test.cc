@@ -99,5 +99,17 @@ TEST(ProgramTest, WaitForTerminationSignalReopensLogsOnSigusr1) {
   EXPECT_EQ(WaitForTerminationSignal(), "SIGINT");
 }
 
+// SIGHUP calls the reload callback and does not end the wait.
+TEST(ProgramTest, WaitForTerminationSignalReloadsOnSighup) {
+  BlockTerminationSignals();
+  int reloaded = 0;
+  int reopened = 0;
+  ASSERT_EQ(pthread_kill(pthread_self(), SIGHUP), 0);
+  ASSERT_EQ(pthread_kill(pthread_self(), SIGTERM), 0);
+  EXPECT_EQ(WaitForTerminationSignal([&] { ++reopened; }, [&] { ++reloaded; }), "SIGTERM");
+  EXPECT_EQ(reloaded, 1);
+  EXPECT_EQ(reopened, 0);
+}
+
 }  // namespace
 }  // namespace meshtel::common

@@ -137,6 +137,17 @@ TEST(CollectorConfigTest, ReadsTheOtlpReceiver) {
   EXPECT_EQ(config->ingest.otlp.max_request_bytes, 1048576u);
 }
 
+TEST(CollectorConfigTest, ReadsThePolicyBlock) {
+  const CollectorConfig defaults;
+  EXPECT_EQ(defaults.policy.file, "");
+  EXPECT_EQ(defaults.policy.watch_interval, absl::Seconds(1));
+  absl::StatusOr<CollectorConfig> config = ParseCollectorConfig(
+      YAML::Load("policy: {file: /etc/meshtel/policy.yaml, watch_interval: 0s}"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->policy.file, "/etc/meshtel/policy.yaml");
+  EXPECT_EQ(config->policy.watch_interval, absl::ZeroDuration());
+}
+
 TEST(CollectorConfigTest, EachInvalidCaseNamesItsField) {
   const YAML::Node cases = YAML::LoadFile(kTestdata + "invalid_configs.yaml");
   ASSERT_GT(cases.size(), 10u);
