@@ -148,7 +148,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   PolicySource& source = collector->policy_source_;
   absl::StatusOr<std::unique_ptr<PolicyEnforcer>> enforcer = PolicyEnforcer::Create(
       std::move(policy_defaults),
-      /*resolver=*/nullptr,  // TODO(enforce): source.current()->Resolve once the parser lands
+      [&source](const PolicyWorkload& workload) { return source.current()->Resolve(workload); },
       [&source] { return source.current()->mesh(); }, collector->registry_.get());
   if (!enforcer.ok()) return enforcer.status();
   collector->policy_ = *std::move(enforcer);

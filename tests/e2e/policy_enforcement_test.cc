@@ -63,7 +63,7 @@ class PolicyEnforcementTest : public MeshTest {
            "exporters:\n"
            "  - name: loki\n"
            "    type: loki\n"
-           "    batch: {max_delay: 50ms}\n"
+           "    batch: {max_wait: 100ms}\n"
            "    loki: {url: \"" +
            loki_.url() + "\", timeout: 2s}\n";
   }

@@ -177,11 +177,12 @@ TEST_F(TracePipelineTest, TheWorkloadsTracingPolicyShapesItsSpans) {
   ASSERT_TRUE(enforcer.ok()) << enforcer.status();
   std::unique_ptr<TracePipeline> pipeline = StartPipeline(enforcer->get());
 
-  meshtel::v1::RequestRecord client = Hop('p', '1', 0);  // frontend's outbound hop: not reported
+  // frontend's outbound hop (a trace of its own): not reported, so trace 'r' has no span.
+  meshtel::v1::RequestRecord client = Hop('r', '1', 0);
   client.set_reporter(meshtel::v1::REPORTER_SOURCE);
   client.mutable_source()->set_workload("frontend");
   client.mutable_destination()->set_workload("cart");
-  meshtel::v1::RequestRecord inbound = Hop('p', '2', '1');  // cart's inbound hop
+  meshtel::v1::RequestRecord inbound = Hop('p', '2', 0);  // cart's inbound hop
   inbound.mutable_source()->set_workload("frontend");
   inbound.mutable_destination()->set_workload("cart");
   inbound.set_route_name("cart-route");
@@ -193,6 +194,7 @@ TEST_F(TracePipelineTest, TheWorkloadsTracingPolicyShapesItsSpans) {
   Append({client, inbound, other});
 
   std::vector<StoredRecord> spans = WaitForSpans(2);
+  EXPECT_TRUE(store_->ReadTrace(std::string(16, 'r'))->empty());
   std::map<std::string, meshtel::v1::Span> by_trace;
   for (const StoredRecord& stored : spans) by_trace[stored.span.trace_id()] = stored.span;
   const meshtel::v1::Span& cart_span = by_trace[std::string(16, 'p')];
