@@ -59,7 +59,8 @@ class PolicyEnforcementTest : public MeshTest {
   }
   std::string BackendNamespace() const override { return "store"; }
   std::string ExtraCollectorConfig() const override {
-    return "policy: {file: \"" + policy_dir_ + "/policy.yaml\"}\n"
+    return "policy: {file: \"" + policy_dir_ +
+           "/policy.yaml\"}\n"
            "exporters:\n"
            "  - name: loki\n"
            "    type: loki\n"
@@ -115,25 +116,23 @@ TEST_F(PolicyEnforcementTest, ANamespaceWithMetricsDisabledStopsCountingOthersGo
       [&] {
         return testing::SumSamples(Metrics(), "istio_requests_total", {"reporter=\"source\""}) ==
                    6 &&
-               testing::SumSamples(Metrics(), "istio_requests_total",
-                                   {"reporter=\"destination\"",
-                                    "destination_workload=\"frontend\""}) == 6;
+               testing::SumSamples(
+                   Metrics(), "istio_requests_total",
+                   {"reporter=\"destination\"", "destination_workload=\"frontend\""}) == 6;
       },
       seconds(30)))
       << Metrics();
   // The backend's own records are stored (its access-log lines reach Loki) but not counted.
-  ASSERT_TRUE(testing::WaitFor([&] { return BackendLines() == 6; }, seconds(30)))
-      << BackendLines();
+  ASSERT_TRUE(testing::WaitFor([&] { return BackendLines() == 6; }, seconds(30))) << BackendLines();
   const std::string metrics = Metrics();
   EXPECT_TRUE(testing::SampleLines(metrics, "istio_requests_total",
-                                   {"destination_workload=\"backend\"",
-                                    "reporter=\"destination\""})
+                                   {"destination_workload=\"backend\"", "reporter=\"destination\""})
                   .empty())
       << metrics;
-  EXPECT_TRUE(testing::SampleLines(metrics, "istio_request_duration_milliseconds_count",
-                                   {"reporter=\"destination\"",
-                                    "destination_workload_namespace=\"store\""})
-                  .empty())
+  EXPECT_TRUE(
+      testing::SampleLines(metrics, "istio_request_duration_milliseconds_count",
+                           {"reporter=\"destination\"", "destination_workload_namespace=\"store\""})
+          .empty())
       << metrics;
   // The frontend's outbound side (a demo workload calling into store) still counts.
   EXPECT_EQ(testing::SumSamples(metrics, "istio_requests_total",
@@ -146,9 +145,9 @@ TEST_F(PolicyEnforcementTest, ATagOverrideAddsALabelFromAHeaderForOneWorkload) {
   Send(2, "/items", "", 200);
   ASSERT_TRUE(testing::WaitFor(
       [&] {
-        return testing::SumSamples(Metrics(), "istio_requests_total",
-                                   {"reporter=\"destination\"",
-                                    "destination_workload=\"frontend\""}) == 6;
+        return testing::SumSamples(
+                   Metrics(), "istio_requests_total",
+                   {"reporter=\"destination\"", "destination_workload=\"frontend\""}) == 6;
       },
       seconds(30)))
       << Metrics();
@@ -180,8 +179,7 @@ TEST_F(PolicyEnforcementTest, AnAccessLogFilterKeepsOnlyServerErrorsForOneWorklo
   Send(3, "/fail", "", 503);
   // Backend: every line (5 × 200, 3 × 503), Istio's default format. Frontend: only the 503s of
   // both its sides (3 inbound + 3 outbound), in its own format.
-  ASSERT_TRUE(testing::WaitFor([&] { return BackendLines() == 8; }, seconds(30)))
-      << BackendLines();
+  ASSERT_TRUE(testing::WaitFor([&] { return BackendLines() == 8; }, seconds(30))) << BackendLines();
   // The frontend's lines come from the same batches as the backend's; give the exporter its
   // last batch.
   ASSERT_TRUE(testing::WaitFor(
