@@ -120,8 +120,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
       if (absl::Status checked = reload.check_policy(*policy); !checked.ok()) policy = checked;
     }
     if (!policy.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("policy.file: ", policy.status().message()));
+      return absl::InvalidArgumentError(absl::StrCat("policy.file: ", policy.status().message()));
     }
     spdlog::info("policy {}: {} Telemetry resources, digest {}", config.policy.file,
                  policy->resource_count(), policy->digest());

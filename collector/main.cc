@@ -49,8 +49,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   meshtel::collector::Collector* running = collector->get();
-  const std::string signal_name = meshtel::common::WaitForTerminationSignal(
-      {}, [running] { running->Reload("SIGHUP"); });
+  const std::string signal_name =
+      meshtel::common::WaitForTerminationSignal({}, [running] { running->Reload("SIGHUP"); });
   spdlog::info("{} received, shutting down", signal_name);
   if (absl::Status status = (*collector)->Shutdown(); !status.ok()) {
     spdlog::error("shutdown: {}", status.ToString());

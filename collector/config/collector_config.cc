@@ -172,9 +172,9 @@ absl::Status CollectorConfig::Validate() const {
 absl::Status PolicyConfig::Validate() const {
   if (watch_interval < absl::ZeroDuration() ||
       (watch_interval > absl::ZeroDuration() && watch_interval < absl::Milliseconds(100))) {
-    return absl::InvalidArgumentError(absl::StrCat("policy.watch_interval: ",
-                                                   absl::FormatDuration(watch_interval),
-                                                   " is neither 0 nor at least 100ms"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy.watch_interval: ", absl::FormatDuration(watch_interval),
+                     " is neither 0 nor at least 100ms"));
   }
   return absl::OkStatus();
 }

@@ -108,11 +108,11 @@ void ConfigReloader::Stop() {
 ConfigReloader::FileStamp ConfigReloader::Stamp(const std::string& path) {
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) return {};
-  return FileStamp{.exists = true,
-                   .mtime_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 +
-                               info.st_mtim.tv_nsec,
-                   .size = static_cast<int64_t>(info.st_size),
-                   .inode = info.st_ino};
+  return FileStamp{
+      .exists = true,
+      .mtime_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec,
+      .size = static_cast<int64_t>(info.st_size),
+      .inode = info.st_ino};
 }
 
 void ConfigReloader::WatchLoop() {
@@ -151,10 +151,9 @@ void ConfigReloader::Count(std::string_view file, std::string_view result, std::
   if (result != "unchanged") {
     last_successful_.Add({{"file", std::string(file)}}).Set(result == "rejected" ? 0 : 1);
   }
-  last_file_ = std::string(file);
-  last_result_ = std::string(result);
-  last_message_ = std::move(message);
-  last_time_ = absl::Now();
+  LastReload& last = file == "config" ? last_config_reload_ : last_policy_reload_;
+  last =
+      LastReload{.result = std::string(result), .message = std::move(message), .time = absl::Now()};
 }
 
 void ConfigReloader::ReloadConfigLocked(std::string_view reason) {
@@ -173,9 +172,8 @@ void ConfigReloader::ReloadConfigLocked(std::string_view reason) {
   }
   absl::StatusOr<CollectorConfig> next = options_.load_config(options_.config_path);
   if (!next.ok()) {
-    const std::string message =
-        absl::StrCat(options_.config_path, ": ", next.status().message(),
-                     " (the running config stays in force)");
+    const std::string message = absl::StrCat(options_.config_path, ": ", next.status().message(),
+                                             " (the running config stays in force)");
     spdlog::error("config reload ({}) rejected: {}", reason, message);
     Count("config", "rejected", message);
     return;
@@ -206,10 +204,9 @@ void ConfigReloader::ReloadConfigLocked(std::string_view reason) {
                  applied.empty() ? "no change" : absl::StrJoin(applied, ", "));
     Count("config", applied.empty() ? "unchanged" : "applied", absl::StrJoin(applied, ", "));
   } else {
-    const std::string message =
-        absl::StrCat("applied [", absl::StrJoin(applied, ", "), "]; changed [",
-                     absl::StrJoin(needs_restart, ", "),
-                     "] needs a restart (the running values stay in force)");
+    const std::string message = absl::StrCat(
+        "applied [", absl::StrJoin(applied, ", "), "]; changed [",
+        absl::StrJoin(needs_restart, ", "), "] needs a restart (the running values stay in force)");
     spdlog::warn("config reload ({}): {}", reason, message);
     Count("config", "restart_required", message);
   }
@@ -217,9 +214,9 @@ void ConfigReloader::ReloadConfigLocked(std::string_view reason) {
 
 void ConfigReloader::ReloadPolicyLocked(std::string_view reason) {
   policy_stamp_ = policy_path_.empty() ? FileStamp{} : Stamp(policy_path_);
-  absl::StatusOr<TelemetryPolicy> next =
-      policy_path_.empty() ? absl::StatusOr<TelemetryPolicy>(TelemetryPolicy())
-                           : TelemetryPolicy::Load(policy_path_);
+  absl::StatusOr<TelemetryPolicy> next = policy_path_.empty()
+                                             ? absl::StatusOr<TelemetryPolicy>(TelemetryPolicy())
+                                             : TelemetryPolicy::Load(policy_path_);
   if (next.ok() && options_.check_policy) {
     if (absl::Status checked = options_.check_policy(*next); !checked.ok()) next = checked;
   }
@@ -231,14 +228,13 @@ void ConfigReloader::ReloadPolicyLocked(std::string_view reason) {
     return;
   }
   const std::shared_ptr<const TelemetryPolicy> current = policy_.current();
-  if (current->digest() == next->digest() &&
-      current->resource_count() == next->resource_count()) {
+  if (current->digest() == next->digest() && current->resource_count() == next->resource_count()) {
     Count("policy", "unchanged", "");
     return;
   }
-  const std::string message = absl::StrCat(
-      policy_path_.empty() ? "no policy file" : policy_path_, ": ", next->resource_count(),
-      " Telemetry resources, digest ", next->digest());
+  const std::string message =
+      absl::StrCat(policy_path_.empty() ? "no policy file" : policy_path_, ": ",
+                   next->resource_count(), " Telemetry resources, digest ", next->digest());
   policy_.Replace(std::make_shared<const TelemetryPolicy>(*std::move(next)));
   spdlog::info("policy reload ({}): applied {} (generation {})", reason, message,
                policy_.generation());
@@ -253,23 +249,29 @@ std::string ConfigReloader::StatusJson() const {
   absl::StrAppend(&out, ",\"policy_digest\":");
   AppendJsonString(out, policy->digest());
   absl::StrAppend(&out, ",\"policy_generation\":", policy_.generation(),
-                  ",\"resources\":", policy->resource_count(),
-                  ",\"watch_interval\":");
+                  ",\"resources\":", policy->resource_count(), ",\"watch_interval\":");
   AppendJsonString(out, absl::FormatDuration(watch_interval_));
-  absl::StrAppend(&out, ",\"last_reload\":");
-  if (last_time_ == absl::InfinitePast()) {
-    absl::StrAppend(&out, "null}");
-    return out;
+  absl::StrAppend(&out, ",\"last_reloads\":{");
+  bool first = true;
+  for (const auto& [file, last] :
+       {std::pair<const char*, const LastReload*>{"config", &last_config_reload_},
+        std::pair<const char*, const LastReload*>{"policy", &last_policy_reload_}}) {
+    if (!first) out += ',';
+    first = false;
+    absl::StrAppend(&out, "\"", file, "\":");
+    if (last->result.empty()) {
+      out += "null";
+      continue;
+    }
+    absl::StrAppend(&out, "{\"result\":");
+    AppendJsonString(out, last->result);
+    absl::StrAppend(&out, ",\"message\":");
+    AppendJsonString(out, last->message);
+    absl::StrAppend(&out, ",\"time\":");
+    AppendJsonString(out, absl::FormatTime(absl::RFC3339_full, last->time, absl::UTCTimeZone()));
+    out += '}';
   }
-  absl::StrAppend(&out, "{\"file\":");
-  AppendJsonString(out, last_file_);
-  absl::StrAppend(&out, ",\"result\":");
-  AppendJsonString(out, last_result_);
-  absl::StrAppend(&out, ",\"message\":");
-  AppendJsonString(out, last_message_);
-  absl::StrAppend(&out, ",\"time\":");
-  AppendJsonString(out, absl::FormatTime(absl::RFC3339_full, last_time_, absl::UTCTimeZone()));
-  absl::StrAppend(&out, "}}");
+  out += "}}";
   return out;
 }
 

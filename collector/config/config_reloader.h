@@ -22,6 +22,7 @@
 // Threading: one watch thread (Start/Stop); ReloadNow() may be called from any thread; reloads
 // are serialized. The PolicySource and the registry must outlive the reloader.
 
+#include <sys/types.h>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -29,7 +30,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <sys/types.h>
 #include <thread>
 
 #include "absl/status/status.h"
@@ -74,7 +74,8 @@ class ConfigReloader {
   void ReloadNow(std::string_view reason);
 
   // {"policy_file": ..., "policy_digest": ..., "policy_generation": N, "resources": N,
-  //  "last_reload": {"file": ..., "result": ..., "message": ..., "time": RFC 3339}} as JSON.
+  //  "watch_interval": "1s", "last_reloads": {"config": R, "policy": R}} as JSON, where R is
+  //  {"result": ..., "message": ..., "time": RFC 3339} of that file's last reload, or null.
   std::string StatusJson() const;
 
  private:
@@ -104,8 +105,12 @@ class ConfigReloader {
   absl::Duration watch_interval_;
   FileStamp config_stamp_;
   FileStamp policy_stamp_;
-  std::string last_file_, last_result_, last_message_;
-  absl::Time last_time_ = absl::InfinitePast();
+  struct LastReload {
+    std::string result;  // empty: none yet
+    std::string message;
+    absl::Time time;
+  };
+  LastReload last_config_reload_, last_policy_reload_;
 
   std::mutex wake_mutex_;
   std::condition_variable wake_;

@@ -53,7 +53,6 @@ struct ProviderReference {
 
 // Parsing state shared by the documents of one file.
 struct ParseState {
-  std::string source;
   bool have_mesh_config = false;
   std::string mesh_config_document;
   MeshDefaults mesh;
@@ -623,8 +622,9 @@ absl::Status ReadDocument(const YAML::Node& node, const std::string& where, bool
     return absl::InvalidArgumentError(
         fmt::format("{}: kind: required (Telemetry, MeshConfig or List)", where));
   }
-  return absl::InvalidArgumentError(fmt::format("{}: kind: '{}' is not Telemetry or MeshConfig{}",
-                                                where, kind, in_list ? "" : " or List"));
+  return absl::InvalidArgumentError(
+      fmt::format("{}: kind: '{}' is not {}", where, kind,
+                  in_list ? "Telemetry or MeshConfig" : "Telemetry, MeshConfig or List"));
 }
 
 absl::Status CheckProviders(const ParseState& state) {
@@ -671,7 +671,6 @@ bool Selects(const std::map<std::string, std::string>& match_labels,
 absl::StatusOr<TelemetryPolicy> TelemetryPolicy::Parse(std::string_view yaml_text,
                                                        std::string_view source) {
   ParseState state;
-  state.source = std::string(source);
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(std::string(yaml_text));

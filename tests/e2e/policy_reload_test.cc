@@ -68,8 +68,8 @@ class PolicyReloadTest : public ::testing::Test {
 TEST_F(PolicyReloadTest, AChangedPolicyFileIsFollowedAndAnInvalidOneRejected) {
   Replace(policy_path_, Policy(1));
   testing::WriteFile(config_path_, Config("info", "200ms", testing::FreePort()));
-  ASSERT_TRUE(testing::StartCollector(config_path_, dir_ + "/collector.log", admin_port_,
-                                      collector_));
+  ASSERT_TRUE(
+      testing::StartCollector(config_path_, dir_ + "/collector.log", admin_port_, collector_));
   const std::string initial = PolicyStatus();
   EXPECT_NE(initial.find("\"policy_generation\":2"), std::string::npos) << initial;
   EXPECT_NE(initial.find("\"resources\":1"), std::string::npos) << initial;
@@ -91,9 +91,9 @@ TEST_F(PolicyReloadTest, AChangedPolicyFileIsFollowedAndAnInvalidOneRejected) {
   EXPECT_NE(rejected.find("spec.tracing[0].randomSamplingPercentage: 140 is not in [0,100]"),
             std::string::npos)
       << rejected;
-  EXPECT_EQ(testing::SumSamples(Metrics(), "meshtel_config_last_reload_successful",
-                                {"file=\"policy\""}),
-            0);
+  EXPECT_EQ(
+      testing::SumSamples(Metrics(), "meshtel_config_last_reload_successful", {"file=\"policy\""}),
+      0);
   EXPECT_NE(collector_->Log().find("policy reload (policy file changed) rejected"),
             std::string::npos)
       << collector_->Log();
@@ -104,8 +104,8 @@ TEST_F(PolicyReloadTest, SighupReloadsTheConfigAndNamesWhatNeedsARestart) {
   Replace(policy_path_, Policy(1));
   const uint16_t ingest_port = testing::FreePort();
   testing::WriteFile(config_path_, Config("info", "0s", ingest_port));
-  ASSERT_TRUE(testing::StartCollector(config_path_, dir_ + "/collector.log", admin_port_,
-                                      collector_));
+  ASSERT_TRUE(
+      testing::StartCollector(config_path_, dir_ + "/collector.log", admin_port_, collector_));
 
   // Without watching, a change waits for SIGHUP.
   Replace(policy_path_, Policy(50));
@@ -130,11 +130,12 @@ TEST_F(PolicyReloadTest, AnInvalidPolicyFileFailsTheStartNamingTheField) {
       {MESHTEL_COLLECTOR_BIN, "--config", config_path_}, dir_ + "/collector.log");
   const int exit_code = collector->Wait(std::chrono::seconds(20));
   EXPECT_NE(exit_code, 0);
-  EXPECT_NE(collector->Log().find(
-                "policy.file: document 1 (Telemetry istio-system/mesh-default): "
-                "spec.tracing[0].randomSamplingPercentage: 140 is not in [0,100]"),
+  const std::string log = collector->Log();
+  EXPECT_NE(log.find("cannot start: INVALID_ARGUMENT: policy.file: " + policy_path_ +
+                     ": document 1 (Telemetry istio-system/mesh-default): "
+                     "spec.tracing[0].randomSamplingPercentage: 140 is not in [0,100]"),
             std::string::npos)
-      << collector->Log();
+      << log;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "collector/policy/telemetry_policy.h"
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -317,6 +318,8 @@ struct BadPolicy {
   std::string text;
   std::string error;
 };
+
+void PrintTo(const BadPolicy& bad, std::ostream* out) { *out << bad.name; }
 
 class TelemetryPolicyErrors : public ::testing::TestWithParam<BadPolicy> {};
 
