@@ -16,6 +16,7 @@
 #include "collector/logs/json_escape.h"
 #include "collector/logs/received_log.h"
 #include "collector/policy/proxy_policy.h"
+#include "collector/policy/span_routing.h"
 #include "collector/traces/trace_json.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
@@ -136,6 +137,25 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
   absl::StatusOr<AccessLogFormat> line_format = config.access_log.Compile();
   if (!line_format.ok()) return line_format.status();
   collector->line_format_ = std::make_unique<AccessLogFormat>(*std::move(line_format));
+  PolicyDefaults policy_defaults{.metric_overrides = config.metrics.overrides,
+                                 .keep_labels = config.metrics.keep_labels,
+                                 .access_log = config.access_log,
+                                 .phase_spans = config.traces.phase_spans};
+  for (const ExporterConfig& exporter_config : config.exporters) {
+    const bool spans = exporter_config.family == "spans";
+    policy_defaults.exporters.push_back({exporter_config.name, spans});
+  }
+  PolicySource& source = collector->policy_source_;
+  absl::StatusOr<std::unique_ptr<PolicyEnforcer>> enforcer = PolicyEnforcer::Create(
+      std::move(policy_defaults),
+      [&source](const PolicyWorkload& workload) { return source.current()->Resolve(workload); },
+      [&source] { return source.current()->mesh(); }, collector->registry_.get());
+  if (!enforcer.ok()) return enforcer.status();
+  collector->policy_ = *std::move(enforcer);
+  PolicyEnforcer* policy = collector->policy_.get();
+  source.Subscribe(
+      [policy](const std::shared_ptr<const TelemetryPolicy>&) { policy->PolicyChanged(); });
+  const AccessLogLines lines(std::shared_ptr<const AccessLogRouting>(collector->policy_));
   std::vector<RetentionWatch> watched;
   std::vector<DeliveryTarget> targets;
   for (size_t i = 0; i < config.exporters.size(); ++i) {
@@ -145,8 +165,9 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
           absl::StrCat("exporters[", i, "]: this program has no exporters"));
     }
     absl::StatusOr<Exporter> exporter =
-        build_exporter(exporter_config, *collector->line_format_, *collector->registry_);
+        build_exporter(exporter_config, lines, *collector->registry_);
     if (!exporter.ok()) return exporter.status();
+    *exporter = RouteSpans(*std::move(exporter));
     watched.push_back({exporter->name, exporter->family});
     targets.push_back({.exporter = *std::move(exporter),
                        .batch = exporter_config.batch,
@@ -160,8 +181,8 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
                                                       std::move(watched), *collector->registry_);
   collector->retention_->Start();
   if (config.traces.enabled) {
-    collector->traces_ =
-        std::make_unique<TracePipeline>(config.traces, *collector->store_, *collector->registry_);
+    collector->traces_ = std::make_unique<TracePipeline>(
+        config.traces, *collector->store_, *collector->registry_, collector->policy_.get());
     if (absl::Status started = collector->traces_->Start(); !started.ok()) return started;
   }
   collector->delivery_ =
@@ -186,9 +207,12 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
         if (owner->build_exporter_ == nullptr) {
           return absl::FailedPreconditionError("this program has no exporters");
         }
-        absl::StatusOr<Exporter> exporter =
-            owner->build_exporter_(*exporter_config, *owner->line_format_, *owner->registry_);
+        absl::StatusOr<Exporter> exporter = owner->build_exporter_(
+            *exporter_config,
+            AccessLogLines(std::shared_ptr<const AccessLogRouting>(owner->policy_)),
+            *owner->registry_);
         if (!exporter.ok()) return exporter.status();
+        *exporter = RouteSpans(*std::move(exporter));
         return DeliveryTarget{.exporter = *std::move(exporter),
                               .batch = exporter_config->batch,
                               .retry = exporter_config->retry};
@@ -337,7 +361,14 @@ void Collector::CountRequests(
   for (const meshtel::v1::RequestRecord& record : records) {
     // Request metrics count requests only, whatever a sender put in its batch.
     if (record.has_received_span() || record.has_received_log()) continue;
-    request_metrics_.Record(record);
+    if (policy_ == nullptr) {
+      request_metrics_.Record(record);
+      continue;
+    }
+    const std::shared_ptr<const CompiledPolicy> policy = policy_->For(record);
+    // A workload whose metrics providers leave out prometheus is not aggregated.
+    if (!policy->metrics_enabled) continue;
+    request_metrics_.Record(record, *policy->label_plans);
   }
 }
 
@@ -365,10 +396,11 @@ common::AdminResponse Collector::ProxiesStatusJson() const {
 }
 
 void Collector::OnPolicyNode(const PolicyWorkload& workload) {
-  // The labels proxies announce are what Telemetry selectors match; the collector's own
-  // enforcement takes them here once it resolves per workload.
+  // The labels proxies announce are what Telemetry selectors match, for the collector's own
+  // enforcement too (records carry only app and version).
   spdlog::debug("policy: proxy of {}/{} announced {} labels", workload.namespace_name,
                 workload.name, workload.labels.size());
+  policy_->NoteWorkloadLabels(workload);
 }
 
 common::AdminResponse Collector::DeadLettersJson(const common::AdminRequest& request) const {

@@ -15,6 +15,11 @@
 // Metric overrides: metrics.overrides and metrics.keep_labels are compiled once into the
 // RequestMetrics' label plans; GET /api/metrics/capture-headers answers the request headers they
 // read ({"capture_request_headers":[...]}), which the proxies must capture.
+// Telemetry policy: a PolicyEnforcer compiles each workload's policy once; request metrics count
+// a record with its workload's label plans (not at all when its metrics providers leave out
+// prometheus), the log exporters deliver and render its access-log line as its workload's side
+// says, the trace pipeline builds its spans as its tracing policy says, and span exporters
+// deliver the spans routed to them (span_routing.h).
 // Remote write: each metrics.remote_write entry gets a RemoteWriter (its own thread) pushing the
 // samples /metrics shows of RequestMetrics to a Prometheus remote write receiver.
 // Policy distribution: PolicyServer serves meshtel.v1.PolicyService on the ingest port (the same
@@ -44,10 +49,12 @@
 #include "collector/ingest/record_batch_sink.h"
 #include "collector/ingest/record_ingest_server.h"
 #include "collector/logs/access_log_format.h"
+#include "collector/logs/access_log_routing.h"
 #include "collector/metrics/remote_write.h"
 #include "collector/metrics/request_metrics.h"
 #include "collector/metrics/scrape_handler.h"
 #include "collector/policy/policy_server.h"
+#include "collector/policy/policy_enforcer.h"
 #include "collector/policy/policy_source.h"
 #include "collector/store/record_store.h"
 #include "collector/store/retention.h"
@@ -57,11 +64,11 @@
 namespace meshtel::collector {
 
 // Builds the Exporter for one `exporters:` entry (exporters/exporter_registry.h in the program;
-// the collector library does not depend on the backends). Access-log lines use `line_format`;
-// an exporter's own metrics go to `registry` (the collector's, served on /metrics).
-using ExporterBuilder = std::function<absl::StatusOr<Exporter>(const ExporterConfig& config,
-                                                               const AccessLogFormat& line_format,
-                                                               prometheus::Registry& registry)>;
+// the collector library does not depend on the backends). `lines` routes and renders access-log
+// lines (the telemetry policy per record); an exporter's own metrics go to `registry` (the
+// collector's, served on /metrics).
+using ExporterBuilder = std::function<absl::StatusOr<Exporter>(
+    const ExporterConfig& config, const AccessLogLines& lines, prometheus::Registry& registry)>;
 
 class Collector : public RecordBatchSink, public ReceivedRecordSink {
  public:
@@ -139,6 +146,8 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   std::thread expiry_thread_;
   std::unique_ptr<RecordStore> store_;
   std::unique_ptr<AccessLogFormat> line_format_;
+  // The policy compiled per workload; shared with the log exporters (AccessLogLines).
+  std::shared_ptr<PolicyEnforcer> policy_;
   std::unique_ptr<Retention> retention_;
   std::unique_ptr<TracePipeline> traces_;  // null when traces.enabled is false
   std::unique_ptr<DeliveryEngine> delivery_;

@@ -9,10 +9,10 @@
 namespace meshtel::exporters {
 
 absl::StatusOr<collector::Exporter> BuildExporter(const collector::ExporterConfig& config,
-                                                  const collector::AccessLogFormat& line_format,
+                                                  const collector::AccessLogLines& lines,
                                                   prometheus::Registry& registry) {
-  if (config.type == "loki") return BuildLokiExporter(config, line_format);
-  if (config.type == "fluentd") return fluentd::BuildFluentdExporter(config, line_format);
+  if (config.type == "loki") return BuildLokiExporter(config, lines);
+  if (config.type == "fluentd") return fluentd::BuildFluentdExporter(config, lines);
   if (config.type == "jaeger") return BuildJaegerExporter(config);
   if (config.type == "otlp") return BuildOtlpExporter(config, registry);
   return absl::InvalidArgumentError(

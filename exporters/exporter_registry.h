@@ -13,12 +13,14 @@
 #include "collector/config/collector_config.h"
 #include "collector/delivery/exporter.h"
 #include "collector/logs/access_log_format.h"
+#include "collector/logs/access_log_routing.h"
 #include "prometheus/registry.h"
 
 namespace meshtel::exporters {
 
+// `lines` routes and renders access-log lines (log exporters); spans exporters ignore it.
 absl::StatusOr<collector::Exporter> BuildExporter(const collector::ExporterConfig& config,
-                                                  const collector::AccessLogFormat& line_format,
+                                                  const collector::AccessLogLines& lines,
                                                   prometheus::Registry& registry);
 
 // Builds every exporter of `config` once and discards it: the config's exporter settings are

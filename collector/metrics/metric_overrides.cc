@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <utility>
 
 #include "fmt/format.h"
@@ -227,7 +230,39 @@ std::string_view FieldText(RecordField field, const meshtel::v1::RequestRecord& 
   return {};
 }
 
+// Every label name list any plan of the process has, numbered once.
+struct NameSets {
+  std::mutex mutex;
+  std::deque<std::vector<std::string>> by_id;  // a deque: references stay valid as it grows
+  std::map<std::vector<std::string>, uint32_t> ids;
+};
+
+NameSets& TheNameSets() {
+  static NameSets* sets = new NameSets();  // never destroyed: series refer to it until exit
+  return *sets;
+}
+
+uint32_t InternLabelNames(const std::vector<std::string>& names) {
+  NameSets& sets = TheNameSets();
+  std::lock_guard<std::mutex> lock(sets.mutex);
+  auto [it, added] = sets.ids.emplace(names, static_cast<uint32_t>(sets.by_id.size()));
+  if (added) sets.by_id.push_back(names);
+  return it->second;
+}
+
 }  // namespace
+
+const std::vector<std::string>& LabelNameSet(uint32_t id) {
+  NameSets& sets = TheNameSets();
+  std::lock_guard<std::mutex> lock(sets.mutex);
+  return sets.by_id.at(id);
+}
+
+MetricFamily FamilyOf(IstioMetric metric) {
+  if (IsTcpMetric(metric)) return MetricFamily::kTcp;
+  if (IsMessageMetric(metric)) return MetricFamily::kMessage;
+  return MetricFamily::kRequest;
+}
 
 const std::array<RecordFieldName, 29> kRecordFields = {{
     {"request.method", RecordField::kRequestMethod},
@@ -368,7 +403,6 @@ MetricLabelPlans::MetricLabelPlans() {
 }
 
 void MetricLabelPlans::Finish() {
-  std::vector<const std::vector<std::string>*> name_sets;
   std::vector<std::string> headers;
   max_labels_ = 0;
   for (auto& modes : plans_) {
@@ -383,16 +417,32 @@ void MetricLabelPlans::Finish() {
           headers.push_back(source.text);
         }
       }
-      const auto same = std::find_if(name_sets.begin(), name_sets.end(),
-                                     [&](const auto* names) { return *names == plan.names; });
-      plan.name_set_id = static_cast<uint32_t>(same - name_sets.begin());
-      if (same == name_sets.end()) name_sets.push_back(&plan.names);
+      plan.name_set_id = InternLabelNames(plan.names);
       max_labels_ = std::max(max_labels_, plan.names.size());
     }
   }
   std::sort(headers.begin(), headers.end());
   headers.erase(std::unique(headers.begin(), headers.end()), headers.end());
   captured_headers_ = std::move(headers);
+  for (auto& modes : groups_) {
+    for (auto& groups : modes) groups.clear();
+  }
+  for (size_t metric = 0; metric < kIstioMetricCount; ++metric) {
+    const auto istio_metric = static_cast<IstioMetric>(metric);
+    for (size_t mode = 0; mode < kRecordModeCount; ++mode) {
+      const LabelPlan& plan = plans_[metric][mode];
+      if (plan.disabled) continue;
+      std::vector<PlanGroup>& groups = groups_[static_cast<size_t>(FamilyOf(istio_metric))][mode];
+      auto group = std::find_if(groups.begin(), groups.end(), [&](const PlanGroup& g) {
+        return plans_[static_cast<size_t>(g.metric)][mode].SameLabels(plan);
+      });
+      if (group == groups.end()) {
+        groups.push_back({.metrics = MetricBit(istio_metric), .metric = istio_metric});
+      } else {
+        group->metrics |= MetricBit(istio_metric);
+      }
+    }
+  }
 }
 
 absl::StatusOr<MetricLabelPlans> CompileMetricLabelPlans(

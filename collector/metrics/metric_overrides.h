@@ -154,13 +154,34 @@ struct LabelPlan {
   std::vector<LabelSource> sources;  // parallel to names
   // True when the values are the first names.size() standard values in order (no evaluation).
   bool standard_prefix = false;
-  // Equal for plans with equal name lists (keys series apart when plans differ).
+  // Equal for plans with equal name lists, across every MetricLabelPlans of the process (keys
+  // series apart when plans differ); LabelNameSet(name_set_id) is `names`.
   uint32_t name_set_id = 0;
 
   bool SameLabels(const LabelPlan& other) const {
     return disabled == other.disabled && names == other.names && sources == other.sources;
   }
 };
+
+// The series tables of the aggregator: the four request metrics, the two gRPC message counters,
+// the four TCP metrics.
+enum class MetricFamily : uint8_t { kRequest, kMessage, kTcp };
+inline constexpr size_t kMetricFamilyCount = 3;
+MetricFamily FamilyOf(IstioMetric metric);
+inline constexpr uint16_t MetricBit(IstioMetric metric) {
+  return static_cast<uint16_t>(1u << static_cast<unsigned>(metric));
+}
+
+// Metrics of one family that one record updates with one plan (their plans are equal for its
+// mode): one series lookup for all of them.
+struct PlanGroup {
+  uint16_t metrics = 0;                             // MetricBit()s
+  IstioMetric metric = IstioMetric::kRequestCount;  // one of them: plan(metric, mode) is the plan
+};
+
+// The label names of name set `id` (LabelPlan::name_set_id). Interned for the life of the
+// process (a handful per policy); the reference stays valid. Thread-safe.
+const std::vector<std::string>& LabelNameSet(uint32_t id);
 
 class MetricLabelPlans {
  public:
@@ -175,6 +196,10 @@ class MetricLabelPlans {
   const std::vector<std::string>& captured_headers() const { return captured_headers_; }
   // Largest number of labels of any plan.
   size_t max_labels() const { return max_labels_; }
+  // The enabled metrics of `family` for records of `mode`, grouped by equal plans.
+  const std::vector<PlanGroup>& groups(MetricFamily family, RecordMode mode) const {
+    return groups_[static_cast<size_t>(family)][static_cast<size_t>(mode)];
+  }
 
  private:
   friend absl::StatusOr<MetricLabelPlans> CompileMetricLabelPlans(
@@ -184,6 +209,7 @@ class MetricLabelPlans {
   std::array<std::array<LabelPlan, kRecordModeCount>, kIstioMetricCount> plans_;
   std::vector<std::string> captured_headers_;
   size_t max_labels_ = 0;
+  std::array<std::array<std::vector<PlanGroup>, kRecordModeCount>, kMetricFamilyCount> groups_;
 };
 
 // Validates the overrides and the keep list and compiles them; errors name the YAML path.

@@ -140,72 +140,88 @@ struct TcpValues {
 
 // Label text shared by the live series and every snapshot that copied it.
 struct SeriesLabels {
-  const LabelPlan* plan = nullptr;  // the label names; owned by RequestMetricsOptions
-  std::string key;                  // name-set id and length-prefixed values (series_key)
-  std::string text;                 // rendered once: reporter="source",source_workload="...",...
+  const std::vector<std::string>* names = nullptr;  // LabelNameSet(): lives as long as the process
+  std::string key;   // name-set id and length-prefixed values (series_key)
+  std::string text;  // rendered once: reporter="source",source_workload="...",...
 };
 
 template <class Values>
 struct SnapshotRow {
   std::shared_ptr<const SeriesLabels> labels;
   Values values;
+  uint16_t metrics = 0;  // MetricBit()s of the metrics this series has numbers for
 };
 
-// One set of metrics that share their label plans (and so their label sets): sharded series, a
-// limit, one overflow series per label-name set.
+// The series of one metric family (the request metrics, the message counters or the TCP
+// metrics): sharded series keyed by label set, each holding the whole family's numbers and the
+// set of metrics that have counted into it; per metric a limit of label sets; one overflow
+// series per label-name set.
 template <class Values>
 class SeriesTable {
  public:
-  SeriesTable(std::string table_name, std::span<const std::string_view> metrics, size_t shard_count,
-              uint64_t max_series, prometheus::Family<prometheus::Counter>* overflow_family,
+  SeriesTable(std::span<const IstioMetric> metrics, size_t shard_count, uint64_t max_series,
+              prometheus::Family<prometheus::Counter>* overflow_family,
               prometheus::Family<prometheus::Gauge>* series_family)
-      : table_name_(std::move(table_name)), max_series_(max_series) {
+      : metrics_(metrics.begin(), metrics.end()), max_series_(max_series), counts_(metrics.size()) {
     shards_.reserve(shard_count);
     for (size_t i = 0; i < shard_count; ++i) shards_.push_back(std::make_unique<Shard>());
-    for (std::string_view metric : metrics) {
-      if (overflow_family != nullptr) {
-        overflow_counters_.push_back(&overflow_family->Add({{"metric", std::string(metric)}}));
-      }
-      if (series_family != nullptr) {
-        series_gauges_.push_back(&series_family->Add({{"metric", std::string(metric)}}));
-      }
+    for (IstioMetric metric : metrics) {
+      const std::string name(MetricName(metric));
+      overflow_counters_.push_back(
+          overflow_family != nullptr ? &overflow_family->Add({{"metric", name}}) : nullptr);
+      series_gauges_.push_back(series_family != nullptr ? &series_family->Add({{"metric", name}})
+                                                        : nullptr);
     }
   }
 
-  // Applies `update` to the series of `values` (valid UTF-8, named by plan.names; `series_key`
-  // is BuildSeriesKey(plan.name_set_id, values)), creating it or falling back to the overflow
-  // series of the plan's label names.
+  // Applies `update(values, metrics)` for the metrics `metrics` (MetricBit()s of this family) to
+  // the series of `values` (valid UTF-8, named by plan.names; `series_key` is
+  // BuildSeriesKey(plan.name_set_id, values)), creating it, or for the metrics whose limit is
+  // reached falling back to the overflow series of the plan's label names.
   template <class Fn>
   void Update(std::span<const std::string_view> values, const LabelPlan& plan,
-              std::string_view series_key, int64_t now_ms, const Fn& update) {
+              std::string_view series_key, int64_t now_ms, uint16_t metrics, const Fn& update) {
     // absl's own string hash: std::string_view would hash through std::hash (Debian's Abseil
     // keeps its own string_view type), several times slower on 400-byte keys.
     const absl::string_view key(series_key.data(), series_key.size());
     Shard& shard = *shards_[absl::HashOf(key) % shards_.size()];
+    uint16_t rest = metrics;
     {
       std::lock_guard<std::mutex> lock(shard.mutex);
       auto it = shard.series.find(key);
-      if (it == shard.series.end() && Reserve()) {
-        auto series = std::make_unique<Series>();
-        series->labels = MakeLabels(plan, values);
-        const std::string& stored = series->labels->key;
-        it =
-            shard.series.emplace(absl::string_view(stored.data(), stored.size()), std::move(series))
-                .first;
+      if (it == shard.series.end()) {
+        if (Reserve(metrics)) {
+          auto series = std::make_unique<Series>();
+          series->labels = MakeLabels(plan, values);
+          const std::string& stored = series->labels->key;
+          it = shard.series
+                   .emplace(absl::string_view(stored.data(), stored.size()), std::move(series))
+                   .first;
+          it->second->metrics = metrics;
+        }
+      } else {
+        const uint16_t missing = metrics & static_cast<uint16_t>(~it->second->metrics);
+        if (missing != 0 && Reserve(missing)) it->second->metrics |= missing;
       }
       if (it != shard.series.end()) {
-        update(it->second->values);
+        const uint16_t granted = metrics & it->second->metrics;
+        update(it->second->values, granted);
         it->second->last_update_ms = now_ms;
-        return;
+        rest = metrics & static_cast<uint16_t>(~granted);
+        if (rest == 0) return;
       }
     }
-    // The table is full and this label set is new.
-    for (prometheus::Counter* counter : overflow_counters_) counter->Increment();
+    // A metric's limit is reached and this label set is new to it.
+    for (size_t i = 0; i < metrics_.size(); ++i) {
+      if ((rest & MetricBit(metrics_[i])) != 0 && overflow_counters_[i] != nullptr) {
+        overflow_counters_[i]->Increment();
+      }
+    }
     if (!overflow_warned_.exchange(true, std::memory_order_relaxed)) {
       spdlog::warn(
           "metrics: {} reached {} label sets; new label sets now update the series labelled "
           "\"{}\" (see meshtel_metrics_series_overflow_total)",
-          table_name_, max_series_, kOverflowLabelValue);
+          MetricName(FirstMetric(rest)), max_series_, kOverflowLabelValue);
     }
     std::lock_guard<std::mutex> lock(overflow_mutex_);
     std::unique_ptr<Series>& overflow = overflow_[plan.name_set_id];
@@ -214,22 +230,30 @@ class SeriesTable {
       std::vector<std::string_view> overflow_values(plan.names.size(), kOverflowLabelValue);
       overflow->labels = MakeLabels(plan, overflow_values);
     }
-    update(overflow->values);
+    overflow->metrics |= rest;
+    update(overflow->values, rest);
     overflow->last_update_ms = now_ms;
   }
 
   size_t ExpireIdle(int64_t cutoff_ms) {
     size_t removed = 0;
+    std::vector<uint64_t> released(metrics_.size(), 0);
     for (const auto& shard : shards_) {
       std::lock_guard<std::mutex> lock(shard->mutex);
-      removed += absl::erase_if(shard->series, [cutoff_ms](const auto& entry) {
-        return entry.second->last_update_ms < cutoff_ms;
+      removed += absl::erase_if(shard->series, [&](const auto& entry) {
+        if (entry.second->last_update_ms >= cutoff_ms) return false;
+        for (size_t i = 0; i < metrics_.size(); ++i) {
+          if ((entry.second->metrics & MetricBit(metrics_[i])) != 0) ++released[i];
+        }
+        return true;
       });
     }
-    if (removed > 0) {
-      series_.fetch_sub(removed, std::memory_order_relaxed);
-      for (prometheus::Gauge* gauge : series_gauges_)
-        gauge->Decrement(static_cast<double>(removed));
+    for (size_t i = 0; i < metrics_.size(); ++i) {
+      if (released[i] == 0) continue;
+      counts_[i].fetch_sub(released[i], std::memory_order_relaxed);
+      if (series_gauges_[i] != nullptr) {
+        series_gauges_[i]->Decrement(static_cast<double>(released[i]));
+      }
     }
     std::lock_guard<std::mutex> lock(overflow_mutex_);
     removed += absl::erase_if(overflow_, [cutoff_ms](const auto& entry) {
@@ -241,11 +265,12 @@ class SeriesTable {
   // Every series (overflow last), ordered by label text.
   std::vector<SnapshotRow<Values>> Snapshot() const {
     std::vector<SnapshotRow<Values>> rows;
-    rows.reserve(size() + 1);  // a guess: series come and go while the shards are read
+    rows.reserve(size(metrics_.front()) + 1);  // a guess: series come and go meanwhile
     for (const auto& shard : shards_) {
       std::lock_guard<std::mutex> lock(shard->mutex);
-      for (const auto& [key, series] : shard->series)
-        rows.push_back({series->labels, series->values});
+      for (const auto& [key, series] : shard->series) {
+        rows.push_back({series->labels, series->values, series->metrics});
+      }
     }
     std::sort(rows.begin(), rows.end(),
               [](const SnapshotRow<Values>& a, const SnapshotRow<Values>& b) {
@@ -253,7 +278,9 @@ class SeriesTable {
               });
     std::lock_guard<std::mutex> lock(overflow_mutex_);
     const size_t first_overflow = rows.size();
-    for (const auto& [id, series] : overflow_) rows.push_back({series->labels, series->values});
+    for (const auto& [id, series] : overflow_) {
+      rows.push_back({series->labels, series->values, series->metrics});
+    }
     std::sort(rows.begin() + static_cast<ptrdiff_t>(first_overflow), rows.end(),
               [](const SnapshotRow<Values>& a, const SnapshotRow<Values>& b) {
                 return a.labels->text < b.labels->text;
@@ -261,13 +288,20 @@ class SeriesTable {
     return rows;
   }
 
-  size_t size() const { return series_.load(std::memory_order_relaxed); }
+  // Label sets of `metric` counted against the limit.
+  size_t size(IstioMetric metric) const {
+    for (size_t i = 0; i < metrics_.size(); ++i) {
+      if (metrics_[i] == metric) return counts_[i].load(std::memory_order_relaxed);
+    }
+    return 0;
+  }
 
  private:
   struct Series {
     std::shared_ptr<const SeriesLabels> labels;
     Values values;
     int64_t last_update_ms = 0;
+    uint16_t metrics = 0;
   };
   struct Shard {
     mutable std::mutex mutex;
@@ -275,119 +309,66 @@ class SeriesTable {
     absl::flat_hash_map<absl::string_view, std::unique_ptr<Series>> series ABSL_GUARDED_BY(mutex);
   };
 
+  static IstioMetric FirstMetric(uint16_t bits) {
+    for (size_t metric = 0; metric < kIstioMetricCount; ++metric) {
+      if ((bits & MetricBit(static_cast<IstioMetric>(metric))) != 0) {
+        return static_cast<IstioMetric>(metric);
+      }
+    }
+    return IstioMetric::kRequestCount;
+  }
+
   static std::shared_ptr<const SeriesLabels> MakeLabels(const LabelPlan& plan,
                                                         std::span<const std::string_view> values) {
     auto labels = std::make_shared<SeriesLabels>();
-    labels->plan = &plan;
+    labels->names = &LabelNameSet(plan.name_set_id);
     BuildSeriesKey(plan.name_set_id, values, labels->key);
     labels->text = RenderLabels(plan.names, values);
     return labels;
   }
 
-  // Counts one more series if the limit allows it.
-  bool Reserve() {
-    uint64_t current = series_.load(std::memory_order_relaxed);
-    do {
-      if (current >= max_series_) return false;
-    } while (!series_.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
-    for (prometheus::Gauge* gauge : series_gauges_) gauge->Increment();
+  // Counts one more label set for each metric of `bits` if every one of their limits allows it
+  // (else counts none).
+  bool Reserve(uint16_t bits) {
+    size_t reserved = 0;
+    for (; reserved < metrics_.size(); ++reserved) {
+      if ((bits & MetricBit(metrics_[reserved])) == 0) continue;
+      std::atomic<uint64_t>& count = counts_[reserved];
+      uint64_t current = count.load(std::memory_order_relaxed);
+      bool taken = true;
+      do {
+        if (current >= max_series_) {
+          taken = false;
+          break;
+        }
+      } while (!count.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
+      if (!taken) break;
+    }
+    if (reserved < metrics_.size()) {
+      for (size_t i = 0; i < reserved; ++i) {
+        if ((bits & MetricBit(metrics_[i])) != 0)
+          counts_[i].fetch_sub(1, std::memory_order_relaxed);
+      }
+      return false;
+    }
+    for (size_t i = 0; i < metrics_.size(); ++i) {
+      if ((bits & MetricBit(metrics_[i])) != 0 && series_gauges_[i] != nullptr) {
+        series_gauges_[i]->Increment();
+      }
+    }
     return true;
   }
 
-  const std::string table_name_;
+  const std::vector<IstioMetric> metrics_;
   const uint64_t max_series_;
   std::vector<std::unique_ptr<Shard>> shards_;
-  std::atomic<uint64_t> series_{0};
+  std::vector<std::atomic<uint64_t>> counts_;  // per metric (metrics_ order)
   std::atomic<bool> overflow_warned_{false};
-  std::vector<prometheus::Counter*> overflow_counters_;
-  std::vector<prometheus::Gauge*> series_gauges_;
+  std::vector<prometheus::Counter*> overflow_counters_;  // per metric; null without a registry
+  std::vector<prometheus::Gauge*> series_gauges_;        // per metric; null without a registry
   mutable std::mutex overflow_mutex_;
   // By LabelPlan::name_set_id: one overflow series per set of label names.
   absl::flat_hash_map<uint32_t, std::unique_ptr<Series>> overflow_ ABSL_GUARDED_BY(overflow_mutex_);
-};
-
-// Metrics of one family (the four request metrics, or the two message counters) whose plans are
-// equal for every record mode share one table.
-template <class Values>
-struct TableGroup {
-  std::vector<IstioMetric> metrics;
-  std::array<const LabelPlan*, kRecordModeCount> plans{};
-  std::unique_ptr<SeriesTable<Values>> table;
-};
-
-template <class Values>
-std::vector<TableGroup<Values>> MakeGroups(std::span<const IstioMetric> metrics,
-                                           const RequestMetricsOptions& options,
-                                           prometheus::Family<prometheus::Counter>* overflow,
-                                           prometheus::Family<prometheus::Gauge>* series) {
-  const MetricLabelPlans& plans = *options.label_plans;
-  std::vector<TableGroup<Values>> groups;
-  for (IstioMetric metric : metrics) {
-    auto group = std::find_if(groups.begin(), groups.end(), [&](const TableGroup<Values>& g) {
-      for (size_t mode = 0; mode < kRecordModeCount; ++mode) {
-        if (!g.plans[mode]->SameLabels(plans.plan(metric, static_cast<RecordMode>(mode)))) {
-          return false;
-        }
-      }
-      return true;
-    });
-    if (group == groups.end()) {
-      groups.emplace_back();
-      group = groups.end() - 1;
-      for (size_t mode = 0; mode < kRecordModeCount; ++mode) {
-        group->plans[mode] = &plans.plan(metric, static_cast<RecordMode>(mode));
-      }
-    }
-    group->metrics.push_back(metric);
-  }
-  for (TableGroup<Values>& group : groups) {
-    std::vector<std::string_view> names;
-    for (IstioMetric metric : group.metrics) names.push_back(MetricName(metric));
-    std::string table_name = names.size() == 1 ? std::string(names[0]) : "the metrics ";
-    if (names.size() > 1) {
-      for (size_t i = 0; i < names.size(); ++i) {
-        if (i > 0) table_name += ", ";
-        table_name += names[i];
-      }
-    }
-    group.table =
-        std::make_unique<SeriesTable<Values>>(std::move(table_name), names, options.shard_count,
-                                              options.max_series_per_metric, overflow, series);
-  }
-  return groups;
-}
-
-template <class Values>
-size_t GroupOf(const std::vector<TableGroup<Values>>& groups, IstioMetric metric) {
-  for (size_t i = 0; i < groups.size(); ++i) {
-    if (std::find(groups[i].metrics.begin(), groups[i].metrics.end(), metric) !=
-        groups[i].metrics.end()) {
-      return i;
-    }
-  }
-  return 0;
-}
-
-// Snapshots taken at most once per table during one render.
-template <class Values>
-class LazySnapshots {
- public:
-  explicit LazySnapshots(const std::vector<TableGroup<Values>>& groups)
-      : groups_(groups), rows_(groups.size()), taken_(groups.size(), false) {}
-
-  const std::vector<SnapshotRow<Values>>& Of(IstioMetric metric) {
-    const size_t group = GroupOf(groups_, metric);
-    if (!taken_[group]) {
-      rows_[group] = groups_[group].table->Snapshot();
-      taken_[group] = true;
-    }
-    return rows_[group];
-  }
-
- private:
-  const std::vector<TableGroup<Values>>& groups_;
-  std::vector<std::vector<SnapshotRow<Values>>> rows_;
-  std::vector<bool> taken_;
 };
 
 // Writes a render through a buffer that stays in the CPU cache: the pieces of a line are copied
@@ -457,10 +438,17 @@ const std::vector<std::string>& LeSuffixes(ExpositionFormat format) {
 
 // One histogram family: _bucket (cumulative, le ascending, +Inf last), _sum, _count. A series
 // without labels prints `name_bucket{le="..."}` and `name_sum value`, as prometheus-cpp does.
+template <class Rows>
+bool AnyRowOf(const Rows& rows, uint16_t bit) {
+  return std::any_of(rows.begin(), rows.end(),
+                     [bit](const auto& row) { return (row.metrics & bit) != 0; });
+}
+
 void RenderHistogram(ExpositionFormat format, std::string_view name, std::string_view help,
                      std::string_view unit, const std::vector<SnapshotRow<RequestValues>>& rows,
-                     HistogramCounts RequestValues::*member, std::string& out) {
-  if (rows.empty()) return;
+                     IstioMetric metric, HistogramCounts RequestValues::*member, std::string& out) {
+  const uint16_t bit = MetricBit(metric);
+  if (!AnyRowOf(rows, bit)) return;
   AppendMetadata(format, name, MetricKind::kHistogram, help, unit, out);
   const std::vector<std::string>& suffixes = LeSuffixes(format);
   size_t max_suffix = 0;
@@ -472,6 +460,7 @@ void RenderHistogram(ExpositionFormat format, std::string_view name, std::string
 
   RenderWriter writer(out);
   for (const auto& row : rows) {
+    if ((row.metrics & bit) == 0) continue;
     const std::string_view labels = row.labels->text;
     const HistogramCounts& histogram = row.values.*member;
     // Every line of the row at once: buckets, then _sum and _count.
@@ -514,11 +503,13 @@ void RenderHistogram(ExpositionFormat format, std::string_view name, std::string
 
 template <class Rows, class Value>
 void RenderCounter(ExpositionFormat format, std::string_view name, std::string_view help,
-                   const Rows& rows, Value member, std::string& out) {
-  if (rows.empty()) return;
+                   const Rows& rows, IstioMetric metric, Value member, std::string& out) {
+  const uint16_t bit = MetricBit(metric);
+  if (!AnyRowOf(rows, bit)) return;
   AppendMetadata(format, name, MetricKind::kCounter, help, "", out);
   RenderWriter writer(out);
   for (const auto& row : rows) {
+    if ((row.metrics & bit) == 0) continue;
     const std::string_view labels = row.labels->text;
     char* at = writer.Reserve(name.size() + labels.size() + 3 + kMaxUintText + 1);
     at = Put(at, name);
@@ -605,19 +596,16 @@ std::string_view MetricName(IstioMetric metric) {
 struct RequestMetrics::Tables {
   Tables(const RequestMetricsOptions& options, prometheus::Family<prometheus::Counter>* overflow,
          prometheus::Family<prometheus::Gauge>* series)
-      : requests(MakeGroups<RequestValues>(kRequestTableMetrics, options, overflow, series)),
-        messages(MakeGroups<MessageValues>(kMessageTableMetrics, options, overflow, series)),
-        tcp(MakeGroups<TcpValues>(kTcpTableMetrics, options, overflow, series)),
-        requests_total_group(GroupOf(requests, IstioMetric::kRequestCount)),
-        request_messages_group(GroupOf(messages, IstioMetric::kGrpcRequestMessages)),
-        max_labels(options.label_plans->max_labels()) {}
+      : requests(kRequestTableMetrics, options.shard_count, options.max_series_per_metric, overflow,
+                 series),
+        messages(kMessageTableMetrics, options.shard_count, options.max_series_per_metric, overflow,
+                 series),
+        tcp(kTcpTableMetrics, options.shard_count, options.max_series_per_metric, overflow,
+            series) {}
 
-  std::vector<TableGroup<RequestValues>> requests;
-  std::vector<TableGroup<MessageValues>> messages;
-  std::vector<TableGroup<TcpValues>> tcp;
-  size_t requests_total_group;
-  size_t request_messages_group;
-  size_t max_labels;
+  SeriesTable<RequestValues> requests;
+  SeriesTable<MessageValues> messages;
+  SeriesTable<TcpValues> tcp;
 };
 
 void HistogramCounts::Observe(double value) {
@@ -660,129 +648,139 @@ int64_t RequestMetrics::NowMs() {
 }
 
 void RequestMetrics::Record(const meshtel::v1::RequestRecord& record, int64_t now_ms) {
+  Record(record, *options_.label_plans, now_ms);
+}
+
+void RequestMetrics::Record(const meshtel::v1::RequestRecord& record, const MetricLabelPlans& plans,
+                            int64_t now_ms) {
   thread_local IstioLabelScratch scratch;
   thread_local std::vector<std::string> repaired;
   thread_local std::vector<std::string_view> buffer;
   thread_local std::string key;
-  // Sized before any view into them is taken; grows only for a RequestMetrics with more labels.
-  if (buffer.size() < tables_->max_labels) {
-    buffer.resize(tables_->max_labels);
-    repaired.resize(tables_->max_labels);
+  // Sized before any view into them is taken; grows only for plans with more labels.
+  if (buffer.size() < plans.max_labels()) {
+    buffer.resize(plans.max_labels());
+    repaired.resize(plans.max_labels());
   }
   const auto standard = IstioRequestLabelValues(record, scratch);
-  const auto mode = static_cast<size_t>(RecordModeOf(record));
+  const RecordMode mode = RecordModeOf(record);
+  const auto each_group = [&](MetricFamily family, auto& table, const auto& update) {
+    for (const PlanGroup& group : plans.groups(family, mode)) {
+      const LabelPlan& plan = plans.plan(group.metric, mode);
+      auto values = PlanValues(plan, record, standard, scratch, buffer);
+      values = KeyValues(plan, values, repaired, buffer, key);
+      table.Update(values, plan, key, now_ms, group.metrics, update);
+    }
+  };
 
   if (record.request_protocol() == meshtel::v1::REQUEST_PROTOCOL_TCP) {
     // One closed connection (Envoy's final TCP entry); the bytes of its whole life.
-    for (const TableGroup<TcpValues>& group : tables_->tcp) {
-      const LabelPlan& plan = *group.plans[mode];
-      if (plan.disabled) continue;
-      auto values = PlanValues(plan, record, standard, scratch, buffer);
-      values = KeyValues(plan, values, repaired, buffer, key);
-      group.table->Update(values, plan, key, now_ms, [&record](TcpValues& series) {
+    each_group(MetricFamily::kTcp, tables_->tcp, [&record](TcpValues& series, uint16_t metrics) {
+      if (metrics & MetricBit(IstioMetric::kTcpSentBytes)) {
         series.sent_bytes += record.response_bytes();
+      }
+      if (metrics & MetricBit(IstioMetric::kTcpReceivedBytes)) {
         series.received_bytes += record.request_bytes();
-        ++series.opened;
-        ++series.closed;
-      });
-    }
+      }
+      if (metrics & MetricBit(IstioMetric::kTcpOpenedConnections)) ++series.opened;
+      if (metrics & MetricBit(IstioMetric::kTcpClosedConnections)) ++series.closed;
+    });
     return;
   }
 
-  for (const TableGroup<RequestValues>& group : tables_->requests) {
-    const LabelPlan& plan = *group.plans[mode];
-    if (plan.disabled) continue;
-    auto values = PlanValues(plan, record, standard, scratch, buffer);
-    values = KeyValues(plan, values, repaired, buffer, key);
-    group.table->Update(values, plan, key, now_ms, [&record](RequestValues& series) {
-      ++series.requests;
-      series.duration_ms.Observe(static_cast<double>(record.duration_ns()) / 1e6);
-      series.request_bytes.Observe(static_cast<double>(record.request_bytes()));
-      series.response_bytes.Observe(static_cast<double>(record.response_bytes()));
-    });
-  }
+  each_group(MetricFamily::kRequest, tables_->requests,
+             [&record](RequestValues& series, uint16_t metrics) {
+               if (metrics & MetricBit(IstioMetric::kRequestCount)) ++series.requests;
+               if (metrics & MetricBit(IstioMetric::kRequestDuration)) {
+                 series.duration_ms.Observe(static_cast<double>(record.duration_ns()) / 1e6);
+               }
+               if (metrics & MetricBit(IstioMetric::kRequestSize)) {
+                 series.request_bytes.Observe(static_cast<double>(record.request_bytes()));
+               }
+               if (metrics & MetricBit(IstioMetric::kResponseSize)) {
+                 series.response_bytes.Observe(static_cast<double>(record.response_bytes()));
+               }
+             });
 
   if (record.request_protocol() == meshtel::v1::REQUEST_PROTOCOL_GRPC) {
-    for (const TableGroup<MessageValues>& group : tables_->messages) {
-      const LabelPlan& plan = *group.plans[mode];
-      if (plan.disabled) continue;
-      auto values = PlanValues(plan, record, standard, scratch, buffer);
-      values = KeyValues(plan, values, repaired, buffer, key);
-      group.table->Update(values, plan, key, now_ms, [&record](MessageValues& series) {
-        series.request_messages += record.request_messages();
-        series.response_messages += record.response_messages();
-      });
-    }
+    each_group(MetricFamily::kMessage, tables_->messages,
+               [&record](MessageValues& series, uint16_t metrics) {
+                 if (metrics & MetricBit(IstioMetric::kGrpcRequestMessages)) {
+                   series.request_messages += record.request_messages();
+                 }
+                 if (metrics & MetricBit(IstioMetric::kGrpcResponseMessages)) {
+                   series.response_messages += record.response_messages();
+                 }
+               });
   }
 }
 
 size_t RequestMetrics::ExpireIdle(int64_t now_ms, int64_t idle_ms) {
   const int64_t cutoff = now_ms - idle_ms;
   size_t removed = 0;
-  for (const auto& group : tables_->requests) removed += group.table->ExpireIdle(cutoff);
-  for (const auto& group : tables_->messages) removed += group.table->ExpireIdle(cutoff);
-  for (const auto& group : tables_->tcp) removed += group.table->ExpireIdle(cutoff);
+  removed += tables_->requests.ExpireIdle(cutoff);
+  removed += tables_->messages.ExpireIdle(cutoff);
+  removed += tables_->tcp.ExpireIdle(cutoff);
   return removed;
 }
 
 size_t RequestMetrics::series_count() const {
-  return tables_->requests[tables_->requests_total_group].table->size();
+  return tables_->requests.size(IstioMetric::kRequestCount);
 }
 
 size_t RequestMetrics::message_series_count() const {
-  return tables_->messages[tables_->request_messages_group].table->size();
+  return tables_->messages.size(IstioMetric::kGrpcRequestMessages);
 }
 
 const MetricLabelPlans& RequestMetrics::label_plans() const { return *options_.label_plans; }
 
 void RequestMetrics::Render(ExpositionFormat format, std::string& out) const {
-  LazySnapshots<RequestValues> requests(tables_->requests);
-  LazySnapshots<MessageValues> messages(tables_->messages);
-  LazySnapshots<TcpValues> tcp(tables_->tcp);
+  const std::vector<SnapshotRow<RequestValues>> requests = tables_->requests.Snapshot();
+  const std::vector<SnapshotRow<MessageValues>> messages = tables_->messages.Snapshot();
+  const std::vector<SnapshotRow<TcpValues>> tcp = tables_->tcp.Snapshot();
   // The whole text at once, so `out` grows once: an upper bound per sample line of its label text
   // plus the name, `le` and number, which stay under 120 bytes.
   size_t bound = 4096;
-  const auto add_rows = [&bound](const auto& rows, size_t lines) {
-    for (const auto& row : rows) bound += lines * (row.labels->text.size() + 120);
+  const auto add_rows = [&bound](const auto& rows, IstioMetric metric, size_t lines) {
+    for (const auto& row : rows) {
+      if ((row.metrics & MetricBit(metric)) != 0) bound += lines * (row.labels->text.size() + 120);
+    }
   };
-  add_rows(requests.Of(IstioMetric::kRequestCount), 1);
-  add_rows(requests.Of(IstioMetric::kRequestDuration), kIstioHistogramBounds.size() + 3);
-  add_rows(requests.Of(IstioMetric::kRequestSize), kIstioHistogramBounds.size() + 3);
-  add_rows(requests.Of(IstioMetric::kResponseSize), kIstioHistogramBounds.size() + 3);
-  add_rows(messages.Of(IstioMetric::kGrpcRequestMessages), 1);
-  add_rows(messages.Of(IstioMetric::kGrpcResponseMessages), 1);
-  add_rows(tcp.Of(IstioMetric::kTcpSentBytes), 1);
-  add_rows(tcp.Of(IstioMetric::kTcpReceivedBytes), 1);
-  add_rows(tcp.Of(IstioMetric::kTcpOpenedConnections), 1);
-  add_rows(tcp.Of(IstioMetric::kTcpClosedConnections), 1);
+  add_rows(requests, IstioMetric::kRequestCount, 1);
+  add_rows(requests, IstioMetric::kRequestDuration, kIstioHistogramBounds.size() + 3);
+  add_rows(requests, IstioMetric::kRequestSize, kIstioHistogramBounds.size() + 3);
+  add_rows(requests, IstioMetric::kResponseSize, kIstioHistogramBounds.size() + 3);
+  add_rows(messages, IstioMetric::kGrpcRequestMessages, 1);
+  add_rows(messages, IstioMetric::kGrpcResponseMessages, 1);
+  add_rows(tcp, IstioMetric::kTcpSentBytes, 1);
+  add_rows(tcp, IstioMetric::kTcpReceivedBytes, 1);
+  add_rows(tcp, IstioMetric::kTcpOpenedConnections, 1);
+  add_rows(tcp, IstioMetric::kTcpClosedConnections, 1);
   ReserveBody(out, bound);
-  RenderCounter(format, kRequestsTotal, "Requests handled, by Istio's standard labels.",
-                requests.Of(IstioMetric::kRequestCount), &RequestValues::requests, out);
+  RenderCounter(format, kRequestsTotal, "Requests handled, by Istio's standard labels.", requests,
+                IstioMetric::kRequestCount, &RequestValues::requests, out);
   RenderHistogram(
       format, kDuration,
       "Request duration from the first downstream byte to the end of the response, in ms.",
-      "milliseconds", requests.Of(IstioMetric::kRequestDuration), &RequestValues::duration_ms, out);
+      "milliseconds", requests, IstioMetric::kRequestDuration, &RequestValues::duration_ms, out);
   RenderHistogram(format, kRequestBytes, "Request size as received from the downstream, in bytes.",
-                  "bytes", requests.Of(IstioMetric::kRequestSize), &RequestValues::request_bytes,
-                  out);
+                  "bytes", requests, IstioMetric::kRequestSize, &RequestValues::request_bytes, out);
   RenderHistogram(format, kResponseBytes, "Response size as sent to the downstream, in bytes.",
-                  "bytes", requests.Of(IstioMetric::kResponseSize), &RequestValues::response_bytes,
+                  "bytes", requests, IstioMetric::kResponseSize, &RequestValues::response_bytes,
                   out);
-  RenderCounter(format, kRequestMessages, "gRPC messages sent by the client.",
-                messages.Of(IstioMetric::kGrpcRequestMessages), &MessageValues::request_messages,
-                out);
-  RenderCounter(format, kResponseMessages, "gRPC messages sent by the server.",
-                messages.Of(IstioMetric::kGrpcResponseMessages), &MessageValues::response_messages,
-                out);
-  RenderCounter(format, kTcpSentBytes, "Bytes sent to the downstream over TCP connections.",
-                tcp.Of(IstioMetric::kTcpSentBytes), &TcpValues::sent_bytes, out);
+  RenderCounter(format, kRequestMessages, "gRPC messages sent by the client.", messages,
+                IstioMetric::kGrpcRequestMessages, &MessageValues::request_messages, out);
+  RenderCounter(format, kResponseMessages, "gRPC messages sent by the server.", messages,
+                IstioMetric::kGrpcResponseMessages, &MessageValues::response_messages, out);
+  RenderCounter(format, kTcpSentBytes, "Bytes sent to the downstream over TCP connections.", tcp,
+                IstioMetric::kTcpSentBytes, &TcpValues::sent_bytes, out);
   RenderCounter(format, kTcpReceivedBytes,
-                "Bytes received from the downstream over TCP connections.",
-                tcp.Of(IstioMetric::kTcpReceivedBytes), &TcpValues::received_bytes, out);
-  RenderCounter(format, kTcpOpened, "TCP connections opened.",
-                tcp.Of(IstioMetric::kTcpOpenedConnections), &TcpValues::opened, out);
-  RenderCounter(format, kTcpClosed, "TCP connections closed.",
-                tcp.Of(IstioMetric::kTcpClosedConnections), &TcpValues::closed, out);
+                "Bytes received from the downstream over TCP connections.", tcp,
+                IstioMetric::kTcpReceivedBytes, &TcpValues::received_bytes, out);
+  RenderCounter(format, kTcpOpened, "TCP connections opened.", tcp,
+                IstioMetric::kTcpOpenedConnections, &TcpValues::opened, out);
+  RenderCounter(format, kTcpClosed, "TCP connections closed.", tcp,
+                IstioMetric::kTcpClosedConnections, &TcpValues::closed, out);
   if (!options_.build_tag.empty()) {
     AppendMetadata(format, "istio_build", MetricKind::kGauge,
                    "The build of the meshtel proxies reporting to this collector.", "", out);
@@ -796,11 +794,13 @@ void RequestMetrics::Render(ExpositionFormat format, std::string& out) const {
 
 void RequestMetrics::VisitSamples(const std::function<void(const MetricSample&)>& visit) const {
   const std::vector<std::string>& le_texts = LeTexts(ExpositionFormat::kPrometheusText);
-  std::vector<SampleLabel> labels(tables_->max_labels + 1);
-  std::vector<std::string_view> values(tables_->max_labels);
+  std::vector<SampleLabel> labels;
+  std::vector<std::string_view> values;
   // The labels of one row, `labels[0, count)`; `count` is returned.
   const auto row_labels = [&](const SeriesLabels& series) {
-    const std::vector<std::string>& names = series.plan->names;
+    const std::vector<std::string>& names = *series.names;
+    if (labels.size() < names.size() + 1) labels.resize(names.size() + 1);
+    if (values.size() < names.size()) values.resize(names.size());
     const std::span<std::string_view> row_values(values.data(), names.size());
     DecodeSeriesKey(series.key, row_values);
     for (size_t i = 0; i < names.size(); ++i) labels[i] = {names[i], row_values[i]};
@@ -819,48 +819,40 @@ void RequestMetrics::VisitSamples(const std::function<void(const MetricSample&)>
     visit({std::string(prefix) + "_sum", base, counts.sum});
     visit({std::string(prefix) + "_count", base, static_cast<double>(counts.count)});
   };
-
-  LazySnapshots<RequestValues> requests(tables_->requests);
-  for (const auto& row : requests.Of(IstioMetric::kRequestCount)) {
-    const size_t count = row_labels(*row.labels);
-    visit({kRequestsTotal, std::span<const SampleLabel>(labels.data(), count),
-           static_cast<double>(row.values.requests)});
-  }
-  for (const auto& row : requests.Of(IstioMetric::kRequestDuration)) {
-    histogram(kDuration, row_labels(*row.labels), row.values.duration_ms);
-  }
-  for (const auto& row : requests.Of(IstioMetric::kRequestSize)) {
-    histogram(kRequestBytes, row_labels(*row.labels), row.values.request_bytes);
-  }
-  for (const auto& row : requests.Of(IstioMetric::kResponseSize)) {
-    histogram(kResponseBytes, row_labels(*row.labels), row.values.response_bytes);
-  }
-
-  LazySnapshots<MessageValues> messages(tables_->messages);
-  for (const auto& row : messages.Of(IstioMetric::kGrpcRequestMessages)) {
-    const size_t count = row_labels(*row.labels);
-    visit({kRequestMessages, std::span<const SampleLabel>(labels.data(), count),
-           static_cast<double>(row.values.request_messages)});
-  }
-  for (const auto& row : messages.Of(IstioMetric::kGrpcResponseMessages)) {
-    const size_t count = row_labels(*row.labels);
-    visit({kResponseMessages, std::span<const SampleLabel>(labels.data(), count),
-           static_cast<double>(row.values.response_messages)});
-  }
-
-  LazySnapshots<TcpValues> tcp(tables_->tcp);
-  const auto tcp_counter = [&](IstioMetric metric, std::string_view name,
-                               uint64_t TcpValues::*member) {
-    for (const auto& row : tcp.Of(metric)) {
+  const auto counter = [&](const auto& rows, IstioMetric metric, std::string_view name,
+                           auto member) {
+    for (const auto& row : rows) {
+      if ((row.metrics & MetricBit(metric)) == 0) continue;
       const size_t count = row_labels(*row.labels);
       visit({name, std::span<const SampleLabel>(labels.data(), count),
              static_cast<double>(row.values.*member)});
     }
   };
-  tcp_counter(IstioMetric::kTcpSentBytes, kTcpSentBytes, &TcpValues::sent_bytes);
-  tcp_counter(IstioMetric::kTcpReceivedBytes, kTcpReceivedBytes, &TcpValues::received_bytes);
-  tcp_counter(IstioMetric::kTcpOpenedConnections, kTcpOpened, &TcpValues::opened);
-  tcp_counter(IstioMetric::kTcpClosedConnections, kTcpClosed, &TcpValues::closed);
+  const auto histograms = [&](const auto& rows, IstioMetric metric, std::string_view name,
+                              HistogramCounts RequestValues::*member) {
+    for (const auto& row : rows) {
+      if ((row.metrics & MetricBit(metric)) == 0) continue;
+      histogram(name, row_labels(*row.labels), row.values.*member);
+    }
+  };
+
+  const std::vector<SnapshotRow<RequestValues>> requests = tables_->requests.Snapshot();
+  counter(requests, IstioMetric::kRequestCount, kRequestsTotal, &RequestValues::requests);
+  histograms(requests, IstioMetric::kRequestDuration, kDuration, &RequestValues::duration_ms);
+  histograms(requests, IstioMetric::kRequestSize, kRequestBytes, &RequestValues::request_bytes);
+  histograms(requests, IstioMetric::kResponseSize, kResponseBytes, &RequestValues::response_bytes);
+
+  const std::vector<SnapshotRow<MessageValues>> messages = tables_->messages.Snapshot();
+  counter(messages, IstioMetric::kGrpcRequestMessages, kRequestMessages,
+          &MessageValues::request_messages);
+  counter(messages, IstioMetric::kGrpcResponseMessages, kResponseMessages,
+          &MessageValues::response_messages);
+
+  const std::vector<SnapshotRow<TcpValues>> tcp = tables_->tcp.Snapshot();
+  counter(tcp, IstioMetric::kTcpSentBytes, kTcpSentBytes, &TcpValues::sent_bytes);
+  counter(tcp, IstioMetric::kTcpReceivedBytes, kTcpReceivedBytes, &TcpValues::received_bytes);
+  counter(tcp, IstioMetric::kTcpOpenedConnections, kTcpOpened, &TcpValues::opened);
+  counter(tcp, IstioMetric::kTcpClosedConnections, kTcpClosed, &TcpValues::closed);
 
   if (!options_.build_tag.empty()) {
     std::string tag;

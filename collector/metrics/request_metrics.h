@@ -17,20 +17,25 @@
 //   update none of the request or message metrics.
 // - istio_build (gauge, value 1): labels component="proxy" and tag=<options.build_tag>.
 //
-// Labels: options.label_plans (metric_overrides.h) says, per metric and record mode (reporter
+// Labels: a MetricLabelPlans (metric_overrides.h) says, per metric and record mode (reporter
 // source / destination / unspecified), which labels a series carries and where their values come
-// from (tag overrides, the keep list) and whether the metric is recorded at all. Metrics of one
-// family whose plans are equal for every mode share one series table (without overrides: one for
-// the four request metrics, one for the two message counters); a metric with plans of its own
-// gets a table of its own (holding the whole family's numbers per series, of which it prints its
-// own). Series of different label names never share a key; after a REMOVE, records that differ
-// only in the removed label update one series.
+// from (tag overrides, the keep list) and whether the metric is recorded at all. Record() takes
+// the plans per record (a workload's telemetry policy: collector/policy/policy_enforcer.h), or
+// options.label_plans when none is given. Each family has one series table keyed by label set
+// (the plan's label names and the values); a series holds the whole family's numbers and the
+// set of metrics that counted into it, and each metric prints the series it counted into, so
+// records whose plans differ (a workload with a tag override, one with a metric disabled) share
+// the family's one # TYPE line and series of equal label sets are one series. Metrics of a
+// family whose plans are equal for a record are updated with one lookup (without overrides: one
+// for the four request metrics, one for the two message counters). Series of different label
+// names never share a key; after a REMOVE, records that differ only in the removed label update
+// one series.
 //
-// Cardinality: each series table holds at most options.max_series_per_metric label
-// sets. A record whose label set is new once a table is full updates that table's one overflow
-// series instead — every label set to kOverflowLabelValue; one per set of label names, so one
-// unless overrides give client and server records different label names — and counts the update
-// in meshtel_metrics_series_overflow_total{metric=...} (once per metric of the table). Overflow
+// Cardinality: each metric counts at most options.max_series_per_metric label sets. A record
+// whose label set is new to a metric that is full updates, for that metric, its table's
+// overflow series instead — every label set to kOverflowLabelValue; one per set of label names,
+// so one unless overrides give records different label names — and counts the update in
+// meshtel_metrics_series_overflow_total{metric=...}. Overflow
 // series are not counted against the limit, so at most limit + 1 label sets are exposed per set
 // of label names. ExpireIdle() removes series not updated for a while (overflow series included); a
 // later record creates them again, from zero. meshtel_metrics_series{metric=...} is the number
@@ -113,6 +118,13 @@ class RequestMetrics : public SampleSource {
   void Record(const meshtel::v1::RequestRecord& record) { Record(record, NowMs()); }
   // The same at an explicit time on the NowMs() scale (tests drive expiry with it).
   void Record(const meshtel::v1::RequestRecord& record, int64_t now_ms);
+  // With the record's own label plans (its workload's policy); `plans` is read only during the
+  // call.
+  void Record(const meshtel::v1::RequestRecord& record, const MetricLabelPlans& plans) {
+    Record(record, plans, NowMs());
+  }
+  void Record(const meshtel::v1::RequestRecord& record, const MetricLabelPlans& plans,
+              int64_t now_ms);
 
   // Removes every series last updated more than `idle_ms` before `now_ms`; returns how many.
   size_t ExpireIdle(int64_t now_ms, int64_t idle_ms);
@@ -121,8 +133,8 @@ class RequestMetrics : public SampleSource {
   void Render(ExpositionFormat format, std::string& out) const;
   void RenderText(std::string& out) const { Render(ExpositionFormat::kPrometheusText, out); }
 
-  // Label sets counted against the limit: of istio_requests_total's table, and of
-  // istio_request_messages_total's.
+  // Label sets counted against the limit: of istio_requests_total, and of
+  // istio_request_messages_total.
   size_t series_count() const;
   size_t message_series_count() const;
 

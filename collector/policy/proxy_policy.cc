@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "collector/logs/access_log_format.h"
+#include "collector/policy/filter_expression.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -34,10 +36,29 @@ std::optional<MetricLabelPlans> CompilePlans(
 std::vector<std::string> CaptureHeaders(const WorkloadPolicy& policy,
                                         const std::optional<MetricLabelPlans>& plans) {
   std::vector<std::string> headers;
+  const auto add_format_headers = [&headers](const absl::StatusOr<AccessLogFormat>& format) {
+    if (!format.ok()) return;  // validated with the policy; nothing to capture otherwise
+    for (std::string& header : format->captured_headers()) headers.push_back(std::move(header));
+  };
   for (const TracingPolicy& side : policy.tracing) {
     for (const CustomTag& tag : side.custom_tags) {
       if (tag.kind == CustomTag::Kind::kHeader) headers.push_back(tag.value);
+      if (tag.kind == CustomTag::Kind::kFormatter) {
+        add_format_headers(AccessLogFormat::Compile(tag.value, AccessLogEncoding::kText));
+      }
     }
+  }
+  // Access logs: what the side's filter reads and what its own format (the policy's, not the
+  // collector's access_log block) shows from captured headers.
+  for (const AccessLogPolicy& side : policy.access_logging) {
+    if (side.disabled) continue;
+    if (!side.filter.empty()) {
+      if (absl::StatusOr<FilterExpression> filter = CompileFilterExpression(side.filter);
+          filter.ok()) {
+        headers.insert(headers.end(), filter->headers().begin(), filter->headers().end());
+      }
+    }
+    if (side.format) add_format_headers(side.format->Compile());
   }
   if (plans) {
     headers.insert(headers.end(), plans->captured_headers().begin(),

@@ -23,9 +23,12 @@
 namespace meshtel::collector {
 
 // The request headers the proxies of a workload must capture for the collector, lower-case,
-// sorted, without duplicates: the names of header custom tags (either side) and the headers the
-// metric overrides read (CompileMetricLabelPlans(collector_overrides + the workload's
-// overrides).captured_headers()). Overrides that do not compile add no header (logged).
+// sorted, without duplicates: the names of header custom tags (either side), the captured
+// headers formatter custom tags show, the headers the metric overrides read
+// (CompileMetricLabelPlans(collector_overrides + the workload's overrides).captured_headers()),
+// and, for each side whose access logging is on, the headers its filter reads and its policy
+// format shows (AccessLogFormat::captured_headers()). Overrides that do not compile add no
+// header (logged).
 std::vector<std::string> ProxyCaptureHeaders(
     const WorkloadPolicy& policy, const std::vector<MetricOverrideConfig>& collector_overrides);
 

@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "collector/common/yaml_map.h"
+#include "collector/policy/filter_expression.h"
 #include "fmt/format.h"
 #include "yaml-cpp/yaml.h"
 
@@ -312,8 +313,10 @@ AccessLoggingEntry ReadAccessLoggingEntry(YamlMap& entry, const std::string& pre
     filter->Read("expression", expression);
     if (expression.empty()) {
       FailAt(*filter, "expression", "required");
+    } else if (absl::StatusOr<FilterExpression> compiled = CompileFilterExpression(expression);
+               !compiled.ok()) {
+      FailAt(*filter, "expression", compiled.status().message());
     }
-    // Validated by the lead's merge: CompileFilterExpression(expression), error at this path.
     logging.filter = std::move(expression);
     entry.Fail(filter->Finish());
   }

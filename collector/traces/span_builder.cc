@@ -153,7 +153,8 @@ std::string SpanBuilder::ServiceName(const meshtel::v1::WorkloadIdentity& worklo
   return std::string(OrUnknown(app)) + "." + std::string(OrUnknown(workload.namespace_()));
 }
 
-size_t SpanBuilder::Build(const RequestRecord& record, std::vector<Span>& out) const {
+size_t SpanBuilder::Build(const RequestRecord& record, std::vector<Span>& out,
+                          const SpanOptions& options) const {
   if (!IsValidTraceId(record.trace_id()) || !IsValidSpanId(record.span_id())) return 0;
   const bool client = record.reporter() == meshtel::v1::REPORTER_SOURCE;
   // The workload this proxy runs beside: the caller for an outbound hop, the callee inbound.
@@ -260,8 +261,21 @@ size_t SpanBuilder::Build(const RequestRecord& record, std::vector<Span>& out) c
   if (!client && !record.downstream_remote_address().empty()) {
     AddString(span, "client.address", AddressIp(record.downstream_remote_address()));
   }
+  for (const meshtel::v1::SpanTag& tag : record.custom_tags()) {
+    AddString(span, tag.name(), tag.value());
+  }
+  if (!options.formatter_tags.empty()) {
+    std::string value;
+    for (const auto& [name, format] : options.formatter_tags) {
+      value.clear();
+      format->Render(record, value);
+      while (!value.empty() && value.back() == '\n') value.pop_back();
+      AddString(span, name, value);
+    }
+  }
+  for (const std::string& exporter : options.exporters) span.add_exporters(exporter);
   size_t built = 1;
-  if (!phase_spans_) return built;
+  if (!options.phase_spans) return built;
 
   const PhaseTimings& phases = record.phases();
   const uint64_t duration = record.duration_ns();
@@ -287,6 +301,7 @@ size_t SpanBuilder::Build(const RequestRecord& record, std::vector<Span>& out) c
     *child.mutable_resource_attributes() = resource_attributes;
     child.set_scope_name(std::string(kProxyScopeName));
     child.set_scope_version(scope_version_);
+    for (const std::string& exporter : options.exporters) child.add_exporters(exporter);
     AddString(child, "component", "proxy");
     AddString(child, "guid:x-request-id", record.request_id());
     if (i == 2)

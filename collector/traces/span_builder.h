@@ -19,14 +19,22 @@
 // proxy.upstream_wait, proxy.response): each lies within its hop's time window, and its span id
 // is derived from the hop's, so building the same record twice gives the same spans.
 //
+// A telemetry policy (collector/policy/policy_enforcer.h) may override, per record: whether
+// phase spans are added, extra tags (the `formatter` custom tags, rendered from the record),
+// and which span exporters the spans go to (Span.exporters). Every record's custom_tags (filled
+// by the proxy from the policy's literal/header/environment tags) become tags of its hop span.
+//
 // Threading: Build() is const and safe from any thread. Errors: a record without a valid trace
 // context (16-byte trace id, 8-byte span id, not all zero) gives no span.
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "collector/logs/access_log_format.h"
 #include "collector/traces/traces_config.h"
 #include "meshtel/v1/record.pb.h"
 #include "meshtel/v1/span.pb.h"
@@ -36,12 +44,27 @@ namespace meshtel::collector {
 // The instrumentation scope of the spans built from proxy records.
 inline constexpr std::string_view kProxyScopeName = "meshtel-proxy";
 
+// What a policy decides for the spans of one record; the pointers are read only during Build().
+struct SpanOptions {
+  bool phase_spans = false;
+  // Tags rendered from the record with an access-log format (the name, the format).
+  std::span<const std::pair<std::string, const AccessLogFormat*>> formatter_tags;
+  // Span.exporters of every span built; empty: every span exporter.
+  std::span<const std::string> exporters;
+};
+
 class SpanBuilder {
  public:
   explicit SpanBuilder(const TracesConfig& config);
 
   // Appends the record's hop span, then its phase spans, to `out`; returns how many.
-  size_t Build(const meshtel::v1::RequestRecord& record, std::vector<meshtel::v1::Span>& out) const;
+  size_t Build(const meshtel::v1::RequestRecord& record,
+               std::vector<meshtel::v1::Span>& out) const {
+    return Build(record, out, SpanOptions{.phase_spans = phase_spans_});
+  }
+  // The same as a policy decides it.
+  size_t Build(const meshtel::v1::RequestRecord& record, std::vector<meshtel::v1::Span>& out,
+               const SpanOptions& options) const;
 
   // The span id of phase `phase` (0-based) of the hop span `hop_span_id` (8 bytes).
   static std::string PhaseSpanId(std::string_view hop_span_id, size_t phase);

@@ -37,9 +37,10 @@ bool TracePipeline::TakeReceivedSpan(const meshtel::v1::Span& received,
 }
 
 TracePipeline::TracePipeline(const TracesConfig& config, RecordStore& store,
-                             prometheus::Registry& registry)
+                             prometheus::Registry& registry, const PolicyEnforcer* policy)
     : config_(config),
       store_(store),
+      policy_(policy),
       builder_(config),
       assembler_(config.assembly, registry),
       sampler_(config.sampling, registry),
@@ -54,6 +55,12 @@ TracePipeline::TracePipeline(const TracesConfig& config, RecordStore& store,
                                  "stored (not written twice).")
                            .Register(registry)
                            .Add({})),
+      records_unreported_(prometheus::BuildCounter()
+                              .Name("meshtel_trace_records_unreported_total")
+                              .Help("Proxy records that gave no span because their workload's "
+                                    "telemetry policy disables span reporting.")
+                              .Register(registry)
+                              .Add({})),
       received_spans_(prometheus::BuildCounter()
                           .Name("meshtel_trace_received_spans_total")
                           .Help("Received spans (OTLP) the trace pipeline read from the store "
@@ -153,7 +160,26 @@ bool TracePipeline::ReadOnce(absl::Time now) {
       }
       head_sampled = (spans.front().flags() & kSampledFlag) != 0;
     } else {
-      if (builder_.Build(record, spans) == 0) continue;
+      size_t built = 0;
+      if (policy_ != nullptr) {
+        const std::shared_ptr<const CompiledPolicy> policy = policy_->For(record);
+        const CompiledSidePolicy& side = policy->side(PolicyEnforcer::SideOf(record));
+        if (!side.spans_enabled) {
+          records_unreported_.Increment();
+          continue;
+        }
+        formatter_tags_.clear();
+        for (const FormatterTag& tag : side.formatter_tags) {
+          formatter_tags_.emplace_back(tag.name, tag.format.get());
+        }
+        built = builder_.Build(record, spans,
+                               SpanOptions{.phase_spans = side.phase_spans,
+                                           .formatter_tags = formatter_tags_,
+                                           .exporters = side.span_exporters});
+      } else {
+        built = builder_.Build(record, spans);
+      }
+      if (built == 0) continue;
       head_sampled = record.sampled();
     }
     // The first span is the record's own (the hop span, or the received span): when it is stored,

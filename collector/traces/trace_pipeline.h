@@ -14,6 +14,11 @@
 // child of the proxy's SERVER span). A received span without a valid trace or span id is left
 // out and counted. Entries with only `received_log` are skipped (not counted as read).
 //
+// Policy (when a PolicyEnforcer is given): a proxy record whose workload's side has span
+// reporting disabled gives no span (counted in meshtel_trace_records_unreported_total); phase
+// spans follow the side's phase_spans; its formatter custom tags are added; its spans carry the
+// span exporters its tracing providers name (Span.exporters).
+//
 // Durability: records are acknowledged to proxies once they are in the logs family, before any
 // span exists; the pipeline's cursor (in cursors, as "@trace-assembly") stays before the first
 // record of every trace still being assembled, so after a crash it reads those records again and
@@ -34,6 +39,7 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "collector/policy/policy_enforcer.h"
 #include "collector/store/record_store.h"
 #include "collector/traces/span_builder.h"
 #include "collector/traces/tail_sampler.h"
@@ -49,7 +55,9 @@ class TracePipeline {
   // The name of the pipeline's cursor over the logs family.
   static constexpr std::string_view kReaderName = "@trace-assembly";
 
-  TracePipeline(const TracesConfig& config, RecordStore& store, prometheus::Registry& registry);
+  // `policy` may be null (no telemetry policy); it must outlive the pipeline.
+  TracePipeline(const TracesConfig& config, RecordStore& store, prometheus::Registry& registry,
+                const PolicyEnforcer* policy = nullptr);
   ~TracePipeline();
 
   TracePipeline(const TracePipeline&) = delete;
@@ -76,6 +84,8 @@ class TracePipeline {
 
   const TracesConfig config_;
   RecordStore& store_;
+  const PolicyEnforcer* const policy_;
+  std::vector<std::pair<std::string, const AccessLogFormat*>> formatter_tags_;  // scratch
   SpanBuilder builder_;
   TraceAssembler assembler_;
   TailSampler sampler_;
@@ -88,6 +98,7 @@ class TracePipeline {
 
   prometheus::Counter& records_read_;
   prometheus::Counter& records_skipped_;
+  prometheus::Counter& records_unreported_;
   prometheus::Counter& received_spans_;
   prometheus::Counter& received_spans_invalid_;
   prometheus::Counter& spans_written_;

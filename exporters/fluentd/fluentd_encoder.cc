@@ -77,8 +77,9 @@ uint64_t EventTimeNanos(const collector::StoredRecord& record) {
 
 }  // namespace
 
-FluentdEncoder::FluentdEncoder(FluentdConfig config, collector::AccessLogFormat line_format)
-    : config_(std::move(config)), line_format_(std::move(line_format)) {}
+FluentdEncoder::FluentdEncoder(FluentdConfig config, collector::AccessLogLines lines,
+                               std::string exporter)
+    : config_(std::move(config)), lines_(std::move(lines)), exporter_(std::move(exporter)) {}
 
 absl::Status FluentdEncoder::AppendEntry(const collector::StoredRecord& record, std::string& out) {
   const uint64_t nanos = EventTimeNanos(record);
@@ -102,7 +103,8 @@ absl::Status FluentdEncoder::AppendEntry(const collector::StoredRecord& record, 
 
 void FluentdEncoder::AppendLine(const meshtel::v1::RequestRecord& record, std::string& out) {
   line_.clear();
-  line_format_.Render(record, line_);
+  const collector::AccessLogRouting::Line routed = lines_.Route(record, exporter_);
+  routed.format->Render(record, line_);
   while (!line_.empty() && (line_.back() == '\n' || line_.back() == '\r')) line_.pop_back();
   MsgpackWriter writer(out);
   writer.MapHeader(1);

@@ -11,7 +11,8 @@
 // EventTime is the record's start_time_unix_nano, or the store key's time when the record has
 // none. The record is a map: with record_format `fields` one typed key per record field
 // (Istio/Envoy access-log names; numbers as integers, unset strings as nil), with `line` a single
-// key (line_key) holding the line AccessLogFormat renders, without its trailing newline.
+// key (line_key) holding the line the record's AccessLogFormat (AccessLogLines: the workload's
+// policy, or the collector's access_log format) renders, without its trailing newline.
 //
 // Received log records (entries with only received_log, from OTLP) are sent as the log records
 // they are, whatever record_format says: their events carry received_log_tag, and their record
@@ -38,16 +39,22 @@
 #include "absl/status/statusor.h"
 #include "collector/delivery/exporter.h"
 #include "collector/logs/access_log_format.h"
+#include "collector/logs/access_log_routing.h"
 #include "exporters/fluentd/fluentd_config.h"
 
 namespace meshtel::exporters::fluentd {
 
 class FluentdEncoder : public collector::Encoder {
  public:
-  FluentdEncoder(FluentdConfig config, collector::AccessLogFormat line_format);
+  // `exporter` is the exporter's name, as `lines` routes records to it.
+  FluentdEncoder(FluentdConfig config, collector::AccessLogLines lines, std::string exporter = "");
 
+  // Received spans are not log records; request records only when their access-log line is
+  // routed to this exporter (the telemetry policy: side enabled, filter, providers).
   bool Delivers(const collector::StoredRecord& record) const override {
-    return !record.record.has_received_span();
+    if (record.record.has_received_span()) return false;
+    if (record.record.has_received_log()) return true;
+    return lines_.Route(record.record, exporter_).deliver;
   }
   absl::StatusOr<size_t> Measure(const collector::StoredRecord& record) override;
   absl::StatusOr<collector::Payload> Encode(
@@ -66,7 +73,8 @@ class FluentdEncoder : public collector::Encoder {
                                             size_t count, std::string& out);
 
   const FluentdConfig config_;
-  const collector::AccessLogFormat line_format_;
+  const collector::AccessLogLines lines_;
+  const std::string exporter_;
   std::string entries_;           // scratch: the concatenated entries
   std::string received_entries_;  // scratch: the received log records' entries
   std::string line_;              // scratch: one rendered line

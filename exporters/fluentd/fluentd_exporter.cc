@@ -104,8 +104,8 @@ absl::StatusOr<FluentdConfig> ParseFluentdConfig(const YAML::Node& settings,
   return config;
 }
 
-absl::StatusOr<collector::Exporter> BuildFluentdExporter(
-    const collector::ExporterConfig& config, const collector::AccessLogFormat& line_format) {
+absl::StatusOr<collector::Exporter> BuildFluentdExporter(const collector::ExporterConfig& config,
+                                                         const collector::AccessLogLines& lines) {
   if (config.type != "fluentd") {
     return absl::InvalidArgumentError(
         fmt::format("exporter '{}' has type '{}', not fluentd", config.name, config.type));
@@ -119,7 +119,7 @@ absl::StatusOr<collector::Exporter> BuildFluentdExporter(
   exporter.type = config.type;
   exporter.family =
       config.family == "spans" ? collector::RecordFamily::kSpans : collector::RecordFamily::kLogs;
-  exporter.encoder = std::make_unique<FluentdEncoder>(*fluentd, line_format);
+  exporter.encoder = std::make_unique<FluentdEncoder>(*fluentd, lines, config.name);
   exporter.sender = std::make_unique<FluentdSender>(*std::move(fluentd));
   return exporter;
 }

@@ -14,6 +14,7 @@
 #include "collector/config/collector_config.h"
 #include "collector/delivery/exporter.h"
 #include "collector/logs/access_log_format.h"
+#include "collector/logs/access_log_routing.h"
 #include "exporters/fluentd/fluentd_config.h"
 #include "yaml-cpp/yaml.h"
 
@@ -24,9 +25,10 @@ namespace meshtel::exporters::fluentd {
 absl::StatusOr<FluentdConfig> ParseFluentdConfig(const YAML::Node& settings,
                                                  const std::string& path);
 
-// The exporter for `config` (type "fluentd"); `line_format` renders records for
-// record_format `line` (the collector's access_log format) and is copied.
-absl::StatusOr<collector::Exporter> BuildFluentdExporter(
-    const collector::ExporterConfig& config, const collector::AccessLogFormat& line_format);
+// The exporter for `config` (type "fluentd"); `lines` says per record whether this exporter
+// delivers it and renders it for record_format `line` (the telemetry policy, or the collector's
+// access_log format for every record); it is copied.
+absl::StatusOr<collector::Exporter> BuildFluentdExporter(const collector::ExporterConfig& config,
+                                                         const collector::AccessLogLines& lines);
 
 }  // namespace meshtel::exporters::fluentd

@@ -166,8 +166,8 @@ uint64_t LokiEntryTimeNanos(const collector::StoredRecord& stored) {
   return start != 0 ? start : stored.key.time_unix_nano;
 }
 
-LokiEncoder::LokiEncoder(LokiConfig config, collector::AccessLogFormat line_format)
-    : config_(std::move(config)), line_format_(std::move(line_format)) {}
+LokiEncoder::LokiEncoder(LokiConfig config, collector::AccessLogLines lines, std::string exporter)
+    : config_(std::move(config)), lines_(std::move(lines)), exporter_(std::move(exporter)) {}
 
 std::string LokiEncoder::StreamLabels(const meshtel::v1::RequestRecord& record,
                                       bool* repaired) const {
@@ -183,7 +183,8 @@ std::string LokiEncoder::StreamLabels(const meshtel::v1::RequestRecord& record,
 
 std::string LokiEncoder::Line(const meshtel::v1::RequestRecord& record, bool* repaired) const {
   std::string line;
-  line_format_.Render(record, line);
+  const collector::AccessLogRouting::Line routed = lines_.Route(record, exporter_);
+  routed.format->Render(record, line);
   if (!line.empty() && line.back() == '\n') line.pop_back();
   if (collector::ReplaceInvalidUtf8(line) && repaired != nullptr) *repaired = true;
   return line;

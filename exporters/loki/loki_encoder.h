@@ -8,7 +8,8 @@
 // labels), so every stream carries every configured label. The labels string is LogQL selector
 // syntax with names sorted: {job="meshtel", namespace="shop", reporter="destination"}.
 // Entries: timestamp = the record's start_time_unix_nano (the store key's time when that is 0);
-// line = the record rendered by the collector's access-log format, without a trailing newline;
+// line = the record rendered by its access-log format (AccessLogLines: the workload's policy, or
+// the collector's access_log format), without a trailing newline;
 // structured metadata (when enabled) = trace_id (lower-case hex) and request_id, each only when
 // the record has it. Within a stream entries are in time order (ties keep key order); streams
 // appear in labels-string order.
@@ -53,6 +54,7 @@
 #include "absl/status/statusor.h"
 #include "collector/delivery/exporter.h"
 #include "collector/logs/access_log_format.h"
+#include "collector/logs/access_log_routing.h"
 #include "exporters/loki/loki_exporter.h"
 #include "meshtel/v1/record.pb.h"
 
@@ -74,10 +76,15 @@ uint64_t LokiEntryTimeNanos(const collector::StoredRecord& stored);
 
 class LokiEncoder : public collector::Encoder {
  public:
-  LokiEncoder(LokiConfig config, collector::AccessLogFormat line_format);
+  // `exporter` is the exporter's name, as `lines` routes records to it.
+  LokiEncoder(LokiConfig config, collector::AccessLogLines lines, std::string exporter = "");
 
+  // Received spans are not log records; request records only when their access-log line is
+  // routed to this exporter (the telemetry policy: side enabled, filter, providers).
   bool Delivers(const collector::StoredRecord& record) const override {
-    return !record.record.has_received_span();
+    if (record.record.has_received_span()) return false;
+    if (record.record.has_received_log()) return true;
+    return lines_.Route(record.record, exporter_).deliver;
   }
   absl::StatusOr<size_t> Measure(const collector::StoredRecord& record) override;
   absl::StatusOr<collector::Payload> Encode(
@@ -118,7 +125,8 @@ class LokiEncoder : public collector::Encoder {
 
  private:
   LokiConfig config_;
-  collector::AccessLogFormat line_format_;
+  collector::AccessLogLines lines_;
+  std::string exporter_;
   uint64_t repaired_entries_ = 0;
 };
 

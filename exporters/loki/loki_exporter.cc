@@ -261,8 +261,8 @@ absl::StatusOr<LokiConfig> ParseLokiConfig(const YAML::Node& settings, const std
   return config;
 }
 
-absl::StatusOr<collector::Exporter> BuildLokiExporter(
-    const collector::ExporterConfig& config, const collector::AccessLogFormat& line_format) {
+absl::StatusOr<collector::Exporter> BuildLokiExporter(const collector::ExporterConfig& config,
+                                                      const collector::AccessLogLines& lines) {
   const std::string path =
       config.settings_path.empty() ? absl::StrCat(config.name, ".loki") : config.settings_path;
   absl::StatusOr<LokiConfig> loki = ParseLokiConfig(config.settings, path);
@@ -272,7 +272,7 @@ absl::StatusOr<collector::Exporter> BuildLokiExporter(
   exporter.type = "loki";
   exporter.family =
       config.family == "spans" ? collector::RecordFamily::kSpans : collector::RecordFamily::kLogs;
-  exporter.encoder = std::make_unique<LokiEncoder>(*loki, line_format);
+  exporter.encoder = std::make_unique<LokiEncoder>(*loki, lines, config.name);
   exporter.sender = std::make_unique<LokiSender>(*loki);
   return exporter;
 }

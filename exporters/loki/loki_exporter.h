@@ -21,6 +21,7 @@
 #include "collector/config/collector_config.h"
 #include "collector/delivery/exporter.h"
 #include "collector/logs/access_log_format.h"
+#include "collector/logs/access_log_routing.h"
 #include "yaml-cpp/yaml.h"
 
 namespace meshtel::exporters {
@@ -111,9 +112,10 @@ struct LokiConfig {
 // Reads the `loki:` block at `path` ("exporters[0].loki"); checks every value.
 absl::StatusOr<LokiConfig> ParseLokiConfig(const YAML::Node& settings, const std::string& path);
 
-// Builds the exporter for one `exporters:` entry of type loki. `line_format` renders each
-// record's line (the collector's access_log format); the exporter keeps its own copy.
-absl::StatusOr<collector::Exporter> BuildLokiExporter(
-    const collector::ExporterConfig& config, const collector::AccessLogFormat& line_format);
+// Builds the exporter for one `exporters:` entry of type loki. `lines` says per record whether
+// this exporter delivers it and renders its line (the telemetry policy, or the collector's
+// access_log format for every record); the exporter keeps its own copy.
+absl::StatusOr<collector::Exporter> BuildLokiExporter(const collector::ExporterConfig& config,
+                                                      const collector::AccessLogLines& lines);
 
 }  // namespace meshtel::exporters

@@ -59,8 +59,10 @@ class MeshTest : public ::testing::Test {
         "\", flush_interval: 50ms, reconnect_max_backoff: 500ms}\n" + ExtraProxyConfig();
     testing::WriteFile(dir_ + "/backend-proxy.yaml",
                        "io_threads: 1\n"
-                       "workload: {name: backend, namespace: demo, app: backend, version: v1}\n"
-                       "inbound: {listen: \"127.0.0.1:" +
+                       "workload: {name: backend, namespace: " +
+                           BackendNamespace() +
+                           ", app: backend, version: v1}\n"
+                           "inbound: {listen: \"127.0.0.1:" +
                            std::to_string(backend_inbound_port_) +
                            "\", app: \"127.0.0.1:" + std::to_string(backend_port_) + "\"}\n" +
                            "outbound: {enabled: false}\n" + "admin: {listen: \"127.0.0.1:" +
@@ -98,6 +100,9 @@ class MeshTest : public ::testing::Test {
           << "port " << port << " never opened; see logs in " << dir_;
     }
   }
+
+  // The backend workload's namespace (the frontend's is demo).
+  virtual std::string BackendNamespace() const { return "demo"; }
 
   // Top-level YAML appended to the collector's and to both proxies' configs: a subclass
   // overrides these, or sets collector_extra_yaml_ / proxy_extra_yaml_ before SetUp runs.

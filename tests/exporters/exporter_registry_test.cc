@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "collector/policy/span_routing.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 
@@ -47,6 +48,46 @@ TEST(ExporterRegistryTest, BuildsEachConfiguredExporterByItsType) {
   ASSERT_TRUE(otlp.ok()) << otlp.status();
   EXPECT_EQ(otlp->type, "otlp");
   EXPECT_EQ(otlp->family, collector::RecordFamily::kSpans);
+}
+
+// Span exporters deliver only the spans the telemetry policy routed to them (Span.exporters);
+// spans without routes go to every one; log exporters are left as they are.
+TEST(ExporterRegistryTest, RoutedSpanExportersDeliverOnlyTheirSpans) {
+  auto config = Parse(
+      "exporters:\n"
+      "  - {name: jaeger, type: jaeger, jaeger: {endpoint: \"127.0.0.1:14250\"}}\n"
+      "  - {name: tempo, type: otlp, otlp: {protocol: grpc, endpoint: \"127.0.0.1:4317\"}}\n"
+      "  - {name: loki-main, type: loki, loki: {url: "
+      "\"http://127.0.0.1:3100/loki/api/v1/push\"}}\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto format = config->access_log.Compile();
+  ASSERT_TRUE(format.ok());
+  prometheus::Registry registry;
+  auto jaeger = BuildExporter(config->exporters[0], *format, registry);
+  auto tempo = BuildExporter(config->exporters[1], *format, registry);
+  auto loki = BuildExporter(config->exporters[2], *format, registry);
+  ASSERT_TRUE(jaeger.ok() && tempo.ok() && loki.ok());
+  collector::Encoder* const loki_encoder = loki->encoder.get();
+  const collector::Exporter routed_jaeger = collector::RouteSpans(*std::move(jaeger));
+  const collector::Exporter routed_tempo = collector::RouteSpans(*std::move(tempo));
+  const collector::Exporter routed_loki = collector::RouteSpans(*std::move(loki));
+  EXPECT_EQ(routed_loki.encoder.get(), loki_encoder);  // not a span exporter: unchanged
+
+  collector::StoredRecord to_tempo;
+  to_tempo.family = collector::RecordFamily::kSpans;
+  to_tempo.span.set_trace_id(std::string(16, 'a'));
+  to_tempo.span.set_span_id(std::string(8, 'b'));
+  to_tempo.span.set_name("x");
+  to_tempo.span.add_exporters("tempo");
+  collector::StoredRecord everywhere = to_tempo;
+  everywhere.span.clear_exporters();
+  EXPECT_FALSE(routed_jaeger.encoder->Delivers(to_tempo));
+  EXPECT_TRUE(routed_tempo.encoder->Delivers(to_tempo));
+  EXPECT_TRUE(routed_jaeger.encoder->Delivers(everywhere));
+  EXPECT_TRUE(routed_tempo.encoder->Delivers(everywhere));
+  const std::vector<collector::StoredRecord> batch = {to_tempo};
+  EXPECT_TRUE(routed_tempo.encoder->Measure(to_tempo).ok());
+  EXPECT_TRUE(routed_tempo.encoder->Encode(batch).ok());
 }
 
 TEST(ExporterRegistryTest, ABadSettingIsNamedByItsPath) {

@@ -879,6 +879,82 @@ meshtel::v1::RequestRecord TcpRecord(uint64_t received, uint64_t sent) {
   return record;
 }
 
+// Per-record plans (a workload's telemetry policy): records of one workload counted with its
+// plans, the others with the defaults, in one exposition with one # TYPE per family.
+TEST(RequestMetricsPerRecordPlansTest, WorkloadsWithTheirOwnPlansShareTheFamilies) {
+  RequestMetrics metrics;
+  const auto disabled = Plans(R"(
+  overrides:
+    - match: {metric: REQUEST_COUNT}
+      disabled: true
+)");
+  const auto tagged = Plans(R"(
+  overrides:
+    - match: {metric: REQUEST_COUNT}
+      tagOverrides:
+        user_tier: {value: "request.headers['x-user-tier']"}
+)");
+  auto record_of = [](const std::string& workload) {
+    meshtel::v1::RequestRecord record =
+        Record(meshtel::v1::REPORTER_DESTINATION, 200, 1'000'000, 10, 20);
+    record.mutable_destination()->set_workload(workload);
+    return record;
+  };
+  metrics.Record(record_of("plain"));
+  metrics.Record(record_of("plain"));
+  metrics.Record(record_of("quiet"), *disabled);
+  metrics.Record(WithHeader(record_of("gold"), "x-user-tier", "gold"), *tagged);
+  std::string text;
+  metrics.RenderText(text);
+  for (const std::string family : {"istio_requests_total", "istio_request_duration_milliseconds",
+                                   "istio_request_bytes", "istio_response_bytes"}) {
+    size_t type_lines = 0;
+    for (size_t at = text.find("# TYPE " + family + " "); at != std::string::npos;
+         at = text.find("# TYPE " + family + " ", at + 1)) {
+      ++type_lines;
+    }
+    EXPECT_EQ(type_lines, 1u) << family;
+  }
+  EXPECT_EQ(testing::SumSamples(text, "istio_requests_total", {"destination_workload=\"plain\""}),
+            2);
+  EXPECT_EQ(FindLine(text, "istio_requests_total", {"destination_workload=\"quiet\""}), "");
+  EXPECT_EQ(testing::SumSamples(text, "istio_request_duration_milliseconds_count",
+                                {"destination_workload=\"quiet\""}),
+            1);
+  EXPECT_EQ(testing::SumSamples(text, "istio_requests_total",
+                                {"destination_workload=\"gold\"", "user_tier=\"gold\""}),
+            1);
+  // The tagged workload's other metrics keep the standard labels.
+  EXPECT_THAT(FindLine(text, "istio_request_bytes_count", {"destination_workload=\"gold\""}),
+              Not(HasSubstr("user_tier")));
+  EXPECT_EQ(metrics.series_count(), 2u);  // plain and gold count requests; quiet does not
+  size_t request_samples = 0;
+  metrics.VisitSamples([&](const MetricSample& sample) {
+    if (sample.metric == "istio_requests_total") ++request_samples;
+  });
+  EXPECT_EQ(request_samples, 2u);
+}
+
+TEST(RequestMetricsPerRecordPlansTest, UpdatingExistingSeriesWithOtherPlansAllocatesNothing) {
+  RequestMetrics metrics;
+  const auto tagged = Plans(R"(
+  overrides:
+    - tagOverrides:
+        user_tier: {value: "request.headers['x-user-tier']"}
+)");
+  const meshtel::v1::RequestRecord record = WithHeader(
+      Record(meshtel::v1::REPORTER_DESTINATION, 200, 1'000'000, 10, 20), "x-user-tier", "gold");
+  metrics.Record(record, *tagged);
+  metrics.Record(record);
+  const uint64_t before = g_allocations.load();
+  for (int i = 0; i < 100; ++i) {
+    metrics.Record(record, *tagged);
+    metrics.Record(record);
+  }
+  EXPECT_EQ(g_allocations.load(), before);
+  EXPECT_EQ(metrics.series_count(), 2u);
+}
+
 TEST(RequestMetricsTcpTest, ClosedConnectionsAndBytesWithTheTcpLabels) {
   RequestMetrics metrics({.build_tag = ""});
   metrics.Record(TcpRecord(1000, 2000));

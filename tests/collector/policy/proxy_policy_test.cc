@@ -101,6 +101,21 @@ TEST(ProxyPolicyTest, CapturesTheHeadersOfTagsAndOfTheCollectorsAndWorkloadsOver
             (std::vector<std::string>{"x-region", "x-tier", "x-user"}));
 }
 
+TEST(ProxyPolicyTest, CapturesTheHeadersOfAccessLogFiltersFormatsAndFormatterTags) {
+  WorkloadPolicy workload;
+  workload.tracing[kClient].custom_tags = {
+      Tag("tenant", CustomTag::Kind::kFormatter, "%REQ(X-Tenant)%-%ROUTE_NAME%")};
+  workload.access_logging[kServer].filter = "request.headers['x-debug'] == '1'";
+  AccessLogConfig format;
+  format.format = "%RESPONSE_CODE% %REQ(X-Session)% %REQ(USER-AGENT)%\n";
+  workload.access_logging[kServer].format = format;
+  // A side whose access logging is off needs none of its headers.
+  workload.access_logging[kClient].disabled = true;
+  workload.access_logging[kClient].filter = "request.headers['x-off'] == '1'";
+  EXPECT_EQ(ProxyCaptureHeaders(workload, {}),
+            (std::vector<std::string>{"x-debug", "x-session", "x-tenant"}));
+}
+
 TEST(ProxyPolicyTest, ReportIsOffOnlyWhenSpansLogsAndEveryMetricOfTheSideAreOff) {
   WorkloadPolicy workload;
   workload.tracing[kClient].disable_span_reporting = true;

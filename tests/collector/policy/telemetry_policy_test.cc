@@ -531,6 +531,11 @@ INSTANTIATE_TEST_SUITE_P(
                       "spec.accessLogging[0].logFormat: needs exactly one of text or labels"},
         BadPolicy{"FilterWithoutExpression", Reviews("  accessLogging: [{filter: {}}]\n"),
                   std::string(kReviews) + "spec.accessLogging[0].filter.expression: required"},
+        BadPolicy{"FilterThatDoesNotCompile",
+                  Reviews("  accessLogging: [{filter: {expression: \"response.cod >= 400\"}}]\n"),
+                  std::string(kReviews) +
+                      "spec.accessLogging[0].filter.expression: unknown attribute 'response.cod' "
+                      "at offset 0"},
         BadPolicy{"MeshFormatDoesNotCompile", Mesh("  accessLogFormat: \"%NOPE%\"\n"),
                   "p.yaml: document 1 (MeshConfig): spec.accessLogFormat: unknown operator "
                   "%NOPE% at offset 0"},

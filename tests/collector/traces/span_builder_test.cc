@@ -195,6 +195,43 @@ TEST(SpanBuilderTest, PhaseSpansNestInsideTheirHop) {
   for (size_t i = 0; i < spans.size(); ++i) EXPECT_EQ(again[i].span_id(), spans[i].span_id());
 }
 
+TEST(SpanBuilderTest, APolicyChoosesPhasesTagsAndExporters) {
+  SpanBuilder builder(TracesConfig{});  // phase_spans off in the config
+  meshtel::v1::RequestRecord record = Hop(meshtel::v1::REPORTER_DESTINATION);
+  record.set_route_name("reviews-route");
+  meshtel::v1::SpanTag* tag = record.add_custom_tags();
+  tag->set_name("tier");
+  tag->set_value("gold");
+  absl::StatusOr<AccessLogFormat> route =
+      AccessLogFormat::Compile("%ROUTE_NAME% %RESPONSE_CODE%\n", AccessLogEncoding::kText);
+  ASSERT_TRUE(route.ok());
+  const std::vector<std::pair<std::string, const AccessLogFormat*>> tags = {{"route", &*route}};
+  const std::vector<std::string> exporters = {"tempo"};
+  std::vector<Span> spans;
+  ASSERT_EQ(builder.Build(
+                record, spans,
+                SpanOptions{.phase_spans = true, .formatter_tags = tags, .exporters = exporters}),
+            7u);
+  const auto tag_of = [](const Span& span, const std::string& key) {
+    for (const auto& attribute : span.attributes()) {
+      if (attribute.key() == key) return attribute.string_value();
+    }
+    return std::string("<absent>");
+  };
+  EXPECT_EQ(tag_of(spans[0], "tier"), "gold");
+  EXPECT_EQ(tag_of(spans[0], "route"), "reviews-route " + std::to_string(record.response_code()));
+  for (const Span& span : spans) {
+    ASSERT_EQ(span.exporters_size(), 1);
+    EXPECT_EQ(span.exporters(0), "tempo");
+  }
+  // Without the policy's phase spans: the hop alone, and custom_tags still there.
+  spans.clear();
+  ASSERT_EQ(builder.Build(record, spans), 1u);
+  EXPECT_EQ(tag_of(spans[0], "tier"), "gold");
+  EXPECT_EQ(tag_of(spans[0], "route"), "<absent>");
+  EXPECT_EQ(spans[0].exporters_size(), 0);
+}
+
 TEST(SpanBuilderTest, PhasesNotReachedGiveNoSpan) {
   TracesConfig config;
   config.phase_spans = true;

@@ -101,9 +101,9 @@ class TracePipelineTest : public ::testing::Test {
     for (auto& record : records) *field.Add() = std::move(record);
     ASSERT_TRUE(store_->AppendRecords(field).ok());
   }
-  std::unique_ptr<TracePipeline> StartPipeline() {
+  std::unique_ptr<TracePipeline> StartPipeline(const PolicyEnforcer* policy = nullptr) {
     registries_.push_back(std::make_unique<prometheus::Registry>());
-    auto pipeline = std::make_unique<TracePipeline>(config_, *store_, *registries_.back());
+    auto pipeline = std::make_unique<TracePipeline>(config_, *store_, *registries_.back(), policy);
     EXPECT_TRUE(pipeline->Start().ok());
     return pipeline;
   }
@@ -149,6 +149,63 @@ TEST_F(TracePipelineTest, StoredRecordsBecomeStoredTracesThatCanBeLookedUp) {
       store_->Read(RecordFamily::kLogs, *store_->LoadCursor(TracePipeline::kReaderName), kEnd, 10);
   ASSERT_TRUE(after.ok());
   EXPECT_TRUE(after->empty());
+}
+
+std::string Tag(const meshtel::v1::Span& span, const std::string& key) {
+  for (const auto& attribute : span.attributes()) {
+    if (attribute.key() == key) return attribute.string_value();
+  }
+  return "<absent>";
+}
+
+// The workload's tracing policy: span reporting off for one side, formatter tags, providers.
+TEST_F(TracePipelineTest, TheWorkloadsTracingPolicyShapesItsSpans) {
+  WorkloadPolicy cart;
+  TracingPolicy& server = cart.tracing[static_cast<size_t>(PolicySide::kServer)];
+  server.custom_tags = {
+      {.name = "route", .kind = CustomTag::Kind::kFormatter, .value = "%ROUTE_NAME%"}};
+  server.providers = {"tempo"};
+  WorkloadPolicy frontend;
+  frontend.tracing[static_cast<size_t>(PolicySide::kClient)].disable_span_reporting = true;
+  PolicyDefaults defaults;
+  defaults.exporters = {{"jaeger", true}, {"tempo", true}};
+  auto enforcer = PolicyEnforcer::Create(defaults, [&](const PolicyWorkload& workload) {
+    if (workload.name == "cart") return cart;
+    if (workload.name == "frontend") return frontend;
+    return WorkloadPolicy{};
+  });
+  ASSERT_TRUE(enforcer.ok()) << enforcer.status();
+  std::unique_ptr<TracePipeline> pipeline = StartPipeline(enforcer->get());
+
+  // frontend's outbound hop (a trace of its own): not reported, so trace 'r' has no span.
+  meshtel::v1::RequestRecord client = Hop('r', '1', 0);
+  client.set_reporter(meshtel::v1::REPORTER_SOURCE);
+  client.mutable_source()->set_workload("frontend");
+  client.mutable_destination()->set_workload("cart");
+  meshtel::v1::RequestRecord inbound = Hop('p', '2', 0);  // cart's inbound hop
+  inbound.mutable_source()->set_workload("frontend");
+  inbound.mutable_destination()->set_workload("cart");
+  inbound.set_route_name("cart-route");
+  meshtel::v1::SpanTag* tag = inbound.add_custom_tags();
+  tag->set_name("tier");
+  tag->set_value("gold");
+  meshtel::v1::RequestRecord other = Hop('q', '1', 0);  // no policy: every exporter
+  other.mutable_destination()->set_workload("orders");
+  Append({client, inbound, other});
+
+  std::vector<StoredRecord> spans = WaitForSpans(2);
+  EXPECT_TRUE(store_->ReadTrace(std::string(16, 'r'))->empty());
+  std::map<std::string, meshtel::v1::Span> by_trace;
+  for (const StoredRecord& stored : spans) by_trace[stored.span.trace_id()] = stored.span;
+  const meshtel::v1::Span& cart_span = by_trace[std::string(16, 'p')];
+  EXPECT_EQ(cart_span.span_id(), std::string(8, '2'));
+  EXPECT_EQ(Tag(cart_span, "route"), "cart-route");
+  EXPECT_EQ(Tag(cart_span, "tier"), "gold");
+  EXPECT_EQ(std::vector<std::string>(cart_span.exporters().begin(), cart_span.exporters().end()),
+            std::vector<std::string>{"tempo"});
+  const meshtel::v1::Span& orders_span = by_trace[std::string(16, 'q')];
+  EXPECT_EQ(orders_span.exporters_size(), 0);
+  EXPECT_EQ(Tag(orders_span, "route"), "<absent>");
 }
 
 TEST_F(TracePipelineTest, AnErrorTraceIsKeptEvenWhenNotSampled) {

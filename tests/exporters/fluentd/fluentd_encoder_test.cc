@@ -6,6 +6,7 @@
 
 #include "absl/strings/escaping.h"
 #include "collector/common/gzip.h"
+#include "collector/policy/policy_enforcer.h"
 #include "exporters/fluentd/msgpack.h"
 #include "gtest/gtest.h"
 
@@ -225,6 +226,48 @@ TEST(FluentdEncoderTest, LineFormatHoldsTheRenderedLine) {
             0u)
       << istio.Find("log")->bytes;
   EXPECT_NE(istio.Find("log")->bytes.back(), '\n');
+}
+
+// The telemetry policy per record: the workload's side format, its filter and its providers.
+TEST(FluentdEncoderPolicyTest, EachWorkloadsSideDecidesDeliveryAndLine) {
+  collector::WorkloadPolicy productpage;
+  collector::AccessLogPolicy& client =
+      productpage.access_logging[static_cast<size_t>(collector::PolicySide::kClient)];
+  client.filter = "response.code >= 500 && request.method == 'GET'";
+  client.format = collector::AccessLogConfig{.format = "%REQ(:METHOD)% %RESPONSE_CODE% pp\n"};
+  client.providers = {"fluentd-main"};  // an exporter name stands for itself
+  collector::PolicyDefaults defaults;
+  defaults.exporters = {{"fluentd-main", false}, {"fluentd-other", false}};
+  auto enforcer = collector::PolicyEnforcer::Create(
+      defaults, [&productpage](const collector::PolicyWorkload& workload) {
+        return workload.name == "productpage-v1" ? productpage : collector::WorkloadPolicy{};
+      });
+  ASSERT_TRUE(enforcer.ok()) << enforcer.status();
+  const collector::AccessLogLines lines(
+      std::shared_ptr<const collector::AccessLogRouting>(*std::move(enforcer)));
+  FluentdConfig config = Config();
+  config.record_format = FluentdRecordFormat::kLine;
+  FluentdEncoder primary(config, lines, "fluentd-main");
+  FluentdEncoder other(config, lines, "fluentd-other");
+
+  const StoredRecord error_get = Record(kStartNanos, "/x");  // CLIENT side of productpage-v1
+  StoredRecord error_post = Record(kStartNanos, "/x");
+  error_post.record.set_method("POST");
+  StoredRecord server = Record(kStartNanos, "/y");  // SERVER side of reviews-v2: no policy
+  server.record.set_reporter(meshtel::v1::REPORTER_DESTINATION);
+  EXPECT_TRUE(primary.Delivers(error_get));
+  EXPECT_FALSE(other.Delivers(error_get));
+  EXPECT_FALSE(primary.Delivers(error_post));
+  EXPECT_TRUE(primary.Delivers(server));
+  EXPECT_TRUE(other.Delivers(server));
+
+  std::string entry;
+  ASSERT_TRUE(primary.AppendEntry(error_get, entry).ok());
+  EXPECT_EQ(Decode(entry).array[1].Find("message")->bytes, "GET 503 pp");
+  entry.clear();
+  ASSERT_TRUE(primary.AppendEntry(server, entry).ok());
+  EXPECT_EQ(Decode(entry).array[1].Find("message")->bytes.rfind("[2024-12-01T15:00:00.123Z]", 0),
+            0u);
 }
 
 TEST(FluentdEncoderTest, GzipRoundTrip) {

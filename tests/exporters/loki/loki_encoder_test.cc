@@ -1,12 +1,14 @@
 #include "exporters/loki/loki_encoder.h"
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "collector/policy/policy_enforcer.h"
 #include "gtest/gtest.h"
 #include "loki/push.pb.h"
 #include "snappy.h"
@@ -513,6 +515,78 @@ TEST(LokiEncoderReceivedLogTest, InvalidUtf8InABodyIsRepairedAndCounted) {
   ASSERT_TRUE(payload.ok());
   EXPECT_EQ(Decode(*payload).streams(0).entries(0).line(), "bad \xEF\xBF\xBD byte");
   EXPECT_EQ(encoder.repaired_entries(), 1u);
+}
+
+// The telemetry policy per record: a workload's side format, filter, disabled side and
+// providers decide which records this exporter delivers and how their lines read.
+TEST(LokiEncoderPolicyTest, EachWorkloadsSideDecidesDeliveryAndFormat) {
+  using collector::PolicySide;
+  std::map<std::string, collector::WorkloadPolicy> policies;
+  collector::AccessLogPolicy& cart =
+      policies["cart-v1"].access_logging[static_cast<size_t>(PolicySide::kServer)];
+  cart.filter = "response.code >= 500";
+  cart.format = collector::AccessLogConfig{.format = "cart %RESPONSE_CODE% %REQ(:PATH)%\n"};
+  cart.providers = {"loki"};
+  policies["pay-v1"].access_logging[static_cast<size_t>(PolicySide::kServer)].disabled = true;
+  collector::MeshDefaults mesh;
+  mesh.extension_providers = {{"loki", {"loki-main"}}};
+  collector::PolicyDefaults defaults;
+  defaults.access_log.format = std::string(kLineFormat);
+  defaults.exporters = {{"loki-main", false}, {"loki-other", false}};
+  auto enforcer = collector::PolicyEnforcer::Create(
+      defaults,
+      [&policies](const collector::PolicyWorkload& workload) {
+        auto it = policies.find(workload.name);
+        return it == policies.end() ? collector::WorkloadPolicy{} : it->second;
+      },
+      [mesh] { return mesh; });
+  ASSERT_TRUE(enforcer.ok()) << enforcer.status();
+  const collector::AccessLogLines lines(
+      std::shared_ptr<const collector::AccessLogRouting>(*std::move(enforcer)));
+  LokiEncoder primary(LokiConfig{}, lines, "loki-main");
+  LokiEncoder other(LokiConfig{}, lines, "loki-other");
+
+  const uint64_t base = NanosAgo(absl::Hours(1));
+  StoredRecord cart_ok = Record("cart-v1", base, 1, "/ok");
+  StoredRecord cart_error = Record("cart-v1", base, 2, "/error");
+  cart_error.record.set_response_code(503);
+  StoredRecord cart_client = Record("cart-v1", base, 3, "/client");  // CLIENT side: defaults
+  cart_client.record.set_reporter(meshtel::v1::REPORTER_SOURCE);
+  cart_client.record.mutable_source()->set_workload("cart-v1");
+  cart_client.record.mutable_destination()->set_workload("pay-v1");
+  const StoredRecord pay = Record("pay-v1", base, 4, "/pay");
+  const StoredRecord shop = Record("shop-v1", base, 5, "/shop");
+  StoredRecord received;
+  received.record.mutable_received_log()->set_body("hello");
+  StoredRecord span;
+  span.record.mutable_received_span()->set_name("x");
+
+  EXPECT_FALSE(primary.Delivers(cart_ok));     // filtered out
+  EXPECT_TRUE(primary.Delivers(cart_error));   // passes, routed to loki-main
+  EXPECT_FALSE(other.Delivers(cart_error));    // not its provider
+  EXPECT_TRUE(primary.Delivers(cart_client));  // the client side has no policy
+  EXPECT_FALSE(primary.Delivers(pay));         // side disabled
+  EXPECT_FALSE(other.Delivers(pay));
+  EXPECT_TRUE(primary.Delivers(shop));
+  EXPECT_TRUE(other.Delivers(shop));
+  EXPECT_TRUE(primary.Delivers(received));  // received log records: no workload policy
+  EXPECT_FALSE(primary.Delivers(span));
+
+  EXPECT_EQ(primary.Line(cart_error.record), "cart 503 /error");
+  EXPECT_EQ(primary.Line(cart_client.record), "GET /client 200");
+  EXPECT_EQ(primary.Line(shop.record), "GET /shop 200");
+  absl::StatusOr<size_t> measured = primary.Measure(cart_error);
+  ASSERT_TRUE(measured.ok()) << measured.status();
+  const std::vector<StoredRecord> batch = {cart_error, shop};
+  absl::StatusOr<collector::Payload> payload = primary.Encode(batch);
+  ASSERT_TRUE(payload.ok()) << payload.status();
+  const logproto::PushRequest request = Decode(*payload);
+  std::vector<std::string> got;
+  for (const auto& stream : request.streams()) {
+    for (const auto& entry : stream.entries()) got.push_back(entry.line());
+  }
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::string>{"GET /shop 200", "cart 503 /error"}));
 }
 
 }  // namespace
