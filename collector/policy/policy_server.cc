@@ -145,7 +145,7 @@ class PolicyServer::Stream : public grpc::ServerBidiReactor<PolicyRequest, Polic
     } else {
       HandleAnswer(request_);
     }
-    StartRead(&request_);
+    ReadNext();
   }
 
   void OnWriteDone(bool ok) override {
@@ -238,6 +238,13 @@ class PolicyServer::Stream : public grpc::ServerBidiReactor<PolicyRequest, Polic
   }
 
  private:
+  // Starts the next read unless the stream is finishing. Under mutex_, so that FinishWith() comes
+  // either before (no read) or after it (Finish with a read outstanding, which ends it).
+  void ReadNext() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!finish_wanted_) StartRead(&request_);
+  }
+
   bool Finishing() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return finish_wanted_;
