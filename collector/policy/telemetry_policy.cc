@@ -315,7 +315,7 @@ AccessLoggingEntry ReadAccessLoggingEntry(YamlMap& entry, const std::string& pre
       FailAt(*filter, "expression", "required");
     } else if (absl::StatusOr<FilterExpression> compiled = CompileFilterExpression(expression);
                !compiled.ok()) {
-      FailAt(*filter, "expression", compiled.status().message());
+      FailAt(*filter, "expression", std::string(compiled.status().message()));
     }
     logging.filter = std::move(expression);
     entry.Fail(filter->Finish());
