@@ -8,6 +8,7 @@
 //   - keeps only 5xx access-log lines of frontend (a filter), while backend's 2xx lines still
 //     reach the Loki test receiver.
 
+#include <cstdio>
 #include <set>
 #include <string>
 #include <vector>
@@ -211,6 +212,41 @@ TEST_F(PolicyEnforcementTest, AnAccessLogFilterKeepsOnlyServerErrorsForOneWorklo
                                 {"exporter=\"loki\"", "outcome=\"filtered\""}),
             10)
       << metrics;
+}
+
+// A policy change reaches enforcement: once the reloaded policy drops frontend's filter, its 2xx
+// lines are delivered too.
+TEST_F(PolicyEnforcementTest, AReloadedPolicyChangesWhatIsEnforced) {
+  Send(2, "/items", "", 200);
+  ASSERT_TRUE(testing::WaitFor([&] { return BackendLines() == 2; }, seconds(30))) << BackendLines();
+  for (const std::string& line : LokiLines()) {
+    EXPECT_EQ(line.find("workload=\"frontend\""), std::string::npos) << line;
+  }
+  std::string policy = kPolicy;
+  policy.erase(policy.find("  accessLogging:"));
+  testing::WriteFile(policy_dir_ + "/policy.yaml.next", policy);
+  ASSERT_EQ(std::rename((policy_dir_ + "/policy.yaml.next").c_str(),
+                        (policy_dir_ + "/policy.yaml").c_str()),
+            0);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return testing::HttpGet(admin_port_, "/api/policy").body.find("\"policy_generation\":3") !=
+               std::string::npos;
+      },
+      seconds(20)))
+      << testing::HttpGet(admin_port_, "/api/policy").body;
+  Send(3, "/items", "", 200);
+  // The frontend's inbound 2xx lines now arrive, in the collector's (Istio's default) format.
+  const auto frontend_inbound = [&] {
+    size_t count = 0;
+    for (const std::string& line : LokiLines()) {
+      count += line.find("reporter=\"destination\", workload=\"frontend\"") != std::string::npos &&
+               line.find("\"GET /items HTTP/1.1\" 200") != std::string::npos;
+    }
+    return count;
+  };
+  ASSERT_TRUE(testing::WaitFor([&] { return frontend_inbound() == 3; }, seconds(30)))
+      << frontend_inbound();
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       meshtel::collector::CompileFilterExpression(text);
   if (!expression.ok()) {
     if (expression.status().code() != absl::StatusCode::kInvalidArgument) std::abort();
-    const std::string_view message = expression.status().message();
+    const std::string message(expression.status().message());
     const size_t at = message.rfind(" at offset ");
     if (at == std::string_view::npos) std::abort();
     const unsigned long offset =
