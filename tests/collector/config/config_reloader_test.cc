@@ -15,29 +15,19 @@
 namespace meshtel::collector {
 namespace {
 
-constexpr char kPolicyA[] = R"(apiVersion: telemetry.istio.io/v1
-kind: Telemetry
-metadata: {name: mesh-default, namespace: istio-system}
-spec:
-  tracing:
-    - randomSamplingPercentage: 10
-)";
-
-constexpr char kPolicyB[] = R"(apiVersion: telemetry.istio.io/v1
-kind: Telemetry
-metadata: {name: mesh-default, namespace: istio-system}
-spec:
-  tracing:
-    - randomSamplingPercentage: 50
-)";
-
-constexpr char kPolicyInvalid[] = R"(apiVersion: telemetry.istio.io/v1
-kind: Telemetry
-metadata: {name: mesh-default, namespace: istio-system}
-spec:
-  tracing:
-    - randomSamplingPercentage: 140
-)";
+// A mesh-wide Telemetry resource setting the sampling rate.
+std::string Policy(int sampling_percentage) {
+  return "apiVersion: telemetry.istio.io/v1\n"
+         "kind: Telemetry\n"
+         "metadata: {name: mesh-default, namespace: istio-system}\n"
+         "spec:\n"
+         "  tracing:\n"
+         "    - randomSamplingPercentage: " +
+         std::to_string(sampling_percentage) + "\n";
+}
+const std::string kPolicyA = Policy(10);
+const std::string kPolicyB = Policy(50);
+const std::string kPolicyInvalid = Policy(140);
 
 void WriteReplacing(const std::string& path, const std::string& text) {
   // As editors and ConfigMap updates do: a new file renamed over the old one.
