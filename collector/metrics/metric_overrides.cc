@@ -166,6 +166,42 @@ std::string_view OrUnknown(std::string_view value) { return value.empty() ? kUnk
 std::string_view FieldText(RecordField field, const meshtel::v1::RequestRecord& record,
                            const IstioLabelScratch& scratch) {
   switch (field) {
+    case RecordField::kResponseCode:
+      return scratch.response_code;
+    case RecordField::kResponseGrpcStatus:
+      return scratch.grpc_status;
+    case RecordField::kResponseFlags:
+      return scratch.response_flags;
+    default:
+      return RecordFieldText(field, record).value_or(std::string_view());
+  }
+}
+
+// Every label name list any plan of the process has, numbered once.
+struct NameSets {
+  std::mutex mutex;
+  std::deque<std::vector<std::string>> by_id;  // a deque: references stay valid as it grows
+  std::map<std::vector<std::string>, uint32_t> ids;
+};
+
+NameSets& TheNameSets() {
+  static NameSets* sets = new NameSets();  // never destroyed: series refer to it until exit
+  return *sets;
+}
+
+uint32_t InternLabelNames(const std::vector<std::string>& names) {
+  NameSets& sets = TheNameSets();
+  std::lock_guard<std::mutex> lock(sets.mutex);
+  auto [it, added] = sets.ids.emplace(names, static_cast<uint32_t>(sets.by_id.size()));
+  if (added) sets.by_id.push_back(names);
+  return it->second;
+}
+
+}  // namespace
+
+std::optional<std::string_view> RecordFieldText(RecordField field,
+                                                const meshtel::v1::RequestRecord& record) {
+  switch (field) {
     case RecordField::kRequestMethod:
       return record.method();
     case RecordField::kRequestPath:
@@ -183,11 +219,9 @@ std::string_view FieldText(RecordField field, const meshtel::v1::RequestRecord& 
     case RecordField::kRequestUserAgent:
       return record.user_agent();
     case RecordField::kResponseCode:
-      return scratch.response_code;
     case RecordField::kResponseGrpcStatus:
-      return scratch.grpc_status;
     case RecordField::kResponseFlags:
-      return scratch.response_flags;
+      return std::nullopt;
     case RecordField::kResponseCodeDetails:
       return record.response_code_details();
     case RecordField::kUpstreamHost:
@@ -227,30 +261,8 @@ std::string_view FieldText(RecordField field, const meshtel::v1::RequestRecord& 
     case RecordField::kDestinationServiceNamespace:
       return record.destination_service().namespace_();
   }
-  return {};
+  return std::nullopt;
 }
-
-// Every label name list any plan of the process has, numbered once.
-struct NameSets {
-  std::mutex mutex;
-  std::deque<std::vector<std::string>> by_id;  // a deque: references stay valid as it grows
-  std::map<std::vector<std::string>, uint32_t> ids;
-};
-
-NameSets& TheNameSets() {
-  static NameSets* sets = new NameSets();  // never destroyed: series refer to it until exit
-  return *sets;
-}
-
-uint32_t InternLabelNames(const std::vector<std::string>& names) {
-  NameSets& sets = TheNameSets();
-  std::lock_guard<std::mutex> lock(sets.mutex);
-  auto [it, added] = sets.ids.emplace(names, static_cast<uint32_t>(sets.by_id.size()));
-  if (added) sets.by_id.push_back(names);
-  return it->second;
-}
-
-}  // namespace
 
 const std::vector<std::string>& LabelNameSet(uint32_t id) {
   NameSets& sets = TheNameSets();

@@ -130,6 +130,11 @@ enum class RecordField : uint8_t {
   kDestinationServiceNamespace,  // destination.service.namespace
 };
 
+// The text of `field` in `record` (a view into it), for the fields the record holds as text;
+// nullopt for response.code, response.grpc_status and response.flags, which the caller formats.
+std::optional<std::string_view> RecordFieldText(RecordField field,
+                                                const meshtel::v1::RequestRecord& record);
+
 struct RecordFieldName {
   std::string_view expression;
   RecordField field;

@@ -52,22 +52,6 @@ enum class CompareOp : uint8_t { kEq, kNe, kLt, kLe, kGt, kGe };
 std::string_view StringField(RecordField field, const meshtel::v1::RequestRecord& record,
                              char (&buffer)[16]) {
   switch (field) {
-    case RecordField::kRequestMethod:
-      return record.method();
-    case RecordField::kRequestPath:
-      return record.path();
-    case RecordField::kRequestUrlPath: {
-      const std::string_view path = record.path();
-      return path.substr(0, path.find('?'));
-    }
-    case RecordField::kRequestHost:
-      return record.authority();
-    case RecordField::kRequestScheme:
-      return record.scheme();
-    case RecordField::kRequestProtocol:
-      return record.protocol();
-    case RecordField::kRequestUserAgent:
-      return record.user_agent();
     case RecordField::kResponseCode: {
       // Not reached: response.code is an integer attribute.
       const auto end = std::to_chars(buffer, buffer + sizeof(buffer), record.response_code()).ptr;
@@ -85,46 +69,9 @@ std::string_view StringField(RecordField field, const meshtel::v1::RequestRecord
       common::AppendResponseFlagCodes(flags, record.response_flags());
       return flags;
     }
-    case RecordField::kResponseCodeDetails:
-      return record.response_code_details();
-    case RecordField::kUpstreamHost:
-      return record.upstream_host();
-    case RecordField::kUpstreamCluster:
-      return record.upstream_cluster();
-    case RecordField::kRouteName:
-      return record.route_name();
-    case RecordField::kSourceWorkload:
-      return record.source().workload();
-    case RecordField::kSourceNamespace:
-      return record.source().namespace_();
-    case RecordField::kSourceApp:
-      return record.source().app();
-    case RecordField::kSourceVersion:
-      return record.source().version();
-    case RecordField::kSourcePrincipal:
-      return record.source().principal();
-    case RecordField::kSourceCluster:
-      return record.source().cluster();
-    case RecordField::kDestinationWorkload:
-      return record.destination().workload();
-    case RecordField::kDestinationNamespace:
-      return record.destination().namespace_();
-    case RecordField::kDestinationApp:
-      return record.destination().app();
-    case RecordField::kDestinationVersion:
-      return record.destination().version();
-    case RecordField::kDestinationPrincipal:
-      return record.destination().principal();
-    case RecordField::kDestinationCluster:
-      return record.destination().cluster();
-    case RecordField::kDestinationServiceHost:
-      return record.destination_service().host();
-    case RecordField::kDestinationServiceName:
-      return record.destination_service().name();
-    case RecordField::kDestinationServiceNamespace:
-      return record.destination_service().namespace_();
+    default:
+      return RecordFieldText(field, record).value_or(std::string_view());
   }
-  return {};
 }
 
 int64_t IntValue(const Operand& operand, const meshtel::v1::RequestRecord& record) {
