@@ -49,6 +49,7 @@
 #include "absl/status/statusor.h"
 #include "collector/common/yaml_map.h"
 #include "collector/metrics/istio_labels.h"
+#include "collector/metrics/record_fields.h"
 #include "meshtel/v1/record.pb.h"
 
 namespace meshtel::collector {
@@ -96,50 +97,6 @@ struct MetricOverrideConfig {
 // The expressions and names are checked by CompileMetricLabelPlans().
 void ReadMetricOverrides(common::YamlMap& metrics, std::vector<MetricOverrideConfig>& overrides,
                          std::optional<std::vector<std::string>>& keep_labels);
-
-// Record fields a value expression may name.
-enum class RecordField : uint8_t {
-  kRequestMethod,                // request.method
-  kRequestPath,                  // request.path (with the query string)
-  kRequestUrlPath,               // request.url_path (without it)
-  kRequestHost,                  // request.host (Host / :authority)
-  kRequestScheme,                // request.scheme
-  kRequestProtocol,              // request.protocol (HTTP/1.1, HTTP/2)
-  kRequestUserAgent,             // request.useragent
-  kResponseCode,                 // response.code
-  kResponseGrpcStatus,           // response.grpc_status
-  kResponseFlags,                // response.flags (Envoy short codes, "-" when none)
-  kResponseCodeDetails,          // response.code_details
-  kUpstreamHost,                 // upstream.host (ip:port)
-  kUpstreamCluster,              // upstream.cluster
-  kRouteName,                    // route.name
-  kSourceWorkload,               // source.workload
-  kSourceNamespace,              // source.namespace
-  kSourceApp,                    // source.app
-  kSourceVersion,                // source.version
-  kSourcePrincipal,              // source.principal
-  kSourceCluster,                // source.cluster
-  kDestinationWorkload,          // destination.workload
-  kDestinationNamespace,         // destination.namespace
-  kDestinationApp,               // destination.app
-  kDestinationVersion,           // destination.version
-  kDestinationPrincipal,         // destination.principal
-  kDestinationCluster,           // destination.cluster
-  kDestinationServiceHost,       // destination.service.host
-  kDestinationServiceName,       // destination.service.name
-  kDestinationServiceNamespace,  // destination.service.namespace
-};
-
-// The text of `field` in `record` (a view into it), for the fields the record holds as text;
-// nullopt for response.code, response.grpc_status and response.flags, which the caller formats.
-std::optional<std::string_view> RecordFieldText(RecordField field,
-                                                const meshtel::v1::RequestRecord& record);
-
-struct RecordFieldName {
-  std::string_view expression;
-  RecordField field;
-};
-extern const std::array<RecordFieldName, 29> kRecordFields;
 
 // Where one label's value comes from.
 struct LabelSource {

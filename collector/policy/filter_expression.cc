@@ -12,7 +12,7 @@
 #include <utility>
 
 #include "collector/common/response_flag_codes.h"
-#include "collector/metrics/metric_overrides.h"
+#include "collector/metrics/record_fields.h"
 #include "fmt/format.h"
 
 namespace meshtel::collector {
@@ -32,7 +32,7 @@ std::string_view TypeName(Type type) {
   return "?";
 }
 
-// Integer attributes beyond the record fields of metric_overrides.h.
+// Integer attributes beyond the record fields (record_fields.h).
 enum class IntAttribute : uint8_t { kResponseCode, kDuration, kRequestSize, kResponseSize };
 
 // One side of a comparison (or a bare bool value).
@@ -192,43 +192,6 @@ using filter_detail::IntAttribute;
 using filter_detail::Operand;
 using filter_detail::Type;
 using Node = FilterExpression::Node;
-
-struct StringAttribute {
-  std::string_view name;
-  RecordField field;
-};
-
-// The string attributes: the record fields of metric_overrides.h but response.code.
-constexpr StringAttribute kStringAttributes[] = {
-    {"request.method", RecordField::kRequestMethod},
-    {"request.path", RecordField::kRequestPath},
-    {"request.url_path", RecordField::kRequestUrlPath},
-    {"request.host", RecordField::kRequestHost},
-    {"request.scheme", RecordField::kRequestScheme},
-    {"request.protocol", RecordField::kRequestProtocol},
-    {"request.useragent", RecordField::kRequestUserAgent},
-    {"response.grpc_status", RecordField::kResponseGrpcStatus},
-    {"response.flags", RecordField::kResponseFlags},
-    {"response.code_details", RecordField::kResponseCodeDetails},
-    {"upstream.host", RecordField::kUpstreamHost},
-    {"upstream.cluster", RecordField::kUpstreamCluster},
-    {"route.name", RecordField::kRouteName},
-    {"source.workload", RecordField::kSourceWorkload},
-    {"source.namespace", RecordField::kSourceNamespace},
-    {"source.app", RecordField::kSourceApp},
-    {"source.version", RecordField::kSourceVersion},
-    {"source.principal", RecordField::kSourcePrincipal},
-    {"source.cluster", RecordField::kSourceCluster},
-    {"destination.workload", RecordField::kDestinationWorkload},
-    {"destination.namespace", RecordField::kDestinationNamespace},
-    {"destination.app", RecordField::kDestinationApp},
-    {"destination.version", RecordField::kDestinationVersion},
-    {"destination.principal", RecordField::kDestinationPrincipal},
-    {"destination.cluster", RecordField::kDestinationCluster},
-    {"destination.service.host", RecordField::kDestinationServiceHost},
-    {"destination.service.name", RecordField::kDestinationServiceName},
-    {"destination.service.namespace", RecordField::kDestinationServiceNamespace},
-};
 
 struct IntAttributeName {
   std::string_view name;
@@ -495,8 +458,9 @@ class Parser {
         return operand;
       }
     }
-    for (const StringAttribute& attribute : kStringAttributes) {
-      if (attribute.name == name) {
+    // The record fields (response.code is an integer attribute, matched above).
+    for (const RecordFieldName& attribute : kRecordFields) {
+      if (attribute.expression == name) {
         operand.kind = Operand::Kind::kField;
         operand.type = Type::kString;
         operand.field = attribute.field;

@@ -10,7 +10,7 @@
 //   unary   := '!' unary | compare
 //   compare := value (('==' | '!=' | '<' | '<=' | '>' | '>=') value)? | '(' expr ')'
 //   value   := attribute | request.headers['name'] | 'string' | "string" | integer | true | false
-// Attributes: the record fields of metric_overrides.h kRecordFields (request.method,
+// Attributes: the record fields of record_fields.h kRecordFields (request.method,
 // response.code, source.workload, ...) plus response.duration (milliseconds, integer),
 // request.size / response.size (bytes) and connection.mtls (bool). response.code and the sizes
 // and durations are integers; the rest strings (an absent header is the empty string). A bare
