@@ -131,7 +131,12 @@ TEST_F(ConfigReloaderTest, AnInvalidPolicyIsRejectedAndThePreviousOneStays) {
 
   // Fixing the file applies it.
   WriteReplacing(policy_path_, kPolicyB);
-  ASSERT_TRUE(WaitUntil([&] { return source_.generation() > generation; }));
+  // The counters follow the installed policy: wait for them, the last step of a reload.
+  ASSERT_TRUE(WaitUntil([&] {
+    return SampleSum(registry_, "meshtel_config_reloads_total",
+                     {"file=\"policy\"", "result=\"applied\""}) == 1;
+  }));
+  EXPECT_EQ(source_.generation(), generation + 1);
   EXPECT_EQ(SamplingOf(source_), 50.0);
   EXPECT_EQ(SampleSum(registry_, "meshtel_config_last_reload_successful", {"file=\"policy\""}), 1);
 }
