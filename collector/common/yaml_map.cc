@@ -229,15 +229,24 @@ absl::Status YamlMap::Finish() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<YAML::Node> LoadYamlFile(const std::string& file_path) {
-  std::ifstream in(file_path);
+absl::StatusOr<std::string> ReadTextFile(const std::string& file_path) {
+  std::ifstream in(file_path, std::ios::binary);
   if (!in) {
     return absl::NotFoundError(fmt::format("{}: cannot open the file", file_path));
   }
   std::stringstream text;
   text << in.rdbuf();
+  if (in.bad()) {
+    return absl::InvalidArgumentError(fmt::format("{}: cannot read the file", file_path));
+  }
+  return text.str();
+}
+
+absl::StatusOr<YAML::Node> LoadYamlFile(const std::string& file_path) {
+  absl::StatusOr<std::string> text = ReadTextFile(file_path);
+  if (!text.ok()) return text.status();
   try {
-    return YAML::Load(text.str());
+    return YAML::Load(*text);
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(fmt::format("{}: {}", file_path, e.what()));
   }

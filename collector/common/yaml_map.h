@@ -78,6 +78,10 @@ class YamlMap {
   absl::Status status_;
 };
 
+// The whole content of a file: NotFound "<path>: cannot open the file", or InvalidArgument
+// "<path>: cannot read the file".
+absl::StatusOr<std::string> ReadTextFile(const std::string& file_path);
+
 // Loads a YAML file, or returns InvalidArgument naming the file and the parse error position.
 absl::StatusOr<YAML::Node> LoadYamlFile(const std::string& file_path);
 

@@ -2,29 +2,19 @@
 
 #include <sys/stat.h>
 
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "collector/common/yaml_map.h"
 #include "collector/logs/json_escape.h"
 #include "spdlog/spdlog.h"
 #include "yaml-cpp/yaml.h"
 
 namespace meshtel::collector {
 namespace {
-
-// The file's text, or nullopt when it cannot be read.
-std::optional<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // The top-level keys whose YAML differs between two config texts (a text that does not parse
 // differs in every key of the other).
@@ -77,7 +67,7 @@ ConfigReloader::ConfigReloader(ConfigReloaderOptions options, const CollectorCon
       policy_path_(running.policy.file),
       watch_interval_(running.policy.watch_interval) {
   if (!options_.config_path.empty()) {
-    running_config_text_ = ReadText(options_.config_path).value_or("");
+    running_config_text_ = common::ReadTextFile(options_.config_path).value_or("");
     config_stamp_ = Stamp(options_.config_path);
   }
   if (!policy_path_.empty()) policy_stamp_ = Stamp(policy_path_);
@@ -158,10 +148,9 @@ void ConfigReloader::Count(std::string_view file, std::string_view result, std::
 
 void ConfigReloader::ReloadConfigLocked(std::string_view reason) {
   config_stamp_ = Stamp(options_.config_path);
-  const std::optional<std::string> text = ReadText(options_.config_path);
-  if (!text.has_value()) {
-    const std::string message =
-        absl::StrCat(options_.config_path, ": cannot be read; the running config stays");
+  const absl::StatusOr<std::string> text = common::ReadTextFile(options_.config_path);
+  if (!text.ok()) {
+    const std::string message = absl::StrCat(text.status().message(), "; the running config stays");
     spdlog::error("config reload ({}) rejected: {}", reason, message);
     Count("config", "rejected", message);
     return;

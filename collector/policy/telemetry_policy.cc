@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <tuple>
 #include <utility>
 
@@ -716,16 +714,9 @@ absl::StatusOr<TelemetryPolicy> TelemetryPolicy::Parse(std::string_view yaml_tex
 }
 
 absl::StatusOr<TelemetryPolicy> TelemetryPolicy::Load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::NotFoundError(fmt::format("{}: cannot open the file", path));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    return absl::InvalidArgumentError(fmt::format("{}: cannot read the file", path));
-  }
-  return Parse(text.str(), path);
+  absl::StatusOr<std::string> text = common::ReadTextFile(path);
+  if (!text.ok()) return text.status();
+  return Parse(*text, path);
 }
 
 WorkloadPolicy TelemetryPolicy::Resolve(const PolicyWorkload& workload) const {
