@@ -12,17 +12,14 @@ namespace meshtel::proxy {
 // Redirected connections are tested end to end in a network namespace:
 // tests/e2e/transparent_mode_test.cc.
 std::optional<boost::asio::ip::tcp::endpoint> OriginalDestination(
-    boost::asio::ip::tcp::socket& socket) {
-  boost::system::error_code error;
-  const boost::asio::ip::tcp::endpoint local = socket.local_endpoint(error);
-  if (error) return std::nullopt;
+    int socket_fd, const boost::asio::ip::tcp::endpoint& local) {
+  if (socket_fd < 0) return std::nullopt;
   sockaddr_storage storage;
   std::memset(&storage, 0, sizeof(storage));
   socklen_t length = sizeof(storage);
   const bool v6 = local.address().is_v6() && !local.address().to_v6().is_v4_mapped();
-  const int result =
-      v6 ? ::getsockopt(socket.native_handle(), SOL_IPV6, IP6T_SO_ORIGINAL_DST, &storage, &length)
-         : ::getsockopt(socket.native_handle(), SOL_IP, SO_ORIGINAL_DST, &storage, &length);
+  const int result = v6 ? ::getsockopt(socket_fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &storage, &length)
+                        : ::getsockopt(socket_fd, SOL_IP, SO_ORIGINAL_DST, &storage, &length);
   if (result != 0) return std::nullopt;
   boost::asio::ip::tcp::endpoint original;
   if (storage.ss_family == AF_INET) {

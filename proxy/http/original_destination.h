@@ -10,9 +10,10 @@
 
 namespace meshtel::proxy {
 
-// The destination the client dialled, or nullopt when the connection was not redirected (the
-// kernel has no NAT entry, or the original destination is the socket's own local address).
+// The destination the client dialled on the connected socket `socket_fd` whose local address is
+// `local`, or nullopt when the connection was not redirected (the kernel has no NAT entry, or the
+// original destination is the socket's own local address).
 std::optional<boost::asio::ip::tcp::endpoint> OriginalDestination(
-    boost::asio::ip::tcp::socket& socket);
+    int socket_fd, const boost::asio::ip::tcp::endpoint& local);
 
 }  // namespace meshtel::proxy

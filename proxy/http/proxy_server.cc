@@ -25,6 +25,7 @@
 #include "proxy/http/original_destination.h"
 #include "proxy/http/request_id.h"
 #include "proxy/http/route_table.h"
+#include "proxy/http/timed_socket.h"
 #include "proxy/http/upstream_pool.h"
 #include "proxy/identity/peer_metadata.h"
 #include "proxy/policy/active_policy.h"
@@ -119,11 +120,11 @@ struct RelayResult {
 // chunks are written here, and the input's trailer fields (if it was chunked too) follow the last
 // chunk; otherwise the serializer frames the body.
 template <bool kIsRequest>
-asio::awaitable<RelayResult> RelayMessage(
-    beast::tcp_stream& input, beast::flat_buffer& input_buffer,
-    http::parser<kIsRequest, http::buffer_body>& parser, std::chrono::microseconds input_timeout,
-    beast::tcp_stream& output, http::serializer<kIsRequest, http::buffer_body>& serializer,
-    std::chrono::microseconds output_timeout, std::span<char> chunk) {
+IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_buffer,
+                                 http::parser<kIsRequest, http::buffer_body>& parser,
+                                 std::chrono::microseconds input_timeout, TimedSocket& output,
+                                 http::serializer<kIsRequest, http::buffer_body>& serializer,
+                                 std::chrono::microseconds output_timeout, std::span<char> chunk) {
   RelayResult result;
   auto& message = parser.get();
   auto& body = message.body();
@@ -133,32 +134,32 @@ asio::awaitable<RelayResult> RelayMessage(
   if (chunked_output && parser.chunked()) {
     for (const auto& field : message) header_fields.insert(&field);
   }
-  const auto read_piece = [&]() -> asio::awaitable<size_t> {
+  const auto read_piece = [&]() -> IoTask<size_t> {
     body.data = chunk.data();
     body.size = chunk.size();
     input.expires_after(input_timeout);
     beast::error_code error;
-    result.bytes_read += co_await http::async_read(
-        input, input_buffer, parser, asio::redirect_error(asio::use_awaitable, error));
+    result.bytes_read += co_await http::async_read(input, input_buffer, parser,
+                                                   asio::redirect_error(kUseIoTask, error));
     if (error == http::error::need_buffer) error = {};
     result.read_error = error;
     if (parser.is_done()) result.input_done = Clock::now();
     co_return chunk.size() - body.size;
   };
-  const auto write = [&](const auto& buffers) -> asio::awaitable<bool> {
+  const auto write = [&](const auto& buffers) -> IoTask<bool> {
     output.expires_after(output_timeout);
     beast::error_code error;
-    result.bytes_written += co_await asio::async_write(
-        output, buffers, asio::redirect_error(asio::use_awaitable, error));
+    result.bytes_written +=
+        co_await asio::async_write(output, buffers, asio::redirect_error(kUseIoTask, error));
     result.write_error = error;
     co_return !error;
   };
 
-  const auto write_header = [&]() -> asio::awaitable<bool> {
+  const auto write_header = [&]() -> IoTask<bool> {
     output.expires_after(output_timeout);
     beast::error_code error;
     result.bytes_written += co_await http::async_write_header(
-        output, serializer, asio::redirect_error(asio::use_awaitable, error));
+        output, serializer, asio::redirect_error(kUseIoTask, error));
     result.write_error = error;
     result.header_written = Clock::now();
     co_return !error;
@@ -207,8 +208,8 @@ asio::awaitable<RelayResult> RelayMessage(
     }
     output.expires_after(output_timeout);
     beast::error_code error;
-    result.bytes_written += co_await http::async_write(
-        output, serializer, asio::redirect_error(asio::use_awaitable, error));
+    result.bytes_written +=
+        co_await http::async_write(output, serializer, asio::redirect_error(kUseIoTask, error));
     if (error == http::error::need_buffer) error = {};
     if (!header_written) {
       header_written = true;
@@ -225,7 +226,7 @@ asio::awaitable<RelayResult> RelayMessage(
 
 // True when the client has closed its connection (or reset it): a read would see the end. Bytes
 // of a pipelined next request mean it is still there.
-bool DownstreamClosed(beast::tcp_stream& downstream) {
+bool DownstreamClosed(TimedSocket& downstream) {
   char byte;
   const ssize_t got =
       ::recv(downstream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -240,18 +241,18 @@ struct TunnelResult {
 
 // Copies bytes from `from` to `to` until `from` ends, then half-closes `to`. A failure other than
 // the end of input shuts both sockets down, which ends the other direction too.
-asio::awaitable<void> Pump(beast::tcp_stream& from, beast::tcp_stream& to, size_t& bytes,
-                           Clock::time_point& last_activity) {
+IoTask<void> Pump(TimedSocket& from, TimedSocket& to, size_t& bytes,
+                  Clock::time_point& last_activity) {
   std::array<char, 16 * 1024> data;
   beast::error_code error;
   for (;;) {
     const size_t read = co_await from.socket().async_read_some(
-        asio::buffer(data), asio::redirect_error(asio::use_awaitable, error));
+        asio::buffer(data), asio::redirect_error(kUseIoTask, error));
     if (read > 0) {
       last_activity = Clock::now();
       beast::error_code write_error;
       co_await asio::async_write(to.socket(), asio::buffer(data.data(), read),
-                                 asio::redirect_error(asio::use_awaitable, write_error));
+                                 asio::redirect_error(kUseIoTask, write_error));
       bytes += read;
       if (write_error) {
         error = write_error;
@@ -271,14 +272,13 @@ asio::awaitable<void> Pump(beast::tcp_stream& from, beast::tcp_stream& to, size_
 
 // Relays raw bytes both ways after a 101 Switching Protocols until both directions end, or until
 // neither carried a byte for `idle_timeout`.
-asio::awaitable<TunnelResult> Tunnel(beast::tcp_stream& downstream, beast::tcp_stream& upstream,
-                                     std::chrono::microseconds idle_timeout) {
+IoTask<TunnelResult> Tunnel(TimedSocket& downstream, TimedSocket& upstream,
+                            std::chrono::microseconds idle_timeout) {
   TunnelResult result;
   Clock::time_point last_activity = Clock::now();
   int running = 2;
-  asio::steady_timer finished(co_await asio::this_coro::executor);
-  const auto run = [&](beast::tcp_stream& from, beast::tcp_stream& to,
-                       size_t& bytes) -> asio::awaitable<void> {
+  IoTimer finished(co_await asio::this_coro::executor);
+  const auto run = [&](TimedSocket& from, TimedSocket& to, size_t& bytes) -> IoTask<void> {
     co_await Pump(from, to, bytes, last_activity);
     --running;
     finished.cancel();
@@ -294,7 +294,7 @@ asio::awaitable<TunnelResult> Tunnel(beast::tcp_stream& downstream, beast::tcp_s
   while (running > 0) {
     finished.expires_at(last_activity + idle_timeout);
     beast::error_code error;
-    co_await finished.async_wait(asio::redirect_error(asio::use_awaitable, error));
+    co_await finished.async_wait(asio::redirect_error(kUseIoTask, error));
     if (!error && running > 0 && Clock::now() - last_activity >= idle_timeout) {
       beast::error_code ignored;
       downstream.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -313,7 +313,7 @@ struct ProxyServer::Impl {
     // First: destroyed last, after the coroutines (holding leases) die with the io_context.
     std::optional<PolicyReader> policy;
     asio::io_context io_context{1};
-    std::vector<tcp::acceptor> acceptors;
+    std::vector<IoAcceptor> acceptors;
     std::optional<UpstreamPool> pool;
     std::thread thread;
   };
@@ -341,7 +341,7 @@ struct ProxyServer::Impl {
   bool stopped = false;
 
   // One downstream connection, from accept to close.
-  asio::awaitable<void> Serve(tcp::socket socket, Direction direction, Worker& worker);
+  IoTask<void> Serve(IoSocket socket, Direction direction, Worker& worker);
 
   // How one forwarded request left the downstream connection.
   struct ForwardOutcome {
@@ -352,25 +352,24 @@ struct ProxyServer::Impl {
   // Forwards one request whose headers `parser` has read, streaming its body upstream and the
   // response back; fills `record`. `original_destination`: where a redirected connection was
   // going (transparent mode).
-  asio::awaitable<ForwardOutcome> Forward(beast::tcp_stream& downstream,
-                                          beast::flat_buffer& downstream_buffer,
-                                          http::request_parser<http::buffer_body>& parser,
-                                          Direction direction, Worker& worker,
-                                          const std::optional<tcp::endpoint>& original_destination,
-                                          std::span<char> relay, Clock::time_point start,
-                                          const ActivePolicy& policy, const ListenerPolicy& side,
-                                          meshtel::v1::RequestRecord& record);
+  IoTask<ForwardOutcome> Forward(TimedSocket& downstream, beast::flat_buffer& downstream_buffer,
+                                 http::request_parser<http::buffer_body>& parser,
+                                 Direction direction, Worker& worker,
+                                 const std::optional<tcp::endpoint>& original_destination,
+                                 std::span<char> relay, Clock::time_point start,
+                                 const ActivePolicy& policy, const ListenerPolicy& side,
+                                 meshtel::v1::RequestRecord& record);
 
-  asio::awaitable<bool> SendLocalReply(beast::tcp_stream& downstream, const LocalReply& reply,
-                                       unsigned version, bool keep_alive, Clock::time_point start,
-                                       meshtel::v1::RequestRecord& record);
+  IoTask<bool> SendLocalReply(TimedSocket& downstream, const LocalReply& reply, unsigned version,
+                              bool keep_alive, Clock::time_point start,
+                              meshtel::v1::RequestRecord& record);
 
   // Counts the finished request and hands its record to the sink (unless the listener's policy
   // turned reporting off).
   void Report(Direction direction, const ListenerPolicy& side,
               const meshtel::v1::RequestRecord& record);
 
-  asio::awaitable<void> Accept(tcp::acceptor& acceptor, Direction direction, Worker& worker);
+  IoTask<void> Accept(IoAcceptor& acceptor, Direction direction, Worker& worker);
 };
 
 void ProxyServer::Impl::Report(Direction direction, const ListenerPolicy& side,
@@ -379,12 +378,10 @@ void ProxyServer::Impl::Report(Direction direction, const ListenerPolicy& side,
   if (side.report) sink->Submit(record);
 }
 
-asio::awaitable<void> ProxyServer::Impl::Accept(tcp::acceptor& acceptor, Direction direction,
-                                                Worker& worker) {
+IoTask<void> ProxyServer::Impl::Accept(IoAcceptor& acceptor, Direction direction, Worker& worker) {
   for (;;) {
     beast::error_code error;
-    tcp::socket socket =
-        co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, error));
+    IoSocket socket = co_await acceptor.async_accept(asio::redirect_error(kUseIoTask, error));
     if (error == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (error) {
       spdlog::warn("accept failed: {}", error.message());
@@ -396,16 +393,16 @@ asio::awaitable<void> ProxyServer::Impl::Accept(tcp::acceptor& acceptor, Directi
   }
 }
 
-asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction direction,
-                                               Worker& worker) {
+IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Worker& worker) {
   beast::error_code error;
   const std::string remote_address = EndpointText(socket.remote_endpoint(error));
   const std::string local_address = EndpointText(socket.local_endpoint(error));
   const bool transparent =
       direction == Direction::kInbound ? config.inbound.transparent : config.outbound.transparent;
   const std::optional<tcp::endpoint> original_destination =
-      transparent ? OriginalDestination(socket) : std::nullopt;
-  beast::tcp_stream downstream(std::move(socket));
+      transparent ? OriginalDestination(socket.native_handle(), socket.local_endpoint(error))
+                  : std::nullopt;
+  TimedSocket downstream(std::move(socket));
   beast::flat_buffer buffer;
   buffer.reserve(kRelayPieceBytes);  // reads fill it in one system call where they can
   // Body pieces pass through here, in this connection's own buffer (not in coroutine frames).
@@ -419,7 +416,7 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
     if (buffer.size() == 0) {
       downstream.expires_after(idle_timeout);
       const size_t read = co_await downstream.async_read_some(
-          buffer.prepare(16 * 1024), asio::redirect_error(asio::use_awaitable, error));
+          buffer.prepare(16 * 1024), asio::redirect_error(kUseIoTask, error));
       if (error || read == 0) break;
       buffer.commit(read);
     }
@@ -451,7 +448,7 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
     }
     downstream.expires_after(idle_timeout);
     size_t request_bytes = co_await http::async_read_header(
-        downstream, buffer, parser, asio::redirect_error(asio::use_awaitable, error));
+        downstream, buffer, parser, asio::redirect_error(kUseIoTask, error));
     if (error == http::error::end_of_stream || error == asio::error::eof ||
         error == beast::error::timeout || error == asio::error::connection_reset) {
       stats.active_requests.fetch_sub(1);
@@ -476,7 +473,7 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
       http::response<http::empty_body> continue_response{http::status::continue_,
                                                          request.version()};
       co_await http::async_write(downstream, continue_response,
-                                 asio::redirect_error(asio::use_awaitable, error));
+                                 asio::redirect_error(kUseIoTask, error));
       request.erase(http::field::expect);
     }
     record.set_request_bytes(request_bytes);
@@ -505,17 +502,17 @@ asio::awaitable<void> ProxyServer::Impl::Serve(tcp::socket socket, Direction dir
     error = {};
     while (!error && drained < (1u << 20)) {
       buffer.clear();
-      drained += co_await downstream.async_read_some(
-          buffer.prepare(16 * 1024), asio::redirect_error(asio::use_awaitable, error));
+      drained += co_await downstream.async_read_some(buffer.prepare(16 * 1024),
+                                                     asio::redirect_error(kUseIoTask, error));
     }
   }
   downstream.socket().shutdown(tcp::socket::shutdown_both, error);
 }
 
-asio::awaitable<bool> ProxyServer::Impl::SendLocalReply(beast::tcp_stream& downstream,
-                                                        const LocalReply& reply, unsigned version,
-                                                        bool keep_alive, Clock::time_point start,
-                                                        meshtel::v1::RequestRecord& record) {
+IoTask<bool> ProxyServer::Impl::SendLocalReply(TimedSocket& downstream, const LocalReply& reply,
+                                               unsigned version, bool keep_alive,
+                                               Clock::time_point start,
+                                               meshtel::v1::RequestRecord& record) {
   http::response<http::string_body> response{reply.status, version};
   response.set(http::field::server, "meshtel");
   response.set(http::field::content_type, "text/plain");
@@ -526,8 +523,8 @@ asio::awaitable<bool> ProxyServer::Impl::SendLocalReply(beast::tcp_stream& downs
   record.set_response_code_details(reply.details);
   if (reply.has_flag) record.set_response_flags(record.response_flags() | FlagBit(reply.flag));
   beast::error_code error;
-  const size_t written = co_await http::async_write(
-      downstream, response, asio::redirect_error(asio::use_awaitable, error));
+  const size_t written =
+      co_await http::async_write(downstream, response, asio::redirect_error(kUseIoTask, error));
   record.set_response_bytes(written);
   const uint64_t now = OffsetNs(start, Clock::now());
   record.mutable_phases()->set_downstream_last_byte_ns(now);
@@ -535,8 +532,8 @@ asio::awaitable<bool> ProxyServer::Impl::SendLocalReply(beast::tcp_stream& downs
   co_return !error && keep_alive;
 }
 
-asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
-    beast::tcp_stream& downstream, beast::flat_buffer& downstream_buffer,
+IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
+    TimedSocket& downstream, beast::flat_buffer& downstream_buffer,
     http::request_parser<http::buffer_body>& parser, Direction direction, Worker& worker,
     const std::optional<tcp::endpoint>& original_destination, std::span<char> relay,
     Clock::time_point start, const ActivePolicy& policy, const ListenerPolicy& side,
@@ -640,7 +637,7 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
   request.erase(kPeerMetadataHeader);
   request.erase(kPeerMetadataIdHeader);
   // A local reply before the request body was read leaves that body unread: close after it.
-  const auto reply_locally = [&](const LocalReply& reply) -> asio::awaitable<ForwardOutcome> {
+  const auto reply_locally = [&](const LocalReply& reply) -> IoTask<ForwardOutcome> {
     const bool body_read = parser.is_done();
     const bool keep_alive = co_await SendLocalReply(
         downstream, reply, version, downstream_keep_alive && body_read, start, record);
@@ -740,7 +737,7 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
       response_parser->body_limit(kUnlimitedBody);
       if (request.method() == http::verb::head) response_parser->skip(true);
       co_await http::async_read_header(upstream->stream, upstream->buffer, *response_parser,
-                                       asio::redirect_error(asio::use_awaitable, error));
+                                       asio::redirect_error(kUseIoTask, error));
     }
     if (!error) break;
     upstream.reset();
@@ -804,18 +801,18 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     response.version(version);
     http::response_serializer<http::buffer_body> serializer(response);
     downstream.expires_after(timeout);
-    size_t written = co_await http::async_write_header(
-        downstream, serializer, asio::redirect_error(asio::use_awaitable, error));
+    size_t written = co_await http::async_write_header(downstream, serializer,
+                                                       asio::redirect_error(kUseIoTask, error));
     record.mutable_phases()->set_upstream_last_byte_ns(OffsetNs(start, Clock::now()));
     if (!error && upstream->buffer.size() > 0) {
       written += co_await asio::async_write(downstream.socket(), upstream->buffer.data(),
-                                            asio::redirect_error(asio::use_awaitable, error));
+                                            asio::redirect_error(kUseIoTask, error));
       upstream->buffer.clear();
     }
     if (!error && downstream_buffer.size() > 0) {
       record.set_request_bytes(record.request_bytes() + downstream_buffer.size());
       co_await asio::async_write(upstream->stream.socket(), downstream_buffer.data(),
-                                 asio::redirect_error(asio::use_awaitable, error));
+                                 asio::redirect_error(kUseIoTask, error));
       downstream_buffer.clear();
     }
     if (!error) {
@@ -859,7 +856,7 @@ asio::awaitable<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
   if (bodiless) {
     downstream.expires_after(timeout);
     written = co_await http::async_write_header(downstream, serializer,
-                                                asio::redirect_error(asio::use_awaitable, error));
+                                                asio::redirect_error(kUseIoTask, error));
   } else {
     received = co_await RelayMessage<false>(upstream->stream, upstream->buffer, *response_parser,
                                             timeout, downstream, serializer, timeout, relay);
@@ -965,7 +962,7 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(const ProxyConfi
       } else {
         endpoint = impl->listeners[l].endpoint;  // same port as thread 0's acceptor
       }
-      tcp::acceptor acceptor(worker->io_context);
+      IoAcceptor acceptor(worker->io_context);
       acceptor.open(endpoint.protocol(), error);
       if (!error) acceptor.set_option(asio::socket_base::reuse_address(true), error);
       if (!error) {

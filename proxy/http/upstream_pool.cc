@@ -106,9 +106,9 @@ int64_t UpstreamLimits::open_connections() const {
   return open_total_;
 }
 
-UpstreamConnection::UpstreamConnection(asio::any_io_executor executor,
-                                       const tcp::endpoint& destination, UpstreamLimits& limits)
-    : stream(std::move(executor)), destination(destination), limits_(limits) {
+UpstreamConnection::UpstreamConnection(const IoExecutor& executor, const tcp::endpoint& destination,
+                                       UpstreamLimits& limits)
+    : stream(executor), destination(destination), limits_(limits) {
   buffer.reserve(16 * 1024);  // a response head and a small body arrive in one system call
 }
 
@@ -199,7 +199,7 @@ void UpstreamPool::SweepIdle() {
   }
 }
 
-asio::awaitable<UpstreamPool::Acquired> UpstreamPool::Acquire(const tcp::endpoint& destination) {
+IoTask<UpstreamPool::Acquired> UpstreamPool::Acquire(const tcp::endpoint& destination) {
   Acquired acquired;
   if (auto idle = TakeIdle(destination)) {
     acquired.outcome = Outcome::kReady;
@@ -213,7 +213,7 @@ asio::awaitable<UpstreamPool::Acquired> UpstreamPool::Acquire(const tcp::endpoin
       co_return acquired;
     }
     const auto deadline = Clock::now() + absl::ToChronoNanoseconds(limits_.config().queue_timeout);
-    asio::steady_timer wake(io_context_);
+    IoTimer wake(io_context_);
     bool opened = false;
     for (;;) {
       if (auto idle = TakeIdle(destination)) {
@@ -230,7 +230,7 @@ asio::awaitable<UpstreamPool::Acquired> UpstreamPool::Acquire(const tcp::endpoin
       wake.expires_after(std::min<Clock::duration>(deadline - now, kWaitRecheck));
       waiters_.push_back(&wake);
       beast::error_code ignored;
-      co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+      co_await wake.async_wait(asio::redirect_error(kUseIoTask, ignored));
       std::erase(waiters_, &wake);
     }
     limits_.StopWaiting();
@@ -247,8 +247,8 @@ asio::awaitable<UpstreamPool::Acquired> UpstreamPool::Acquire(const tcp::endpoin
   auto connection =
       std::make_unique<UpstreamConnection>(io_context_.get_executor(), destination, limits_);
   connection->stream.expires_after(absl::ToChronoNanoseconds(limits_.config().connect_timeout));
-  co_await connection->stream.async_connect(
-      destination, asio::redirect_error(asio::use_awaitable, acquired.error));
+  co_await connection->stream.async_connect(destination,
+                                            asio::redirect_error(kUseIoTask, acquired.error));
   if (acquired.error) {
     acquired.outcome = Outcome::kConnectFailed;
     co_return acquired;

@@ -31,7 +31,7 @@
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
-#include "boost/beast/core/tcp_stream.hpp"
+#include "proxy/http/timed_socket.h"
 
 namespace meshtel::proxy {
 
@@ -84,13 +84,13 @@ class UpstreamLimits {
 // One upstream connection with its read buffer (bytes read past the last response stay there).
 class UpstreamConnection {
  public:
-  UpstreamConnection(boost::asio::any_io_executor executor,
-                     const boost::asio::ip::tcp::endpoint& destination, UpstreamLimits& limits);
+  UpstreamConnection(const IoExecutor& executor, const boost::asio::ip::tcp::endpoint& destination,
+                     UpstreamLimits& limits);
   ~UpstreamConnection();
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
-  boost::beast::tcp_stream stream;
+  TimedSocket stream;
   boost::beast::flat_buffer buffer;
   const boost::asio::ip::tcp::endpoint destination;
   std::string local_address;  // "ip:port" of our end
@@ -114,7 +114,7 @@ class UpstreamPool {
   ~UpstreamPool();
 
   // An idle connection to `destination`, else a new one (connected within connect_timeout).
-  boost::asio::awaitable<Acquired> Acquire(const boost::asio::ip::tcp::endpoint& destination);
+  IoTask<Acquired> Acquire(const boost::asio::ip::tcp::endpoint& destination);
   // Gives a connection back for reuse. Only a connection whose last response was read completely
   // and that the upstream keeps alive may be released; any other is simply destroyed.
   void Release(std::unique_ptr<UpstreamConnection> connection);
@@ -139,7 +139,7 @@ class UpstreamPool {
       idle_;
   std::atomic<size_t> idle_count_{0};  // read by the admin endpoint from another thread
   // Requests waiting for a connection; a release on this thread wakes the first.
-  std::vector<boost::asio::steady_timer*> waiters_;
+  std::vector<IoTimer*> waiters_;
   boost::asio::steady_timer sweep_timer_;
 };
 

@@ -18,13 +18,15 @@ TEST(OriginalDestinationTest, DirectConnectionHasNone) {
   client.connect(acceptor.local_endpoint());
   tcp::socket accepted(io_context);
   acceptor.accept(accepted);
-  EXPECT_FALSE(OriginalDestination(accepted).has_value());
+  EXPECT_FALSE(
+      OriginalDestination(accepted.native_handle(), accepted.local_endpoint()).has_value());
 }
 
 TEST(OriginalDestinationTest, UnconnectedSocketHasNone) {
   asio::io_context io_context;
   tcp::socket socket(io_context);
-  EXPECT_FALSE(OriginalDestination(socket).has_value());
+  socket.open(tcp::v4());
+  EXPECT_FALSE(OriginalDestination(socket.native_handle(), tcp::endpoint()).has_value());
 }
 
 }  // namespace

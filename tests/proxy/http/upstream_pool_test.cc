@@ -14,7 +14,7 @@ using tcp = asio::ip::tcp;
 
 // Awaits `body()` (a coroutine lambda, kept alive in this frame), then sets `*done`.
 template <class Body>
-asio::awaitable<void> AwaitThenMark(Body body, bool* done) {
+IoTask<void> AwaitThenMark(Body body, bool* done) {
   co_await body();
   *done = true;
 }
@@ -43,7 +43,7 @@ class UpstreamPoolTest : public ::testing::Test {
   UpstreamPool::Acquired Acquire(UpstreamPool& pool, const tcp::endpoint& destination) {
     UpstreamPool::Acquired acquired;
     RunCoroutine(io_context_,
-                 [&]() -> asio::awaitable<void> { acquired = co_await pool.Acquire(destination); });
+                 [&]() -> IoTask<void> { acquired = co_await pool.Acquire(destination); });
     return acquired;
   }
 
@@ -137,7 +137,7 @@ TEST_F(UpstreamPoolTest, AtTheBoundARequestWaitsForARelease) {
   // A second request waits; releasing the first connection hands it over.
   std::optional<UpstreamPool::Acquired> waited;
   asio::co_spawn(
-      io_context_, [&]() -> asio::awaitable<void> { waited = co_await pool.Acquire(destination); },
+      io_context_, [&]() -> IoTask<void> { waited = co_await pool.Acquire(destination); },
       asio::detached);
   io_context_.poll();
   EXPECT_FALSE(waited.has_value());
