@@ -408,6 +408,7 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
   // Body pieces pass through here, in this connection's own buffer (not in coroutine frames).
   const std::unique_ptr<char[]> relay_buffer(new char[kRelayPieceBytes]);
   meshtel::v1::RequestRecord record;
+  bool answered_one = false;
   bool linger = false;  // we close after an error reply: let the client read it first
   const auto idle_timeout = absl::ToChronoMicroseconds(config.idle_timeout);
 
@@ -415,6 +416,9 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
     // Wait for the first byte of the next request (keep-alive idle time is not request time).
     if (buffer.size() == 0) {
       downstream.expires_after(idle_timeout);
+      // After a response the client has yet to send its next request: wait, then read. (The
+      // first request of a connection is usually there already.)
+      if (answered_one) downstream.next_read_waits();
       const size_t read = co_await downstream.async_read_some(
           buffer.prepare(16 * 1024), asio::redirect_error(kUseIoTask, error));
       if (error || read == 0) break;
@@ -490,6 +494,7 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
         std::span<char>(relay_buffer.get(), kRelayPieceBytes), start, *policy, side, record);
     Report(direction, side, record);
     stats.active_requests.fetch_sub(1);
+    answered_one = true;
     linger = outcome.linger;
     if (!outcome.keep_alive || draining.load()) break;
   }
@@ -736,6 +741,8 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
       response_parser.emplace();
       response_parser->body_limit(kUnlimitedBody);
       if (request.method() == http::verb::head) response_parser->skip(true);
+      // The request has just gone out: the response cannot be there yet.
+      upstream->stream.next_read_waits();
       co_await http::async_read_header(upstream->stream, upstream->buffer, *response_parser,
                                        asio::redirect_error(kUseIoTask, error));
     }
@@ -752,10 +759,10 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
                                                                     : kUpstreamReset);
   }
   record.mutable_phases()->set_upstream_first_byte_ns(OffsetNs(start, Clock::now()));
-  // Only a response that kept the client waiting is worth a look (a system call) at whether the
-  // client is still there.
+  // Only a response that kept the client waiting (10 ms and more) is worth a look (a system call)
+  // at whether the client is still there: under load most responses take over a millisecond.
   const bool waited = record.phases().upstream_first_byte_ns() >
-                      record.phases().upstream_request_done_ns() + 1'000'000;
+                      record.phases().upstream_request_done_ns() + 10'000'000;
   if (waited && DownstreamClosed(downstream)) {
     // The client went away while the upstream worked: nobody to answer (Envoy's DC, code 0).
     // The upstream connection still carries the unread response, so it is not reused.
