@@ -115,6 +115,26 @@ constexpr std::array<Phase, 6> kPhases = {{
      [](const PhaseTimings& p) { return p.downstream_last_byte_ns(); }, false},
 }};
 
+// The offsets of the phase's window in a record lasting `duration`; false when the record's
+// timings show no such phase.
+bool PhaseWindow(const Phase& phase, const PhaseTimings& phases, uint64_t duration, uint64_t& from,
+                 uint64_t& to) {
+  from = phase.from_request_start ? 0 : phase.from(phases);
+  to = std::min(phase.to(phases), duration);
+  return (phase.from_request_start || from != 0) && phase.to(phases) != 0 && to >= from;
+}
+
+uint64_t PhaseSpanIdValue(uint64_t hop_span_id, size_t phase) {
+  const uint64_t id = Mix64(hop_span_id ^ Mix64(phase + 1));
+  return id == 0 ? 1 : id;
+}
+
+// What makes Build's hop span status ERROR: no response, HTTP 5xx, a gRPC error.
+bool IsHopError(const RequestRecord& record) {
+  return record.response_code() == 0 || record.response_code() >= 500 ||
+         (record.has_grpc_status() && record.grpc_status() != 0);
+}
+
 }  // namespace
 
 bool IsValidTraceId(std::string_view id) { return id.size() == 16 && !AllZero(id); }
@@ -127,14 +147,55 @@ SpanBuilder::SpanBuilder(const TracesConfig& config)
       scope_version_(MESHTEL_VERSION) {}
 
 std::string SpanBuilder::PhaseSpanId(std::string_view hop_span_id, size_t phase) {
-  uint64_t id = Mix64(LoadBigEndian64(hop_span_id) ^ Mix64(phase + 1));
-  if (id == 0) id = 1;
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    out[static_cast<size_t>(i)] = static_cast<char>(id & 0xff);
-    id >>= 8;
+  return SpanIdBytes(PhaseSpanIdValue(LoadBigEndian64(hop_span_id), phase));
+}
+
+std::string SpanBuilder::ServiceName(const RequestRecord& record) const {
+  return ServiceName(record.reporter() == meshtel::v1::REPORTER_SOURCE ? record.source()
+                                                                       : record.destination());
+}
+
+size_t SpanBuilder::Summarize(const RequestRecord& record, std::vector<SpanSummary>& out,
+                              const SpanOptions& options) const {
+  if (!IsValidTraceId(record.trace_id()) || !IsValidSpanId(record.span_id())) return 0;
+  const uint64_t start = record.start_time_unix_nano();
+  const uint64_t duration = record.duration_ns();
+  SpanSummary& hop = out.emplace_back();
+  hop.span_id = SpanIdValue(record.span_id());
+  hop.parent_span_id = SpanIdValue(record.parent_span_id());  // 0 for no valid id, as in Build
+  hop.start_time_unix_nano = start;
+  hop.end_time_unix_nano = start + duration;
+  // Build's status ERROR; its own http.status_code / http.response.status_code tags are the
+  // response code, an error already when 500 or more; custom and formatter tags may name them too.
+  hop.error = IsHopError(record);
+  for (const meshtel::v1::SpanTag& tag : record.custom_tags()) {
+    if (HttpStatusOf(tag.name(), tag.value()) >= 500) hop.error = true;
   }
-  return out;
+  if (!hop.error && !options.formatter_tags.empty()) {
+    std::string value;
+    for (const auto& [name, format] : options.formatter_tags) {
+      if (!IsHttpStatusKey(name)) continue;  // not rendered: only a status tag matters here
+      value.clear();
+      format->Render(record, value);
+      while (!value.empty() && value.back() == '\n') value.pop_back();
+      if (HttpStatusOf(name, value) >= 500) hop.error = true;
+    }
+  }
+  const uint64_t hop_id = hop.span_id;
+  size_t summarized = 1;
+  if (!options.phase_spans) return summarized;
+  const PhaseTimings& phases = record.phases();
+  for (size_t i = 0; i < kPhases.size(); ++i) {
+    uint64_t from = 0, to = 0;
+    if (!PhaseWindow(kPhases[i], phases, duration, from, to)) continue;
+    SpanSummary& child = out.emplace_back();
+    child.span_id = PhaseSpanIdValue(hop_id, i);
+    child.parent_span_id = hop_id;
+    child.start_time_unix_nano = start + from;
+    child.end_time_unix_nano = start + to;
+    ++summarized;
+  }
+  return summarized;
 }
 
 std::string SpanBuilder::ServiceName(const meshtel::v1::WorkloadIdentity& workload) const {
@@ -284,10 +345,9 @@ size_t SpanBuilder::Build(const RequestRecord& record, std::vector<Span>& out,
   const auto resource_attributes = span.resource_attributes();
   // `span` is not used past here: appending the phase spans may move it.
   for (size_t i = 0; i < kPhases.size(); ++i) {
+    uint64_t from = 0, to = 0;
+    if (!PhaseWindow(kPhases[i], phases, duration, from, to)) continue;
     const Phase& phase = kPhases[i];
-    const uint64_t from = phase.from_request_start ? 0 : phase.from(phases);
-    const uint64_t to = std::min(phase.to(phases), duration);
-    if ((!phase.from_request_start && from == 0) || phase.to(phases) == 0 || to < from) continue;
     Span& child = out.emplace_back();
     child.set_trace_id(record.trace_id());
     child.set_span_id(PhaseSpanId(record.span_id(), i));

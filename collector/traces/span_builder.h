@@ -24,8 +24,12 @@
 // and which span exporters the spans go to (Span.exporters). Every record's custom_tags (filled
 // by the proxy from the policy's literal/header/environment tags) become tags of its hop span.
 //
-// Threading: Build() is const and safe from any thread. Errors: a record without a valid trace
-// context (16-byte trace id, 8-byte span id, not all zero) gives no span.
+// Summarize() gives, for the same record and options, the summaries (span_summary.h) of exactly
+// the spans Build() gives, in the same order, without building them: the trace pipeline
+// assembles and samples on summaries and builds only the spans of kept traces.
+//
+// Threading: Build() and Summarize() are const and safe from any thread. Errors: a record
+// without a valid trace context (16-byte trace id, 8-byte span id, not all zero) gives no span.
 
 #include <cstddef>
 #include <span>
@@ -35,6 +39,7 @@
 #include <vector>
 
 #include "collector/logs/access_log_format.h"
+#include "collector/traces/span_summary.h"
 #include "collector/traces/traces_config.h"
 #include "meshtel/v1/record.pb.h"
 #include "meshtel/v1/span.pb.h"
@@ -65,6 +70,17 @@ class SpanBuilder {
   // The same as a policy decides it.
   size_t Build(const meshtel::v1::RequestRecord& record, std::vector<meshtel::v1::Span>& out,
                const SpanOptions& options) const;
+
+  // Appends the summaries of the spans Build() gives for the same record and options (the same
+  // number, in the same order) to `out`; returns how many.
+  size_t Summarize(const meshtel::v1::RequestRecord& record, std::vector<SpanSummary>& out) const {
+    return Summarize(record, out, SpanOptions{.phase_spans = phase_spans_});
+  }
+  size_t Summarize(const meshtel::v1::RequestRecord& record, std::vector<SpanSummary>& out,
+                   const SpanOptions& options) const;
+
+  // The service name of the record's spans.
+  std::string ServiceName(const meshtel::v1::RequestRecord& record) const;
 
   // The span id of phase `phase` (0-based) of the hop span `hop_span_id` (8 bytes).
   static std::string PhaseSpanId(std::string_view hop_span_id, size_t phase);

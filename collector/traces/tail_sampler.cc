@@ -4,8 +4,6 @@
 #include <cstdint>
 #include <limits>
 
-#include "absl/strings/numbers.h"
-
 namespace meshtel::collector {
 namespace {
 
@@ -13,55 +11,20 @@ namespace {
 // fewer root services; this only bounds memory against a flood of made-up names).
 constexpr size_t kMaxBuckets = 10000;
 
-const meshtel::v1::Span& RootSpan(const AssembledTrace& trace) {
-  for (const meshtel::v1::Span& span : trace.spans) {
-    if (span.parent_span_id().empty()) return span;
-  }
-  // No root: the earliest span stands for the trace.
-  return *std::min_element(trace.spans.begin(), trace.spans.end(),
-                           [](const meshtel::v1::Span& a, const meshtel::v1::Span& b) {
-                             return a.start_time_unix_nano() < b.start_time_unix_nano();
-                           });
-}
-
-// The HTTP status code an attribute holds (an integer, or a string of digits as Envoy's
-// http.status_code tag); 0 when it holds none.
-int64_t HttpStatusOf(const meshtel::v1::SpanAttribute& attribute) {
-  if (attribute.key() != "http.response.status_code" && attribute.key() != "http.status_code") {
-    return 0;
-  }
-  if (attribute.has_int_value()) return attribute.int_value();
-  if (attribute.has_string_value()) {
-    int64_t code = 0;
-    return absl::SimpleAtoi(attribute.string_value(), &code) ? code : 0;
-  }
-  return 0;
-}
-
-// Whether the span is an error: status ERROR, or an HTTP status of 500 or more (an SDK's span
-// may leave its status unset on a 5xx).
-bool IsError(const meshtel::v1::Span& span) {
-  if (span.status_code() == meshtel::v1::SPAN_STATUS_CODE_ERROR) return true;
-  for (const meshtel::v1::SpanAttribute& attribute : span.attributes()) {
-    if (HttpStatusOf(attribute) >= 500) return true;
-  }
-  return false;
-}
-
 // How long the trace lasts: its root span's duration; without a root, first span start to last
 // span end. 0 when the times are backwards.
 uint64_t TraceDurationNs(const AssembledTrace& trace) {
-  for (const meshtel::v1::Span& span : trace.spans) {
-    if (!span.parent_span_id().empty()) continue;
-    return span.end_time_unix_nano() > span.start_time_unix_nano()
-               ? span.end_time_unix_nano() - span.start_time_unix_nano()
+  for (const SpanSummary& span : trace.spans) {
+    if (span.parent_span_id != 0) continue;
+    return span.end_time_unix_nano > span.start_time_unix_nano
+               ? span.end_time_unix_nano - span.start_time_unix_nano
                : 0;
   }
   uint64_t first_start = std::numeric_limits<uint64_t>::max();
   uint64_t last_end = 0;
-  for (const meshtel::v1::Span& span : trace.spans) {
-    first_start = std::min<uint64_t>(first_start, span.start_time_unix_nano());
-    last_end = std::max<uint64_t>(last_end, span.end_time_unix_nano());
+  for (const SpanSummary& span : trace.spans) {
+    first_start = std::min<uint64_t>(first_start, span.start_time_unix_nano);
+    last_end = std::max<uint64_t>(last_end, span.end_time_unix_nano);
   }
   return last_end > first_start ? last_end - first_start : 0;
 }
@@ -98,11 +61,24 @@ bool TailSampler::InPercentage(std::string_view trace_id, double percentage) {
   return static_cast<double>(low) < threshold;
 }
 
-bool TailSampler::TakeToken(const AssembledTrace& trace, absl::Time now) {
+size_t TailSampler::RootSpan(const AssembledTrace& trace) {
+  for (size_t i = 0; i < trace.spans.size(); ++i) {
+    if (trace.spans[i].parent_span_id == 0) return i;
+  }
+  // No root: the earliest span stands for the trace.
+  return static_cast<size_t>(std::min_element(trace.spans.begin(), trace.spans.end(),
+                                              [](const SpanSummary& a, const SpanSummary& b) {
+                                                return a.start_time_unix_nano <
+                                                       b.start_time_unix_nano;
+                                              }) -
+                             trace.spans.begin());
+}
+
+bool TailSampler::TakeToken(const AssembledTrace& trace, absl::Time now, ServiceOf service_of) {
   if (config_.per_service_rate_limit <= 0) return true;
   if (buckets_.size() >= kMaxBuckets) buckets_.clear();
   const double capacity = std::max(1.0, config_.per_service_rate_limit);
-  auto [it, inserted] = buckets_.try_emplace(RootSpan(trace).service_name());
+  auto [it, inserted] = buckets_.try_emplace(service_of(RootSpan(trace)));
   Bucket& bucket = it->second;
   if (inserted) {
     bucket.tokens = capacity;
@@ -118,14 +94,15 @@ bool TailSampler::TakeToken(const AssembledTrace& trace, absl::Time now) {
   return true;
 }
 
-SamplingVerdict TailSampler::Decide(const AssembledTrace& trace, absl::Time now) {
+SamplingVerdict TailSampler::Decide(const AssembledTrace& trace, absl::Time now,
+                                    ServiceOf service_of) {
   if (trace.spans.empty()) {
     dropped_none_.Increment();
     return {false, "none"};
   }
   if (config_.keep_errors) {
-    for (const meshtel::v1::Span& span : trace.spans) {
-      if (IsError(span)) {
+    for (const SpanSummary& span : trace.spans) {
+      if (span.error) {
         kept_error_.Increment();
         return {true, "error"};
       }
@@ -147,7 +124,7 @@ SamplingVerdict TailSampler::Decide(const AssembledTrace& trace, absl::Time now)
     dropped_none_.Increment();
     return {false, "none"};
   }
-  if (!TakeToken(trace, now)) {
+  if (!TakeToken(trace, now, service_of)) {
     dropped_rate_limited_.Increment();
     return {false, "rate_limited"};
   }

@@ -18,12 +18,17 @@
 // they would keep beyond it is dropped as rate_limited. Every decision is counted in
 // meshtel_traces_sampled_total{policy, decision} (policy "none" for a trace no rule keeps).
 //
+// It decides on span summaries (span_summary.h): SpanSummary::error is the error rule above,
+// worked out when the span was summarized; the root service is asked for (a callback) only when
+// the rate limit needs it.
+//
 // Threading: not thread-safe; the trace pipeline's thread calls it. Time is passed in.
 
 #include <string>
 #include <string_view>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "collector/traces/trace_assembler.h"
 #include "collector/traces/traces_config.h"
@@ -44,7 +49,13 @@ class TailSampler {
   // Registers its counters in `registry`, which must outlive it.
   TailSampler(const TraceSamplingConfig& config, prometheus::Registry& registry);
 
-  SamplingVerdict Decide(const AssembledTrace& trace, absl::Time now);
+  // The service name of span `span` (an index in trace.spans), asked for at most once per call.
+  using ServiceOf = absl::FunctionRef<std::string(size_t span)>;
+
+  SamplingVerdict Decide(const AssembledTrace& trace, absl::Time now, ServiceOf service_of);
+
+  // The span that stands for the trace: its first root; without a root, its earliest span.
+  static size_t RootSpan(const AssembledTrace& trace);
 
   // Whether `trace_id` (16 bytes) falls in `percentage` of the id space.
   static bool InPercentage(std::string_view trace_id, double percentage);
@@ -55,7 +66,7 @@ class TailSampler {
     absl::Time refilled;
   };
   // Takes one token of the root service's bucket; false when it is empty.
-  bool TakeToken(const AssembledTrace& trace, absl::Time now);
+  bool TakeToken(const AssembledTrace& trace, absl::Time now, ServiceOf service_of);
 
   const TraceSamplingConfig config_;
   absl::flat_hash_map<std::string, Bucket> buckets_;

@@ -4,10 +4,17 @@
 #include <utility>
 
 namespace meshtel::collector {
+namespace {
+
+// Traces of at most this many spans are marked and fitted by scans, without hash maps.
+constexpr size_t kSmallTrace = 32;
+
+}  // namespace
 
 struct TraceAssembler::Pending {
-  std::string trace_id;
-  std::vector<meshtel::v1::Span> spans;
+  TraceKey trace_id;
+  std::vector<SpanSummary> spans;
+  std::vector<TraceRecord> records;
   StoreKey first_key;
   absl::Time first_arrival;
   absl::Time last_arrival;
@@ -54,16 +61,25 @@ TraceAssembler::TraceAssembler(const TraceAssemblyConfig& config, prometheus::Re
 
 TraceAssembler::~TraceAssembler() = default;
 
-void TraceAssembler::Add(const StoreKey& key, std::vector<meshtel::v1::Span> spans,
-                         bool head_sampled, absl::Time now) {
+TraceAssembler::TraceKey TraceAssembler::KeyOf(std::string_view trace_id) {
+  TraceKey key{0, 0};
+  for (size_t i = 0; i < trace_id.size() && i < 16; ++i) {
+    uint64_t& half = i < 8 ? key.first : key.second;
+    half = (half << 8) | static_cast<unsigned char>(trace_id[i]);
+  }
+  return key;
+}
+
+void TraceAssembler::Add(std::string_view trace_id, std::span<const SpanSummary> spans,
+                         TraceRecord record, bool head_sampled, absl::Time now) {
   if (spans.empty()) return;
-  const std::string& trace_id = spans.front().trace_id();
-  auto [it, inserted] = traces_.try_emplace(trace_id);
+  const TraceKey trace_key = KeyOf(trace_id);
+  auto [it, inserted] = traces_.try_emplace(trace_key);
   if (inserted) {
     it->second = std::make_unique<Pending>();
     Pending& created = *it->second;
-    created.trace_id = trace_id;
-    created.first_key = key;
+    created.trace_id = trace_key;
+    created.first_key = record.key;
     created.first_arrival = now;
     created.age_position = by_age_.insert(by_age_.end(), &created);
     created.idle_position = by_idle_.insert(by_idle_.end(), &created);
@@ -78,9 +94,13 @@ void TraceAssembler::Add(const StoreKey& key, std::vector<meshtel::v1::Span> spa
     by_idle_.splice(by_idle_.end(), by_idle_, pending.idle_position);
   }
   spans_in_flight_ += spans.size();
-  for (meshtel::v1::Span& span : spans) {
-    if (span.parent_span_id().empty()) pending.has_root = true;
-    pending.spans.push_back(std::move(span));
+  const uint32_t record_index = static_cast<uint32_t>(pending.records.size());
+  pending.records.push_back(std::move(record));
+  for (const SpanSummary& span : spans) {
+    if (span.parent_span_id == 0) pending.has_root = true;
+    SpanSummary& held = pending.spans.emplace_back(span);
+    held.record = record_index;
+    held.anomalies = 0;
   }
   // Memory bound: decide the oldest traces (never the one just added while others remain).
   while ((traces_.size() > config_.max_traces || spans_in_flight_ > config_.max_spans) &&
@@ -121,8 +141,9 @@ void TraceAssembler::Decide(Pending& pending, TraceDecidedBy by) {
   if (!pending.parked) by_idle_.erase(pending.idle_position);
   spans_in_flight_ -= pending.spans.size();
   AssembledTrace& trace = decided_.emplace_back();
-  trace.trace_id = pending.trace_id;
+  trace.trace_id = SpanIdBytes(pending.trace_id.first) + SpanIdBytes(pending.trace_id.second);
   trace.spans = std::move(pending.spans);
+  trace.records = std::move(pending.records);
   trace.head_sampled = pending.head_sampled;
   trace.decided_by = by;
   switch (by) {
@@ -134,81 +155,102 @@ void TraceAssembler::Decide(Pending& pending, TraceDecidedBy by) {
       break;
     case TraceDecidedBy::kEvicted:
       decided_evicted_.Increment();
-      for (meshtel::v1::Span& span : trace.spans) {
-        span.set_anomalies(span.anomalies() | (1u << meshtel::v1::SPAN_ANOMALY_TRACE_EVICTED));
+      for (SpanSummary& span : trace.spans) {
+        span.anomalies |= 1u << meshtel::v1::SPAN_ANOMALY_TRACE_EVICTED;
       }
       break;
   }
-  MarkAnomalies(trace.spans);
+  MarkAnomalies(trace);
   traces_.erase(pending.trace_id);  // destroys `pending`
 }
 
-void TraceAssembler::MarkAnomalies(std::vector<meshtel::v1::Span>& spans) {
-  // Each span id's first position in the trace: duplicates and orphans here, parents below.
-  absl::flat_hash_map<std::string, size_t> index;
-  index.reserve(spans.size());
+void TraceAssembler::MarkAnomalies(AssembledTrace& trace) {
+  std::vector<SpanSummary>& spans = trace.spans;
+  // Each span id's first position in the trace: duplicates and orphans here, parents below. A
+  // small trace (the usual) is searched in place instead, allocating nothing.
+  const bool small = spans.size() <= kSmallTrace;
+  absl::flat_hash_map<uint64_t, uint32_t> index;
+  if (!small) index.reserve(spans.size());
   for (size_t i = 0; i < spans.size(); ++i) {
-    meshtel::v1::Span& span = spans[i];
-    uint32_t marks = span.anomalies();
-    if (span.end_time_unix_nano() < span.start_time_unix_nano()) {
-      marks |= 1u << meshtel::v1::SPAN_ANOMALY_ENDS_BEFORE_START;
+    SpanSummary& span = spans[i];
+    if (span.end_time_unix_nano < span.start_time_unix_nano) {
+      span.anomalies |= 1u << meshtel::v1::SPAN_ANOMALY_ENDS_BEFORE_START;
       ends_before_start_.Increment();
     }
-    if (!index.try_emplace(span.span_id(), i).second) {
-      marks |= 1u << meshtel::v1::SPAN_ANOMALY_DUPLICATE_SPAN_ID;
+    bool duplicate = false;
+    if (small) {
+      for (size_t j = 0; j < i && !duplicate; ++j) duplicate = spans[j].span_id == span.span_id;
+    } else {
+      duplicate = !index.try_emplace(span.span_id, static_cast<uint32_t>(i)).second;
+    }
+    if (duplicate) {
+      span.anomalies |= 1u << meshtel::v1::SPAN_ANOMALY_DUPLICATE_SPAN_ID;
       duplicate_span_id_.Increment();
     }
-    span.set_anomalies(marks);
   }
-  for (meshtel::v1::Span& span : spans) {
-    if (!span.parent_span_id().empty() && !index.contains(span.parent_span_id())) {
-      span.set_anomalies(span.anomalies() | (1u << meshtel::v1::SPAN_ANOMALY_ORPHAN));
+  const auto in_trace = [&](uint64_t span_id) {
+    if (!small) return index.contains(span_id);
+    for (const SpanSummary& span : spans) {
+      if (span.span_id == span_id) return true;
+    }
+    return false;
+  };
+  for (SpanSummary& span : spans) {
+    if (span.parent_span_id != 0 && !in_trace(span.parent_span_id)) {
+      span.anomalies |= 1u << meshtel::v1::SPAN_ANOMALY_ORPHAN;
       orphan_.Increment();
     }
   }
-  FitChildrenInParents(spans, index);
+  FitChildrenInParents(trace, in_trace);
 }
 
-void TraceAssembler::FitChildrenInParents(std::vector<meshtel::v1::Span>& spans,
-                                          const absl::flat_hash_map<std::string, size_t>& index) {
-  // Parents first: a span fitted into its parent then holds its own children.
-  absl::flat_hash_map<std::string, std::vector<size_t>> children;
+void TraceAssembler::FitChildrenInParents(AssembledTrace& trace,
+                                          absl::FunctionRef<bool(uint64_t)> in_trace) {
+  std::vector<SpanSummary>& spans = trace.spans;
+  const bool small = spans.size() <= kSmallTrace;
+  // Parents first: a span fitted into its parent then holds its own children (in trace order;
+  // a small trace's are found by a scan).
+  absl::flat_hash_map<uint64_t, std::vector<uint32_t>> children;
+  std::vector<uint32_t>& pending = fit_pending_;
+  pending.clear();
   for (size_t i = 0; i < spans.size(); ++i) {
-    if (!spans[i].parent_span_id().empty()) children[spans[i].parent_span_id()].push_back(i);
+    const uint64_t parent = spans[i].parent_span_id;
+    if (parent != 0 && !small) children[parent].push_back(static_cast<uint32_t>(i));
+    if (parent == 0 || !in_trace(parent)) pending.push_back(static_cast<uint32_t>(i));
   }
-  std::vector<size_t> pending;
-  for (size_t i = 0; i < spans.size(); ++i) {
-    if (spans[i].parent_span_id().empty() || !index.contains(spans[i].parent_span_id())) {
-      pending.push_back(i);
-    }
-  }
-  std::vector<bool> visited(spans.size(), false);
+  std::vector<uint8_t>& visited = fit_visited_;
+  visited.assign(spans.size(), 0);
+  const auto fit = [&](uint32_t child_index, uint64_t start, uint64_t end) {
+    SpanSummary& child = spans[child_index];
+    pending.push_back(child_index);
+    if (end < start || child.end_time_unix_nano < child.start_time_unix_nano) return;
+    const uint64_t fitted_start = std::clamp<uint64_t>(child.start_time_unix_nano, start, end);
+    const uint64_t fitted_end = std::clamp<uint64_t>(child.end_time_unix_nano, fitted_start, end);
+    const uint64_t trimmed =
+        (fitted_start - child.start_time_unix_nano) + (child.end_time_unix_nano - fitted_end);
+    if (trimmed == 0) return;
+    child.start_time_unix_nano = fitted_start;
+    child.end_time_unix_nano = fitted_end;
+    trace.fits.push_back(SpanFit{child_index, trimmed});
+    fitted_.Increment();
+  };
   while (!pending.empty()) {
-    const size_t parent = pending.back();
+    const uint32_t parent = pending.back();
     pending.pop_back();
-    if (visited[parent]) continue;  // a cycle of parents: each span is fitted once
-    visited[parent] = true;
-    auto it = children.find(spans[parent].span_id());
-    if (it == children.end()) continue;
-    const uint64_t start = spans[parent].start_time_unix_nano();
-    const uint64_t end = spans[parent].end_time_unix_nano();
-    for (size_t child_index : it->second) {
-      meshtel::v1::Span& child = spans[child_index];
-      pending.push_back(child_index);
-      if (end < start || child.end_time_unix_nano() < child.start_time_unix_nano()) continue;
-      const uint64_t fitted_start = std::clamp<uint64_t>(child.start_time_unix_nano(), start, end);
-      const uint64_t fitted_end =
-          std::clamp<uint64_t>(child.end_time_unix_nano(), fitted_start, end);
-      const uint64_t trimmed =
-          (fitted_start - child.start_time_unix_nano()) + (child.end_time_unix_nano() - fitted_end);
-      if (trimmed == 0) continue;
-      child.set_start_time_unix_nano(fitted_start);
-      child.set_end_time_unix_nano(fitted_end);
-      meshtel::v1::SpanAttribute* mark = child.add_attributes();
-      mark->set_key("meshtel.fitted_to_parent_ns");
-      mark->set_int_value(static_cast<int64_t>(trimmed));
-      fitted_.Increment();
+    if (visited[parent] != 0) continue;  // a cycle of parents: each span is fitted once
+    visited[parent] = 1;
+    const uint64_t parent_id = spans[parent].span_id;
+    const uint64_t start = spans[parent].start_time_unix_nano;
+    const uint64_t end = spans[parent].end_time_unix_nano;
+    if (small) {
+      for (size_t i = 0; i < spans.size(); ++i) {
+        if (spans[i].parent_span_id == parent_id) fit(static_cast<uint32_t>(i), start, end);
+      }
+      continue;
     }
+    auto it = children.find(parent_id);
+    if (it == children.end()) continue;
+    for (uint32_t child_index : it->second) fit(child_index, start, end);
   }
 }
 

@@ -1,6 +1,12 @@
 #pragma once
 // TraceAssembler: groups spans by trace id in memory and decides when each trace is complete.
 //
+// It holds span summaries (span_summary.h: ids, times, error, marks), never spans: per record
+// added, the summaries of its spans and the record itself (TraceRecord: its store key and its
+// serialized bytes), from which the trace pipeline builds the spans of a trace once it is kept.
+// The marks and the fitting below are made on the summaries; AssembledTrace::fits says which
+// span got which meshtel.fitted_to_parent_ns attribute.
+//
 // A trace is decided
 //   - once its root span (a span without a parent) has arrived and no span of the trace arrived
 //     for assembly.idle_timeout: a proxy reports a hop when it has finished, so the root's hop is
@@ -26,18 +32,23 @@
 // pending, so a reader of the store can resume there after a restart and lose no trace.
 //
 // Threading: not thread-safe; one thread (the trace pipeline's) calls everything. Time is passed
-// in, so tests drive it. Ownership: the assembler owns the spans it holds.
+// in, so tests drive it. Ownership: the assembler owns the summaries and records it holds.
 
 #include <cstdint>
 #include <list>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "collector/store/store_key.h"
+#include "collector/traces/span_summary.h"
 #include "collector/traces/traces_config.h"
 #include "meshtel/v1/span.pb.h"
 #include "prometheus/counter.h"
@@ -50,9 +61,30 @@ namespace meshtel::collector {
 // Why a trace was decided.
 enum class TraceDecidedBy { kRootIdle, kMaxWait, kEvicted };
 
+struct CompiledPolicy;
+
+// One stored record of a trace: what its spans are built from if the trace is kept.
+struct TraceRecord {
+  StoreKey key;
+  std::string bytes;  // the stored meshtel.v1.RequestRecord, serialized
+  // The telemetry policy its spans were summarized under (null without one), so they are built
+  // under the same one.
+  std::shared_ptr<const CompiledPolicy> policy;
+};
+
+// A span fitted into its parent's window: its summary has the fitted times; its span gets the
+// attribute meshtel.fitted_to_parent_ns = trimmed_ns.
+struct SpanFit {
+  uint32_t span = 0;  // index in AssembledTrace::spans
+  uint64_t trimmed_ns = 0;
+};
+
 struct AssembledTrace {
   std::string trace_id;
-  std::vector<meshtel::v1::Span> spans;  // in arrival order
+  // In arrival order (a record's spans in SpanBuilder's order); marked and fitted.
+  std::vector<SpanSummary> spans;
+  std::vector<TraceRecord> records;  // in arrival order; SpanSummary::record indexes it
+  std::vector<SpanFit> fits;         // in the order they were made
   bool head_sampled = false;  // a proxy sampled some hop of it, or a received span was sampled
   TraceDecidedBy decided_by = TraceDecidedBy::kRootIdle;
 };
@@ -66,11 +98,11 @@ class TraceAssembler {
   TraceAssembler(const TraceAssembler&) = delete;
   TraceAssembler& operator=(const TraceAssembler&) = delete;
 
-  // Adds the spans of one record stored at `key` (all of the same trace; keys passed in
-  // increasing order) that arrived at `now`. May decide older traces early (memory bound); they
-  // come out of the next TakeDecided().
-  void Add(const StoreKey& key, std::vector<meshtel::v1::Span> spans, bool head_sampled,
-           absl::Time now);
+  // Adds the summaries of the spans of one record (`record`, keys passed in increasing order)
+  // of trace `trace_id` (16 bytes) that arrived at `now`. May decide older traces early (memory
+  // bound); they come out of the next TakeDecided(). Nothing is added without a span.
+  void Add(std::string_view trace_id, std::span<const SpanSummary> spans, TraceRecord record,
+           bool head_sampled, absl::Time now);
   // Appends the traces decided by `now` to `out`.
   void TakeDecided(absl::Time now, std::vector<AssembledTrace>& out);
 
@@ -82,17 +114,21 @@ class TraceAssembler {
  private:
   struct Pending;
   void Decide(Pending& pending, TraceDecidedBy by);
-  void MarkAnomalies(std::vector<meshtel::v1::Span>& spans);
-  // `index`: each span id's first position in `spans` (MarkAnomalies builds it).
-  void FitChildrenInParents(std::vector<meshtel::v1::Span>& spans,
-                            const absl::flat_hash_map<std::string, size_t>& index);
+  void MarkAnomalies(AssembledTrace& trace);
+  // `in_trace`: whether a span id is one of the trace's.
+  void FitChildrenInParents(AssembledTrace& trace, absl::FunctionRef<bool(uint64_t)> in_trace);
+
+  using TraceKey = std::pair<uint64_t, uint64_t>;  // the 16 id bytes, big-endian halves
+  static TraceKey KeyOf(std::string_view trace_id);
 
   const TraceAssemblyConfig config_;
-  absl::flat_hash_map<std::string, std::unique_ptr<Pending>> traces_;
+  absl::flat_hash_map<TraceKey, std::unique_ptr<Pending>> traces_;
   std::list<Pending*> by_age_;   // creation order (so also first-key order)
   std::list<Pending*> by_idle_;  // least recently updated first; rootless idle traces leave it
   size_t spans_in_flight_ = 0;
   std::vector<AssembledTrace> decided_;  // decided early, waiting for TakeDecided()
+  std::vector<uint32_t> fit_pending_;    // scratch of FitChildrenInParents
+  std::vector<uint8_t> fit_visited_;     // scratch of FitChildrenInParents
 
   prometheus::Family<prometheus::Counter>& decided_total_;
   prometheus::Counter& decided_root_idle_;

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "spdlog/spdlog.h"
 
 namespace meshtel::collector {
@@ -25,15 +26,13 @@ StoreKey Predecessor(const StoreKey& key) {
 
 }  // namespace
 
-bool TracePipeline::TakeReceivedSpan(const meshtel::v1::Span& received,
+void TracePipeline::TakeReceivedSpan(const meshtel::v1::Span& received,
                                      std::vector<meshtel::v1::Span>& out) {
-  if (!IsValidTraceId(received.trace_id()) || !IsValidSpanId(received.span_id())) return false;
   meshtel::v1::Span& span = out.emplace_back(received);
   // A parent id that is no span id (empty, all zero, wrong size) makes a root, as in OTLP.
   if (!IsValidSpanId(span.parent_span_id())) span.clear_parent_span_id();
   // The marks are the assembler's to set, never the sender's.
   span.clear_anomalies();
-  return true;
 }
 
 TracePipeline::TracePipeline(const TracesConfig& config, RecordStore& store,
@@ -124,18 +123,86 @@ void TracePipeline::Run() {
     const absl::Time now = absl::Now();
     decided.clear();
     assembler_.TakeDecided(now, decided);
-    for (AssembledTrace& trace : decided) {
-      if (!sampler_.Decide(trace, now).keep) continue;
-      // Moved, not copied: a decided trace is not used again, and a copy of each span (dozens
-      // of attributes, each its own allocations) cost more than building it.
-      kept_.insert(kept_.end(), std::make_move_iterator(trace.spans.begin()),
-                   std::make_move_iterator(trace.spans.end()));
+    for (const AssembledTrace& trace : decided) {
+      const SamplingVerdict verdict =
+          sampler_.Decide(trace, now, [&](size_t span) { return ServiceOf(trace, span); });
+      if (verdict.keep) BuildKept(trace);
     }
     if (!decided.empty()) progress_dirty_ = true;
     if (!kept_.empty() || (progress_dirty_ && now - last_progress_write_ >= kProgressInterval)) {
       WriteKept();
     }
     if (!read_full && !Sleep(kPollInterval)) break;
+  }
+}
+
+std::string TracePipeline::ServiceOf(const AssembledTrace& trace, size_t span) {
+  const TraceRecord& held = trace.records[trace.spans[span].record];
+  if (!parsed_.ParseFromString(held.bytes)) return std::string();
+  if (parsed_.has_received_span()) return parsed_.received_span().service_name();
+  return builder_.ServiceName(parsed_);
+}
+
+void TracePipeline::BuildKept(const AssembledTrace& trace) {
+  const size_t first = kept_.size();
+  size_t summary = 0;  // the summary of the next span built
+  for (const TraceRecord& held : trace.records) {
+    const size_t before = kept_.size();
+    if (!parsed_.ParseFromString(held.bytes)) {
+      spdlog::error("traces: a held record of trace {} no longer parses; its spans are left out",
+                    absl::BytesToHexString(trace.trace_id));
+    } else if (parsed_.has_received_span()) {
+      TakeReceivedSpan(parsed_.received_span(), kept_);
+    } else if (held.policy != nullptr) {
+      const CompiledSidePolicy& side = held.policy->side(PolicyEnforcer::SideOf(parsed_));
+      formatter_tags_.clear();
+      for (const FormatterTag& tag : side.formatter_tags) {
+        formatter_tags_.emplace_back(tag.name, tag.format.get());
+      }
+      builder_.Build(parsed_, kept_,
+                     SpanOptions{.phase_spans = side.phase_spans,
+                                 .formatter_tags = formatter_tags_,
+                                 .exporters = side.span_exporters});
+    } else {
+      builder_.Build(parsed_, kept_);
+    }
+    // The summaries of this record's spans: one per span built, in the same order.
+    const size_t record_index = static_cast<size_t>(&held - trace.records.data());
+    size_t built = before;
+    for (; summary < trace.spans.size() && trace.spans[summary].record == record_index;
+         ++summary, ++built) {
+      if (built >= kept_.size()) break;
+      const SpanSummary& marked = trace.spans[summary];
+      meshtel::v1::Span& span = kept_[built];
+      span.set_anomalies(marked.anomalies);
+      span.set_start_time_unix_nano(marked.start_time_unix_nano);
+      span.set_end_time_unix_nano(marked.end_time_unix_nano);
+    }
+    if (built != kept_.size() ||
+        (summary < trace.spans.size() && trace.spans[summary].record == record_index)) {
+      // Never expected: Summarize and Build agree on the spans of a record.
+      spdlog::error(
+          "traces: the spans built of a record of trace {} differ from its summaries; "
+          "they are left out",
+          absl::BytesToHexString(trace.trace_id));
+      kept_.resize(before);
+      while (summary < trace.spans.size() && trace.spans[summary].record == record_index) {
+        ++summary;
+      }
+    }
+  }
+  // The fitted spans' marks, in the order the assembler made them (after their other attributes).
+  if (kept_.size() - first != trace.spans.size()) {
+    if (!trace.fits.empty()) {
+      spdlog::error("traces: trace {} lost spans; its fitted marks are left out",
+                    absl::BytesToHexString(trace.trace_id));
+    }
+    return;
+  }
+  for (const SpanFit& fit : trace.fits) {
+    meshtel::v1::SpanAttribute* mark = kept_[first + fit.span].add_attributes();
+    mark->set_key("meshtel.fitted_to_parent_ns");
+    mark->set_int_value(static_cast<int64_t>(fit.trimmed_ns));
   }
 }
 
@@ -146,23 +213,29 @@ bool TracePipeline::ReadOnce(absl::Time now) {
     spdlog::warn("traces: reading records failed: {}", records.status().ToString());
     return false;
   }
-  std::vector<meshtel::v1::Span> spans;
   for (const StoredRecord& stored : *records) {
     const meshtel::v1::RequestRecord& record = stored.record;
     if (record.has_received_log()) continue;  // a log record: the log exporters' business
     records_read_.Increment();
-    spans.clear();
+    summaries_.clear();
     bool head_sampled = false;
+    std::shared_ptr<const CompiledPolicy> policy;
+    std::string_view trace_id;
+    std::string_view span_id;  // the record's own span (the hop span, or the received span)
     if (record.has_received_span()) {
-      if (!TakeReceivedSpan(record.received_span(), spans)) {
+      const meshtel::v1::Span& received = record.received_span();
+      if (!IsValidTraceId(received.trace_id()) || !IsValidSpanId(received.span_id())) {
         received_spans_invalid_.Increment();
         continue;
       }
-      head_sampled = (spans.front().flags() & kSampledFlag) != 0;
+      summaries_.push_back(SummarizeSpan(received));
+      trace_id = received.trace_id();
+      span_id = received.span_id();
+      head_sampled = (received.flags() & kSampledFlag) != 0;
     } else {
-      size_t built = 0;
+      size_t summarized = 0;
       if (policy_ != nullptr) {
-        const std::shared_ptr<const CompiledPolicy> policy = policy_->For(record);
+        policy = policy_->For(record);
         const CompiledSidePolicy& side = policy->side(PolicyEnforcer::SideOf(record));
         if (!side.spans_enabled) {
           records_unreported_.Increment();
@@ -172,28 +245,31 @@ bool TracePipeline::ReadOnce(absl::Time now) {
         for (const FormatterTag& tag : side.formatter_tags) {
           formatter_tags_.emplace_back(tag.name, tag.format.get());
         }
-        built = builder_.Build(record, spans,
-                               SpanOptions{.phase_spans = side.phase_spans,
-                                           .formatter_tags = formatter_tags_,
-                                           .exporters = side.span_exporters});
+        summarized = builder_.Summarize(record, summaries_,
+                                        SpanOptions{.phase_spans = side.phase_spans,
+                                                    .formatter_tags = formatter_tags_,
+                                                    .exporters = side.span_exporters});
       } else {
-        built = builder_.Build(record, spans);
+        summarized = builder_.Summarize(record, summaries_);
       }
-      if (built == 0) continue;
+      if (summarized == 0) continue;
+      trace_id = record.trace_id();
+      span_id = record.span_id();
       head_sampled = record.sampled();
     }
     // The first span is the record's own (the hop span, or the received span): when it is stored,
     // the whole record's spans are (a kept trace is written in one write).
     if (stored.key <= skip_written_up_to_) {
-      absl::StatusOr<bool> written =
-          store_.HasSpan(spans.front().trace_id(), spans.front().span_id());
+      absl::StatusOr<bool> written = store_.HasSpan(trace_id, span_id);
       if (written.ok() && *written) {
         records_skipped_.Increment();
         continue;
       }
     }
     if (record.has_received_span()) received_spans_.Increment();
-    assembler_.Add(stored.key, std::move(spans), head_sampled, now);
+    TraceRecord held{.key = stored.key, .bytes = {}, .policy = std::move(policy)};
+    record.SerializeToString(&held.bytes);
+    assembler_.Add(trace_id, summaries_, std::move(held), head_sampled, now);
   }
   if (!records->empty()) {
     read_after_ = records->back().key;

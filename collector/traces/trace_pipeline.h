@@ -2,17 +2,21 @@
 // TracePipeline: turns stored proxy records and received spans into stored traces.
 //
 // One thread reads the logs family (the ingest log) in key order after its persisted cursor (like
-// an exporter, with the store's visibility rule, so a late commit is never skipped), builds each
-// proxy record's spans (SpanBuilder), takes each received span (an entry with only
-// `received_span`, from OTLP) as the span it is, groups them into traces (TraceAssembler),
-// tail-samples each decided trace (TailSampler) and writes the kept spans to the spans family
+// an exporter, with the store's visibility rule, so a late commit is never skipped), summarizes
+// each proxy record's spans (SpanBuilder::Summarize) and each received span (an entry with only
+// `received_span`, from OTLP), groups the summaries into traces with the records they came from,
+// serialized (TraceAssembler), tail-samples each decided trace (TailSampler), builds the spans of
+// each kept trace from its records (SpanBuilder::Build, or the received span as it is, with the
+// marks and fitted times the assembler gave their summaries) and writes them to the spans family
 // with their trace_index entries — where the trace exporters' delivery picks them up — in one
-// write with its own progress. A received span keeps its ids, times, attributes, resource and
-// scope; a parent id that is no valid span id makes it a root; any anomaly bits it came with are
-// cleared (the assembler sets its own); its W3C sampled flag is its head decision, as a proxy
-// record's `sampled` is. One trace may mix proxy-built and received spans (an SDK's span as the
-// child of the proxy's SERVER span). A received span without a valid trace or span id is left
-// out and counted. Entries with only `received_log` are skipped (not counted as read).
+// write with its own progress. A dropped trace never has its spans built: memory per in-flight
+// span is its summary and its share of its record's bytes, not a span message. A received span
+// keeps its ids, times, attributes, resource and scope; a parent id that is no valid span id makes
+// it a root; any anomaly bits it came with are cleared (the assembler sets its own); its W3C
+// sampled flag is its head decision, as a proxy record's `sampled` is. One trace may mix
+// proxy-built and received spans (an SDK's span as the child of the proxy's SERVER span). A
+// received span without a valid trace or span id is left out and counted. Entries with only
+// `received_log` are skipped (not counted as read).
 //
 // Policy (when a PolicyEnforcer is given): a proxy record whose workload's side has span
 // reporting disabled gives no span (counted in meshtel_trace_records_unreported_total); phase
@@ -73,10 +77,14 @@ class TracePipeline {
   void Run();
   // Builds and assembles one batch of records; false when there was nothing to read.
   bool ReadOnce(absl::Time now);
-  // Appends `received` to `out` as the assembler takes it; false (nothing appended) when it has
-  // no valid trace id or span id.
-  static bool TakeReceivedSpan(const meshtel::v1::Span& received,
+  // Appends `received` to `out` as it is stored: a parent id that is no span id cleared, the
+  // sender's anomaly bits cleared.
+  static void TakeReceivedSpan(const meshtel::v1::Span& received,
                                std::vector<meshtel::v1::Span>& out);
+  // Appends the spans of the kept `trace` to kept_, built from its records.
+  void BuildKept(const AssembledTrace& trace);
+  // The service name of span `span` of `trace` (from its record).
+  std::string ServiceOf(const AssembledTrace& trace, size_t span);
   // Writes `kept_` and the progress; retries until it succeeds or the pipeline stops.
   void WriteKept();
   // Waits up to `duration`; false when stopping.
@@ -85,7 +93,11 @@ class TracePipeline {
   const TracesConfig config_;
   RecordStore& store_;
   const PolicyEnforcer* const policy_;
-  std::vector<std::pair<std::string, const AccessLogFormat*>> formatter_tags_;  // scratch
+  // Scratch, reused: formatter tags of a record's policy, summaries of a record's spans, a record
+  // parsed again to build its spans.
+  std::vector<std::pair<std::string, const AccessLogFormat*>> formatter_tags_;
+  std::vector<SpanSummary> summaries_;
+  meshtel::v1::RequestRecord parsed_;
   SpanBuilder builder_;
   TraceAssembler assembler_;
   TailSampler sampler_;

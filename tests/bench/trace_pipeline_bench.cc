@@ -1,35 +1,42 @@
-// Benchmarks the trace pipeline (collector/traces/): stored proxy records → spans (SpanBuilder) →
-// traces (TraceAssembler) → tail sampling (TailSampler) → kept spans written to the spans family
-// with their trace_index entries (RecordStore::AppendSpans), against issue 6's goal of 500k spans
-// per second per core. Run by hand; docs/benchmarks.md has the command and the recorded figures.
+// Benchmarks the trace pipeline (collector/traces/): stored proxy records → span summaries and the
+// records' bytes (SpanBuilder::Summarize) → traces (TraceAssembler) → tail sampling (TailSampler)
+// → spans of kept traces built (SpanBuilder::Build) and written to the spans family with their
+// trace_index entries (RecordStore::AppendSpans), against issue 6's goal of 500k spans per second
+// per core. Run by hand; docs/benchmarks.md has the command and the recorded figures.
 //
 // Input: --traces requests through two sidecars, three hop records each (tests/bench/
 // bench_records.h, MakeMeshTraces: frontend inbound SERVER root, frontend outbound CLIENT child,
 // backend inbound SERVER grandchild; records of 300–500 bytes, all head-sampled), in the order
 // the proxies finish them.
 //
-// Pipeline cases (phase spans off and on × durability process and fsync): a fresh store gets the
-// records in its logs family (AppendBatch, 500 per batch, then FlushRecords; not timed), then the
-// real TracePipeline runs on its own thread from Start() until its spans-written counter shows
-// every span of every trace written (polled every millisecond). Sampling keeps every trace (the
-// proxies' head decision, keep_head_sampled), assembly.idle_timeout is 1 ms and max_wait an hour,
-// so every trace is decided by its root and idle time. Reported: spans per wall second and per
-// CPU second of the whole process (pipeline thread, RocksDB's background threads, the polling
-// main thread: "per core"), and of the pipeline thread alone. Afterwards the program checks that
-// every trace was decided by root and idle time, none evicted, no span an orphan, and that the
-// spans family holds every span.
+// Pipeline cases, "keep all" (phase spans off and on × durability process and fsync): a fresh store
+// gets the records in its logs family (AppendBatch, 500 per batch, then FlushRecords; not timed),
+// then the real TracePipeline runs on its own thread from Start() until its spans-written counter
+// shows every trace decided and every kept span written (polled every millisecond). Sampling keeps
+// every trace (the proxies' head decision, keep_head_sampled), assembly.idle_timeout is 1 ms and
+// max_wait an hour, so every trace is decided by its root and idle time. "1% base rate" (phase
+// spans off and on, the first durability mode): the same traces with no record head-sampled,
+// keep_head_sampled off, sampling.percentage 1, and in one trace of 200 a 503 on the backend's
+// two hops (kept by the error rule): every span assembled and sampled, about 1.5% written.
+// Reported: spans per wall second and per CPU second of the whole process (pipeline thread,
+// RocksDB's background threads, the polling main thread: "per core"), and of the pipeline thread
+// alone. Afterwards the program checks that every trace was decided by root and idle time, none
+// evicted, no span an orphan, and that the spans family holds every span.
 //
 // Stages in isolation, same run, on a separate set of --stage_traces traces (main thread, thread
-// CPU time): RecordStore::Read of the logs family per record; SpanBuilder::Build per span;
-// TraceAssembler::Add + TakeDecided per span (batches of 2048 records, as the pipeline reads, the
-// clock moved 2 ms per batch); TailSampler::Decide per trace; gathering the kept spans as
-// TracePipeline::Run does; destroying the spans after the write; AppendSpans per span (spans
-// prebuilt, written in the pipeline's batch sizes, process and fsync). The floor any pipeline
+// CPU time), keeping everything: RecordStore::Read of the logs family per record;
+// SpanBuilder::Summarize + the record's SerializeToString per span (the read side); for
+// reference, SpanBuilder::Build of every span; TraceAssembler::Add + TakeDecided per span
+// (batches of 2048 records, as the pipeline reads, the clock moved 2 ms per batch);
+// TailSampler::Decide per trace; the kept traces' spans built from their held records as
+// TracePipeline::BuildKept does; destroying the spans after the write; AppendSpans per span
+// (written in the pipeline's batch sizes, process and fsync). The floor any pipeline
 // must at least pay, in the same run: a protobuf parse of each stored record plus a
 // SerializeToString of each span built from it.
 //
 // Memory per in-flight span: a fresh TraceAssembler (no time passes, bounds out of reach) is
-// given --memory_spans spans built from the records (trace ids varied on each pass over them);
+// given --memory_spans spans as the pipeline holds them (summaries and each record's serialized
+// bytes; trace ids varied on each pass over the records);
 // the heap growth (glibc mallinfo2: in-use bytes of all arenas plus mmapped chunks) and the RSS
 // growth (/proc/self/statm), divided by the spans held.
 
@@ -45,6 +52,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -53,6 +61,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -79,11 +88,13 @@ using meshtel::collector::AssembledTrace;
 using meshtel::collector::RecordFamily;
 using meshtel::collector::RecordStore;
 using meshtel::collector::SpanBuilder;
+using meshtel::collector::SpanSummary;
 using meshtel::collector::StoredRecord;
 using meshtel::collector::StoreKey;
 using meshtel::collector::TailSampler;
 using meshtel::collector::TraceAssembler;
 using meshtel::collector::TracePipeline;
+using meshtel::collector::TraceRecord;
 using meshtel::collector::TracesConfig;
 using meshtel::v1::RequestRecord;
 using meshtel::v1::Span;
@@ -99,6 +110,8 @@ struct Options {
   size_t memory_spans = 500000;
   std::vector<std::string> modes = {"process", "fsync"};
   std::vector<std::string> phases = {"off", "on"};
+  bool keep_all = true;   // --mixes: keep_all
+  bool base_rate = true;  // --mixes: base_rate
 };
 
 double CpuClock(clockid_t clock) {
@@ -195,6 +208,54 @@ size_t CountSpans(const std::vector<RequestRecord>& records, bool phase_spans) {
   return count;
 }
 
+// The realistic mix: proxies that head-sample nothing, tail sampling keeping 1% of the traces
+// (sampling.percentage 1, keep_head_sampled off) and the traces with an error; the latency rule
+// as configured by default.
+TracesConfig BaseRateConfig(bool phase_spans) {
+  TracesConfig config = PipelineConfig(phase_spans);
+  config.sampling.keep_head_sampled = false;
+  config.sampling.percentage = 1;
+  return config;
+}
+
+// The mesh traces, none head-sampled, every response 200 but in one trace of 200 (by trace id) the
+// backend's response, a 503 on its two hops: the errors the error rule keeps.
+std::vector<RequestRecord> BaseRateRecords(size_t traces, uint64_t seed) {
+  std::vector<RequestRecord> records = meshtel::bench::MakeMeshTraces(traces, seed, false);
+  for (RequestRecord& record : records) {
+    record.set_response_code(200);
+    record.clear_response_flags();
+    record.set_response_code_details("via_upstream");
+    const bool error_trace = std::hash<std::string>{}(record.trace_id()) % 200 == 0;
+    if (error_trace && !record.parent_span_id().empty()) record.set_response_code(503);
+  }
+  return records;
+}
+
+// The spans of every trace, and of the traces `config` keeps (errors, slow roots, the percentage).
+std::pair<size_t, size_t> BaseRateSpans(const std::vector<RequestRecord>& records,
+                                        const TracesConfig& config) {
+  const SpanBuilder builder(config);
+  std::map<std::string, std::pair<size_t, bool>> traces;  // spans, error
+  std::vector<Span> spans;
+  for (const RequestRecord& record : records) {
+    spans.clear();
+    auto& [count, error] = traces[record.trace_id()];
+    count += builder.Build(record, spans);
+    error = error || record.response_code() >= 500 ||
+            (record.parent_span_id().empty() &&
+             absl::Nanoseconds(record.duration_ns()) >= config.sampling.latency_threshold);
+  }
+  size_t all = 0, kept = 0;
+  for (const auto& [trace_id, trace] : traces) {
+    all += trace.first;
+    if (trace.second || TailSampler::InPercentage(trace_id, config.sampling.percentage)) {
+      kept += trace.first;
+    }
+  }
+  return {all, kept};
+}
+
 // ---------------------------------------------------------------------------------------------
 // Stages in isolation.
 
@@ -278,27 +339,34 @@ StageSet RunStages(const Options& options, const std::vector<RequestRecord>& rec
         timer.Done("floor: RequestRecord::ParseFromString", "record", records.size()));
   }
 
-  // SpanBuilder::Build, each record's spans into their own vector (kept for the next stage).
+  // The read side, as TracePipeline::ReadOnce: each record's span summaries
+  // (SpanBuilder::Summarize) and its bytes to hold (a SerializeToString of the parsed record).
   const SpanBuilder builder(config);
-  std::vector<std::vector<Span>> built(records.size());
+  std::vector<std::vector<SpanSummary>> summaries(records.size());
+  std::vector<std::string> held_bytes(records.size());
   {
     const StageTimer timer;
-    for (size_t i = 0; i < records.size(); ++i) set.spans += builder.Build(records[i], built[i]);
-    set.stages.push_back(timer.Done("SpanBuilder::Build", "span", set.spans));
+    for (size_t i = 0; i < records.size(); ++i) {
+      set.spans += builder.Summarize(records[i], summaries[i]);
+      records[i].SerializeToString(&held_bytes[i]);
+    }
+    set.stages.push_back(
+        timer.Done("SpanBuilder::Summarize + RequestRecord::SerializeToString (the bytes held)",
+                   "span", set.spans));
   }
 
-  // Floor, part 2: serialize each span (into a reused string).
+  // For reference (not summed): SpanBuilder::Build of every record's spans, what the pipeline
+  // did per record before it held summaries.
   {
-    std::string out;
+    std::vector<Span> spans;
+    size_t built = 0;
     const StageTimer timer;
-    for (const std::vector<Span>& spans : built) {
-      for (const Span& span : spans) {
-        out.clear();
-        span.SerializeToString(&out);
-        set.span_bytes += out.size();
-      }
+    for (const RequestRecord& record : records) {
+      spans.clear();
+      built += builder.Build(record, spans);
     }
-    set.stages.push_back(timer.Done("floor: Span::SerializeToString", "span", set.spans));
+    set.stages.push_back(
+        timer.Done("reference: SpanBuilder::Build of every span (a span reused)", "span", built));
   }
 
   // TraceAssembler::Add per record, TakeDecided per read batch, as the pipeline calls them.
@@ -312,7 +380,9 @@ StageSet RunStages(const Options& options, const std::vector<RequestRecord>& rec
     for (size_t begin = 0; begin < records.size(); begin += kPipelineReadBatch) {
       const size_t end = std::min(records.size(), begin + kPipelineReadBatch);
       for (size_t i = begin; i < end; ++i) {
-        assembler.Add(StoreKey{1, i + 1}, std::move(built[i]), records[i].sampled(), now);
+        assembler.Add(records[i].trace_id(), summaries[i],
+                      TraceRecord{.key = StoreKey{1, i + 1}, .bytes = std::move(held_bytes[i])},
+                      records[i].sampled(), now);
       }
       assembler.TakeDecided(now + absl::Milliseconds(1), decided);
       now += absl::Milliseconds(2);
@@ -322,30 +392,65 @@ StageSet RunStages(const Options& options, const std::vector<RequestRecord>& rec
     if (assembler.traces_in_flight() != 0) Fail("assembler stage: traces left in flight");
   }
   set.traces = decided.size();
-  built.clear();
+  summaries.clear();
+  held_bytes.clear();
 
   // TailSampler::Decide per trace.
   {
     TailSampler sampler(config.sampling, registry);
     const absl::Time now = absl::FromUnixSeconds(1'700'000'000);
     size_t kept = 0;
+    RequestRecord parsed;
     const StageTimer timer;
-    for (const AssembledTrace& trace : decided) kept += sampler.Decide(trace, now).keep ? 1 : 0;
+    for (const AssembledTrace& trace : decided) {
+      kept += sampler.Decide(trace, now,
+                             [&](size_t span) {
+                               (void)parsed.ParseFromString(
+                                   trace.records[trace.spans[span].record].bytes);
+                               return builder.ServiceName(parsed);
+                             })
+                      .keep
+                  ? 1
+                  : 0;
+    }
     set.stages.push_back(timer.Done("TailSampler::Decide", "trace", decided.size()));
     if (kept != decided.size()) Fail("sampler stage: not every trace kept");
   }
 
-  // The kept spans gathered for the write, as TracePipeline::Run does.
+  // The kept traces' spans built for the write, as TracePipeline::BuildKept does: each held
+  // record parsed again (into a reused message) and its spans built, marks and times set.
   std::vector<Span> kept;
   {
+    RequestRecord parsed;
     const StageTimer timer;
-    for (AssembledTrace& trace : decided) {
-      kept.insert(kept.end(), std::make_move_iterator(trace.spans.begin()),
-                  std::make_move_iterator(trace.spans.end()));
+    for (const AssembledTrace& trace : decided) {
+      const size_t first = kept.size();
+      for (const TraceRecord& held : trace.records) {
+        if (!parsed.ParseFromString(held.bytes)) Fail("held record does not parse");
+        builder.Build(parsed, kept);
+      }
+      if (kept.size() - first != trace.spans.size()) Fail("built spans differ from summaries");
+      for (size_t i = 0; i < trace.spans.size(); ++i) {
+        Span& span = kept[first + i];
+        span.set_anomalies(trace.spans[i].anomalies);
+        span.set_start_time_unix_nano(trace.spans[i].start_time_unix_nano);
+        span.set_end_time_unix_nano(trace.spans[i].end_time_unix_nano);
+      }
     }
-    set.stages.push_back(
-        timer.Done("kept spans gathered for the write, as TracePipeline::Run does (moved)", "span",
-                   kept.size()));
+    set.stages.push_back(timer.Done(
+        "kept traces' spans built (held record parsed + SpanBuilder::Build)", "span", kept.size()));
+  }
+
+  // Floor, part 2: serialize each span (into a reused string).
+  {
+    std::string out;
+    const StageTimer timer;
+    for (const Span& span : kept) {
+      out.clear();
+      span.SerializeToString(&out);
+      set.span_bytes += out.size();
+    }
+    set.stages.push_back(timer.Done("floor: Span::SerializeToString", "span", set.spans));
   }
 
   // The store write, with the pipeline's batch sizes (the spans of 2048 records per write).
@@ -367,6 +472,7 @@ StageSet RunStages(const Options& options, const std::vector<RequestRecord>& rec
   const double spans = static_cast<double>(set.spans);
   for (const Stage& stage : set.stages) {
     const double total_ns = stage.cpu * 1e9;
+    if (stage.what.starts_with("reference:")) continue;
     if (stage.what.starts_with("floor:")) {
       set.floor_ns_per_span += total_ns / spans;
     } else if (stage.what.starts_with("RecordStore::AppendSpans")) {
@@ -386,8 +492,10 @@ StageSet RunStages(const Options& options, const std::vector<RequestRecord>& rec
 struct PipelineRow {
   bool phase_spans = false;
   std::string mode;
+  std::string mix;  // "keep all" or "1% base rate"
   size_t traces = 0;
-  size_t spans = 0;
+  size_t spans = 0;       // assembled and sampled (every span of every trace)
+  size_t kept_spans = 0;  // written
   double wall = 0;
   double process_cpu = 0;
   double pipeline_thread_cpu = 0;
@@ -407,14 +515,19 @@ prometheus::Counter& CounterIn(prometheus::Registry& registry, const std::string
   return prometheus::BuildCounter().Name(name).Help("").Register(registry).Add(labels);
 }
 
+// `config`: the mix's sampling; `expected_spans`: the spans of every trace; `expected_kept`: the
+// spans of the traces the sampling keeps.
 PipelineRow RunPipeline(const Options& options, const std::vector<RequestRecord>& records,
-                        bool phase_spans, const std::string& mode, size_t expected_spans,
-                        bool measure_read) {
+                        const TracesConfig& config, const std::string& mix, const std::string& mode,
+                        size_t expected_spans, size_t expected_kept, bool measure_read) {
+  const bool phase_spans = config.phase_spans;
   PipelineRow row;
   row.phase_spans = phase_spans;
   row.mode = mode;
+  row.mix = mix;
   row.traces = records.size() / 3;
   row.spans = expected_spans;
+  row.kept_spans = expected_kept;
   const std::string data_dir =
       options.dir + "/pipeline-" + (phase_spans ? "phases-" : "hops-") + mode;
   prometheus::Registry store_registry;
@@ -436,19 +549,22 @@ PipelineRow RunPipeline(const Options& options, const std::vector<RequestRecord>
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the flush's jobs settle
 
   prometheus::Registry registry;
-  const TracesConfig config = PipelineConfig(phase_spans);
   auto pipeline = std::make_unique<TracePipeline>(config, *store, registry);
   prometheus::Counter& written = CounterIn(registry, "meshtel_trace_spans_written_total", {});
+  prometheus::Counter& decided_by_root =
+      CounterIn(registry, "meshtel_traces_assembled_total", {{"decided_by", "root_idle"}});
 
   const std::map<int, ThreadInfo> threads_before = Threads();
   const double cpu_start = ProcessCpu();
   const Clock::time_point start = Clock::now();
   if (absl::Status started = pipeline->Start(); !started.ok()) Fail(started.ToString());
   const Clock::time_point give_up = start + std::chrono::minutes(20);
-  while (written.Value() < static_cast<double>(expected_spans)) {
+  // Done when every trace is decided and every kept span written.
+  while (written.Value() < static_cast<double>(expected_kept) ||
+         decided_by_root.Value() < static_cast<double>(row.traces)) {
     if (Clock::now() > give_up) {
       Fail(fmt::format("pipeline: {} of {} spans written after 20 minutes", written.Value(),
-                       expected_spans));
+                       expected_kept));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -479,17 +595,17 @@ PipelineRow RunPipeline(const Options& options, const std::vector<RequestRecord>
   const double orphans =
       CounterIn(registry, "meshtel_trace_span_anomalies_total", {{"anomaly", "orphan"}}).Value();
   if (root_idle != static_cast<double>(row.traces) || max_wait != 0 || evicted != 0 ||
-      orphans != 0 || written.Value() != static_cast<double>(expected_spans)) {
+      orphans != 0 || written.Value() != static_cast<double>(expected_kept)) {
     Fail(fmt::format(
         "pipeline checks: {} traces decided by root+idle of {}, {} by max wait, {} "
         "evicted, {} orphan spans, {} spans written of {}",
-        root_idle, row.traces, max_wait, evicted, orphans, written.Value(), expected_spans));
+        root_idle, row.traces, max_wait, evicted, orphans, written.Value(), expected_kept));
   }
   absl::StatusOr<uint64_t> stored =
-      store->Count(RecordFamily::kSpans, StoreKey{}, kEnd, expected_spans + 1);
-  if (!stored.ok() || *stored != expected_spans) {
+      store->Count(RecordFamily::kSpans, StoreKey{}, kEnd, expected_kept + 1);
+  if (!stored.ok() || *stored != expected_kept) {
     Fail(fmt::format("pipeline: the spans family holds {} spans, not {}", stored.ok() ? *stored : 0,
-                     expected_spans));
+                     expected_kept));
   }
 
   if (measure_read) {
@@ -526,7 +642,12 @@ struct MemoryRow {
   size_t traces = 0;
   int64_t heap = 0;
   int64_t rss = 0;
-  uint64_t serialized = 0;  // bytes of the held spans, serialized
+  uint64_t serialized = 0;  // bytes of the spans of the first pass, serialized
+  size_t spans_first_pass = 0;
+  uint64_t held_bytes = 0;  // the held records' serialized bytes
+  double SerializedPerSpan() const {
+    return static_cast<double>(serialized) / static_cast<double>(spans_first_pass);
+  }
   double HeapPerSpan() const { return static_cast<double>(heap) / static_cast<double>(spans); }
   double RssPerSpan() const { return static_cast<double>(rss) / static_cast<double>(spans); }
 };
@@ -548,25 +669,36 @@ MemoryRow MeasureMemory(const std::vector<RequestRecord>& records, bool phase_sp
   const size_t heap_before = HeapInUse();
   const size_t rss_before = RssBytes();
   uint64_t key = 0;
+  std::vector<SpanSummary> summaries;
+  std::vector<Span> spans;
   for (uint32_t pass = 0; row.spans < target_spans; ++pass) {
     for (const RequestRecord& record : records) {
       if (row.spans >= target_spans) break;
-      std::vector<Span> spans;
-      builder.Build(record, spans);
+      // As TracePipeline::ReadOnce holds a record: its spans' summaries and its bytes.
+      summaries.clear();
+      const size_t count = builder.Summarize(record, summaries);
+      std::string trace_id = record.trace_id();
       if (pass > 0) {  // another trace id on each pass over the records
-        std::string trace_id = record.trace_id();
         for (int b = 0; b < 4; ++b)
           trace_id[static_cast<size_t>(b)] ^= static_cast<char>(pass >> (8 * b));
-        for (Span& span : spans) span.set_trace_id(trace_id);
       }
-      row.spans += spans.size();
-      for (const Span& span : spans) {
-        if (span.kind() != meshtel::v1::SPAN_KIND_INTERNAL) ++row.hop_spans;
-        row.serialized += span.ByteSizeLong();
+      row.spans += count;
+      if (pass == 0) {  // the spans they stand for, serialized (once per record; not held)
+        spans.clear();
+        builder.Build(record, spans);
+        for (const Span& span : spans) {
+          row.serialized += span.ByteSizeLong();
+        }
+        row.spans_first_pass += count;
       }
-      assembler->Add(StoreKey{1, ++key}, std::move(spans), record.sampled(), now);
+      row.hop_spans += 1;
+      TraceRecord held{.key = StoreKey{1, ++key}};
+      record.SerializeToString(&held.bytes);
+      row.held_bytes += held.bytes.size();
+      assembler->Add(trace_id, summaries, std::move(held), record.sampled(), now);
     }
   }
+  spans = std::vector<Span>();
   row.heap = static_cast<int64_t>(HeapInUse()) - static_cast<int64_t>(heap_before);
   row.rss = static_cast<int64_t>(RssBytes()) - static_cast<int64_t>(rss_before);
   row.traces = assembler->traces_in_flight();
@@ -620,10 +752,15 @@ int main(int argc, char** argv) {
       options.modes = meshtel::bench::CommaList(value);
     } else if (meshtel::bench::Flag(arg, "--phase_spans", value)) {
       options.phases = meshtel::bench::CommaList(value);
+    } else if (meshtel::bench::Flag(arg, "--mixes", value)) {
+      const std::vector<std::string> mixes = meshtel::bench::CommaList(value);
+      options.keep_all = std::find(mixes.begin(), mixes.end(), "keep_all") != mixes.end();
+      options.base_rate = std::find(mixes.begin(), mixes.end(), "base_rate") != mixes.end();
     } else {
       std::fprintf(stderr,
                    "usage: %s --dir=DIR [--traces=50000] [--stage_traces=20000] "
-                   "[--memory_spans=500000] [--modes=process,fsync] [--phase_spans=off,on]\n",
+                   "[--memory_spans=500000] [--modes=process,fsync] [--phase_spans=off,on] "
+                   "[--mixes=keep_all,base_rate]\n",
                    argv[0]);
       return 2;
     }
@@ -643,6 +780,8 @@ int main(int argc, char** argv) {
 
   const std::vector<RequestRecord> records =
       meshtel::bench::MakeMeshTraces(options.traces, 7, /*sampled=*/true);
+  const std::vector<RequestRecord> base_rate_records =
+      options.base_rate ? BaseRateRecords(options.traces, 7) : std::vector<RequestRecord>();
   const std::vector<RequestRecord> stage_records =
       meshtel::bench::MakeMeshTraces(options.stage_traces, 11, /*sampled=*/true);
   size_t smallest = SIZE_MAX, largest = 0, total = 0;
@@ -671,19 +810,22 @@ int main(int argc, char** argv) {
     for (const std::string& phase : options.phases) {
       memory.push_back(MeasureMemory(records, phase == "on", options.memory_spans));
     }
-    std::printf("\nMemory per in-flight span (TraceAssembler holding them)\n\n");
+    std::printf(
+        "\nMemory per in-flight span (TraceAssembler holding their summaries and their records' "
+        "bytes, as the pipeline does)\n\n");
     std::printf(
         "| Phase spans | spans held | of which hop spans | traces | heap growth MiB "
         "| heap B per span | RSS growth MiB | RSS B per span | serialized B per span "
-        "|\n|---|---|---|---|---|---|---|---|---|\n");
+        "| held record bytes per span |\n|---|---|---|---|---|---|---|---|---|---|\n");
     const MemoryRow* hops_only = nullptr;
     for (const MemoryRow& row : memory) {
       if (!row.phase_spans) hops_only = &row;
-      std::printf("| %s | %zu | %zu | %zu | %.1f | %.0f | %.1f | %.0f | %.0f |\n",
+      std::printf("| %s | %zu | %zu | %zu | %.1f | %.0f | %.1f | %.0f | %.0f | %.0f |\n",
                   PhaseName(row.phase_spans), row.spans, row.hop_spans, row.traces,
                   static_cast<double>(row.heap) / (1 << 20), row.HeapPerSpan(),
                   static_cast<double>(row.rss) / (1 << 20), row.RssPerSpan(),
-                  static_cast<double>(row.serialized) / static_cast<double>(row.spans));
+                  row.SerializedPerSpan(),
+                  static_cast<double>(row.held_bytes) / static_cast<double>(row.spans));
     }
     for (const MemoryRow& row : memory) {
       if (!row.phase_spans || hops_only == nullptr || row.spans == row.hop_spans) continue;
@@ -701,33 +843,48 @@ int main(int argc, char** argv) {
       "\nPipeline, end to end (TracePipeline thread from Start() until every span "
       "written)\n\n");
   std::printf(
-      "| Phase spans | durability | traces | spans | wall s | spans/s | process CPU s "
-      "| spans per CPU-s | pipeline thread CPU s | spans per pipeline-thread CPU-s "
-      "| RocksDB threads CPU s | main thread CPU s | ratio to floor |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| Sampling | Phase spans | durability | traces | spans assembled and sampled | spans "
+      "kept (written) | wall s | spans/s | process CPU s | spans per CPU-s | pipeline thread "
+      "CPU s | spans per pipeline-thread CPU-s | RocksDB threads CPU s | main thread CPU s "
+      "| ratio to floor |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::fflush(stdout);
   std::vector<PipelineRow> rows;
   bool read_measured = false;
+  const auto print_row = [&](const PipelineRow& row) {
+    double floor_ns = 0;
+    for (const StageSet& set : stage_sets) {
+      if (set.phase_spans == row.phase_spans) floor_ns = set.floor_ns_per_span;
+    }
+    const double cpu_ns_per_span = row.process_cpu / static_cast<double>(row.spans) * 1e9;
+    std::printf(
+        "| %s | %s | %s | %zu | %zu | %zu | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f | %.2f | %.2f "
+        "| %s |\n",
+        row.mix.c_str(), PhaseName(row.phase_spans), row.mode.c_str(), row.traces, row.spans,
+        row.kept_spans, row.wall, row.SpansPerSecond(), row.process_cpu, row.SpansPerCpuSecond(),
+        row.pipeline_thread_cpu, row.SpansPerPipelineCpuSecond(), row.rocksdb_cpu, row.main_cpu,
+        floor_ns == 0 || row.kept_spans != row.spans
+            ? "-"
+            : fmt::format("{:.1f}×", cpu_ns_per_span / floor_ns).c_str());
+    std::fflush(stdout);
+  };
   for (const std::string& phase : options.phases) {
     const bool phase_spans = phase == "on";
-    const size_t expected = CountSpans(records, phase_spans);
-    for (const std::string& mode : options.modes) {
-      rows.push_back(RunPipeline(options, records, phase_spans, mode, expected, !read_measured));
-      read_measured = true;
-      const PipelineRow& row = rows.back();
-      double floor_ns = 0;
-      for (const StageSet& set : stage_sets) {
-        if (set.phase_spans == phase_spans) floor_ns = set.floor_ns_per_span;
+    if (options.keep_all) {
+      const size_t expected = CountSpans(records, phase_spans);
+      for (const std::string& mode : options.modes) {
+        rows.push_back(RunPipeline(options, records, PipelineConfig(phase_spans), "keep all", mode,
+                                   expected, expected, !read_measured));
+        read_measured = true;
+        print_row(rows.back());
       }
-      const double cpu_ns_per_span = row.process_cpu / static_cast<double>(row.spans) * 1e9;
-      std::printf(
-          "| %s | %s | %zu | %zu | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f | %.2f | %.2f "
-          "| %s |\n",
-          PhaseName(row.phase_spans), row.mode.c_str(), row.traces, row.spans, row.wall,
-          row.SpansPerSecond(), row.process_cpu, row.SpansPerCpuSecond(), row.pipeline_thread_cpu,
-          row.SpansPerPipelineCpuSecond(), row.rocksdb_cpu, row.main_cpu,
-          floor_ns == 0 ? "-" : fmt::format("{:.1f}×", cpu_ns_per_span / floor_ns).c_str());
-      std::fflush(stdout);
+    }
+    if (options.base_rate) {
+      const TracesConfig config = BaseRateConfig(phase_spans);
+      const auto [expected, kept] = BaseRateSpans(base_rate_records, config);
+      rows.push_back(RunPipeline(options, base_rate_records, config, "1% base rate",
+                                 options.modes.front(), expected, kept, false));
+      print_row(rows.back());
     }
   }
   for (const PipelineRow& row : rows) {

@@ -265,5 +265,108 @@ TEST(SpanBuilderTest, RecordsWithoutAValidTraceContextGiveNoSpan) {
   EXPECT_TRUE(spans[0].parent_span_id().empty());
 }
 
+// Summarize() must give, for every record and options, what the assembler and the sampler would
+// read of the spans Build() gives: the pipeline builds spans only for kept traces from it.
+TEST(SpanBuilderTest, SummariesAreThoseOfTheBuiltSpans) {
+  SpanBuilder builder(TracesConfig{});
+  absl::StatusOr<AccessLogFormat> code_format =
+      AccessLogFormat::Compile("%RESPONSE_CODE%\n", AccessLogEncoding::kText);
+  absl::StatusOr<AccessLogFormat> fixed_format =
+      AccessLogFormat::Compile("503", AccessLogEncoding::kText);
+  ASSERT_TRUE(code_format.ok());
+  ASSERT_TRUE(fixed_format.ok());
+  const std::vector<std::pair<std::string, const AccessLogFormat*>> status_tag = {
+      {"http.status_code", &*fixed_format}};
+  const std::vector<std::pair<std::string, const AccessLogFormat*>> other_tag = {
+      {"route", &*fixed_format}, {"http.response.status_code", &*code_format}};
+  std::vector<std::pair<std::string, RequestRecord>> cases;
+  cases.emplace_back("server", Hop(meshtel::v1::REPORTER_DESTINATION));
+  cases.emplace_back("client", Hop(meshtel::v1::REPORTER_SOURCE));
+  cases.emplace_back("503", Hop(meshtel::v1::REPORTER_DESTINATION));
+  cases.back().second.set_response_code(503);
+  cases.emplace_back("no response", Hop(meshtel::v1::REPORTER_SOURCE));
+  cases.back().second.set_response_code(0);
+  cases.emplace_back("grpc error", Hop(meshtel::v1::REPORTER_SOURCE));
+  cases.back().second.set_grpc_status(14);
+  cases.emplace_back("grpc ok", Hop(meshtel::v1::REPORTER_SOURCE));
+  cases.back().second.set_grpc_status(0);
+  cases.emplace_back("custom status tag", Hop(meshtel::v1::REPORTER_DESTINATION));
+  meshtel::v1::SpanTag* tag = cases.back().second.add_custom_tags();
+  tag->set_name("http.status_code");
+  tag->set_value("502");
+  cases.emplace_back("custom tag", Hop(meshtel::v1::REPORTER_DESTINATION));
+  tag = cases.back().second.add_custom_tags();
+  tag->set_name("http.status_code2");
+  tag->set_value("502");
+  cases.emplace_back("zero parent", Hop(meshtel::v1::REPORTER_DESTINATION));
+  cases.back().second.set_parent_span_id(std::string(8, '\0'));
+  cases.emplace_back("no parent", Hop(meshtel::v1::REPORTER_DESTINATION));
+  cases.back().second.clear_parent_span_id();
+  cases.emplace_back("phases not reached", Hop(meshtel::v1::REPORTER_SOURCE));
+  cases.back().second.mutable_phases()->clear_upstream_connected_ns();
+  cases.back().second.mutable_phases()->clear_upstream_first_byte_ns();
+  cases.emplace_back("long phases", Hop(meshtel::v1::REPORTER_SOURCE));
+  cases.back().second.set_duration_ns(200'000);  // phases end after the hop: clamped, or none
+  cases.emplace_back("no trace id", Hop(meshtel::v1::REPORTER_SOURCE));
+  cases.back().second.clear_trace_id();
+  int errors = 0;
+  for (const auto& [name, record] : cases) {
+    for (const bool phases : {false, true}) {
+      for (const auto* formatter : {&status_tag, &other_tag}) {
+        const SpanOptions options{.phase_spans = phases, .formatter_tags = *formatter};
+        std::vector<Span> spans;
+        std::vector<SpanSummary> summaries;
+        const size_t built = builder.Build(record, spans, options);
+        ASSERT_EQ(builder.Summarize(record, summaries, options), built) << name;
+        ASSERT_EQ(summaries.size(), spans.size()) << name;
+        for (size_t i = 0; i < spans.size(); ++i) {
+          const SpanSummary expected = SummarizeSpan(spans[i]);
+          EXPECT_EQ(summaries[i].span_id, expected.span_id) << name << " " << i;
+          EXPECT_EQ(SpanIdBytes(summaries[i].span_id), spans[i].span_id()) << name << " " << i;
+          EXPECT_EQ(summaries[i].parent_span_id, expected.parent_span_id) << name << " " << i;
+          EXPECT_EQ(summaries[i].parent_span_id == 0, spans[i].parent_span_id().empty()) << name;
+          EXPECT_EQ(summaries[i].start_time_unix_nano, expected.start_time_unix_nano) << name;
+          EXPECT_EQ(summaries[i].end_time_unix_nano, expected.end_time_unix_nano) << name;
+          EXPECT_EQ(summaries[i].error, expected.error) << name << " " << i;
+          errors += expected.error ? 1 : 0;
+        }
+      }
+    }
+    EXPECT_EQ(builder.ServiceName(record), [&] {
+      std::vector<Span> spans;
+      return builder.Build(record, spans) > 0 ? spans[0].service_name()
+                                              : builder.ServiceName(record);
+    }()) << name;
+  }
+  // Errors came from the record, custom tags and formatter tags; not every span is one.
+  EXPECT_GT(errors, 0);
+}
+
+TEST(SpanSummaryTest, ErrorsAreStatusErrorOrAnHttpStatusOf500OrMore) {
+  Span span;
+  span.set_span_id(std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
+  EXPECT_EQ(SummarizeSpan(span).span_id, 0x0102030405060708u);
+  EXPECT_EQ(SpanIdBytes(0x0102030405060708u), span.span_id());
+  EXPECT_FALSE(IsErrorSpan(span));
+  meshtel::v1::SpanAttribute* status = span.add_attributes();
+  status->set_key("http.status_code");
+  status->set_string_value("499");
+  EXPECT_FALSE(IsErrorSpan(span));
+  status->set_string_value("500");
+  EXPECT_TRUE(IsErrorSpan(span));
+  status->set_key("http.response.status_code");
+  status->set_int_value(502);
+  EXPECT_TRUE(SummarizeSpan(span).error);
+  status->set_key("status");
+  EXPECT_FALSE(IsErrorSpan(span));
+  span.set_status_code(meshtel::v1::SPAN_STATUS_CODE_ERROR);
+  EXPECT_TRUE(IsErrorSpan(span));
+  // A parent id that is no span id reads as none.
+  span.set_parent_span_id(std::string(8, '\0'));
+  EXPECT_EQ(SummarizeSpan(span).parent_span_id, 0u);
+  span.set_parent_span_id("short");
+  EXPECT_EQ(SummarizeSpan(span).parent_span_id, 0u);
+}
+
 }  // namespace
 }  // namespace meshtel::collector

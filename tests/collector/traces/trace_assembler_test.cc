@@ -8,17 +8,21 @@
 namespace meshtel::collector {
 namespace {
 
-using meshtel::v1::Span;
-
 const absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
+
+// A span of trace `trace` (16 such bytes) as the assembler holds it: its summary.
+struct Span {
+  std::string trace_id;
+  SpanSummary summary;
+};
 
 Span MakeSpan(char trace, char id, char parent, uint64_t start = 100, uint64_t end = 200) {
   Span span;
-  span.set_trace_id(std::string(16, trace));
-  span.set_span_id(std::string(8, id));
-  if (parent != 0) span.set_parent_span_id(std::string(8, parent));
-  span.set_start_time_unix_nano(start);
-  span.set_end_time_unix_nano(end);
+  span.trace_id = std::string(16, trace);
+  span.summary.span_id = SpanIdValue(std::string(8, id));
+  if (parent != 0) span.summary.parent_span_id = SpanIdValue(std::string(8, parent));
+  span.summary.start_time_unix_nano = start;
+  span.summary.end_time_unix_nano = end;
   return span;
 }
 
@@ -35,6 +39,14 @@ class TraceAssemblerTest : public ::testing::Test {
     assembler.TakeDecided(now, out);
     return out;
   }
+  // Adds the spans of one record stored at `key` (the record's bytes name the key).
+  void Add(TraceAssembler& assembler, const StoreKey& key, const std::vector<Span>& spans,
+           bool head_sampled, absl::Time now) {
+    std::vector<SpanSummary> summaries;
+    for (const Span& span : spans) summaries.push_back(span.summary);
+    assembler.Add(spans.front().trace_id, summaries,
+                  TraceRecord{.key = key, .bytes = key.ToString()}, head_sampled, now);
+  }
   uint64_t key_ = 0;
   StoreKey NextKey() { return StoreKey{1000, ++key_}; }
   prometheus::Registry registry_;
@@ -42,27 +54,33 @@ class TraceAssemblerTest : public ::testing::Test {
 
 TEST_F(TraceAssemblerTest, ATraceIsDecidedOnceItsRootArrivedAndItWentIdle) {
   TraceAssembler assembler(Config(), registry_);
-  assembler.Add(NextKey(), {MakeSpan('a', '2', '1')}, false, kStart);
+  Add(assembler, NextKey(), {MakeSpan('a', '2', '1')}, false, kStart);
   // No root yet: idle does not decide it.
   EXPECT_TRUE(Take(assembler, kStart + absl::Seconds(2)).empty());
-  assembler.Add(NextKey(), {MakeSpan('a', '1', 0)}, true, kStart + absl::Seconds(2));
+  Add(assembler, NextKey(), {MakeSpan('a', '1', 0)}, true, kStart + absl::Seconds(2));
   EXPECT_TRUE(Take(assembler, kStart + absl::Milliseconds(2500)).empty());
   std::vector<AssembledTrace> decided = Take(assembler, kStart + absl::Seconds(3));
   ASSERT_EQ(decided.size(), 1u);
   EXPECT_EQ(decided[0].spans.size(), 2u);
+  // Each span's record comes with the trace, in arrival order.
+  ASSERT_EQ(decided[0].records.size(), 2u);
+  EXPECT_EQ(decided[0].records[0].key, (StoreKey{1000, 1}));
+  EXPECT_EQ(decided[0].records[1].bytes, (StoreKey{1000, 2}.ToString()));
+  EXPECT_EQ(decided[0].spans[0].record, 0u);
+  EXPECT_EQ(decided[0].spans[1].record, 1u);
   EXPECT_TRUE(decided[0].head_sampled);
   EXPECT_EQ(decided[0].decided_by, TraceDecidedBy::kRootIdle);
-  EXPECT_EQ(decided[0].spans[0].anomalies(), 0u);
+  EXPECT_EQ(decided[0].spans[0].anomalies, 0u);
   EXPECT_EQ(assembler.traces_in_flight(), 0u);
   EXPECT_EQ(assembler.spans_in_flight(), 0u);
 }
 
 TEST_F(TraceAssemblerTest, EachTraceWaitsForItsOwnIdleTime) {
   TraceAssembler assembler(Config(), registry_);
-  assembler.Add(NextKey(), {MakeSpan('a', '1', 0)}, false, kStart);
-  assembler.Add(NextKey(), {MakeSpan('b', '1', 0)}, false, kStart + absl::Milliseconds(500));
+  Add(assembler, NextKey(), {MakeSpan('a', '1', 0)}, false, kStart);
+  Add(assembler, NextKey(), {MakeSpan('b', '1', 0)}, false, kStart + absl::Milliseconds(500));
   // 'a' keeps getting spans, 'b' does not.
-  assembler.Add(NextKey(), {MakeSpan('a', '2', '1')}, false, kStart + absl::Milliseconds(900));
+  Add(assembler, NextKey(), {MakeSpan('a', '2', '1')}, false, kStart + absl::Milliseconds(900));
   std::vector<AssembledTrace> decided = Take(assembler, kStart + absl::Milliseconds(1600));
   ASSERT_EQ(decided.size(), 1u);
   EXPECT_EQ(decided[0].trace_id, std::string(16, 'b'));
@@ -73,53 +91,56 @@ TEST_F(TraceAssemblerTest, EachTraceWaitsForItsOwnIdleTime) {
 
 TEST_F(TraceAssemblerTest, ARootlessTraceIsDecidedAtMaxWaitWithItsTopSpansMarkedOrphans) {
   TraceAssembler assembler(Config(), registry_);
-  assembler.Add(NextKey(), {MakeSpan('a', '2', '1'), MakeSpan('a', '3', '2')}, false, kStart);
+  Add(assembler, NextKey(), {MakeSpan('a', '2', '1'), MakeSpan('a', '3', '2')}, false, kStart);
   EXPECT_TRUE(Take(assembler, kStart + absl::Seconds(5)).empty());
   // A span arriving after the trace was parked brings it back to the idle list.
-  assembler.Add(NextKey(), {MakeSpan('a', '4', '2')}, false, kStart + absl::Seconds(6));
+  Add(assembler, NextKey(), {MakeSpan('a', '4', '2')}, false, kStart + absl::Seconds(6));
   EXPECT_TRUE(Take(assembler, kStart + absl::Seconds(8)).empty());
   std::vector<AssembledTrace> decided = Take(assembler, kStart + absl::Seconds(10));
   ASSERT_EQ(decided.size(), 1u);
   EXPECT_EQ(decided[0].decided_by, TraceDecidedBy::kMaxWait);
   const auto orphan = 1u << meshtel::v1::SPAN_ANOMALY_ORPHAN;
-  EXPECT_EQ(decided[0].spans[0].anomalies(), orphan);  // its parent '1' never came
-  EXPECT_EQ(decided[0].spans[1].anomalies(), 0u);
-  EXPECT_EQ(decided[0].spans[2].anomalies(), 0u);
+  EXPECT_EQ(decided[0].spans[0].anomalies, orphan);  // its parent '1' never came
+  EXPECT_EQ(decided[0].spans[1].anomalies, 0u);
+  EXPECT_EQ(decided[0].spans[2].anomalies, 0u);
 }
 
 TEST_F(TraceAssemblerTest, BadSpansAreKeptAndMarked) {
   TraceAssembler assembler(Config(), registry_);
-  assembler.Add(NextKey(),
-                {MakeSpan('a', '1', 0), MakeSpan('a', '2', '1', 500, 400), MakeSpan('a', '2', '1')},
-                false, kStart);
+  Add(assembler, NextKey(),
+      {MakeSpan('a', '1', 0), MakeSpan('a', '2', '1', 500, 400), MakeSpan('a', '2', '1')}, false,
+      kStart);
   std::vector<AssembledTrace> decided = Take(assembler, kStart + absl::Seconds(1));
   ASSERT_EQ(decided.size(), 1u);
   ASSERT_EQ(decided[0].spans.size(), 3u);
-  EXPECT_EQ(decided[0].spans[1].anomalies(), 1u << meshtel::v1::SPAN_ANOMALY_ENDS_BEFORE_START);
-  EXPECT_EQ(decided[0].spans[2].anomalies(), 1u << meshtel::v1::SPAN_ANOMALY_DUPLICATE_SPAN_ID);
+  EXPECT_EQ(decided[0].spans[1].anomalies, 1u << meshtel::v1::SPAN_ANOMALY_ENDS_BEFORE_START);
+  EXPECT_EQ(decided[0].spans[2].anomalies, 1u << meshtel::v1::SPAN_ANOMALY_DUPLICATE_SPAN_ID);
 }
 
 TEST_F(TraceAssemblerTest, ChildrenAreFittedIntoTheirParentsWindowParentsFirst) {
   TraceAssembler assembler(Config(), registry_);
   // root [100, 1000]; client [200, 900]; server [300, 950] ends after its client parent; the
   // server's phase [900, 950] must then fit the fitted server.
-  assembler.Add(NextKey(),
-                {MakeSpan('a', '1', 0, 100, 1000), MakeSpan('a', '3', '2', 300, 950),
-                 MakeSpan('a', '4', '3', 900, 950), MakeSpan('a', '2', '1', 200, 900)},
-                false, kStart);
+  Add(assembler, NextKey(),
+      {MakeSpan('a', '1', 0, 100, 1000), MakeSpan('a', '3', '2', 300, 950),
+       MakeSpan('a', '4', '3', 900, 950), MakeSpan('a', '2', '1', 200, 900)},
+      false, kStart);
   std::vector<AssembledTrace> decided = Take(assembler, kStart + absl::Seconds(1));
   ASSERT_EQ(decided.size(), 1u);
-  const std::vector<Span>& spans = decided[0].spans;
-  EXPECT_EQ(spans[0].end_time_unix_nano(), 1000u);  // the root is untouched
-  EXPECT_EQ(spans[3].end_time_unix_nano(), 900u);   // the client is inside the root already
-  EXPECT_EQ(spans[1].start_time_unix_nano(), 300u);
-  EXPECT_EQ(spans[1].end_time_unix_nano(), 900u);
-  ASSERT_EQ(spans[1].attributes_size(), 1);
-  EXPECT_EQ(spans[1].attributes(0).key(), "meshtel.fitted_to_parent_ns");
-  EXPECT_EQ(spans[1].attributes(0).int_value(), 50);
-  EXPECT_EQ(spans[2].start_time_unix_nano(), 900u);
-  EXPECT_EQ(spans[2].end_time_unix_nano(), 900u);
-  EXPECT_EQ(spans[3].attributes_size(), 0);
+  const std::vector<SpanSummary>& spans = decided[0].spans;
+  EXPECT_EQ(spans[0].end_time_unix_nano, 1000u);  // the root is untouched
+  EXPECT_EQ(spans[3].end_time_unix_nano, 900u);   // the client is inside the root already
+  EXPECT_EQ(spans[1].start_time_unix_nano, 300u);
+  EXPECT_EQ(spans[1].end_time_unix_nano, 900u);
+  EXPECT_EQ(spans[2].start_time_unix_nano, 900u);
+  EXPECT_EQ(spans[2].end_time_unix_nano, 900u);
+  // The fitted spans, in the order fitted (each gets meshtel.fitted_to_parent_ns when built):
+  // the server (trimmed 50), then its phase (trimmed 50); the client is not fitted.
+  ASSERT_EQ(decided[0].fits.size(), 2u);
+  EXPECT_EQ(decided[0].fits[0].span, 1u);
+  EXPECT_EQ(decided[0].fits[0].trimmed_ns, 50u);
+  EXPECT_EQ(decided[0].fits[1].span, 2u);
+  EXPECT_EQ(decided[0].fits[1].trimmed_ns, 50u);
 }
 
 TEST_F(TraceAssemblerTest, TheMemoryBoundDecidesTheOldestTracesEarly) {
@@ -127,21 +148,21 @@ TEST_F(TraceAssemblerTest, TheMemoryBoundDecidesTheOldestTracesEarly) {
   config.max_traces = 2;
   config.max_spans = 100;
   TraceAssembler assembler(config, registry_);
-  assembler.Add(NextKey(), {MakeSpan('a', '1', 0)}, false, kStart);
-  assembler.Add(NextKey(), {MakeSpan('b', '1', 0)}, false, kStart);
-  assembler.Add(NextKey(), {MakeSpan('c', '1', 0)}, false, kStart);
+  Add(assembler, NextKey(), {MakeSpan('a', '1', 0)}, false, kStart);
+  Add(assembler, NextKey(), {MakeSpan('b', '1', 0)}, false, kStart);
+  Add(assembler, NextKey(), {MakeSpan('c', '1', 0)}, false, kStart);
   EXPECT_EQ(assembler.traces_in_flight(), 2u);
   std::vector<AssembledTrace> decided = Take(assembler, kStart);
   ASSERT_EQ(decided.size(), 1u);
   EXPECT_EQ(decided[0].trace_id, std::string(16, 'a'));
   EXPECT_EQ(decided[0].decided_by, TraceDecidedBy::kEvicted);
-  EXPECT_EQ(decided[0].spans[0].anomalies(), 1u << meshtel::v1::SPAN_ANOMALY_TRACE_EVICTED);
+  EXPECT_EQ(decided[0].spans[0].anomalies, 1u << meshtel::v1::SPAN_ANOMALY_TRACE_EVICTED);
 
   config.max_traces = 100;
   config.max_spans = 3;
   TraceAssembler by_spans(config, registry_);
-  by_spans.Add(NextKey(), {MakeSpan('a', '1', 0), MakeSpan('a', '2', '1')}, false, kStart);
-  by_spans.Add(NextKey(), {MakeSpan('b', '1', 0), MakeSpan('b', '2', '1')}, false, kStart);
+  Add(by_spans, NextKey(), {MakeSpan('a', '1', 0), MakeSpan('a', '2', '1')}, false, kStart);
+  Add(by_spans, NextKey(), {MakeSpan('b', '1', 0), MakeSpan('b', '2', '1')}, false, kStart);
   EXPECT_EQ(by_spans.spans_in_flight(), 2u);
   decided = Take(by_spans, kStart);
   ASSERT_EQ(decided.size(), 1u);
@@ -152,10 +173,10 @@ TEST_F(TraceAssemblerTest, OldestPendingKeyIsTheFirstRecordOfTheOldestUndecidedT
   TraceAssembler assembler(Config(), registry_);
   EXPECT_FALSE(assembler.OldestPendingKey().has_value());
   const StoreKey a = NextKey();
-  assembler.Add(a, {MakeSpan('a', '1', 0)}, false, kStart);
+  Add(assembler, a, {MakeSpan('a', '1', 0)}, false, kStart);
   const StoreKey b = NextKey();
-  assembler.Add(b, {MakeSpan('b', '2', '1')}, false, kStart + absl::Milliseconds(500));
-  assembler.Add(NextKey(), {MakeSpan('a', '2', '1')}, false, kStart + absl::Milliseconds(600));
+  Add(assembler, b, {MakeSpan('b', '2', '1')}, false, kStart + absl::Milliseconds(500));
+  Add(assembler, NextKey(), {MakeSpan('a', '2', '1')}, false, kStart + absl::Milliseconds(600));
   EXPECT_EQ(*assembler.OldestPendingKey(), a);
   Take(assembler, kStart + absl::Milliseconds(1700));  // 'a' decided; 'b' has no root
   EXPECT_EQ(*assembler.OldestPendingKey(), b);
