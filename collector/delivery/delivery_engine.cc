@@ -17,6 +17,9 @@ constexpr absl::Duration kIdlePoll = absl::Milliseconds(50);
 // Lag is counted exactly up to this many records (a longer backlog reads as this number).
 constexpr uint64_t kLagCountCap = 10'000'000;
 constexpr absl::Duration kLagInterval = absl::Seconds(1);
+// Lag is counted afresh this often; in between only the records stored since the last count are
+// counted (what retention deleted before delivery is seen at the next fresh count).
+constexpr absl::Duration kLagRecountInterval = absl::Minutes(5);
 
 uint64_t NowUnixNano() { return static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())); }
 
@@ -38,6 +41,13 @@ struct DeliveryEngine::Runner {
   prometheus::Counter* repaired = nullptr;
   uint64_t repaired_counted = 0;  // the encoder's repaired_entries() already in `repaired`
   absl::Time last_lag_update = absl::InfinitePast();
+  // The last lag count: `lag_count` records after the cursor up to `lag_until` (the last key
+  // counted) when `lag_resolved` records had been resolved. lag_count_at is when it was counted
+  // afresh (InfinitePast: the next update counts afresh).
+  uint64_t lag_count = 0;
+  StoreKey lag_until;
+  uint64_t lag_resolved = 0;
+  absl::Time lag_count_at = absl::InfinitePast();
 
   mutable std::mutex mutex;  // guards status
   DeliveryStatus status;
@@ -148,12 +158,41 @@ void DeliveryEngine::UpdateLag(Runner& runner) {
   if (now - runner.last_lag_update < kLagInterval) return;
   runner.last_lag_update = now;
   StoreKey cursor;
+  uint64_t resolved = 0;
   {
     std::lock_guard<std::mutex> lock(runner.mutex);
     cursor = runner.status.cursor;
+    resolved = runner.status.delivered + runner.status.rejected + runner.status.filtered;
   }
   const RecordFamily family = runner.target.exporter.family;
-  absl::StatusOr<uint64_t> count = store_.Count(family, cursor, kEndOfStore, kLagCountCap);
+  // Records after the cursor = those counted last time, plus those stored since, less those
+  // resolved since (counting them all each second would read the whole backlog each second).
+  absl::StatusOr<uint64_t> count;
+  const uint64_t resolved_since = resolved - runner.lag_resolved;
+  if (now - runner.lag_count_at < kLagRecountInterval && resolved_since <= runner.lag_count) {
+    StoreKey until;
+    absl::StatusOr<uint64_t> added =
+        store_.Count(family, runner.lag_until, kEndOfStore, kLagCountCap, &until);
+    if (added.ok()) {
+      count = std::min(runner.lag_count - resolved_since + *added, kLagCountCap);
+      runner.lag_count = *count;
+      runner.lag_until = until;
+      runner.lag_resolved = resolved;
+      // A capped count is not exact: count afresh next time.
+      if (*count >= kLagCountCap) runner.lag_count_at = absl::InfinitePast();
+    } else {
+      count = added.status();
+    }
+  } else {
+    StoreKey until;
+    count = store_.Count(family, cursor, kEndOfStore, kLagCountCap, &until);
+    if (count.ok() && *count < kLagCountCap) {
+      runner.lag_count = *count;
+      runner.lag_until = until;
+      runner.lag_resolved = resolved;
+      runner.lag_count_at = now;
+    }
+  }
   absl::StatusOr<std::vector<StoredRecord>> oldest = store_.Read(family, cursor, kEndOfStore, 1);
   double seconds = 0;
   if (oldest.ok() && !oldest->empty()) {
@@ -238,23 +277,24 @@ void DeliveryEngine::Run(Runner& runner) {
     std::lock_guard<std::mutex> lock(runner.mutex);
     cursor = runner.status.cursor;
   }
-  std::vector<StoredRecord> batch;
+  // The records read, reused from batch to batch (ReadInto: their memory is kept).
+  std::vector<StoredRecord> records;
   while (!stopping_.load()) {
     UpdateLag(runner);
-    absl::StatusOr<std::vector<StoredRecord>> read =
-        store_.Read(exporter.family, cursor, kEndOfStore, batch_config.max_records);
+    absl::StatusOr<size_t> read =
+        store_.ReadInto(exporter.family, cursor, kEndOfStore, batch_config.max_records, records);
     if (!read.ok()) {
       spdlog::error("exporter {}: {}", runner.status.name, read.status().ToString());
       if (!Sleep(absl::Seconds(1))) break;
       continue;
     }
-    if (read->empty()) {
+    if (*read == 0) {
       if (!Sleep(kIdlePoll)) break;
       continue;
     }
     // A partial batch waits for more, up to max_wait after its oldest record was stored.
-    if (read->size() < batch_config.max_records) {
-      const absl::Time oldest = absl::FromUnixNanos(read->front().key.time_unix_nano);
+    if (*read < batch_config.max_records) {
+      const absl::Time oldest = absl::FromUnixNanos(records.front().key.time_unix_nano);
       const absl::Duration waited = absl::Now() - oldest;
       if (waited < batch_config.max_wait) {
         if (!Sleep(std::min(batch_config.max_wait - waited, kIdlePoll))) break;
@@ -262,11 +302,13 @@ void DeliveryEngine::Run(Runner& runner) {
       }
     }
     // Measure and cut: refused records become dead letters, the batch stays under max_bytes.
-    batch.clear();
+    // The batch is the records kept, moved to the front of `records` (in place: no copy).
+    size_t kept = 0;
     uint64_t bytes = 0;
     uint64_t filtered = 0;
     StoreKey resolved_until = cursor;
-    for (StoredRecord& stored : *read) {
+    for (size_t i = 0; i < *read; ++i) {
+      StoredRecord& stored = records[i];
       if (!exporter.encoder->Delivers(stored)) {
         ++filtered;
         resolved_until = stored.key;
@@ -279,11 +321,13 @@ void DeliveryEngine::Run(Runner& runner) {
         resolved_until = stored.key;
         continue;
       }
-      if (!batch.empty() && bytes + *size > batch_config.max_bytes) break;
+      if (kept > 0 && bytes + *size > batch_config.max_bytes) break;
       bytes += *size;
       resolved_until = stored.key;
-      batch.push_back(std::move(stored));
+      if (kept != i) records[kept] = std::move(stored);
+      ++kept;
     }
+    const std::span<const StoredRecord> batch(records.data(), kept);
     if (!Deliver(runner, batch)) break;  // stopping: the cursor stays before this batch
     cursor = resolved_until;
     if (absl::Status saved = store_.SaveCursor(runner.status.name, cursor); !saved.ok()) {

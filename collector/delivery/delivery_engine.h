@@ -23,8 +23,12 @@
 // batch is resolved; meshtel_exporter_records_retrying{exporter} holds the records of a payload
 // being retried; meshtel_exporter_send_total{exporter, verdict} counts sends;
 // meshtel_exporter_lag_records / meshtel_exporter_lag_seconds say how far behind the exporter
-// is (records after the cursor, counted up to 10 million; storage age of the oldest of them).
-// The store's retention counts what it drops before delivery (meshtel_store_dropped_total).
+// is (records after the cursor, counted up to 10 million; storage age of the oldest of them),
+// updated each second. The records are counted afresh at start and every 5 minutes; in between
+// only the records stored since the last count are counted, and those resolved since are taken
+// off (so records that retention deletes before delivery stay in the lag until the next fresh
+// count). The store's retention counts what it drops before delivery
+// (meshtel_store_dropped_total).
 //
 // Isolation: exporters share nothing but the store, so a dead or slow backend holds back only its
 // own thread; ingest never waits for delivery. In flight: one payload per exporter.

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "collector/common/response_flag_codes.h"
+#include "collector/logs/iso_time.h"
 #include "collector/logs/json_escape.h"
 #include "fmt/format.h"
 
@@ -872,5 +873,7 @@ void AccessLogFormat::Render(const meshtel::v1::RequestRecord& record, std::stri
     }
   }
 }
+
+void AppendIsoTimeMillis(std::string& out, uint64_t unix_nanos) { AppendIsoTime(out, unix_nanos); }
 
 }  // namespace meshtel::collector

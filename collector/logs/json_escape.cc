@@ -1,6 +1,7 @@
 #include "collector/logs/json_escape.h"
 
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 namespace meshtel::collector {
@@ -108,9 +109,14 @@ void EscapeJsonTail(std::string& out, size_t from) {
 bool ReplaceInvalidUtf8(std::string& text) {
   const std::string_view view(text);
   size_t i = 0;
-  // Most text is valid: find the first invalid byte without copying anything.
+  // Most text is valid: find the first invalid byte without copying anything (and most of it is
+  // ASCII: eight bytes at a time while no byte has its top bit set).
   while (i < view.size()) {
-    if (static_cast<unsigned char>(view[i]) < 0x80) {
+    uint64_t word = 0;
+    if (view.size() - i >= sizeof(word) &&
+        (std::memcpy(&word, view.data() + i, sizeof(word)), (word & 0x8080808080808080u) == 0)) {
+      i += sizeof(word);
+    } else if (static_cast<unsigned char>(view[i]) < 0x80) {
       ++i;
     } else if (const size_t length = ValidSequenceLength(view, i); length > 0) {
       i += length;

@@ -586,10 +586,21 @@ absl::StatusOr<std::vector<StoredRecord>> RecordStore::Read(RecordFamily family,
                                                             const StoreKey& after,
                                                             const StoreKey& before,
                                                             size_t max_records) {
+  std::vector<StoredRecord> records;
+  records.reserve(std::min<size_t>(max_records, 4096));
+  absl::StatusOr<size_t> read = ReadInto(family, after, before, max_records, records);
+  if (!read.ok()) return read.status();
+  records.resize(*read);
+  return records;
+}
+
+absl::StatusOr<size_t> RecordStore::ReadInto(RecordFamily family, const StoreKey& after,
+                                             const StoreKey& before, size_t max_records,
+                                             std::vector<StoredRecord>& records) {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
   const StoreKey limit = std::min(before, VisibleLimit());
-  std::vector<StoredRecord> records;
-  if (!(after < limit)) return records;
+  size_t count = 0;
+  if (!(after < limit)) return count;
   rocksdb::ColumnFamilyHandle* handle = FamilyHandle(family);
   const std::string upper = limit.Encode();
   rocksdb::Slice upper_slice(upper);
@@ -599,18 +610,27 @@ absl::StatusOr<std::vector<StoredRecord>> RecordStore::Read(RecordFamily family,
   const std::string start = after.Encode();
   rocksdb::WriteBatch set_aside;
   size_t corrupt = 0;
-  for (it->Seek(start); it->Valid() && records.size() < max_records; it->Next()) {
+  for (it->Seek(start); it->Valid() && count < max_records; it->Next()) {
     const std::string_view key(it->key().data(), it->key().size());
     if (key == start) continue;
     std::optional<StoreKey> decoded = StoreKey::Decode(key);
-    StoredRecord stored;
+    if (count == records.size()) records.emplace_back();
+    // Parsed in place into a message read before: ParseFromArray clears it first, and what it
+    // held keeps its memory for the new contents.
+    StoredRecord& stored = records[count];
     stored.family = family;
     const int size = static_cast<int>(it->value().size());
-    if (decoded &&
-        (family == RecordFamily::kLogs ? stored.record.ParseFromArray(it->value().data(), size)
-                                       : stored.span.ParseFromArray(it->value().data(), size))) {
+    bool parsed = false;
+    if (decoded && family == RecordFamily::kLogs) {
+      stored.span.Clear();
+      parsed = stored.record.ParseFromArray(it->value().data(), size);
+    } else if (decoded) {
+      stored.record.Clear();
+      parsed = stored.span.ParseFromArray(it->value().data(), size);
+    }
+    if (parsed) {
       stored.key = *decoded;
-      records.push_back(std::move(stored));
+      ++count;
       continue;
     }
     set_aside.Put(handles_[kDeadLetter],
@@ -638,12 +658,14 @@ absl::StatusOr<std::vector<StoredRecord>> RecordStore::Read(RecordFamily family,
       corrupt_counter_.Increment(static_cast<double>(corrupt));
     }
   }
-  return records;
+  return count;
 }
 
 absl::StatusOr<uint64_t> RecordStore::Count(RecordFamily family, const StoreKey& after,
-                                            const StoreKey& before, uint64_t cap) const {
+                                            const StoreKey& before, uint64_t cap,
+                                            StoreKey* last) const {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
+  if (last != nullptr) *last = after;
   const StoreKey limit = std::min(before, VisibleLimit());
   if (!(after < limit)) return 0;
   const std::string upper = limit.Encode();
@@ -654,7 +676,13 @@ absl::StatusOr<uint64_t> RecordStore::Count(RecordFamily family, const StoreKey&
   const std::string start = after.Encode();
   uint64_t count = 0;
   for (it->Seek(start); it->Valid() && count < cap; it->Next()) {
-    if (it->key() != rocksdb::Slice(start)) ++count;
+    if (it->key() == rocksdb::Slice(start)) continue;
+    ++count;
+    if (last != nullptr) {
+      const std::optional<StoreKey> key =
+          StoreKey::Decode(std::string_view(it->key().data(), it->key().size()));
+      if (key) *last = *key;
+    }
   }
   if (!it->status().ok()) {
     return absl::UnavailableError(absl::StrCat("store: count failed: ", it->status().ToString()));

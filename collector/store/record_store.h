@@ -125,10 +125,19 @@ class RecordStore {
   // does not decode is moved to dead_letter, counted, and skipped.
   absl::StatusOr<std::vector<StoredRecord>> Read(RecordFamily family, const StoreKey& after,
                                                  const StoreKey& before, size_t max_records);
+  // Read() into `records` for a reader that reads again and again (the delivery engine): fills
+  // records[0, n) and returns n, reusing the messages already there (cleared and parsed again,
+  // their strings and sub-messages keep their memory, so reading allocates little once the
+  // vector is warm). The vector grows when it has fewer than n elements; elements past n are
+  // left as they are, for the next call.
+  absl::StatusOr<size_t> ReadInto(RecordFamily family, const StoreKey& after,
+                                  const StoreKey& before, size_t max_records,
+                                  std::vector<StoredRecord>& records);
 
-  // Records of `family` with after < key < before, counting at most `cap` of them.
+  // Records of `family` with after < key < before, counting at most `cap` of them. With `last`,
+  // sets *last to the greatest key counted (to `after` when none was).
   absl::StatusOr<uint64_t> Count(RecordFamily family, const StoreKey& after, const StoreKey& before,
-                                 uint64_t cap) const;
+                                 uint64_t cap, StoreKey* last = nullptr) const;
 
   // The storage times of the oldest and newest record of `family`, or nullopt when it is empty.
   std::optional<std::pair<uint64_t, uint64_t>> TimeSpan(RecordFamily family) const;

@@ -4,8 +4,10 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <random>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "collector/common/gzip.h"
 #include "collector/common/record_names.h"
 #include "collector/common/response_flag_codes.h"
+#include "collector/logs/iso_time.h"
 #include "collector/logs/received_log.h"
 #include "exporters/fluentd/msgpack.h"
 #include "fmt/format.h"
@@ -57,13 +60,31 @@ class FieldWriter {
   uint32_t count_ = 0;
 };
 
-std::string ResponseFlags(uint64_t flags) {
-  std::string out;
-  common::AppendResponseFlagCodes(out, flags);
-  return out;
+std::string Hex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
+
+// `bytes` as lower-case hex, in `out` (replacing what it held).
+void AppendHex(const std::string& bytes, std::string& out) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  out.clear();
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 0xf]);
+  }
 }
 
-std::string Hex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
+// What tells two records with the same store key apart, for MeasuredEntries (see there).
+uint64_t Fingerprint(const collector::StoredRecord& stored, uint64_t time_ns) {
+  const meshtel::v1::RequestRecord& r = stored.record;
+  uint64_t hash = time_ns * 31 + std::hash<std::string_view>{}(r.path());
+  if (r.has_received_log())
+    hash = hash * 31 + std::hash<std::string_view>{}(r.received_log().body());
+  hash = hash * 31 + std::hash<std::string_view>{}(r.request_id());
+  hash = hash * 31 + std::hash<std::string_view>{}(r.destination().workload());
+  hash = hash * 31 + r.response_code();
+  hash = hash * 31 + r.duration_ns();
+  hash = hash * 31 + r.request_bytes();
+  return hash * 31 + r.response_bytes();
+}
 
 // The record's time: its start, or the time the collector stored it (a received log record: its
 // time, else its observed time, else the time the collector stored it).
@@ -208,13 +229,15 @@ void FluentdEncoder::AppendReceivedLog(const meshtel::v1::LogEntry& entry, std::
 }
 
 void FluentdEncoder::AppendFields(const meshtel::v1::RequestRecord& r, std::string& out) {
-  std::string body;
-  FieldWriter f(body);
+  // The map's header is written last, once the fields are counted: three bytes are kept for it
+  // (a map16, what more than 15 fields take) and closed up when it is shorter.
+  const size_t header = out.size();
+  out.append(3, '\0');
+  FieldWriter f(out);
   if (r.start_time_unix_nano() != 0) {
-    f.Str("start_time",
-          absl::FormatTime("%Y-%m-%d%ET%H:%M:%E3SZ",
-                           absl::FromUnixNanos(static_cast<int64_t>(r.start_time_unix_nano())),
-                           absl::UTCTimeZone()));
+    scratch_.clear();
+    collector::AppendIsoTimeMillis(scratch_, r.start_time_unix_nano());
+    f.Str("start_time", scratch_);
   } else {
     f.Nil("start_time");
   }
@@ -222,7 +245,9 @@ void FluentdEncoder::AppendFields(const meshtel::v1::RequestRecord& r, std::stri
   f.Str("path", r.path());
   f.Str("protocol", r.protocol());
   f.Uint("response_code", r.response_code());
-  f.Str("response_flags", ResponseFlags(r.response_flags()));
+  scratch_.clear();
+  common::AppendResponseFlagCodes(scratch_, r.response_flags());
+  f.Str("response_flags", scratch_);
   f.Str("response_code_details", r.response_code_details());
   if (r.has_grpc_status()) {
     f.Uint("grpc_status", r.grpc_status());
@@ -242,8 +267,10 @@ void FluentdEncoder::AppendFields(const meshtel::v1::RequestRecord& r, std::stri
   f.Str("user_agent", r.user_agent());
   f.Str("request_id", r.request_id());
   f.Str("authority", r.authority());
-  f.Str("trace_id", Hex(r.trace_id()));
-  f.Str("span_id", Hex(r.span_id()));
+  AppendHex(r.trace_id(), scratch_);
+  f.Str("trace_id", scratch_);
+  AppendHex(r.span_id(), scratch_);
+  f.Str("span_id", scratch_);
   f.Str("request_protocol", common::RequestProtocolName(r.request_protocol()));
   f.Str("reporter", common::ReporterName(r.reporter()));
   f.Str("source_workload", r.source().workload());
@@ -253,19 +280,32 @@ void FluentdEncoder::AppendFields(const meshtel::v1::RequestRecord& r, std::stri
   f.Str("destination_namespace", r.destination().namespace_());
   f.Str("destination_principal", r.destination().principal());
   f.Str("destination_service", r.destination_service().host());
-  MsgpackWriter writer(out);
-  writer.MapHeader(f.count());
-  out.append(body);
+  std::string map_header;
+  MsgpackWriter(map_header).MapHeader(f.count());
+  if (map_header.size() == 3) {
+    out.replace(header, 3, map_header);
+  } else {
+    out.erase(header, 3 - map_header.size());
+    out.replace(header, map_header.size(), map_header);
+  }
 }
 
 absl::StatusOr<size_t> FluentdEncoder::Measure(const collector::StoredRecord& record) {
-  entries_.clear();
-  if (absl::Status status = AppendEntry(record, entries_); !status.ok()) return status;
-  return entries_.size();
+  // The entry is encoded now and kept for Encode().
+  measured_.StartMeasure(record.key);
+  const size_t begin = measured_.bytes().size();
+  if (absl::Status status = AppendEntry(record, measured_.bytes()); !status.ok()) {
+    measured_.Drop(begin);
+    return status;
+  }
+  const size_t size = measured_.bytes().size() - begin;
+  measured_.Keep(record.key, Fingerprint(record, EventTimeNanos(record)), 0, begin);
+  return size;
 }
 
 absl::StatusOr<collector::Payload> FluentdEncoder::Encode(
     std::span<const collector::StoredRecord> records) {
+  measured_.Encoded();
   entries_.clear();
   received_entries_.clear();
   size_t access_count = 0;
@@ -274,8 +314,13 @@ absl::StatusOr<collector::Payload> FluentdEncoder::Encode(
   for (const collector::StoredRecord& record : records) {
     // With one tag for both kinds, every event goes into one message.
     const bool received = record.record.has_received_log() && !one_tag;
-    if (absl::Status status = AppendEntry(record, received ? received_entries_ : entries_);
-        !status.ok()) {
+    std::string& out = received ? received_entries_ : entries_;
+    const MeasuredEntries::Entry* measured =
+        measured_.empty() ? nullptr
+                          : measured_.Find(record.key, Fingerprint(record, EventTimeNanos(record)));
+    if (measured != nullptr) {
+      out.append(measured_.BytesOf(*measured));
+    } else if (absl::Status status = AppendEntry(record, out); !status.ok()) {
       return status;
     }
     ++(received ? received_count : access_count);

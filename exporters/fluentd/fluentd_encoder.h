@@ -29,9 +29,11 @@
 // false for them (the delivery engine counts them as filtered).
 //
 // Measure() returns the size of a record's [EventTime, record] entry before compression; it
-// refuses a record whose time does not fit EventTime's 32-bit seconds (after 2106).
+// refuses a record whose time does not fit EventTime's 32-bit seconds (after 2106). The entries
+// it encodes are kept until the next batch is measured (MeasuredEntries), so that Encode()
+// copies them instead of encoding the records again.
 // Threading: one thread at a time (the exporter's delivery thread); the encoder keeps scratch
-// buffers between calls.
+// buffers and the entries of the batch being measured between calls.
 
 #include <span>
 #include <string>
@@ -40,6 +42,7 @@
 #include "collector/delivery/exporter.h"
 #include "collector/logs/access_log_format.h"
 #include "collector/logs/access_log_routing.h"
+#include "exporters/common/measured_entries.h"
 #include "exporters/fluentd/fluentd_config.h"
 
 namespace meshtel::exporters::fluentd {
@@ -78,6 +81,8 @@ class FluentdEncoder : public collector::Encoder {
   std::string entries_;           // scratch: the concatenated entries
   std::string received_entries_;  // scratch: the received log records' entries
   std::string line_;              // scratch: one rendered line
+  std::string scratch_;           // scratch: one field's text
+  MeasuredEntries measured_;      // the entries of the batch being measured
 };
 
 // A fresh random 128-bit chunk id, base64 (24 characters, padded).

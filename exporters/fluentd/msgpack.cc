@@ -179,11 +179,12 @@ std::optional<int64_t> MsgpackValue::AsInt() const {
 
 namespace {
 
+// Reads one object; with a null `out` it only checks it and moves past it (no allocation).
 class Decoder {
  public:
   explicit Decoder(std::string_view data) : data_(data) {}
 
-  absl::Status Decode(MsgpackValue& out, int depth) {
+  absl::Status Decode(MsgpackValue* out, int depth) {
     if (depth > kMaxMsgpackDepth) {
       return absl::InvalidArgumentError(
           fmt::format("msgpack: containers nested deeper than {}", kMaxMsgpackDepth));
@@ -199,12 +200,14 @@ class Decoder {
     absl::Status s;
     switch (tag) {
       case 0xc0:
-        out.type = MsgpackValue::Type::kNil;
+        if (out != nullptr) out->type = MsgpackValue::Type::kNil;
         return absl::OkStatus();
       case 0xc2:
       case 0xc3:
-        out.type = MsgpackValue::Type::kBool;
-        out.boolean = tag == 0xc3;
+        if (out != nullptr) {
+          out->type = MsgpackValue::Type::kBool;
+          out->boolean = tag == 0xc3;
+        }
         return absl::OkStatus();
       case 0xc4:
       case 0xc5:
@@ -218,14 +221,18 @@ class Decoder {
         return ExtBody(out, n);
       case 0xca: {
         if (s = BigEndian(n, 4); !s.ok()) return s;
-        out.type = MsgpackValue::Type::kFloat;
-        out.float_value = std::bit_cast<float>(static_cast<uint32_t>(n));
+        if (out != nullptr) {
+          out->type = MsgpackValue::Type::kFloat;
+          out->float_value = std::bit_cast<float>(static_cast<uint32_t>(n));
+        }
         return absl::OkStatus();
       }
       case 0xcb:
         if (s = BigEndian(n, 8); !s.ok()) return s;
-        out.type = MsgpackValue::Type::kFloat;
-        out.float_value = std::bit_cast<double>(n);
+        if (out != nullptr) {
+          out->type = MsgpackValue::Type::kFloat;
+          out->float_value = std::bit_cast<double>(n);
+        }
         return absl::OkStatus();
       case 0xcc:
       case 0xcd:
@@ -287,48 +294,66 @@ class Decoder {
     for (int i = 0; i < bytes; ++i) out = (out << 8) | static_cast<uint8_t>(data_[pos_++]);
     return absl::OkStatus();
   }
-  absl::Status SetUint(MsgpackValue& out, uint64_t value) {
-    out.type = MsgpackValue::Type::kUint;
-    out.uint_value = value;
-    return absl::OkStatus();
-  }
-  absl::Status SetInt(MsgpackValue& out, int64_t value) {
-    if (value >= 0) return SetUint(out, static_cast<uint64_t>(value));
-    out.type = MsgpackValue::Type::kInt;
-    out.int_value = value;
-    return absl::OkStatus();
-  }
-  absl::Status Bytes(MsgpackValue& out, MsgpackValue::Type type, uint64_t size) {
-    if (data_.size() - pos_ < size) return Truncated();
-    out.type = type;
-    out.bytes.assign(data_.substr(pos_, size));
-    pos_ += size;
-    return absl::OkStatus();
-  }
-  absl::Status ExtBody(MsgpackValue& out, uint64_t size) {
-    uint64_t type = 0;
-    if (absl::Status s = BigEndian(type, 1); !s.ok()) return s;
-    if (absl::Status s = Bytes(out, MsgpackValue::Type::kExt, size); !s.ok()) return s;
-    out.ext_type = static_cast<int8_t>(type);
-    return absl::OkStatus();
-  }
-  absl::Status Array(MsgpackValue& out, uint64_t size, int depth) {
-    // Every element takes at least one byte: a count beyond the data left needs more data.
-    if (data_.size() - pos_ < size) return Truncated();
-    out.type = MsgpackValue::Type::kArray;
-    out.array.resize(size);
-    for (MsgpackValue& element : out.array) {
-      if (absl::Status s = Decode(element, depth + 1); !s.ok()) return s;
+  absl::Status SetUint(MsgpackValue* out, uint64_t value) {
+    if (out != nullptr) {
+      out->type = MsgpackValue::Type::kUint;
+      out->uint_value = value;
     }
     return absl::OkStatus();
   }
-  absl::Status Map(MsgpackValue& out, uint64_t size, int depth) {
+  absl::Status SetInt(MsgpackValue* out, int64_t value) {
+    if (value >= 0) return SetUint(out, static_cast<uint64_t>(value));
+    if (out != nullptr) {
+      out->type = MsgpackValue::Type::kInt;
+      out->int_value = value;
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Bytes(MsgpackValue* out, MsgpackValue::Type type, uint64_t size) {
+    if (data_.size() - pos_ < size) return Truncated();
+    if (out != nullptr) {
+      out->type = type;
+      out->bytes.assign(data_.substr(pos_, size));
+    }
+    pos_ += size;
+    return absl::OkStatus();
+  }
+  absl::Status ExtBody(MsgpackValue* out, uint64_t size) {
+    uint64_t type = 0;
+    if (absl::Status s = BigEndian(type, 1); !s.ok()) return s;
+    if (absl::Status s = Bytes(out, MsgpackValue::Type::kExt, size); !s.ok()) return s;
+    if (out != nullptr) out->ext_type = static_cast<int8_t>(type);
+    return absl::OkStatus();
+  }
+  absl::Status Array(MsgpackValue* out, uint64_t size, int depth) {
+    // Every element takes at least one byte: a count beyond the data left needs more data.
+    if (data_.size() - pos_ < size) return Truncated();
+    if (out == nullptr) {
+      for (uint64_t i = 0; i < size; ++i) {
+        if (absl::Status s = Decode(nullptr, depth + 1); !s.ok()) return s;
+      }
+      return absl::OkStatus();
+    }
+    out->type = MsgpackValue::Type::kArray;
+    out->array.resize(size);
+    for (MsgpackValue& element : out->array) {
+      if (absl::Status s = Decode(&element, depth + 1); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Map(MsgpackValue* out, uint64_t size, int depth) {
     if ((data_.size() - pos_) / 2 < size) return Truncated();
-    out.type = MsgpackValue::Type::kMap;
-    out.map.resize(size);
-    for (auto& [key, value] : out.map) {
-      if (absl::Status s = Decode(key, depth + 1); !s.ok()) return s;
-      if (absl::Status s = Decode(value, depth + 1); !s.ok()) return s;
+    if (out == nullptr) {
+      for (uint64_t i = 0; i < 2 * size; ++i) {
+        if (absl::Status s = Decode(nullptr, depth + 1); !s.ok()) return s;
+      }
+      return absl::OkStatus();
+    }
+    out->type = MsgpackValue::Type::kMap;
+    out->map.resize(size);
+    for (auto& [key, value] : out->map) {
+      if (absl::Status s = Decode(&key, depth + 1); !s.ok()) return s;
+      if (absl::Status s = Decode(&value, depth + 1); !s.ok()) return s;
     }
     return absl::OkStatus();
   }
@@ -342,9 +367,15 @@ class Decoder {
 absl::StatusOr<MsgpackValue> DecodeMsgpack(std::string_view data, size_t& consumed) {
   Decoder decoder(data);
   MsgpackValue value;
-  if (absl::Status s = decoder.Decode(value, 0); !s.ok()) return s;
+  if (absl::Status s = decoder.Decode(&value, 0); !s.ok()) return s;
   consumed = decoder.position();
   return value;
+}
+
+absl::StatusOr<size_t> MsgpackObjectSize(std::string_view data) {
+  Decoder decoder(data);
+  if (absl::Status s = decoder.Decode(nullptr, 0); !s.ok()) return s;
+  return decoder.position();
 }
 
 }  // namespace meshtel::exporters::fluentd

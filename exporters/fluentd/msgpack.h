@@ -8,7 +8,8 @@
 // (element count) followed by the elements the caller writes next; it does not check that the
 // caller writes as many elements as the header announced.
 //
-// DecodeMsgpack() reads one complete object from the front of a buffer. It accepts every
+// DecodeMsgpack() reads one complete object from the front of a buffer (MsgpackObjectSize()
+// only checks it and says how long it is). It accepts every
 // encoding of the format (float32 too, read as a double), so it can read what other writers
 // produce. Errors: OutOfRange when the buffer ends before the object does (a stream reader
 // reads more bytes and tries again), InvalidArgument for bytes that are not MessagePack (the
@@ -88,5 +89,9 @@ struct MsgpackMapEntry {
 
 // Decodes one object from the front of `data`; on success `consumed` is its length in bytes.
 absl::StatusOr<MsgpackValue> DecodeMsgpack(std::string_view data, size_t& consumed);
+
+// The length in bytes of the one complete object at the front of `data`, checked as
+// DecodeMsgpack() checks it (same errors) but without building a value: no allocation.
+absl::StatusOr<size_t> MsgpackObjectSize(std::string_view data);
 
 }  // namespace meshtel::exporters::fluentd

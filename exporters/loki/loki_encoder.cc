@@ -1,7 +1,8 @@
 #include "exporters/loki/loki_encoder.h"
 
 #include <algorithm>
-#include <map>
+#include <functional>
+#include <string_view>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -12,7 +13,6 @@
 #include "collector/logs/json_escape.h"
 #include "collector/logs/received_log.h"
 #include "fmt/format.h"
-#include "loki/push.pb.h"
 #include "snappy.h"
 
 namespace meshtel::exporters {
@@ -74,6 +74,100 @@ void AppendLogfmt(const std::string& name, const std::string& value, std::string
 // Bytes a (name, value) pair adds to the encoded message, roughly: the strings and a few tags.
 size_t PairBytes(const std::string& name, const std::string& value) {
   return name.size() + value.size() + 6;
+}
+
+// The protobuf wire form of logproto (proto/loki/push.proto), written directly.
+// Tags: (field number << 3) | wire type (0 varint, 2 length-delimited).
+constexpr char kPushStreams = (1 << 3) | 2;       // PushRequest.streams
+constexpr char kStreamLabels = (1 << 3) | 2;      // StreamAdapter.labels
+constexpr char kStreamEntries = (2 << 3) | 2;     // StreamAdapter.entries
+constexpr char kEntryTimestamp = (1 << 3) | 2;    // EntryAdapter.timestamp
+constexpr char kEntryLine = (2 << 3) | 2;         // EntryAdapter.line
+constexpr char kEntryMetadata = (3 << 3) | 2;     // EntryAdapter.structuredMetadata
+constexpr char kPairName = (1 << 3) | 2;          // LabelPairAdapter.name
+constexpr char kPairValue = (2 << 3) | 2;         // LabelPairAdapter.value
+constexpr char kTimestampSeconds = (1 << 3) | 0;  // google.protobuf.Timestamp.seconds
+constexpr char kTimestampNanos = (2 << 3) | 0;    // google.protobuf.Timestamp.nanos
+
+size_t VarintSize(uint64_t value) {
+  size_t size = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    ++size;
+  }
+  return size;
+}
+
+void AppendVarint(uint64_t value, std::string& out) {
+  char bytes[10];
+  size_t n = 0;
+  while (value >= 0x80) {
+    bytes[n++] = static_cast<char>((value & 0x7f) | 0x80);
+    value >>= 7;
+  }
+  bytes[n++] = static_cast<char>(value);
+  out.append(bytes, n);
+}
+
+// A length-delimited field: tag, length, bytes. proto3 leaves an empty string out.
+void AppendString(char tag, std::string_view value, std::string& out) {
+  if (value.empty()) return;
+  out.push_back(tag);
+  AppendVarint(value.size(), out);
+  out.append(value);
+}
+
+// EntryAdapter.timestamp (always present, as mutable_timestamp() makes it).
+void AppendTimestamp(uint64_t time_ns, std::string& out) {
+  const auto seconds = static_cast<int64_t>(time_ns / 1000000000);
+  const auto nanos = static_cast<int32_t>(time_ns % 1000000000);
+  // int64 and int32 are varints of their two's complement (a negative int32 sign-extended).
+  const auto seconds_bits = static_cast<uint64_t>(seconds);
+  const auto nanos_bits = static_cast<uint64_t>(static_cast<int64_t>(nanos));
+  size_t size = 0;
+  if (seconds != 0) size += 1 + VarintSize(seconds_bits);
+  if (nanos != 0) size += 1 + VarintSize(nanos_bits);
+  out.push_back(kEntryTimestamp);
+  AppendVarint(size, out);
+  if (seconds != 0) {
+    out.push_back(kTimestampSeconds);
+    AppendVarint(seconds_bits, out);
+  }
+  if (nanos != 0) {
+    out.push_back(kTimestampNanos);
+    AppendVarint(nanos_bits, out);
+  }
+}
+
+// One EntryAdapter.structuredMetadata pair.
+void AppendPair(std::string_view name, std::string_view value, std::string& out) {
+  size_t size = 0;
+  if (!name.empty()) size += 1 + VarintSize(name.size()) + name.size();
+  if (!value.empty()) size += 1 + VarintSize(value.size()) + value.size();
+  out.push_back(kEntryMetadata);
+  AppendVarint(size, out);
+  AppendString(kPairName, name, out);
+  AppendString(kPairValue, value, out);
+}
+
+// What tells two records with the same store key apart (tests build such records; the store
+// never hands out a key twice), for MeasuredEntries.
+uint64_t Fingerprint(const collector::StoredRecord& stored, uint64_t time_ns) {
+  const meshtel::v1::RequestRecord& r = stored.record;
+  uint64_t hash = time_ns * 31 + std::hash<std::string_view>{}(r.path());
+  hash = hash * 31 + std::hash<std::string_view>{}(r.request_id());
+  hash = hash * 31 + std::hash<std::string_view>{}(r.destination().workload());
+  hash = hash * 31 + r.response_code();
+  hash = hash * 31 + r.duration_ns();
+  hash = hash * 31 + r.request_bytes();
+  return hash * 31 + r.response_bytes();
+}
+
+// Appends `value` to `key` with its length first (so that no two value lists give one key).
+void AppendKeyPart(std::string_view value, std::string& key) {
+  const auto size = static_cast<uint32_t>(value.size());
+  key.append(reinterpret_cast<const char*>(&size), sizeof(size));
+  key.append(value);
 }
 
 }  // namespace
@@ -282,7 +376,145 @@ LokiEncoder::ReceivedEntry LokiEncoder::Received(const meshtel::v1::LogEntry& en
   return out;
 }
 
+namespace {
+
+// The record's own text for a string label field, or nullptr for the others (enums, numbers).
+const std::string* LabelText(const meshtel::v1::RequestRecord& record, LokiLabelField field) {
+  switch (field) {
+    case LokiLabelField::kSourceWorkload:
+      return &record.source().workload();
+    case LokiLabelField::kSourceNamespace:
+      return &record.source().namespace_();
+    case LokiLabelField::kSourceApp:
+      return &record.source().app();
+    case LokiLabelField::kSourceVersion:
+      return &record.source().version();
+    case LokiLabelField::kSourceCanonicalService:
+      return &record.source().canonical_service();
+    case LokiLabelField::kSourceCluster:
+      return &record.source().cluster();
+    case LokiLabelField::kDestinationWorkload:
+      return &record.destination().workload();
+    case LokiLabelField::kDestinationNamespace:
+      return &record.destination().namespace_();
+    case LokiLabelField::kDestinationApp:
+      return &record.destination().app();
+    case LokiLabelField::kDestinationVersion:
+      return &record.destination().version();
+    case LokiLabelField::kDestinationCanonicalService:
+      return &record.destination().canonical_service();
+    case LokiLabelField::kDestinationCluster:
+      return &record.destination().cluster();
+    case LokiLabelField::kDestinationService:
+      return &record.destination_service().host();
+    case LokiLabelField::kDestinationServiceName:
+      return &record.destination_service().name();
+    case LokiLabelField::kDestinationServiceNamespace:
+      return &record.destination_service().namespace_();
+    case LokiLabelField::kMethod:
+      return &record.method();
+    case LokiLabelField::kReporter:
+    case LokiLabelField::kRequestProtocol:
+    case LokiLabelField::kResponseCode:
+    case LokiLabelField::kResponseCodeClass:
+      return nullptr;
+  }
+  return nullptr;
+}
+
+// What the label's value is made from, appended to `key`: the same parts give the same value.
+void AppendLabelKey(const meshtel::v1::RequestRecord& record, LokiLabelField field,
+                    std::string& key) {
+  if (const std::string* text = LabelText(record, field)) {
+    AppendKeyPart(*text, key);
+    return;
+  }
+  uint64_t number = 0;
+  switch (field) {
+    case LokiLabelField::kReporter:
+      number = static_cast<uint64_t>(record.reporter());
+      break;
+    case LokiLabelField::kRequestProtocol:
+      number = static_cast<uint64_t>(record.request_protocol());
+      break;
+    case LokiLabelField::kResponseCode:
+      number = record.response_code();
+      break;
+    case LokiLabelField::kResponseCodeClass:
+      number = record.response_code() / 100;
+      break;
+    default:
+      break;
+  }
+  key.append(reinterpret_cast<const char*>(&number), sizeof(number));
+}
+
+// MeasuredEntries flag: the entry's line or metadata had invalid UTF-8.
+constexpr uint32_t kRepaired = 1;
+
+// The longest label value a field's text can become (each invalid byte may become 3 bytes).
+constexpr size_t kMaxRepairGrowth = 3;
+
+bool NonZero(const std::string& id) {
+  return std::any_of(id.begin(), id.end(), [](char c) { return c != 0; });
+}
+
+}  // namespace
+
+LokiEncoder::EntryText LokiEncoder::AppendRequestEntry(const meshtel::v1::RequestRecord& record,
+                                                       uint64_t time_ns, std::string& out) {
+  EntryText text;
+  line_.clear();
+  const collector::AccessLogRouting::Line routed = lines_.Route(record, exporter_);
+  routed.format->Render(record, line_);
+  if (!line_.empty() && line_.back() == '\n') line_.pop_back();
+  text.repaired = collector::ReplaceInvalidUtf8(line_);
+  text.line_size = line_.size();
+  text.estimate = line_.size() + 24;  // the line, the timestamp and the entry's tags
+  AppendTimestamp(time_ns, out);
+  AppendString(kEntryLine, line_, out);
+  if (!config_.structured_metadata) return text;
+  const std::string& trace_id = record.trace_id();
+  if (NonZero(trace_id)) {
+    metadata_value_.clear();
+    static constexpr char kDigits[] = "0123456789abcdef";
+    for (unsigned char c : trace_id) {
+      metadata_value_.push_back(kDigits[c >> 4]);
+      metadata_value_.push_back(kDigits[c & 0xf]);
+    }
+    AppendPair("trace_id", metadata_value_, out);
+    text.estimate += PairBytes("trace_id", metadata_value_);
+  }
+  if (!record.request_id().empty()) {
+    metadata_value_.assign(record.request_id());
+    if (collector::ReplaceInvalidUtf8(metadata_value_)) text.repaired = true;
+    AppendPair("request_id", metadata_value_, out);
+    text.estimate += PairBytes("request_id", metadata_value_);
+  }
+  return text;
+}
+
+uint32_t LokiEncoder::StreamOf(std::string labels) {
+  const auto [it, added] = labels_index_.try_emplace(labels, streams_.size());
+  if (added) streams_.push_back(std::move(labels));
+  return it->second;
+}
+
+uint32_t LokiEncoder::RequestStream(const meshtel::v1::RequestRecord& record, bool* repaired) {
+  stream_key_.clear();
+  for (const LokiLabel& label : config_.labels) AppendLabelKey(record, label.field, stream_key_);
+  auto it = key_index_.find(stream_key_);
+  if (it == key_index_.end()) {
+    KeyedStream keyed;
+    keyed.stream = StreamOf(StreamLabels(record, &keyed.repaired));
+    it = key_index_.emplace(stream_key_, keyed).first;
+  }
+  if (it->second.repaired) *repaired = true;
+  return it->second.stream;
+}
+
 absl::StatusOr<size_t> LokiEncoder::Measure(const collector::StoredRecord& stored) {
+  measured_.StartMeasure(stored.key);
   const uint64_t time_ns = LokiEntryTimeNanos(stored);
   const absl::Time time = absl::FromUnixNanos(static_cast<int64_t>(time_ns));
   const absl::Time now = absl::Now();
@@ -316,6 +548,9 @@ absl::StatusOr<size_t> LokiEncoder::Measure(const collector::StoredRecord& store
     return bytes;
   }
   for (const LokiLabel& label : config_.labels) {
+    const std::string* text = LabelText(stored.record, label.field);
+    // Only a long value can be over the limit, even with every byte repaired.
+    if (text == nullptr || text->size() * kMaxRepairGrowth <= kLokiMaxLabelValueBytes) continue;
     std::string value = LokiLabelValue(stored.record, label.field);
     collector::ReplaceInvalidUtf8(value);  // as StreamLabels() sends it
     if (value.size() > kLokiMaxLabelValueBytes) {
@@ -324,76 +559,107 @@ absl::StatusOr<size_t> LokiEncoder::Measure(const collector::StoredRecord& store
                                                      kLokiMaxLabelValueBytes));
     }
   }
-  const std::string line = Line(stored.record);
-  if (line.size() > config_.max_line_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "line of ", line.size(), " bytes is over max_line_bytes (", config_.max_line_bytes, ")"));
+  // The entry is serialized now and kept for Encode().
+  const size_t begin = measured_.bytes().size();
+  const EntryText text = AppendRequestEntry(stored.record, time_ns, measured_.bytes());
+  if (text.line_size > config_.max_line_bytes) {
+    measured_.Drop(begin);
+    return absl::InvalidArgumentError(absl::StrCat("line of ", text.line_size,
+                                                   " bytes is over max_line_bytes (",
+                                                   config_.max_line_bytes, ")"));
   }
-  size_t bytes = line.size() + 24;  // the line, the timestamp and the entry's tags
-  for (const auto& [name, value] : Metadata(stored.record)) bytes += PairBytes(name, value);
-  return bytes;
+  measured_.Keep(stored.key, Fingerprint(stored, time_ns), text.repaired ? kRepaired : 0, begin);
+  return text.estimate;
 }
 
 absl::StatusOr<collector::Payload> LokiEncoder::Encode(
     std::span<const collector::StoredRecord> records) {
+  measured_.Encoded();
   struct Entry {
     uint64_t time_ns;
-    size_t index;  // key order, to keep ties stable
+    uint32_t stream;
+    // Its bytes: [begin, end) of entry_bytes_, or of the measured entry when there is one.
+    const MeasuredEntries::Entry* measured;
+    size_t begin;
+    size_t end;
   };
-  std::map<std::string, std::vector<Entry>> streams;
-  std::vector<bool> repaired(records.size(), false);
-  // Received log records, built once: index in `records` -> entry.
-  std::map<size_t, ReceivedEntry> received;
-  for (size_t i = 0; i < records.size(); ++i) {
-    if (records[i].record.has_received_log()) {
-      ReceivedEntry entry = Received(records[i].record.received_log());
-      streams[entry.labels].push_back({LokiEntryTimeNanos(records[i]), i});
-      repaired[i] = entry.repaired;
-      received.emplace(i, std::move(entry));
-      continue;
-    }
-    bool labels_repaired = false;
-    streams[StreamLabels(records[i].record, &labels_repaired)].push_back(
-        {LokiEntryTimeNanos(records[i]), i});
-    repaired[i] = labels_repaired;
-  }
-  logproto::PushRequest request;
-  for (auto& [labels, entries] : streams) {
-    std::stable_sort(entries.begin(), entries.end(),
-                     [](const Entry& a, const Entry& b) { return a.time_ns < b.time_ns; });
-    logproto::StreamAdapter* stream = request.add_streams();
-    stream->set_labels(labels);
-    for (const Entry& entry : entries) {
-      const meshtel::v1::RequestRecord& record = records[entry.index].record;
-      logproto::EntryAdapter* out = stream->add_entries();
-      out->mutable_timestamp()->set_seconds(static_cast<int64_t>(entry.time_ns / 1000000000));
-      out->mutable_timestamp()->set_nanos(static_cast<int32_t>(entry.time_ns % 1000000000));
-      if (auto it = received.find(entry.index); it != received.end()) {
-        out->set_line(std::move(it->second.line));
-        for (auto& [name, value] : it->second.metadata) {
-          logproto::LabelPairAdapter* pair = out->add_structuredmetadata();
-          pair->set_name(std::move(name));
-          pair->set_value(std::move(value));
+  std::vector<Entry> entries;
+  entries.reserve(records.size());
+  streams_.clear();
+  labels_index_.clear();
+  key_index_.clear();
+  entry_bytes_.clear();
+  for (const collector::StoredRecord& stored : records) {
+    Entry entry{LokiEntryTimeNanos(stored), 0, nullptr, 0, 0};
+    bool repaired = false;
+    if (stored.record.has_received_log()) {
+      ReceivedEntry received = Received(stored.record.received_log());
+      entry.stream = StreamOf(std::move(received.labels));
+      repaired = received.repaired;
+      entry.begin = entry_bytes_.size();
+      AppendTimestamp(entry.time_ns, entry_bytes_);
+      AppendString(kEntryLine, received.line, entry_bytes_);
+      for (const auto& [name, value] : received.metadata) AppendPair(name, value, entry_bytes_);
+      entry.end = entry_bytes_.size();
+    } else {
+      entry.stream = RequestStream(stored.record, &repaired);
+      entry.measured = measured_.empty()
+                           ? nullptr
+                           : measured_.Find(stored.key, Fingerprint(stored, entry.time_ns));
+      if (entry.measured != nullptr) {
+        if ((entry.measured->flags & kRepaired) != 0) repaired = true;
+      } else {
+        entry.begin = entry_bytes_.size();
+        if (AppendRequestEntry(stored.record, entry.time_ns, entry_bytes_).repaired) {
+          repaired = true;
         }
-        if (repaired[entry.index]) ++repaired_entries_;
-        continue;
+        entry.end = entry_bytes_.size();
       }
-      bool entry_repaired = false;
-      out->set_line(Line(record, &entry_repaired));
-      for (auto& [name, value] : Metadata(record, &entry_repaired)) {
-        logproto::LabelPairAdapter* pair = out->add_structuredmetadata();
-        pair->set_name(std::move(name));
-        pair->set_value(std::move(value));
-      }
-      if (entry_repaired || repaired[entry.index]) ++repaired_entries_;
     }
+    if (repaired) ++repaired_entries_;
+    entries.push_back(entry);
   }
-  std::string serialized;
-  if (!request.SerializeToString(&serialized)) {
-    return absl::InternalError("the Loki push request did not serialize");
+  // Streams in labels order; within a stream, entries in time order (ties keep key order).
+  std::vector<uint32_t> order(streams_.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [this](uint32_t a, uint32_t b) { return streams_[a] < streams_[b]; });
+  std::vector<uint32_t> rank(streams_.size());
+  for (uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
+  std::stable_sort(entries.begin(), entries.end(), [&rank](const Entry& a, const Entry& b) {
+    if (rank[a.stream] != rank[b.stream]) return rank[a.stream] < rank[b.stream];
+    return a.time_ns < b.time_ns;
+  });
+  const auto bytes_of = [this](const Entry& entry) {
+    return entry.measured != nullptr
+               ? measured_.BytesOf(*entry.measured)
+               : std::string_view(entry_bytes_).substr(entry.begin, entry.end - entry.begin);
+  };
+  // Each stream's size first (a length-delimited field), then its bytes.
+  serialized_.clear();
+  for (size_t first = 0; first < entries.size();) {
+    const uint32_t stream = entries[first].stream;
+    size_t last = first;
+    const std::string& labels = streams_[stream];
+    size_t size = 1 + VarintSize(labels.size()) + labels.size();
+    for (; last < entries.size() && entries[last].stream == stream; ++last) {
+      const size_t entry_size = bytes_of(entries[last]).size();
+      size += 1 + VarintSize(entry_size) + entry_size;
+    }
+    serialized_.reserve(serialized_.size() + 1 + VarintSize(size) + size);
+    serialized_.push_back(kPushStreams);
+    AppendVarint(size, serialized_);
+    AppendString(kStreamLabels, labels, serialized_);
+    for (size_t i = first; i < last; ++i) {
+      const std::string_view entry = bytes_of(entries[i]);
+      serialized_.push_back(kStreamEntries);
+      AppendVarint(entry.size(), serialized_);
+      serialized_.append(entry);
+    }
+    first = last;
   }
   collector::Payload payload;
-  snappy::Compress(serialized.data(), serialized.size(), &payload.body);
+  snappy::Compress(serialized_.data(), serialized_.size(), &payload.body);
   payload.content_type = "application/x-protobuf";
   payload.entries = records.size();
   return payload;

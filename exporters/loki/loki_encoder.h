@@ -41,8 +41,13 @@
 // Not checked (Loki may still answer 400 for them): an entry more than Loki's out-of-order window
 // (1 h) behind the newest one Loki already has for its stream (that depends on what Loki holds).
 //
+// Encode() writes the protobuf wire form itself (the same bytes logproto::PushRequest would
+// serialize to). Each entry Measure() accepted is kept, already serialized, until the next
+// batch is measured (MeasuredEntries), so that Encode() does not render its line again.
+//
 // Threading: one thread at a time (the exporter's delivery thread). Ownership: keeps copies of
-// its config and format; reads records only during a call.
+// its config and format; reads records only during a call; keeps scratch buffers and the entries
+// of the batch being measured between calls.
 
 #include <cstddef>
 #include <cstdint>
@@ -51,10 +56,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "collector/delivery/exporter.h"
 #include "collector/logs/access_log_format.h"
 #include "collector/logs/access_log_routing.h"
+#include "exporters/common/measured_entries.h"
 #include "exporters/loki/loki_exporter.h"
 #include "meshtel/v1/record.pb.h"
 
@@ -124,10 +131,42 @@ class LokiEncoder : public collector::Encoder {
   ReceivedEntry Received(const meshtel::v1::LogEntry& entry) const;
 
  private:
+  struct EntryText {
+    bool repaired = false;  // the line or a metadata value had invalid UTF-8
+    size_t line_size = 0;
+    size_t estimate = 0;  // what Measure() returns for it
+  };
+  // Appends the serialized EntryAdapter of request record `record` (time `time_ns`) to `out`.
+  EntryText AppendRequestEntry(const meshtel::v1::RequestRecord& record, uint64_t time_ns,
+                               std::string& out);
+  // The stream (index in streams_) of request record `record`; sets *repaired when a label
+  // value had invalid UTF-8.
+  uint32_t RequestStream(const meshtel::v1::RequestRecord& record, bool* repaired);
+  // The stream with this labels string (added when new).
+  uint32_t StreamOf(std::string labels);
+
   LokiConfig config_;
   collector::AccessLogLines lines_;
   std::string exporter_;
   uint64_t repaired_entries_ = 0;
+
+  // The serialized entries of the batch being measured (flag kRepaired: the line or metadata
+  // had invalid UTF-8).
+  MeasuredEntries measured_;
+
+  // Scratch, reused between calls.
+  struct KeyedStream {
+    uint32_t stream = 0;
+    bool repaired = false;  // a label value had invalid UTF-8
+  };
+  std::vector<std::string> streams_;                         // labels strings
+  absl::flat_hash_map<std::string, uint32_t> labels_index_;  // labels string -> streams_ index
+  absl::flat_hash_map<std::string, KeyedStream> key_index_;  // request label values -> stream
+  std::string stream_key_;
+  std::string line_;
+  std::string metadata_value_;
+  std::string entry_bytes_;
+  std::string serialized_;
 };
 
 }  // namespace meshtel::exporters

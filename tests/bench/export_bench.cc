@@ -11,16 +11,19 @@
 // Afterwards the receivers' contents are checked (every line there, nothing it could not decode).
 //
 // Cases (--cases, in this order by default):
-//   loki       LokiReceiver (tests/support): keeps every push and decodes it twice (the project's
-//              schema, then the official Loki schema when ../shared has it, compared field by
-//              field);
+//   loki       LokiReceiver (tests/support): decodes every push twice (the project's schema, then
+//              the official Loki schema when ../shared has it, compared field by field) and
+//              counts its lines, keeping no push (LokiReceiver::Options::keep_pushes false);
 //   loki-bare  the same exporter against a TestHttpServer that answers 204 without decoding: the
 //              exporter's rate with the receiver's work taken out;
-//   fluentd    FluentdReceiver (tests/support): decodes and keeps every event, acks each chunk;
+//   fluentd    FluentdReceiver (tests/support): checks every event ([time, map], each value
+//              well-formed msgpack) and counts it, keeping none (FluentdReceiver::Options::
+//              keep_events false), acks each chunk;
 //   both       loki and fluentd at once (two delivery threads): each one's own rate.
 // For each case the CPU time of each thread started for it is read from /proc/self/task, so the
-// table says how busy the receiver's thread and the delivery threads were: a thread near 100 % of
-// the wall time bounds the case.
+// table says how busy the receiver's thread and the delivery threads were (a thread near 100 % of
+// the wall time bounds the case) and how much CPU each needed per line (the steadier figure on a
+// loaded machine).
 //
 //   isolation  (not in the default list; needs no filled store) what a stalled Fluentd costs the
 //              others: an in-process Collector (gRPC ingest, store, delivery engine) with a Loki
@@ -138,6 +141,17 @@ std::string Percentages(const std::vector<double>& cpu, double wall) {
     text += fmt::format("{}{:.0f} %", text.empty() ? "" : ", ", 100 * seconds / wall);
   }
   return text.empty() ? "< 1 %" : text;
+}
+
+// CPU µs per line of each thread that was busy at least 1 % of the wall time.
+std::string MicrosPerLine(const std::vector<double>& cpu, double wall, uint64_t lines) {
+  std::string text;
+  for (double seconds : cpu) {
+    if (seconds < 0.01 * wall) continue;
+    text += fmt::format("{}{:.2f} µs", text.empty() ? "" : ", ",
+                        1e6 * seconds / static_cast<double>(lines));
+  }
+  return text.empty() ? "(idle)" : text;
 }
 
 void Fill(const Options& options) {
@@ -271,6 +285,9 @@ std::vector<Measured> Deliver(const Options& options, const std::vector<Target>&
   std::printf("  %s: receiver threads busy %s of the %.2f s; delivery threads %s\n",
               case_name.c_str(), Percentages(receiver_cpu, wall).c_str(), wall,
               Percentages(engine_cpu, wall).c_str());
+  std::printf("  %s: CPU per line: receiver threads %s; delivery threads %s\n", case_name.c_str(),
+              MicrosPerLine(receiver_cpu, wall, options.records).c_str(),
+              MicrosPerLine(engine_cpu, wall, options.records).c_str());
   return measured;
 }
 
@@ -283,23 +300,31 @@ std::string FluentdSettings(uint16_t port, const std::string& format) {
 
 // Every line reached the Loki receiver, decoded alike by both schemas.
 std::string CheckLoki(const meshtel::testing::LokiReceiver& receiver, uint64_t expected) {
-  uint64_t lines = 0;
-  size_t official = 0;
-  for (const meshtel::testing::LokiPush& push : receiver.Pushes()) {
-    if (!push.decode_error.empty()) return "decode error: " + push.decode_error;
-    if (!push.official_mismatches.empty()) return "official: " + push.official_mismatches[0];
-    if (push.official_checked) ++official;
-    for (const auto& stream : push.request.streams()) lines += stream.entries_size();
-  }
-  if (lines != expected)
-    return fmt::format("{} lines at the receiver, {} expected", lines, expected);
-  return fmt::format("ok ({} lines, {} pushes, {} checked with the official schema)", lines,
-                     receiver.Pushes().size(), official);
+  const meshtel::testing::LokiSummary summary = receiver.Summary();
+  if (summary.decode_errors != 0) return "decode error: " + summary.first_decode_error;
+  if (summary.mismatched != 0) return "official: " + summary.first_mismatch;
+  if (summary.lines != expected)
+    return fmt::format("{} lines at the receiver, {} expected", summary.lines, expected);
+  return fmt::format("ok ({} lines, {} pushes, {} checked with the official schema)", summary.lines,
+                     summary.pushes, summary.official_checked);
+}
+
+// The test receivers as the benchmark runs them: checking and counting, keeping nothing.
+meshtel::testing::LokiReceiver::Options CountingLoki() {
+  meshtel::testing::LokiReceiver::Options options;
+  options.keep_pushes = false;
+  return options;
+}
+
+meshtel::testing::FluentdReceiver::Options CountingFluentd() {
+  meshtel::testing::FluentdReceiver::Options options;
+  options.keep_events = false;
+  return options;
 }
 
 std::string CheckFluentd(const meshtel::testing::FluentdReceiver& receiver, uint64_t expected) {
   if (!receiver.errors().empty()) return "receiver error: " + receiver.errors()[0];
-  const size_t events = receiver.events().size();
+  const size_t events = receiver.event_count();
   if (events != expected)
     return fmt::format("{} events at the receiver, {} expected", events, expected);
   return fmt::format("ok ({} events, {} requests)", events, receiver.requests().size());
@@ -503,7 +528,7 @@ int main(int argc, char** argv) {
     const std::set<int> before_receivers = Tids();
     const std::string suffix = std::to_string(run);
     if (case_name == "loki") {
-      meshtel::testing::LokiReceiver loki;
+      meshtel::testing::LokiReceiver loki(CountingLoki());
       const auto measured = Deliver(
           options, {{ExporterEntry("loki-" + suffix, "loki", LokiSettings(loki.url())), "loki"}},
           before_receivers, case_name);
@@ -520,7 +545,7 @@ int main(int argc, char** argv) {
       lines.push_back({"Loki → HTTP server answering 204, no decoding", measured[0].seconds,
                        measured[0].delivered, "not checked (nothing decoded)"});
     } else if (case_name == "fluentd") {
-      meshtel::testing::FluentdReceiver fluentd;
+      meshtel::testing::FluentdReceiver fluentd(CountingFluentd());
       const auto measured =
           Deliver(options,
                   {{ExporterEntry("fluentd-" + suffix, "fluentd",
@@ -531,8 +556,8 @@ int main(int argc, char** argv) {
                        measured[0].seconds, measured[0].delivered,
                        CheckFluentd(fluentd, options.records)});
     } else if (case_name == "both") {
-      meshtel::testing::LokiReceiver loki;
-      meshtel::testing::FluentdReceiver fluentd;
+      meshtel::testing::LokiReceiver loki(CountingLoki());
+      meshtel::testing::FluentdReceiver fluentd(CountingFluentd());
       const auto measured =
           Deliver(options,
                   {{ExporterEntry("loki-" + suffix, "loki", LokiSettings(loki.url())), "loki"},

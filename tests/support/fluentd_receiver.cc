@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <array>
+#include <iterator>
 #include <optional>
 #include <utility>
 
@@ -20,6 +21,7 @@ namespace {
 
 namespace asio = boost::asio;
 using exporters::fluentd::DecodeMsgpack;
+using exporters::fluentd::MsgpackObjectSize;
 using exporters::fluentd::MsgpackValue;
 using exporters::fluentd::MsgpackWriter;
 using tcp = asio::ip::tcp;
@@ -76,6 +78,61 @@ asio::awaitable<std::optional<MsgpackValue>> ReadObject(tcp::socket& socket, std
   }
 }
 
+// Reads an array (map) header at data[pos]: its element (pair) count; false when it is not one.
+bool ContainerHeader(std::string_view data, size_t& pos, bool map, uint32_t& count) {
+  if (pos >= data.size()) return false;
+  const auto tag = static_cast<uint8_t>(data[pos]);
+  const uint8_t fix = map ? 0x80 : 0x90;
+  const uint8_t wide = map ? 0xde : 0xdc;
+  if ((tag & 0xf0) == fix) {
+    count = tag & 0x0f;
+    pos += 1;
+    return true;
+  }
+  const size_t bytes = tag == wide ? 2 : tag == wide + 1 ? 4 : 0;
+  if (bytes == 0 || data.size() - pos < 1 + bytes) return false;
+  count = 0;
+  for (size_t i = 1; i <= bytes; ++i) count = (count << 8) | static_cast<uint8_t>(data[pos + i]);
+  pos += 1 + bytes;
+  return true;
+}
+
+// Checks one packed entry [time, record] at the front of `data` without building it: an
+// EventTime or integer time, a map with str keys, every value well-formed. Returns its length
+// and the time, or an error.
+absl::StatusOr<size_t> CheckEntry(std::string_view data, bool& event_time) {
+  const auto bad = [] { return absl::InvalidArgumentError("an entry is not [time, record]"); };
+  size_t pos = 0;
+  uint32_t count = 0;
+  if (!ContainerHeader(data, pos, /*map=*/false, count) || count != 2) return bad();
+  if (pos >= data.size()) return bad();
+  const auto time_tag = static_cast<uint8_t>(data[pos]);
+  if (time_tag == 0xd7 && data.size() - pos >= 10 && data[pos + 1] == 0) {
+    event_time = true;
+    pos += 10;
+  } else if (time_tag <= 0x7f || (time_tag >= 0xcc && time_tag <= 0xcf)) {
+    event_time = false;
+    absl::StatusOr<size_t> size = MsgpackObjectSize(data.substr(pos));
+    if (!size.ok()) return size.status();
+    pos += *size;
+  } else {
+    return absl::InvalidArgumentError("an entry's time is neither EventTime nor an integer");
+  }
+  if (!ContainerHeader(data, pos, /*map=*/true, count)) return bad();
+  for (uint32_t i = 0; i < 2 * count; ++i) {
+    if (i % 2 == 0) {
+      const auto key_tag = pos < data.size() ? static_cast<uint8_t>(data[pos]) : 0;
+      if ((key_tag & 0xe0) != 0xa0 && (key_tag < 0xd9 || key_tag > 0xdb)) {
+        return absl::InvalidArgumentError("a record key is not a str");
+      }
+    }
+    absl::StatusOr<size_t> size = MsgpackObjectSize(data.substr(pos));
+    if (!size.ok()) return size.status();
+    pos += *size;
+  }
+  return pos;
+}
+
 asio::awaitable<bool> WriteAll(tcp::socket& socket, const std::string& data) {
   boost::system::error_code ec;
   co_await asio::async_write(socket, asio::buffer(data),
@@ -109,6 +166,11 @@ void FluentdReceiver::set_ack_mode(AckMode mode) {
 std::vector<FluentdReceiver::Event> FluentdReceiver::events() const {
   std::lock_guard lock(mutex_);
   return events_;
+}
+
+size_t FluentdReceiver::event_count() const {
+  std::lock_guard lock(mutex_);
+  return event_count_;
 }
 
 std::vector<FluentdReceiver::Request> FluentdReceiver::requests() const {
@@ -240,7 +302,7 @@ asio::awaitable<void> FluentdReceiver::Serve(tcp::socket socket) {
   }
 }
 
-std::string FluentdReceiver::Record(const MsgpackValue& request) {
+std::string FluentdReceiver::Record(MsgpackValue& request) {
   if (request.type != MsgpackValue::Type::kArray || request.array.size() < 2 ||
       !request.array[0].is_str()) {
     Error("request: not an array starting with a tag");
@@ -248,29 +310,46 @@ std::string FluentdReceiver::Record(const MsgpackValue& request) {
   }
   Request seen;
   seen.tag = request.array[0].bytes;
-  std::vector<MsgpackValue> entries;  // each [time, record]
-  const MsgpackValue& second = request.array[1];
+  std::vector<MsgpackValue> entries;  // each [time, record] (kept events only)
+  size_t entry_count = 0;
+  std::vector<Event> events;
+  MsgpackValue& second = request.array[1];
   size_t option_index = 2;
   if (second.type == MsgpackValue::Type::kArray) {
     seen.mode = "Forward";
-    entries = second.array;
+    entries = std::move(second.array);
   } else if (IsBytes(second)) {
-    std::string packed = second.bytes;
+    std::string inflated;
+    std::string_view packed = second.bytes;
     seen.mode = "PackedForward";
     if (request.array.size() > 2) {
       const MsgpackValue* compressed = request.array[2].Find("compressed");
       if (compressed != nullptr && compressed->bytes == "gzip") {
         seen.mode = "CompressedPackedForward";
-        absl::StatusOr<std::string> inflated =
+        absl::StatusOr<std::string> decompressed =
             meshtel::common::GzipDecompress(packed, size_t{1} << 32);
-        if (!inflated.ok()) {
-          Error("request: the compressed entries are not gzip: " + inflated.status().ToString());
+        if (!decompressed.ok()) {
+          Error("request: the compressed entries are not gzip: " +
+                decompressed.status().ToString());
           return "";
         }
-        packed = *std::move(inflated);
+        inflated = *std::move(decompressed);
+        packed = inflated;
       }
     }
     while (!packed.empty()) {
+      if (!options_.keep_events) {
+        // Checked and counted, not built.
+        bool event_time = false;
+        absl::StatusOr<size_t> size = CheckEntry(packed, event_time);
+        if (!size.ok()) {
+          Error("request: packed entries: " + std::string(size.status().message()));
+          return "";
+        }
+        ++entry_count;
+        packed.remove_prefix(*size);
+        continue;
+      }
       size_t consumed = 0;
       absl::StatusOr<MsgpackValue> entry = DecodeMsgpack(packed, consumed);
       if (!entry.ok()) {
@@ -278,7 +357,7 @@ std::string FluentdReceiver::Record(const MsgpackValue& request) {
         return "";
       }
       entries.push_back(*std::move(entry));
-      packed.erase(0, consumed);
+      packed.remove_prefix(consumed);
     }
   } else {
     seen.mode = "Message";
@@ -292,11 +371,14 @@ std::string FluentdReceiver::Record(const MsgpackValue& request) {
     entries.push_back(std::move(entry));
     option_index = 3;
   }
-  if (request.array.size() > option_index) seen.option = request.array[option_index];
-  seen.entries = entries.size();
+  if (request.array.size() > option_index) {
+    seen.option = std::move(request.array[option_index]);
+  }
+  entry_count += entries.size();
+  seen.entries = entry_count;
 
-  std::vector<Event> events;
-  for (const MsgpackValue& entry : entries) {
+  events.reserve(entries.size());
+  for (MsgpackValue& entry : entries) {
     if (entry.type != MsgpackValue::Type::kArray || entry.array.size() != 2 ||
         entry.array[1].type != MsgpackValue::Type::kMap) {
       Error("request: an entry is not [time, record]");
@@ -304,7 +386,6 @@ std::string FluentdReceiver::Record(const MsgpackValue& request) {
     }
     Event event;
     event.tag = seen.tag;
-    event.record = entry.array[1];
     const MsgpackValue& time = entry.array[0];
     if (time.type == MsgpackValue::Type::kExt && time.ext_type == 0 && time.bytes.size() == 8) {
       event.event_time = true;
@@ -319,16 +400,21 @@ std::string FluentdReceiver::Record(const MsgpackValue& request) {
       Error("request: an entry's time is neither EventTime nor an integer");
       return "";
     }
+    event.record = std::move(entry.array[1]);
     events.push_back(std::move(event));
   }
   const MsgpackValue* size = seen.option.Find("size");
-  if (size != nullptr && size->AsInt() != static_cast<int64_t>(entries.size())) {
+  if (size != nullptr && size->AsInt() != static_cast<int64_t>(entry_count)) {
     Error("request: option size does not match the entries");
   }
   const MsgpackValue* chunk = seen.option.Find("chunk");
   std::string chunk_id = chunk != nullptr && IsBytes(*chunk) ? chunk->bytes : "";
   std::lock_guard lock(mutex_);
-  events_.insert(events_.end(), events.begin(), events.end());
+  event_count_ += entry_count;
+  if (options_.keep_events) {
+    events_.insert(events_.end(), std::make_move_iterator(events.begin()),
+                   std::make_move_iterator(events.end()));
+  }
   requests_.push_back(std::move(seen));
   return chunk_id;
 }

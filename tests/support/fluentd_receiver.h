@@ -7,7 +7,8 @@
 // says. With Options::shared_key it requires the secure-forward handshake on every connection
 // (HELO, checks the PING's digest and, with a username, the password digest; PONG). Protocol
 // faults it sees (bytes that are not msgpack, a `size` that does not match, a refused
-// handshake) are listed in errors().
+// handshake) are listed in errors(). Options::keep_events false checks and counts the events
+// without keeping them (benchmarks).
 //
 // Its decoding is its own: only the msgpack reader (exporters/fluentd/msgpack.h) is shared with
 // the exporter; gzip and SHA-512 are done here with zlib and OpenSSL directly.
@@ -49,6 +50,11 @@ class FluentdReceiver {
     // Non-empty: PONG's digest is computed over this key instead of shared_key (a server that
     // does not hold the client's key).
     std::string pong_key;
+    // False: every event is still checked ([time, map] with an EventTime or integer time, str
+    // keys, every value well-formed msgpack) and counted, but neither decoded into a tree nor
+    // kept: events() stays empty. For benchmarks, where keeping
+    // hundreds of thousands of event trees would cost more than the exporter under test.
+    bool keep_events = true;
   };
 
   struct Event {
@@ -76,6 +82,8 @@ class FluentdReceiver {
   void set_ack_mode(AckMode mode);
 
   std::vector<Event> events() const;
+  // Events received (kept or not).
+  size_t event_count() const;
   std::vector<Request> requests() const;
   std::vector<std::string> errors() const;
   size_t connections() const;
@@ -85,7 +93,7 @@ class FluentdReceiver {
   boost::asio::awaitable<void> Serve(boost::asio::ip::tcp::socket socket);
   boost::asio::awaitable<bool> Handshake(boost::asio::ip::tcp::socket& socket, std::string& buffer);
   // Records the request's events; returns the chunk id to answer, or "" for none.
-  std::string Record(const exporters::fluentd::MsgpackValue& request);
+  std::string Record(exporters::fluentd::MsgpackValue& request);
   void Error(std::string error);
 
   const Options options_;
@@ -97,6 +105,7 @@ class FluentdReceiver {
   mutable std::mutex mutex_;
   AckMode ack_mode_ = AckMode::kAck;  // guarded by mutex_
   std::vector<Event> events_;         // guarded by mutex_
+  size_t event_count_ = 0;            // guarded by mutex_
   std::vector<Request> requests_;     // guarded by mutex_
   std::vector<std::string> errors_;   // guarded by mutex_
   size_t connections_ = 0;            // guarded by mutex_

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "fmt/format.h"
+#include "google/protobuf/arena.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/dynamic_message.h"
@@ -20,66 +21,90 @@ namespace pb = google::protobuf;
 
 namespace {
 
+const pb::FieldDescriptor* Field(const pb::Descriptor* type, const char* name) {
+  const pb::FieldDescriptor* f = type->FindFieldByName(name);
+  if (f == nullptr) std::fprintf(stderr, "official schema: no field %s\n", name);
+  return f;
+}
+
+// The official schema's fields the comparison reads, looked up once per push.
+struct OfficialFields {
+  explicit OfficialFields(const pb::Descriptor* push) {
+    streams = Field(push, "streams");
+    const pb::Descriptor* stream = streams->message_type();
+    labels = Field(stream, "labels");
+    hash = Field(stream, "hash");
+    entries = Field(stream, "entries");
+    const pb::Descriptor* entry = entries->message_type();
+    timestamp = Field(entry, "timestamp");
+    seconds = Field(timestamp->message_type(), "seconds");
+    nanos = Field(timestamp->message_type(), "nanos");
+    line = Field(entry, "line");
+    parsed = Field(entry, "parsed");
+    metadata = Field(entry, "structuredMetadata");
+    name = Field(metadata->message_type(), "name");
+    value = Field(metadata->message_type(), "value");
+  }
+  const pb::FieldDescriptor *streams, *labels, *hash, *entries, *timestamp, *seconds, *nanos, *line,
+      *parsed, *metadata, *name, *value;
+};
+
 // Compares the official decode `official` (a logproto.PushRequest) with `own`, field by field.
 void Compare(const pb::Message& official, const logproto::PushRequest& own,
              std::vector<std::string>& mismatches) {
   const auto note = [&](std::string what) { mismatches.push_back(std::move(what)); };
-  const auto field = [](const pb::Message& m, const char* name) {
-    const pb::FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
-    if (f == nullptr) std::fprintf(stderr, "official schema: no field %s\n", name);
-    return f;
-  };
-  const auto unknown = [&](const pb::Message& m, const std::string& where) {
+  const OfficialFields f(official.GetDescriptor());
+  const auto unknown = [&](const pb::Message& m, const auto& where) {
     if (m.GetReflection()->GetUnknownFields(m).field_count() != 0) {
-      note(fmt::format("{}: fields the official schema does not know", where));
+      note(fmt::format("{}: fields the official schema does not know", where()));
     }
   };
   const pb::Reflection* r = official.GetReflection();
-  unknown(official, "PushRequest");
-  const pb::FieldDescriptor* streams = field(official, "streams");
-  if (r->FieldSize(official, streams) != own.streams_size()) {
-    note(fmt::format("streams: official {} own {}", r->FieldSize(official, streams),
+  unknown(official, [] { return std::string("PushRequest"); });
+  if (r->FieldSize(official, f.streams) != own.streams_size()) {
+    note(fmt::format("streams: official {} own {}", r->FieldSize(official, f.streams),
                      own.streams_size()));
     return;
   }
+  std::string scratch;
   for (int i = 0; i < own.streams_size(); ++i) {
-    const pb::Message& stream = r->GetRepeatedMessage(official, streams, i);
+    const pb::Message& stream = r->GetRepeatedMessage(official, f.streams, i);
     const pb::Reflection* sr = stream.GetReflection();
-    const std::string at = fmt::format("streams[{}]", i);
+    const auto at = [i] { return fmt::format("streams[{}]", i); };
     unknown(stream, at);
-    if (sr->GetString(stream, field(stream, "labels")) != own.streams(i).labels()) {
-      note(at + ".labels differ");
+    if (sr->GetStringReference(stream, f.labels, &scratch) != own.streams(i).labels()) {
+      note(at() + ".labels differ");
     }
-    if (sr->GetUInt64(stream, field(stream, "hash")) != 0) note(at + ".hash is set");
-    const pb::FieldDescriptor* entries = field(stream, "entries");
-    if (sr->FieldSize(stream, entries) != own.streams(i).entries_size()) {
-      note(at + ".entries: counts differ");
+    if (sr->GetUInt64(stream, f.hash) != 0) note(at() + ".hash is set");
+    if (sr->FieldSize(stream, f.entries) != own.streams(i).entries_size()) {
+      note(at() + ".entries: counts differ");
       continue;
     }
     for (int j = 0; j < own.streams(i).entries_size(); ++j) {
       const logproto::EntryAdapter& mine = own.streams(i).entries(j);
-      const pb::Message& entry = sr->GetRepeatedMessage(stream, entries, j);
+      const pb::Message& entry = sr->GetRepeatedMessage(stream, f.entries, j);
       const pb::Reflection* er = entry.GetReflection();
-      const std::string eat = fmt::format("{}.entries[{}]", at, j);
+      const auto eat = [&at, j] { return fmt::format("{}.entries[{}]", at(), j); };
       unknown(entry, eat);
-      const pb::Message& ts = er->GetMessage(entry, field(entry, "timestamp"));
-      if (ts.GetReflection()->GetInt64(ts, field(ts, "seconds")) != mine.timestamp().seconds() ||
-          ts.GetReflection()->GetInt32(ts, field(ts, "nanos")) != mine.timestamp().nanos()) {
-        note(eat + ".timestamp differs");
+      const pb::Message& ts = er->GetMessage(entry, f.timestamp);
+      if (ts.GetReflection()->GetInt64(ts, f.seconds) != mine.timestamp().seconds() ||
+          ts.GetReflection()->GetInt32(ts, f.nanos) != mine.timestamp().nanos()) {
+        note(eat() + ".timestamp differs");
       }
-      if (er->GetString(entry, field(entry, "line")) != mine.line()) note(eat + ".line differs");
-      if (er->FieldSize(entry, field(entry, "parsed")) != 0) note(eat + ".parsed is set");
-      const pb::FieldDescriptor* metadata = field(entry, "structuredMetadata");
-      if (er->FieldSize(entry, metadata) != mine.structuredmetadata_size()) {
-        note(eat + ".structuredMetadata: counts differ");
+      if (er->GetStringReference(entry, f.line, &scratch) != mine.line()) {
+        note(eat() + ".line differs");
+      }
+      if (er->FieldSize(entry, f.parsed) != 0) note(eat() + ".parsed is set");
+      if (er->FieldSize(entry, f.metadata) != mine.structuredmetadata_size()) {
+        note(eat() + ".structuredMetadata: counts differ");
         continue;
       }
       for (int k = 0; k < mine.structuredmetadata_size(); ++k) {
-        const pb::Message& pair = er->GetRepeatedMessage(entry, metadata, k);
+        const pb::Message& pair = er->GetRepeatedMessage(entry, f.metadata, k);
         const pb::Reflection* pr = pair.GetReflection();
-        if (pr->GetString(pair, field(pair, "name")) != mine.structuredmetadata(k).name() ||
-            pr->GetString(pair, field(pair, "value")) != mine.structuredmetadata(k).value()) {
-          note(fmt::format("{}.structuredMetadata[{}] differs", eat, k));
+        if (pr->GetString(pair, f.name) != mine.structuredmetadata(k).name() ||
+            pr->GetString(pair, f.value) != mine.structuredmetadata(k).value()) {
+          note(fmt::format("{}.structuredMetadata[{}] differs", eat(), k));
         }
       }
     }
@@ -92,8 +117,9 @@ std::string OfficialLokiSchemaUnavailableReason() {
   return NewOfficialMessage("logproto.PushRequest").unavailable;
 }
 
-LokiReceiver::LokiReceiver()
-    : server_([this](const TestHttpRequest& request) { return Handle(request); }) {}
+LokiReceiver::LokiReceiver(Options options)
+    : options_(options),
+      server_([this](const TestHttpRequest& request) { return Handle(request); }) {}
 
 void LokiReceiver::Answer(int status, std::vector<std::pair<std::string, std::string>> headers,
                           std::string body) {
@@ -114,32 +140,58 @@ std::vector<LokiPush> LokiReceiver::Pushes() const {
   return pushes_;
 }
 
+LokiSummary LokiReceiver::Summary() const {
+  std::lock_guard lock(mutex_);
+  return summary_;
+}
+
 std::string LokiReceiver::url() const {
   return fmt::format("http://127.0.0.1:{}/loki/api/v1/push", port());
 }
 
 TestHttpReply LokiReceiver::Handle(const TestHttpRequest& request) {
   LokiPush push;
-  push.target = request.target;
-  push.headers = request.headers;
-  push.body = request.body;
+  // Decoded into an arena when the push is not kept (the same decode, fewer allocations).
+  pb::Arena arena;
+  logproto::PushRequest* own = options_.keep_pushes
+                                   ? &push.request
+                                   : pb::Arena::CreateMessage<logproto::PushRequest>(&arena);
+  if (options_.keep_pushes) {
+    push.target = request.target;
+    push.headers = request.headers;
+    push.body = request.body;
+  }
   std::string serialized;
   if (!snappy::Uncompress(request.body.data(), request.body.size(), &serialized)) {
     push.decode_error = "the body is not snappy block format";
-  } else if (!push.request.ParseFromString(serialized)) {
+  } else if (!own->ParseFromString(serialized)) {
     push.decode_error = "the body is not a PushRequest (project subset)";
   } else if (OfficialMessage official = NewOfficialMessage("logproto.PushRequest");
              official.unavailable.empty()) {
     push.official_checked = true;
-    if (!official.message->ParseFromString(serialized)) {
+    pb::Message* decoded = official.message->New(&arena);
+    if (!decoded->ParseFromString(serialized)) {
       push.official_mismatches.push_back("the official schema does not parse the body");
     } else {
-      Compare(*official.message, push.request, push.official_mismatches);
+      Compare(*decoded, *own, push.official_mismatches);
     }
+  }
+  uint64_t lines = 0;
+  if (push.decode_error.empty()) {
+    for (const logproto::StreamAdapter& stream : own->streams()) lines += stream.entries_size();
   }
   std::lock_guard lock(mutex_);
   push.answered = reply_.hang ? 0 : reply_.status;
-  pushes_.push_back(std::move(push));
+  ++summary_.pushes;
+  summary_.lines += lines;
+  if (push.official_checked) ++summary_.official_checked;
+  if (!push.decode_error.empty() && summary_.decode_errors++ == 0) {
+    summary_.first_decode_error = push.decode_error;
+  }
+  if (!push.official_mismatches.empty() && summary_.mismatched++ == 0) {
+    summary_.first_mismatch = push.official_mismatches.front();
+  }
+  if (options_.keep_pushes) pushes_.push_back(std::move(push));
   return reply_;
 }
 

@@ -7,6 +7,9 @@
 // schema does not know, is listed in LokiPush::official_mismatches.
 //
 // The answer is set with Answer() (default 204) or Hang().
+// Options::keep_pushes false keeps no push (Pushes() stays empty) but still decodes and compares
+// each one: Summary() counts them, their lines, and the first error and mismatch seen. For
+// benchmarks, where keeping every push would cost more than the exporter under test.
 // Threading: the receiver's IO thread records pushes; tests read them with Pushes() from any
 // thread.
 
@@ -37,9 +40,25 @@ struct LokiPush {
 // it can. The descriptor set is compiled once per process.
 std::string OfficialLokiSchemaUnavailableReason();
 
+// What the receiver saw, over every push (kept or not).
+struct LokiSummary {
+  uint64_t pushes = 0;
+  uint64_t lines = 0;             // entries over every stream of every decoded push
+  uint64_t official_checked = 0;  // pushes the official decode ran on
+  uint64_t decode_errors = 0;     // pushes with a decode_error
+  uint64_t mismatched = 0;        // pushes with official_mismatches
+  std::string first_decode_error;
+  std::string first_mismatch;
+};
+
 class LokiReceiver {
  public:
-  LokiReceiver();
+  struct Options {
+    bool keep_pushes = true;
+  };
+
+  explicit LokiReceiver(Options options);
+  LokiReceiver() : LokiReceiver(Options{}) {}
 
   // Answer every push with `status`, these headers and this body.
   void Answer(int status, std::vector<std::pair<std::string, std::string>> headers = {},
@@ -48,6 +67,7 @@ class LokiReceiver {
   void Hang();
 
   std::vector<LokiPush> Pushes() const;
+  LokiSummary Summary() const;
   uint16_t port() const { return server_.port(); }
   // http://127.0.0.1:<port>/loki/api/v1/push
   std::string url() const;
@@ -55,9 +75,11 @@ class LokiReceiver {
  private:
   TestHttpReply Handle(const TestHttpRequest& request);
 
+  const Options options_;
   mutable std::mutex mutex_;
   TestHttpReply reply_;           // guarded by mutex_
   std::vector<LokiPush> pushes_;  // guarded by mutex_
+  LokiSummary summary_;           // guarded by mutex_
   TestHttpServer server_;         // last: stops before the rest goes
 };
 

@@ -9,6 +9,7 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "collector/logs/iso_time.h"
 #include "gtest/gtest.h"
 
 namespace meshtel::collector {
@@ -457,6 +458,21 @@ TEST(AccessLogFormatTest, AddressesWithoutPortsHaveNoPortPart) {
 }
 
 // ---- START_TIME ------------------------------------------------------------------------------
+
+TEST(AppendIsoTimeMillisTest, AgreesWithAbslFormatTime) {
+  std::mt19937_64 random(7);
+  std::vector<uint64_t> times = {0, 1709164800'999000000 /* 2024-02-29 */,
+                                 4107542400'000000001 /* 2100-03-01 */, 1787220000'123456789};
+  for (int i = 0; i < 1000; ++i) times.push_back(random() % 8'000'000'000'000'000'000u);
+  for (uint64_t nanos : times) {
+    std::string mine = "x";
+    AppendIsoTimeMillis(mine, nanos);
+    EXPECT_EQ(mine, "x" + absl::FormatTime("%Y-%m-%d%ET%H:%M:%E3SZ",
+                                           absl::FromUnixNanos(static_cast<int64_t>(nanos)),
+                                           absl::UTCTimeZone()))
+        << nanos;
+  }
+}
 
 TEST(AccessLogFormatTest, CustomStartTimeFormats) {
   const RequestRecord record = ExampleRecord();  // 2026-08-20T10:00:00.123456789Z

@@ -84,5 +84,22 @@ TEST(JsonEscapeTest, ReplaceInvalidUtf8KeepsValidTextAndReplacesPerByte) {
   EXPECT_EQ(surrogate, r + r + r);
 }
 
+// ASCII is skipped eight bytes at a time: a bad byte or a valid sequence at any offset of a long
+// line is still seen.
+TEST(JsonEscapeTest, ReplaceInvalidUtf8FindsBytesAtEveryOffset) {
+  const std::string r(kReplacement);
+  for (size_t at = 0; at < 40; ++at) {
+    std::string line(40, 'a');
+    line[at] = '\xFF';
+    EXPECT_TRUE(ReplaceInvalidUtf8(line)) << at;
+    EXPECT_EQ(line, std::string(at, 'a') + r + std::string(39 - at, 'a'));
+    std::string valid = std::string(at, 'b') + "\xC3\xA9" + std::string(40, 'b');
+    EXPECT_FALSE(ReplaceInvalidUtf8(valid)) << at;
+    std::string cut = std::string(at, 'c') + "\xE2\x82";
+    EXPECT_TRUE(ReplaceInvalidUtf8(cut)) << at;
+    EXPECT_EQ(cut, std::string(at, 'c') + r + r);
+  }
+}
+
 }  // namespace
 }  // namespace meshtel::collector

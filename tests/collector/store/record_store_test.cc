@@ -170,6 +170,48 @@ TEST_F(RecordStoreTest, AppendedRecordsReadBackInKeyOrderWithGrowingKeys) {
   EXPECT_TRUE(spans->empty());
 }
 
+// ReadInto reuses the vector's records (a reader reading again and again) and reads what Read
+// reads; Count can say the last key it counted.
+TEST_F(RecordStoreTest, ReadIntoReusesTheRecordsAndCountSaysWhereItStopped) {
+  const std::string dir = testing::MakeTempDir("store");
+  auto store = Open(Config(dir));
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 1, 0, 6), {1, 0}).ok());
+  const std::vector<StoredRecord> all = ReadAll(**store);
+  ASSERT_EQ(all.size(), 6u);
+
+  std::vector<StoredRecord> records(8);
+  records[3].record.set_user_agent("left from before");  // a field the stored records lack
+  records[7].record.set_path("/untouched");
+  auto read = (*store)->ReadInto(RecordFamily::kLogs, StoreKey{}, kEnd, 4, records);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(*read, 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(records[i].key, all[i].key);
+    EXPECT_EQ(records[i].record.path(), "/" + std::to_string(i));
+    EXPECT_EQ(records[i].record.user_agent(), "");
+  }
+  EXPECT_EQ(records[7].record.path(), "/untouched");  // past n: left as it was
+  // Past the end of a short vector it grows; what is left after the cursor comes back.
+  std::vector<StoredRecord> small(1);
+  read = (*store)->ReadInto(RecordFamily::kLogs, all[2].key, kEnd, 100, small);
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(*read, 3u);
+  ASSERT_GE(small.size(), 3u);
+  EXPECT_EQ(small[0].record.path(), "/3");
+  EXPECT_EQ(small[2].record.path(), "/5");
+
+  StoreKey last;
+  auto count = (*store)->Count(RecordFamily::kLogs, all[1].key, kEnd, 3, &last);
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 3u);
+  EXPECT_EQ(last, all[4].key);
+  count = (*store)->Count(RecordFamily::kLogs, all[5].key, kEnd, 3, &last);
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 0u);
+  EXPECT_EQ(last, all[5].key);  // none counted: where it started
+}
+
 TEST_F(RecordStoreTest, ReceivedEntriesAreStoredWithoutAnyInstanceProgress) {
   const std::string dir = testing::MakeTempDir("store");
   auto store = Open(Config(dir));

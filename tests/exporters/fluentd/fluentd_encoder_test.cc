@@ -305,6 +305,32 @@ TEST(FluentdEncoderTest, MeasureIsTheEntrySize) {
   EXPECT_EQ(Decode(payload->body).array[1].bytes.size(), total);
 }
 
+// Measure() keeps each entry for Encode(): the same entries as encoding afresh; a record under a
+// measured key but with other contents is encoded afresh.
+TEST(FluentdEncoderTest, MeasuredEntriesGiveTheSameEntries) {
+  std::vector<StoredRecord> records = {Record(kStartNanos, "/a"), Record(kStartNanos + 1, "/b"),
+                                       Record(0, "/c")};
+  for (size_t i = 0; i < records.size(); ++i) records[i].key.sequence = 10 + i;
+  FluentdEncoder fresh(Config(), TextFormat(""));
+  absl::StatusOr<collector::Payload> expected = fresh.Encode(records);
+  ASSERT_TRUE(expected.ok());
+  FluentdEncoder measuring(Config(), TextFormat(""));
+  for (const StoredRecord& record : records) ASSERT_TRUE(measuring.Measure(record).ok());
+  absl::StatusOr<collector::Payload> payload = measuring.Encode(records);
+  ASSERT_TRUE(payload.ok());
+  EXPECT_EQ(Decode(payload->body).array[1].bytes, Decode(expected->body).array[1].bytes);
+
+  std::vector<StoredRecord> changed = records;
+  changed[1].record.set_path("/changed");
+  for (const StoredRecord& record : records) ASSERT_TRUE(measuring.Measure(record).ok());
+  absl::StatusOr<collector::Payload> other = measuring.Encode(changed);
+  ASSERT_TRUE(other.ok());
+  const std::vector<MsgpackValue> entries = DecodeAll(Decode(other->body).array[1].bytes);
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[1].array[1].Find("path")->bytes, "/changed");
+  EXPECT_EQ(entries[1].array[1].map.size(), 32u);
+}
+
 TEST(FluentdEncoderTest, MeasureRefusesTimesPastEventTime) {
   FluentdEncoder encoder(Config(), TextFormat(""));
   absl::StatusOr<size_t> size = encoder.Measure(Record((uint64_t{1} << 32) * 1'000'000'000, "/"));

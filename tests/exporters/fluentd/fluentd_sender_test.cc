@@ -147,6 +147,53 @@ TEST(FluentdSenderTest, WithoutAckWritingIsEnough) {
   EXPECT_EQ(receiver.requests()[0].option.Find("chunk"), nullptr);
 }
 
+// The benchmarks' receiver keeps no events but still checks each one and counts it.
+TEST(FluentdSenderTest, AReceiverKeepingNoEventsChecksAndCountsThem) {
+  FluentdReceiver::Options options;
+  options.keep_events = false;
+  FluentdReceiver receiver(options);
+  for (FluentdCompression compression : {FluentdCompression::kNone, FluentdCompression::kGzip}) {
+    FluentdConfig config = ConfigFor(receiver.port());
+    config.compression = compression;
+    FluentdSender sender(config);
+    const SendResult result = sender.Send(PayloadOf(config, {"/k1", "/k2", "/k3"}));
+    EXPECT_EQ(result.verdict, SendVerdict::kOk) << result.detail;
+  }
+  EXPECT_EQ(receiver.event_count(), 6u);
+  EXPECT_TRUE(receiver.events().empty());
+  EXPECT_TRUE(receiver.errors().empty()) << receiver.errors().front();
+
+  // An entry whose record is not a map, and one with a key that is not a str: both refused.
+  for (const bool int_key : {false, true}) {
+    std::string entries;
+    MsgpackWriter entry(entries);
+    entry.ArrayHeader(2);
+    entry.EventTime(1, 2);
+    if (int_key) {
+      entry.MapHeader(1);
+      entry.Uint(7);
+      entry.Str("value");
+    } else {
+      entry.Str("not a map");
+    }
+    collector::Payload bad;
+    MsgpackWriter message(bad.body);
+    message.ArrayHeader(3);
+    message.Str("mesh.access");
+    message.Bin(entries);
+    message.MapHeader(1);
+    message.Str("size");
+    message.Uint(1);
+    FluentdConfig config = ConfigFor(receiver.port());
+    config.require_ack = false;
+    FluentdSender sender(config);
+    EXPECT_EQ(sender.Send(bad).verdict, SendVerdict::kOk);
+    EXPECT_TRUE(testing::WaitFor([&] { return receiver.errors().size() == (int_key ? 2u : 1u); },
+                                 std::chrono::seconds(10)));
+  }
+  EXPECT_EQ(receiver.event_count(), 6u);
+}
+
 TEST(FluentdSenderTest, NoAckIsRetryableAfterTheTimeout) {
   FluentdReceiver receiver;
   receiver.set_ack_mode(FluentdReceiver::AckMode::kNoAck);

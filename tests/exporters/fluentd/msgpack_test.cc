@@ -203,5 +203,31 @@ TEST(MsgpackReaderTest, RefusesWhatIsNotMsgpack) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(MsgpackObjectSizeTest, MeasuresAndChecksAsTheDecoderDoes) {
+  const std::string whole = Written([](MsgpackWriter& w) {
+    w.ArrayHeader(3);
+    w.EventTime(1, 2);
+    w.MapHeader(2);
+    w.Str("a");
+    w.Str(std::string(300, 'x'));
+    w.Str("b");
+    w.Double(0.5);
+    w.Bin("bytes");
+  });
+  absl::StatusOr<size_t> size = MsgpackObjectSize(whole + Bytes({0x01}));
+  ASSERT_TRUE(size.ok()) << size.status();
+  EXPECT_EQ(*size, whole.size());
+  for (size_t cut = 0; cut < whole.size(); ++cut) {
+    EXPECT_EQ(MsgpackObjectSize(std::string_view(whole).substr(0, cut)).status().code(),
+              absl::StatusCode::kOutOfRange)
+        << "cut at " << cut;
+  }
+  EXPECT_EQ(MsgpackObjectSize(Bytes({0x92, 0x01, 0xc1})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  const std::string deep(kMaxMsgpackDepth + 2, static_cast<char>(0x91));
+  EXPECT_EQ(MsgpackObjectSize(deep + Bytes({0xc0})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace meshtel::exporters::fluentd

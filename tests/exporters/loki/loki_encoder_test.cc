@@ -591,3 +591,82 @@ TEST(LokiEncoderPolicyTest, EachWorkloadsSideDecidesDeliveryAndFormat) {
 
 }  // namespace
 }  // namespace meshtel::exporters
+
+namespace meshtel::exporters {
+namespace {
+
+std::string Uncompressed(const collector::Payload& payload) {
+  std::string serialized;
+  EXPECT_TRUE(snappy::Uncompress(payload.body.data(), payload.body.size(), &serialized));
+  return serialized;
+}
+
+// A batch of request records (with and without metadata, in two streams) and a received log.
+std::vector<StoredRecord> MixedBatch() {
+  const uint64_t base = NanosAgo(absl::Hours(1));
+  std::vector<StoredRecord> records = {Record("cart-v1", base, 300, "/a"),
+                                       Record("pay-v1", base, 100, "/b"),
+                                       Record("cart-v1", base, 200, "/c\xFF")};
+  records[0].record.set_trace_id(
+      std::string("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c"
+                  "\x0d\x0e\x0f\x10",
+                  16));
+  records[0].record.set_request_id("req-1");
+  records[2].record.set_start_time_unix_nano(base / 1000000000 * 1000000000);  // nanos 0
+  records.push_back(ReceivedLog(base + 400));
+  records.back().key.sequence = 400;
+  return records;
+}
+
+// The encoder writes the wire form itself: exactly what the protobuf library would serialize.
+TEST(LokiEncoderWireTest, IsWhatTheProtobufLibraryWrites) {
+  LokiEncoder encoder(LokiConfig{}, Format());
+  absl::StatusOr<collector::Payload> payload = encoder.Encode(MixedBatch());
+  ASSERT_TRUE(payload.ok()) << payload.status();
+  const std::string serialized = Uncompressed(*payload);
+  logproto::PushRequest request;
+  ASSERT_TRUE(request.ParseFromString(serialized));
+  ASSERT_EQ(request.streams_size(), 3);
+  std::string again;
+  ASSERT_TRUE(request.SerializeToString(&again));
+  EXPECT_EQ(again, serialized);
+  EXPECT_EQ(encoder.repaired_entries(), 1u);
+}
+
+// Measure() keeps each entry for Encode(); a record Encode() gets under a measured key but with
+// other contents is encoded afresh.
+TEST(LokiEncoderWireTest, MeasuredEntriesGiveTheSamePayload) {
+  const std::vector<StoredRecord> records = MixedBatch();
+  LokiEncoder fresh(LokiConfig{}, Format());
+  absl::StatusOr<collector::Payload> expected = fresh.Encode(records);
+  ASSERT_TRUE(expected.ok());
+  LokiEncoder measuring(LokiConfig{}, Format());
+  for (const StoredRecord& stored : records) ASSERT_TRUE(measuring.Measure(stored).ok());
+  absl::StatusOr<collector::Payload> payload = measuring.Encode(records);
+  ASSERT_TRUE(payload.ok());
+  EXPECT_EQ(Uncompressed(*payload), Uncompressed(*expected));
+  EXPECT_EQ(measuring.repaired_entries(), fresh.repaired_entries());
+  // A split batch encodes its halves from the same measured entries.
+  absl::StatusOr<collector::Payload> half =
+      measuring.Encode(std::span<const StoredRecord>(records).subspan(2));
+  ASSERT_TRUE(half.ok());
+  const logproto::PushRequest half_request = Decode(*half);
+  ASSERT_EQ(half_request.streams_size(), 2);  // the received log's stream sorts first
+  EXPECT_EQ(half_request.streams(1).entries(0).line(), "GET /c\xEF\xBF\xBD 200");
+
+  std::vector<StoredRecord> changed = records;
+  changed[1].record.set_path("/changed");
+  for (const StoredRecord& stored : records) ASSERT_TRUE(measuring.Measure(stored).ok());
+  absl::StatusOr<collector::Payload> other = measuring.Encode(changed);
+  ASSERT_TRUE(other.ok());
+  std::vector<std::string> lines;
+  const logproto::PushRequest decoded = Decode(*other);
+  for (const auto& stream : decoded.streams()) {
+    for (const auto& entry : stream.entries()) lines.push_back(entry.line());
+  }
+  EXPECT_NE(std::find(lines.begin(), lines.end(), "GET /changed 200"), lines.end());
+  EXPECT_EQ(std::find(lines.begin(), lines.end(), "GET /b 200"), lines.end());
+}
+
+}  // namespace
+}  // namespace meshtel::exporters
