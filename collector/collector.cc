@@ -349,6 +349,18 @@ absl::Status Collector::Consume(const meshtel::v1::RecordBatch& batch,
   return absl::OkStatus();
 }
 
+absl::Status Collector::ConsumeReceived(const meshtel::v1::RecordBatch& batch,
+                                        std::span<const std::string_view> record_bytes,
+                                        const InstanceProgress& progress) {
+  if (absl::Status stored =
+          store_->AppendEncodedBatch(batch.proxy_instance_id(), record_bytes, progress);
+      !stored.ok()) {
+    return stored;
+  }
+  CountRequests(batch.records());
+  return absl::OkStatus();
+}
+
 absl::Status Collector::Store(
     const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records) {
   if (absl::Status stored = store_->AppendRecords(records); !stored.ok()) return stored;

@@ -33,6 +33,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -106,6 +108,9 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   // RecordBatchSink
   absl::Status Consume(const meshtel::v1::RecordBatch& batch,
                        const InstanceProgress& progress) override;
+  absl::Status ConsumeReceived(const meshtel::v1::RecordBatch& batch,
+                               std::span<const std::string_view> record_bytes,
+                               const InstanceProgress& progress) override;
   absl::StatusOr<InstanceProgress> LoadProgress(std::string_view instance_id) override;
   // ReceivedRecordSink
   absl::Status Store(

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "collector/ingest/otlp_json.h"
 #include "collector/logs/json_escape.h"
+#include "google/protobuf/arena.h"
 #include "google/rpc/status.pb.h"
 
 namespace meshtel::collector::otlp {
@@ -356,8 +357,15 @@ void ConvertLogs(const opentelemetry::proto::collector::logs::v1::ExportLogsServ
 
 absl::Status DecodeAndConvert(Signal signal, Encoding encoding, std::string_view body,
                               uint64_t received_unix_nano, Converted& out) {
+  // The decoded request lives in an arena: its many small messages (a span, each attribute and
+  // its value) are allocated in large blocks and freed at once, not one by one.
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.start_block_size = 64 << 10;
+  arena_options.max_block_size = 1 << 20;
+  google::protobuf::Arena arena(arena_options);
   if (signal == Signal::kTraces) {
-    opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request;
+    auto& request = *google::protobuf::Arena::CreateMessage<
+        opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest>(&arena);
     if (encoding == Encoding::kJson) {
       if (absl::Status parsed = ParseTraceRequestJson(body, request); !parsed.ok()) return parsed;
     } else if (!request.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
@@ -366,7 +374,8 @@ absl::Status DecodeAndConvert(Signal signal, Encoding encoding, std::string_view
     ConvertTraces(request, out);
     return absl::OkStatus();
   }
-  opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest request;
+  auto& request = *google::protobuf::Arena::CreateMessage<
+      opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest>(&arena);
   if (encoding == Encoding::kJson) {
     if (absl::Status parsed = ParseLogsRequestJson(body, request); !parsed.ok()) return parsed;
   } else if (!request.ParseFromArray(body.data(), static_cast<int>(body.size()))) {

@@ -7,6 +7,7 @@
 // `progress` are durable (the ack may go out). A non-OK LoadProgress() also ends the stream with
 // UNAVAILABLE.
 
+#include <span>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -22,6 +23,16 @@ class RecordBatchSink {
   // Stores `batch` together with `progress`, the instance's progress once the batch is stored.
   virtual absl::Status Consume(const meshtel::v1::RecordBatch& batch,
                                const InstanceProgress& progress) = 0;
+  // Consume() with each record's serialized bytes as received (`record_bytes[i]` is
+  // batch.records(i), a view into the received message, valid during the call): a sink may
+  // store those bytes as they are instead of serializing the decoded records again. The default
+  // ignores them.
+  virtual absl::Status ConsumeReceived(const meshtel::v1::RecordBatch& batch,
+                                       std::span<const std::string_view> record_bytes,
+                                       const InstanceProgress& progress) {
+    (void)record_bytes;
+    return Consume(batch, progress);
+  }
   // The instance's stored progress (zeros for an instance never seen).
   virtual absl::StatusOr<InstanceProgress> LoadProgress(std::string_view instance_id) = 0;
 };

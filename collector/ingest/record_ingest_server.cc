@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "collector/common/record_service_method.h"
 #include "collector/ingest/grpc_listener.h"
+#include "collector/ingest/record_batch_wire.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/rpc_service_method.h"
 #include "grpcpp/support/method_handler.h"
@@ -99,11 +100,14 @@ class RecordIngestService : public grpc::Service {
   grpc::Status ServeStream(RawStream& stream) {
     grpc::ByteBuffer request;
     meshtel::v1::RecordBatch batch;
+    std::vector<std::string_view> record_bytes;
     meshtel::v1::RecordAck ack;
     std::string serialized_ack;
     while (stream.Read(&request)) {
       ack.Clear();
-      if (grpc::Status status = Handle(request, batch, ack); !status.ok()) return status;
+      if (grpc::Status status = Handle(request, batch, record_bytes, ack); !status.ok()) {
+        return status;
+      }
       ack.SerializeToString(&serialized_ack);
       grpc::Slice slice(serialized_ack);
       grpc::ByteBuffer response(&slice, 1);
@@ -114,7 +118,7 @@ class RecordIngestService : public grpc::Service {
 
   // Fills `ack` for one received message; a non-OK return ends the stream.
   grpc::Status Handle(const grpc::ByteBuffer& request, meshtel::v1::RecordBatch& batch,
-                      meshtel::v1::RecordAck& ack) {
+                      std::vector<std::string_view>& record_bytes, meshtel::v1::RecordAck& ack) {
     const size_t size = request.Length();
     if (size > max_batch_bytes_) {
       metrics_.batches_too_large.Increment();
@@ -162,7 +166,16 @@ class RecordIngestService : public grpc::Service {
     next.highest_sequence = batch.sequence();
     next.dropped_records_total =
         std::max(instance.progress.dropped_records_total, batch.dropped_records_total());
-    if (absl::Status status = sink_.Consume(batch, next); !status.ok()) {
+    // The records' bytes as received go to the store as they are (they parsed above); should the
+    // walk disagree with the parse, the sink serializes the decoded records instead.
+    const bool have_bytes =
+        RecordBatchRecordBytes(
+            std::string_view(reinterpret_cast<const char*>(slice.begin()), slice.size()),
+            record_bytes) &&
+        record_bytes.size() == static_cast<size_t>(batch.records_size());
+    const absl::Status status =
+        have_bytes ? sink_.ConsumeReceived(batch, record_bytes, next) : sink_.Consume(batch, next);
+    if (!status.ok()) {
       metrics_.batches_unavailable.Increment();
       spdlog::warn("batch {} of {} not stored: {}", batch.sequence(), batch.proxy_instance_id(),
                    status.ToString());

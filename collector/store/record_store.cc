@@ -421,32 +421,80 @@ absl::Status RecordStore::Commit(rocksdb::WriteBatch& write, const StoreKey& fir
 
 absl::Status RecordStore::AppendBatch(const meshtel::v1::RecordBatch& batch,
                                       const InstanceProgress& progress) {
-  return AppendToLogs(batch.records(), &batch.proxy_instance_id(), progress);
+  return AppendMessagesToLogs(batch.records(), &batch.proxy_instance_id(), progress);
 }
 
 absl::Status RecordStore::AppendRecords(
     const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records) {
+  return AppendMessagesToLogs(records, nullptr, InstanceProgress{});
+}
+
+absl::Status RecordStore::AppendEncodedBatch(std::string_view instance_id,
+                                             std::span<const std::string_view> records,
+                                             const InstanceProgress& progress) {
+  return AppendToLogs(records, &instance_id, progress);
+}
+
+absl::Status RecordStore::AppendEncodedRecords(std::span<const std::string_view> records) {
   return AppendToLogs(records, nullptr, InstanceProgress{});
 }
 
-absl::Status RecordStore::AppendToLogs(
+absl::Status RecordStore::AppendMessagesToLogs(
     const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records,
     const std::string* instance_id, const InstanceProgress& progress) {
+  // All records serialized into one buffer, then written as views into it: no string per
+  // record. The buffer is kept per thread for the next append unless it grew past 4 MiB.
+  thread_local std::string serialized;
+  thread_local std::vector<size_t> ends;
+  serialized.clear();
+  ends.clear();
+  for (const meshtel::v1::RequestRecord& record : records) {
+    record.AppendToString(&serialized);
+    ends.push_back(serialized.size());
+  }
+  std::vector<std::string_view> views;
+  views.reserve(ends.size());
+  size_t begin = 0;
+  for (size_t end : ends) {
+    views.emplace_back(serialized.data() + begin, end - begin);
+    begin = end;
+  }
+  const std::string_view id = instance_id == nullptr ? std::string_view() : *instance_id;
+  absl::Status appended = AppendToLogs(views, instance_id == nullptr ? nullptr : &id, progress);
+  if (serialized.capacity() > (4u << 20)) std::string().swap(serialized);
+  return appended;
+}
+
+absl::Status RecordStore::AppendToLogs(std::span<const std::string_view> records,
+                                       const std::string_view* instance_id,
+                                       const InstanceProgress& progress) {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
   if (absl::Status room = CheckRoom(); !room.ok()) return room;
-  rocksdb::WriteBatch write;
-  const size_t count = static_cast<size_t>(records.size());
-  const StoreKey first = AllocateKeys(count);
-  std::string value;
+  const size_t count = records.size();
   uint64_t bytes = 0;
+  for (std::string_view record : records) bytes += record.size();
+  // The batch's exact size, reserved up front: it is not copied as it grows. Per record: type,
+  // family id, key length, key, value length (at most 5 bytes), value.
+  constexpr size_t kPerRecord = 1 + 1 + 1 + StoreKey::kEncodedSize + 5;
+  const size_t progress_room =
+      instance_id == nullptr ? 0
+                             : 64 + std::string_view(kInstancePrefix).size() + instance_id->size();
+  rocksdb::WriteBatch write(12 + count * kPerRecord + bytes + progress_room);
+  const StoreKey first = AllocateKeys(count);
+  // The keys share the time; only the sequence's bytes change from record to record.
+  std::string key = first.Encode();
   for (size_t i = 0; i < count; ++i) {
-    value.clear();
-    records.Get(static_cast<int>(i)).SerializeToString(&value);
-    bytes += value.size();
-    write.Put(handles_[kLogs], StoreKey{first.time_unix_nano, first.sequence + i}.Encode(), value);
+    uint64_t sequence = first.sequence + i;
+    for (size_t byte = StoreKey::kEncodedSize; byte-- > 8; sequence >>= 8) {
+      key[byte] = static_cast<char>(sequence & 0xFF);
+    }
+    write.Put(handles_[kLogs], key, rocksdb::Slice(records[i].data(), records[i].size()));
   }
   if (instance_id != nullptr) {
-    write.Put(handles_[kMeta], kInstancePrefix + *instance_id, EncodeProgress(progress));
+    write.Put(
+        handles_[kMeta],
+        absl::StrCat(kInstancePrefix, absl::string_view(instance_id->data(), instance_id->size())),
+        EncodeProgress(progress));
   }
   if (absl::Status written = Commit(write, first); !written.ok()) return written;
   bytes_appended_.fetch_add(bytes, std::memory_order_relaxed);

@@ -103,6 +103,14 @@ class RecordStore {
   // the receivers (Envoy ALS, OTLP), whose senders keep no sequence to deduplicate on.
   absl::Status AppendRecords(
       const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records);
+  // AppendBatch with the records given as their serialized bytes (each one serialized
+  // meshtel.v1.RequestRecord, e.g. views into the received RecordBatch): stored as they are, not
+  // serialized again. The caller vouches that each one parses as a RequestRecord.
+  absl::Status AppendEncodedBatch(std::string_view instance_id,
+                                  std::span<const std::string_view> records,
+                                  const InstanceProgress& progress);
+  // AppendRecords with the records given as their serialized bytes (as AppendEncodedBatch).
+  absl::Status AppendEncodedRecords(std::span<const std::string_view> records);
 
   // Stores `spans` (the kept spans of decided traces) in spans with their trace_index entries,
   // together with the progress of `reader` (the trace assembler) over the logs family: `cursor`
@@ -201,10 +209,14 @@ class RecordStore {
   // errors ("the cursor of 'loki'").
   absl::StatusOr<StoreKey> LoadKey(rocksdb::ColumnFamilyHandle* family, const std::string& key,
                                    const std::string& what) const;
-  // Writes `records` to logs and, when `instance_id` is set, `progress` as its progress.
-  absl::Status AppendToLogs(
+  // Serializes `records` and writes them with AppendToLogs.
+  absl::Status AppendMessagesToLogs(
       const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records,
       const std::string* instance_id, const InstanceProgress& progress);
+  // Writes `records` (serialized) to logs and, when `instance_id` is set, `progress` as its
+  // progress, in one write.
+  absl::Status AppendToLogs(std::span<const std::string_view> records,
+                            const std::string_view* instance_id, const InstanceProgress& progress);
   // Unavailable (counted) when the data directory holds retainable_bytes() or more.
   absl::Status CheckRoom();
   // Writes `write` (whose keys start at `first`, allocated by AllocateKeys) with the configured

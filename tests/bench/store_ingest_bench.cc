@@ -79,6 +79,9 @@ struct Options {
   int batch_records = 500;
   double seconds = 10;
   std::vector<std::string> modes = {"fsync", "process"};
+  // The trace pipeline (traces.enabled) reads the logs family as records arrive and assembles
+  // traces beside ingest; off by default, so the rows measure ingest (as otlp_ingest_bench).
+  bool traces = false;
 };
 
 double CpuSeconds() {
@@ -109,6 +112,7 @@ Row RunIngest(const Options& options, const std::string& mode,
   config.admin.listen = meshtel::common::HostPort{"127.0.0.1", 0};
   config.store.data_dir = data_dir;
   config.store.durability = mode;
+  config.traces.enabled = options.traces;
   if (absl::Status valid = config.Validate(); !valid.ok()) {
     std::fprintf(stderr, "config: %s\n", valid.ToString().c_str());
     std::exit(1);
@@ -230,10 +234,12 @@ int main(int argc, char** argv) {
       options.seconds = std::max(0.1, std::atof(value.c_str()));
     } else if (meshtel::bench::Flag(arg, "--modes", value)) {
       options.modes = meshtel::bench::CommaList(value);
+    } else if (meshtel::bench::Flag(arg, "--traces", value)) {
+      options.traces = value == "on";
     } else {
       std::fprintf(stderr,
                    "usage: %s --dir=DIR [--streams=8] [--batch_records=500] [--seconds=10] "
-                   "[--modes=fsync,process]\n",
+                   "[--modes=fsync,process] [--traces=off|on]\n",
                    argv[0]);
       return 2;
     }
@@ -258,10 +264,10 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "records: %zu–%zu bytes, mean %.0f; %d records per batch (%.0f KiB); %d streams; "
-      "%.0f s per case; dir %s\n",
+      "%.0f s per case; trace pipeline %s; dir %s\n",
       smallest, largest, static_cast<double>(total) / static_cast<double>(records.size()),
       options.batch_records, static_cast<double>(blocks[0][0].serialized.size()) / 1024,
-      options.streams, options.seconds, options.dir.c_str());
+      options.streams, options.seconds, options.traces ? "on" : "off", options.dir.c_str());
   std::printf(
       "\n| Case | s | MiB/s (record bytes) | records/s | batches/s | syncs | KiB per sync "
       "| wall time in sync | CPU s/s | ratio to disk |\n");

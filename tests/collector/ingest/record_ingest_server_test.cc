@@ -3,6 +3,8 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <span>
+#include <string_view>
 #include <vector>
 
 #include "collector/common/record_service_method.h"
@@ -32,12 +34,31 @@ class RecordingSink : public RecordBatchSink {
     records += batch.records_size();
     return absl::OkStatus();
   }
+  // The server hands each record's bytes as received: they must be the decoded records.
+  absl::Status ConsumeReceived(const meshtel::v1::RecordBatch& batch,
+                               std::span<const std::string_view> record_bytes,
+                               const InstanceProgress& next) override {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      ++received_calls;
+      if (record_bytes.size() != static_cast<size_t>(batch.records_size())) ++mismatches;
+      for (size_t i = 0; i < record_bytes.size() && i < static_cast<size_t>(batch.records_size());
+           ++i) {
+        if (record_bytes[i] != batch.records(static_cast<int>(i)).SerializeAsString()) {
+          ++mismatches;
+        }
+      }
+    }
+    return Consume(batch, next);
+  }
   std::atomic<bool> fail{false};
   std::mutex mutex;
   std::vector<uint64_t> sequences;
   std::map<std::string, InstanceProgress> progress;
   int progress_loads = 0;
   int records = 0;
+  int received_calls = 0;
+  int mismatches = 0;
 };
 
 using RawStream = grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>;
@@ -74,7 +95,11 @@ class IngestServerTest : public ::testing::Test {
     batch.set_proxy_instance_id(instance);
     batch.set_sequence(sequence);
     batch.set_dropped_records_total(dropped);
-    for (int i = 0; i < records; ++i) batch.add_records()->set_response_code(200);
+    for (int i = 0; i < records; ++i) {
+      meshtel::v1::RequestRecord* record = batch.add_records();
+      record->set_response_code(200 + i);
+      record->set_path("/item/" + std::to_string(i));
+    }
     return batch.SerializeAsString();
   }
 
@@ -117,6 +142,8 @@ TEST_F(IngestServerTest, AcksEachBatchAfterTheSinkTookIt) {
     EXPECT_EQ(ack.highest_stored_sequence(), sequence);
   }
   EXPECT_EQ(sink_.records, 15);
+  EXPECT_EQ(sink_.received_calls, 3);
+  EXPECT_EQ(sink_.mismatches, 0);
   EXPECT_EQ(Counter("meshtel_ingest_batches_total", "ok"), 3);
   EXPECT_EQ(Counter("meshtel_ingest_records_total"), 15);
   stream->WritesDone();

@@ -237,6 +237,47 @@ TEST_F(RecordStoreTest, ReceivedEntriesAreStoredWithoutAnyInstanceProgress) {
   EXPECT_EQ(none->highest_sequence, 0u);
 }
 
+TEST_F(RecordStoreTest, EncodedRecordsAreStoredAsTheyAreWithTheProgress) {
+  const std::string dir = testing::MakeTempDir("store");
+  auto store = Open(Config(dir));
+  ASSERT_TRUE(store.ok()) << store.status();
+  const meshtel::v1::RecordBatch batch = Batch("proxy-a", 4, 0, 300);  // keys past one byte
+  std::string wire;
+  std::vector<size_t> ends;
+  for (const auto& record : batch.records()) {
+    record.AppendToString(&wire);
+    ends.push_back(wire.size());
+  }
+  // An unknown field (from a newer proxy) is kept: the bytes are stored as they came.
+  const std::string unknown("\xf8\x07\x2a", 3);  // field 127, varint 42
+  wire += unknown;
+  ends.back() = wire.size();
+  std::vector<std::string_view> views;
+  for (size_t i = 0, begin = 0; i < ends.size(); begin = ends[i], ++i) {
+    views.push_back(std::string_view(wire).substr(begin, ends[i] - begin));
+  }
+  ASSERT_TRUE((*store)->AppendEncodedBatch("proxy-a", views, {4, 9}).ok());
+  const std::string one = batch.records(0).SerializeAsString();
+  const std::vector<std::string_view> received = {one};
+  ASSERT_TRUE((*store)->AppendEncodedRecords(received).ok());
+
+  const std::vector<StoredRecord> records = ReadAll(**store);
+  ASSERT_EQ(records.size(), 301u);
+  for (size_t i = 0; i < 300; ++i) {
+    EXPECT_EQ(records[i].record.path(), "/" + std::to_string(i)) << i;
+    if (i > 0) {
+      EXPECT_LT(records[i - 1].key, records[i].key) << i;
+    }
+  }
+  EXPECT_EQ(records[300].record.path(), "/0");
+  EXPECT_LT(records[299].key, records[300].key);
+  auto progress = (*store)->LoadInstanceProgress("proxy-a");
+  ASSERT_TRUE(progress.ok());
+  EXPECT_EQ(progress->highest_sequence, 4u);
+  EXPECT_EQ(progress->dropped_records_total, 9u);
+  EXPECT_EQ((*store)->bytes_appended(), wire.size() + one.size());
+}
+
 TEST_F(RecordStoreTest, ProgressAndRecordsSurviveAReopenAndKeysKeepGrowing) {
   const std::string dir = testing::MakeTempDir("store");
   StoreKey last_before;
