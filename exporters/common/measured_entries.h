@@ -24,7 +24,15 @@
 
 #include "collector/store/store_key.h"
 
+namespace meshtel::collector {
+struct StoredRecord;
+}  // namespace meshtel::collector
+
 namespace meshtel::exporters {
+
+// What tells two records with the same store key apart, for MeasuredEntries: a hash of `time_ns`
+// (the encoder's event time) and of the record's fields that differ between such records.
+uint64_t RecordFingerprint(const collector::StoredRecord& stored, uint64_t time_ns);
 
 class MeasuredEntries {
  public:

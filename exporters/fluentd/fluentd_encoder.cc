@@ -72,20 +72,6 @@ void AppendHex(const std::string& bytes, std::string& out) {
   }
 }
 
-// What tells two records with the same store key apart, for MeasuredEntries (see there).
-uint64_t Fingerprint(const collector::StoredRecord& stored, uint64_t time_ns) {
-  const meshtel::v1::RequestRecord& r = stored.record;
-  uint64_t hash = time_ns * 31 + std::hash<std::string_view>{}(r.path());
-  if (r.has_received_log())
-    hash = hash * 31 + std::hash<std::string_view>{}(r.received_log().body());
-  hash = hash * 31 + std::hash<std::string_view>{}(r.request_id());
-  hash = hash * 31 + std::hash<std::string_view>{}(r.destination().workload());
-  hash = hash * 31 + r.response_code();
-  hash = hash * 31 + r.duration_ns();
-  hash = hash * 31 + r.request_bytes();
-  return hash * 31 + r.response_bytes();
-}
-
 // The record's time: its start, or the time the collector stored it (a received log record: its
 // time, else its observed time, else the time the collector stored it).
 uint64_t EventTimeNanos(const collector::StoredRecord& record) {
@@ -299,7 +285,7 @@ absl::StatusOr<size_t> FluentdEncoder::Measure(const collector::StoredRecord& re
     return status;
   }
   const size_t size = measured_.bytes().size() - begin;
-  measured_.Keep(record.key, Fingerprint(record, EventTimeNanos(record)), 0, begin);
+  measured_.Keep(record.key, RecordFingerprint(record, EventTimeNanos(record)), 0, begin);
   return size;
 }
 
@@ -316,8 +302,9 @@ absl::StatusOr<collector::Payload> FluentdEncoder::Encode(
     const bool received = record.record.has_received_log() && !one_tag;
     std::string& out = received ? received_entries_ : entries_;
     const MeasuredEntries::Entry* measured =
-        measured_.empty() ? nullptr
-                          : measured_.Find(record.key, Fingerprint(record, EventTimeNanos(record)));
+        measured_.empty()
+            ? nullptr
+            : measured_.Find(record.key, RecordFingerprint(record, EventTimeNanos(record)));
     if (measured != nullptr) {
       out.append(measured_.BytesOf(*measured));
     } else if (absl::Status status = AppendEntry(record, out); !status.ok()) {

@@ -150,19 +150,6 @@ void AppendPair(std::string_view name, std::string_view value, std::string& out)
   AppendString(kPairValue, value, out);
 }
 
-// What tells two records with the same store key apart (tests build such records; the store
-// never hands out a key twice), for MeasuredEntries.
-uint64_t Fingerprint(const collector::StoredRecord& stored, uint64_t time_ns) {
-  const meshtel::v1::RequestRecord& r = stored.record;
-  uint64_t hash = time_ns * 31 + std::hash<std::string_view>{}(r.path());
-  hash = hash * 31 + std::hash<std::string_view>{}(r.request_id());
-  hash = hash * 31 + std::hash<std::string_view>{}(r.destination().workload());
-  hash = hash * 31 + r.response_code();
-  hash = hash * 31 + r.duration_ns();
-  hash = hash * 31 + r.request_bytes();
-  return hash * 31 + r.response_bytes();
-}
-
 // Appends `value` to `key` with its length first (so that no two value lists give one key).
 void AppendKeyPart(std::string_view value, std::string& key) {
   const auto size = static_cast<uint32_t>(value.size());
@@ -568,7 +555,8 @@ absl::StatusOr<size_t> LokiEncoder::Measure(const collector::StoredRecord& store
                                                    " bytes is over max_line_bytes (",
                                                    config_.max_line_bytes, ")"));
   }
-  measured_.Keep(stored.key, Fingerprint(stored, time_ns), text.repaired ? kRepaired : 0, begin);
+  measured_.Keep(stored.key, RecordFingerprint(stored, time_ns), text.repaired ? kRepaired : 0,
+                 begin);
   return text.estimate;
 }
 
@@ -605,7 +593,7 @@ absl::StatusOr<collector::Payload> LokiEncoder::Encode(
       entry.stream = RequestStream(stored.record, &repaired);
       entry.measured = measured_.empty()
                            ? nullptr
-                           : measured_.Find(stored.key, Fingerprint(stored, entry.time_ns));
+                           : measured_.Find(stored.key, RecordFingerprint(stored, entry.time_ns));
       if (entry.measured != nullptr) {
         if ((entry.measured->flags & kRepaired) != 0) repaired = true;
       } else {

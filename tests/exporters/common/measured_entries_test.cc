@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "collector/store/record_store.h"
 #include "gtest/gtest.h"
 
 namespace meshtel::exporters {
@@ -53,6 +54,27 @@ TEST(MeasuredEntriesTest, RefusedRecordsAndKeysOutOfOrder) {
   EXPECT_EQ(entries.Find({10, 1}, 100), nullptr);
   EXPECT_EQ(entries.Find({10, 3}, 300), nullptr);
   EXPECT_EQ(entries.BytesOf(*entries.Find({10, 3}, 301)), "again");
+}
+
+TEST(RecordFingerprintTest, TellsRecordsWithOneKeyApartByTheirFieldsAndTime) {
+  collector::StoredRecord first;
+  first.key = {10, 1};
+  first.record.set_path("/a");
+  first.record.set_response_code(200);
+  collector::StoredRecord same = first;
+  EXPECT_EQ(RecordFingerprint(first, 5), RecordFingerprint(same, 5));
+  EXPECT_NE(RecordFingerprint(first, 5), RecordFingerprint(first, 6));  // another event time
+
+  collector::StoredRecord other_code = first;
+  other_code.record.set_response_code(503);
+  EXPECT_NE(RecordFingerprint(first, 5), RecordFingerprint(other_code, 5));
+
+  // Received log records differ by their body.
+  collector::StoredRecord log_a;
+  log_a.record.mutable_received_log()->set_body("a");
+  collector::StoredRecord log_b;
+  log_b.record.mutable_received_log()->set_body("b");
+  EXPECT_NE(RecordFingerprint(log_a, 5), RecordFingerprint(log_b, 5));
 }
 
 }  // namespace
