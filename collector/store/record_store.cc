@@ -481,14 +481,12 @@ absl::Status RecordStore::AppendToLogs(std::span<const std::string_view> records
                              : 64 + std::string_view(kInstancePrefix).size() + instance_id->size();
   rocksdb::WriteBatch write(12 + count * kPerRecord + bytes + progress_room);
   const StoreKey first = AllocateKeys(count);
-  // The keys share the time; only the sequence's bytes change from record to record.
-  std::string key = first.Encode();
+  // Each key encoded in place, with no string of its own.
+  char key[StoreKey::kEncodedSize];
   for (size_t i = 0; i < count; ++i) {
-    uint64_t sequence = first.sequence + i;
-    for (size_t byte = StoreKey::kEncodedSize; byte-- > 8; sequence >>= 8) {
-      key[byte] = static_cast<char>(sequence & 0xFF);
-    }
-    write.Put(handles_[kLogs], key, rocksdb::Slice(records[i].data(), records[i].size()));
+    StoreKey{first.time_unix_nano, first.sequence + i}.EncodeTo(key);
+    write.Put(handles_[kLogs], rocksdb::Slice(key, sizeof(key)),
+              rocksdb::Slice(records[i].data(), records[i].size()));
   }
   if (instance_id != nullptr) {
     write.Put(

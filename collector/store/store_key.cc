@@ -22,9 +22,13 @@ uint64_t LoadBigEndian(const char* in) {
 
 std::string StoreKey::Encode() const {
   std::string encoded(kEncodedSize, '\0');
-  StoreBigEndian(time_unix_nano, encoded.data());
-  StoreBigEndian(sequence, encoded.data() + 8);
+  EncodeTo(encoded.data());
   return encoded;
+}
+
+void StoreKey::EncodeTo(char* out) const {
+  StoreBigEndian(time_unix_nano, out);
+  StoreBigEndian(sequence, out + 8);
 }
 
 std::optional<StoreKey> StoreKey::Decode(std::string_view encoded) {

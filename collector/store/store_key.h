@@ -23,6 +23,8 @@ struct StoreKey {
   uint64_t sequence = 0;
 
   std::string Encode() const;
+  // Writes the kEncodedSize bytes of Encode() to `out`.
+  void EncodeTo(char* out) const;
   // The key `encoded` holds, or nullopt when it is not exactly kEncodedSize bytes.
   static std::optional<StoreKey> Decode(std::string_view encoded);
 
