@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "exporters/common/protobuf_wire.h"
 #include "exporters/common/trace_export.h"
 #include "exporters/jaeger/jaeger_exporter.h"
 #include "fmt/format.h"
@@ -105,14 +106,6 @@ std::string_view KindName(meshtel::v1::SpanKind kind) {
 void SetTimestamp(uint64_t unix_nano, google::protobuf::Timestamp& out) {
   out.set_seconds(static_cast<int64_t>(unix_nano / 1'000'000'000));
   out.set_nanos(static_cast<int32_t>(unix_nano % 1'000'000'000));
-}
-
-void AppendVarint(uint64_t value, std::string& out) {
-  while (value >= 0x80) {
-    out.push_back(static_cast<char>((value & 0x7f) | 0x80));
-    value >>= 7;
-  }
-  out.push_back(static_cast<char>(value));
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "collector/common/record_names.h"
 #include "collector/logs/json_escape.h"
 #include "collector/logs/received_log.h"
+#include "exporters/common/protobuf_wire.h"
 #include "fmt/format.h"
 #include "snappy.h"
 
@@ -88,26 +89,6 @@ constexpr char kPairName = (1 << 3) | 2;          // LabelPairAdapter.name
 constexpr char kPairValue = (2 << 3) | 2;         // LabelPairAdapter.value
 constexpr char kTimestampSeconds = (1 << 3) | 0;  // google.protobuf.Timestamp.seconds
 constexpr char kTimestampNanos = (2 << 3) | 0;    // google.protobuf.Timestamp.nanos
-
-size_t VarintSize(uint64_t value) {
-  size_t size = 1;
-  while (value >= 0x80) {
-    value >>= 7;
-    ++size;
-  }
-  return size;
-}
-
-void AppendVarint(uint64_t value, std::string& out) {
-  char bytes[10];
-  size_t n = 0;
-  while (value >= 0x80) {
-    bytes[n++] = static_cast<char>((value & 0x7f) | 0x80);
-    value >>= 7;
-  }
-  bytes[n++] = static_cast<char>(value);
-  out.append(bytes, n);
-}
 
 // A length-delimited field: tag, length, bytes. proto3 leaves an empty string out.
 void AppendString(char tag, std::string_view value, std::string& out) {
