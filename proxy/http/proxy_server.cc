@@ -396,12 +396,14 @@ IoTask<void> ProxyServer::Impl::Accept(IoAcceptor& acceptor, Direction direction
 IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Worker& worker) {
   beast::error_code error;
   const std::string remote_address = EndpointText(socket.remote_endpoint(error));
-  const std::string local_address = EndpointText(socket.local_endpoint(error));
+  const tcp::endpoint local = socket.local_endpoint(error);
+  const bool local_known = !error;
+  const std::string local_address = EndpointText(local);
   const bool transparent =
       direction == Direction::kInbound ? config.inbound.transparent : config.outbound.transparent;
   const std::optional<tcp::endpoint> original_destination =
-      transparent ? OriginalDestination(socket.native_handle(), socket.local_endpoint(error))
-                  : std::nullopt;
+      transparent && local_known ? OriginalDestination(socket.native_handle(), local)
+                                 : std::nullopt;
   TimedSocket downstream(std::move(socket));
   beast::flat_buffer buffer;
   buffer.reserve(kRelayPieceBytes);  // reads fill it in one system call where they can

@@ -30,13 +30,13 @@ void TimedSocket::expires_never() {
   state_->timed_out = false;
 }
 
-void TimedSocket::ArmTimer() {
-  State& state = *state_;
+void TimedSocket::ArmTimer(const std::shared_ptr<State>& state_pointer) {
+  State& state = *state_pointer;
   // No deadline, or a wait that fires by the deadline (it re-arms if the deadline moved on).
   if (state.deadline == Clock::time_point::max() || state.armed_for <= state.deadline) return;
   state.armed_for = state.deadline;
   state.timer.expires_at(state.deadline);  // a pending wait for later ends as aborted
-  StartWait(state_);
+  StartWait(state_pointer);
 }
 
 void TimedSocket::StartWait(const std::shared_ptr<State>& state) {
@@ -54,10 +54,7 @@ void TimedSocket::OnTimer(const std::shared_ptr<State>& state_pointer,
   state.armed_for = Clock::time_point::max();
   if (state.deadline == Clock::time_point::max()) return;
   if (Clock::now() < state.deadline) {
-    // The deadline moved on while the timer waited: wait for the new one.
-    state.armed_for = state.deadline;
-    state.timer.expires_at(state.deadline);
-    StartWait(state_pointer);
+    ArmTimer(state_pointer);  // the deadline moved on while the timer waited: wait for the new one
     return;
   }
   state.timed_out = true;

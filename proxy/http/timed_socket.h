@@ -81,7 +81,7 @@ class TimedSocket {
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, const MutableBuffers& buffers) {
-          ArmTimer();
+          ArmTimer(state_);
           using Handler = TimeoutHandler<std::decay_t<decltype(handler)>>;
           if (state_->wait_before_read) {
             state_->wait_before_read = false;
@@ -99,7 +99,7 @@ class TimedSocket {
   auto async_write_some(const ConstBuffers& buffers, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, const ConstBuffers& buffers) {
-          ArmTimer();
+          ArmTimer(state_);
           state_->socket.async_write_some(
               buffers, TimeoutHandler<std::decay_t<decltype(handler)>>{std::move(handler), state_});
         },
@@ -110,7 +110,7 @@ class TimedSocket {
   auto async_connect(const boost::asio::ip::tcp::endpoint& endpoint, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
         [this](auto handler, const boost::asio::ip::tcp::endpoint& endpoint) {
-          ArmTimer();
+          ArmTimer(state_);
           state_->socket.async_connect(endpoint, TimeoutHandler<std::decay_t<decltype(handler)>>{
                                                      std::move(handler), state_});
         },
@@ -132,7 +132,7 @@ class TimedSocket {
   };
 
   // Makes sure a wait fires at or before the deadline.
-  void ArmTimer();
+  static void ArmTimer(const std::shared_ptr<State>& state);
   static void StartWait(const std::shared_ptr<State>& state);
   static void OnTimer(const std::shared_ptr<State>& state, const boost::system::error_code& error,
                       Clock::time_point armed_at);
