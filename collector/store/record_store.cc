@@ -10,6 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "collector/store/record_chunk.h"
 #include "meshtel/v1/store.pb.h"
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/convenience.h"
@@ -121,6 +122,12 @@ std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(
     rocksdb::ColumnFamilyOptions options;
     if (std::string_view(name) == kFamilyNames[kTraceIndex]) {
       options.compaction_filter = trace_index_filter;
+    }
+    // The record families' table files are LZ4-compressed: about the size Snappy gives, for less
+    // of the CPU that flushing every stored byte and reading it back for delivery take.
+    if (std::string_view(name) == kFamilyNames[kLogs] ||
+        std::string_view(name) == kFamilyNames[kSpans]) {
+      options.compression = rocksdb::kLZ4Compression;
     }
     options.write_buffer_size = Clamp(max_bytes / 64, 1ull << 20, 32ull << 20);
     options.max_write_buffer_number = 3;
@@ -310,10 +317,23 @@ absl::Status RecordStore::StampFormatAndEpoch() {
         absl::StrCat("store: cannot read format version: ", status.ToString()));
   } else {
     int stored_version = 0;
-    if (!absl::SimpleAtoi(value, &stored_version) || stored_version != kFormatVersion) {
-      return absl::FailedPreconditionError(absl::StrCat("store in '", data_dir_,
-                                                        "' has format version '", value,
-                                                        "'; this build reads ", kFormatVersion));
+    if (!absl::SimpleAtoi(value, &stored_version) || stored_version < kOldestReadableFormat ||
+        stored_version > kFormatVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("store in '", data_dir_, "' has format version '", value,
+                       "'; this build reads ", kOldestReadableFormat, " to ", kFormatVersion));
+    }
+    if (stored_version != kFormatVersion) {
+      // Format 1 held one record per value; this build reads those and writes chunks beside
+      // them. The version moves up so that an older build refuses the store instead of reading
+      // chunks as damaged records.
+      status = db_->Put(synced, handles_[kMeta], kFormatVersionKey, std::to_string(kFormatVersion));
+      if (!status.ok()) {
+        return absl::UnavailableError(
+            absl::StrCat("store: cannot write format version: ", status.ToString()));
+      }
+      spdlog::info("store in {}: format version {} upgraded to {}", data_dir_, stored_version,
+                   kFormatVersion);
     }
   }
   // Each open starts a new epoch: sequences stay unique without scanning what is stored.
@@ -473,20 +493,46 @@ absl::Status RecordStore::AppendToLogs(std::span<const std::string_view> records
   const size_t count = records.size();
   uint64_t bytes = 0;
   for (std::string_view record : records) bytes += record.size();
-  // The batch's exact size, reserved up front: it is not copied as it grows. Per record: type,
-  // family id, key length, key, value length (at most 5 bytes), value.
-  constexpr size_t kPerRecord = 1 + 1 + 1 + StoreKey::kEncodedSize + 5;
+  // The records go in chunks (record_chunk.h), each written from views of its header, size
+  // prefixes and records: the record bytes are copied once, into the WriteBatch. Per-thread
+  // buffers, reused.
+  thread_local std::vector<char> prefixes;
+  thread_local std::vector<rocksdb::Slice> parts;
+  prefixes.resize(count * kRecordChunkMaxSizePrefix + kRecordChunkMaxHeaderSize);
+  const size_t chunks_at_most = count / kRecordChunkMaxRecords + bytes / kRecordChunkMaxBytes + 1;
+  // The batch's exact size, reserved up front: it is not copied as it grows. Per chunk: type,
+  // family id, key length, key, value length (at most 5 bytes), header; per record its prefix.
   const size_t progress_room =
       instance_id == nullptr ? 0
                              : 64 + std::string_view(kInstancePrefix).size() + instance_id->size();
-  rocksdb::WriteBatch write(12 + count * kPerRecord + bytes + progress_room);
+  rocksdb::WriteBatch write(
+      12 + chunks_at_most * (8 + StoreKey::kEncodedSize + kRecordChunkMaxHeaderSize) +
+      count * kRecordChunkMaxSizePrefix + bytes + progress_room);
   const StoreKey first = AllocateKeys(count);
-  // Each key encoded in place, with no string of its own.
   char key[StoreKey::kEncodedSize];
-  for (size_t i = 0; i < count; ++i) {
-    StoreKey{first.time_unix_nano, first.sequence + i}.EncodeTo(key);
-    write.Put(handles_[kLogs], rocksdb::Slice(key, sizeof(key)),
-              rocksdb::Slice(records[i].data(), records[i].size()));
+  char header[kRecordChunkMaxHeaderSize];
+  for (size_t begin = 0; begin < count;) {
+    size_t end = begin + 1;
+    size_t chunk_bytes = records[begin].size();
+    while (end < count && end - begin < kRecordChunkMaxRecords &&
+           chunk_bytes + records[end].size() <= kRecordChunkMaxBytes) {
+      chunk_bytes += records[end].size();
+      ++end;
+    }
+    parts.clear();
+    parts.emplace_back(header, EncodeRecordChunkHeader(end - begin, header));
+    char* prefix = prefixes.data();
+    for (size_t i = begin; i < end; ++i) {
+      const size_t prefix_size = EncodeRecordChunkSizePrefix(records[i].size(), prefix);
+      parts.emplace_back(prefix, prefix_size);
+      parts.emplace_back(records[i].data(), records[i].size());
+      prefix += prefix_size;
+    }
+    StoreKey{first.time_unix_nano, first.sequence + begin}.EncodeTo(key);
+    const rocksdb::Slice key_slice(key, sizeof(key));
+    write.Put(handles_[kLogs], rocksdb::SliceParts(&key_slice, 1),
+              rocksdb::SliceParts(parts.data(), static_cast<int>(parts.size())));
+    begin = end;
   }
   if (instance_id != nullptr) {
     write.Put(
@@ -646,7 +692,7 @@ absl::StatusOr<size_t> RecordStore::ReadInto(RecordFamily family, const StoreKey
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
   const StoreKey limit = std::min(before, VisibleLimit());
   size_t count = 0;
-  if (!(after < limit)) return count;
+  if (!(after < limit) || max_records == 0) return count;
   rocksdb::ColumnFamilyHandle* handle = FamilyHandle(family);
   const std::string upper = limit.Encode();
   rocksdb::Slice upper_slice(upper);
@@ -656,34 +702,65 @@ absl::StatusOr<size_t> RecordStore::ReadInto(RecordFamily family, const StoreKey
   const std::string start = after.Encode();
   rocksdb::WriteBatch set_aside;
   size_t corrupt = 0;
-  for (it->Seek(start); it->Valid() && count < max_records; it->Next()) {
+  const std::string corrupt_prefix = "corrupt/" + std::string(RecordFamilyName(family)) + "/";
+  // The value that holds `after` may be a chunk whose later records come after it.
+  it->SeekForPrev(start);
+  if (!it->Valid() && it->status().ok()) it->Seek(start);
+  RecordChunkReader chunk;
+  for (; it->Valid() && count < max_records; it->Next()) {
     const std::string_view key(it->key().data(), it->key().size());
-    if (key == start) continue;
-    std::optional<StoreKey> decoded = StoreKey::Decode(key);
-    if (count == records.size()) records.emplace_back();
-    // Parsed in place into a message read before: ParseFromArray clears it first, and what it
-    // held keeps its memory for the new contents.
-    StoredRecord& stored = records[count];
-    stored.family = family;
-    const int size = static_cast<int>(it->value().size());
-    bool parsed = false;
-    if (decoded && family == RecordFamily::kLogs) {
-      stored.span.Clear();
-      parsed = stored.record.ParseFromArray(it->value().data(), size);
-    } else if (decoded) {
-      stored.record.Clear();
-      parsed = stored.span.ParseFromArray(it->value().data(), size);
-    }
-    if (parsed) {
-      stored.key = *decoded;
-      ++count;
+    const std::string_view value(it->value().data(), it->value().size());
+    const std::optional<StoreKey> first = StoreKey::Decode(key);
+    if (!first || !chunk.Reset(value)) {
+      // A key of the wrong size, or a chunk whose framing is damaged: the whole value is set
+      // aside.
+      set_aside.Put(handles_[kDeadLetter], corrupt_prefix + std::string(key), it->value());
+      set_aside.Delete(handle, it->key());
+      ++corrupt;
       continue;
     }
-    set_aside.Put(handles_[kDeadLetter],
-                  "corrupt/" + std::string(RecordFamilyName(family)) + "/" + std::string(key),
-                  it->value());
-    set_aside.Delete(handle, it->key());
-    ++corrupt;
+    const RecordIndexRange range = RecordsBetween(*first, chunk.size(), after, limit);
+    for (size_t i = range.begin; i < range.end && count < max_records; ++i) {
+      if (count == records.size()) records.emplace_back();
+      // Parsed in place into a message read before: ParseFromArray clears it first, and what it
+      // held keeps its memory for the new contents.
+      StoredRecord& stored = records[count];
+      stored.family = family;
+      const std::string_view bytes = chunk.record(i);
+      const int size = static_cast<int>(bytes.size());
+      bool parsed = false;
+      if (family == RecordFamily::kLogs) {
+        stored.span.Clear();
+        parsed = stored.record.ParseFromArray(bytes.data(), size);
+      } else {
+        stored.record.Clear();
+        parsed = stored.span.ParseFromArray(bytes.data(), size);
+      }
+      const StoreKey record_key{first->time_unix_nano, first->sequence + i};
+      if (parsed) {
+        stored.key = record_key;
+        ++count;
+        continue;
+      }
+      if (!IsRecordChunk(value)) {
+        // A value of its own: moved to dead_letter.
+        set_aside.Put(handles_[kDeadLetter], corrupt_prefix + std::string(key), it->value());
+        set_aside.Delete(handle, it->key());
+        ++corrupt;
+        continue;
+      }
+      // One record of a chunk: copied to dead_letter under its own key, once; the chunk keeps it
+      // until retention deletes the chunk, and readers skip it without counting it again.
+      const std::string letter_key = corrupt_prefix + record_key.Encode();
+      std::string existing;
+      const rocksdb::Status known =
+          db_->Get(rocksdb::ReadOptions(), handles_[kDeadLetter], letter_key, &existing);
+      if (known.IsNotFound()) {
+        set_aside.Put(handles_[kDeadLetter], letter_key,
+                      rocksdb::Slice(bytes.data(), bytes.size()));
+        ++corrupt;
+      }
+    }
   }
   if (!it->status().ok()) {
     return absl::UnavailableError(absl::StrCat("store: read of ",
@@ -721,14 +798,20 @@ absl::StatusOr<uint64_t> RecordStore::Count(RecordFamily family, const StoreKey&
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, FamilyHandle(family)));
   const std::string start = after.Encode();
   uint64_t count = 0;
-  for (it->Seek(start); it->Valid() && count < cap; it->Next()) {
-    if (it->key() == rocksdb::Slice(start)) continue;
-    ++count;
-    if (last != nullptr) {
-      const std::optional<StoreKey> key =
-          StoreKey::Decode(std::string_view(it->key().data(), it->key().size()));
-      if (key) *last = *key;
+  it->SeekForPrev(start);
+  if (!it->Valid() && it->status().ok()) it->Seek(start);
+  RecordChunkReader chunk;
+  for (; it->Valid() && count < cap; it->Next()) {
+    const std::optional<StoreKey> first =
+        StoreKey::Decode(std::string_view(it->key().data(), it->key().size()));
+    if (!first || !chunk.Reset(std::string_view(it->value().data(), it->value().size()))) {
+      continue;  // set aside when a reader meets it
     }
+    RecordIndexRange range = RecordsBetween(*first, chunk.size(), after, limit);
+    range.end = std::min<uint64_t>(range.end, range.begin + (cap - count));
+    if (range.end == range.begin) continue;
+    count += range.end - range.begin;
+    if (last != nullptr) *last = StoreKey{first->time_unix_nano, first->sequence + range.end - 1};
   }
   if (!it->status().ok()) {
     return absl::UnavailableError(absl::StrCat("store: count failed: ", it->status().ToString()));

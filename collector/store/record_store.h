@@ -82,8 +82,11 @@ struct StoredRecord {
 
 class RecordStore {
  public:
-  // The store format this build writes; a database with another version is refused.
-  static constexpr int kFormatVersion = 1;
+  // The store format this build writes, and the oldest it reads: format 1 stored one record per
+  // logs value, format 2 stores chunks of records (record_chunk.h). A store of format 1 is read
+  // as it is and marked format 2 when opened; any other version is refused.
+  static constexpr int kFormatVersion = 2;
+  static constexpr int kOldestReadableFormat = 1;
 
   // Opens (creating when missing) the database in config.data_dir; registers the store's
   // counters in `registry`, which must outlive the store.

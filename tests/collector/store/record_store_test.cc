@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "collector/store/record_chunk.h"
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
 #include "tests/support/process.h"
@@ -394,7 +395,9 @@ TEST_F(RecordStoreTest, UndecodableRecordIsSetAsideCountedAndNeverReturned) {
   {
     auto store = Open(Config(dir));
     ASSERT_TRUE(store.ok());
-    ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 1, 0, 2), {1, 0}).ok());
+    // Two batches: each record is a value (a chunk) of its own.
+    ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 1, 0, 1), {1, 0}).ok());
+    ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 2, 1, 1), {2, 0}).ok());
     first_key = ReadAll(**store).front().key;
   }
   {
@@ -429,6 +432,177 @@ TEST_F(RecordStoreTest, UndecodableRecordIsSetAsideCountedAndNeverReturned) {
     ++dead;
   }
   EXPECT_EQ(dead, 2u);
+}
+
+// The value of a chunk (record_chunk.h): a record count, then each record's size and bytes.
+std::string ChunkValue(const std::vector<std::string>& records) {
+  std::string value;
+  char header[kRecordChunkMaxHeaderSize];
+  value.append(header, EncodeRecordChunkHeader(records.size(), header));
+  for (const std::string& record : records) {
+    char prefix[kRecordChunkMaxSizePrefix];
+    value.append(prefix, EncodeRecordChunkSizePrefix(record.size(), prefix));
+    value.append(record);
+  }
+  return value;
+}
+
+std::string SerializedRecord(const std::string& path) {
+  meshtel::v1::RequestRecord record;
+  record.set_path(path);
+  return record.SerializeAsString();
+}
+
+// One record inside a chunk that does not decode: the others are read, it is copied to
+// dead_letter and counted once; a chunk whose framing is damaged is set aside whole.
+TEST_F(RecordStoreTest, AnUndecodableRecordInAChunkIsSetAsideOnceAndTheOthersAreRead) {
+  const std::string dir = testing::MakeTempDir("store");
+  const StoreKey chunk_key{1'000'000'000, 10};
+  const StoreKey damaged_key{1'000'000'000, 20};
+  {
+    auto store = Open(Config(dir));  // stamps the format and the epoch
+    ASSERT_TRUE(store.ok()) << store.status();
+  }
+  {
+    RawDatabase raw(dir);
+    ASSERT_TRUE(raw.status.ok());
+    ASSERT_TRUE(raw.db
+                    ->Put(rocksdb::WriteOptions(), raw.handles[1], chunk_key.Encode(),
+                          ChunkValue({SerializedRecord("/0"), "\xff\xff not a record",
+                                      SerializedRecord("/2")}))
+                    .ok());
+    std::string damaged = ChunkValue({SerializedRecord("/3"), SerializedRecord("/4")});
+    damaged.pop_back();  // the last record runs past the end
+    ASSERT_TRUE(
+        raw.db->Put(rocksdb::WriteOptions(), raw.handles[1], damaged_key.Encode(), damaged).ok());
+  }
+  auto store = Open(Config(dir));
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::vector<StoredRecord> records = ReadAll(**store);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].record.path(), "/0");
+  EXPECT_EQ(records[0].key, chunk_key);
+  EXPECT_EQ(records[1].record.path(), "/2");
+  EXPECT_EQ(records[1].key, (StoreKey{chunk_key.time_unix_nano, chunk_key.sequence + 2}));
+  EXPECT_EQ((*store)->corrupt_records(), 2u);
+  // Read again, from the start and from inside the chunk: nothing is counted twice.
+  EXPECT_EQ(ReadAll(**store).size(), 2u);
+  auto rest = (*store)->Read(RecordFamily::kLogs, chunk_key, kEnd, 10);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].record.path(), "/2");
+  EXPECT_EQ((*store)->corrupt_records(), 2u);
+  ASSERT_TRUE((*store)->Close().ok());
+  RawDatabase raw(dir);
+  ASSERT_TRUE(raw.status.ok());
+  std::unique_ptr<rocksdb::Iterator> it(
+      raw.db->NewIterator(rocksdb::ReadOptions(), raw.handles[4]));
+  std::set<std::string> dead;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) dead.insert(it->key().ToString());
+  EXPECT_EQ(dead, (std::set<std::string>{
+                      "corrupt/logs/" + StoreKey{chunk_key.time_unix_nano, 11}.Encode(),
+                      "corrupt/logs/" + damaged_key.Encode()}));
+}
+
+// A batch larger than a chunk is stored as several chunks; every position inside and between
+// them reads and counts like a store of one value per record.
+TEST_F(RecordStoreTest, ABatchOfManyChunksReadsAndCountsFromAnyPosition) {
+  const std::string dir = testing::MakeTempDir("store");
+  auto store = Open(Config(dir, "process"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  meshtel::v1::RecordBatch batch = Batch("proxy-a", 1, 0, 700);
+  for (auto& record : *batch.mutable_records()) record.set_user_agent(std::string(300, 'u'));
+  ASSERT_TRUE((*store)->AppendBatch(batch, {1, 0}).ok());
+  ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 2, 700, 5), {2, 0}).ok());
+  const std::vector<StoredRecord> all = ReadAll(**store);
+  ASSERT_EQ(all.size(), 705u);
+  for (size_t i = 0; i < all.size(); ++i) {
+    ASSERT_EQ(all[i].record.path(), "/" + std::to_string(i));
+    if (i > 0) {
+      ASSERT_LT(all[i - 1].key, all[i].key);
+    }
+  }
+  // Pages of 7 from a cursor, as the delivery engine reads.
+  std::vector<StoredRecord> page;
+  StoreKey cursor;
+  size_t seen = 0;
+  for (;;) {
+    auto read = (*store)->ReadInto(RecordFamily::kLogs, cursor, kEnd, 7, page);
+    ASSERT_TRUE(read.ok()) << read.status();
+    if (*read == 0) break;
+    for (size_t i = 0; i < *read; ++i) {
+      ASSERT_EQ(page[i].key, all[seen].key);
+      ASSERT_EQ(page[i].record.path(), all[seen].record.path());
+      ++seen;
+    }
+    cursor = page[*read - 1].key;
+  }
+  EXPECT_EQ(seen, all.size());
+  for (size_t from : {0u, 1u, 150u, 151u, 300u, 699u, 700u, 703u}) {
+    StoreKey last;
+    auto count = (*store)->Count(RecordFamily::kLogs, all[from].key, kEnd, 1'000'000, &last);
+    ASSERT_TRUE(count.ok());
+    EXPECT_EQ(*count, all.size() - from - 1) << from;
+    EXPECT_EQ(last, from + 1 < all.size() ? all.back().key : all[from].key) << from;
+    count = (*store)->Count(RecordFamily::kLogs, all[from].key,
+                            all[std::min<size_t>(from + 200, 704)].key, 1'000'000, &last);
+    ASSERT_TRUE(count.ok());
+    EXPECT_EQ(*count, std::min<size_t>(from + 200, 704) - from - 1) << from;
+    count = (*store)->Count(RecordFamily::kLogs, all[from].key, kEnd, 3, &last);
+    ASSERT_TRUE(count.ok());
+    EXPECT_EQ(*count, std::min<size_t>(3, all.size() - from - 1)) << from;
+    if (*count > 0) {
+      EXPECT_EQ(last, all[from + *count].key) << from;
+    }
+    auto range = (*store)->Read(RecordFamily::kLogs, all[from].key,
+                                all[std::min<size_t>(from + 200, 704)].key, 1000);
+    ASSERT_TRUE(range.ok());
+    ASSERT_EQ(range->size(), std::min<size_t>(from + 200, 704) - from - 1) << from;
+    if (!range->empty()) {
+      EXPECT_EQ(range->front().record.path(), all[from + 1].record.path());
+    }
+  }
+}
+
+// A store of format 1 (one record per value) is read as it is, marked format 2, and takes chunks
+// beside its old values.
+TEST_F(RecordStoreTest, AStoreOfFormatOneIsReadAndUpgraded) {
+  const std::string dir = testing::MakeTempDir("store");
+  {
+    auto store = Open(Config(dir));
+    ASSERT_TRUE(store.ok()) << store.status();
+  }
+  {
+    RawDatabase raw(dir);
+    ASSERT_TRUE(raw.status.ok());
+    ASSERT_TRUE(raw.db->Put(rocksdb::WriteOptions(), raw.handles[5], "format_version", "1").ok());
+    for (uint64_t i = 0; i < 3; ++i) {
+      ASSERT_TRUE(raw.db
+                      ->Put(rocksdb::WriteOptions(), raw.handles[1],
+                            StoreKey{1'000'000'000, 5 + i}.Encode(),
+                            SerializedRecord("/old" + std::to_string(i)))
+                      .ok());
+    }
+  }
+  auto store = Open(Config(dir));
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 1, 0, 2), {1, 0}).ok());
+  const std::vector<StoredRecord> records = ReadAll(**store);
+  ASSERT_EQ(records.size(), 5u);
+  EXPECT_EQ(records[0].record.path(), "/old0");
+  EXPECT_EQ(records[1].key, (StoreKey{1'000'000'000, 6}));
+  EXPECT_EQ(records[2].record.path(), "/old2");
+  EXPECT_EQ(records[3].record.path(), "/0");
+  EXPECT_EQ(records[4].record.path(), "/1");
+  auto after_first = (*store)->Read(RecordFamily::kLogs, records[0].key, records[4].key, 10);
+  ASSERT_TRUE(after_first.ok());
+  EXPECT_EQ(after_first->size(), 3u);
+  ASSERT_TRUE((*store)->Close().ok());
+  RawDatabase raw(dir);
+  ASSERT_TRUE(raw.status.ok());
+  std::string version;
+  ASSERT_TRUE(raw.db->Get(rocksdb::ReadOptions(), raw.handles[5], "format_version", &version).ok());
+  EXPECT_EQ(version, "2");
 }
 
 TEST_F(RecordStoreTest, ADamagedStoreIsRefusedWithTheRepairCommandAndRepairBringsItBack) {

@@ -1,0 +1,91 @@
+#include "collector/store/record_chunk.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace meshtel::collector {
+namespace {
+
+std::string Chunk(const std::vector<std::string>& records) {
+  std::string value;
+  char header[kRecordChunkMaxHeaderSize];
+  value.append(header, EncodeRecordChunkHeader(records.size(), header));
+  for (const std::string& record : records) {
+    char prefix[kRecordChunkMaxSizePrefix];
+    value.append(prefix, EncodeRecordChunkSizePrefix(record.size(), prefix));
+    value.append(record);
+  }
+  return value;
+}
+
+TEST(RecordChunkTest, ReadsBackWhatWasWritten) {
+  const std::vector<std::string> records = {"\x0a\x01x", "", std::string(300, 'y'),
+                                            std::string(70'000, 'z')};
+  const std::string value = Chunk(records);
+  EXPECT_TRUE(IsRecordChunk(value));
+  RecordChunkReader reader;
+  ASSERT_TRUE(reader.Reset(value));
+  ASSERT_EQ(reader.size(), records.size());
+  for (size_t i = 0; i < records.size(); ++i) EXPECT_EQ(reader.record(i), records[i]);
+  ASSERT_TRUE(reader.Reset(Chunk({})));
+  EXPECT_EQ(reader.size(), 0u);
+}
+
+TEST(RecordChunkTest, AValueThatIsNotAChunkIsOneRecord) {
+  RecordChunkReader reader;
+  const std::string record = "\x0a\x03/ok";
+  EXPECT_FALSE(IsRecordChunk(record));
+  ASSERT_TRUE(reader.Reset(record));
+  ASSERT_EQ(reader.size(), 1u);
+  EXPECT_EQ(reader.record(0), record);
+  ASSERT_TRUE(reader.Reset(""));  // an empty record (all fields default)
+  ASSERT_EQ(reader.size(), 1u);
+  EXPECT_EQ(reader.record(0), "");
+}
+
+TEST(RecordChunkTest, DamagedFramingIsRefusedAndLeavesNoRecord) {
+  const std::string good = Chunk({"abc", "de"});
+  RecordChunkReader reader;
+  std::vector<std::string> damaged = {
+      good.substr(0, good.size() - 1),            // the last record runs past the end
+      good + "x",                                 // bytes left over
+      std::string("\0\x02", 2) + good.substr(2),  // another chunk format
+      std::string("\0", 1),                       // no format byte
+      std::string("\0\x01", 2),                   // no count
+      std::string("\0\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 13),  // varint too long
+      std::string("\0\x01\x05\x01", 4),  // a count larger than the bytes left
+  };
+  for (const std::string& value : damaged) {
+    ASSERT_TRUE(reader.Reset(good));
+    EXPECT_FALSE(reader.Reset(value)) << testing::PrintToString(value);
+    EXPECT_EQ(reader.size(), 0u);
+  }
+}
+
+TEST(RecordChunkTest, RecordsBetweenBoundsAreExclusive) {
+  const StoreKey first{100, 50};
+  // Records 100#50 .. 100#59.
+  auto range = RecordsBetween(first, 10, StoreKey{}, StoreKey{~0ull, ~0ull});
+  EXPECT_EQ(range.begin, 0u);
+  EXPECT_EQ(range.end, 10u);
+  range = RecordsBetween(first, 10, StoreKey{100, 50}, StoreKey{100, 59});
+  EXPECT_EQ(range.begin, 1u);
+  EXPECT_EQ(range.end, 9u);
+  range = RecordsBetween(first, 10, StoreKey{100, 59}, StoreKey{200, 0});
+  EXPECT_EQ(range.begin, 10u);
+  EXPECT_EQ(range.end, 10u);
+  range = RecordsBetween(first, 10, StoreKey{99, ~0ull}, StoreKey{100, 50});
+  EXPECT_EQ(range.begin, 0u);
+  EXPECT_EQ(range.end, 0u);
+  range = RecordsBetween(first, 10, StoreKey{100, ~0ull}, StoreKey{101, 0});
+  EXPECT_EQ(range.begin, 10u);
+  EXPECT_EQ(range.end, 10u);
+  range = RecordsBetween(first, 10, StoreKey{100, 54}, StoreKey{100, 52});  // empty interval
+  EXPECT_EQ(range.begin, 5u);
+  EXPECT_EQ(range.end, 5u);
+}
+
+}  // namespace
+}  // namespace meshtel::collector
