@@ -688,7 +688,7 @@ absl::StatusOr<std::vector<StoredRecord>> RecordStore::Read(RecordFamily family,
 
 absl::StatusOr<size_t> RecordStore::ReadInto(RecordFamily family, const StoreKey& after,
                                              const StoreKey& before, size_t max_records,
-                                             std::vector<StoredRecord>& records) {
+                                             std::vector<StoredRecord>& records, bool keep_bytes) {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
   const StoreKey limit = std::min(before, VisibleLimit());
   size_t count = 0;
@@ -739,6 +739,7 @@ absl::StatusOr<size_t> RecordStore::ReadInto(RecordFamily family, const StoreKey
       const StoreKey record_key{first->time_unix_nano, first->sequence + i};
       if (parsed) {
         stored.key = record_key;
+        if (keep_bytes) stored.bytes.assign(bytes);
         ++count;
         continue;
       }

@@ -78,6 +78,9 @@ struct StoredRecord {
   RecordFamily family = RecordFamily::kLogs;
   meshtel::v1::RequestRecord record;
   meshtel::v1::Span span;
+  // The serialized record or span as stored, for a reader that keeps it (ReadInto with
+  // keep_bytes); empty otherwise.
+  std::string bytes;
 };
 
 class RecordStore {
@@ -140,10 +143,11 @@ class RecordStore {
   // records[0, n) and returns n, reusing the messages already there (cleared and parsed again,
   // their strings and sub-messages keep their memory, so reading allocates little once the
   // vector is warm). The vector grows when it has fewer than n elements; elements past n are
-  // left as they are, for the next call.
+  // left as they are, for the next call. With `keep_bytes`, each record's stored bytes are also
+  // copied into its `bytes` (for a reader that holds records as bytes: no serializing again).
   absl::StatusOr<size_t> ReadInto(RecordFamily family, const StoreKey& after,
                                   const StoreKey& before, size_t max_records,
-                                  std::vector<StoredRecord>& records);
+                                  std::vector<StoredRecord>& records, bool keep_bytes = false);
 
   // Records of `family` with after < key < before, counting at most `cap` of them. With `last`,
   // sets *last to the greatest key counted (to `after` when none was).

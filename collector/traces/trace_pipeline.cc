@@ -207,13 +207,16 @@ void TracePipeline::BuildKept(const AssembledTrace& trace) {
 }
 
 bool TracePipeline::ReadOnce(absl::Time now) {
-  absl::StatusOr<std::vector<StoredRecord>> records =
-      store_.Read(RecordFamily::kLogs, read_after_, kEndOfStore, kReadBatch);
-  if (!records.ok()) {
-    spdlog::warn("traces: reading records failed: {}", records.status().ToString());
+  // Read into the records of the last read (their messages keep their memory), each with its
+  // stored bytes: what the assembler holds, not serialized again.
+  absl::StatusOr<size_t> read = store_.ReadInto(RecordFamily::kLogs, read_after_, kEndOfStore,
+                                                kReadBatch, read_records_, /*keep_bytes=*/true);
+  if (!read.ok()) {
+    spdlog::warn("traces: reading records failed: {}", read.status().ToString());
     return false;
   }
-  for (const StoredRecord& stored : *records) {
+  for (size_t i = 0; i < *read; ++i) {
+    StoredRecord& stored = read_records_[i];
     const meshtel::v1::RequestRecord& record = stored.record;
     if (record.has_received_log()) continue;  // a log record: the log exporters' business
     records_read_.Increment();
@@ -267,15 +270,15 @@ bool TracePipeline::ReadOnce(absl::Time now) {
       }
     }
     if (record.has_received_span()) received_spans_.Increment();
-    TraceRecord held{.key = stored.key, .bytes = {}, .policy = std::move(policy)};
-    record.SerializeToString(&held.bytes);
+    TraceRecord held{
+        .key = stored.key, .bytes = std::move(stored.bytes), .policy = std::move(policy)};
     assembler_.Add(trace_id, summaries_, std::move(held), head_sampled, now);
   }
-  if (!records->empty()) {
-    read_after_ = records->back().key;
+  if (*read > 0) {
+    read_after_ = read_records_[*read - 1].key;
     progress_dirty_ = true;
   }
-  return records->size() == kReadBatch;
+  return *read == kReadBatch;
 }
 
 void TracePipeline::WriteKept() {

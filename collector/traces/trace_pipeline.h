@@ -97,6 +97,8 @@ class TracePipeline {
   // parsed again to build its spans.
   std::vector<std::pair<std::string, const AccessLogFormat*>> formatter_tags_;
   std::vector<SpanSummary> summaries_;
+  // The records of the last read, reused by the next (RecordStore::ReadInto).
+  std::vector<StoredRecord> read_records_;
   meshtel::v1::RequestRecord parsed_;
   SpanBuilder builder_;
   TraceAssembler assembler_;

@@ -193,6 +193,17 @@ TEST_F(RecordStoreTest, ReadIntoReusesTheRecordsAndCountSaysWhereItStopped) {
     EXPECT_EQ(records[i].record.user_agent(), "");
   }
   EXPECT_EQ(records[7].record.path(), "/untouched");  // past n: left as it was
+  // Without keep_bytes no bytes; with it, each record's stored bytes.
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(records[i].bytes, "");
+  read = (*store)->ReadInto(RecordFamily::kLogs, StoreKey{}, kEnd, 4, records, /*keep_bytes=*/true);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(*read, 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    meshtel::v1::RequestRecord reparsed;
+    ASSERT_TRUE(reparsed.ParseFromString(records[i].bytes));
+    EXPECT_EQ(reparsed.path(), "/" + std::to_string(i));
+    EXPECT_EQ(records[i].bytes, records[i].record.SerializeAsString());
+  }
   // Past the end of a short vector it grows; what is left after the cursor comes back.
   std::vector<StoredRecord> small(1);
   read = (*store)->ReadInto(RecordFamily::kLogs, all[2].key, kEnd, 100, small);
