@@ -44,6 +44,18 @@ size_t EncodeRecordChunkHeader(size_t count, char* out) {
 
 size_t EncodeRecordChunkSizePrefix(size_t size, char* out) { return EncodeVarint(size, out); }
 
+std::string EncodeRecordChunk(std::span<const std::string> records) {
+  std::string value;
+  char header[kRecordChunkMaxHeaderSize];
+  value.append(header, EncodeRecordChunkHeader(records.size(), header));
+  for (const std::string& record : records) {
+    char prefix[kRecordChunkMaxSizePrefix];
+    value.append(prefix, EncodeRecordChunkSizePrefix(record.size(), prefix));
+    value.append(record);
+  }
+  return value;
+}
+
 bool RecordChunkReader::Reset(std::string_view value) {
   records_.clear();
   if (!IsRecordChunk(value)) {

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -46,6 +47,10 @@ size_t EncodeRecordChunkHeader(size_t count, char* out);
 // Writes a record's size prefix to `out` (room for kRecordChunkMaxSizePrefix bytes); returns the
 // bytes written.
 size_t EncodeRecordChunkSizePrefix(size_t size, char* out);
+
+// The whole value of a chunk of `records`, in one string: the bytes the write path writes in
+// parts (the header, then each record's size prefix and bytes).
+std::string EncodeRecordChunk(std::span<const std::string> records);
 
 // The records of one stored value: a chunk's records, or the value itself when it is not a chunk.
 class RecordChunkReader {

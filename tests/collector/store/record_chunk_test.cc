@@ -8,19 +8,15 @@
 namespace meshtel::collector {
 namespace {
 
-std::string Chunk(const std::vector<std::string>& records) {
-  std::string value;
-  char header[kRecordChunkMaxHeaderSize];
-  value.append(header, EncodeRecordChunkHeader(records.size(), header));
-  for (const std::string& record : records) {
-    char prefix[kRecordChunkMaxSizePrefix];
-    value.append(prefix, EncodeRecordChunkSizePrefix(record.size(), prefix));
-    value.append(record);
-  }
-  return value;
-}
+std::string Chunk(const std::vector<std::string>& records) { return EncodeRecordChunk(records); }
 
 TEST(RecordChunkTest, ReadsBackWhatWasWritten) {
+  // The encoding, byte by byte: marker, format, count, then size and bytes per record.
+  EXPECT_EQ(Chunk({"ab", ""}), std::string("\x00\x01\x02\x02"
+                                           "ab"
+                                           "\x00",
+                                           7));
+  EXPECT_EQ(Chunk({std::string(200, 'q')}).substr(0, 5), std::string("\x00\x01\x01\xc8\x01", 5));
   const std::vector<std::string> records = {"\x0a\x01x", "", std::string(300, 'y'),
                                             std::string(70'000, 'z')};
   const std::string value = Chunk(records);

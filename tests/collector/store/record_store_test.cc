@@ -45,6 +45,16 @@ meshtel::v1::RecordBatch Batch(const std::string& instance, uint64_t sequence, i
   return batch;
 }
 
+// Records "/0", "/1", ... in that order, with growing keys.
+void ExpectNumberedInKeyOrder(const std::vector<StoredRecord>& records) {
+  for (size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(records[i].record.path(), "/" + std::to_string(i));
+    if (i > 0) {
+      EXPECT_LT(records[i - 1].key, records[i].key);
+    }
+  }
+}
+
 std::vector<StoredRecord> ReadAll(RecordStore& store) {
   absl::StatusOr<std::vector<StoredRecord>> records =
       store.Read(RecordFamily::kLogs, StoreKey{}, kEnd, 1'000'000);
@@ -68,6 +78,18 @@ struct RawDatabase {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   std::unique_ptr<rocksdb::DB> db;
 };
+
+// The keys of the dead_letter family of the (closed) store in `dir`.
+std::vector<std::string> DeadLetterKeys(const std::string& dir) {
+  RawDatabase raw(dir);
+  EXPECT_TRUE(raw.status.ok()) << raw.status.ToString();
+  std::vector<std::string> keys;
+  if (!raw.status.ok()) return keys;
+  std::unique_ptr<rocksdb::Iterator> it(
+      raw.db->NewIterator(rocksdb::ReadOptions(), raw.handles[4]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) keys.push_back(it->key().ToString());
+  return keys;
+}
 
 class RecordStoreTest : public ::testing::Test {
  protected:
@@ -145,12 +167,7 @@ TEST_F(RecordStoreTest, AppendedRecordsReadBackInKeyOrderWithGrowingKeys) {
   ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 3, 5, 4), {3, 0}).ok());
   const std::vector<StoredRecord> records = ReadAll(**store);
   ASSERT_EQ(records.size(), 9u);
-  for (size_t i = 0; i < records.size(); ++i) {
-    EXPECT_EQ(records[i].record.path(), "/" + std::to_string(i));
-    if (i > 0) {
-      EXPECT_LT(records[i - 1].key, records[i].key);
-    }
-  }
+  ExpectNumberedInKeyOrder(records);
   // The key's time is when the collector stored the record: recent, not the record's own.
   const uint64_t now = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   EXPECT_LE(records.back().key.time_unix_nano, now);
@@ -433,29 +450,13 @@ TEST_F(RecordStoreTest, UndecodableRecordIsSetAsideCountedAndNeverReturned) {
   EXPECT_EQ(ReadAll(**store).size(), 1u);
   EXPECT_EQ((*store)->corrupt_records(), 2u);
   ASSERT_TRUE((*store)->Close().ok());
-  RawDatabase raw(dir);
-  ASSERT_TRUE(raw.status.ok());
-  std::unique_ptr<rocksdb::Iterator> it(
-      raw.db->NewIterator(rocksdb::ReadOptions(), raw.handles[4]));
-  size_t dead = 0;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    EXPECT_TRUE(it->key().starts_with("corrupt/logs/")) << it->key().ToString();
-    ++dead;
-  }
-  EXPECT_EQ(dead, 2u);
+  const std::vector<std::string> dead = DeadLetterKeys(dir);
+  EXPECT_EQ(dead.size(), 2u);
+  for (const std::string& key : dead) EXPECT_TRUE(key.starts_with("corrupt/logs/")) << key;
 }
 
-// The value of a chunk (record_chunk.h): a record count, then each record's size and bytes.
 std::string ChunkValue(const std::vector<std::string>& records) {
-  std::string value;
-  char header[kRecordChunkMaxHeaderSize];
-  value.append(header, EncodeRecordChunkHeader(records.size(), header));
-  for (const std::string& record : records) {
-    char prefix[kRecordChunkMaxSizePrefix];
-    value.append(prefix, EncodeRecordChunkSizePrefix(record.size(), prefix));
-    value.append(record);
-  }
-  return value;
+  return EncodeRecordChunk(records);
 }
 
 std::string SerializedRecord(const std::string& path) {
@@ -504,15 +505,11 @@ TEST_F(RecordStoreTest, AnUndecodableRecordInAChunkIsSetAsideOnceAndTheOthersAre
   EXPECT_EQ((*rest)[0].record.path(), "/2");
   EXPECT_EQ((*store)->corrupt_records(), 2u);
   ASSERT_TRUE((*store)->Close().ok());
-  RawDatabase raw(dir);
-  ASSERT_TRUE(raw.status.ok());
-  std::unique_ptr<rocksdb::Iterator> it(
-      raw.db->NewIterator(rocksdb::ReadOptions(), raw.handles[4]));
-  std::set<std::string> dead;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) dead.insert(it->key().ToString());
-  EXPECT_EQ(dead, (std::set<std::string>{
-                      "corrupt/logs/" + StoreKey{chunk_key.time_unix_nano, 11}.Encode(),
-                      "corrupt/logs/" + damaged_key.Encode()}));
+  const std::vector<std::string> dead = DeadLetterKeys(dir);
+  EXPECT_EQ(
+      std::set<std::string>(dead.begin(), dead.end()),
+      (std::set<std::string>{"corrupt/logs/" + StoreKey{chunk_key.time_unix_nano, 11}.Encode(),
+                             "corrupt/logs/" + damaged_key.Encode()}));
 }
 
 // A batch larger than a chunk is stored as several chunks; every position inside and between
@@ -527,12 +524,7 @@ TEST_F(RecordStoreTest, ABatchOfManyChunksReadsAndCountsFromAnyPosition) {
   ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 2, 700, 5), {2, 0}).ok());
   const std::vector<StoredRecord> all = ReadAll(**store);
   ASSERT_EQ(all.size(), 705u);
-  for (size_t i = 0; i < all.size(); ++i) {
-    ASSERT_EQ(all[i].record.path(), "/" + std::to_string(i));
-    if (i > 0) {
-      ASSERT_LT(all[i - 1].key, all[i].key);
-    }
-  }
+  ExpectNumberedInKeyOrder(all);
   // Pages of 7 from a cursor, as the delivery engine reads.
   std::vector<StoredRecord> page;
   StoreKey cursor;
