@@ -113,18 +113,118 @@ struct RelayResult {
   Clock::time_point input_done = Clock::now();  // when the last input byte was read
 };
 
+// Parses what `buffer` holds into `parser`, as Beast's read operations would, without reading:
+// up to the end of the header when `header_only`, else up to the end of the message or of the
+// buffer_body's buffer. Consumes and returns the bytes used. `error` is need_more when the
+// parser wants bytes the buffer does not have yet (the caller reads them with Beast),
+// need_buffer when the body's buffer is full. A Beast read that finds what it needs already
+// buffered still completes through a post to the io_context: one more turn of the event loop
+// (and a poll of the reactor) per message, queued behind whatever else is ready. Parsing here
+// first saves that turn where the bytes are there, which they usually are.
+template <bool kIsRequest>
+size_t ParseBuffered(beast::flat_buffer& buffer, http::basic_parser<kIsRequest>& parser,
+                     bool header_only, beast::error_code& error) {
+  error = {};
+  size_t used_total = 0;
+  while (!parser.is_done() && !(header_only && parser.is_header_done())) {
+    if (buffer.size() == 0) {
+      error = http::error::need_more;
+      break;
+    }
+    const size_t used = parser.put(buffer.data(), error);
+    buffer.consume(used);
+    used_total += used;
+    if (error) break;
+    if (used == 0) {  // no progress without more input: let Beast's read take over
+      error = http::error::need_more;
+      break;
+    }
+  }
+  return used_total;
+}
+
+// Writes what `serializer` has for `output` (its header only when `header_only`, else as much
+// of the message as it holds) at once, without waiting: `error` is would_block when the socket
+// did not take it all, and the caller writes the rest with Beast's asynchronous write. A
+// completed asynchronous write resumes its coroutine only on a later turn of the event loop,
+// after a poll of the reactor and behind whatever else is ready; a header and a small body
+// almost always fit the socket's send buffer, so writing at once saves that turn.
+template <bool kIsRequest>
+size_t WriteNow(TimedSocket& output, http::serializer<kIsRequest, http::buffer_body>& serializer,
+                bool header_only, beast::error_code& error) {
+  IoSocket& socket = output.socket();
+  error = {};
+  // Non-blocking (once per socket), so that this write never holds the IO thread.
+  if (!socket.non_blocking()) socket.non_blocking(true, error);
+  if (error) {
+    error = asio::error::would_block;
+    return 0;
+  }
+  const size_t written = header_only ? http::write_header(socket, serializer, error)
+                                     : http::write(socket, serializer, error);
+  if (error == asio::error::try_again) error = asio::error::would_block;
+  return written;
+}
+
+// Appends `header` as it goes on the wire (start line, fields, empty line) to `out`: the same
+// bytes Beast's serializer writes, in one contiguous buffer. The serializer hands the socket one
+// buffer per field and walks them with a costly buffer-sequence iterator.
+void AppendHead(const http::request_header<>& header, std::string& out) {
+  const auto method = header.method_string();
+  const auto target = header.target();
+  out.append(method.data(), method.size());
+  out += ' ';
+  out.append(target.data(), target.size());
+  out += " HTTP/";
+  out += static_cast<char>('0' + header.version() / 10);
+  out += '.';
+  out += static_cast<char>('0' + header.version() % 10);
+  out += "\r\n";
+}
+void AppendHead(const http::response_header<>& header, std::string& out) {
+  const unsigned code = header.result_int();
+  const auto reason = header.reason();
+  out += "HTTP/";
+  out += static_cast<char>('0' + header.version() / 10);
+  out += '.';
+  out += static_cast<char>('0' + header.version() % 10);
+  out += ' ';
+  out += static_cast<char>('0' + code / 100);
+  out += static_cast<char>('0' + (code / 10) % 10);
+  out += static_cast<char>('0' + code % 10);
+  out += ' ';
+  out.append(reason.data(), reason.size());
+  out += "\r\n";
+}
+template <bool kIsRequest>
+void FormatHead(const http::header<kIsRequest>& header, std::string& out) {
+  out.clear();
+  AppendHead(header, out);
+  for (const auto& field : header) {
+    const auto name = field.name_string();
+    const auto value = field.value();
+    out.append(name.data(), name.size());
+    out += ": ";
+    out.append(value.data(), value.size());
+    out += "\r\n";
+  }
+  out += "\r\n";
+}
+
 // Writes the header of the message whose header `parser` read from `input` to `output` through
 // `serializer`, then streams its body in pieces of `chunk` (the connection's relay buffer, at most
 // kRelayPieceBytes): memory stays bounded whatever the body size. When body bytes are already
 // buffered the header and the first piece go out in one write. When the output is chunked the
 // chunks are written here, and the input's trailer fields (if it was chunked too) follow the last
-// chunk; otherwise the serializer frames the body.
+// chunk; otherwise the body goes out as it came, after the header formatted into `head` (the
+// connection's buffer for it).
 template <bool kIsRequest>
 IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_buffer,
                                  http::parser<kIsRequest, http::buffer_body>& parser,
                                  std::chrono::microseconds input_timeout, TimedSocket& output,
                                  http::serializer<kIsRequest, http::buffer_body>& serializer,
-                                 std::chrono::microseconds output_timeout, std::span<char> chunk) {
+                                 std::chrono::microseconds output_timeout, std::span<char> chunk,
+                                 std::string& head) {
   RelayResult result;
   auto& message = parser.get();
   auto& body = message.body();
@@ -139,18 +239,32 @@ IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_b
     body.size = chunk.size();
     input.expires_after(input_timeout);
     beast::error_code error;
-    result.bytes_read += co_await http::async_read(input, input_buffer, parser,
-                                                   asio::redirect_error(kUseIoTask, error));
+    result.bytes_read += ParseBuffered(input_buffer, parser, false, error);
+    if (error == http::error::need_more) {
+      result.bytes_read += co_await http::async_read(input, input_buffer, parser,
+                                                     asio::redirect_error(kUseIoTask, error));
+    }
     if (error == http::error::need_buffer) error = {};
     result.read_error = error;
     if (parser.is_done()) result.input_done = Clock::now();
     co_return chunk.size() - body.size;
   };
+  // Writes `buffers` whole: at once while the socket takes them (see WriteNow), the rest
+  // asynchronously.
   const auto write = [&](const auto& buffers) -> IoTask<bool> {
     output.expires_after(output_timeout);
     beast::error_code error;
-    result.bytes_written +=
-        co_await asio::async_write(output, buffers, asio::redirect_error(kUseIoTask, error));
+    IoSocket& socket = output.socket();
+    size_t written = 0;
+    if (!socket.non_blocking()) socket.non_blocking(true, error);
+    if (!error) written = asio::write(socket, buffers, error);
+    result.bytes_written += written;
+    if (error == asio::error::would_block || error == asio::error::try_again) {
+      beast::buffers_suffix<std::decay_t<decltype(buffers)>> rest(buffers);
+      rest.consume(written);
+      result.bytes_written +=
+          co_await asio::async_write(output, rest, asio::redirect_error(kUseIoTask, error));
+    }
     result.write_error = error;
     co_return !error;
   };
@@ -158,8 +272,11 @@ IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_b
   const auto write_header = [&]() -> IoTask<bool> {
     output.expires_after(output_timeout);
     beast::error_code error;
-    result.bytes_written += co_await http::async_write_header(
-        output, serializer, asio::redirect_error(kUseIoTask, error));
+    result.bytes_written += WriteNow(output, serializer, true, error);
+    if (error == asio::error::would_block) {
+      result.bytes_written += co_await http::async_write_header(
+          output, serializer, asio::redirect_error(kUseIoTask, error));
+    }
     result.write_error = error;
     result.header_written = Clock::now();
     co_return !error;
@@ -183,45 +300,154 @@ IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_b
     co_await write(http::make_chunk_last(trailers));
     co_return result;
   }
+  // Not chunked: the body goes out as it came, after the header, formatted here into `head`.
+  FormatHead(message.base(), head);
+  const auto write_head = [&]() -> IoTask<bool> {
+    const bool written = co_await write(asio::buffer(head));
+    result.header_written = Clock::now();
+    co_return written;
+  };
   bool header_written = false;
-  do {
+  for (;;) {
+    size_t size = 0;
     if (!parser.is_done()) {
       // A body that is not here yet must not hold the header back.
       if (!header_written && input_buffer.size() == 0) {
-        if (!co_await write_header()) co_return result;
+        if (!co_await write_head()) co_return result;
         header_written = true;
       }
-      const size_t size = co_await read_piece();
+      size = co_await read_piece();
       if (result.read_error && size == 0) {
         // The input broke off: the header still goes out if it has not, so the receiver sees
         // the message start and then the close.
-        if (!header_written) co_await write_header();
+        if (!header_written) co_await write_head();
         co_return result;
       }
-      body.data = chunk.data();
-      body.size = size;
-      body.more = !parser.is_done();
-    } else {
-      body.data = nullptr;
-      body.size = 0;
-      body.more = false;
     }
-    output.expires_after(output_timeout);
-    beast::error_code error;
-    result.bytes_written +=
-        co_await http::async_write(output, serializer, asio::redirect_error(kUseIoTask, error));
-    if (error == http::error::need_buffer) error = {};
     if (!header_written) {
+      // The header and the first piece of the body in one write.
+      const std::array<asio::const_buffer, 2> buffers = {asio::buffer(head),
+                                                         asio::buffer(chunk.data(), size)};
+      const bool written = co_await write(buffers);
       header_written = true;
       result.header_written = Clock::now();
-    }
-    if (error) {
-      result.write_error = error;
+      if (!written) co_return result;
+    } else if (size > 0 && !co_await write(asio::buffer(chunk.data(), size))) {
       co_return result;
     }
     if (result.read_error) co_return result;  // the bytes read before the error went out
-  } while (!parser.is_done() && !serializer.is_done());
-  co_return result;
+    if (parser.is_done()) co_return result;
+  }
+}
+
+// The request record of one downstream connection, reused for each of its requests so that its
+// strings keep their buffers. Protobuf's Clear() keeps a cleared string, but deletes a message
+// field; Reset() takes those out first and keeps them aside, and the accessors below put one
+// back, cleared, when a request sets it. So a request allocates none of them, and a field a
+// request does not set stays absent, as in a fresh record.
+class ConnectionRecord {
+ public:
+  meshtel::v1::RequestRecord record;
+
+  void Reset() {
+    Keep(record.release_phases(), phases_);
+    Keep(record.release_source(), source_);
+    Keep(record.release_destination(), destination_);
+    Keep(record.release_destination_service(), destination_service_);
+    record.Clear();
+    // Every reported record has phase timings: back at once.
+    record.set_allocated_phases(Reuse(phases_));
+  }
+  meshtel::v1::WorkloadIdentity& source() {
+    if (!record.has_source()) record.set_allocated_source(Reuse(source_));
+    return *record.mutable_source();
+  }
+  meshtel::v1::WorkloadIdentity& destination() {
+    if (!record.has_destination()) record.set_allocated_destination(Reuse(destination_));
+    return *record.mutable_destination();
+  }
+  meshtel::v1::ServiceIdentity& destination_service() {
+    if (!record.has_destination_service()) {
+      record.set_allocated_destination_service(Reuse(destination_service_));
+    }
+    return *record.mutable_destination_service();
+  }
+
+ private:
+  template <typename Message>
+  static void Keep(Message* released, std::unique_ptr<Message>& spare) {
+    if (released != nullptr) spare.reset(released);
+  }
+  // The spare, cleared (a new message when there is none yet).
+  template <typename Message>
+  static Message* Reuse(std::unique_ptr<Message>& spare) {
+    if (!spare) return new Message();
+    spare->Clear();
+    return spare.release();
+  }
+
+  std::unique_ptr<meshtel::v1::PhaseTimings> phases_;
+  std::unique_ptr<meshtel::v1::WorkloadIdentity> source_;
+  std::unique_ptr<meshtel::v1::WorkloadIdentity> destination_;
+  std::unique_ptr<meshtel::v1::ServiceIdentity> destination_service_;
+};
+
+// Writes "ip:port" ("[ip]:port" for IPv6) of `endpoint` into `out`, reusing its buffer.
+void AssignEndpointText(std::string& out, const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  if (!address.is_v4()) {
+    out.clear();
+    fmt::format_to(std::back_inserter(out), "[{}]:{}", address.to_string(), endpoint.port());
+    return;
+  }
+  // By hand: a format string would be parsed again on every request.
+  char text[sizeof("255.255.255.255:65535")];
+  char* end = text;
+  const auto bytes = address.to_v4().to_bytes();
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    end = std::to_chars(end, text + sizeof(text), bytes[i]).ptr;
+    *end++ = i + 1 < bytes.size() ? '.' : ':';
+  }
+  end = std::to_chars(end, text + sizeof(text), endpoint.port()).ptr;
+  out.assign(text, static_cast<size_t>(end - text));
+}
+
+// The trace headers of `fields` (the first of each name), found in one pass over the fields: a
+// lookup by name walks the field tree with case-insensitive compares, ten times per request.
+TraceHeaders ReadTraceHeaders(const http::fields& fields) {
+  TraceHeaders headers;
+  struct Slot {
+    std::string_view name;
+    std::string_view TraceHeaders::*value;
+  };
+  static constexpr Slot kSlots[] = {
+      {"traceparent", &TraceHeaders::traceparent},
+      {"tracestate", &TraceHeaders::tracestate},
+      {"b3", &TraceHeaders::b3},
+      {"x-b3-traceid", &TraceHeaders::x_b3_traceid},
+      {"x-b3-spanid", &TraceHeaders::x_b3_spanid},
+      {"x-b3-parentspanid", &TraceHeaders::x_b3_parentspanid},
+      {"x-b3-sampled", &TraceHeaders::x_b3_sampled},
+      {"x-b3-flags", &TraceHeaders::x_b3_flags},
+      {"x-client-trace-id", &TraceHeaders::x_client_trace_id},
+      {"x-envoy-force-trace", &TraceHeaders::x_envoy_force_trace},
+  };
+  bool found[std::size(kSlots)] = {};
+  for (const auto& field : fields) {
+    if (field.name() != http::field::unknown) continue;  // none of them is a known field
+    const beast::string_view name = field.name_string();
+    for (size_t i = 0; i < std::size(kSlots); ++i) {
+      const std::string_view wanted = kSlots[i].name;
+      if (name.size() != wanted.size() ||
+          !beast::iequals(name, beast::string_view(wanted.data(), wanted.size()))) {
+        continue;
+      }
+      if (!found[i]) headers.*kSlots[i].value = ToStd(field.value());  // the first one counts
+      found[i] = true;
+      break;
+    }
+  }
+  return headers;
 }
 
 // True when the client has closed its connection (or reset it): a read would see the end. Bytes
@@ -350,15 +576,15 @@ struct ProxyServer::Impl {
   };
 
   // Forwards one request whose headers `parser` has read, streaming its body upstream and the
-  // response back; fills `record`. `original_destination`: where a redirected connection was
-  // going (transparent mode).
+  // response back; fills `connection_record`. `original_destination`: where a redirected connection
+  // was going (transparent mode).
   IoTask<ForwardOutcome> Forward(TimedSocket& downstream, beast::flat_buffer& downstream_buffer,
                                  http::request_parser<http::buffer_body>& parser,
                                  Direction direction, Worker& worker,
                                  const std::optional<tcp::endpoint>& original_destination,
-                                 std::span<char> relay, Clock::time_point start,
+                                 std::span<char> relay, std::string& head, Clock::time_point start,
                                  const ActivePolicy& policy, const ListenerPolicy& side,
-                                 meshtel::v1::RequestRecord& record);
+                                 ConnectionRecord& connection_record);
 
   IoTask<bool> SendLocalReply(TimedSocket& downstream, const LocalReply& reply, unsigned version,
                               bool keep_alive, Clock::time_point start,
@@ -409,7 +635,9 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
   buffer.reserve(kRelayPieceBytes);  // reads fill it in one system call where they can
   // Body pieces pass through here, in this connection's own buffer (not in coroutine frames).
   const std::unique_ptr<char[]> relay_buffer(new char[kRelayPieceBytes]);
-  meshtel::v1::RequestRecord record;
+  std::string head_buffer;  // message headers as they go out, formatted here
+  ConnectionRecord connection_record;
+  meshtel::v1::RequestRecord& record = connection_record.record;
   bool answered_one = false;
   bool linger = false;  // we close after an error reply: let the client read it first
   const auto idle_timeout = absl::ToChronoMicroseconds(config.idle_timeout);
@@ -434,7 +662,7 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
     const PolicyReader::Lease policy = worker.policy->Acquire();
     const ListenerPolicy& side =
         direction == Direction::kOutbound ? policy->outbound : policy->inbound;
-    record.Clear();  // one record per connection, reused: its strings keep their buffers
+    connection_record.Reset();  // one record per connection, reused
     record.set_start_time_unix_nano(static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(start_wall.time_since_epoch())
             .count()));
@@ -453,8 +681,12 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
       parser.body_limit(kUnlimitedBody);
     }
     downstream.expires_after(idle_timeout);
-    size_t request_bytes = co_await http::async_read_header(
-        downstream, buffer, parser, asio::redirect_error(kUseIoTask, error));
+    size_t request_bytes = ParseBuffered(buffer, parser, true, error);
+    if (error == http::error::need_more) {
+      error = {};
+      request_bytes += co_await http::async_read_header(downstream, buffer, parser,
+                                                        asio::redirect_error(kUseIoTask, error));
+    }
     if (error == http::error::end_of_stream || error == asio::error::eof ||
         error == beast::error::timeout || error == asio::error::connection_reset) {
       stats.active_requests.fetch_sub(1);
@@ -491,9 +723,10 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
       stats.active_requests.fetch_sub(1);
       break;
     }
-    const ForwardOutcome outcome = co_await Forward(
-        downstream, buffer, parser, direction, worker, original_destination,
-        std::span<char>(relay_buffer.get(), kRelayPieceBytes), start, *policy, side, record);
+    const ForwardOutcome outcome =
+        co_await Forward(downstream, buffer, parser, direction, worker, original_destination,
+                         std::span<char>(relay_buffer.get(), kRelayPieceBytes), head_buffer, start,
+                         *policy, side, connection_record);
     Report(direction, side, record);
     stats.active_requests.fetch_sub(1);
     answered_one = true;
@@ -543,8 +776,9 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     TimedSocket& downstream, beast::flat_buffer& downstream_buffer,
     http::request_parser<http::buffer_body>& parser, Direction direction, Worker& worker,
     const std::optional<tcp::endpoint>& original_destination, std::span<char> relay,
-    Clock::time_point start, const ActivePolicy& policy, const ListenerPolicy& side,
-    meshtel::v1::RequestRecord& record) {
+    std::string& head, Clock::time_point start, const ActivePolicy& policy,
+    const ListenerPolicy& side, ConnectionRecord& connection_record) {
+  meshtel::v1::RequestRecord& record = connection_record.record;
   auto& request = parser.get();
   const bool downstream_keep_alive = request.keep_alive();
   const unsigned version = request.version();
@@ -563,12 +797,16 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     target = ToStd(request.target());
   }
 
-  record.set_method(std::string(ToStd(request.method_string())));
+  // Assigned into the reused record's strings (a set_x() from a temporary allocates).
+  const auto assign = [](std::string* field, std::string_view value) {
+    field->assign(value.data(), value.size());
+  };
+  assign(record.mutable_method(), ToStd(request.method_string()));
   record.set_authority(authority);
-  record.set_path(std::string(target));
+  assign(record.mutable_path(), target);
   record.set_protocol(version == 10 ? "HTTP/1.0" : "HTTP/1.1");
-  record.set_user_agent(std::string(ToStd(request[http::field::user_agent])));
-  record.set_forwarded_for(std::string(ToStd(request["x-forwarded-for"])));
+  assign(record.mutable_user_agent(), ToStd(request[http::field::user_agent]));
+  assign(record.mutable_forwarded_for(), ToStd(request["x-forwarded-for"]));
   // Headers the configuration and the policy ask for, as the downstream sent them (before any
   // rewriting).
   for (const std::string& name : policy.capture_request_headers) {
@@ -576,7 +814,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     if (found == request.end()) continue;
     meshtel::v1::CapturedHeader& header = *record.add_captured_headers();
     header.set_name(name);
-    header.set_value(std::string(ToStd(found->value())));
+    assign(header.mutable_value(), ToStd(found->value()));
   }
   // The policy's custom tags (literal, request header, environment read at install).
   for (const ListenerPolicy::Tag& tag : side.tags) {
@@ -591,7 +829,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     meshtel::v1::SpanTag& added = *record.add_custom_tags();
     added.set_name(tag.name);
     if (found != request.end()) {
-      added.set_value(std::string(ToStd(found->value())));
+      assign(added.mutable_value(), ToStd(found->value()));
     } else {
       added.set_value(tag.default_value);
     }
@@ -601,45 +839,39 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
                                       : meshtel::v1::REQUEST_PROTOCOL_HTTP);
 
   // Request id: keep the caller's, else make one.
-  std::string request_id(ToStd(request[kRequestIdHeader]));
+  std::string& request_id = *record.mutable_request_id();
+  assign(&request_id, ToStd(request[kRequestIdHeader]));
   if (request_id.empty()) {
-    request_id = NewRequestId();
-    request.set(kRequestIdHeader, request_id);
+    char id[kRequestIdSize];
+    WriteRequestId(id);
+    request_id.assign(id, kRequestIdSize);
+    request.set(kRequestIdHeader, beast::string_view(id, kRequestIdSize));
   }
-  record.set_request_id(request_id);
 
   // Trace context: read what the caller sent, decide sampling, open this hop's span.
-  const TraceHeaders trace_headers{
-      .traceparent = ToStd(request["traceparent"]),
-      .tracestate = ToStd(request["tracestate"]),
-      .b3 = ToStd(request["b3"]),
-      .x_b3_traceid = ToStd(request["x-b3-traceid"]),
-      .x_b3_spanid = ToStd(request["x-b3-spanid"]),
-      .x_b3_parentspanid = ToStd(request["x-b3-parentspanid"]),
-      .x_b3_sampled = ToStd(request["x-b3-sampled"]),
-      .x_b3_flags = ToStd(request["x-b3-flags"]),
-      .x_client_trace_id = ToStd(request["x-client-trace-id"]),
-      .x_envoy_force_trace = ToStd(request["x-envoy-force-trace"]),
-  };
+  const TraceHeaders trace_headers = ReadTraceHeaders(request);
   const IncomingContext incoming = ExtractTraceContext(trace_headers);
   if (incoming.invalid) stats.invalid_trace_contexts.fetch_add(1, std::memory_order_relaxed);
   const SamplingDecision sampling =
       DecideSampling(incoming, trace_headers, request_id, side.sampling_percentage);
   const HopContext hop = NewHop(incoming, sampling.sampled);
-  record.set_trace_id(ToBytes(hop.trace_id));
-  record.set_span_id(ToBytes(hop.span_id));
-  if (incoming.has_ids) record.set_parent_span_id(ToBytes(hop.parent_span_id));
+  const auto assign_bytes = [](std::string* field, const auto& bytes) {
+    field->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  };
+  assign_bytes(record.mutable_trace_id(), hop.trace_id);
+  assign_bytes(record.mutable_span_id(), hop.span_id);
+  if (incoming.has_ids) assign_bytes(record.mutable_parent_span_id(), hop.parent_span_id);
   record.set_sampled(hop.sampled);
 
   // Route. `peer_is_mesh`: the caller is a meshtel proxy, so it gets our identity back.
   bool peer_is_mesh = false;
   const Route* route = direction == Direction::kInbound ? &inbound_route : routes->Find(authority);
   if (direction == Direction::kOutbound) {
-    *record.mutable_source() = own_identity;
+    connection_record.source() = own_identity;
   } else {
-    *record.mutable_destination() = own_identity;
+    connection_record.destination() = own_identity;
     const std::string_view peer = ToStd(request[kPeerMetadataHeader]);
-    peer_is_mesh = !peer.empty() && DecodePeerMetadata(peer, *record.mutable_source());
+    peer_is_mesh = !peer.empty() && DecodePeerMetadata(peer, connection_record.source());
   }
   request.erase(kPeerMetadataHeader);
   request.erase(kPeerMetadataIdHeader);
@@ -653,7 +885,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
   tcp::endpoint endpoint;
   std::chrono::microseconds timeout;
   if (route != nullptr) {
-    *record.mutable_destination_service() = route->service;
+    connection_record.destination_service() = route->service;
     record.set_upstream_cluster(route->cluster_name);
     endpoint = route->PickEndpoint();
     timeout = absl::ToChronoMicroseconds(route->timeout);
@@ -664,18 +896,18 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     }
   } else if (original_destination) {
     // Transparent outbound with no route for the Host: straight to where the app was going.
-    record.mutable_destination_service()->set_host(
+    connection_record.destination_service().set_host(
         authority.empty() ? EndpointText(*original_destination) : authority);
-    record.mutable_destination_service()->set_name("PassthroughCluster");
+    connection_record.destination_service().set_name("PassthroughCluster");
     record.set_upstream_cluster("PassthroughCluster");
     record.set_route_name("allow_any");
     endpoint = *original_destination;
     timeout = absl::ToChronoMicroseconds(config.outbound.timeout);
   } else {
-    record.mutable_destination_service()->set_host(authority);
+    connection_record.destination_service().set_host(authority);
     co_return co_await reply_locally(kNoRoute);
   }
-  record.set_upstream_host(EndpointText(endpoint));
+  AssignEndpointText(*record.mutable_upstream_host(), endpoint);
   record.mutable_phases()->set_route_chosen_ns(OffsetNs(start, Clock::now()));
 
   const bool upgrade = AsksForUpgrade(request);
@@ -685,8 +917,11 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
   for (std::string_view name : PropagatedTraceHeaderNames()) {
     request.erase(beast::string_view(name.data(), name.size()));
   }
-  for (auto& [name, value] : TraceHeadersToInject(hop, propagation)) {
-    request.set(beast::string_view(name.data(), name.size()), value);
+  InjectedTraceHeaders trace_headers_out;
+  WriteTraceHeaders(hop, propagation, trace_headers_out);
+  for (const auto& [name, value] : trace_headers_out) {
+    request.set(beast::string_view(name.data(), name.size()),
+                beast::string_view(value.data(), value.size()));
   }
   if (direction == Direction::kOutbound) {
     request.set(kPeerMetadataHeader, own_peer_metadata);
@@ -723,7 +958,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     http::request_serializer<http::buffer_body> serializer(request);
     const RelayResult sent =
         co_await RelayMessage<true>(downstream, downstream_buffer, parser, idle_timeout,
-                                    upstream->stream, serializer, timeout, relay);
+                                    upstream->stream, serializer, timeout, relay, head);
     record.mutable_phases()->set_upstream_headers_sent_ns(OffsetNs(start, sent.header_written));
     record.set_request_bytes(record.request_bytes() + sent.bytes_read);
     if (sent.read_error == http::error::body_limit) {
@@ -743,8 +978,10 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
       response_parser.emplace();
       response_parser->body_limit(kUnlimitedBody);
       if (request.method() == http::verb::head) response_parser->skip(true);
-      // The request has just gone out: the response cannot be there yet.
-      upstream->stream.next_read_waits();
+      // No next_read_waits() here, although the response cannot be there yet: waiting first
+      // re-arms the socket in epoll (EPOLL_CTL_MOD), and an upstream socket is registered for
+      // EPOLLOUT since its connect, so that re-arm reports it writable at once: a wake-up of the
+      // IO thread for nothing on every request. A read that fails first costs one system call.
       co_await http::async_read_header(upstream->stream, upstream->buffer, *response_parser,
                                        asio::redirect_error(kUseIoTask, error));
     }
@@ -783,7 +1020,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
       switching ? std::string(ToStd(response[http::field::upgrade])) : std::string();
   if (direction == Direction::kOutbound) {
     const std::string_view peer = ToStd(response[kPeerMetadataHeader]);
-    if (!peer.empty()) DecodePeerMetadata(peer, *record.mutable_destination());
+    if (!peer.empty()) DecodePeerMetadata(peer, connection_record.destination());
   }
   response.erase(kPeerMetadataHeader);
   response.erase(kPeerMetadataIdHeader);
@@ -868,7 +1105,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
                                                 asio::redirect_error(kUseIoTask, error));
   } else {
     received = co_await RelayMessage<false>(upstream->stream, upstream->buffer, *response_parser,
-                                            timeout, downstream, serializer, timeout, relay);
+                                            timeout, downstream, serializer, timeout, relay, head);
     written = received.bytes_written;
     error = received.write_error;
   }

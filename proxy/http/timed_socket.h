@@ -22,10 +22,12 @@
 // ended.
 //
 // Reads that would wait: Asio tries every read at once before it asks epoll, and where the peer
-// cannot have answered yet (the upstream right after the request went out, the client right
-// after its response) that try is a system call that fails with EAGAIN. After
-// next_read_waits(), the next read first waits for the socket to become readable, then reads
-// once: one system call instead of two.
+// cannot have answered yet (the client right after its response) that try is a system call that
+// fails with EAGAIN. After next_read_waits(), the next read first waits for the socket to become
+// readable, then reads once. The wait re-arms the socket in epoll (EPOLL_CTL_MOD), which is one
+// system call too, and on a socket Asio registered for EPOLLOUT (any socket that ever waited to
+// write or to connect) the re-arm reports it writable at once and wakes the thread for nothing:
+// use it only on sockets that never did.
 
 #include <chrono>
 #include <memory>

@@ -36,7 +36,8 @@ std::string EncodePeerMetadata(const meshtel::v1::WorkloadIdentity& identity) {
 }
 
 bool DecodePeerMetadata(std::string_view value, meshtel::v1::WorkloadIdentity& identity) {
-  std::string bytes;
+  // Decoded into a buffer that stays with the thread: the request path calls this per request.
+  thread_local std::string bytes;
   if (!absl::Base64Unescape(absl::string_view(value.data(), value.size()), &bytes)) return false;
   return identity.ParseFromString(bytes);
 }

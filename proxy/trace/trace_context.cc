@@ -1,7 +1,5 @@
 #include "proxy/trace/trace_context.h"
 
-#include "fmt/format.h"
-
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -135,13 +133,17 @@ void FillRandomNonZero(std::array<uint8_t, N>& bytes) {
 
 }  // namespace
 
-std::string ToHex(const uint8_t* data, size_t size) {
+void WriteHex(const uint8_t* data, size_t size, char* out) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string text(size * 2, '0');
   for (size_t i = 0; i < size; ++i) {
-    text[2 * i] = kHex[data[i] >> 4];
-    text[2 * i + 1] = kHex[data[i] & 15];
+    out[2 * i] = kHex[data[i] >> 4];
+    out[2 * i + 1] = kHex[data[i] & 15];
   }
+}
+
+std::string ToHex(const uint8_t* data, size_t size) {
+  std::string text(size * 2, '0');
+  WriteHex(data, size, text.data());
   return text;
 }
 
@@ -224,34 +226,71 @@ const std::vector<std::string_view>& PropagatedTraceHeaderNames() {
   return kNames;
 }
 
-std::vector<std::pair<std::string_view, std::string>> TraceHeadersToInject(
-    const HopContext& hop, const std::vector<Propagation>& forms) {
-  std::vector<std::pair<std::string_view, std::string>> headers;
+void WriteTraceHeaders(const HopContext& hop, const std::vector<Propagation>& forms,
+                       InjectedTraceHeaders& out) {
+  out.count_ = 0;
   const bool has_parent = !IsZero(hop.parent_span_id);
+  bool written[3] = {false, false, false};
   for (Propagation form : forms) {
+    bool& done = written[static_cast<int>(form)];
+    if (done) continue;  // the same headers again would change nothing
+    done = true;
     switch (form) {
       case Propagation::kW3c: {
         const uint8_t flags = static_cast<uint8_t>((hop.sampled ? 0x01 : 0) | hop.w3c_flags);
-        headers.emplace_back("traceparent", "00-" + ToHex(hop.trace_id) + "-" + ToHex(hop.span_id) +
-                                                "-" + ToHex(&flags, 1));
-        if (!hop.tracestate.empty()) headers.emplace_back("tracestate", hop.tracestate);
+        char* p = out.traceparent_;
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = '-';
+        WriteHex(hop.trace_id.data(), 16, p);
+        p += 32;
+        *p++ = '-';
+        WriteHex(hop.span_id.data(), 8, p);
+        p += 16;
+        *p++ = '-';
+        WriteHex(&flags, 1, p);
+        out.Add("traceparent", {out.traceparent_, sizeof(out.traceparent_)});
+        if (!hop.tracestate.empty()) out.Add("tracestate", hop.tracestate);
         break;
       }
       case Propagation::kB3Multi:
-        headers.emplace_back("x-b3-traceid", ToHex(hop.trace_id));
-        headers.emplace_back("x-b3-spanid", ToHex(hop.span_id));
-        if (has_parent) headers.emplace_back("x-b3-parentspanid", ToHex(hop.parent_span_id));
-        headers.emplace_back("x-b3-sampled", hop.sampled ? "1" : "0");
+        WriteHex(hop.trace_id.data(), 16, out.b3_trace_id_);
+        out.Add("x-b3-traceid", {out.b3_trace_id_, sizeof(out.b3_trace_id_)});
+        WriteHex(hop.span_id.data(), 8, out.b3_span_id_);
+        out.Add("x-b3-spanid", {out.b3_span_id_, sizeof(out.b3_span_id_)});
+        if (has_parent) {
+          WriteHex(hop.parent_span_id.data(), 8, out.b3_parent_span_id_);
+          out.Add("x-b3-parentspanid", {out.b3_parent_span_id_, sizeof(out.b3_parent_span_id_)});
+        }
+        out.Add("x-b3-sampled", hop.sampled ? "1" : "0");
         break;
       case Propagation::kB3Single: {
-        std::string b3 = fmt::format("{}-{}-{}", ToHex(hop.trace_id), ToHex(hop.span_id),
-                                     hop.sampled ? '1' : '0');
-        if (has_parent) fmt::format_to(std::back_inserter(b3), "-{}", ToHex(hop.parent_span_id));
-        headers.emplace_back("b3", std::move(b3));
+        char* p = out.b3_;
+        WriteHex(hop.trace_id.data(), 16, p);
+        p += 32;
+        *p++ = '-';
+        WriteHex(hop.span_id.data(), 8, p);
+        p += 16;
+        *p++ = '-';
+        *p++ = hop.sampled ? '1' : '0';
+        if (has_parent) {
+          *p++ = '-';
+          WriteHex(hop.parent_span_id.data(), 8, p);
+          p += 16;
+        }
+        out.Add("b3", {out.b3_, static_cast<size_t>(p - out.b3_)});
         break;
       }
     }
   }
+}
+
+std::vector<std::pair<std::string_view, std::string>> TraceHeadersToInject(
+    const HopContext& hop, const std::vector<Propagation>& forms) {
+  InjectedTraceHeaders written;
+  WriteTraceHeaders(hop, forms, written);
+  std::vector<std::pair<std::string_view, std::string>> headers;
+  for (const auto& header : written) headers.emplace_back(header.name, header.value);
   return headers;
 }
 

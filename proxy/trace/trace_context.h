@@ -84,10 +84,46 @@ HopContext NewHop(const IncomingContext& incoming, bool sampled);
 // Every header name ExtractTraceContext reads that injection rewrites (lower-case).
 const std::vector<std::string_view>& PropagatedTraceHeaderNames();
 
-// The headers to send upstream for `hop`, in the configured forms, as (name, value) pairs.
+// The headers to send upstream for one hop, written into fixed storage inside this object, so
+// that building them allocates nothing (the request path fills one per request). A form listed
+// twice is written once. Views: the values point into this object, except `tracestate`, which
+// points into the HopContext it was written from; both must outlive the views.
+class InjectedTraceHeaders {
+ public:
+  struct Header {
+    std::string_view name;
+    std::string_view value;
+  };
+  // In the order of the configured forms.
+  const Header* begin() const { return headers_.data(); }
+  const Header* end() const { return headers_.data() + count_; }
+  size_t size() const { return count_; }
+
+ private:
+  friend void WriteTraceHeaders(const HopContext& hop, const std::vector<Propagation>& forms,
+                                InjectedTraceHeaders& out);
+  void Add(std::string_view name, std::string_view value) { headers_[count_++] = {name, value}; }
+
+  std::array<Header, 7> headers_{};  // traceparent, tracestate, four x-b3-*, b3
+  size_t count_ = 0;
+  char traceparent_[55];           // 00-{trace}-{span}-{flags}
+  char b3_trace_id_[32];           // x-b3-traceid
+  char b3_span_id_[16];            // x-b3-spanid
+  char b3_parent_span_id_[16];     // x-b3-parentspanid
+  char b3_[32 + 1 + 16 + 2 + 17];  // {trace}-{span}-{sampled}[-{parent}]
+};
+
+// Writes the headers to send upstream for `hop`, in the configured forms, into `out` (replacing
+// what it held).
+void WriteTraceHeaders(const HopContext& hop, const std::vector<Propagation>& forms,
+                       InjectedTraceHeaders& out);
+
+// The same headers as (name, value) pairs with their own strings.
 std::vector<std::pair<std::string_view, std::string>> TraceHeadersToInject(
     const HopContext& hop, const std::vector<Propagation>& forms);
 
+// Writes the lower-case hex of `size` bytes to `out` (2 * size characters).
+void WriteHex(const uint8_t* data, size_t size, char* out);
 // Lower-case hex of bytes.
 std::string ToHex(const uint8_t* data, size_t size);
 template <size_t N>

@@ -34,6 +34,26 @@ TEST(HopByHopHeadersTest, RemovesTheFixedPerHopFields) {
   EXPECT_EQ(Value(fields, "Authorization"), "Bearer token");
 }
 
+TEST(HopByHopHeadersTest, ConnectionNamingItselfAmongOthersIsHandled) {
+  // The tokens are read in place from the Connection lines: one naming Connection itself must
+  // not pull the list away while the others are still being read.
+  http::fields fields;
+  fields.insert("Connection", "x-hop, Connection, upgrade");
+  fields.insert("Connection", "X-Hop-Two");
+  fields.insert("X-Hop", "1");
+  fields.insert("X-Hop-Two", "2");
+  fields.insert("Upgrade", "websocket");
+  fields.insert("X-Kept", "3");
+  EXPECT_TRUE(AsksForUpgrade(fields));
+  RemoveHopByHopHeaders(fields);
+  EXPECT_EQ(fields.count("X-Hop"), 0u);
+  EXPECT_EQ(fields.count("X-Hop-Two"), 0u);
+  EXPECT_EQ(fields.count("Connection"), 0u);
+  EXPECT_EQ(fields.count("Upgrade"), 0u);
+  EXPECT_EQ(Value(fields, "X-Kept"), "3");
+  EXPECT_FALSE(AsksForUpgrade(fields));
+}
+
 TEST(HopByHopHeadersTest, RemovesEveryFieldConnectionNamesOverSeveralLines) {
   http::fields fields;
   fields.insert("Connection", " X-Hop-One ,\tx-hop-two,,");

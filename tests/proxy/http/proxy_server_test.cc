@@ -376,6 +376,104 @@ TEST_F(ProxyServerTest, ReusesTheUpstreamConnectionOnKeepAlive) {
   EXPECT_TRUE(records[2].phases().upstream_connection_reused());
 }
 
+// Sends `request` on `socket` and reads the response.
+http::response<http::string_body> Exchange(tcp::socket& socket, beast::flat_buffer& buffer,
+                                           const http::request<http::string_body>& request) {
+  http::write(socket, request);
+  http::response<http::string_body> response;
+  http::read(socket, buffer, response);
+  return response;
+}
+
+TEST_F(ProxyServerTest, EachRecordOfAConnectionHoldsOnlyItsOwnRequest) {
+  // One record per connection is reused from request to request: what one request set must not
+  // show in the next one's record.
+  StartProxy(upstream_.port());
+  asio::io_context io_context;
+  beast::flat_buffer buffer;
+  tcp::socket inbound(io_context);
+  inbound.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->inbound_port()));
+  meshtel::v1::WorkloadIdentity caller;
+  caller.set_workload("checkout");
+  caller.set_namespace_("shop");
+  http::request<http::string_body> first{http::verb::get, "/echo", 11};
+  first.set(http::field::host, "frontend");
+  first.set(http::field::user_agent, "first-agent");
+  first.set("x-request-id", "first-request");
+  first.set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  first.set("x-envoy-peer-metadata", EncodePeerMetadata(caller));
+  EXPECT_EQ(Exchange(inbound, buffer, first).result_int(), 200u);
+  http::request<http::string_body> second{http::verb::get, "/echo", 11};
+  second.set(http::field::host, "frontend");
+  const auto second_response = Exchange(inbound, buffer, second);
+  EXPECT_EQ(second_response.result_int(), 200u);
+
+  auto records = sink_.Wait(2);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].source().workload(), "checkout");
+  EXPECT_EQ(records[0].user_agent(), "first-agent");
+  EXPECT_EQ(records[0].request_id(), "first-request");
+  EXPECT_EQ(records[0].parent_span_id().size(), 8u);
+  EXPECT_FALSE(records[1].has_source());  // no peer metadata this time
+  EXPECT_EQ(records[1].destination().workload(), "frontend");
+  EXPECT_EQ(records[1].user_agent(), "");
+  EXPECT_EQ(records[1].request_id(), Header(second_response.body(), "x-request-id"));
+  EXPECT_EQ(records[1].request_id().size(), 36u);
+  EXPECT_EQ(records[1].parent_span_id(), "");
+  EXPECT_NE(records[1].trace_id(), records[0].trace_id());
+  EXPECT_GT(records[1].phases().downstream_headers_done_ns(), 0u);
+
+  // Outbound: a routed request, then one with no route on the same connection.
+  tcp::socket outbound(io_context);
+  outbound.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->outbound_port()));
+  http::request<http::string_body> routed{http::verb::get, "/echo", 11};
+  routed.set(http::field::host, "backend.shop");
+  EXPECT_EQ(Exchange(outbound, buffer, routed).result_int(), 200u);
+  http::request<http::string_body> unrouted{http::verb::get, "/", 11};
+  unrouted.set(http::field::host, "nowhere");
+  EXPECT_EQ(Exchange(outbound, buffer, unrouted).result_int(), 404u);
+  records = sink_.Wait(4);
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[2].destination_service().name(), "backend");
+  EXPECT_FALSE(records[2].upstream_host().empty());
+  EXPECT_EQ(records[3].destination_service().host(), "nowhere");
+  EXPECT_EQ(records[3].destination_service().name(), "");
+  EXPECT_EQ(records[3].upstream_host(), "");
+  EXPECT_EQ(records[3].upstream_cluster(), "");
+  EXPECT_FALSE(records[3].has_destination());
+  EXPECT_EQ(records[3].source().workload(), "frontend");
+}
+
+TEST_F(ProxyServerTest, ARequestArrivingInPiecesIsForwardedWhole) {
+  // The proxy parses what it has buffered before it reads again: a head or a body that arrives
+  // in several pieces must still go out whole.
+  StartProxy(upstream_.port());
+  asio::io_context io_context;
+  tcp::socket socket(io_context);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->outbound_port()));
+  socket.set_option(tcp::no_delay(true));
+  const std::vector<std::string> pieces = {"POST /echo HT", "TP/1.1\r\nHost: backend\r\nContent-Le",
+                                           "ngth: 10\r\n\r\nfirst", "-half"};
+  for (const std::string& piece : pieces) {
+    asio::write(socket, asio::buffer(piece));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the proxy see each one
+  }
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(socket, buffer, response);
+  EXPECT_EQ(response.result_int(), 200u);
+  EXPECT_NE(response.body().find("body: first-half\n"), std::string::npos) << response.body();
+  EXPECT_EQ(Header(response.body(), "Host"), "backend");
+  // The same connection carries the next request.
+  http::request<http::string_body> next{http::verb::get, "/echo", 11};
+  next.set(http::field::host, "backend");
+  EXPECT_EQ(Exchange(socket, buffer, next).result_int(), 200u);
+  auto records = sink_.Wait(2);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].method(), "POST");
+  EXPECT_EQ(records[1].method(), "GET");
+}
+
 TEST_F(ProxyServerTest, NoRouteIs404WithNR) {
   StartProxy(upstream_.port());
   testing::HttpResult result =

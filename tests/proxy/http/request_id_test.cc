@@ -23,6 +23,23 @@ TEST(RequestIdTest, IsCanonicalLowerCaseUuidV4) {
   }
 }
 
+TEST(RequestIdTest, WrittenIdHasTheSameFormAsANewOne) {
+  char id[kRequestIdSize + 1];
+  id[kRequestIdSize] = '!';  // nothing is written past the id
+  WriteRequestId(id);
+  EXPECT_EQ(id[kRequestIdSize], '!');
+  const std::string text(id, kRequestIdSize);
+  for (size_t j = 0; j < text.size(); ++j) {
+    if (j == 8 || j == 13 || j == 18 || j == 23) {
+      EXPECT_EQ(text[j], '-') << text;
+    } else {
+      EXPECT_TRUE((text[j] >= '0' && text[j] <= '9') || (text[j] >= 'a' && text[j] <= 'f')) << text;
+    }
+  }
+  EXPECT_EQ(text[14], '4') << text;
+  EXPECT_NE(text, NewRequestId());
+}
+
 TEST(RequestIdTest, IsUnique) {
   std::set<std::string> seen;
   for (int i = 0; i < 10000; ++i) EXPECT_TRUE(seen.insert(NewRequestId()).second);

@@ -1,6 +1,8 @@
 #include "proxy/trace/trace_context.h"
 
 #include <map>
+#include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -195,6 +197,43 @@ TEST(HopTest, NewSpanUnderTheIncomingOne) {
   const IncomingContext next = FromTraceparent(headers["traceparent"]);
   EXPECT_EQ(next.trace_id, hop.trace_id);
   EXPECT_EQ(next.span_id, hop.span_id);
+}
+
+TEST(HopTest, WrittenHeadersPointIntoTheirOwnStorage) {
+  const IncomingContext incoming =
+      FromTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "k=v");
+  const HopContext hop = NewHop(incoming, true);
+  InjectedTraceHeaders written;
+  WriteTraceHeaders(hop, {Propagation::kB3Single, Propagation::kW3c, Propagation::kB3Multi},
+                    written);
+  std::vector<std::string> names;
+  for (const auto& header : written) names.emplace_back(header.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"b3", "traceparent", "tracestate", "x-b3-traceid",
+                                             "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled"}));
+  std::map<std::string, std::string> values;
+  for (const auto& header : written) values[std::string(header.name)] = header.value;
+  EXPECT_EQ(values["traceparent"],
+            "00-" + std::string(kTraceHex) + "-" + ToHex(hop.span_id) + "-01");
+  EXPECT_EQ(values["b3"],
+            std::string(kTraceHex) + "-" + ToHex(hop.span_id) + "-1-" + std::string(kSpanHex));
+  EXPECT_EQ(values["x-b3-parentspanid"], kSpanHex);
+
+  // Written again for another hop into the same object: nothing of the first hop is left.
+  const HopContext root = NewHop({}, false);
+  WriteTraceHeaders(root, {Propagation::kB3Single}, written);
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_EQ(written.begin()->value, ToHex(root.trace_id) + "-" + ToHex(root.span_id) + "-0");
+}
+
+TEST(HopTest, AFormListedTwiceIsWrittenOnce) {
+  const HopContext hop = NewHop({}, true);
+  std::vector<std::string> names;
+  for (auto& [name, value] :
+       TraceHeadersToInject(hop, {Propagation::kW3c, Propagation::kB3Multi, Propagation::kW3c})) {
+    names.emplace_back(name);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"traceparent", "x-b3-traceid", "x-b3-spanid",
+                                             "x-b3-sampled"}));
 }
 
 TEST(HopTest, RootHopHasNoParentAndAFreshTrace) {
