@@ -9,21 +9,24 @@
 
 namespace meshtel::collector {
 
-bool DeliverBatch(Encoder& encoder, Sender& sender, const ExporterRetryConfig& retry,
-                  std::mt19937_64& random, std::span<const StoredRecord> records,
-                  const DeliveryHooks& hooks) {
-  if (records.empty()) return true;
-  const auto split = [&] {
-    const size_t half = records.size() / 2;
-    return DeliverBatch(encoder, sender, retry, random, records.subspan(0, half), hooks) &&
-           DeliverBatch(encoder, sender, retry, random, records.subspan(half), hooks);
-  };
-  absl::StatusOr<Payload> payload = encoder.Encode(records);
-  if (!payload.ok()) {
-    if (records.size() > 1) return split();
-    hooks.rejected(records, absl::StrCat("encoding failed: ", payload.status().message()), false);
-    return true;
-  }
+namespace {
+
+// Delivers each half of `records` (a refused or unencodable payload, to find the records at
+// fault).
+bool DeliverHalves(Encoder& encoder, Sender& sender, const ExporterRetryConfig& retry,
+                   std::mt19937_64& random, std::span<const StoredRecord> records,
+                   const DeliveryHooks& hooks) {
+  const size_t half = records.size() / 2;
+  return DeliverBatch(encoder, sender, retry, random, records.subspan(0, half), hooks) &&
+         DeliverBatch(encoder, sender, retry, random, records.subspan(half), hooks);
+}
+
+// Sends `payload` (of `records`) until it is resolved; `first`, when set, is the verdict of a
+// send the caller already made, taken as this loop's first.
+bool SendUntilResolved(Encoder& encoder, Sender& sender, const ExporterRetryConfig& retry,
+                       std::mt19937_64& random, std::span<const StoredRecord> records,
+                       const DeliveryHooks& hooks, const Payload& payload,
+                       const SendResult* first) {
   absl::Duration backoff = retry.initial_backoff;
   bool retrying = false;
   const auto stop_retrying = [&](const std::string& detail) {
@@ -31,7 +34,8 @@ bool DeliverBatch(Encoder& encoder, Sender& sender, const ExporterRetryConfig& r
     retrying = false;
   };
   for (;;) {
-    const SendResult result = sender.Send(*payload);
+    const SendResult result = first != nullptr ? *first : sender.Send(payload);
+    first = nullptr;
     if (hooks.sent) hooks.sent(result.verdict);
     switch (result.verdict) {
       case SendVerdict::kOk:
@@ -63,9 +67,30 @@ bool DeliverBatch(Encoder& encoder, Sender& sender, const ExporterRetryConfig& r
           hooks.rejected(records, result.detail, result.partly_stored);
           return true;
         }
-        return split();
+        return DeliverHalves(encoder, sender, retry, random, records, hooks);
     }
   }
+}
+
+}  // namespace
+
+bool DeliverBatch(Encoder& encoder, Sender& sender, const ExporterRetryConfig& retry,
+                  std::mt19937_64& random, std::span<const StoredRecord> records,
+                  const DeliveryHooks& hooks) {
+  if (records.empty()) return true;
+  absl::StatusOr<Payload> payload = encoder.Encode(records);
+  if (!payload.ok()) {
+    if (records.size() > 1) return DeliverHalves(encoder, sender, retry, random, records, hooks);
+    hooks.rejected(records, absl::StrCat("encoding failed: ", payload.status().message()), false);
+    return true;
+  }
+  return SendUntilResolved(encoder, sender, retry, random, records, hooks, *payload, nullptr);
+}
+
+bool ContinueDelivery(Encoder& encoder, Sender& sender, const ExporterRetryConfig& retry,
+                      std::mt19937_64& random, std::span<const StoredRecord> records,
+                      const DeliveryHooks& hooks, const Payload& payload, const SendResult& first) {
+  return SendUntilResolved(encoder, sender, retry, random, records, hooks, payload, &first);
 }
 
 }  // namespace meshtel::collector

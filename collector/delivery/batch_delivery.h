@@ -45,4 +45,11 @@ bool DeliverBatch(Encoder& encoder, Sender& sender, const ExporterRetryConfig& r
                   std::mt19937_64& random, std::span<const StoredRecord> records,
                   const DeliveryHooks& hooks);
 
+// DeliverBatch for records whose payload the caller already encoded (`payload`, what
+// encoder.Encode(records) gave) and sent once, with `first` as the verdict: goes on exactly as
+// DeliverBatch would after that first send (hooks.sent is called for it here).
+bool ContinueDelivery(Encoder& encoder, Sender& sender, const ExporterRetryConfig& retry,
+                      std::mt19937_64& random, std::span<const StoredRecord> records,
+                      const DeliveryHooks& hooks, const Payload& payload, const SendResult& first);
+
 }  // namespace meshtel::collector

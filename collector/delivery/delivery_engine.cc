@@ -1,6 +1,9 @@
 #include "collector/delivery/delivery_engine.h"
 
 #include <algorithm>
+#include <array>
+#include <future>
+#include <optional>
 #include <random>
 #include <utility>
 
@@ -224,7 +227,8 @@ void DeliveryEngine::SetAside(Runner& runner, std::span<const StoredRecord> reco
   runner.status.last_error = reason;
 }
 
-bool DeliveryEngine::Deliver(Runner& runner, std::span<const StoredRecord> records) {
+bool DeliveryEngine::Deliver(Runner& runner, std::span<const StoredRecord> records,
+                             const Payload* payload, const SendResult* first) {
   Exporter& exporter = runner.target.exporter;
   DeliveryHooks hooks;
   hooks.delivered = [&](size_t count) {
@@ -259,8 +263,12 @@ bool DeliveryEngine::Deliver(Runner& runner, std::span<const StoredRecord> recor
                                           : runner.send_permanent)
         ->Increment();
   };
-  const bool delivered = DeliverBatch(*exporter.encoder, *exporter.sender, runner.target.retry,
-                                      runner.random, records, hooks);
+  const bool delivered =
+      payload != nullptr && first != nullptr
+          ? ContinueDelivery(*exporter.encoder, *exporter.sender, runner.target.retry,
+                             runner.random, records, hooks, *payload, *first)
+          : DeliverBatch(*exporter.encoder, *exporter.sender, runner.target.retry, runner.random,
+                         records, hooks);
   const uint64_t repaired = exporter.encoder->repaired_entries();
   if (repaired > runner.repaired_counted) {
     runner.repaired->Increment(static_cast<double>(repaired - runner.repaired_counted));
@@ -268,6 +276,31 @@ bool DeliveryEngine::Deliver(Runner& runner, std::span<const StoredRecord> recor
   }
   return delivered;
 }
+
+void DeliveryEngine::Advance(Runner& runner, const StoreKey& cursor, uint64_t filtered) {
+  if (absl::Status saved = store_.SaveCursor(runner.status.name, cursor); !saved.ok()) {
+    spdlog::error("exporter {}: {}", runner.status.name, saved.ToString());
+  }
+  // Counted with their batch, once it is resolved (a stop before that reads them again).
+  if (filtered > 0) runner.filtered->Increment(static_cast<double>(filtered));
+  std::lock_guard<std::mutex> lock(runner.mutex);
+  runner.status.filtered += filtered;
+  runner.status.cursor = cursor;
+}
+
+namespace {
+
+// A batch whose payload is on its way to the backend, sent on a thread of its own, while the
+// delivery thread prepares the next batch.
+struct InFlightBatch {
+  std::span<const StoredRecord> records;
+  Payload payload;
+  std::future<SendResult> first;  // the verdict of its first send
+  StoreKey resolved_until;        // the cursor once it is resolved
+  uint64_t filtered = 0;
+};
+
+}  // namespace
 
 void DeliveryEngine::Run(Runner& runner) {
   Exporter& exporter = runner.target.exporter;
@@ -277,18 +310,42 @@ void DeliveryEngine::Run(Runner& runner) {
     std::lock_guard<std::mutex> lock(runner.mutex);
     cursor = runner.status.cursor;
   }
-  // The records read, reused from batch to batch (ReadInto: their memory is kept).
-  std::vector<StoredRecord> records;
+  // The records read, reused from batch to batch (ReadInto: their memory is kept): one set for
+  // the batch in flight, one for the batch being prepared.
+  std::array<std::vector<StoredRecord>, 2> buffers;
+  size_t next_buffer = 0;
+  std::optional<InFlightBatch> in_flight;
+  StoreKey read_after = cursor;  // past the batch in flight, when there is one
+  // Waits for the batch in flight and resolves it (retries and splits included); false when the
+  // engine stopped first (the cursor then stays before it, and nothing after it was sent).
+  const auto finish_in_flight = [&]() -> bool {
+    if (!in_flight) return true;
+    const SendResult first = in_flight->first.get();
+    const bool resolved = Deliver(runner, in_flight->records, &in_flight->payload, &first);
+    if (resolved) {
+      cursor = in_flight->resolved_until;
+      Advance(runner, cursor, in_flight->filtered);
+    }
+    in_flight.reset();
+    read_after = cursor;
+    return resolved;
+  };
   while (!stopping_.load()) {
     UpdateLag(runner);
-    absl::StatusOr<size_t> read =
-        store_.ReadInto(exporter.family, cursor, kEndOfStore, batch_config.max_records, records);
+    std::vector<StoredRecord>& records = buffers[next_buffer];
+    absl::StatusOr<size_t> read = store_.ReadInto(exporter.family, read_after, kEndOfStore,
+                                                  batch_config.max_records, records);
     if (!read.ok()) {
       spdlog::error("exporter {}: {}", runner.status.name, read.status().ToString());
-      if (!Sleep(absl::Seconds(1))) break;
+      if (!finish_in_flight() || !Sleep(absl::Seconds(1))) break;
       continue;
     }
+    // Nothing to prepare now: the batch in flight is resolved first, then the thread waits.
     if (*read == 0) {
+      if (in_flight) {
+        if (!finish_in_flight()) break;
+        continue;
+      }
       if (!Sleep(kIdlePoll)) break;
       continue;
     }
@@ -297,6 +354,10 @@ void DeliveryEngine::Run(Runner& runner) {
       const absl::Time oldest = absl::FromUnixNanos(records.front().key.time_unix_nano);
       const absl::Duration waited = absl::Now() - oldest;
       if (waited < batch_config.max_wait) {
+        if (in_flight) {
+          if (!finish_in_flight()) break;
+          continue;
+        }
         if (!Sleep(std::min(batch_config.max_wait - waited, kIdlePoll))) break;
         continue;
       }
@@ -306,7 +367,7 @@ void DeliveryEngine::Run(Runner& runner) {
     size_t kept = 0;
     uint64_t bytes = 0;
     uint64_t filtered = 0;
-    StoreKey resolved_until = cursor;
+    StoreKey resolved_until = read_after;
     for (size_t i = 0; i < *read; ++i) {
       StoredRecord& stored = records[i];
       if (!exporter.encoder->Delivers(stored)) {
@@ -328,17 +389,34 @@ void DeliveryEngine::Run(Runner& runner) {
       ++kept;
     }
     const std::span<const StoredRecord> batch(records.data(), kept);
-    if (!Deliver(runner, batch)) break;  // stopping: the cursor stays before this batch
-    cursor = resolved_until;
-    if (absl::Status saved = store_.SaveCursor(runner.status.name, cursor); !saved.ok()) {
-      spdlog::error("exporter {}: {}", runner.status.name, saved.ToString());
+    // Encoded here, while the batch before it may still be on its way.
+    absl::StatusOr<Payload> payload =
+        kept > 0 ? exporter.encoder->Encode(batch) : absl::StatusOr<Payload>(Payload{});
+    if (!finish_in_flight()) break;  // stopping: the cursor stays before both batches
+    if (kept == 0 || !payload.ok()) {
+      // Nothing to send, or a payload that does not encode (split by DeliverBatch to find the
+      // record at fault): delivered here, as it comes.
+      if (!Deliver(runner, batch)) break;  // stopping: the cursor stays before this batch
+      cursor = resolved_until;
+      read_after = cursor;
+      Advance(runner, cursor, filtered);
+      continue;
     }
-    // Counted with their batch, once it is resolved (a stop before that reads them again).
-    if (filtered > 0) runner.filtered->Increment(static_cast<double>(filtered));
-    std::lock_guard<std::mutex> lock(runner.mutex);
-    runner.status.filtered += filtered;
-    runner.status.cursor = cursor;
+    in_flight.emplace();
+    in_flight->records = batch;
+    in_flight->payload = *std::move(payload);
+    in_flight->resolved_until = resolved_until;
+    in_flight->filtered = filtered;
+    in_flight->first = std::async(std::launch::async,
+                                  [sender = exporter.sender.get(), sent = &in_flight->payload] {
+                                    return sender->Send(*sent);
+                                  });
+    read_after = resolved_until;
+    next_buffer = 1 - next_buffer;
   }
+  // A payload on its way when the engine stopped: its verdict is taken (an accepted one moves the
+  // cursor; anything else stays for the next start).
+  finish_in_flight();
   spdlog::info("exporter {} stopped at {}", runner.status.name, cursor.ToString());
 }
 

@@ -31,7 +31,11 @@
 // (meshtel_store_dropped_total).
 //
 // Isolation: exporters share nothing but the store, so a dead or slow backend holds back only its
-// own thread; ingest never waits for delivery. In flight: one payload per exporter.
+// own thread; ingest never waits for delivery. In flight: one payload per exporter. While it is
+// on its way (its first send runs on a thread of its own), the delivery thread reads, measures
+// and encodes the next batch, which is sent once the one in flight is resolved: payloads still
+// reach the backend one at a time and in key order, and a payload that is not accepted at once
+// is retried or split from the delivery thread as above, before the next one goes.
 // At-least-once: a crash or stop between an accepted send and the cursor write sends that batch
 // again; a stop in the middle of a split batch resends its halves.
 //
@@ -101,8 +105,14 @@ class DeliveryEngine {
   struct Runner;
   // The delivery loop of one exporter (its thread).
   void Run(Runner& runner);
-  // Delivers `records` (one measured batch); false when the engine stopped first.
-  bool Deliver(Runner& runner, std::span<const StoredRecord> records);
+  // Delivers `records` (one measured batch); false when the engine stopped first. With
+  // `payload` and `first`, the batch was already encoded into `payload` and sent once, with
+  // `first` as the verdict: delivery goes on from there.
+  bool Deliver(Runner& runner, std::span<const StoredRecord> records,
+               const Payload* payload = nullptr, const SendResult* first = nullptr);
+  // Moves the runner's cursor to `cursor` (persisted) after a resolved batch that had
+  // `filtered` records the exporter does not deliver.
+  void Advance(Runner& runner, const StoreKey& cursor, uint64_t filtered);
   // Sets records aside as dead letters of the runner's exporter and counts them rejected.
   void SetAside(Runner& runner, std::span<const StoredRecord> records, const std::string& reason,
                 bool maybe_delivered);

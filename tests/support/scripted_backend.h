@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_split.h"
@@ -28,6 +30,8 @@ struct Backend {
   bool refuse_bad = false;                         // payloads holding "/bad..." are refused
   bool partly_stored = false;                      // ...with partly_stored
   std::atomic<bool> down{false};                   // every send is kRetryable
+  std::atomic<bool> hold{false};      // a send waits (up to 10 s) before answering while set
+  std::atomic<int> sends_started{0};  // sends that reached the backend (held ones included)
 
   std::vector<std::string> AllAccepted() {
     std::lock_guard<std::mutex> lock(mutex);
@@ -62,12 +66,16 @@ class LineEncoder : public collector::Encoder {
       if (Line(stored).starts_with("/fix")) ++repaired_;
     }
     payload.entries = records.size();
+    ++encoded_payloads_;
     return payload;
   }
+  // Payloads encoded so far (read from any thread).
+  int encoded_payloads() const { return encoded_payloads_.load(); }
   uint64_t repaired_entries() const override { return repaired_; }
 
  private:
   uint64_t repaired_ = 0;
+  std::atomic<int> encoded_payloads_{0};
 };
 
 class ScriptedSender : public collector::Sender {
@@ -75,6 +83,10 @@ class ScriptedSender : public collector::Sender {
   explicit ScriptedSender(Backend& backend) : backend_(backend) {}
   collector::SendResult Send(const collector::Payload& payload) override {
     std::vector<std::string> paths = absl::StrSplit(payload.body, '\n', absl::SkipEmpty());
+    ++backend_.sends_started;
+    for (int waited_ms = 0; backend_.hold.load() && waited_ms < 10'000; ++waited_ms) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     std::lock_guard<std::mutex> lock(backend_.mutex);
     backend_.payload_sizes.push_back(paths.size());
     if (backend_.down.load())

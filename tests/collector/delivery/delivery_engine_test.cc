@@ -140,6 +140,52 @@ TEST_F(DeliveryEngineTest, DeliversEveryRecordOnceInOrderAndResumesAfterItsCurso
   EXPECT_EQ(backend.AllAccepted(), expected);
 }
 
+// While a payload is on its way, the next batch is read, measured and encoded; it is sent only
+// after the one in flight was answered, so payloads still arrive one at a time, in order.
+TEST_F(DeliveryEngineTest, TheNextBatchIsEncodedWhileAPayloadIsInFlight) {
+  Backend backend;
+  backend.hold = true;
+  Append(Paths("/a", 30));
+  DeliveryTarget target = Target("main", backend);
+  const auto* encoder = static_cast<const LineEncoder*>(target.exporter.encoder.get());
+  auto engine = Start([&] {
+    std::vector<DeliveryTarget> targets;
+    targets.push_back(std::move(target));
+    return targets;
+  }());
+  // The first send is held by the backend; the second payload gets encoded meanwhile, and is
+  // not sent before the first is answered.
+  ASSERT_TRUE(testing::WaitFor([&] { return encoder->encoded_payloads() >= 2; }, seconds(5)));
+  EXPECT_EQ(backend.sends_started.load(), 1);
+  EXPECT_TRUE(backend.AllAccepted().empty());
+  backend.hold = false;
+  ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 30; }, seconds(10)));
+  EXPECT_EQ(backend.AllAccepted(), Paths("/a", 30));
+  EXPECT_EQ(backend.sends_started.load(), 3);
+  ASSERT_TRUE(testing::WaitFor([&] { return Records("main", "delivered") == 30; }, seconds(5)));
+  engine->Stop();
+  EXPECT_EQ(Sends("main", "ok"), 3);
+}
+
+// A payload in flight that the backend does not take at once is retried before the batch that
+// was prepared meanwhile goes, and nothing is lost or sent out of order.
+TEST_F(DeliveryEngineTest, ARetriedPayloadInFlightGoesBeforeTheBatchPreparedMeanwhile) {
+  Backend backend;
+  backend.fail_next = 2;
+  Append(Paths("/a", 30));
+  auto engine = Start([&] {
+    std::vector<DeliveryTarget> targets;
+    targets.push_back(Target("main", backend));
+    return targets;
+  }());
+  ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 30; }, seconds(10)));
+  EXPECT_EQ(backend.AllAccepted(), Paths("/a", 30));
+  ASSERT_TRUE(testing::WaitFor([&] { return Records("main", "delivered") == 30; }, seconds(5)));
+  engine->Stop();
+  EXPECT_EQ(Sends("main", "retryable"), 2);
+  EXPECT_EQ(Sends("main", "ok"), 3);
+}
+
 TEST_F(DeliveryEngineTest, RecordsTheExporterDoesNotDeliverAreFilteredAndCountedOnce) {
   Backend backend;
   // Batches of 10: the second read holds only spans, the last ends with them.
