@@ -171,6 +171,32 @@ uint64_t NowUnixNano() {
                                    .count());
 }
 
+// An iterator over the values of a record family that can hold records with after < key < limit:
+// it starts at the value holding `after` (a chunk's later records come after it), or at the first
+// value when none does, and never passes `limit`. Holds the bound it reads with: not movable.
+class ValuesBetween {
+ public:
+  ValuesBetween(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* family, const StoreKey& after,
+                const StoreKey& limit)
+      : upper_(limit.Encode()), upper_slice_(upper_) {
+    rocksdb::ReadOptions options;
+    options.iterate_upper_bound = &upper_slice_;
+    it_.reset(db.NewIterator(options, family));
+    const std::string start = after.Encode();
+    it_->SeekForPrev(start);
+    if (!it_->Valid() && it_->status().ok()) it_->Seek(start);
+  }
+  ValuesBetween(const ValuesBetween&) = delete;
+  ValuesBetween& operator=(const ValuesBetween&) = delete;
+
+  rocksdb::Iterator* operator->() const { return it_.get(); }
+
+ private:
+  const std::string upper_;
+  const rocksdb::Slice upper_slice_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
 }  // namespace
 
 // Drops trace_index entries whose span retention has deleted: those stored before the oldest
@@ -698,29 +724,24 @@ absl::StatusOr<size_t> RecordStore::ReadInto(RecordFamily family, const StoreKey
   size_t count = 0;
   if (!(after < limit) || max_records == 0) return count;
   rocksdb::ColumnFamilyHandle* handle = FamilyHandle(family);
-  const std::string upper = limit.Encode();
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions options;
-  options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, handle));
-  const std::string start = after.Encode();
+  ValuesBetween it(*db_, handle, after, limit);
   rocksdb::WriteBatch set_aside;
   size_t corrupt = 0;
   const std::string corrupt_prefix = "corrupt/" + std::string(RecordFamilyName(family)) + "/";
-  // The value that holds `after` may be a chunk whose later records come after it.
-  it->SeekForPrev(start);
-  if (!it->Valid() && it->status().ok()) it->Seek(start);
+  // Moves the iterator's whole value to dead_letter.
+  const auto set_aside_value = [&] {
+    set_aside.Put(handles_[kDeadLetter], corrupt_prefix + it->key().ToString(), it->value());
+    set_aside.Delete(handle, it->key());
+    ++corrupt;
+  };
   RecordChunkReader chunk;
   for (; it->Valid() && count < max_records; it->Next()) {
-    const std::string_view key(it->key().data(), it->key().size());
     const std::string_view value(it->value().data(), it->value().size());
-    const std::optional<StoreKey> first = StoreKey::Decode(key);
+    const std::optional<StoreKey> first =
+        StoreKey::Decode(std::string_view(it->key().data(), it->key().size()));
     if (!first || !chunk.Reset(value)) {
-      // A key of the wrong size, or a chunk whose framing is damaged: the whole value is set
-      // aside.
-      set_aside.Put(handles_[kDeadLetter], corrupt_prefix + std::string(key), it->value());
-      set_aside.Delete(handle, it->key());
-      ++corrupt;
+      // A key of the wrong size, or a chunk whose framing is damaged.
+      set_aside_value();
       continue;
     }
     const RecordIndexRange range = RecordsBetween(*first, chunk.size(), after, limit);
@@ -748,10 +769,7 @@ absl::StatusOr<size_t> RecordStore::ReadInto(RecordFamily family, const StoreKey
         continue;
       }
       if (!IsRecordChunk(value)) {
-        // A value of its own: moved to dead_letter.
-        set_aside.Put(handles_[kDeadLetter], corrupt_prefix + std::string(key), it->value());
-        set_aside.Delete(handle, it->key());
-        ++corrupt;
+        set_aside_value();  // a value of its own
         continue;
       }
       // One record of a chunk: copied to dead_letter under its own key, once; the chunk keeps it
@@ -796,15 +814,8 @@ absl::StatusOr<uint64_t> RecordStore::Count(RecordFamily family, const StoreKey&
   if (last != nullptr) *last = after;
   const StoreKey limit = std::min(before, VisibleLimit());
   if (!(after < limit)) return 0;
-  const std::string upper = limit.Encode();
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions options;
-  options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, FamilyHandle(family)));
-  const std::string start = after.Encode();
+  ValuesBetween it(*db_, FamilyHandle(family), after, limit);
   uint64_t count = 0;
-  it->SeekForPrev(start);
-  if (!it->Valid() && it->status().ok()) it->Seek(start);
   RecordChunkReader chunk;
   for (; it->Valid() && count < cap; it->Next()) {
     const std::optional<StoreKey> first =
