@@ -340,27 +340,19 @@ void DeliveryEngine::Run(Runner& runner) {
       if (!finish_in_flight() || !Sleep(absl::Seconds(1))) break;
       continue;
     }
-    // Nothing to prepare now: the batch in flight is resolved first, then the thread waits.
-    if (*read == 0) {
-      if (in_flight) {
-        if (!finish_in_flight()) break;
-        continue;
-      }
-      if (!Sleep(kIdlePoll)) break;
-      continue;
-    }
-    // A partial batch waits for more, up to max_wait after its oldest record was stored.
-    if (*read < batch_config.max_records) {
+    // Nothing to prepare now (no record, or a partial batch that waits for more, up to max_wait
+    // after its oldest record was stored): the batch in flight is resolved first, then the
+    // thread waits.
+    absl::Duration wait = kIdlePoll;  // no record
+    if (*read > 0) {
       const absl::Time oldest = absl::FromUnixNanos(records.front().key.time_unix_nano);
-      const absl::Duration waited = absl::Now() - oldest;
-      if (waited < batch_config.max_wait) {
-        if (in_flight) {
-          if (!finish_in_flight()) break;
-          continue;
-        }
-        if (!Sleep(std::min(batch_config.max_wait - waited, kIdlePoll))) break;
-        continue;
-      }
+      wait = *read < batch_config.max_records
+                 ? std::min(batch_config.max_wait - (absl::Now() - oldest), kIdlePoll)
+                 : absl::ZeroDuration();
+    }
+    if (wait > absl::ZeroDuration()) {
+      if (in_flight ? !finish_in_flight() : !Sleep(wait)) break;
+      continue;
     }
     // Measure and cut: refused records become dead letters, the batch stays under max_bytes.
     // The batch is the records kept, moved to the front of `records` (in place: no copy).
