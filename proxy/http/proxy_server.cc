@@ -169,25 +169,27 @@ size_t WriteNow(TimedSocket& output, http::serializer<kIsRequest, http::buffer_b
 // Appends `header` as it goes on the wire (start line, fields, empty line) to `out`: the same
 // bytes Beast's serializer writes, in one contiguous buffer. The serializer hands the socket one
 // buffer per field and walks them with a costly buffer-sequence iterator.
+// "HTTP/1.1" for Beast's version 11.
+void AppendHttpVersion(unsigned version, std::string& out) {
+  out += "HTTP/";
+  out += static_cast<char>('0' + version / 10);
+  out += '.';
+  out += static_cast<char>('0' + version % 10);
+}
 void AppendHead(const http::request_header<>& header, std::string& out) {
   const auto method = header.method_string();
   const auto target = header.target();
   out.append(method.data(), method.size());
   out += ' ';
   out.append(target.data(), target.size());
-  out += " HTTP/";
-  out += static_cast<char>('0' + header.version() / 10);
-  out += '.';
-  out += static_cast<char>('0' + header.version() % 10);
+  out += ' ';
+  AppendHttpVersion(header.version(), out);
   out += "\r\n";
 }
 void AppendHead(const http::response_header<>& header, std::string& out) {
   const unsigned code = header.result_int();
   const auto reason = header.reason();
-  out += "HTTP/";
-  out += static_cast<char>('0' + header.version() / 10);
-  out += '.';
-  out += static_cast<char>('0' + header.version() % 10);
+  AppendHttpVersion(header.version(), out);
   out += ' ';
   out += static_cast<char>('0' + code / 100);
   out += static_cast<char>('0' + (code / 10) % 10);
