@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <random>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -290,7 +293,62 @@ void DeliveryEngine::Advance(Runner& runner, const StoreKey& cursor, uint64_t fi
 
 namespace {
 
-// A batch whose payload is on its way to the backend, sent on a thread of its own, while the
+// The thread that makes the first send of each batch in flight, one at a time, for the life of
+// one delivery loop (instead of a thread started per payload). Send() hands it the payload; the
+// verdict comes back through the future. The destructor lets a send in progress finish.
+class FirstSendThread {
+ public:
+  explicit FirstSendThread(Sender& sender) : sender_(sender), thread_([this] { Loop(); }) {}
+  FirstSendThread(const FirstSendThread&) = delete;
+  FirstSendThread& operator=(const FirstSendThread&) = delete;
+  ~FirstSendThread() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+  // `payload` must stay alive until the future is ready. One send at a time: the caller takes
+  // the verdict of one before it hands over the next.
+  std::future<SendResult> Send(const Payload& payload) {
+    std::packaged_task<SendResult()> task([this, &payload] { return sender_.Send(payload); });
+    std::future<SendResult> verdict = task.get_future();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      task_ = std::move(task);
+      pending_ = true;
+    }
+    wake_.notify_one();
+    return verdict;
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      std::packaged_task<SendResult()> task;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [this] { return pending_ || stopping_; });
+        if (!pending_) return;
+        task = std::move(task_);
+        pending_ = false;
+      }
+      task();
+    }
+  }
+
+  Sender& sender_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::packaged_task<SendResult()> task_;  // guarded by mutex_
+  bool pending_ = false;                   // guarded by mutex_
+  bool stopping_ = false;                  // guarded by mutex_
+  std::thread thread_;                     // last: starts once the rest is built
+};
+
+// A batch whose payload is on its way to the backend, sent by the FirstSendThread, while the
 // delivery thread prepares the next batch.
 struct InFlightBatch {
   std::span<const StoredRecord> records;
@@ -315,6 +373,9 @@ void DeliveryEngine::Run(Runner& runner) {
   std::array<std::vector<StoredRecord>, 2> buffers;
   size_t next_buffer = 0;
   std::optional<InFlightBatch> in_flight;
+  // Declared after `in_flight`, so destroyed before it: a send still running ends before the
+  // payload it reads goes.
+  FirstSendThread first_sends(*exporter.sender);
   StoreKey read_after = cursor;  // past the batch in flight, when there is one
   // Waits for the batch in flight and resolves it (retries and splits included); false when the
   // engine stopped first (the cursor then stays before it, and nothing after it was sent).
@@ -399,10 +460,7 @@ void DeliveryEngine::Run(Runner& runner) {
     in_flight->payload = *std::move(payload);
     in_flight->resolved_until = resolved_until;
     in_flight->filtered = filtered;
-    in_flight->first = std::async(std::launch::async,
-                                  [sender = exporter.sender.get(), sent = &in_flight->payload] {
-                                    return sender->Send(*sent);
-                                  });
+    in_flight->first = first_sends.Send(in_flight->payload);
     read_after = resolved_until;
     next_buffer = 1 - next_buffer;
   }

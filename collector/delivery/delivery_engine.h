@@ -32,10 +32,10 @@
 //
 // Isolation: exporters share nothing but the store, so a dead or slow backend holds back only its
 // own thread; ingest never waits for delivery. In flight: one payload per exporter. While it is
-// on its way (its first send runs on a thread of its own), the delivery thread reads, measures
-// and encodes the next batch, which is sent once the one in flight is resolved: payloads still
-// reach the backend one at a time and in key order, and a payload that is not accepted at once
-// is retried or split from the delivery thread as above, before the next one goes.
+// on its way (its first send runs on the exporter's send thread), the delivery thread reads,
+// measures and encodes the next batch, which is sent once the one in flight is resolved: payloads
+// still reach the backend one at a time and in key order, and a payload that is not accepted at
+// once is retried or split from the delivery thread as above, before the next one goes.
 // At-least-once: a crash or stop between an accepted send and the cursor write sends that batch
 // again; a stop in the middle of a split batch resends its halves.
 //

@@ -11,9 +11,11 @@
 // Afterwards the receivers' contents are checked (every line there, nothing it could not decode).
 //
 // Cases (--cases, in this order by default):
-//   loki       LokiReceiver (tests/support): decodes every push twice (the project's schema, then
-//              the official Loki schema when ../shared has it, compared field by field) and
-//              counts its lines, keeping no push (LokiReceiver::Options::keep_pushes false);
+//   loki       LokiReceiver (tests/support): decodes every push with the project's schema and
+//              counts its lines, keeping no push (LokiReceiver::Options::keep_pushes false); the
+//              1st, (N+1)th, (2N+1)th... push is also decoded with the official Loki schema when
+//              ../shared has it and compared field by field (--official_check_every=N, default
+//              10; 1 checks every push, as the tests do, at about twice the receiver's CPU);
 //   loki-bare  the same exporter against a TestHttpServer that answers 204 without decoding: the
 //              exporter's rate with the receiver's work taken out;
 //   fluentd    FluentdReceiver (tests/support): checks every event ([time, map], each value
@@ -91,6 +93,7 @@ struct Options {
   int isolation_rounds = 3;
   int isolation_streams = 2;
   int batch_records = 500;
+  uint64_t official_check_every = 10;
   double isolation_rate = 0;  // records/s over all streams; 0: each batch after the last ack
   std::string isolation_durability = "process";
 };
@@ -310,9 +313,10 @@ std::string CheckLoki(const meshtel::testing::LokiReceiver& receiver, uint64_t e
 }
 
 // The test receivers as the benchmark runs them: checking and counting, keeping nothing.
-meshtel::testing::LokiReceiver::Options CountingLoki() {
+meshtel::testing::LokiReceiver::Options CountingLoki(const Options& bench) {
   meshtel::testing::LokiReceiver::Options options;
   options.keep_pushes = false;
+  options.official_check_every = bench.official_check_every;
   return options;
 }
 
@@ -473,6 +477,9 @@ int main(int argc, char** argv) {
     const std::string_view arg = argv[i];
     if (meshtel::bench::Flag(arg, "--dir", value)) {
       options.dir = value;
+    } else if (meshtel::bench::Flag(arg, "--official_check_every", value)) {
+      options.official_check_every =
+          std::max<uint64_t>(1, std::strtoull(value.c_str(), nullptr, 10));
     } else if (meshtel::bench::Flag(arg, "--records", value)) {
       options.records = std::max<uint64_t>(1, std::strtoull(value.c_str(), nullptr, 10));
     } else if (meshtel::bench::Flag(arg, "--fluentd_format", value)) {
@@ -494,6 +501,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s --dir=DIR [--records=500000] [--fluentd_format=fields|line] "
+                   "[--official_check_every=10] "
                    "[--cases=loki,loki-bare,fluentd,both,isolation] [--isolation_seconds=5] "
                    "[--isolation_rounds=3] [--isolation_streams=2] [--batch_records=500] "
                    "[--isolation_rate=0 (records/s; 0: as fast as acked)] "
@@ -528,7 +536,7 @@ int main(int argc, char** argv) {
     const std::set<int> before_receivers = Tids();
     const std::string suffix = std::to_string(run);
     if (case_name == "loki") {
-      meshtel::testing::LokiReceiver loki(CountingLoki());
+      meshtel::testing::LokiReceiver loki(CountingLoki(options));
       const auto measured = Deliver(
           options, {{ExporterEntry("loki-" + suffix, "loki", LokiSettings(loki.url())), "loki"}},
           before_receivers, case_name);
@@ -556,7 +564,7 @@ int main(int argc, char** argv) {
                        measured[0].seconds, measured[0].delivered,
                        CheckFluentd(fluentd, options.records)});
     } else if (case_name == "both") {
-      meshtel::testing::LokiReceiver loki(CountingLoki());
+      meshtel::testing::LokiReceiver loki(CountingLoki(options));
       meshtel::testing::FluentdReceiver fluentd(CountingFluentd());
       const auto measured =
           Deliver(options,

@@ -1,5 +1,6 @@
 #include "tests/support/loki_receiver.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -149,6 +150,10 @@ std::string LokiReceiver::url() const {
   return fmt::format("http://127.0.0.1:{}/loki/api/v1/push", port());
 }
 
+bool LokiReceiver::OfficialCheckDue() {
+  return decoded_pushes_++ % std::max<uint64_t>(options_.official_check_every, 1) == 0;
+}
+
 TestHttpReply LokiReceiver::Handle(const TestHttpRequest& request) {
   LokiPush push;
   // Decoded into an arena when the push is not kept (the same decode, fewer allocations).
@@ -167,7 +172,7 @@ TestHttpReply LokiReceiver::Handle(const TestHttpRequest& request) {
   } else if (!own->ParseFromString(serialized)) {
     push.decode_error = "the body is not a PushRequest (project subset)";
   } else if (OfficialMessage official = NewOfficialMessage("logproto.PushRequest");
-             official.unavailable.empty()) {
+             official.unavailable.empty() && OfficialCheckDue()) {
     push.official_checked = true;
     pb::Message* decoded = official.message->New(&arena);
     if (!decoded->ParseFromString(serialized)) {

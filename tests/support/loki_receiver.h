@@ -10,6 +10,10 @@
 // Options::keep_pushes false keeps no push (Pushes() stays empty) but still decodes and compares
 // each one: Summary() counts them, their lines, and the first error and mismatch seen. For
 // benchmarks, where keeping every push would cost more than the exporter under test.
+// Options::official_check_every N > 1 runs the official decode and comparison on the 1st,
+// (N+1)th, (2N+1)th... decoded push only (every push is still decoded with the project's subset
+// and its lines counted): for throughput benchmarks, where the reflection-based official decode
+// would cost the receiver more than the exporter's own encoding. Tests keep the default, 1.
 // Threading: the receiver's IO thread records pushes; tests read them with Pushes() from any
 // thread.
 
@@ -55,6 +59,7 @@ class LokiReceiver {
  public:
   struct Options {
     bool keep_pushes = true;
+    uint64_t official_check_every = 1;
   };
 
   explicit LokiReceiver(Options options);
@@ -74,12 +79,15 @@ class LokiReceiver {
 
  private:
   TestHttpReply Handle(const TestHttpRequest& request);
+  // Whether the push being decoded gets the official check (counts decoded pushes; IO thread).
+  bool OfficialCheckDue();
 
   const Options options_;
   mutable std::mutex mutex_;
   TestHttpReply reply_;           // guarded by mutex_
   std::vector<LokiPush> pushes_;  // guarded by mutex_
   LokiSummary summary_;           // guarded by mutex_
+  uint64_t decoded_pushes_ = 0;   // IO thread only
   TestHttpServer server_;         // last: stops before the rest goes
 };
 
