@@ -6,9 +6,9 @@
 //   - traces over all three transports (gRPC, HTTP protobuf, HTTP JSON): ids, parent links
 //     (Jaeger CHILD_OF references), names, kinds, times to the nanosecond, typed attributes
 //     (arrays, which meshtel keeps as JSON strings, as their JSON), status, resource and scope;
-//   - logs over gRPC: Loki entry time, line (the body; a structured body as its JSON), stream
-//     labels (service_name, service_namespace, k8s_namespace_name), structured metadata
-//     (trace_id, span_id, severity, attributes).
+//   - logs over all three transports: Loki entry time, line (the body; a structured body as
+//     its JSON), stream labels (service_name, service_namespace, k8s_namespace_name),
+//     structured metadata (trace_id, span_id, severity, attributes).
 
 #include <algorithm>
 #include <cctype>
@@ -356,12 +356,15 @@ TEST_P(OtelSdkTraceTest, TheTraceArrivesAtJaegerAndOtlpAsTheSdkSentIt) {
 
 INSTANTIATE_TEST_SUITE_P(Transports, OtelSdkTraceTest, ::testing::Values("grpc", "proto", "http"));
 
-TEST_F(OtelSdkTest, LogRecordsArriveAtLokiAsTheSdkSentThem) {
-  const OtelJsRun sent = Send("grpc", /*traces=*/false, /*logs=*/true);
+class OtelSdkLogTest : public OtelSdkTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(OtelSdkLogTest, LogRecordsArriveAtLokiAsTheSdkSentThem) {
+  const OtelJsRun sent = Send(GetParam(), /*traces=*/false, /*logs=*/true);
   ASSERT_EQ(sent.exit_code, 0) << sent.Describe() << "\ncollector:\n" << collector_->Log();
   ASSERT_EQ(sent.parse_error, "") << sent.Describe();
-  EXPECT_EQ(OtlpItems("logs", "grpc", "accepted"), 3);
-  EXPECT_EQ(OtlpItems("logs", "grpc", "rejected"), 0);
+  const std::string transport = GetParam() == "grpc" ? "grpc" : "http";
+  EXPECT_EQ(OtlpItems("logs", transport, "accepted"), 3);
+  EXPECT_EQ(OtlpItems("logs", transport, "rejected"), 0);
 
   struct Entry {
     std::map<std::string, std::string> labels;
@@ -460,6 +463,8 @@ TEST_F(OtelSdkTest, LogRecordsArriveAtLokiAsTheSdkSentThem) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Transports, OtelSdkLogTest, ::testing::Values("grpc", "proto", "http"));
 
 }  // namespace
 }  // namespace meshtel::e2e
