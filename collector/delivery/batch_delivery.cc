@@ -63,7 +63,7 @@ bool SendUntilResolved(Encoder& encoder, Sender& sender, const ExporterRetryConf
       }
       case SendVerdict::kPermanent:
         stop_retrying(result.detail);
-        if (result.partly_stored || records.size() == 1) {
+        if (result.partly_stored || result.request_refused || records.size() == 1) {
           hooks.rejected(records, result.detail, result.partly_stored);
           return true;
         }

@@ -12,7 +12,9 @@
 //      the engine stops; on a permanent verdict split the payload in halves and deliver each,
 //      down to the single records the backend refuses, which become dead letters — unless the
 //      backend may have stored part of it (SendResult::partly_stored), in which case nothing of
-//      it is sent again and its records become dead letters marked maybe_delivered;
+//      it is sent again and its records become dead letters marked maybe_delivered, or the
+//      backend refused the request itself (SendResult::request_refused: credentials,
+//      permissions, path), in which case its records become dead letters at once;
 //   4. move the cursor past the batch and persist it.
 //
 // A record the exporter does not deliver at all (Encoder::Delivers false: a received span read by

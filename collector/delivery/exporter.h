@@ -84,6 +84,10 @@ struct SendResult {
   // answers 400 after storing the valid streams). The engine then does not resend any part of it;
   // without this flag it splits the payload to deliver the good records.
   bool partly_stored = false;
+  // kPermanent: the backend refused the request itself, whatever records it held (credentials,
+  // permissions, an unknown path or method): every part of it would be refused alike, so the
+  // engine sets the whole payload aside at once instead of splitting it down to single records.
+  bool request_refused = false;
   // Status and message for logs and dead letters, e.g. "HTTP 400: entry too far behind".
   std::string detail;
 };

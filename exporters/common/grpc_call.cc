@@ -107,6 +107,13 @@ collector::SendResult GrpcVerdict(const grpc::Status& status, ResourceExhausted 
         result.verdict = collector::SendVerdict::kPermanent;
       }
       break;
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNIMPLEMENTED:
+      // Credentials, permissions or the service refused, not a record: set aside whole.
+      result.verdict = collector::SendVerdict::kPermanent;
+      result.request_refused = true;
+      break;
     default:
       result.verdict = collector::SendVerdict::kPermanent;
       break;

@@ -12,6 +12,9 @@
 //                                                   google.rpc.RetryInfo (OTLP), or always with
 //                                                   kAlwaysRetryable (Jaeger, wire-facts §3.1);
 //                                                   otherwise kPermanent
+//   UNAUTHENTICATED, PERMISSION_DENIED, UNIMPLEMENTED
+//                                                   kPermanent + request_refused (the request
+//                                                   itself, not a record: set aside whole)
 //   every other code                                kPermanent
 // detail = "gRPC <CODE>: <message>".
 //

@@ -50,7 +50,10 @@ collector::SendResult OtlpHttpVerdict(const common::HttpResponse& response, absl
     result.verdict = collector::SendVerdict::kRetryable;
     result.retry_after = retry_after();
   } else {
+    // Not retried (the spec's rule). Credentials, permissions, path or method refused: the
+    // records are not at fault, so the payload is set aside whole, not split.
     result.verdict = collector::SendVerdict::kPermanent;
+    result.request_refused = status == 401 || status == 403 || status == 404 || status == 405;
   }
   return result;
 }

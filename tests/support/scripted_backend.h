@@ -29,7 +29,8 @@ struct Backend {
   std::optional<absl::Duration> retry_after;       // ...with this Retry-After
   bool refuse_bad = false;                         // payloads holding "/bad..." are refused
   bool partly_stored = false;                      // ...with partly_stored
-  std::atomic<bool> down{false};                   // every send is kRetryable
+  bool refuse_requests = false;       // every payload is refused with request_refused (HTTP 401)
+  std::atomic<bool> down{false};      // every send is kRetryable
   std::atomic<bool> hold{false};      // a send waits (up to 10 s) before answering while set
   std::atomic<int> sends_started{0};  // sends that reached the backend (held ones included)
 
@@ -97,6 +98,11 @@ class ScriptedSender : public collector::Sender {
               .retry_after = backend_.retry_after,
               .throttled = backend_.retry_after.has_value(),
               .detail = "HTTP 503"};
+    }
+    if (backend_.refuse_requests) {
+      return {.verdict = collector::SendVerdict::kPermanent,
+              .request_refused = true,
+              .detail = "HTTP 401: unauthorized"};
     }
     const bool bad = std::any_of(paths.begin(), paths.end(),
                                  [](const std::string& path) { return path.starts_with("/bad"); });

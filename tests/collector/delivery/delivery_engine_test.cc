@@ -306,6 +306,26 @@ TEST_F(DeliveryEngineTest, APartlyStoredRefusalIsNotResentAndMarkedMaybeDelivere
   for (const auto& letter : *letters) EXPECT_TRUE(letter.maybe_delivered);
 }
 
+TEST_F(DeliveryEngineTest, ARefusedRequestIsSetAsideWholeWithoutSplitting) {
+  Backend backend;
+  backend.refuse_requests = true;
+  Append(Paths("/r", 8));
+  std::vector<DeliveryTarget> targets;
+  targets.push_back(Target("main", backend));
+  auto engine = Start(std::move(targets));
+  ASSERT_TRUE(testing::WaitFor([&] { return Records("main", "rejected") == 8; }, seconds(10)));
+  engine->Stop();
+  EXPECT_EQ(backend.payload_sizes, (std::vector<size_t>{8}));  // sent once, never split
+  EXPECT_EQ(Records("main", "delivered"), 0);
+  auto letters = store_->ListDeadLetters("main", 10);
+  ASSERT_TRUE(letters.ok());
+  ASSERT_EQ(letters->size(), 8u);
+  for (const auto& letter : *letters) {
+    EXPECT_EQ(letter.reason, "HTTP 401: unauthorized");
+    EXPECT_FALSE(letter.maybe_delivered);
+  }
+}
+
 TEST_F(DeliveryEngineTest, ARecordTheEncoderRefusesIsSetAsideWithoutBeingSent) {
   Backend backend;
   Append({"/ok0", "/huge", "/ok1"});

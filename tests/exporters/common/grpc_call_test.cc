@@ -47,6 +47,12 @@ TEST(GrpcVerdictTest, TheTableOfTheSpec) {
           grpc::StatusCode::FAILED_PRECONDITION, grpc::StatusCode::UNIMPLEMENTED,
           grpc::StatusCode::INTERNAL}) {
       EXPECT_EQ(verdict(code, policy), SendVerdict::kPermanent) << GrpcCodeName(code);
+      // Refusals of the request itself are set aside whole; the rest may be a record's fault.
+      const bool refused = code == grpc::StatusCode::PERMISSION_DENIED ||
+                           code == grpc::StatusCode::UNAUTHENTICATED ||
+                           code == grpc::StatusCode::UNIMPLEMENTED;
+      EXPECT_EQ(GrpcVerdict(grpc::Status(code, "m"), policy).request_refused, refused)
+          << GrpcCodeName(code);
     }
   }
   EXPECT_EQ(verdict(grpc::StatusCode::RESOURCE_EXHAUSTED, ResourceExhausted::kAlwaysRetryable),

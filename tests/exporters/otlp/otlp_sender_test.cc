@@ -291,6 +291,13 @@ TEST(OtlpHttpVerdictTest, OnlyTheRetryableStatusesOfTheSpec) {
   for (int status : {400, 401, 403, 404, 408, 413, 415, 500, 501, 505}) {
     EXPECT_EQ(verdict(status), SendVerdict::kPermanent) << status;
   }
+  // Credentials, permissions, path or method: the request is refused, not a record in it.
+  for (int status : {400, 401, 403, 404, 405, 408, 413, 415, 500, 501, 505}) {
+    common::HttpResponse response;
+    response.status = status;
+    const bool refused = status == 401 || status == 403 || status == 404 || status == 405;
+    EXPECT_EQ(OtlpHttpVerdict(response, now).request_refused, refused) << status;
+  }
 }
 
 TEST(ApplyPartialSuccessTest, AWarningWithoutRejectedSpansCountsNothing) {
