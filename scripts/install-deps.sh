@@ -17,10 +17,11 @@ build_packages=(
 )
 # Real peers the end-to-end tests run against, the format check, and the fuzzers (clang).
 # nginx, haproxy, wrk and hey are the peers and load generators of the proxy tests and benchmarks;
-# iptables sets up transparent-mode redirection inside a test network namespace.
+# iptables sets up transparent-mode redirection inside a test network namespace; openssl makes
+# the test certificates of the TLS tests.
 # python3-prometheus-client brings a strict OpenMetrics parser the end-to-end test runs.
-test_packages=(prometheus clang-format clang libclang-rt-14-dev nginx haproxy wrk hey iptables
-               python3-prometheus-client)
+test_packages=(prometheus openssl clang-format clang libclang-rt-14-dev nginx haproxy wrk hey
+               iptables python3-prometheus-client)
 
 packages=("${build_packages[@]}")
 if [ "$mode" = "test" ]; then packages+=("${test_packages[@]}"); fi

@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "collector/config/collector_config.h"
 #include "collector/delivery/exporter.h"
+#include "exporters/common/grpc_channel.h"
 #include "yaml-cpp/yaml.h"
 
 namespace meshtel::exporters {
@@ -43,6 +44,8 @@ struct JaegerConfig {
   absl::Duration timeout = absl::Seconds(10);
   // gRPC metadata sent with every call (keys lower-cased), e.g. a tenant header. Default: none
   std::vector<std::pair<std::string, std::string>> headers;
+  // TLS for the channel (exporters/common/grpc_channel.h). Default: off (plaintext)
+  GrpcTlsConfig tls;
 };
 
 // Reads the `jaeger:` block at `path` ("exporters[0].jaeger"); checks every value.

@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "exporters/common/grpc_channel.h"
 #include "exporters/jaeger/jaeger_encoder.h"
 #include "fmt/format.h"
 #include "grpcpp/create_channel.h"
@@ -12,7 +13,7 @@
 namespace meshtel::exporters {
 
 JaegerSender::JaegerSender(const JaegerConfig& config)
-    : channel_(grpc::CreateChannel(config.endpoint, grpc::InsecureChannelCredentials())),
+    : channel_(CreateExporterChannel(config.endpoint, config.tls)),
       stub_(std::make_unique<grpc::GenericStub>(channel_)) {
   options_.timeout = config.timeout;
   options_.metadata = config.headers;

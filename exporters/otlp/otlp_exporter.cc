@@ -43,6 +43,9 @@ absl::StatusOr<OtlpConfig> ParseOtlpConfig(const YAML::Node& settings, const std
   map.Read("compression", compression);
   map.Read("headers", config.headers);
   map.Read("timeout", config.timeout);
+  absl::StatusOr<GrpcTlsConfig> tls = ReadGrpcTls(map);
+  if (!tls.ok()) return tls.status();
+  config.tls = *std::move(tls);
   if (absl::Status status = map.Finish(); !status.ok()) return status;
 
   if (protocol == "grpc") {
@@ -77,6 +80,11 @@ absl::StatusOr<OtlpConfig> ParseOtlpConfig(const YAML::Node& settings, const std
     }
     config.grpc_target = *std::move(target);
   } else {
+    if (config.tls.enabled) {
+      return fail("tls",
+                  "TLS is for protocol grpc only (the HTTP client has no TLS): use "
+                  "protocol grpc, or a TLS-terminating proxy in front of the receiver");
+    }
     absl::StatusOr<common::HttpUrl> url = common::ParseHttpUrl(config.endpoint);
     if (!url.ok()) {
       return fail("endpoint",

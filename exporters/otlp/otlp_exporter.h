@@ -28,6 +28,7 @@
 #include "collector/common/http_client.h"
 #include "collector/config/collector_config.h"
 #include "collector/delivery/exporter.h"
+#include "exporters/common/grpc_channel.h"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
 #include "yaml-cpp/yaml.h"
@@ -60,6 +61,8 @@ struct OtlpConfig {
   std::vector<std::pair<std::string, std::string>> headers;
   // The most one export takes (connect, write, answer). Default: 10s
   absl::Duration timeout = absl::Seconds(10);
+  // grpc: TLS for the channel (exporters/common/grpc_channel.h). Default: off (plaintext)
+  GrpcTlsConfig tls;
 };
 
 // Reads the `otlp:` block at `path` ("exporters[0].otlp"); checks every value.

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "exporters/common/grpc_channel.h"
 #include "exporters/loki/loki_sender.h"
 #include "fmt/format.h"
 #include "google/rpc/status.pb.h"
@@ -85,7 +86,7 @@ OtlpSender::OtlpSender(const OtlpConfig& config, prometheus::Counter* rejected_s
     grpc_options_.timeout = config_.timeout;
     grpc_options_.metadata = config_.headers;
     grpc_options_.gzip = config_.compression == OtlpCompression::kGzip;
-    channel_ = grpc::CreateChannel(config_.grpc_target, grpc::InsecureChannelCredentials());
+    channel_ = CreateExporterChannel(config_.grpc_target, config_.tls);
     stub_ = std::make_unique<grpc::GenericStub>(channel_);
   } else {
     common::HttpClientOptions options;

@@ -46,9 +46,12 @@ class JaegerReceiver::Service final : public jaeger::api_v2::CollectorService::S
   std::vector<ReceivedSpan> spans ABSL_GUARDED_BY(mutex);
 };
 
-JaegerReceiver::JaegerReceiver() : service_(std::make_unique<Service>()) {
+JaegerReceiver::JaegerReceiver() : JaegerReceiver(grpc::InsecureServerCredentials()) {}
+
+JaegerReceiver::JaegerReceiver(std::shared_ptr<grpc::ServerCredentials> credentials)
+    : service_(std::make_unique<Service>()) {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort("127.0.0.1:0", std::move(credentials), &port_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
 }

@@ -39,6 +39,8 @@ struct JaegerCall {
 class JaegerReceiver {
  public:
   JaegerReceiver();
+  // Listens with `credentials` (e.g. grpc::SslServerCredentials for TLS tests).
+  explicit JaegerReceiver(std::shared_ptr<grpc::ServerCredentials> credentials);
   ~JaegerReceiver();
 
   // "127.0.0.1:<port>", the exporter's endpoint.

@@ -1,13 +1,17 @@
 #include "exporters/jaeger/jaeger_sender.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "exporters/jaeger/jaeger_encoder.h"
+#include "grpcpp/security/server_credentials.h"
 #include "gtest/gtest.h"
 #include "jaeger/api_v2/collector.grpc.pb.h"
 #include "tests/support/jaeger_receiver.h"
+#include "tests/support/process.h"
 #include "tests/support/span_samples.h"
+#include "tests/support/test_certificates.h"
 
 namespace meshtel::exporters {
 namespace {
@@ -80,6 +84,72 @@ TEST(JaegerSenderTest, PostsOneRequestPerProcessAndTheReceiverGetsTheTrace) {
   EXPECT_EQ(spans[1].end_unix_nano, 1'755'000'000'135'456'789ull);
   EXPECT_EQ(std::get<int64_t>(spans[1].attributes.at("http.response.status_code")), 200);
   EXPECT_EQ(std::get<std::string>(spans[1].resource.at("k8s.namespace.name")), "shop");
+}
+
+// A Jaeger receiver listening with TLS (the test CA's server certificate), asking for and
+// verifying a client certificate when `mutual`.
+std::unique_ptr<JaegerReceiver> TlsReceiver(const testing::TestCertificates& certificates,
+                                            bool mutual) {
+  grpc::SslServerCredentialsOptions options(
+      mutual ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+             : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  options.pem_key_cert_pairs.push_back({certificates.server_key_pem, certificates.server_cert_pem});
+  if (mutual) options.pem_root_certs = certificates.ca_pem;
+  return std::make_unique<JaegerReceiver>(grpc::SslServerCredentials(options));
+}
+
+// TLS on (the test CA trusted, the server's name), with the client certificate when `mutual`.
+JaegerConfig TlsConfigFor(const JaegerReceiver& receiver,
+                          const testing::TestCertificates& certificates, bool mutual) {
+  JaegerConfig config = ConfigFor(receiver.endpoint());
+  config.timeout = absl::Seconds(5);
+  config.tls.enabled = true;
+  config.tls.ca_pem = certificates.ca_pem;
+  config.tls.server_name = testing::kTestServerName;
+  if (mutual) {
+    config.tls.cert_pem = certificates.client_cert_pem;
+    config.tls.key_pem = certificates.client_key_pem;
+  }
+  return config;
+}
+
+TEST(JaegerSenderTest, OverTlsTheReceiverGetsTheTrace) {
+  const testing::TestCertificates certificates =
+      testing::MakeTestCertificates(testing::MakeTempDir("meshtel-jaeger-tls"));
+  if (!certificates.unavailable.empty()) GTEST_SKIP() << certificates.unavailable;
+  for (bool mutual : {false, true}) {
+    SCOPED_TRACE(mutual ? "mutual TLS" : "TLS");
+    std::unique_ptr<JaegerReceiver> receiver = TlsReceiver(certificates, mutual);
+    JaegerSender sender(TlsConfigFor(*receiver, certificates, mutual));
+    const SendResult result = sender.Send(TwoServicePayload());
+    EXPECT_EQ(result.verdict, SendVerdict::kOk) << result.detail;
+    EXPECT_EQ(receiver->Spans().size(), 2u);
+  }
+}
+
+TEST(JaegerSenderTest, OverTlsARefusedHandshakeIsRetryableAndSendsNothing) {
+  const testing::TestCertificates certificates =
+      testing::MakeTestCertificates(testing::MakeTempDir("meshtel-jaeger-tls"));
+  if (!certificates.unavailable.empty()) GTEST_SKIP() << certificates.unavailable;
+  std::unique_ptr<JaegerReceiver> receiver = TlsReceiver(certificates, /*mutual=*/true);
+  // The server's certificate is not trusted (the system roots do not hold the test CA).
+  JaegerConfig untrusted = TlsConfigFor(*receiver, certificates, /*mutual=*/true);
+  untrusted.tls.ca_pem.clear();
+  // Another name than the certificate's.
+  JaegerConfig wrong_name = TlsConfigFor(*receiver, certificates, /*mutual=*/true);
+  wrong_name.tls.server_name = "other.example";
+  // No client certificate for a server that requires one.
+  JaegerConfig no_client_certificate = TlsConfigFor(*receiver, certificates, /*mutual=*/false);
+  // Plaintext to a TLS server.
+  JaegerConfig plaintext = ConfigFor(receiver->endpoint());
+  plaintext.timeout = absl::Seconds(5);
+  for (const JaegerConfig& config : {untrusted, wrong_name, no_client_certificate, plaintext}) {
+    JaegerSender sender(config);
+    const SendResult result = sender.Send(TwoServicePayload());
+    EXPECT_EQ(result.verdict, SendVerdict::kRetryable) << result.detail;
+    EXPECT_NE(result.detail.find("gRPC UNAVAILABLE"), std::string::npos) << result.detail;
+  }
+  EXPECT_TRUE(receiver->Calls().empty());
 }
 
 TEST(JaegerSenderTest, UnavailableIsRetryableAndAcceptedRequestsAreNotSentAgain) {

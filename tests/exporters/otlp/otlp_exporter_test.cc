@@ -62,6 +62,13 @@ timeout: 3s
   EXPECT_EQ(config->http_url.target, "/custom/traces");  // a path is used as it is
   EXPECT_EQ(config->headers[0].first, "X-Scope-OrgID");
   EXPECT_EQ(Parse("{protocol: grpc, endpoint: 'otel:14317'}")->grpc_target, "otel:14317");
+  EXPECT_FALSE(config->tls.enabled);
+
+  config = Parse(
+      "{protocol: grpc, endpoint: 'tempo.example:443', tls: {enabled: true, server_name: t}}");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->tls.enabled);
+  EXPECT_EQ(config->tls.server_name, "t");
 }
 
 TEST(OtlpConfigTest, ErrorsNameTheKey) {
@@ -87,6 +94,11 @@ TEST(OtlpConfigTest, ErrorsNameTheKey) {
             std::string::npos);
   EXPECT_NE(ErrorOf("{endpoint: 'http://a:4318', insecure: true}").find("exporters[0].otlp."),
             std::string::npos);
+  EXPECT_EQ(ErrorOf("{endpoint: 'http://a:4318', tls: {enabled: true}}"),
+            "exporters[0].otlp.tls: TLS is for protocol grpc only (the HTTP client has no TLS): "
+            "use protocol grpc, or a TLS-terminating proxy in front of the receiver");
+  EXPECT_EQ(ErrorOf("{protocol: grpc, endpoint: 'a:1', tls: {enabled: true, ca_file: /no/ca}}"),
+            "exporters[0].otlp.tls.ca_file: cannot read '/no/ca': No such file or directory");
 }
 
 absl::StatusOr<collector::CollectorConfig> Collector(const std::string& yaml) {
