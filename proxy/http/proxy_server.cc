@@ -15,12 +15,15 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "boost/asio.hpp"
 #include "boost/beast.hpp"
 #include "fmt/format.h"
+#include "proxy/http/header_arena.h"
 #include "proxy/http/hop_by_hop_headers.h"
 #include "proxy/http/original_destination.h"
 #include "proxy/http/request_id.h"
@@ -48,6 +51,15 @@ constexpr uint32_t kMaxHeaderBytes = 60 * 1024;
 constexpr uint64_t kUnlimitedBody = std::numeric_limits<uint64_t>::max();
 
 enum class Direction { kInbound, kOutbound };
+
+// The parsed and forwarded messages keep their fields in the connection's HeaderArena
+// (header_arena.h): no malloc per field.
+template <bool kIsRequest>
+using Parser = http::parser<kIsRequest, http::buffer_body, ArenaAllocator<char>>;
+using RequestParser = Parser<true>;
+using ResponseParser = Parser<false>;
+template <bool kIsRequest>
+using Serializer = http::serializer<kIsRequest, http::buffer_body, HeaderFields>;
 
 std::string_view ToStd(beast::string_view view) { return {view.data(), view.size()}; }
 
@@ -150,8 +162,8 @@ size_t ParseBuffered(beast::flat_buffer& buffer, http::basic_parser<kIsRequest>&
 // after a poll of the reactor and behind whatever else is ready; a header and a small body
 // almost always fit the socket's send buffer, so writing at once saves that turn.
 template <bool kIsRequest>
-size_t WriteNow(TimedSocket& output, http::serializer<kIsRequest, http::buffer_body>& serializer,
-                bool header_only, beast::error_code& error) {
+size_t WriteNow(TimedSocket& output, Serializer<kIsRequest>& serializer, bool header_only,
+                beast::error_code& error) {
   IoSocket& socket = output.socket();
   error = {};
   // Non-blocking (once per socket), so that this write never holds the IO thread.
@@ -176,7 +188,7 @@ void AppendHttpVersion(unsigned version, std::string& out) {
   out += '.';
   out += static_cast<char>('0' + version % 10);
 }
-void AppendHead(const http::request_header<>& header, std::string& out) {
+void AppendHead(const http::request_header<HeaderFields>& header, std::string& out) {
   const auto method = header.method_string();
   const auto target = header.target();
   out.append(method.data(), method.size());
@@ -186,7 +198,7 @@ void AppendHead(const http::request_header<>& header, std::string& out) {
   AppendHttpVersion(header.version(), out);
   out += "\r\n";
 }
-void AppendHead(const http::response_header<>& header, std::string& out) {
+void AppendHead(const http::response_header<HeaderFields>& header, std::string& out) {
   const unsigned code = header.result_int();
   const auto reason = header.reason();
   AppendHttpVersion(header.version(), out);
@@ -199,7 +211,7 @@ void AppendHead(const http::response_header<>& header, std::string& out) {
   out += "\r\n";
 }
 template <bool kIsRequest>
-void FormatHead(const http::header<kIsRequest>& header, std::string& out) {
+void FormatHead(const http::header<kIsRequest, HeaderFields>& header, std::string& out) {
   out.clear();
   AppendHead(header, out);
   for (const auto& field : header) {
@@ -222,9 +234,9 @@ void FormatHead(const http::header<kIsRequest>& header, std::string& out) {
 // connection's buffer for it).
 template <bool kIsRequest>
 IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_buffer,
-                                 http::parser<kIsRequest, http::buffer_body>& parser,
+                                 Parser<kIsRequest>& parser,
                                  std::chrono::microseconds input_timeout, TimedSocket& output,
-                                 http::serializer<kIsRequest, http::buffer_body>& serializer,
+                                 Serializer<kIsRequest>& serializer,
                                  std::chrono::microseconds output_timeout, std::span<char> chunk,
                                  std::string& head) {
   RelayResult result;
@@ -416,7 +428,7 @@ void AssignEndpointText(std::string& out, const tcp::endpoint& endpoint) {
 
 // The trace headers of `fields` (the first of each name), found in one pass over the fields: a
 // lookup by name walks the field tree with case-insensitive compares, ten times per request.
-TraceHeaders ReadTraceHeaders(const http::fields& fields) {
+TraceHeaders ReadTraceHeaders(const HeaderFields& fields) {
   TraceHeaders headers;
   struct Slot {
     std::string_view name;
@@ -581,8 +593,7 @@ struct ProxyServer::Impl {
   // response back; fills `connection_record`. `original_destination`: where a redirected connection
   // was going (transparent mode).
   IoTask<ForwardOutcome> Forward(TimedSocket& downstream, beast::flat_buffer& downstream_buffer,
-                                 http::request_parser<http::buffer_body>& parser,
-                                 Direction direction, Worker& worker,
+                                 RequestParser& parser, Direction direction, Worker& worker,
                                  const std::optional<tcp::endpoint>& original_destination,
                                  std::span<char> relay, std::string& head, Clock::time_point start,
                                  const ActivePolicy& policy, const ListenerPolicy& side,
@@ -640,6 +651,8 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
   std::string head_buffer;  // message headers as they go out, formatted here
   ConnectionRecord connection_record;
   meshtel::v1::RequestRecord& record = connection_record.record;
+  // The fields of each request and of its response; free again for the next request.
+  HeaderArena header_arena;
   bool answered_one = false;
   bool linger = false;  // we close after an error reply: let the client read it first
   const auto idle_timeout = absl::ToChronoMicroseconds(config.idle_timeout);
@@ -675,7 +688,10 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
     record.set_scheme("http");
     record.set_route_name("default");
 
-    http::request_parser<http::buffer_body> parser;
+    // The last request's parsers are gone: their fields' memory is free for this one.
+    header_arena.Reset();
+    RequestParser parser(std::piecewise_construct, std::make_tuple(),
+                         std::make_tuple(ArenaAllocator<char>(header_arena)));
     parser.header_limit(kMaxHeaderBytes);
     if (config.max_body_bytes > 0) {
       parser.body_limit(config.max_body_bytes);
@@ -775,10 +791,9 @@ IoTask<bool> ProxyServer::Impl::SendLocalReply(TimedSocket& downstream, const Lo
 }
 
 IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
-    TimedSocket& downstream, beast::flat_buffer& downstream_buffer,
-    http::request_parser<http::buffer_body>& parser, Direction direction, Worker& worker,
-    const std::optional<tcp::endpoint>& original_destination, std::span<char> relay,
-    std::string& head, Clock::time_point start, const ActivePolicy& policy,
+    TimedSocket& downstream, beast::flat_buffer& downstream_buffer, RequestParser& parser,
+    Direction direction, Worker& worker, const std::optional<tcp::endpoint>& original_destination,
+    std::span<char> relay, std::string& head, Clock::time_point start, const ActivePolicy& policy,
     const ListenerPolicy& side, ConnectionRecord& connection_record) {
   meshtel::v1::RequestRecord& record = connection_record.record;
   auto& request = parser.get();
@@ -938,7 +953,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
 
   const auto idle_timeout = absl::ToChronoMicroseconds(config.idle_timeout);
   std::unique_ptr<UpstreamConnection> upstream;
-  std::optional<http::response_parser<http::buffer_body>> response_parser;
+  std::optional<ResponseParser> response_parser;
   beast::error_code error;
   for (size_t attempt = 1;; ++attempt) {
     UpstreamPool::Acquired acquired = co_await worker.pool->Acquire(endpoint);
@@ -957,7 +972,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     record.mutable_phases()->set_upstream_connection_reused(reused);
 
     // Stream the request: headers, then the body as it arrives from the client.
-    http::request_serializer<http::buffer_body> serializer(request);
+    Serializer<true> serializer(request);
     const RelayResult sent =
         co_await RelayMessage<true>(downstream, downstream_buffer, parser, idle_timeout,
                                     upstream->stream, serializer, timeout, relay, head);
@@ -977,7 +992,8 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     error = sent.write_error;
     if (!error) {
       record.mutable_phases()->set_upstream_request_done_ns(OffsetNs(start, Clock::now()));
-      response_parser.emplace();
+      response_parser.emplace(std::piecewise_construct, std::make_tuple(),
+                              std::make_tuple(request.get_allocator()));
       response_parser->body_limit(kUnlimitedBody);
       if (request.method() == http::verb::head) response_parser->skip(true);
       // No next_read_waits() here, although the response cannot be there yet: waiting first
@@ -1047,7 +1063,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     response.set(http::field::connection, "upgrade");
     response.set(http::field::upgrade, upgraded_to);
     response.version(version);
-    http::response_serializer<http::buffer_body> serializer(response);
+    Serializer<false> serializer(response);
     downstream.expires_after(timeout);
     size_t written = co_await http::async_write_header(downstream, serializer,
                                                        asio::redirect_error(kUseIoTask, error));
@@ -1098,7 +1114,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
   response.keep_alive(keep_alive);
   response.version(version);
 
-  http::response_serializer<http::buffer_body> serializer(response);
+  Serializer<false> serializer(response);
   size_t written = 0;
   RelayResult received;
   if (bodiless) {
