@@ -248,24 +248,36 @@ IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_b
   if (chunked_output && parser.chunked()) {
     for (const auto& field : message) header_fields.insert(&field);
   }
-  const auto read_piece = [&]() -> IoTask<size_t> {
+  // Reading and writing each come in halves, so that what completes at once costs no coroutine
+  // frame (a malloc and a free each, as Asio keeps only one spare frame per thread): the first
+  // half works on what is buffered, or on what the socket takes, and says whether the rest must
+  // wait; only then is the second half, a coroutine, called.
+  //
+  // Reading a piece of the body into `chunk`: start_piece parses what is buffered and returns
+  // true when more must be read (read_more); finish_piece records the outcome and returns the
+  // piece's size.
+  beast::error_code read_error;
+  const auto start_piece = [&]() -> bool {
     body.data = chunk.data();
     body.size = chunk.size();
     input.expires_after(input_timeout);
-    beast::error_code error;
-    result.bytes_read += ParseBuffered(input_buffer, parser, false, error);
-    if (error == http::error::need_more) {
-      result.bytes_read += co_await http::async_read(input, input_buffer, parser,
-                                                     asio::redirect_error(kUseIoTask, error));
-    }
-    if (error == http::error::need_buffer) error = {};
-    result.read_error = error;
-    if (parser.is_done()) result.input_done = Clock::now();
-    co_return chunk.size() - body.size;
+    result.bytes_read += ParseBuffered(input_buffer, parser, false, read_error);
+    return read_error == http::error::need_more;
   };
-  // Writes `buffers` whole: at once while the socket takes them (see WriteNow), the rest
-  // asynchronously.
-  const auto write = [&](const auto& buffers) -> IoTask<bool> {
+  const auto read_more = [&]() -> IoTask<void> {
+    result.bytes_read += co_await http::async_read(input, input_buffer, parser,
+                                                   asio::redirect_error(kUseIoTask, read_error));
+  };
+  const auto finish_piece = [&]() -> size_t {
+    if (read_error == http::error::need_buffer) read_error = {};
+    result.read_error = read_error;
+    if (parser.is_done()) result.input_done = Clock::now();
+    return chunk.size() - body.size;
+  };
+  // Writing `buffers` whole: write_at_once writes what the socket takes now (see WriteNow),
+  // returns how much, and sets `pending` when the rest must go asynchronously, through
+  // write_rest (which must be given the same buffers). Either sets result.write_error.
+  const auto write_at_once = [&](const auto& buffers, bool& pending) -> size_t {
     output.expires_after(output_timeout);
     beast::error_code error;
     IoSocket& socket = output.socket();
@@ -273,17 +285,27 @@ IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_b
     if (!socket.non_blocking()) socket.non_blocking(true, error);
     if (!error) written = asio::write(socket, buffers, error);
     result.bytes_written += written;
-    if (error == asio::error::would_block || error == asio::error::try_again) {
-      beast::buffers_suffix<std::decay_t<decltype(buffers)>> rest(buffers);
-      rest.consume(written);
-      result.bytes_written +=
-          co_await asio::async_write(output, rest, asio::redirect_error(kUseIoTask, error));
-    }
-    result.write_error = error;
-    co_return !error;
+    pending = error == asio::error::would_block || error == asio::error::try_again;
+    result.write_error = pending ? beast::error_code() : error;
+    return written;
   };
+  const auto write_rest = [&](const auto& buffers, size_t written) -> IoTask<void> {
+    beast::buffers_suffix<std::decay_t<decltype(buffers)>> rest(buffers);
+    rest.consume(written);
+    beast::error_code error;
+    result.bytes_written +=
+        co_await asio::async_write(output, rest, asio::redirect_error(kUseIoTask, error));
+    result.write_error = error;
+  };
+  bool pending = false;  // set by write_at_once
 
-  const auto write_header = [&]() -> IoTask<bool> {
+  if (chunked_output) {
+    // Chunks are rare on the request path: the plain coroutine forms do here.
+    const auto write = [&](const auto& buffers) -> IoTask<bool> {
+      const size_t written = write_at_once(buffers, pending);
+      if (pending) co_await write_rest(buffers, written);
+      co_return !result.write_error;
+    };
     output.expires_after(output_timeout);
     beast::error_code error;
     result.bytes_written += WriteNow(output, serializer, true, error);
@@ -293,12 +315,10 @@ IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_b
     }
     result.write_error = error;
     result.header_written = Clock::now();
-    co_return !error;
-  };
-  if (chunked_output) {
-    if (!co_await write_header()) co_return result;
+    if (error) co_return result;
     while (!parser.is_done()) {
-      const size_t size = co_await read_piece();
+      if (start_piece()) co_await read_more();
+      const size_t size = finish_piece();
       // What arrived before an input error still goes out.
       if (size > 0 && !co_await write(http::make_chunk(asio::buffer(chunk.data(), size)))) {
         co_return result;
@@ -316,38 +336,46 @@ IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_b
   }
   // Not chunked: the body goes out as it came, after the header, formatted here into `head`.
   FormatHead(message.base(), head);
-  const auto write_head = [&]() -> IoTask<bool> {
-    const bool written = co_await write(asio::buffer(head));
-    result.header_written = Clock::now();
-    co_return written;
-  };
+  const asio::const_buffer head_bytes = asio::buffer(head);
   bool header_written = false;
   for (;;) {
     size_t size = 0;
     if (!parser.is_done()) {
       // A body that is not here yet must not hold the header back.
       if (!header_written && input_buffer.size() == 0) {
-        if (!co_await write_head()) co_return result;
+        const size_t written = write_at_once(head_bytes, pending);
+        if (pending) co_await write_rest(head_bytes, written);
+        result.header_written = Clock::now();
+        if (result.write_error) co_return result;
         header_written = true;
       }
-      size = co_await read_piece();
+      if (start_piece()) co_await read_more();
+      size = finish_piece();
       if (result.read_error && size == 0) {
         // The input broke off: the header still goes out if it has not, so the receiver sees
         // the message start and then the close.
-        if (!header_written) co_await write_head();
+        if (!header_written) {
+          const size_t written = write_at_once(head_bytes, pending);
+          if (pending) co_await write_rest(head_bytes, written);
+          result.header_written = Clock::now();
+        }
         co_return result;
       }
     }
     if (!header_written) {
       // The header and the first piece of the body in one write.
-      const std::array<asio::const_buffer, 2> buffers = {asio::buffer(head),
+      const std::array<asio::const_buffer, 2> buffers = {head_bytes,
                                                          asio::buffer(chunk.data(), size)};
-      const bool written = co_await write(buffers);
+      const size_t written = write_at_once(buffers, pending);
+      if (pending) co_await write_rest(buffers, written);
       header_written = true;
       result.header_written = Clock::now();
-      if (!written) co_return result;
-    } else if (size > 0 && !co_await write(asio::buffer(chunk.data(), size))) {
-      co_return result;
+      if (result.write_error) co_return result;
+    } else if (size > 0) {
+      const asio::const_buffer piece = asio::buffer(chunk.data(), size);
+      const size_t written = write_at_once(piece, pending);
+      if (pending) co_await write_rest(piece, written);
+      if (result.write_error) co_return result;
     }
     if (result.read_error) co_return result;  // the bytes read before the error went out
     if (parser.is_done()) co_return result;
@@ -956,7 +984,14 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
   std::optional<ResponseParser> response_parser;
   beast::error_code error;
   for (size_t attempt = 1;; ++attempt) {
-    UpstreamPool::Acquired acquired = co_await worker.pool->Acquire(endpoint);
+    // A kept-alive connection without a coroutine frame where there is one; else wait for one.
+    UpstreamPool::Acquired acquired;
+    if (auto idle = worker.pool->TryAcquireIdle(endpoint)) {
+      acquired.outcome = UpstreamPool::Outcome::kReady;
+      acquired.connection = std::move(idle);
+    } else {
+      acquired = co_await worker.pool->Acquire(endpoint);
+    }
     if (acquired.outcome == UpstreamPool::Outcome::kOverflow) {
       co_return co_await reply_locally(kOverflow);
     }
