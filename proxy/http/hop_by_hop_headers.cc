@@ -28,8 +28,8 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 // Calls `visit` with each comma-separated token of a list-valued field, trimmed, empty ones left
 // out. Every occurrence of the field counts (a list may be split over several lines). The tokens
 // are views into the field values (nothing is copied): `visit` must not erase fields.
-template <typename Visit>
-void ForEachToken(const http::fields& fields, http::field name, Visit&& visit) {
+template <typename Fields, typename Visit>
+void ForEachToken(const Fields& fields, http::field name, Visit&& visit) {
   const auto range = fields.equal_range(name);
   for (auto it = range.first; it != range.second; ++it) {
     const std::string_view list = ToStd(it->value());
@@ -44,9 +44,8 @@ void ForEachToken(const http::fields& fields, http::field name, Visit&& visit) {
   }
 }
 
-}  // namespace
-
-void RemoveHopByHopHeaders(http::fields& fields) {
+template <typename Fields>
+void RemoveHopByHop(Fields& fields) {
   bool te_trailers = false;
   ForEachToken(fields, http::field::te, [&](std::string_view token) {
     // A TE member may carry parameters ("gzip;q=0.5").
@@ -91,7 +90,8 @@ void RemoveHopByHopHeaders(http::fields& fields) {
   if (te_trailers) fields.set(http::field::te, "trailers");
 }
 
-bool AsksForUpgrade(const http::fields& fields) {
+template <typename Fields>
+bool AsksForUpgradeIn(const Fields& fields) {
   if (TrimSpaces(ToStd(fields[http::field::upgrade])).empty()) return false;
   bool upgrade = false;
   ForEachToken(fields, http::field::connection, [&](std::string_view token) {
@@ -99,5 +99,12 @@ bool AsksForUpgrade(const http::fields& fields) {
   });
   return upgrade;
 }
+
+}  // namespace
+
+void RemoveHopByHopHeaders(http::fields& fields) { RemoveHopByHop(fields); }
+void RemoveHopByHopHeaders(HeaderFields& fields) { RemoveHopByHop(fields); }
+bool AsksForUpgrade(const http::fields& fields) { return AsksForUpgradeIn(fields); }
+bool AsksForUpgrade(const HeaderFields& fields) { return AsksForUpgradeIn(fields); }
 
 }  // namespace meshtel::proxy

@@ -15,12 +15,15 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "boost/asio.hpp"
 #include "boost/beast.hpp"
 #include "fmt/format.h"
+#include "proxy/http/header_arena.h"
 #include "proxy/http/hop_by_hop_headers.h"
 #include "proxy/http/original_destination.h"
 #include "proxy/http/request_id.h"
@@ -48,6 +51,15 @@ constexpr uint32_t kMaxHeaderBytes = 60 * 1024;
 constexpr uint64_t kUnlimitedBody = std::numeric_limits<uint64_t>::max();
 
 enum class Direction { kInbound, kOutbound };
+
+// The parsed and forwarded messages keep their fields in the connection's HeaderArena
+// (header_arena.h): no malloc per field.
+template <bool kIsRequest>
+using Parser = http::parser<kIsRequest, http::buffer_body, ArenaAllocator<char>>;
+using RequestParser = Parser<true>;
+using ResponseParser = Parser<false>;
+template <bool kIsRequest>
+using Serializer = http::serializer<kIsRequest, http::buffer_body, HeaderFields>;
 
 std::string_view ToStd(beast::string_view view) { return {view.data(), view.size()}; }
 
@@ -150,8 +162,8 @@ size_t ParseBuffered(beast::flat_buffer& buffer, http::basic_parser<kIsRequest>&
 // after a poll of the reactor and behind whatever else is ready; a header and a small body
 // almost always fit the socket's send buffer, so writing at once saves that turn.
 template <bool kIsRequest>
-size_t WriteNow(TimedSocket& output, http::serializer<kIsRequest, http::buffer_body>& serializer,
-                bool header_only, beast::error_code& error) {
+size_t WriteNow(TimedSocket& output, Serializer<kIsRequest>& serializer, bool header_only,
+                beast::error_code& error) {
   IoSocket& socket = output.socket();
   error = {};
   // Non-blocking (once per socket), so that this write never holds the IO thread.
@@ -176,7 +188,7 @@ void AppendHttpVersion(unsigned version, std::string& out) {
   out += '.';
   out += static_cast<char>('0' + version % 10);
 }
-void AppendHead(const http::request_header<>& header, std::string& out) {
+void AppendHead(const http::request_header<HeaderFields>& header, std::string& out) {
   const auto method = header.method_string();
   const auto target = header.target();
   out.append(method.data(), method.size());
@@ -186,7 +198,7 @@ void AppendHead(const http::request_header<>& header, std::string& out) {
   AppendHttpVersion(header.version(), out);
   out += "\r\n";
 }
-void AppendHead(const http::response_header<>& header, std::string& out) {
+void AppendHead(const http::response_header<HeaderFields>& header, std::string& out) {
   const unsigned code = header.result_int();
   const auto reason = header.reason();
   AppendHttpVersion(header.version(), out);
@@ -199,7 +211,7 @@ void AppendHead(const http::response_header<>& header, std::string& out) {
   out += "\r\n";
 }
 template <bool kIsRequest>
-void FormatHead(const http::header<kIsRequest>& header, std::string& out) {
+void FormatHead(const http::header<kIsRequest, HeaderFields>& header, std::string& out) {
   out.clear();
   AppendHead(header, out);
   for (const auto& field : header) {
@@ -222,9 +234,9 @@ void FormatHead(const http::header<kIsRequest>& header, std::string& out) {
 // connection's buffer for it).
 template <bool kIsRequest>
 IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_buffer,
-                                 http::parser<kIsRequest, http::buffer_body>& parser,
+                                 Parser<kIsRequest>& parser,
                                  std::chrono::microseconds input_timeout, TimedSocket& output,
-                                 http::serializer<kIsRequest, http::buffer_body>& serializer,
+                                 Serializer<kIsRequest>& serializer,
                                  std::chrono::microseconds output_timeout, std::span<char> chunk,
                                  std::string& head) {
   RelayResult result;
@@ -236,24 +248,36 @@ IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_b
   if (chunked_output && parser.chunked()) {
     for (const auto& field : message) header_fields.insert(&field);
   }
-  const auto read_piece = [&]() -> IoTask<size_t> {
+  // Reading and writing each come in halves, so that what completes at once costs no coroutine
+  // frame (a malloc and a free each, as Asio keeps only one spare frame per thread): the first
+  // half works on what is buffered, or on what the socket takes, and says whether the rest must
+  // wait; only then is the second half, a coroutine, called.
+  //
+  // Reading a piece of the body into `chunk`: start_piece parses what is buffered and returns
+  // true when more must be read (read_more); finish_piece records the outcome and returns the
+  // piece's size.
+  beast::error_code read_error;
+  const auto start_piece = [&]() -> bool {
     body.data = chunk.data();
     body.size = chunk.size();
     input.expires_after(input_timeout);
-    beast::error_code error;
-    result.bytes_read += ParseBuffered(input_buffer, parser, false, error);
-    if (error == http::error::need_more) {
-      result.bytes_read += co_await http::async_read(input, input_buffer, parser,
-                                                     asio::redirect_error(kUseIoTask, error));
-    }
-    if (error == http::error::need_buffer) error = {};
-    result.read_error = error;
-    if (parser.is_done()) result.input_done = Clock::now();
-    co_return chunk.size() - body.size;
+    result.bytes_read += ParseBuffered(input_buffer, parser, false, read_error);
+    return read_error == http::error::need_more;
   };
-  // Writes `buffers` whole: at once while the socket takes them (see WriteNow), the rest
-  // asynchronously.
-  const auto write = [&](const auto& buffers) -> IoTask<bool> {
+  const auto read_more = [&]() -> IoTask<void> {
+    result.bytes_read += co_await http::async_read(input, input_buffer, parser,
+                                                   asio::redirect_error(kUseIoTask, read_error));
+  };
+  const auto finish_piece = [&]() -> size_t {
+    if (read_error == http::error::need_buffer) read_error = {};
+    result.read_error = read_error;
+    if (parser.is_done()) result.input_done = Clock::now();
+    return chunk.size() - body.size;
+  };
+  // Writing `buffers` whole: write_at_once writes what the socket takes now (see WriteNow),
+  // returns how much, and sets `pending` when the rest must go asynchronously, through
+  // write_rest (which must be given the same buffers). Either sets result.write_error.
+  const auto write_at_once = [&](const auto& buffers, bool& pending) -> size_t {
     output.expires_after(output_timeout);
     beast::error_code error;
     IoSocket& socket = output.socket();
@@ -261,17 +285,27 @@ IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_b
     if (!socket.non_blocking()) socket.non_blocking(true, error);
     if (!error) written = asio::write(socket, buffers, error);
     result.bytes_written += written;
-    if (error == asio::error::would_block || error == asio::error::try_again) {
-      beast::buffers_suffix<std::decay_t<decltype(buffers)>> rest(buffers);
-      rest.consume(written);
-      result.bytes_written +=
-          co_await asio::async_write(output, rest, asio::redirect_error(kUseIoTask, error));
-    }
-    result.write_error = error;
-    co_return !error;
+    pending = error == asio::error::would_block || error == asio::error::try_again;
+    result.write_error = pending ? beast::error_code() : error;
+    return written;
   };
+  const auto write_rest = [&](const auto& buffers, size_t written) -> IoTask<void> {
+    beast::buffers_suffix<std::decay_t<decltype(buffers)>> rest(buffers);
+    rest.consume(written);
+    beast::error_code error;
+    result.bytes_written +=
+        co_await asio::async_write(output, rest, asio::redirect_error(kUseIoTask, error));
+    result.write_error = error;
+  };
+  bool pending = false;  // set by write_at_once
 
-  const auto write_header = [&]() -> IoTask<bool> {
+  if (chunked_output) {
+    // Chunks are rare on the request path: the plain coroutine forms do here.
+    const auto write = [&](const auto& buffers) -> IoTask<bool> {
+      const size_t written = write_at_once(buffers, pending);
+      if (pending) co_await write_rest(buffers, written);
+      co_return !result.write_error;
+    };
     output.expires_after(output_timeout);
     beast::error_code error;
     result.bytes_written += WriteNow(output, serializer, true, error);
@@ -281,12 +315,10 @@ IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_b
     }
     result.write_error = error;
     result.header_written = Clock::now();
-    co_return !error;
-  };
-  if (chunked_output) {
-    if (!co_await write_header()) co_return result;
+    if (error) co_return result;
     while (!parser.is_done()) {
-      const size_t size = co_await read_piece();
+      if (start_piece()) co_await read_more();
+      const size_t size = finish_piece();
       // What arrived before an input error still goes out.
       if (size > 0 && !co_await write(http::make_chunk(asio::buffer(chunk.data(), size)))) {
         co_return result;
@@ -304,38 +336,46 @@ IoTask<RelayResult> RelayMessage(TimedSocket& input, beast::flat_buffer& input_b
   }
   // Not chunked: the body goes out as it came, after the header, formatted here into `head`.
   FormatHead(message.base(), head);
-  const auto write_head = [&]() -> IoTask<bool> {
-    const bool written = co_await write(asio::buffer(head));
-    result.header_written = Clock::now();
-    co_return written;
-  };
+  const asio::const_buffer head_bytes = asio::buffer(head);
   bool header_written = false;
   for (;;) {
     size_t size = 0;
     if (!parser.is_done()) {
       // A body that is not here yet must not hold the header back.
       if (!header_written && input_buffer.size() == 0) {
-        if (!co_await write_head()) co_return result;
+        const size_t written = write_at_once(head_bytes, pending);
+        if (pending) co_await write_rest(head_bytes, written);
+        result.header_written = Clock::now();
+        if (result.write_error) co_return result;
         header_written = true;
       }
-      size = co_await read_piece();
+      if (start_piece()) co_await read_more();
+      size = finish_piece();
       if (result.read_error && size == 0) {
         // The input broke off: the header still goes out if it has not, so the receiver sees
         // the message start and then the close.
-        if (!header_written) co_await write_head();
+        if (!header_written) {
+          const size_t written = write_at_once(head_bytes, pending);
+          if (pending) co_await write_rest(head_bytes, written);
+          result.header_written = Clock::now();
+        }
         co_return result;
       }
     }
     if (!header_written) {
       // The header and the first piece of the body in one write.
-      const std::array<asio::const_buffer, 2> buffers = {asio::buffer(head),
+      const std::array<asio::const_buffer, 2> buffers = {head_bytes,
                                                          asio::buffer(chunk.data(), size)};
-      const bool written = co_await write(buffers);
+      const size_t written = write_at_once(buffers, pending);
+      if (pending) co_await write_rest(buffers, written);
       header_written = true;
       result.header_written = Clock::now();
-      if (!written) co_return result;
-    } else if (size > 0 && !co_await write(asio::buffer(chunk.data(), size))) {
-      co_return result;
+      if (result.write_error) co_return result;
+    } else if (size > 0) {
+      const asio::const_buffer piece = asio::buffer(chunk.data(), size);
+      const size_t written = write_at_once(piece, pending);
+      if (pending) co_await write_rest(piece, written);
+      if (result.write_error) co_return result;
     }
     if (result.read_error) co_return result;  // the bytes read before the error went out
     if (parser.is_done()) co_return result;
@@ -416,7 +456,7 @@ void AssignEndpointText(std::string& out, const tcp::endpoint& endpoint) {
 
 // The trace headers of `fields` (the first of each name), found in one pass over the fields: a
 // lookup by name walks the field tree with case-insensitive compares, ten times per request.
-TraceHeaders ReadTraceHeaders(const http::fields& fields) {
+TraceHeaders ReadTraceHeaders(const HeaderFields& fields) {
   TraceHeaders headers;
   struct Slot {
     std::string_view name;
@@ -581,8 +621,7 @@ struct ProxyServer::Impl {
   // response back; fills `connection_record`. `original_destination`: where a redirected connection
   // was going (transparent mode).
   IoTask<ForwardOutcome> Forward(TimedSocket& downstream, beast::flat_buffer& downstream_buffer,
-                                 http::request_parser<http::buffer_body>& parser,
-                                 Direction direction, Worker& worker,
+                                 RequestParser& parser, Direction direction, Worker& worker,
                                  const std::optional<tcp::endpoint>& original_destination,
                                  std::span<char> relay, std::string& head, Clock::time_point start,
                                  const ActivePolicy& policy, const ListenerPolicy& side,
@@ -640,6 +679,8 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
   std::string head_buffer;  // message headers as they go out, formatted here
   ConnectionRecord connection_record;
   meshtel::v1::RequestRecord& record = connection_record.record;
+  // The fields of each request and of its response; free again for the next request.
+  HeaderArena header_arena;
   bool answered_one = false;
   bool linger = false;  // we close after an error reply: let the client read it first
   const auto idle_timeout = absl::ToChronoMicroseconds(config.idle_timeout);
@@ -675,7 +716,10 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
     record.set_scheme("http");
     record.set_route_name("default");
 
-    http::request_parser<http::buffer_body> parser;
+    // The last request's parsers are gone: their fields' memory is free for this one.
+    header_arena.Reset();
+    RequestParser parser(std::piecewise_construct, std::make_tuple(),
+                         std::make_tuple(ArenaAllocator<char>(header_arena)));
     parser.header_limit(kMaxHeaderBytes);
     if (config.max_body_bytes > 0) {
       parser.body_limit(config.max_body_bytes);
@@ -775,10 +819,9 @@ IoTask<bool> ProxyServer::Impl::SendLocalReply(TimedSocket& downstream, const Lo
 }
 
 IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
-    TimedSocket& downstream, beast::flat_buffer& downstream_buffer,
-    http::request_parser<http::buffer_body>& parser, Direction direction, Worker& worker,
-    const std::optional<tcp::endpoint>& original_destination, std::span<char> relay,
-    std::string& head, Clock::time_point start, const ActivePolicy& policy,
+    TimedSocket& downstream, beast::flat_buffer& downstream_buffer, RequestParser& parser,
+    Direction direction, Worker& worker, const std::optional<tcp::endpoint>& original_destination,
+    std::span<char> relay, std::string& head, Clock::time_point start, const ActivePolicy& policy,
     const ListenerPolicy& side, ConnectionRecord& connection_record) {
   meshtel::v1::RequestRecord& record = connection_record.record;
   auto& request = parser.get();
@@ -938,10 +981,17 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
 
   const auto idle_timeout = absl::ToChronoMicroseconds(config.idle_timeout);
   std::unique_ptr<UpstreamConnection> upstream;
-  std::optional<http::response_parser<http::buffer_body>> response_parser;
+  std::optional<ResponseParser> response_parser;
   beast::error_code error;
   for (size_t attempt = 1;; ++attempt) {
-    UpstreamPool::Acquired acquired = co_await worker.pool->Acquire(endpoint);
+    // A kept-alive connection without a coroutine frame where there is one; else wait for one.
+    UpstreamPool::Acquired acquired;
+    if (auto idle = worker.pool->TryAcquireIdle(endpoint)) {
+      acquired.outcome = UpstreamPool::Outcome::kReady;
+      acquired.connection = std::move(idle);
+    } else {
+      acquired = co_await worker.pool->Acquire(endpoint);
+    }
     if (acquired.outcome == UpstreamPool::Outcome::kOverflow) {
       co_return co_await reply_locally(kOverflow);
     }
@@ -957,7 +1007,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     record.mutable_phases()->set_upstream_connection_reused(reused);
 
     // Stream the request: headers, then the body as it arrives from the client.
-    http::request_serializer<http::buffer_body> serializer(request);
+    Serializer<true> serializer(request);
     const RelayResult sent =
         co_await RelayMessage<true>(downstream, downstream_buffer, parser, idle_timeout,
                                     upstream->stream, serializer, timeout, relay, head);
@@ -977,7 +1027,8 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     error = sent.write_error;
     if (!error) {
       record.mutable_phases()->set_upstream_request_done_ns(OffsetNs(start, Clock::now()));
-      response_parser.emplace();
+      response_parser.emplace(std::piecewise_construct, std::make_tuple(),
+                              std::make_tuple(request.get_allocator()));
       response_parser->body_limit(kUnlimitedBody);
       if (request.method() == http::verb::head) response_parser->skip(true);
       // No next_read_waits() here, although the response cannot be there yet: waiting first
@@ -1047,7 +1098,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     response.set(http::field::connection, "upgrade");
     response.set(http::field::upgrade, upgraded_to);
     response.version(version);
-    http::response_serializer<http::buffer_body> serializer(response);
+    Serializer<false> serializer(response);
     downstream.expires_after(timeout);
     size_t written = co_await http::async_write_header(downstream, serializer,
                                                        asio::redirect_error(kUseIoTask, error));
@@ -1098,7 +1149,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
   response.keep_alive(keep_alive);
   response.version(version);
 
-  http::response_serializer<http::buffer_body> serializer(response);
+  Serializer<false> serializer(response);
   size_t written = 0;
   RelayResult received;
   if (bodiless) {

@@ -16,10 +16,14 @@
 // listener (SO_REUSEPORT: the kernel spreads connections). A connection lives on one thread;
 // the route table is immutable; the only shared mutable state is atomics and the RecordSink.
 // Bodies stream in both directions in 16 KiB pieces in the framing they arrived in (memory stays
-// bounded whatever their size), chunk trailers included. Upstream connections are kept alive in a
-// pool per IO thread and destination (upstream_pool.h): at the pool's bound a request waits, then
-// gets 503 UO. An Upgrade request answered 101 turns both connections into a raw byte tunnel.
-// Expect: 100-continue is answered by the proxy itself (as Envoy does by default).
+// bounded whatever their size), chunk trailers included. Header fields of a request and of its
+// response live in the connection's HeaderArena (header_arena.h), made free again before the
+// next request: a field costs no malloc, and between requests a connection keeps at most 16 KiB
+// for them, whatever size (up to the 60 KiB limit) its earlier requests' heads had. Upstream
+// connections are kept alive in a pool per IO thread and destination (upstream_pool.h): at the
+// pool's bound a request waits, then gets 503 UO. An Upgrade request answered 101 turns both
+// connections into a raw byte tunnel. Expect: 100-continue is answered by the proxy itself (as
+// Envoy does by default).
 // Transparent mode (inbound/outbound.transparent) reads the original destination of connections
 // redirected by iptables (original_destination.h): outbound requests with no route go there.
 // Telemetry policy (proxy/policy/active_policy.h): each request takes the policy in force when it

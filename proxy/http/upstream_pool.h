@@ -115,6 +115,13 @@ class UpstreamPool {
 
   // An idle connection to `destination`, else a new one (connected within connect_timeout).
   IoTask<Acquired> Acquire(const boost::asio::ip::tcp::endpoint& destination);
+  // An idle connection to `destination` that is still usable, or null: the part of Acquire that
+  // never waits, for callers that would rather not start a coroutine (a frame allocation) when
+  // a kept-alive connection is there, as it usually is.
+  std::unique_ptr<UpstreamConnection> TryAcquireIdle(
+      const boost::asio::ip::tcp::endpoint& destination) {
+    return TakeIdle(destination);
+  }
   // Gives a connection back for reuse. Only a connection whose last response was read completely
   // and that the upstream keeps alive may be released; any other is simply destroyed.
   void Release(std::unique_ptr<UpstreamConnection> connection);

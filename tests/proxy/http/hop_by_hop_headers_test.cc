@@ -4,6 +4,7 @@
 
 #include "boost/beast/http.hpp"
 #include "gtest/gtest.h"
+#include "proxy/http/header_arena.h"
 
 namespace meshtel::proxy {
 namespace {
@@ -107,6 +108,40 @@ TEST(HopByHopHeadersTest, UpgradeNeedsBothTheFieldAndTheConnectionToken) {
   lookalike.set("Upgrade", "websocket");
   lookalike.set("Connection", "x-upgrade-hint");
   EXPECT_FALSE(AsksForUpgrade(lookalike));
+}
+
+TEST(HopByHopHeadersTest, ArenaFieldsGiveTheSameResultAsDefaultOnes) {
+  // The proxy's own fields (HeaderFields, from a HeaderArena) go through the same code.
+  HeaderArena arena;
+  HeaderFields with_arena{ArenaAllocator<char>(arena)};
+  http::fields with_std;
+  const auto fill = [](auto& fields) {
+    fields.insert("Connection", "keep-alive, X-Session, Upgrade");
+    fields.insert("Connection", "x-other");
+    fields.insert("X-Session", "abc");
+    fields.insert("x-other", "1");
+    fields.insert("Upgrade", "websocket");
+    fields.insert("TE", "trailers, gzip;q=0.5");
+    fields.insert("Keep-Alive", "timeout=5");
+    fields.insert("Content-Type", "application/grpc");
+    fields.insert("x-kept", "yes");
+  };
+  fill(with_arena);
+  fill(with_std);
+  EXPECT_TRUE(AsksForUpgrade(with_arena));
+  EXPECT_EQ(AsksForUpgrade(with_arena), AsksForUpgrade(with_std));
+  RemoveHopByHopHeaders(with_arena);
+  RemoveHopByHopHeaders(with_std);
+  std::string arena_fields;
+  for (const auto& field : with_arena) {
+    arena_fields += std::string(field.name_string()) + ": " + std::string(field.value()) + "\n";
+  }
+  std::string std_fields;
+  for (const auto& field : with_std) {
+    std_fields += std::string(field.name_string()) + ": " + std::string(field.value()) + "\n";
+  }
+  EXPECT_EQ(arena_fields, std_fields);
+  EXPECT_EQ(arena_fields, "Content-Type: application/grpc\nx-kept: yes\nTE: trailers\n");
 }
 
 }  // namespace

@@ -88,6 +88,7 @@ class TestUpstream {
       // Bodies are read piece by piece: /upload only counts them, so it holds none in memory.
       http::request_parser<http::buffer_body> parser;
       parser.body_limit(std::numeric_limits<uint64_t>::max());
+      parser.header_limit(64 * 1024);  // the proxy forwards heads up to its 60 KiB limit
       http::read_header(socket, buffer, parser, error);
       if (error) return;
       const std::string target(parser.get().target());
@@ -537,6 +538,58 @@ TEST_F(ProxyServerTest, MalformedRequestIs400AndOversizedHeadersAre431) {
   EXPECT_EQ(records[2].response_code(), 413u);
   // The proxy still serves.
   EXPECT_EQ(testing::HttpGet(server_->outbound_port(), "/echo", {{"Host", "backend"}}).status, 200);
+}
+
+TEST_F(ProxyServerTest, HeadsOfEverySizeOnOneConnectionArriveWholeAndOverTheLimitAre431) {
+  // A connection's fields live in one arena, made free again before each request: requests of
+  // every head size on one keep-alive connection must reach the upstream with all their fields,
+  // none of an earlier request's, and a head over the 60 KiB limit still gets 431.
+  StartProxy(upstream_.port());
+  asio::io_context io_context;
+  tcp::socket socket(io_context);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->outbound_port()));
+  beast::flat_buffer buffer;
+  struct Shape {
+    size_t fields;
+    size_t value_size;
+  };
+  const std::vector<Shape> shapes = {{0, 0},   {1200, 24}, {2, 3},   {1, 58 * 1024},
+                                     {40, 80}, {0, 0},     {600, 60}};
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    http::request<http::string_body> request{http::verb::get, "/echo", 11};
+    request.set(http::field::host, "backend.shop");
+    const std::string tag = "r" + std::to_string(i) + "-";
+    for (size_t f = 0; f < shapes[i].fields; ++f) {
+      request.set("x-f" + std::to_string(f),
+                  tag + std::string(shapes[i].value_size, static_cast<char>('a' + f % 26)));
+    }
+    const auto response = Exchange(socket, buffer, request);
+    ASSERT_EQ(response.result_int(), 200u) << "request " << i;
+    ASSERT_TRUE(response.keep_alive());
+    const std::string& echo = response.body();
+    for (size_t f = 0; f < shapes[i].fields; ++f) {
+      ASSERT_EQ(Header(echo, "x-f" + std::to_string(f)),
+                tag + std::string(shapes[i].value_size, static_cast<char>('a' + f % 26)))
+          << "request " << i << " field " << f;
+    }
+    // Nothing of the request before (which may have had more fields).
+    EXPECT_EQ(Header(echo, "x-f" + std::to_string(shapes[i].fields)), "") << "request " << i;
+    EXPECT_EQ(Header(echo, "Host"), "backend.shop");
+    EXPECT_EQ(Header(echo, "x-request-id").size(), 36u);
+  }
+  // Over the limit, on the same connection: 431, and the connection closes.
+  const std::string over =
+      "GET /echo HTTP/1.1\r\nHost: backend.shop\r\nx-big: " + std::string(60 * 1024, 'z') +
+      "\r\n\r\n";
+  asio::write(socket, asio::buffer(over));
+  http::response<http::string_body> refused;
+  http::read(socket, buffer, refused);
+  EXPECT_EQ(refused.result_int(), 431u);
+  EXPECT_FALSE(refused.keep_alive());
+  const auto records = sink_.Wait(shapes.size() + 1);
+  ASSERT_EQ(records.size(), shapes.size() + 1);
+  EXPECT_EQ(records.back().response_code(), 431u);
+  EXPECT_EQ(upstream_.connections(), 1);
 }
 
 TEST_F(ProxyServerTest, AbsoluteFormTargetIsRoutedByItsHost) {

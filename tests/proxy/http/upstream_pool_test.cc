@@ -89,6 +89,28 @@ TEST_F(UpstreamPoolTest, ReleasedConnectionIsReused) {
   EXPECT_EQ(limits.open_connections(), 0);
 }
 
+TEST_F(UpstreamPoolTest, TryAcquireIdleTakesOnlyAnIdleConnection) {
+  UpstreamLimits limits({});
+  UpstreamPool pool(io_context_, limits);
+  const tcp::endpoint destination = listener_.local_endpoint();
+  EXPECT_EQ(pool.TryAcquireIdle(destination).get(), nullptr);  // none yet, and none is opened
+  EXPECT_EQ(limits.open_connections(), 0);
+  UpstreamPool::Acquired first = Acquire(pool, destination);
+  ASSERT_EQ(first.outcome, UpstreamPool::Outcome::kReady) << first.error.message();
+  tcp::socket peer = AcceptOne();
+  UpstreamConnection* raw = first.connection.get();
+  pool.Release(std::move(first.connection));
+  const tcp::endpoint elsewhere(asio::ip::make_address("127.0.0.1"), destination.port() + 1);
+  EXPECT_EQ(pool.TryAcquireIdle(elsewhere).get(), nullptr);
+  std::unique_ptr<UpstreamConnection> idle = pool.TryAcquireIdle(destination);
+  ASSERT_NE(idle, nullptr);
+  EXPECT_EQ(idle.get(), raw);
+  EXPECT_TRUE(idle->reused);
+  EXPECT_EQ(pool.idle_connections(), 0u);
+  EXPECT_EQ(pool.TryAcquireIdle(destination).get(), nullptr);
+  EXPECT_EQ(limits.open_connections(), 1);
+}
+
 TEST_F(UpstreamPoolTest, ConnectionTheUpstreamClosedIsNotReused) {
   UpstreamLimits limits({});
   UpstreamPool pool(io_context_, limits);
