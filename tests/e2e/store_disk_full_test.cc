@@ -12,7 +12,8 @@
 // And a collector SIGKILLed while the disk is full and started again before there is room refuses
 // to start with a clear "no space" error (no crash, no repair advice); with room again it starts
 // with every acknowledged record and stores the kept batch. One stopped with SIGTERM while the disk
-// is full stops cleanly and loses nothing.
+// is full stops cleanly and loses nothing. Envoy ALS streams on the full disk end UNAVAILABLE
+// (entries counted as lost, the process serving); with room their resent entries are stored.
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -28,7 +29,9 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "collector/ingest/als_server.h"
 #include "collector/store/record_store.h"
+#include "envoy/service/accesslog/v3/als.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "meshtel/v1/record.grpc.pb.h"
@@ -117,21 +120,24 @@ class StoreDiskFullTest : public ::testing::Test {
     mounted_ = true;
     ingest_port_ = testing::FreePort();
     admin_port_ = testing::FreePort();
+    als_port_ = testing::FreePort();
     // store.max_bytes is far above the filesystem's size: the store's own limit never refuses, the
     // filesystem runs out first.
-    testing::WriteFile(dir_ + "/collector.yaml",
-                       "ingest: {listen: \"127.0.0.1:" + std::to_string(ingest_port_) + "\"}\n" +
-                           "admin: {listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\"}\n" +
-                           "store: {data_dir: \"" + mount_ +
-                           "/data\", durability: fsync, max_bytes: 268435456}\n" +
-                           "shutdown_grace: 1s\n"
-                           "exporters:\n"
-                           "  - name: loki\n"
-                           "    type: loki\n"
-                           "    batch: {max_records: 200, max_wait: 50ms}\n"
-                           "    retry: {initial_backoff: 50ms, max_backoff: 400ms}\n"
-                           "    loki: {url: \"" +
-                           loki_.url() + "\", timeout: 2s}\n");
+    testing::WriteFile(
+        dir_ + "/collector.yaml",
+        "ingest: {listen: \"127.0.0.1:" + std::to_string(ingest_port_) +
+            "\", als: {enabled: true, listen: \"127.0.0.1:" + std::to_string(als_port_) + "\"}}\n" +
+            "admin: {listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\"}\n" +
+            "store: {data_dir: \"" + mount_ +
+            "/data\", durability: fsync, max_bytes: 268435456}\n" +
+            "shutdown_grace: 1s\n"
+            "exporters:\n"
+            "  - name: loki\n"
+            "    type: loki\n"
+            "    batch: {max_records: 200, max_wait: 50ms}\n"
+            "    retry: {initial_backoff: 50ms, max_backoff: 400ms}\n"
+            "    loki: {url: \"" +
+            loki_.url() + "\", timeout: 2s}\n");
   }
 
   void TearDown() override {
@@ -271,6 +277,41 @@ class StoreDiskFullTest : public ::testing::Test {
     }
   }
 
+  // Sends one Envoy ALS stream (identifier and HTTP entries with these request ids, the project's
+  // own schema of envoy.service.accesslog.v3) and returns how the collector ended it.
+  grpc::Status SendAls(const std::vector<std::string>& request_ids) {
+    envoy::service::accesslog::v3::StreamAccessLogsMessage message;
+    message.mutable_identifier()->set_log_name("http_envoy_accesslog");
+    message.mutable_identifier()->mutable_node()->set_id("sidecar~10.0.0.9~ratings.shop~shop.svc");
+    const auto now = absl::Now();
+    for (const std::string& id : request_ids) {
+      auto& entry = *message.mutable_http_logs()->add_log_entry();
+      auto& common = *entry.mutable_common_properties();
+      common.mutable_start_time()->set_seconds(absl::ToUnixSeconds(now));
+      common.set_upstream_cluster("inbound|9080||");
+      entry.mutable_request()->set_authority("ratings.shop.svc.cluster.local:9080");
+      entry.mutable_request()->set_path("/ratings");
+      entry.mutable_request()->set_request_id(id);
+      entry.mutable_response()->mutable_response_code()->set_value(200);
+    }
+    const std::string bytes = message.SerializeAsString();
+    static const grpc::internal::RpcMethod method(collector::kStreamAccessLogsMethod,
+                                                  grpc::internal::RpcMethod::CLIENT_STREAMING);
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(als_port_),
+                                       grpc::InsecureChannelCredentials());
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + seconds(30));
+    grpc::ByteBuffer response;
+    std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>> writer(
+        grpc::internal::ClientWriterFactory<grpc::ByteBuffer>::Create(channel.get(), method,
+                                                                      &context, &response));
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer buffer(&slice, 1);
+    writer->Write(buffer);
+    writer->WritesDone();
+    return writer->Finish();
+  }
+
   // With the collector stopped: the store holds every acknowledged record exactly once, and each
   // one decodes.
   void ExpectStoreHoldsExactlyTheAcked() {
@@ -298,7 +339,7 @@ class StoreDiskFullTest : public ::testing::Test {
   bool mounted_ = false;
   uint64_t next_ = 1;            // the next new batch's sequence
   std::set<std::string> acked_;  // request ids of every acknowledged batch
-  uint16_t ingest_port_ = 0, admin_port_ = 0;
+  uint16_t ingest_port_ = 0, admin_port_ = 0, als_port_ = 0;
   testing::LokiReceiver loki_;
   std::unique_ptr<ChildProcess> collector_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -355,6 +396,46 @@ TEST_F(StoreDiskFullTest, AFullDiskRefusesBatchesWithoutAckLosesNothingAndRecove
   EXPECT_TRUE(resent.acked) << resent.message;
   CloseStream();
   EXPECT_EQ(collector_->Terminate(), 0) << collector_->Log();
+  ExpectStoreHoldsExactlyTheAcked();
+}
+
+// Envoy's ALS on a full disk: a stream whose entries cannot be stored ends UNAVAILABLE (Envoy
+// then opens a new one), its entries counted as lost; the process goes on; once there is room
+// the entries sent again are stored and delivered, and the store holds them beside every
+// acknowledged proxy record.
+TEST_F(StoreDiskFullTest, AlsEntriesOnAFullDiskEndTheStreamUnavailableAndAreStoredWithRoom) {
+  StartCollector();
+  ASSERT_FALSE(HasFatalFailure());
+  StoreBatches(3);
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_NE(FillAndSendUntilRefused(), 0u);
+  const std::vector<std::string> als_ids = {"als-full-1", "als-full-2", "als-full-3"};
+  for (int i = 0; i < 2; ++i) {
+    const grpc::Status refused = SendAls(als_ids);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  }
+  EXPECT_EQ(CollectorMetric("meshtel_als_messages_total", {"result=\"unavailable\""}), 2);
+  EXPECT_EQ(CollectorMetric("meshtel_als_entries_total", {"result=\"lost\""}), 6);
+  EXPECT_EQ(testing::HttpGet(admin_port_, "/healthz").status, 200);
+
+  FreeFilesystem();
+  ASSERT_FALSE(HasFatalFailure());
+  std::string last;
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        const grpc::Status status = SendAls(als_ids);
+        last = status.error_message();
+        return status.ok();
+      },
+      seconds(30)))
+      << "ALS still refused after the space came back: " << last;
+  std::set<std::string> expected = acked_;
+  expected.insert(als_ids.begin(), als_ids.end());
+  EXPECT_TRUE(testing::WaitFor([&] { return Includes(LokiIds(loki_), expected); }, seconds(30)))
+      << "Loki did not get the ALS entries stored after the space came back";
+  CloseStream();
+  EXPECT_EQ(collector_->Terminate(), 0) << collector_->Log();
+  acked_ = expected;
   ExpectStoreHoldsExactlyTheAcked();
 }
 
