@@ -318,7 +318,6 @@ class FirstSendThread {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       task_ = std::move(task);
-      pending_ = true;
     }
     wake_.notify_one();
     return verdict;
@@ -330,10 +329,9 @@ class FirstSendThread {
       std::packaged_task<SendResult()> task;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [this] { return pending_ || stopping_; });
-        if (!pending_) return;
-        task = std::move(task_);
-        pending_ = false;
+        wake_.wait(lock, [this] { return task_.valid() || stopping_; });
+        if (!task_.valid()) return;
+        task = std::move(task_);  // leaves task_ without a task
       }
       task();
     }
@@ -342,8 +340,7 @@ class FirstSendThread {
   Sender& sender_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::packaged_task<SendResult()> task_;  // guarded by mutex_
-  bool pending_ = false;                   // guarded by mutex_
+  std::packaged_task<SendResult()> task_;  // guarded by mutex_; valid while one waits
   bool stopping_ = false;                  // guarded by mutex_
   std::thread thread_;                     // last: starts once the rest is built
 };

@@ -17,20 +17,20 @@ namespace meshtel::exporters {
 
 namespace {
 
-// The PEM file at `file` (the value of `key` in `tls`), or an error naming the field.
-absl::StatusOr<std::string> ReadPem(common::YamlMap& tls, const char* key,
-                                    const std::string& file) {
+// Reads the PEM file at `file` (the value of `key` in `tls`) into `pem`; an error names the field.
+absl::Status ReadPem(common::YamlMap& tls, const char* key, const std::string& file,
+                     std::string& pem) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     return absl::InvalidArgumentError(
         fmt::format("{}: cannot read '{}': {}", tls.PathOf(key), file, std::strerror(errno)));
   }
-  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  pem.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   if (pem.find("-----BEGIN ") == std::string::npos) {
     return absl::InvalidArgumentError(
         fmt::format("{}: '{}' holds no PEM block (-----BEGIN ...)", tls.PathOf(key), file));
   }
-  return pem;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -60,22 +60,16 @@ absl::StatusOr<GrpcTlsConfig> ReadGrpcTls(common::YamlMap& map) {
     }
     return config;
   }
-  const auto read = [&](const char* key, const std::string& file,
-                        std::string& pem) -> absl::Status {
-    if (file.empty()) return absl::OkStatus();
-    absl::StatusOr<std::string> contents = ReadPem(*tls, key, file);
-    if (!contents.ok()) return contents.status();
-    pem = *std::move(contents);
-    return absl::OkStatus();
-  };
-  if (absl::Status status = read("ca_file", config.ca_file, config.ca_pem); !status.ok()) {
-    return status;
-  }
-  if (absl::Status status = read("cert_file", config.cert_file, config.cert_pem); !status.ok()) {
-    return status;
-  }
-  if (absl::Status status = read("key_file", config.key_file, config.key_pem); !status.ok()) {
-    return status;
+  const struct {
+    const char* key;
+    const std::string& file;
+    std::string& pem;
+  } files[] = {{"ca_file", config.ca_file, config.ca_pem},
+               {"cert_file", config.cert_file, config.cert_pem},
+               {"key_file", config.key_file, config.key_pem}};
+  for (const auto& [key, file, pem] : files) {
+    if (file.empty()) continue;
+    if (absl::Status status = ReadPem(*tls, key, file, pem); !status.ok()) return status;
   }
   return config;
 }

@@ -17,6 +17,7 @@
 #include "grpcpp/support/sync_stream.h"
 #include "gtest/gtest.h"
 #include "meshtel/v1/record.pb.h"
+#include "tests/support/als_stream.h"
 #include "tests/support/http_get.h"
 #include "tests/support/loki_receiver.h"
 #include "tests/support/metrics_text.h"
@@ -27,6 +28,7 @@ namespace meshtel::e2e {
 namespace {
 
 using std::chrono::seconds;
+using testing::AlsStream;
 using testing::ChildProcess;
 
 // Entries start now: the Loki exporter refuses entries older than its reject_older_than.
@@ -35,38 +37,6 @@ std::string NowSeconds() {
                             std::chrono::system_clock::now().time_since_epoch())
                             .count());
 }
-
-constexpr char kMethod[] = "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs";
-
-// One client stream of raw bytes, as Envoy's gRPC access logger holds it.
-class AlsStream {
- public:
-  explicit AlsStream(uint16_t port)
-      : channel_(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                     grpc::InsecureChannelCredentials())),
-        method_(kMethod, grpc::internal::RpcMethod::CLIENT_STREAMING) {
-    writer_.reset(grpc::internal::ClientWriterFactory<grpc::ByteBuffer>::Create(
-        channel_.get(), method_, &context_, &response_));
-  }
-
-  bool Write(const std::string& bytes) {
-    grpc::Slice slice(bytes);
-    grpc::ByteBuffer buffer(&slice, 1);
-    return writer_->Write(buffer);
-  }
-
-  grpc::Status Finish() {
-    writer_->WritesDone();
-    return writer_->Finish();
-  }
-
- private:
-  std::shared_ptr<grpc::Channel> channel_;
-  grpc::internal::RpcMethod method_;
-  grpc::ClientContext context_;
-  grpc::ByteBuffer response_;
-  std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>> writer_;
-};
 
 // A google.protobuf.Any holding a Struct of string fields (and one nested struct), as text for
 // an Any field: Istio's peer metadata object.

@@ -29,12 +29,12 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "collector/ingest/als_server.h"
 #include "collector/store/record_store.h"
 #include "envoy/service/accesslog/v3/als.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "meshtel/v1/record.grpc.pb.h"
+#include "tests/support/als_stream.h"
 #include "tests/support/http_get.h"
 #include "tests/support/loki_receiver.h"
 #include "tests/support/metrics_text.h"
@@ -294,22 +294,9 @@ class StoreDiskFullTest : public ::testing::Test {
       entry.mutable_request()->set_request_id(id);
       entry.mutable_response()->mutable_response_code()->set_value(200);
     }
-    const std::string bytes = message.SerializeAsString();
-    static const grpc::internal::RpcMethod method(collector::kStreamAccessLogsMethod,
-                                                  grpc::internal::RpcMethod::CLIENT_STREAMING);
-    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(als_port_),
-                                       grpc::InsecureChannelCredentials());
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + seconds(30));
-    grpc::ByteBuffer response;
-    std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>> writer(
-        grpc::internal::ClientWriterFactory<grpc::ByteBuffer>::Create(channel.get(), method,
-                                                                      &context, &response));
-    grpc::Slice slice(bytes);
-    grpc::ByteBuffer buffer(&slice, 1);
-    writer->Write(buffer);
-    writer->WritesDone();
-    return writer->Finish();
+    testing::AlsStream stream(als_port_, seconds(30));
+    stream.Write(message.SerializeAsString());
+    return stream.Finish();
   }
 
   // With the collector stopped: the store holds every acknowledged record exactly once, and each
