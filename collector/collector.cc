@@ -344,21 +344,17 @@ absl::StatusOr<InstanceProgress> Collector::LoadProgress(std::string_view instan
 
 absl::Status Collector::Consume(const meshtel::v1::RecordBatch& batch,
                                 const InstanceProgress& progress) {
-  if (absl::Status stored = store_->AppendBatch(batch, progress); !stored.ok()) return stored;
-  CountRequests(batch.records());
-  return absl::OkStatus();
+  return store_->AppendBatch(batch, progress);
 }
 
 absl::Status Collector::ConsumeReceived(const meshtel::v1::RecordBatch& batch,
                                         std::span<const std::string_view> record_bytes,
                                         const InstanceProgress& progress) {
-  if (absl::Status stored =
-          store_->AppendEncodedBatch(batch.proxy_instance_id(), record_bytes, progress);
-      !stored.ok()) {
-    return stored;
-  }
+  return store_->AppendEncodedBatch(batch.proxy_instance_id(), record_bytes, progress);
+}
+
+void Collector::CountStored(const meshtel::v1::RecordBatch& batch) {
   CountRequests(batch.records());
-  return absl::OkStatus();
 }
 
 absl::Status Collector::Store(

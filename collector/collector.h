@@ -111,6 +111,7 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   absl::Status ConsumeReceived(const meshtel::v1::RecordBatch& batch,
                                std::span<const std::string_view> record_bytes,
                                const InstanceProgress& progress) override;
+  void CountStored(const meshtel::v1::RecordBatch& batch) override;
   absl::StatusOr<InstanceProgress> LoadProgress(std::string_view instance_id) override;
   // ReceivedRecordSink
   absl::Status Store(

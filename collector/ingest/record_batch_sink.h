@@ -2,10 +2,12 @@
 // RecordBatchSink: where the ingest server hands each new, decoded RecordBatch.
 //
 // Threading: Consume() and LoadProgress() are called from many gRPC threads at once, but never
-// concurrently for the same proxy instance. Errors: a non-OK status from Consume() means "not
-// stored, ask the proxy to resend" (the stream ends with UNAVAILABLE); OK means the batch and
-// `progress` are durable (the ack may go out). A non-OK LoadProgress() also ends the stream with
-// UNAVAILABLE.
+// concurrently for the same proxy instance; CountStored() from many threads at once, for any
+// instances. Errors: a non-OK status from Consume() means "not stored, ask the proxy to resend"
+// (the stream ends with UNAVAILABLE); OK means the batch and `progress` are durable (the ack may
+// go out). A non-OK LoadProgress() also ends the stream with UNAVAILABLE.
+// Order per batch: Consume() (or ConsumeReceived()), the ack written, then CountStored(): what
+// only counts a stored batch (request metrics) does not delay the proxy's next batch.
 
 #include <span>
 #include <string_view>
@@ -33,6 +35,8 @@ class RecordBatchSink {
     (void)record_bytes;
     return Consume(batch, progress);
   }
+  // Counts a batch that Consume() stored, after its ack was written (or the stream broke).
+  virtual void CountStored(const meshtel::v1::RecordBatch& batch) = 0;
   // The instance's stored progress (zeros for an instance never seen).
   virtual absl::StatusOr<InstanceProgress> LoadProgress(std::string_view instance_id) = 0;
 };

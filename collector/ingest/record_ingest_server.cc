@@ -105,20 +105,26 @@ class RecordIngestService : public grpc::Service {
     std::string serialized_ack;
     while (stream.Read(&request)) {
       ack.Clear();
-      if (grpc::Status status = Handle(request, batch, record_bytes, ack); !status.ok()) {
+      bool stored = false;
+      if (grpc::Status status = Handle(request, batch, record_bytes, ack, stored); !status.ok()) {
         return status;
       }
       ack.SerializeToString(&serialized_ack);
       grpc::Slice slice(serialized_ack);
       grpc::ByteBuffer response(&slice, 1);
-      if (!stream.Write(response)) break;
+      const bool written = stream.Write(response);
+      // Counted once the ack is on its way, so the proxy's next batch overlaps the counting.
+      if (stored) sink_.CountStored(batch);
+      if (!written) break;
     }
     return grpc::Status::OK;
   }
 
-  // Fills `ack` for one received message; a non-OK return ends the stream.
+  // Fills `ack` for one received message and sets `stored` when the sink stored `batch`; a
+  // non-OK return ends the stream.
   grpc::Status Handle(const grpc::ByteBuffer& request, meshtel::v1::RecordBatch& batch,
-                      std::vector<std::string_view>& record_bytes, meshtel::v1::RecordAck& ack) {
+                      std::vector<std::string_view>& record_bytes, meshtel::v1::RecordAck& ack,
+                      bool& stored) {
     const size_t size = request.Length();
     if (size > max_batch_bytes_) {
       metrics_.batches_too_large.Increment();
@@ -186,6 +192,7 @@ class RecordIngestService : public grpc::Service {
           next.dropped_records_total - instance.progress.dropped_records_total));
     }
     instance.progress = next;
+    stored = true;
     metrics_.batches_ok.Increment();
     metrics_.records.Increment(static_cast<double>(batch.records_size()));
     ack.set_highest_stored_sequence(instance.progress.highest_sequence);

@@ -3,7 +3,8 @@
 //
 // Each proxy keeps one bidirectional stream open. For every RecordBatch received the server
 // answers one RecordAck, in order:
-//   - decoded, new (instance, sequence): handed to the RecordBatchSink; acked OK after it returns;
+//   - decoded, new (instance, sequence): handed to the RecordBatchSink; acked OK after Consume()
+//     returned, then counted (CountStored());
 //   - already processed (a resend after reconnect): acked OK without processing again;
 //   - malformed, or missing instance id / sequence: acked INVALID_ARGUMENT, stream goes on;
 //   - larger than ingest.max_batch_bytes: acked RESOURCE_EXHAUSTED, stream goes on

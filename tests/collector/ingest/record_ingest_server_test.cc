@@ -51,9 +51,14 @@ class RecordingSink : public RecordBatchSink {
     }
     return Consume(batch, next);
   }
+  void CountStored(const meshtel::v1::RecordBatch& batch) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    counted.push_back(batch.sequence());
+  }
   std::atomic<bool> fail{false};
   std::mutex mutex;
   std::vector<uint64_t> sequences;
+  std::vector<uint64_t> counted;  // CountStored()'s batches
   std::map<std::string, InstanceProgress> progress;
   int progress_loads = 0;
   int records = 0;
@@ -170,6 +175,21 @@ TEST_F(IngestServerTest, ResentBatchesAreAckedButProcessedOnce) {
   EXPECT_EQ(sink_.sequences, (std::vector<uint64_t>{1, 2, 3, 1}));
   EXPECT_EQ(sink_.records, 7);
   EXPECT_EQ(Counter("meshtel_ingest_batches_total", "duplicate"), 1);
+}
+
+TEST_F(IngestServerTest, EachStoredBatchIsCountedOnceAndNothingElseIs) {
+  grpc::ClientContext context;
+  auto stream = Open(context);
+  Exchange(*stream, Batch("proxy-a", 1, 2));
+  Exchange(*stream, Batch("proxy-a", 2, 2));
+  Exchange(*stream, Batch("proxy-a", 2, 2));                       // a resend: acked, not stored
+  Exchange(*stream, std::string("\xff\xff\xff\xff garbage", 12));  // invalid
+  Exchange(*stream, Batch("proxy-a", 3, 2));
+  stream->WritesDone();
+  // The stream ends after its last batch was counted.
+  EXPECT_TRUE(stream->Finish().ok());
+  std::lock_guard<std::mutex> lock(sink_.mutex);
+  EXPECT_EQ(sink_.counted, (std::vector<uint64_t>{1, 2, 3}));
 }
 
 TEST_F(IngestServerTest, MalformedBatchIsRejectedAndTheStreamGoesOn) {

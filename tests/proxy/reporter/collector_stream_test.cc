@@ -18,6 +18,7 @@ class BatchSink : public collector::RecordBatchSink {
   absl::StatusOr<collector::InstanceProgress> LoadProgress(std::string_view) override {
     return collector::InstanceProgress{};
   }
+  void CountStored(const meshtel::v1::RecordBatch&) override {}
   absl::Status Consume(const meshtel::v1::RecordBatch& batch,
                        const collector::InstanceProgress&) override {
     std::lock_guard<std::mutex> lock(mutex_);
