@@ -245,6 +245,11 @@ RecordStore::RecordStore(const StoreConfig& config,
       trace_index_filter_(std::move(trace_index_filter)),
       db_(std::move(db)),
       handles_(std::move(handles)),
+      wal_sync_([this]() -> absl::Status {
+        const rocksdb::Status synced = db_->SyncWAL();
+        if (synced.ok()) return absl::OkStatus();
+        return absl::UnavailableError(absl::StrCat("WAL sync failed: ", synced.ToString()));
+      }),
       records_written_(prometheus::BuildCounter()
                            .Name("meshtel_store_records_written_total")
                            .Help("Records written to the store (acknowledged to proxies).")
@@ -464,16 +469,21 @@ absl::Status RecordStore::CheckRoom() {
 }
 
 absl::Status RecordStore::Commit(rocksdb::WriteBatch& write, const StoreKey& first) {
-  rocksdb::WriteOptions options;
-  options.sync = sync_writes_;
-  rocksdb::Status status = db_->Write(options, &write);
+  // Written to the OS; with `fsync` then made durable by a group sync that runs beside the other
+  // writers' writes (wal_group_sync.h), before the keys become visible.
+  const rocksdb::Status written = db_->Write(rocksdb::WriteOptions(), &write);
+  absl::Status status =
+      written.ok()
+          ? absl::OkStatus()
+          : absl::UnavailableError(absl::StrCat("store: write failed: ", written.ToString()));
+  if (status.ok() && sync_writes_) status = wal_sync_.WaitDurable();
   Finished(first);
   if (!status.ok()) {
     write_errors_.Increment();
     // A failed write (disk full, I/O error) may leave RocksDB read-only until it is resumed;
     // the next batch tries again.
     if (!db_->Resume().ok()) spdlog::debug("store: resume after a write error failed");
-    return absl::UnavailableError(absl::StrCat("store: write failed: ", status.ToString()));
+    return status;
   }
   return absl::OkStatus();
 }

@@ -19,7 +19,9 @@
 // Durability: AppendBatch() writes one RocksDB WriteBatch (the batch's records and the proxy
 // instance's progress together, so a batch is stored with its dedup state or not at all) and
 // returns only after the write returned: with `durability: fsync` the WAL is synced (concurrent
-// writers share one sync: RocksDB's group commit), with `process` it is written to the OS.
+// writers share one sync, which runs while further writes go into the WAL: WalGroupSync), with
+// `process` it is written to the OS. An append's keys become visible to Read() only once it is
+// durable in that sense.
 // After a crash RocksDB replays the WAL up to the last consistent write (point-in-time recovery).
 //
 // Visibility: keys are handed out in increasing order, but concurrent appends may finish out of
@@ -55,6 +57,7 @@
 #include "collector/config/collector_config.h"
 #include "collector/store/instance_progress.h"
 #include "collector/store/store_key.h"
+#include "collector/store/wal_group_sync.h"
 #include "meshtel/v1/record.pb.h"
 #include "meshtel/v1/span.pb.h"
 #include "prometheus/counter.h"
@@ -247,6 +250,8 @@ class RecordStore {
   std::unique_ptr<TraceIndexFilter> trace_index_filter_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  // With `fsync`: the sync every append waits for after its write (group commit).
+  WalGroupSync wal_sync_;
 
   // Sequences are (epoch << 40) + a counter: unique across restarts without a scan at start.
   uint64_t epoch_ = 0;
