@@ -98,6 +98,10 @@ constexpr LocalReply kUpstreamReset{
     true, "upstream_reset_before_response_started{connection_termination}",
     "upstream connect error or disconnect/reset before headers. reset reason: connection "
     "termination"};
+constexpr LocalReply kUpstreamProtocolError{
+    http::status::bad_gateway, meshtel::v1::RESPONSE_FLAG_UPSTREAM_PROTOCOL_ERROR, true,
+    "upstream_reset_before_response_started{protocol_error}",
+    "upstream connect error or disconnect/reset before headers. reset reason: protocol error"};
 constexpr LocalReply kBadRequest{http::status::bad_request,
                                  meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_PROTOCOL_ERROR, true,
                                  "http1.codec_error", "Bad Request"};
@@ -672,7 +676,7 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
       transparent && local_known ? OriginalDestination(socket.native_handle(), local)
                                  : std::nullopt;
   TimedSocket downstream(std::move(socket));
-  beast::flat_buffer buffer;
+  beast::flat_buffer buffer(kMaxReadBufferBytes);
   buffer.reserve(kRelayPieceBytes);  // reads fill it in one system call where they can
   // Body pieces pass through here, in this connection's own buffer (not in coroutine frames).
   const std::unique_ptr<char[]> relay_buffer(new char[kRelayPieceBytes]);
@@ -1016,6 +1020,10 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     if (sent.read_error == http::error::body_limit) {
       co_return co_await reply_locally(kBodyTooLarge);
     }
+    if (sent.read_error == http::error::buffer_overflow) {
+      // Trailers over kMaxReadBufferBytes: refused like request headers over their limit.
+      co_return co_await reply_locally(kHeadersTooLarge);
+    }
     if (sent.read_error) {
       // The client went away mid-body: nothing to answer (Envoy's DC).
       record.set_response_flags(
@@ -1029,6 +1037,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
       record.mutable_phases()->set_upstream_request_done_ns(OffsetNs(start, Clock::now()));
       response_parser.emplace(std::piecewise_construct, std::make_tuple(),
                               std::make_tuple(request.get_allocator()));
+      response_parser->header_limit(kMaxHeaderBytes);
       response_parser->body_limit(kUnlimitedBody);
       if (request.method() == http::verb::head) response_parser->skip(true);
       // No next_read_waits() here, although the response cannot be there yet: waiting first
@@ -1040,14 +1049,20 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
     }
     if (!error) break;
     upstream.reset();
+    // A response head that does not parse (malformed, over 60 KiB) is the upstream's protocol
+    // error; a close before it (end_of_stream, partial_message, reset) is a connection failure.
+    const bool protocol_error =
+        error.category() == http::make_error_code(http::error::bad_version).category() &&
+        error != http::error::end_of_stream && error != http::error::partial_message;
     // A kept-alive connection the upstream had already closed: retry once on a fresh one, which
     // is safe only when no request body was consumed.
-    if (reused && attempt == 1 && error != beast::error::timeout && sent.bytes_read == 0 &&
-        parser.is_done()) {
+    if (reused && attempt == 1 && error != beast::error::timeout && !protocol_error &&
+        sent.bytes_read == 0 && parser.is_done()) {
       continue;
     }
     spdlog::debug("upstream {} failed: {}", EndpointText(endpoint), error.message());
     co_return co_await reply_locally(error == beast::error::timeout ? kUpstreamTimeout
+                                     : protocol_error               ? kUpstreamProtocolError
                                                                     : kUpstreamReset);
   }
   record.mutable_phases()->set_upstream_first_byte_ns(OffsetNs(start, Clock::now()));
@@ -1173,6 +1188,8 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
         record.response_flags() |
         FlagBit(received.read_error == beast::error::timeout
                     ? meshtel::v1::RESPONSE_FLAG_UPSTREAM_REQUEST_TIMEOUT
+                : received.read_error == http::error::buffer_overflow
+                    ? meshtel::v1::RESPONSE_FLAG_UPSTREAM_PROTOCOL_ERROR
                     : meshtel::v1::RESPONSE_FLAG_UPSTREAM_CONNECTION_TERMINATION));
     co_return ForwardOutcome{};
   }

@@ -82,6 +82,12 @@ class UpstreamLimits {
 };
 
 // One upstream connection with its read buffer (bytes read past the last response stay there).
+// The most a connection's read buffer holds, downstream and upstream: a message head (the
+// parsers' 60 KiB limit) or a chunked body's trailer section, which Beast's parsers read whole and
+// do not count against the head's limit. Past it a read fails with http::error::buffer_overflow.
+// It also keeps every field under Beast's 64 KiB limit per field, past which it would throw.
+inline constexpr size_t kMaxReadBufferBytes = 64 * 1024;
+
 class UpstreamConnection {
  public:
   UpstreamConnection(const IoExecutor& executor, const boost::asio::ip::tcp::endpoint& destination,
@@ -91,7 +97,7 @@ class UpstreamConnection {
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
   TimedSocket stream;
-  boost::beast::flat_buffer buffer;
+  boost::beast::flat_buffer buffer{kMaxReadBufferBytes};
   const boost::asio::ip::tcp::endpoint destination;
   std::string local_address;  // "ip:port" of our end
   bool reused = false;        // true when it carried an earlier request

@@ -123,6 +123,28 @@ class TestUpstream {
         if (error) return;
         continue;
       }
+      if (target == "/big-trailer") {  // a response trailer field of 100 KiB
+        asio::write(socket,
+                    asio::buffer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                 "5\r\nhello\r\n0\r\nx-big: " +
+                                 std::string(100 * 1024, 't') + "\r\n\r\n"),
+                    error);
+        if (error) return;
+        continue;
+      }
+      if (target.starts_with("/big-head?kib=")) {  // a response head with a field of N KiB
+        const size_t bytes = std::stoull(target.substr(14)) * 1024;
+        asio::write(socket,
+                    asio::buffer("HTTP/1.1 200 OK\r\nx-big: " + std::string(bytes, 'h') +
+                                 "\r\nContent-Length: 2\r\n\r\nok"),
+                    error);
+        if (error) return;
+        continue;
+      }
+      if (target == "/garbage") {  // not an HTTP response at all
+        asio::write(socket, asio::buffer(std::string("SPDY/9 what\r\n\r\n")), error);
+        return;
+      }
       if (target.starts_with("/download?bytes=")) {
         SendDownload(socket, std::stoull(target.substr(16)), error);
         if (error) return;
@@ -977,6 +999,57 @@ TEST_F(ProxyServerTest, ChunkTrailersPassBothWays) {
   EXPECT_NE(reply.find("5\r\nhello\r\n0\r\nx-checksum: abc\r\ngrpc-status: 0\r\n\r\n"),
             std::string::npos)
       << reply;
+}
+
+TEST_F(ProxyServerTest, OversizedTrailersAndBadResponseHeadsAreRefusedAndTheProxyKeepsServing) {
+  StartProxy(upstream_.port());
+  const std::string chunked_head =
+      "POST /echo HTTP/1.1\r\nHost: backend\r\nTransfer-Encoding: chunked\r\n"
+      "Connection: close\r\n\r\n3\r\nabc\r\n0\r\n";
+  // One request trailer field over Beast's 64 KiB per field (it would throw), then many small
+  // ones over the read buffer's bound: both refused like oversized request headers.
+  std::string reply =
+      testing::RawExchange(server_->outbound_port(),
+                           chunked_head + "x-big: " + std::string(100 * 1024, 'a') + "\r\n\r\n");
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 431")) << reply.substr(0, 100);
+  std::string many;
+  for (int i = 0; i < 3000; ++i)
+    many += "x-t" + std::to_string(i) + ": " + std::string(100, 'b') + "\r\n";
+  reply = testing::RawExchange(server_->outbound_port(), chunked_head + many + "\r\n");
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 431")) << reply.substr(0, 100);
+  // A response head of 20 KiB passes; one over 60 KiB, or one that is not HTTP, is the upstream's
+  // protocol error: 502 UPE.
+  const auto status_line = [this](const std::string& target) {
+    const std::string answer = testing::RawExchange(
+        server_->outbound_port(),
+        "GET " + target + " HTTP/1.1\r\nHost: backend\r\nConnection: close\r\n\r\n");
+    return answer.substr(0, answer.find("\r\n"));
+  };
+  EXPECT_EQ(status_line("/big-head?kib=20"), "HTTP/1.1 200 OK");
+  EXPECT_EQ(status_line("/big-head?kib=70"), "HTTP/1.1 502 Bad Gateway");
+  EXPECT_EQ(status_line("/garbage"), "HTTP/1.1 502 Bad Gateway");
+  // A response trailer over the bound: the client sees the response cut off after its body.
+  reply = testing::RawExchange(
+      server_->outbound_port(),
+      "GET /big-trailer HTTP/1.1\r\nHost: backend\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 200")) << reply.substr(0, 100);
+  EXPECT_EQ(reply.find("0\r\n\r\n"), std::string::npos) << reply.substr(0, 300);
+  const auto records = sink_.Wait(6);
+  ASSERT_EQ(records.size(), 6u);
+  const uint64_t dpe = uint64_t{1} << meshtel::v1::RESPONSE_FLAG_DOWNSTREAM_PROTOCOL_ERROR;
+  const uint64_t upe = uint64_t{1} << meshtel::v1::RESPONSE_FLAG_UPSTREAM_PROTOCOL_ERROR;
+  EXPECT_EQ(records[0].response_code(), 431u);
+  EXPECT_EQ(records[0].response_flags(), dpe);
+  EXPECT_EQ(records[1].response_code(), 431u);
+  EXPECT_EQ(records[2].response_code(), 200u);
+  EXPECT_EQ(records[3].response_code(), 502u);
+  EXPECT_EQ(records[3].response_flags(), upe);
+  EXPECT_EQ(records[4].response_code(), 502u);
+  EXPECT_EQ(records[4].response_flags(), upe);
+  EXPECT_EQ(records[5].response_code(), 200u);
+  EXPECT_EQ(records[5].response_flags(), upe);
+  // The proxy still serves.
+  EXPECT_EQ(testing::HttpGet(server_->outbound_port(), "/echo", {{"Host", "backend"}}).status, 200);
 }
 
 TEST_F(ProxyServerTest, ClientGoneBeforeTheResponseIsDCWithNoCode) {
