@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "boost/asio.hpp"
 #include "boost/beast.hpp"
+#include "collector/common/http_connection.h"
 #include "spdlog/spdlog.h"
 
 namespace meshtel::common {
@@ -52,7 +53,7 @@ struct AdminHttpServer::Impl {
          (peer.address().is_v6() && peer.address().to_v6().is_v4_mapped() &&
           asio::ip::make_address_v4(asio::ip::v4_mapped, peer.address().to_v6()).is_loopback()));
     beast::tcp_stream stream(std::move(socket));
-    beast::flat_buffer buffer;
+    beast::flat_buffer buffer(kMaxHttpReadBufferBytes);
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(kMaxRequestBodyBytes);
@@ -117,7 +118,7 @@ struct AdminHttpServer::Impl {
         spdlog::warn("admin server: accept failed: {}", error.message());
         continue;
       }
-      asio::co_spawn(io_context, Serve(std::move(socket)), asio::detached);
+      asio::co_spawn(io_context, Serve(std::move(socket)), ConnectionEnd("admin server"));
     }
   }
 };

@@ -18,6 +18,7 @@
 #include "boost/asio.hpp"
 #include "boost/beast.hpp"
 #include "collector/common/gzip.h"
+#include "collector/common/http_connection.h"
 #include "collector/ingest/grpc_listener.h"
 #include "collector/ingest/otlp_convert.h"
 #include "grpcpp/grpcpp.h"
@@ -364,7 +365,7 @@ struct OtlpReceiver::Impl {
         continue;
       }
       auto executor = socket.get_executor();
-      asio::co_spawn(executor, Serve(std::move(socket)), asio::detached);
+      asio::co_spawn(executor, Serve(std::move(socket)), common::ConnectionEnd("OTLP/HTTP"));
     }
   }
 
@@ -446,7 +447,7 @@ struct OtlpReceiver::Impl {
         endpoint_error ? std::string("unknown")
                        : absl::StrCat(endpoint.address().to_string(), ":", endpoint.port());
     beast::tcp_stream stream(std::move(socket));
-    beast::flat_buffer buffer;
+    beast::flat_buffer buffer(common::kMaxHttpReadBufferBytes);
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(core.max_request_bytes());

@@ -13,11 +13,11 @@
 // the next comes from malloc, twice the size of the one before (or the size asked for, if more).
 // What one request can take is bounded by what its headers can hold: the parsers' header limits
 // (60 KiB for requests and responses, each field of it as one allocation; trailers up to the
-// 64 KiB read buffer, upstream_pool.h) plus the fields the proxy sets. Freed fields are not reused
-// within a request, so a caller must not erase and set fields without bound on one message. Reset()
-// keeps one block, the largest not over max(first_block, retain_limit), and frees the others, so
-// between the requests of a keep-alive connection the arena holds at most max(first_block,
-// retain_limit) bytes (plus a block header), whatever an earlier request needed.
+// 64 KiB read buffer, common/http_connection.h) plus the fields the proxy sets. Freed fields are
+// not reused within a request, so a caller must not erase and set fields without bound on one
+// message. Reset() keeps one block, the largest not over max(first_block, retain_limit), and frees
+// the others, so between the requests of a keep-alive connection the arena holds at most
+// max(first_block, retain_limit) bytes (plus a block header), whatever an earlier request needed.
 //
 // Threading: none; an arena is used from one thread at a time (the connection's IO thread).
 // Ownership: the arena owns its blocks; allocators are non-owning handles to it. Everything

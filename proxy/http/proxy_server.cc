@@ -560,9 +560,9 @@ IoTask<TunnelResult> Tunnel(TimedSocket& downstream, TimedSocket& upstream,
   upstream.expires_never();
   const auto executor = co_await asio::this_coro::executor;
   asio::co_spawn(executor, run(downstream, upstream, result.downstream_to_upstream),
-                 asio::detached);
+                 common::ConnectionEnd("proxy tunnel"));
   asio::co_spawn(executor, run(upstream, downstream, result.upstream_to_downstream),
-                 asio::detached);
+                 common::ConnectionEnd("proxy tunnel"));
   while (running > 0) {
     finished.expires_at(last_activity + idle_timeout);
     beast::error_code error;
@@ -660,7 +660,7 @@ IoTask<void> ProxyServer::Impl::Accept(IoAcceptor& acceptor, Direction direction
     }
     socket.set_option(tcp::no_delay(true), error);
     asio::co_spawn(acceptor.get_executor(), Serve(std::move(socket), direction, worker),
-                   asio::detached);
+                   common::ConnectionEnd("proxy"));
   }
 }
 
@@ -676,7 +676,7 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
       transparent && local_known ? OriginalDestination(socket.native_handle(), local)
                                  : std::nullopt;
   TimedSocket downstream(std::move(socket));
-  beast::flat_buffer buffer(kMaxReadBufferBytes);
+  beast::flat_buffer buffer(common::kMaxHttpReadBufferBytes);
   buffer.reserve(kRelayPieceBytes);  // reads fill it in one system call where they can
   // Body pieces pass through here, in this connection's own buffer (not in coroutine frames).
   const std::unique_ptr<char[]> relay_buffer(new char[kRelayPieceBytes]);
@@ -1021,7 +1021,7 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
       co_return co_await reply_locally(kBodyTooLarge);
     }
     if (sent.read_error == http::error::buffer_overflow) {
-      // Trailers over kMaxReadBufferBytes: refused like request headers over their limit.
+      // Trailers over the read buffer's bound: refused like request headers over their limit.
       co_return co_await reply_locally(kHeadersTooLarge);
     }
     if (sent.read_error) {

@@ -12,7 +12,7 @@
 // connect failure → 503 UF, pool overflow → 503 UO, upstream timeout → 504 UT, upstream reset → 503
 // UC, malformed or oversized (60 KiB) upstream response head → 502 UPE, malformed request → 400,
 // request headers over 60 KiB or request trailers over 64 KiB → 431, body over max_body_bytes →
-// 413. A connection's read buffer never holds more than 64 KiB (kMaxReadBufferBytes).
+// 413. A connection's read buffer never holds more than 64 KiB (common/http_connection.h).
 //
 // Threading: `io_threads` threads, each running its own io_context with its own acceptor per
 // listener (SO_REUSEPORT: the kernel spreads connections). A connection lives on one thread;

@@ -31,6 +31,7 @@
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
+#include "collector/common/http_connection.h"
 #include "proxy/http/timed_socket.h"
 
 namespace meshtel::proxy {
@@ -82,12 +83,6 @@ class UpstreamLimits {
 };
 
 // One upstream connection with its read buffer (bytes read past the last response stay there).
-// The most a connection's read buffer holds, downstream and upstream: a message head (the
-// parsers' 60 KiB limit) or a chunked body's trailer section, which Beast's parsers read whole and
-// do not count against the head's limit. Past it a read fails with http::error::buffer_overflow.
-// It also keeps every field under Beast's 64 KiB limit per field, past which it would throw.
-inline constexpr size_t kMaxReadBufferBytes = 64 * 1024;
-
 class UpstreamConnection {
  public:
   UpstreamConnection(const IoExecutor& executor, const boost::asio::ip::tcp::endpoint& destination,
@@ -97,7 +92,7 @@ class UpstreamConnection {
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
   TimedSocket stream;
-  boost::beast::flat_buffer buffer{kMaxReadBufferBytes};
+  boost::beast::flat_buffer buffer{common::kMaxHttpReadBufferBytes};  // http_connection.h
   const boost::asio::ip::tcp::endpoint destination;
   std::string local_address;  // "ip:port" of our end
   bool reused = false;        // true when it carried an earlier request
