@@ -148,6 +148,10 @@ absl::StatusOr<std::unique_ptr<RemoteWriter>> RemoteWriter::Create(
   if (!url.ok()) return url.status();
   std::unique_ptr<RemoteWriter> writer(
       new RemoteWriter(std::move(config), *std::move(url), std::move(sources), registry));
+  if (!writer->client_.tls_status().ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("remote_write.tls: ", writer->client_.tls_status().message()));
+  }
   if (push_registry != nullptr) {
     writer->registry_source_ = std::make_unique<RegistrySampleSource>(*push_registry);
     writer->sources_.push_back(writer->registry_source_.get());
@@ -160,7 +164,7 @@ RemoteWriter::RemoteWriter(RemoteWriteConfig config, common::HttpUrl url,
     : config_(std::move(config)),
       url_(std::move(url)),
       sources_(std::move(sources)),
-      client_(url_, {.timeout = config_.timeout}),
+      client_(url_, {.timeout = config_.timeout, .tls = common::HttpTlsOptions::From(config_.tls)}),
       random_(std::random_device{}()),
       samples_family_(prometheus::BuildCounter()
                           .Name("meshtel_remote_write_samples_total")

@@ -10,7 +10,9 @@
 // `__name__` included, sorted by name. Each request is snappy block compressed and POSTed with
 // Content-Encoding: snappy, Content-Type: application/x-protobuf,
 // X-Prometheus-Remote-Write-Version: 0.1.0 and User-Agent: meshtel-collector/<version>, plus
-// the configured authorization and extra headers.
+// the configured authorization and extra headers. An https:// url is spoken over TLS with the
+// entry's `tls:` settings (CA, client certificate, server name; the receiver's certificate is
+// always verified); a failed handshake or verification is a transport failure.
 //
 // Answers: 2xx → sent. 5xx, 429 and transport failures (connect, reset, timeout) → retried with
 // exponential backoff (min_backoff doubling up to max_backoff, with jitter); a Retry-After
@@ -33,7 +35,8 @@
 // thread; the sources' VisitSamples() are called from it. Stop() wakes it, waits for an
 // in-flight request (bounded by `timeout`) and joins; unsent samples then count as failed.
 // Ownership: the sources and the registry must outlive the writer.
-// Errors: Create() returns InvalidArgument for a config that does not validate.
+// Errors: Create() returns InvalidArgument for a config that does not validate, or TLS settings
+// OpenSSL refuses.
 
 #include <condition_variable>
 #include <cstdint>

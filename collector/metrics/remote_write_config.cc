@@ -37,9 +37,15 @@ bool IsHeaderName(const std::string& name) {
 absl::Status RemoteWriteConfig::Validate(std::string_view path) const {
   const std::string at(path);
   if (url.empty()) return absl::InvalidArgumentError(absl::StrCat(at, ".url: is required"));
-  if (absl::StatusOr<common::HttpUrl> parsed = common::ParseHttpUrl(url); !parsed.ok()) {
+  absl::StatusOr<common::HttpUrl> parsed = common::ParseHttpUrl(url);
+  if (!parsed.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(at, ".url: '", url, "': ", parsed.status().message()));
+  }
+  if (tls.enabled != parsed->https) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(at, ".tls.enabled: ", tls.enabled ? "is true" : "is false", ", but ", at,
+                     ".url is an ", parsed->https ? "https://" : "http://", " URL"));
   }
   if (interval < absl::Milliseconds(100)) {
     return absl::InvalidArgumentError(
@@ -103,8 +109,17 @@ void ReadRemoteWriteConfigs(common::YamlMap& metrics, std::vector<RemoteWriteCon
     }
     entry.Read("bearer_token", config.bearer_token);
     entry.Read("headers", config.headers);
+    entry.Node("tls");  // read below, once the url's scheme is known
     const std::string path = entry.PathOf("");
     metrics.Fail(entry.Finish());
+    if (absl::StatusOr<common::HttpUrl> url = common::ParseHttpUrl(config.url); url.ok()) {
+      absl::StatusOr<common::TlsConfig> tls = common::ReadUrlTlsConfig(entry, "url", url->https);
+      if (tls.ok()) {
+        config.tls = *std::move(tls);
+      } else {
+        metrics.Fail(tls.status());
+      }
+    }
     metrics.Fail(config.Validate(path.substr(0, path.size() - 1)));
     out.push_back(std::move(config));
   }

@@ -3,9 +3,10 @@
 // the RemoteWriter (remote_write.h) pushes the metrics. Defaults are in the declarations;
 // docs/configuration.md lists the same.
 //
-// ReadRemoteWriteConfigs() reads the list under `metrics` and validates each entry; errors name
-// the YAML path and the value ("metrics.remote_write[0].url: 'https://x' ..."), unknown keys
-// are rejected. Threading: none (config loading).
+// ReadRemoteWriteConfigs() reads the list under `metrics` and validates each entry, reading the
+// files of its `tls:` block; errors name the YAML path and the value
+// ("metrics.remote_write[0].url: 'ftp://x' ...", "metrics.remote_write[0].tls.ca_file: cannot
+// read ..."), unknown keys are rejected. Threading: none (config loading).
 
 #include <cstdint>
 #include <string>
@@ -15,13 +16,18 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "collector/common/tls_config.h"
 #include "collector/common/yaml_map.h"
 
 namespace meshtel::collector {
 
 struct RemoteWriteConfig {
-  // The receiver's endpoint, http:// only (e.g. http://prometheus:9090/api/v1/write). Required.
+  // The receiver's endpoint, http:// or https:// (e.g. http://prometheus:9090/api/v1/write,
+  // https://prometheus-prod-01-eu-west-0.grafana.net/api/prom/push). Required.
   std::string url;
+  // TLS of an https:// url (collector/common/tls_config.h: ca_file, cert_file + key_file,
+  // server_name); enabled exactly when the url is https://. Default: the system's roots.
+  common::TlsConfig tls;
   // How often a snapshot of every sample is pushed. At least 100ms. Default: 15s
   absl::Duration interval = absl::Seconds(15);
   // The deadline of one HTTP request (connect, send, answer). Positive. Default: 10s

@@ -41,7 +41,7 @@ absl::StatusOr<JaegerConfig> ParseJaegerConfig(const YAML::Node& settings,
   map.Read("endpoint", endpoint);
   map.Read("timeout", config.timeout);
   map.Read("headers", config.headers);
-  absl::StatusOr<GrpcTlsConfig> tls = ReadGrpcTls(map);
+  absl::StatusOr<common::TlsConfig> tls = common::ReadTlsConfig(map);
   if (!tls.ok()) return tls.status();
   config.tls = *std::move(tls);
   if (absl::Status status = map.Finish(); !status.ok()) return status;

@@ -21,9 +21,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "collector/common/tls_config.h"
 #include "collector/config/collector_config.h"
 #include "collector/delivery/exporter.h"
-#include "exporters/common/grpc_channel.h"
 #include "yaml-cpp/yaml.h"
 
 namespace meshtel::exporters {
@@ -44,8 +44,9 @@ struct JaegerConfig {
   absl::Duration timeout = absl::Seconds(10);
   // gRPC metadata sent with every call (keys lower-cased), e.g. a tenant header. Default: none
   std::vector<std::pair<std::string, std::string>> headers;
-  // TLS for the channel (exporters/common/grpc_channel.h). Default: off (plaintext)
-  GrpcTlsConfig tls;
+  // TLS for the channel (collector/common/tls_config.h, exporters/common/grpc_channel.h).
+  // Default: off (plaintext)
+  common::TlsConfig tls;
 };
 
 // Reads the `jaeger:` block at `path` ("exporters[0].jaeger"); checks every value.

@@ -2,8 +2,7 @@
 // JaegerSender: posts a Jaeger payload (jaeger_encoder.h: one PostSpansRequest per process) to
 // `/jaeger.api_v2.CollectorService/PostSpans` over gRPC, one unary call per request, in order,
 // each with the configured timeout as its deadline and the configured headers as metadata.
-// Plaintext HTTP/2 (an insecure channel): no TLS (put a TLS-terminating proxy in front when the
-// collector is remote).
+// HTTP/2, plaintext or TLS as the config's `tls` block says (exporters/common/grpc_channel.h).
 //
 // Verdicts: GrpcVerdict() with RESOURCE_EXHAUSTED always retryable (wire-facts §3.1):
 //   every request OK                     kOk

@@ -147,12 +147,17 @@ absl::StatusOr<LokiConfig> ParseLokiConfig(const YAML::Node& settings, const std
   map.Read("structured_metadata", config.structured_metadata);
   map.Read("reject_older_than", config.reject_older_than);
   map.Read("creation_grace_period", config.creation_grace_period);
+  map.Node("tls");  // read below, once the url's scheme is known
   if (absl::Status status = map.Finish(); !status.ok()) return status;
 
   if (config.url.empty()) return Invalid(map.PathOf("url"), "is required");
   absl::StatusOr<common::HttpUrl> endpoint = common::ParseHttpUrl(config.url);
   if (!endpoint.ok()) return Invalid(map.PathOf("url"), std::string(endpoint.status().message()));
   config.endpoint = *std::move(endpoint);
+  absl::StatusOr<common::TlsConfig> tls =
+      common::ReadUrlTlsConfig(map, "url", config.endpoint.https);
+  if (!tls.ok()) return tls.status();
+  config.tls = *std::move(tls);
   if (has_basic_auth && config.basic_auth_username.empty()) {
     return Invalid(map.PathOf("basic_auth.username"), "is required");
   }
@@ -272,8 +277,12 @@ absl::StatusOr<collector::Exporter> BuildLokiExporter(const collector::ExporterC
   exporter.type = "loki";
   exporter.family =
       config.family == "spans" ? collector::RecordFamily::kSpans : collector::RecordFamily::kLogs;
+  auto sender = std::make_unique<LokiSender>(*loki);
+  if (!sender->tls_status().ok()) {
+    return Invalid(absl::StrCat(path, ".tls"), std::string(sender->tls_status().message()));
+  }
   exporter.encoder = std::make_unique<LokiEncoder>(*loki, lines, config.name);
-  exporter.sender = std::make_unique<LokiSender>(*loki);
+  exporter.sender = std::move(sender);
   return exporter;
 }
 

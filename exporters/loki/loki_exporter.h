@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "collector/common/http_client.h"
+#include "collector/common/tls_config.h"
 #include "collector/config/collector_config.h"
 #include "collector/delivery/exporter.h"
 #include "collector/logs/access_log_format.h"
@@ -76,9 +77,13 @@ std::string LokiAttributeName(std::string_view name);
 std::vector<std::pair<std::string, std::string>> DefaultLokiResourceLabels();
 
 struct LokiConfig {
-  // The push endpoint, e.g. http://loki:3100/loki/api/v1/push. Required; http only.
+  // The push endpoint, e.g. http://loki:3100/loki/api/v1/push or
+  // https://logs-prod-eu-west-0.grafana.net/loki/api/v1/push. Required.
   std::string url;
   common::HttpUrl endpoint;  // `url`, parsed
+  // TLS of an https:// url (collector/common/tls_config.h): the CA, client certificate and
+  // server name; enabled exactly when the url is https://.
+  common::TlsConfig tls;
   // Sent as X-Scope-OrgID when not empty.
   std::string tenant_id;
   // HTTP basic authentication (both set) or a bearer token; not both.

@@ -93,6 +93,7 @@ namespace {
 common::HttpClientOptions ClientOptions(const LokiConfig& config) {
   common::HttpClientOptions options;
   options.timeout = config.timeout;
+  options.tls = common::HttpTlsOptions::From(config.tls);
   return options;
 }
 

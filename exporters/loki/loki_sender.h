@@ -13,6 +13,8 @@
 //
 // Headers: Content-Type from the payload, X-Scope-OrgID (tenant_id), Authorization (basic or
 // bearer), User-Agent meshtel/<version>.
+// Transport: HTTP/1.1, over TLS for an https:// url (LokiConfig::tls: CA, client certificate,
+// server name; the server certificate is always verified); a TLS failure is a transport failure.
 // Threading: one thread at a time. Send() returns within the configured timeout (see
 // HttpClient for the one exception: a hanging DNS resolution). Ownership: owns its connection.
 
@@ -39,6 +41,9 @@ class LokiSender : public collector::Sender {
   explicit LokiSender(const LokiConfig& config);
 
   collector::SendResult Send(const collector::Payload& payload) override;
+
+  // OK, or why OpenSSL refused the TLS settings (HttpClient::tls_status()).
+  const absl::Status& tls_status() const { return client_.tls_status(); }
 
  private:
   std::string target_;

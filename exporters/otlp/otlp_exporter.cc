@@ -43,9 +43,7 @@ absl::StatusOr<OtlpConfig> ParseOtlpConfig(const YAML::Node& settings, const std
   map.Read("compression", compression);
   map.Read("headers", config.headers);
   map.Read("timeout", config.timeout);
-  absl::StatusOr<GrpcTlsConfig> tls = ReadGrpcTls(map);
-  if (!tls.ok()) return tls.status();
-  config.tls = *std::move(tls);
+  map.Node("tls");  // read below, once the protocol and endpoint are known
   if (absl::Status status = map.Finish(); !status.ok()) return status;
 
   if (protocol == "grpc") {
@@ -63,9 +61,10 @@ absl::StatusOr<OtlpConfig> ParseOtlpConfig(const YAML::Node& settings, const std
     return fail("compression", fmt::format("'{}' is not none or gzip", compression));
   }
   if (config.endpoint.empty()) {
-    return fail("endpoint", config.protocol == OtlpProtocol::kGrpc
-                                ? "is required (host:port of the OTLP gRPC receiver)"
-                                : "is required (http:// URL of the OTLP HTTP receiver)");
+    return fail("endpoint",
+                config.protocol == OtlpProtocol::kGrpc
+                    ? "is required (host:port of the OTLP gRPC receiver)"
+                    : "is required (http:// or https:// URL of the OTLP HTTP receiver)");
   }
   if (config.protocol == OtlpProtocol::kGrpc) {
     if (config.endpoint.find("://") != std::string::npos) {
@@ -79,18 +78,20 @@ absl::StatusOr<OtlpConfig> ParseOtlpConfig(const YAML::Node& settings, const std
                   fmt::format("'{}': {}", config.endpoint, std::string(target.status().message())));
     }
     config.grpc_target = *std::move(target);
+    absl::StatusOr<common::TlsConfig> tls = common::ReadTlsConfig(map);
+    if (!tls.ok()) return tls.status();
+    config.tls = *std::move(tls);
   } else {
-    if (config.tls.enabled) {
-      return fail("tls",
-                  "TLS is for protocol grpc only (the HTTP client has no TLS): use "
-                  "protocol grpc, or a TLS-terminating proxy in front of the receiver");
-    }
     absl::StatusOr<common::HttpUrl> url = common::ParseHttpUrl(config.endpoint);
     if (!url.ok()) {
       return fail("endpoint",
                   fmt::format("'{}': {}", config.endpoint, std::string(url.status().message())));
     }
     config.http_url = *std::move(url);
+    absl::StatusOr<common::TlsConfig> tls =
+        common::ReadUrlTlsConfig(map, "endpoint", config.http_url.https);
+    if (!tls.ok()) return tls.status();
+    config.tls = *std::move(tls);
     if (config.http_url.target.empty() || config.http_url.target == "/") {
       config.http_url.target = std::string(kOtlpTracesPath);
     }
@@ -131,9 +132,14 @@ absl::StatusOr<collector::Exporter> BuildOtlpExporter(const collector::ExporterC
   exporter.name = config.name;
   exporter.type = "otlp";
   exporter.family = collector::RecordFamily::kSpans;
-  exporter.encoder = std::make_unique<OtlpEncoder>(*otlp);
-  exporter.sender =
+  auto sender =
       std::make_unique<OtlpSender>(*otlp, &OtlpRejectedSpansCounter(registry, config.name));
+  if (!sender->tls_status().ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}.tls: {}", path, std::string(sender->tls_status().message())));
+  }
+  exporter.encoder = std::make_unique<OtlpEncoder>(*otlp);
+  exporter.sender = std::move(sender);
   return exporter;
 }
 

@@ -26,9 +26,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "collector/common/http_client.h"
+#include "collector/common/tls_config.h"
 #include "collector/config/collector_config.h"
 #include "collector/delivery/exporter.h"
-#include "exporters/common/grpc_channel.h"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
 #include "yaml-cpp/yaml.h"
@@ -49,8 +49,9 @@ enum class OtlpCompression { kNone, kGzip };
 struct OtlpConfig {
   // grpc or http/protobuf. Default: http/protobuf (the OpenTelemetry SDKs' default).
   OtlpProtocol protocol = OtlpProtocol::kHttpProtobuf;
-  // Where to send. grpc: "host:port" ("host" alone: port 4317). http/protobuf: an http:// URL;
-  // a URL without a path gets /v1/traces, a URL with a path is used as it is. Required.
+  // Where to send. grpc: "host:port" ("host" alone: port 4317). http/protobuf: an http:// or
+  // https:// URL; a URL without a path gets /v1/traces, a URL with a path is used as it is.
+  // Required.
   std::string endpoint;
   std::string grpc_target;   // grpc: "host:port"
   common::HttpUrl http_url;  // http/protobuf: the parsed URL, target included
@@ -61,8 +62,10 @@ struct OtlpConfig {
   std::vector<std::pair<std::string, std::string>> headers;
   // The most one export takes (connect, write, answer). Default: 10s
   absl::Duration timeout = absl::Seconds(10);
-  // grpc: TLS for the channel (exporters/common/grpc_channel.h). Default: off (plaintext)
-  GrpcTlsConfig tls;
+  // TLS (collector/common/tls_config.h). grpc: for the channel when tls.enabled (default: off,
+  // plaintext). http/protobuf: on exactly when the endpoint is https://, with the block's CA,
+  // client certificate and server name.
+  common::TlsConfig tls;
 };
 
 // Reads the `otlp:` block at `path` ("exporters[0].otlp"); checks every value.

@@ -91,10 +91,17 @@ OtlpSender::OtlpSender(const OtlpConfig& config, prometheus::Counter* rejected_s
   } else {
     common::HttpClientOptions options;
     options.timeout = config_.timeout;
+    options.tls = common::HttpTlsOptions::From(config_.tls);
     http_ = std::make_unique<common::HttpClient>(config_.http_url, options);
+    // The client holds the key now; the sender keeps no copy of it.
+    config_.tls.key_pem.clear();
     http_headers_.emplace_back("User-Agent", fmt::format("meshtel/{}", MESHTEL_VERSION));
     for (const auto& header : config_.headers) http_headers_.push_back(header);
   }
+}
+
+absl::Status OtlpSender::tls_status() const {
+  return http_ != nullptr ? http_->tls_status() : absl::OkStatus();
 }
 
 collector::SendResult OtlpSender::Send(const collector::Payload& payload) {

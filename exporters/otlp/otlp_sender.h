@@ -2,13 +2,16 @@
 // OtlpSender: sends one OTLP payload (otlp_encoder.h) and turns the answer into a SendResult
 // exactly as wire-facts §2.3 says.
 //
-// gRPC (`protocol: grpc`): a unary TraceService/Export call on a plaintext HTTP/2 channel, with
+// gRPC (`protocol: grpc`): a unary TraceService/Export call on an HTTP/2 channel (plaintext, or
+// TLS as `tls` says: exporters/common/grpc_channel.h), with
 // the configured timeout as deadline, the headers as metadata and, with `compression: gzip`,
 // grpc-encoding gzip. The status goes through GrpcVerdict() (exporters/common/grpc_call.h) with
 // RESOURCE_EXHAUSTED retryable only when it carries google.rpc.RetryInfo.
 // HTTP (`protocol: http/protobuf`): POST of the body to the URL's path (Content-Type
 // application/x-protobuf, Content-Encoding gzip when compressed, the headers, User-Agent
-// meshtel/<version>) with the project's HTTP client (one kept-alive connection, no TLS):
+// meshtel/<version>) with the project's HTTP client (one kept-alive connection; TLS for an
+// https:// endpoint, with `tls`'s CA, client certificate and server name, the server certificate
+// always verified):
 //   2xx                      kOk (the body, when present, is an ExportTraceServiceResponse)
 //   429                      kRetryable, throttled, retry_after from Retry-After
 //   502, 503, 504            kRetryable, retry_after from Retry-After
@@ -54,6 +57,10 @@ class OtlpSender : public collector::Sender {
 
   // collector::Sender
   collector::SendResult Send(const collector::Payload& payload) override;
+
+  // OK, or why OpenSSL refused the TLS settings of an https:// endpoint
+  // (HttpClient::tls_status()).
+  absl::Status tls_status() const;
 
  private:
   collector::SendResult SendGrpc(const collector::Payload& payload);

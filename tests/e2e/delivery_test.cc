@@ -9,8 +9,8 @@
 //     is at both receivers, duplicates within one batch per kill and exporter;
 //   - isolation: a Fluentd that never acknowledges holds back only its own exporter: ingest acks
 //     go on, Loki gets everything, Fluentd's lag grows (the rates: tests/bench/export_bench.cc);
-//   - replay: a stored range sent to a one-off Loki target arrives exactly, in order, and the
-//     live exporter's counts do not move.
+//   - replay: a stored range sent to a one-off Loki target (plaintext, and over https with a tls
+//     block) arrives exactly, in order, and the live exporter's counts do not move.
 
 #include <algorithm>
 #include <array>
@@ -31,6 +31,7 @@
 #include "tests/support/loki_receiver.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/process.h"
+#include "tests/support/test_certificates.h"
 #include "tests/support/test_http_server.h"
 
 namespace meshtel::e2e {
@@ -442,6 +443,36 @@ TEST_F(DeliveryTest, AReplayedRangeArrivesExactlyAndTheLiveCursorStays) {
   }
   EXPECT_EQ(LokiIds(target), expected);  // exactly the range, in order
   EXPECT_EQ(testing::HttpGet(admin_port_, "/api/exporters").body, before);
+
+  // The same range to a one-off target over https: its `tls:` block is read as the config's
+  // (files included), and the target speaks TLS only.
+  const testing::TestCertificates certificates =
+      testing::MakeTestCertificates(testing::MakeTempDir("meshtel-replay-tls"));
+  if (certificates.unavailable.empty()) {
+    testing::LokiReceiver tls_target(testing::LokiReceiver::Options{
+        .tls = testing::TestTlsOptions{.cert_pem = certificates.server_cert_pem,
+                                       .key_pem = certificates.server_key_pem}});
+    const std::string tls_query =
+        "/api/replay?exporter=audit-tls&from=" + std::to_string(from) + "&to=" + std::to_string(to);
+    const std::string target_entry =
+        "{name: audit-tls, type: loki, loki: {url: \"" + tls_target.url() +
+        "\", tls: {server_name: " + testing::kTestServerName + ", ca_file: ";
+    const testing::HttpResult unreadable =
+        testing::HttpRequest(admin_port_, "POST", tls_query, {{"Content-Type", "application/yaml"}},
+                             target_entry + "/nonexistent/ca.pem}}}");
+    EXPECT_EQ(unreadable.status, 400) << unreadable.body;
+    EXPECT_NE(unreadable.body.find("exporters[0].loki.tls.ca_file: cannot read"), std::string::npos)
+        << unreadable.body;
+    const testing::HttpResult tls_started =
+        testing::HttpRequest(admin_port_, "POST", tls_query, {{"Content-Type", "application/yaml"}},
+                             target_entry + "'" + certificates.ca_file + "'}}}");
+    ASSERT_EQ(tls_started.status, 202) << tls_started.body;
+    EXPECT_TRUE(testing::WaitFor([&] { return LokiIds(tls_target) == expected; }, seconds(30)))
+        << testing::HttpGet(admin_port_, "/api/replay").body;
+    EXPECT_EQ(tls_target.server().tls_handshakes(), 1u);
+  } else {
+    std::printf("replay over https skipped: %s\n", certificates.unavailable.c_str());
+  }
   // A replay without a token from another address would be refused; from loopback with no
   // token configured it is allowed. A bad range is a clear 400.
   const testing::HttpResult bad = testing::HttpRequest(

@@ -120,7 +120,7 @@ std::string OfficialLokiSchemaUnavailableReason() {
 
 LokiReceiver::LokiReceiver(Options options)
     : options_(options),
-      server_([this](const TestHttpRequest& request) { return Handle(request); }) {}
+      server_([this](const TestHttpRequest& request) { return Handle(request); }, options.tls) {}
 
 void LokiReceiver::Answer(int status, std::vector<std::pair<std::string, std::string>> headers,
                           std::string body) {
@@ -147,7 +147,7 @@ LokiSummary LokiReceiver::Summary() const {
 }
 
 std::string LokiReceiver::url() const {
-  return fmt::format("http://127.0.0.1:{}/loki/api/v1/push", port());
+  return fmt::format("{}://127.0.0.1:{}/loki/api/v1/push", options_.tls ? "https" : "http", port());
 }
 
 bool LokiReceiver::OfficialCheckDue() {

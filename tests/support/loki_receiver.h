@@ -6,7 +6,7 @@
 // DynamicMessageFactory). Any difference between the two decodes, or a field the official
 // schema does not know, is listed in LokiPush::official_mismatches.
 //
-// The answer is set with Answer() (default 204) or Hang().
+// The answer is set with Answer() (default 204) or Hang(). With Options::tls it speaks HTTPS only.
 // Options::keep_pushes false keeps no push (Pushes() stays empty) but still decodes and compares
 // each one: Summary() counts them, their lines, and the first error and mismatch seen. For
 // benchmarks, where keeping every push would cost more than the exporter under test.
@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -60,6 +61,9 @@ class LokiReceiver {
   struct Options {
     bool keep_pushes = true;
     uint64_t official_check_every = 1;
+    // Set: the receiver speaks HTTPS only (its certificate names kTestServerName when it comes
+    // from test_certificates.h), and url() is https://.
+    std::optional<TestTlsOptions> tls;
   };
 
   explicit LokiReceiver(Options options);
@@ -74,8 +78,10 @@ class LokiReceiver {
   std::vector<LokiPush> Pushes() const;
   LokiSummary Summary() const;
   uint16_t port() const { return server_.port(); }
-  // http://127.0.0.1:<port>/loki/api/v1/push
+  // http://127.0.0.1:<port>/loki/api/v1/push (https:// with Options::tls)
   std::string url() const;
+  // The receiver's server (connections, TLS handshakes).
+  const TestHttpServer& server() const { return server_; }
 
  private:
   TestHttpReply Handle(const TestHttpRequest& request);

@@ -54,7 +54,8 @@ class OtlpReceiver::Service final : public otlp_collector::TraceService::Service
   std::vector<ReceivedSpan> spans ABSL_GUARDED_BY(mutex);
 };
 
-OtlpReceiver::OtlpReceiver(bool grpc_gzip) : service_(std::make_unique<Service>()) {
+OtlpReceiver::OtlpReceiver(bool grpc_gzip, const std::optional<TestTlsOptions>& http_tls)
+    : service_(std::make_unique<Service>()), http_tls_(http_tls.has_value()) {
   {
     absl::MutexLock lock(&service_->mutex);
     service_->http_answer.status = 0;
@@ -65,7 +66,7 @@ OtlpReceiver::OtlpReceiver(bool grpc_gzip) : service_(std::make_unique<Service>(
   if (!grpc_gzip) builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, false);
   server_ = builder.BuildAndStart();
   http_ = std::make_unique<TestHttpServer>(
-      [this](const TestHttpRequest& request) { return HandleHttp(request); });
+      [this](const TestHttpRequest& request) { return HandleHttp(request); }, http_tls);
 }
 
 OtlpReceiver::~OtlpReceiver() {
@@ -76,7 +77,7 @@ OtlpReceiver::~OtlpReceiver() {
 std::string OtlpReceiver::grpc_endpoint() const { return fmt::format("127.0.0.1:{}", grpc_port_); }
 
 std::string OtlpReceiver::http_url() const {
-  return fmt::format("http://127.0.0.1:{}/v1/traces", http_->port());
+  return fmt::format("{}://127.0.0.1:{}/v1/traces", http_tls_ ? "https" : "http", http_->port());
 }
 
 void OtlpReceiver::AnswerGrpc(grpc::Status status) {

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,10 +51,14 @@ class OtlpReceiver {
  public:
   // `grpc_gzip` false: the gRPC server does not accept gzip (a gzip request fails UNIMPLEMENTED),
   // which shows a client really compressed.
-  explicit OtlpReceiver(bool grpc_gzip = true);
+  // `http_tls` set: the HTTP server speaks HTTPS only and http_url() is https:// (the gRPC server
+  // stays plaintext).
+  explicit OtlpReceiver(bool grpc_gzip = true,
+                        const std::optional<TestTlsOptions>& http_tls = std::nullopt);
   ~OtlpReceiver();
 
-  // "127.0.0.1:<port>" of the gRPC server, and "http://127.0.0.1:<port>/v1/traces".
+  // "127.0.0.1:<port>" of the gRPC server, and "http://127.0.0.1:<port>/v1/traces" (https://
+  // with TLS).
   std::string grpc_endpoint() const;
   std::string http_url() const;
 
@@ -76,6 +81,7 @@ class OtlpReceiver {
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   std::unique_ptr<TestHttpServer> http_;
+  bool http_tls_ = false;
 };
 
 }  // namespace meshtel::testing

@@ -5,25 +5,29 @@
 #include <chrono>
 
 #include "boost/asio.hpp"
+#include "boost/asio/ssl.hpp"
 #include "boost/beast.hpp"
+#include "boost/beast/ssl.hpp"
 
 namespace meshtel::testing {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 struct TestHttpServer::Impl {
   asio::io_context io_context;
   tcp::acceptor acceptor{io_context};
   Handler handler;
+  std::unique_ptr<ssl::context> tls;  // null: plaintext
 };
 
 namespace {
 
-asio::awaitable<void> Serve(tcp::socket socket, TestHttpServer::Handler& handler,
-                            uint64_t connection) {
+template <class Stream>
+asio::awaitable<void> Serve(Stream& socket, TestHttpServer::Handler& handler, uint64_t connection) {
   beast::flat_buffer buffer;
   beast::error_code error;
   for (;;) {
@@ -62,29 +66,83 @@ asio::awaitable<void> Serve(tcp::socket socket, TestHttpServer::Handler& handler
   }
 }
 
-asio::awaitable<void> Accept(TestHttpServer::Impl& impl, std::atomic<uint64_t>& accepted) {
+asio::awaitable<void> ServePlain(tcp::socket socket, TestHttpServer::Handler& handler,
+                                 uint64_t connection) {
+  co_await Serve(socket, handler, connection);
+}
+
+asio::awaitable<void> ServeTls(tcp::socket socket, ssl::context& context,
+                               TestHttpServer::Handler& handler, uint64_t connection,
+                               std::atomic<uint64_t>& handshakes,
+                               std::atomic<uint64_t>& handshakes_failed) {
+  beast::ssl_stream<tcp::socket> stream(std::move(socket), context);
+  beast::error_code error;
+  co_await stream.async_handshake(ssl::stream_base::server,
+                                  asio::redirect_error(asio::use_awaitable, error));
+  if (error) {
+    handshakes_failed.fetch_add(1);
+    co_return;
+  }
+  handshakes.fetch_add(1);
+  co_await Serve(stream, handler, connection);
+}
+
+asio::awaitable<void> Accept(TestHttpServer::Impl& impl, std::atomic<uint64_t>& accepted,
+                             std::atomic<uint64_t>& handshakes,
+                             std::atomic<uint64_t>& handshakes_failed) {
   for (;;) {
     beast::error_code error;
     tcp::socket socket =
         co_await impl.acceptor.async_accept(asio::redirect_error(asio::use_awaitable, error));
     if (error) co_return;
     const uint64_t connection = accepted.fetch_add(1) + 1;
-    asio::co_spawn(impl.io_context, Serve(std::move(socket), impl.handler, connection),
-                   asio::detached);
+    if (impl.tls) {
+      asio::co_spawn(impl.io_context,
+                     ServeTls(std::move(socket), *impl.tls, impl.handler, connection, handshakes,
+                              handshakes_failed),
+                     asio::detached);
+    } else {
+      asio::co_spawn(impl.io_context, ServePlain(std::move(socket), impl.handler, connection),
+                     asio::detached);
+    }
   }
+}
+
+std::unique_ptr<ssl::context> MakeServerContext(const TestTlsOptions& tls) {
+  auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+  context->use_certificate_chain(asio::buffer(tls.cert_pem));
+  context->use_private_key(asio::buffer(tls.key_pem), ssl::context::pem);
+  if (!tls.client_ca_pem.empty()) {
+    context->add_certificate_authority(asio::buffer(tls.client_ca_pem));
+    context->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  }
+  return context;
 }
 
 }  // namespace
 
 TestHttpServer::TestHttpServer(Handler handler) : impl_(std::make_unique<Impl>()) {
   impl_->handler = std::move(handler);
+  Start();
+}
+
+TestHttpServer::TestHttpServer(Handler handler, const std::optional<TestTlsOptions>& tls)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->handler = std::move(handler);
+  if (tls) impl_->tls = MakeServerContext(*tls);
+  Start();
+}
+
+void TestHttpServer::Start() {
   const tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), 0);
   impl_->acceptor.open(endpoint.protocol());
   impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
   impl_->acceptor.bind(endpoint);
   impl_->acceptor.listen();
   port_ = impl_->acceptor.local_endpoint().port();
-  asio::co_spawn(impl_->io_context, Accept(*impl_, connections_accepted_), asio::detached);
+  asio::co_spawn(impl_->io_context,
+                 Accept(*impl_, connections_accepted_, tls_handshakes_, tls_handshakes_failed_),
+                 asio::detached);
   thread_ = std::thread([this] { impl_->io_context.run(); });
 }
 

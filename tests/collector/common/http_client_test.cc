@@ -4,16 +4,21 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "boost/asio.hpp"
 #include "gtest/gtest.h"
 #include "tests/support/process.h"
+#include "tests/support/test_certificates.h"
 #include "tests/support/test_http_server.h"
 
 namespace meshtel::common {
 namespace {
 
+using ::meshtel::testing::TestCertificates;
 using ::meshtel::testing::TestHttpReply;
 using ::meshtel::testing::TestHttpRequest;
 using ::meshtel::testing::TestHttpServer;
+using ::meshtel::testing::TestTlsOptions;
 
 HttpUrl Loopback(uint16_t port) {
   HttpUrl url;
@@ -64,9 +69,32 @@ TEST(ParseHttpUrlTest, AcceptsBracketedIpv6) {
   EXPECT_EQ(url->Origin(), "[::1]:8080");
 }
 
+TEST(ParseHttpUrlTest, HttpsDefaultsToPort443) {
+  absl::StatusOr<HttpUrl> url = ParseHttpUrl("HTTPS://logs.example.net/loki/api/v1/push");
+  ASSERT_TRUE(url.ok()) << url.status();
+  EXPECT_TRUE(url->https);
+  EXPECT_EQ(url->host, "logs.example.net");
+  EXPECT_EQ(url->port, 443);
+  EXPECT_EQ(url->target, "/loki/api/v1/push");
+  url = ParseHttpUrl("https://[::1]:8443");
+  ASSERT_TRUE(url.ok()) << url.status();
+  EXPECT_TRUE(url->https);
+  EXPECT_EQ(url->port, 8443);
+  url = ParseHttpUrl("http://loki:3100/");
+  ASSERT_TRUE(url.ok()) << url.status();
+  EXPECT_FALSE(url->https);
+  EXPECT_EQ(ParseHttpUrl("https://logs.example.net/")->HostHeader(), "logs.example.net");
+  EXPECT_EQ(ParseHttpUrl("https://logs.example.net:8443/")->HostHeader(), "logs.example.net:8443");
+  EXPECT_EQ(ParseHttpUrl("http://[::1]/")->HostHeader(), "[::1]");
+  EXPECT_EQ(ParseHttpUrl("http://loki:443/")->HostHeader(), "loki:443");
+  EXPECT_TRUE(IsHttpsUrl("Https://x"));
+  EXPECT_FALSE(IsHttpsUrl("http://x"));
+}
+
 TEST(ParseHttpUrlTest, RefusesWhatItCannotSpeak) {
-  EXPECT_EQ(ParseHttpUrl("https://loki:3100/").status().message(),
-            "'https://loki:3100/' uses https, which is not supported (no TLS): use http://");
+  EXPECT_EQ(ParseHttpUrl("ftp://loki:3100/").status().message(),
+            "'ftp://loki:3100/' is not an http:// or https:// URL");
+  EXPECT_FALSE(ParseHttpUrl("https://").ok());
   EXPECT_FALSE(ParseHttpUrl("loki:3100").ok());
   EXPECT_FALSE(ParseHttpUrl("http://:3100/").ok());
   EXPECT_FALSE(ParseHttpUrl("http://loki:0/").ok());
@@ -198,6 +226,232 @@ TEST(HttpClientTest, RefusesAResponseBodyOverTheLimit) {
   absl::StatusOr<HttpResponse> response = client.Post("/", {}, "x");
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+}
+
+// --- https:// ---
+
+// The test CA, the server certificate for kTestServerName and the client certificate, made once.
+const TestCertificates& Certificates() {
+  static const TestCertificates* certificates = new TestCertificates(
+      testing::MakeTestCertificates(testing::MakeTempDir("meshtel-http-client-tls")));
+  return *certificates;
+}
+
+#define SKIP_WITHOUT_CERTIFICATES() \
+  if (!Certificates().unavailable.empty()) GTEST_SKIP() << Certificates().unavailable
+
+TestTlsOptions ServerTls(bool require_client_certificate = false) {
+  TestTlsOptions tls;
+  tls.cert_pem = Certificates().server_cert_pem;
+  tls.key_pem = Certificates().server_key_pem;
+  if (require_client_certificate) tls.client_ca_pem = Certificates().ca_pem;
+  return tls;
+}
+
+// https://127.0.0.1:<port>
+HttpUrl TlsLoopback(uint16_t port) {
+  HttpUrl url = Loopback(port);
+  url.https = true;
+  return url;
+}
+
+// Trusts the test CA and expects the test server name.
+HttpClientOptions TrustingOptions() {
+  HttpClientOptions options;
+  options.tls.ca_pem = Certificates().ca_pem;
+  options.tls.server_name = testing::kTestServerName;
+  return options;
+}
+
+TEST(HttpClientTlsTest, PostsOverTlsAndKeepsTheConnection) {
+  SKIP_WITHOUT_CERTIFICATES();
+  Recorder recorder;
+  recorder.reply.status = 200;
+  recorder.reply.body = "over tls";
+  TestHttpServer server(recorder.Handler(), ServerTls());
+  HttpClient client(TlsLoopback(server.port()), TrustingOptions());
+  ASSERT_TRUE(client.tls_status().ok()) << client.tls_status();
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<HttpResponse> response = client.Post("/push", {{"X-Scope-OrgID", "a"}}, "body");
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->body, "over tls");
+  }
+  absl::StatusOr<HttpResponse> got = client.Get("/state");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(client.connections_opened(), 1u);
+  EXPECT_EQ(server.connections_accepted(), 1u);
+  EXPECT_EQ(server.tls_handshakes(), 1u);
+  std::lock_guard lock(recorder.mutex);
+  ASSERT_EQ(recorder.requests.size(), 4u);
+  EXPECT_EQ(recorder.requests[0].body, "body");
+  EXPECT_EQ(recorder.requests[0].headers.at("x-scope-orgid"), "a");
+  EXPECT_EQ(recorder.requests[3].method, "GET");
+}
+
+TEST(HttpClientTlsTest, ThePlaintextClientCannotTalkToTheTlsServer) {
+  SKIP_WITHOUT_CERTIFICATES();
+  Recorder recorder;
+  TestHttpServer server(recorder.Handler(), ServerTls());
+  HttpClientOptions options;
+  options.timeout = absl::Seconds(5);
+  HttpClient client(Loopback(server.port()), options);
+  absl::StatusOr<HttpResponse> response = client.Post("/", {}, "x");
+  EXPECT_FALSE(response.ok() && response->status == 204);
+  std::lock_guard lock(recorder.mutex);
+  EXPECT_TRUE(recorder.requests.empty());
+}
+
+TEST(HttpClientTlsTest, ReconnectsOverTlsWhenTheServerClosedTheIdleConnection) {
+  SKIP_WITHOUT_CERTIFICATES();
+  Recorder recorder;
+  recorder.reply.close_after = true;
+  TestHttpServer server(recorder.Handler(), ServerTls());
+  HttpClient client(TlsLoopback(server.port()), TrustingOptions());
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<HttpResponse> response = client.Post("/", {}, "x");
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->status, 204);
+  }
+  EXPECT_EQ(client.connections_opened(), 3u);
+  std::lock_guard lock(recorder.mutex);
+  EXPECT_EQ(recorder.requests.size(), 3u);
+}
+
+TEST(HttpClientTlsTest, AnUntrustedServerFailsVerification) {
+  SKIP_WITHOUT_CERTIFICATES();
+  Recorder recorder;
+  TestHttpServer server(recorder.Handler(), ServerTls());
+  // No CA: the system's roots do not hold the test CA.
+  HttpClientOptions system_roots;
+  system_roots.tls.server_name = testing::kTestServerName;
+  // Another CA: the server's certificate chain is not signed by it.
+  const TestCertificates other =
+      testing::MakeTestCertificates(testing::MakeTempDir("meshtel-http-client-other-ca"));
+  ASSERT_TRUE(other.unavailable.empty()) << other.unavailable;
+  HttpClientOptions other_ca = TrustingOptions();
+  other_ca.tls.ca_pem = other.ca_pem;
+  for (const HttpClientOptions& options : {system_roots, other_ca}) {
+    HttpClient client(TlsLoopback(server.port()), options);
+    absl::StatusOr<HttpResponse> response = client.Post("/", {}, "x");
+    ASSERT_FALSE(response.ok());
+    EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_NE(response.status().message().find("TLS verification of the server certificate of "
+                                               "127.0.0.1:"),
+              absl::string_view::npos)
+        << response.status();
+    EXPECT_NE(response.status().message().find("certificate verify failed"),
+              absl::string_view::npos)
+        << response.status();
+  }
+  std::lock_guard lock(recorder.mutex);
+  EXPECT_TRUE(recorder.requests.empty());
+}
+
+TEST(HttpClientTlsTest, AServerCertificateForAnotherNameFailsVerification) {
+  SKIP_WITHOUT_CERTIFICATES();
+  Recorder recorder;
+  TestHttpServer server(recorder.Handler(), ServerTls());
+  HttpClientOptions options = TrustingOptions();
+  options.tls.server_name = "other.example";
+  HttpClient client(TlsLoopback(server.port()), options);
+  absl::StatusOr<HttpResponse> response = client.Post("/", {}, "x");
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(response.status().message().find("TLS verification"), absl::string_view::npos)
+      << response.status();
+  EXPECT_NE(response.status().message().find("other.example"), absl::string_view::npos)
+      << response.status();
+  EXPECT_NE(response.status().message().find("hostname mismatch"), absl::string_view::npos)
+      << response.status();
+  // Without a server_name the URL's host (127.0.0.1) must be in the certificate, and is not.
+  HttpClientOptions by_host = TrustingOptions();
+  by_host.tls.server_name.clear();
+  HttpClient host_client(TlsLoopback(server.port()), by_host);
+  response = host_client.Post("/", {}, "x");
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(response.status().message().find("TLS verification"), absl::string_view::npos)
+      << response.status();
+  std::lock_guard lock(recorder.mutex);
+  EXPECT_TRUE(recorder.requests.empty());
+}
+
+TEST(HttpClientTlsTest, MutualTlsNeedsTheClientCertificate) {
+  SKIP_WITHOUT_CERTIFICATES();
+  Recorder recorder;
+  TestHttpServer server(recorder.Handler(), ServerTls(/*require_client_certificate=*/true));
+  HttpClient anonymous(TlsLoopback(server.port()), TrustingOptions());
+  absl::StatusOr<HttpResponse> refused = anonymous.Post("/", {}, "x");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  {
+    std::lock_guard lock(recorder.mutex);
+    EXPECT_TRUE(recorder.requests.empty());
+  }
+  HttpClientOptions options = TrustingOptions();
+  options.tls.cert_pem = Certificates().client_cert_pem;
+  options.tls.key_pem = Certificates().client_key_pem;
+  HttpClient identified(TlsLoopback(server.port()), options);
+  absl::StatusOr<HttpResponse> accepted = identified.Post("/", {}, "x");
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(accepted->status, 204);
+  std::lock_guard lock(recorder.mutex);
+  EXPECT_EQ(recorder.requests.size(), 1u);
+}
+
+TEST(HttpClientTlsTest, TheDeadlineCoversAHandshakeThatNeverCompletes) {
+  SKIP_WITHOUT_CERTIFICATES();
+  // The kernel accepts the TCP connection into the listen backlog; nobody ever answers the
+  // ClientHello.
+  boost::asio::io_context io_context;
+  boost::asio::ip::tcp::acceptor silent(
+      io_context, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  HttpClientOptions options = TrustingOptions();
+  options.timeout = absl::Milliseconds(300);
+  HttpClient client(TlsLoopback(silent.local_endpoint().port()), options);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<HttpResponse> response = client.Post("/", {}, "x");
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kDeadlineExceeded) << response.status();
+  EXPECT_EQ(client.connections_opened(), 1u);
+  EXPECT_LT(took, absl::Seconds(3));
+}
+
+TEST(HttpClientTlsTest, OptionsOpenSslRefusesFailEveryRequest) {
+  SKIP_WITHOUT_CERTIFICATES();
+  HttpClientOptions options = TrustingOptions();
+  options.tls.cert_pem = Certificates().client_cert_pem;
+  options.tls.key_pem = Certificates().server_key_pem;  // not the certificate's key
+  HttpClient client(TlsLoopback(testing::FreePort()), options);
+  EXPECT_EQ(client.tls_status().code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<HttpResponse> response = client.Post("/", {}, "x");
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(response.status().message().find("the client key cannot be used"),
+            absl::string_view::npos)
+      << response.status();
+  EXPECT_EQ(client.connections_opened(), 0u);
+  HttpClientOptions garbage = TrustingOptions();
+  garbage.tls.ca_pem = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n";
+  HttpClient garbage_client(TlsLoopback(testing::FreePort()), garbage);
+  EXPECT_EQ(garbage_client.tls_status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(HttpClientTlsTest, TlsOptionsComeFromTheTlsBlock) {
+  TlsConfig config;
+  config.enabled = true;
+  config.ca_file = "/ca.pem";
+  config.ca_pem = "ca";
+  config.cert_pem = "cert";
+  config.key_pem = "key";
+  config.server_name = "loki.example";
+  const HttpTlsOptions options = HttpTlsOptions::From(config);
+  EXPECT_EQ(options.ca_pem, "ca");
+  EXPECT_EQ(options.cert_pem, "cert");
+  EXPECT_EQ(options.key_pem, "key");
+  EXPECT_EQ(options.server_name, "loki.example");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -33,6 +34,7 @@
 #include "tests/support/metrics_text.h"
 #include "tests/support/official_schema.h"
 #include "tests/support/process.h"
+#include "tests/support/test_certificates.h"
 #include "tests/support/test_http_server.h"
 #include "yaml-cpp/yaml.h"
 
@@ -103,9 +105,12 @@ struct Received {
 class Receiver {
  public:
   // Answers the n-th request with replies[n], and every later one with the last reply.
-  explicit Receiver(std::vector<testing::TestHttpReply> replies)
+  // With `tls` it speaks HTTPS only.
+  explicit Receiver(std::vector<testing::TestHttpReply> replies,
+                    const std::optional<testing::TestTlsOptions>& tls = std::nullopt)
       : replies_(std::move(replies)),
-        server_([this](const testing::TestHttpRequest& request) { return Handle(request); }) {}
+        tls_(tls.has_value()),
+        server_([this](const testing::TestHttpRequest& request) { return Handle(request); }, tls) {}
 
   std::vector<Received> Requests() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -116,8 +121,9 @@ class Receiver {
     return received_.size();
   }
   std::string Url() const {
-    return fmt::format("http://127.0.0.1:{}/api/v1/write", server_.port());
+    return fmt::format("{}://127.0.0.1:{}/api/v1/write", tls_ ? "https" : "http", server_.port());
   }
+  const testing::TestHttpServer& server() const { return server_; }
 
  private:
   testing::TestHttpReply Handle(const testing::TestHttpRequest& request) {
@@ -136,6 +142,7 @@ class Receiver {
   const std::vector<testing::TestHttpReply> replies_;
   mutable std::mutex mutex_;
   std::vector<Received> received_;  // guarded by mutex_
+  const bool tls_;
   testing::TestHttpServer server_;
 };
 
@@ -457,6 +464,75 @@ TEST(RemoteWriterTest, TransportFailuresAreRetried) {
             SampleCount(metrics));
 }
 
+// An https:// url with the entry's `tls:` block (read from YAML, files and all): the requests
+// arrive over TLS, with mutual TLS, at a receiver that speaks nothing else.
+TEST(RemoteWriterTest, PushesOverHttpsWithTheTlsBlock) {
+  const testing::TestCertificates certificates =
+      testing::MakeTestCertificates(testing::MakeTempDir("meshtel-remote-write-tls"));
+  if (!certificates.unavailable.empty()) GTEST_SKIP() << certificates.unavailable;
+  RequestMetrics metrics;
+  Fill(metrics);
+  Receiver receiver({testing::TestHttpReply{.status = 204}},
+                    testing::TestTlsOptions{.cert_pem = certificates.server_cert_pem,
+                                            .key_pem = certificates.server_key_pem,
+                                            .client_ca_pem = certificates.ca_pem});
+  ASSERT_TRUE(receiver.Url().starts_with("https://")) << receiver.Url();
+  absl::StatusOr<CollectorConfig> parsed = ParseCollectorConfig(YAML::Load(
+      fmt::format("metrics:\n  remote_write:\n    - url: {}\n      interval: 1h\n      tls:\n"
+                  "        ca_file: {}\n        cert_file: {}\n        key_file: {}\n"
+                  "        server_name: {}\n",
+                  receiver.Url(), certificates.ca_file, certificates.client_cert_file,
+                  certificates.client_key_file, testing::kTestServerName)));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->metrics.remote_write.size(), 1u);
+  const RemoteWriteConfig& config = parsed->metrics.remote_write[0];
+  EXPECT_TRUE(config.tls.enabled);
+  EXPECT_EQ(config.tls.ca_pem, certificates.ca_pem);
+  prometheus::Registry registry;
+  auto writer = RemoteWriter::Create(config, {&metrics}, registry);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  (*writer)->Start();
+  const uint64_t total = SampleCount(metrics);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return Counter(registry, "meshtel_remote_write_samples_total", {"outcome=\"sent\""}) ==
+               total;
+      },
+      seconds(30)))
+      << Text(registry);
+  (*writer)->Stop();
+  const std::vector<Received> requests = receiver.Requests();
+  ASSERT_FALSE(requests.empty());
+  for (const Received& received : requests) EXPECT_TRUE(received.decoded_ok);
+  EXPECT_EQ(receiver.server().tls_handshakes(), 1u);
+}
+
+// Without the CA the receiver is not trusted: nothing arrives, the failure is retried.
+TEST(RemoteWriterTest, AnUntrustedHttpsReceiverIsATransportFailure) {
+  const testing::TestCertificates certificates =
+      testing::MakeTestCertificates(testing::MakeTempDir("meshtel-remote-write-tls"));
+  if (!certificates.unavailable.empty()) GTEST_SKIP() << certificates.unavailable;
+  RequestMetrics metrics;
+  Fill(metrics);
+  Receiver receiver({testing::TestHttpReply{.status = 204}},
+                    testing::TestTlsOptions{.cert_pem = certificates.server_cert_pem,
+                                            .key_pem = certificates.server_key_pem});
+  prometheus::Registry registry;
+  RemoteWriteConfig config = Config(receiver);
+  config.min_backoff = absl::Milliseconds(1);
+  config.max_backoff = absl::Milliseconds(2);
+  config.tls.enabled = true;
+  config.tls.server_name = testing::kTestServerName;
+  auto writer = RemoteWriter::Create(config, {&metrics}, registry);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  (*writer)->Start();
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return Counter(registry, "meshtel_remote_write_retries_total") >= 2; }, seconds(30)));
+  (*writer)->Stop();
+  EXPECT_EQ(receiver.Count(), 0u);
+  EXPECT_GE(Counter(registry, "meshtel_remote_write_requests_total", {"code=\"error\""}), 2);
+}
+
 TEST(RegistrySampleSourceTest, SamplesAreTheLinesTheScrapePrintsOfTheRegistry) {
   prometheus::Registry registry;
   auto& counters =
@@ -554,8 +630,24 @@ TEST(RemoteWriteConfigTest, DefaultsAndEveryKey) {
 TEST(RemoteWriteConfigTest, ErrorsNameThePath) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"metrics: {remote_write: [{interval: 1s}]}", "metrics.remote_write[0].url: is required"},
-      {"metrics: {remote_write: [{url: \"https://x/api/v1/write\"}]}",
-       "metrics.remote_write[0].url: 'https://x/api/v1/write'"},
+      {"metrics: {remote_write: [{url: \"ftp://x/api/v1/write\"}]}",
+       "metrics.remote_write[0].url: 'ftp://x/api/v1/write'"},
+      {"metrics: {remote_write: [{url: \"http://a/w\", tls: {enabled: true}}]}",
+       "metrics.remote_write[0].tls.enabled: is true, but metrics.remote_write[0].url is an "
+       "http:// URL: use https:// for TLS"},
+      {"metrics: {remote_write: [{url: \"https://a/w\", tls: {enabled: false}}]}",
+       "metrics.remote_write[0].tls.enabled: is false, but metrics.remote_write[0].url is an "
+       "https:// URL"},
+      {"metrics: {remote_write: [{url: \"http://a/w\", tls: {server_name: a}}]}",
+       "metrics.remote_write[0].tls: sets files or a server name, but "
+       "metrics.remote_write[0].url is an http:// URL"},
+      {"metrics: {remote_write: [{url: \"https://a/w\", tls: {ca_file: /nonexistent/ca.pem}}]}",
+       "metrics.remote_write[0].tls.ca_file: cannot read '/nonexistent/ca.pem': No such file "
+       "or directory"},
+      {"metrics: {remote_write: [{url: \"https://a/w\", tls: {cert_file: /c.pem}}]}",
+       "metrics.remote_write[0].tls.key_file: is required with cert_file"},
+      {"metrics: {remote_write: [{url: \"https://a/w\", tls: {skip_verify: true}}]}",
+       "metrics.remote_write[0].tls.skip_verify: unknown key"},
       {"metrics: {remote_write: [{url: \"http://a/w\"}, {url: \"http://b/w\", urls: x}]}",
        "metrics.remote_write[1].urls: unknown key"},
       {"metrics: {remote_write: [{url: \"http://a/w\", interval: soon}]}",

@@ -9,6 +9,8 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/support/loki_receiver.h"
+#include "tests/support/process.h"
+#include "tests/support/test_certificates.h"
 #include "yaml-cpp/yaml.h"
 
 namespace meshtel::exporters {
@@ -99,9 +101,8 @@ TEST(LokiConfigTest, ErrorsNameThePath) {
             "exporters[0].loki.creation_grace_period: must be more than 0");
   EXPECT_EQ(ErrorOf("      url: http://l/\n      lables: {}\n"),
             "exporters[0].loki.lables: unknown key");
-  EXPECT_EQ(ErrorOf("      url: https://l/\n"),
-            "exporters[0].loki.url: 'https://l/' uses https, which is not supported (no TLS): "
-            "use http://");
+  EXPECT_EQ(ErrorOf("      url: ftp://l/\n"),
+            "exporters[0].loki.url: 'ftp://l/' is not an http:// or https:// URL");
   EXPECT_EQ(ErrorOf("      url: http://l/\n      labels: {p: path}\n"),
             "exporters[0].loki.labels.p: 'path' changes with every request and cannot be a "
             "label (it would make one stream per request); it is in the line, and trace_id and "
@@ -141,6 +142,54 @@ TEST(LokiConfigTest, ErrorsNameThePath) {
   for (int i = 0; i < 16; ++i) absl::StrAppend(&many, "        l", i, ": reporter\n");
   EXPECT_EQ(ErrorOf(many),
             "exporters[0].loki.labels: 17 labels with static_labels, over Loki's limit of 15");
+}
+
+TEST(LokiConfigTest, AnHttpsUrlIsTlsWithTheTlsBlock) {
+  absl::StatusOr<LokiConfig> config =
+      ParseBlock("      url: https://logs.example.net/loki/api/v1/push\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->endpoint.https);
+  EXPECT_EQ(config->endpoint.port, 443);
+  EXPECT_TRUE(config->tls.enabled);
+  EXPECT_EQ(config->tls.ca_pem, "");
+
+  const std::string dir = testing::MakeTempDir("meshtel-loki-tls");
+  const testing::TestCertificates certificates = testing::MakeTestCertificates(dir);
+  if (!certificates.unavailable.empty()) GTEST_SKIP() << certificates.unavailable;
+  config = ParseBlock(absl::StrCat("      url: https://10.0.0.7:3100/loki/api/v1/push\n",
+                                   "      tls:\n        ca_file: ", certificates.ca_file,
+                                   "\n        cert_file: ", certificates.client_cert_file,
+                                   "\n        key_file: ", certificates.client_key_file,
+                                   "\n        server_name: loki.internal\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->tls.enabled);
+  EXPECT_EQ(config->tls.ca_pem, certificates.ca_pem);
+  EXPECT_EQ(config->tls.cert_pem, certificates.client_cert_pem);
+  EXPECT_EQ(config->tls.key_pem, certificates.client_key_pem);
+  EXPECT_EQ(config->tls.server_name, "loki.internal");
+
+  config = ParseBlock("      url: http://loki:3100/loki/api/v1/push\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->tls.enabled);
+}
+
+TEST(LokiConfigTest, TlsErrorsNameTheField) {
+  EXPECT_EQ(ErrorOf("      url: https://l/\n      tls: {ca_file: /nonexistent/ca.pem}\n"),
+            "exporters[0].loki.tls.ca_file: cannot read '/nonexistent/ca.pem': No such file or "
+            "directory");
+  EXPECT_EQ(ErrorOf("      url: http://l/\n      tls: {enabled: true}\n"),
+            "exporters[0].loki.tls.enabled: is true, but exporters[0].loki.url is an http:// "
+            "URL: use https:// for TLS");
+  EXPECT_EQ(ErrorOf("      url: https://l/\n      tls: {enabled: false}\n"),
+            "exporters[0].loki.tls.enabled: is false, but exporters[0].loki.url is an https:// "
+            "URL (always TLS): use http:// for plaintext");
+  EXPECT_EQ(ErrorOf("      url: http://l/\n      tls: {server_name: l}\n"),
+            "exporters[0].loki.tls: sets files or a server name, but exporters[0].loki.url is "
+            "an http:// URL: use https:// for TLS");
+  EXPECT_EQ(ErrorOf("      url: https://l/\n      tls: {cert_file: /c.pem}\n"),
+            "exporters[0].loki.tls.key_file: is required with cert_file (mutual TLS needs both)");
+  EXPECT_EQ(ErrorOf("      url: https://l/\n      tls: {insecure_skip_verify: true}\n"),
+            "exporters[0].loki.tls.insecure_skip_verify: unknown key");
 }
 
 TEST(LokiConfigTest, ResourceLabelsDefaultToLokisOwnOtlpIndexLabels) {
@@ -236,13 +285,12 @@ TEST(BuildLokiExporterTest, BuildsWithoutTouchingTheNetwork) {
             "exporters[0].loki.url: is required");
 }
 
-// The whole exporter against the test receiver: what it pushes decodes the same with the
-// project's subset and with the official Loki schema.
-TEST(BuildLokiExporterTest, PushesWhatBothSchemasDecodeAlike) {
-  LokiReceiver receiver;
+// The whole exporter against `receiver`, with `more_settings` in its `loki:` block: what it
+// pushes decodes the same with the project's subset and with the official Loki schema.
+void ExpectAPushBothSchemasDecodeAlike(LokiReceiver& receiver, const std::string& more_settings) {
   absl::StatusOr<CollectorConfig> config = collector::ParseCollectorConfig(YAML::Load(absl::StrCat(
       "exporters:\n  - name: main\n    type: loki\n    loki:\n      url: ", receiver.url(),
-      "\n      tenant_id: team-a\n")));
+      "\n      tenant_id: team-a\n", more_settings)));
   ASSERT_TRUE(config.ok()) << config.status();
   absl::StatusOr<collector::Exporter> exporter =
       BuildLokiExporter(config->exporters[0], TextFormat());
@@ -295,6 +343,73 @@ TEST(BuildLokiExporterTest, PushesWhatBothSchemasDecodeAlike) {
   EXPECT_TRUE(push.official_checked);
   EXPECT_TRUE(push.official_mismatches.empty())
       << "first mismatch: " << push.official_mismatches.front();
+}
+
+TEST(BuildLokiExporterTest, PushesWhatBothSchemasDecodeAlike) {
+  LokiReceiver receiver;
+  ExpectAPushBothSchemasDecodeAlike(receiver, "");
+}
+
+// The same over https: the receiver speaks TLS only, so a push it decoded came over TLS.
+TEST(BuildLokiExporterTest, PushesOverTls) {
+  const testing::TestCertificates certificates =
+      testing::MakeTestCertificates(testing::MakeTempDir("meshtel-loki-tls"));
+  if (!certificates.unavailable.empty()) GTEST_SKIP() << certificates.unavailable;
+  LokiReceiver receiver(
+      LokiReceiver::Options{.tls = testing::TestTlsOptions{.cert_pem = certificates.server_cert_pem,
+                                                           .key_pem = certificates.server_key_pem,
+                                                           .client_ca_pem = certificates.ca_pem}});
+  ASSERT_TRUE(receiver.url().starts_with("https://")) << receiver.url();
+  ExpectAPushBothSchemasDecodeAlike(
+      receiver, absl::StrCat("      tls:\n        ca_file: ", certificates.ca_file,
+                             "\n        cert_file: ", certificates.client_cert_file,
+                             "\n        key_file: ", certificates.client_key_file,
+                             "\n        server_name: ", testing::kTestServerName, "\n"));
+  EXPECT_EQ(receiver.server().tls_handshakes(), 1u);
+  EXPECT_EQ(receiver.Pushes().size(), 1u);
+}
+
+// A receiver whose certificate the exporter cannot verify gets nothing, and the push is retried.
+TEST(BuildLokiExporterTest, AnUnverifiedReceiverIsARetryableFailure) {
+  const testing::TestCertificates certificates =
+      testing::MakeTestCertificates(testing::MakeTempDir("meshtel-loki-tls"));
+  if (!certificates.unavailable.empty()) GTEST_SKIP() << certificates.unavailable;
+  LokiReceiver receiver(LokiReceiver::Options{
+      .tls = testing::TestTlsOptions{.cert_pem = certificates.server_cert_pem,
+                                     .key_pem = certificates.server_key_pem}});
+  absl::StatusOr<CollectorConfig> config = collector::ParseCollectorConfig(YAML::Load(absl::StrCat(
+      "exporters:\n  - name: main\n    type: loki\n    loki:\n      url: ", receiver.url(),
+      "\n      timeout: 5s\n      tls: {server_name: ", testing::kTestServerName, "}\n")));
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<collector::Exporter> exporter =
+      BuildLokiExporter(config->exporters[0], TextFormat());
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  collector::Payload payload;
+  payload.body = "x";
+  payload.content_type = "application/x-protobuf";
+  const collector::SendResult result = exporter->sender->Send(payload);
+  EXPECT_EQ(result.verdict, collector::SendVerdict::kRetryable);
+  EXPECT_NE(result.detail.find("TLS verification"), std::string::npos) << result.detail;
+  EXPECT_TRUE(receiver.Pushes().empty());
+}
+
+// TLS settings OpenSSL refuses fail the build (the configuration load), naming the block.
+TEST(BuildLokiExporterTest, UnusableTlsFilesFailTheBuild) {
+  const testing::TestCertificates certificates =
+      testing::MakeTestCertificates(testing::MakeTempDir("meshtel-loki-tls"));
+  if (!certificates.unavailable.empty()) GTEST_SKIP() << certificates.unavailable;
+  absl::StatusOr<CollectorConfig> config = collector::ParseCollectorConfig(YAML::Load(absl::StrCat(
+      "exporters:\n  - name: main\n    type: loki\n    loki:\n      url: https://l/\n"
+      "      tls: {cert_file: ",
+      certificates.client_cert_file, ", key_file: ", certificates.server_key_file, "}\n")));
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<collector::Exporter> exporter =
+      BuildLokiExporter(config->exporters[0], TextFormat());
+  ASSERT_FALSE(exporter.ok());
+  EXPECT_TRUE(std::string(exporter.status().message()).starts_with("exporters[0].loki.tls: "))
+      << exporter.status();
+  EXPECT_NE(exporter.status().message().find("the client key cannot be used"), std::string::npos)
+      << exporter.status();
 }
 
 }  // namespace

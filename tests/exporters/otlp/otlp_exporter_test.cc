@@ -11,6 +11,7 @@
 #include "tests/support/otlp_receiver.h"
 #include "tests/support/process.h"
 #include "tests/support/span_samples.h"
+#include "tests/support/test_certificates.h"
 #include "yaml-cpp/yaml.h"
 
 namespace meshtel::exporters {
@@ -71,6 +72,22 @@ timeout: 3s
   EXPECT_EQ(config->tls.server_name, "t");
 }
 
+TEST(OtlpConfigTest, HttpsEndpointsAreTls) {
+  absl::StatusOr<OtlpConfig> config = Parse("endpoint: https://tempo.example");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->http_url.https);
+  EXPECT_EQ(config->http_url.port, 443);
+  EXPECT_EQ(config->http_url.target, "/v1/traces");
+  EXPECT_TRUE(config->tls.enabled);
+  config = Parse("{endpoint: 'https://10.1.2.3:4318', tls: {server_name: tempo.internal}}");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->tls.enabled);
+  EXPECT_EQ(config->tls.server_name, "tempo.internal");
+  config = Parse("{endpoint: 'https://tempo:4318', tls: {enabled: true}}");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->tls.enabled);
+}
+
 TEST(OtlpConfigTest, ErrorsNameTheKey) {
   EXPECT_EQ(ErrorOf("{protocol: xyz, endpoint: a}"),
             "exporters[0].otlp.protocol: 'xyz' is not grpc or http/protobuf");
@@ -79,11 +96,12 @@ TEST(OtlpConfigTest, ErrorsNameTheKey) {
   EXPECT_EQ(ErrorOf("protocol: grpc"),
             "exporters[0].otlp.endpoint: is required (host:port of the OTLP gRPC receiver)");
   EXPECT_EQ(ErrorOf("timeout: 1s"),
-            "exporters[0].otlp.endpoint: is required (http:// URL of the OTLP HTTP receiver)");
+            "exporters[0].otlp.endpoint: is required (http:// or https:// URL of the OTLP HTTP "
+            "receiver)");
   EXPECT_EQ(ErrorOf("{protocol: grpc, endpoint: 'http://tempo:4317'}"),
             "exporters[0].otlp.endpoint: 'http://tempo:4317' must be host:port for protocol "
             "grpc, without a scheme");
-  EXPECT_NE(ErrorOf("endpoint: 'https://tempo:4318'").find("exporters[0].otlp.endpoint"),
+  EXPECT_NE(ErrorOf("endpoint: 'ftp://tempo:4318'").find("exporters[0].otlp.endpoint"),
             std::string::npos);
   EXPECT_NE(ErrorOf("endpoint: 'tempo:4318'").find("exporters[0].otlp.endpoint"),
             std::string::npos);
@@ -95,8 +113,18 @@ TEST(OtlpConfigTest, ErrorsNameTheKey) {
   EXPECT_NE(ErrorOf("{endpoint: 'http://a:4318', insecure: true}").find("exporters[0].otlp."),
             std::string::npos);
   EXPECT_EQ(ErrorOf("{endpoint: 'http://a:4318', tls: {enabled: true}}"),
-            "exporters[0].otlp.tls: TLS is for protocol grpc only (the HTTP client has no TLS): "
-            "use protocol grpc, or a TLS-terminating proxy in front of the receiver");
+            "exporters[0].otlp.tls.enabled: is true, but exporters[0].otlp.endpoint is an "
+            "http:// URL: use https:// for TLS");
+  EXPECT_EQ(ErrorOf("{endpoint: 'https://a:4318', tls: {enabled: false}}"),
+            "exporters[0].otlp.tls.enabled: is false, but exporters[0].otlp.endpoint is an "
+            "https:// URL (always TLS): use http:// for plaintext");
+  EXPECT_EQ(ErrorOf("{endpoint: 'http://a:4318', tls: {ca_file: /no/ca}}"),
+            "exporters[0].otlp.tls: sets files or a server name, but exporters[0].otlp.endpoint "
+            "is an http:// URL: use https:// for TLS");
+  EXPECT_EQ(ErrorOf("{endpoint: 'https://a:4318', tls: {ca_file: /no/ca}}"),
+            "exporters[0].otlp.tls.ca_file: cannot read '/no/ca': No such file or directory");
+  EXPECT_EQ(ErrorOf("{endpoint: 'https://a:4318', tls: {key_file: /no/key}}"),
+            "exporters[0].otlp.tls.cert_file: is required with key_file (mutual TLS needs both)");
   EXPECT_EQ(ErrorOf("{protocol: grpc, endpoint: 'a:1', tls: {enabled: true, ca_file: /no/ca}}"),
             "exporters[0].otlp.tls.ca_file: cannot read '/no/ca': No such file or directory");
 }
@@ -157,8 +185,9 @@ TEST(BuildOtlpExporterTest, TheBuiltExporterCountsPartialSuccessInTheRegistry) {
   EXPECT_TRUE(found);
 }
 
-TEST(BuildOtlpExporterTest, TheDeliveryEngineDeliversStoredSpansOverHttpWithGzip) {
-  testing::OtlpReceiver receiver;
+// The stored spans of the test, delivered by the delivery engine through an exporter built from
+// `exporter_yaml`; checks they arrived at `receiver`.
+void ExpectTheEngineDelivers(testing::OtlpReceiver& receiver, const std::string& exporter_yaml) {
   prometheus::Registry registry;
   collector::StoreConfig store_config;
   store_config.data_dir = testing::MakeTempDir("otlp-delivery");
@@ -173,8 +202,7 @@ TEST(BuildOtlpExporterTest, TheDeliveryEngineDeliversStoredSpansOverHttpWithGzip
   ASSERT_TRUE(
       (*store)->AppendSpans(spans, "@test", collector::StoreKey{}, collector::StoreKey{}).ok());
 
-  auto config = Collector("exporters:\n  - {name: tempo, type: otlp, otlp: {endpoint: '" +
-                          receiver.http_url() + "', compression: gzip}}\n");
+  auto config = Collector(exporter_yaml);
   ASSERT_TRUE(config.ok()) << config.status();
   absl::StatusOr<collector::Exporter> exporter = BuildOtlpExporter(config->exporters[0], registry);
   ASSERT_TRUE(exporter.ok()) << exporter.status();
@@ -193,6 +221,30 @@ TEST(BuildOtlpExporterTest, TheDeliveryEngineDeliversStoredSpansOverHttpWithGzip
   ASSERT_FALSE(calls.empty());
   EXPECT_EQ(calls[0].content_encoding, "gzip");
   EXPECT_TRUE((*store)->Close().ok());
+}
+
+TEST(BuildOtlpExporterTest, TheDeliveryEngineDeliversStoredSpansOverHttpWithGzip) {
+  testing::OtlpReceiver receiver;
+  ExpectTheEngineDelivers(receiver, "exporters:\n  - {name: tempo, type: otlp, otlp: {endpoint: '" +
+                                        receiver.http_url() + "', compression: gzip}}\n");
+}
+
+// The same over https, with mutual TLS: the receiver's HTTP server speaks TLS only.
+TEST(BuildOtlpExporterTest, TheDeliveryEngineDeliversStoredSpansOverHttps) {
+  const testing::TestCertificates certificates =
+      testing::MakeTestCertificates(testing::MakeTempDir("meshtel-otlp-tls"));
+  if (!certificates.unavailable.empty()) GTEST_SKIP() << certificates.unavailable;
+  testing::OtlpReceiver receiver(
+      /*grpc_gzip=*/true, testing::TestTlsOptions{.cert_pem = certificates.server_cert_pem,
+                                                  .key_pem = certificates.server_key_pem,
+                                                  .client_ca_pem = certificates.ca_pem});
+  ASSERT_TRUE(receiver.http_url().starts_with("https://")) << receiver.http_url();
+  ExpectTheEngineDelivers(
+      receiver, "exporters:\n  - {name: tempo, type: otlp, otlp: {endpoint: '" +
+                    receiver.http_url() + "', compression: gzip, tls: {ca_file: '" +
+                    certificates.ca_file + "', cert_file: '" + certificates.client_cert_file +
+                    "', key_file: '" + certificates.client_key_file +
+                    "', server_name: " + testing::kTestServerName + "}}}\n");
 }
 
 }  // namespace

@@ -10,7 +10,9 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 #include "prometheus/registry.h"
 #include "tests/support/otlp_receiver.h"
+#include "tests/support/process.h"
 #include "tests/support/span_samples.h"
+#include "tests/support/test_certificates.h"
 
 namespace meshtel::exporters {
 namespace {
@@ -211,6 +213,38 @@ TEST(OtlpSenderTest, HttpPostArrivesWithItsHeaders) {
   EXPECT_EQ(calls[0].headers.find("x-scope-orgid")->second, "tenant-a");
   EXPECT_EQ(calls[0].headers.find("authorization")->second, "Bearer t0ken");
   EXPECT_EQ(calls[0].headers.find("content-type")->second, "application/x-protobuf");
+}
+
+TEST(OtlpSenderTest, HttpsPostArrivesOverTls) {
+  const testing::TestCertificates certificates =
+      testing::MakeTestCertificates(testing::MakeTempDir("meshtel-otlp-sender-tls"));
+  if (!certificates.unavailable.empty()) GTEST_SKIP() << certificates.unavailable;
+  OtlpReceiver receiver(/*grpc_gzip=*/true,
+                        testing::TestTlsOptions{.cert_pem = certificates.server_cert_pem,
+                                                .key_pem = certificates.server_key_pem});
+  OtlpConfig config = HttpConfig(receiver, OtlpCompression::kNone);
+  ASSERT_TRUE(config.http_url.https);
+  config.tls.enabled = true;
+  config.tls.ca_pem = certificates.ca_pem;
+  config.tls.server_name = testing::kTestServerName;
+  OtlpSender sender(config, nullptr);
+  ASSERT_TRUE(sender.tls_status().ok()) << sender.tls_status();
+  const SendResult result = sender.Send(PayloadFor(config));
+  EXPECT_EQ(result.verdict, SendVerdict::kOk) << result.detail;
+  ExpectTheTraceArrived(receiver);
+
+  // Without the test CA the receiver is not trusted: retryable, nothing arrives.
+  OtlpReceiver other(/*grpc_gzip=*/true,
+                     testing::TestTlsOptions{.cert_pem = certificates.server_cert_pem,
+                                             .key_pem = certificates.server_key_pem});
+  OtlpConfig untrusted = HttpConfig(other, OtlpCompression::kNone);
+  untrusted.tls.enabled = true;
+  untrusted.tls.server_name = testing::kTestServerName;
+  OtlpSender untrusted_sender(untrusted, nullptr);
+  const SendResult refused = untrusted_sender.Send(PayloadFor(untrusted));
+  EXPECT_EQ(refused.verdict, SendVerdict::kRetryable);
+  EXPECT_NE(refused.detail.find("TLS verification"), std::string::npos) << refused.detail;
+  EXPECT_TRUE(other.Calls().empty());
 }
 
 TEST(OtlpSenderTest, HttpGzipIsDecompressedByTheReceiver) {
