@@ -12,6 +12,7 @@
 #include "boost/asio/ssl.hpp"
 #include "boost/beast.hpp"
 #include "boost/beast/ssl.hpp"
+#include "collector/common/http_connection.h"
 #include "openssl/err.h"
 #include "openssl/ssl.h"
 #include "openssl/x509.h"
@@ -151,7 +152,8 @@ struct HttpClient::State {
   std::unique_ptr<ssl::context> tls_context;  // https://: built once
   std::unique_ptr<TlsStream> tls_stream;      // https://: the connection, new for each one
   std::string server_name;                    // https://: verified name and SNI
-  beast::flat_buffer buffer;                  // bytes read past one response stay here for the next
+  // Bytes read past one response stay here for the next; bounded (http_connection.h).
+  beast::flat_buffer buffer{kMaxHttpReadBufferBytes};
 
   // The TCP socket of the connection (of the TLS stream for https://, when there is one).
   tcp::socket& Socket() { return tls_stream ? tls_stream->next_layer() : socket; }

@@ -1,6 +1,7 @@
 #include "collector/common/http_client.h"
 
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -226,6 +227,31 @@ TEST(HttpClientTest, RefusesAResponseBodyOverTheLimit) {
   absl::StatusOr<HttpResponse> response = client.Post("/", {}, "x");
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(HttpClientTest, AResponseTrailerOverTheReadBufferIsUnavailable) {
+  // A server that answers any request with a chunked response whose trailer field is 100 KiB
+  // (Beast's parser would throw on a field over 64 KiB).
+  boost::asio::io_context io_context;
+  boost::asio::ip::tcp::acceptor acceptor(io_context,
+                                          {boost::asio::ip::make_address("127.0.0.1"), 0});
+  std::thread server([&acceptor] {
+    boost::asio::ip::tcp::socket socket(acceptor.get_executor());
+    acceptor.accept(socket);
+    char request[4096];
+    boost::system::error_code error;
+    socket.read_some(boost::asio::buffer(request), error);
+    boost::asio::write(socket,
+                       boost::asio::buffer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                           "2\r\nok\r\n0\r\nx-big: " +
+                                           std::string(100 * 1024, 't') + "\r\n\r\n"),
+                       error);
+  });
+  HttpClient client(Loopback(acceptor.local_endpoint().port()), HttpClientOptions{});
+  absl::StatusOr<HttpResponse> response = client.Post("/", {}, "x");
+  server.join();
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable) << response.status();
 }
 
 // --- https:// ---
