@@ -188,6 +188,20 @@ RemoteWriteConfig Config(const Receiver& receiver) {
   return config;
 }
 
+// Waits (up to 30 s) until `total` samples count as sent.
+::testing::AssertionResult AllSent(prometheus::Registry& registry, uint64_t total) {
+  if (testing::WaitFor(
+          [&] {
+            return Counter(registry, "meshtel_remote_write_samples_total", {"outcome=\"sent\""}) ==
+                   total;
+          },
+          seconds(30))) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "not all " << total << " samples sent:\n"
+                                       << Text(registry);
+}
+
 uint64_t SampleCount(const RequestMetrics& metrics) {
   uint64_t count = 0;
   metrics.VisitSamples([&](const MetricSample&) { ++count; });
@@ -213,13 +227,7 @@ TEST(RemoteWriterTest, RequestsCarryTheRemoteWriteHeadersAndEverySampleTheScrape
       RemoteWriter::Create(config, {&metrics}, registry);
   ASSERT_TRUE(writer.ok()) << writer.status();
   (*writer)->Start();
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        return Counter(registry, "meshtel_remote_write_samples_total", {"outcome=\"sent\""}) ==
-               total;
-      },
-      seconds(30)))
-      << Text(registry);
+  ASSERT_TRUE(AllSent(registry, total));
   (*writer)->Stop();
 
   const std::vector<Received> requests = receiver.Requests();
@@ -330,13 +338,7 @@ TEST(RemoteWriterTest, ServerErrorsAreRetriedUntilTheRequestIsTaken) {
   ASSERT_TRUE(writer.ok()) << writer.status();
   (*writer)->Start();
   const uint64_t total = SampleCount(metrics);
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        return Counter(registry, "meshtel_remote_write_samples_total", {"outcome=\"sent\""}) ==
-               total;
-      },
-      seconds(30)))
-      << Text(registry);
+  ASSERT_TRUE(AllSent(registry, total));
   (*writer)->Stop();
   const std::vector<Received> requests = receiver.Requests();
   ASSERT_EQ(requests.size(), 3u);
@@ -365,13 +367,7 @@ TEST(RemoteWriterTest, TooManyRequestsWaitsForRetryAfterInsteadOfTheBackoff) {
   ASSERT_TRUE(writer.ok()) << writer.status();
   (*writer)->Start();
   const uint64_t total = SampleCount(metrics);
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        return Counter(registry, "meshtel_remote_write_samples_total", {"outcome=\"sent\""}) ==
-               total;
-      },
-      seconds(30)))
-      << Text(registry);
+  ASSERT_TRUE(AllSent(registry, total));
   (*writer)->Stop();
   const std::vector<Received> requests = receiver.Requests();
   ASSERT_EQ(requests.size(), 2u);
@@ -493,13 +489,7 @@ TEST(RemoteWriterTest, PushesOverHttpsWithTheTlsBlock) {
   ASSERT_TRUE(writer.ok()) << writer.status();
   (*writer)->Start();
   const uint64_t total = SampleCount(metrics);
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        return Counter(registry, "meshtel_remote_write_samples_total", {"outcome=\"sent\""}) ==
-               total;
-      },
-      seconds(30)))
-      << Text(registry);
+  ASSERT_TRUE(AllSent(registry, total));
   (*writer)->Stop();
   const std::vector<Received> requests = receiver.Requests();
   ASSERT_FALSE(requests.empty());
