@@ -202,6 +202,19 @@ RemoteWriteConfig Config(const Receiver& receiver) {
                                        << Text(registry);
 }
 
+uint64_t SampleCount(const RequestMetrics& metrics);
+
+// Runs a writer with `config` over `metrics` until every sample counts as sent, then stops it.
+::testing::AssertionResult PushAll(const RemoteWriteConfig& config, RequestMetrics& metrics,
+                                   prometheus::Registry& registry) {
+  auto writer = RemoteWriter::Create(config, {&metrics}, registry);
+  if (!writer.ok()) return ::testing::AssertionFailure() << writer.status();
+  (*writer)->Start();
+  ::testing::AssertionResult sent = AllSent(registry, SampleCount(metrics));
+  (*writer)->Stop();
+  return sent;
+}
+
 uint64_t SampleCount(const RequestMetrics& metrics) {
   uint64_t count = 0;
   metrics.VisitSamples([&](const MetricSample&) { ++count; });
@@ -334,12 +347,7 @@ TEST(RemoteWriterTest, ServerErrorsAreRetriedUntilTheRequestIsTaken) {
   RemoteWriteConfig config = Config(receiver);
   config.basic_auth_username = "meshtel";
   config.basic_auth_password = "pw";
-  auto writer = RemoteWriter::Create(config, {&metrics}, registry);
-  ASSERT_TRUE(writer.ok()) << writer.status();
-  (*writer)->Start();
-  const uint64_t total = SampleCount(metrics);
-  ASSERT_TRUE(AllSent(registry, total));
-  (*writer)->Stop();
+  ASSERT_TRUE(PushAll(config, metrics, registry));
   const std::vector<Received> requests = receiver.Requests();
   ASSERT_EQ(requests.size(), 3u);
   // The same request three times.
@@ -363,12 +371,7 @@ TEST(RemoteWriterTest, TooManyRequestsWaitsForRetryAfterInsteadOfTheBackoff) {
   // Without Retry-After the retry would come an hour later: the test would time out.
   config.min_backoff = absl::Hours(1);
   config.max_backoff = absl::Hours(1);
-  auto writer = RemoteWriter::Create(config, {&metrics}, registry);
-  ASSERT_TRUE(writer.ok()) << writer.status();
-  (*writer)->Start();
-  const uint64_t total = SampleCount(metrics);
-  ASSERT_TRUE(AllSent(registry, total));
-  (*writer)->Stop();
+  ASSERT_TRUE(PushAll(config, metrics, registry));
   const std::vector<Received> requests = receiver.Requests();
   ASSERT_EQ(requests.size(), 2u);
   EXPECT_EQ(requests[0].answered, 429);
@@ -460,18 +463,33 @@ TEST(RemoteWriterTest, TransportFailuresAreRetried) {
             SampleCount(metrics));
 }
 
+// Remote write to receivers that speak HTTPS only, with the test CA's certificates.
+class RemoteWriterTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    certificates_ = testing::MakeTestCertificates(testing::MakeTempDir("meshtel-remote-write-tls"));
+    if (!certificates_.unavailable.empty()) GTEST_SKIP() << certificates_.unavailable;
+    Fill(metrics_);
+  }
+  // The receiver's TLS, requiring a client certificate signed by the test CA when asked to.
+  testing::TestTlsOptions ServerTls(bool require_client_certificate) const {
+    return testing::TestTlsOptions{
+        .cert_pem = certificates_.server_cert_pem,
+        .key_pem = certificates_.server_key_pem,
+        .client_ca_pem = require_client_certificate ? certificates_.ca_pem : std::string()};
+  }
+
+  testing::TestCertificates certificates_;
+  RequestMetrics metrics_;
+};
+
 // An https:// url with the entry's `tls:` block (read from YAML, files and all): the requests
 // arrive over TLS, with mutual TLS, at a receiver that speaks nothing else.
-TEST(RemoteWriterTest, PushesOverHttpsWithTheTlsBlock) {
-  const testing::TestCertificates certificates =
-      testing::MakeTestCertificates(testing::MakeTempDir("meshtel-remote-write-tls"));
-  if (!certificates.unavailable.empty()) GTEST_SKIP() << certificates.unavailable;
-  RequestMetrics metrics;
-  Fill(metrics);
+TEST_F(RemoteWriterTlsTest, PushesOverHttpsWithTheTlsBlock) {
+  const testing::TestCertificates& certificates = certificates_;
+  RequestMetrics& metrics = metrics_;
   Receiver receiver({testing::TestHttpReply{.status = 204}},
-                    testing::TestTlsOptions{.cert_pem = certificates.server_cert_pem,
-                                            .key_pem = certificates.server_key_pem,
-                                            .client_ca_pem = certificates.ca_pem});
+                    ServerTls(/*require_client_certificate=*/true));
   ASSERT_TRUE(receiver.Url().starts_with("https://")) << receiver.Url();
   absl::StatusOr<CollectorConfig> parsed = ParseCollectorConfig(YAML::Load(
       fmt::format("metrics:\n  remote_write:\n    - url: {}\n      interval: 1h\n      tls:\n"
@@ -485,12 +503,7 @@ TEST(RemoteWriterTest, PushesOverHttpsWithTheTlsBlock) {
   EXPECT_TRUE(config.tls.enabled);
   EXPECT_EQ(config.tls.ca_pem, certificates.ca_pem);
   prometheus::Registry registry;
-  auto writer = RemoteWriter::Create(config, {&metrics}, registry);
-  ASSERT_TRUE(writer.ok()) << writer.status();
-  (*writer)->Start();
-  const uint64_t total = SampleCount(metrics);
-  ASSERT_TRUE(AllSent(registry, total));
-  (*writer)->Stop();
+  ASSERT_TRUE(PushAll(config, metrics, registry));
   const std::vector<Received> requests = receiver.Requests();
   ASSERT_FALSE(requests.empty());
   for (const Received& received : requests) EXPECT_TRUE(received.decoded_ok);
@@ -498,15 +511,10 @@ TEST(RemoteWriterTest, PushesOverHttpsWithTheTlsBlock) {
 }
 
 // Without the CA the receiver is not trusted: nothing arrives, the failure is retried.
-TEST(RemoteWriterTest, AnUntrustedHttpsReceiverIsATransportFailure) {
-  const testing::TestCertificates certificates =
-      testing::MakeTestCertificates(testing::MakeTempDir("meshtel-remote-write-tls"));
-  if (!certificates.unavailable.empty()) GTEST_SKIP() << certificates.unavailable;
-  RequestMetrics metrics;
-  Fill(metrics);
+TEST_F(RemoteWriterTlsTest, AnUntrustedHttpsReceiverIsATransportFailure) {
+  RequestMetrics& metrics = metrics_;
   Receiver receiver({testing::TestHttpReply{.status = 204}},
-                    testing::TestTlsOptions{.cert_pem = certificates.server_cert_pem,
-                                            .key_pem = certificates.server_key_pem});
+                    ServerTls(/*require_client_certificate=*/false));
   prometheus::Registry registry;
   RemoteWriteConfig config = Config(receiver);
   config.min_backoff = absl::Milliseconds(1);
