@@ -35,10 +35,12 @@
 // says so instead: no repair is needed); it never deletes or rewrites an existing database.
 // A failed write returns Unavailable and stores nothing of the batch; so does a batch that arrives
 // while the data directory holds retainable_bytes() or more (retention, retention.h, makes room and
-// the proxy resends). A record that fails to decode is moved to dead_letter and counted, never
-// returned. A full filesystem (ENOSPC) is such a failed write: the store stays open, every later
-// write retries (RocksDB's Resume) and succeeds once there is room again. RocksDB's own messages go
-// to the collector's log, never to a file in the data directory.
+// the proxy resends). A failed WAL sync (`fsync`, after the write itself succeeded) also returns
+// Unavailable, but the batch is in the database already and may be delivered: the proxy's resend
+// stores it again, a duplicate rather than a loss. A record that fails to decode is moved to
+// dead_letter and counted, never returned. A full filesystem (ENOSPC) is such a failed write: the
+// store stays open, every later write retries (RocksDB's Resume) and succeeds once there is room
+// again. RocksDB's own messages go to the collector's log, never to a file in the data directory.
 
 #include <atomic>
 #include <cstdint>
