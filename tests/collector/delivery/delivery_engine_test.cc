@@ -78,6 +78,11 @@ class DeliveryEngineTest : public ::testing::Test {
     EXPECT_TRUE(engine->Start(std::move(targets)).ok());
     return engine;
   }
+  std::unique_ptr<DeliveryEngine> Start(DeliveryTarget target) {
+    std::vector<DeliveryTarget> targets;
+    targets.push_back(std::move(target));
+    return Start(std::move(targets));
+  }
   // The engine's counter for `exporter` and `outcome` in the newest registry.
   double Records(const std::string& exporter, const std::string& outcome) {
     const std::string text = prometheus::TextSerializer().Serialize(registries_.back()->Collect());
@@ -112,14 +117,10 @@ TEST_F(DeliveryEngineTest, DeliversEveryRecordOnceInOrderAndResumesAfterItsCurso
   Backend backend;
   Append(Paths("/a", 25));
   {
-    auto engine = Start({});
+    auto engine = Start(std::vector<DeliveryTarget>());
     engine.reset();
   }
-  auto engine = Start([&] {
-    std::vector<DeliveryTarget> targets;
-    targets.push_back(Target("main", backend));
-    return targets;
-  }());
+  auto engine = Start(Target("main", backend));
   ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 25; }, seconds(10)));
   EXPECT_EQ(backend.AllAccepted(), Paths("/a", 25));
   for (size_t size : backend.payload_sizes) EXPECT_LE(size, 10u);
@@ -130,9 +131,7 @@ TEST_F(DeliveryEngineTest, DeliversEveryRecordOnceInOrderAndResumesAfterItsCurso
 
   // A restart (new engine, same store) goes on after the cursor: only the new records go out.
   Append(Paths("/b", 5));
-  std::vector<DeliveryTarget> targets;
-  targets.push_back(Target("main", backend));
-  engine = Start(std::move(targets));
+  engine = Start(Target("main", backend));
   ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 30; }, seconds(10)));
   engine->Stop();
   std::vector<std::string> expected = Paths("/a", 25);
@@ -148,11 +147,7 @@ TEST_F(DeliveryEngineTest, TheNextBatchIsEncodedWhileAPayloadIsInFlight) {
   Append(Paths("/a", 30));
   DeliveryTarget target = Target("main", backend);
   const auto* encoder = static_cast<const LineEncoder*>(target.exporter.encoder.get());
-  auto engine = Start([&] {
-    std::vector<DeliveryTarget> targets;
-    targets.push_back(std::move(target));
-    return targets;
-  }());
+  auto engine = Start(std::move(target));
   // The first send is held by the backend; the second payload gets encoded meanwhile, and is
   // not sent before the first is answered.
   ASSERT_TRUE(testing::WaitFor([&] { return encoder->encoded_payloads() >= 2; }, seconds(5)));
@@ -173,11 +168,7 @@ TEST_F(DeliveryEngineTest, ARetriedPayloadInFlightGoesBeforeTheBatchPreparedMean
   Backend backend;
   backend.fail_next = 2;
   Append(Paths("/a", 30));
-  auto engine = Start([&] {
-    std::vector<DeliveryTarget> targets;
-    targets.push_back(Target("main", backend));
-    return targets;
-  }());
+  auto engine = Start(Target("main", backend));
   ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 30; }, seconds(10)));
   EXPECT_EQ(backend.AllAccepted(), Paths("/a", 30));
   ASSERT_TRUE(testing::WaitFor([&] { return Records("main", "delivered") == 30; }, seconds(5)));
@@ -193,9 +184,7 @@ TEST_F(DeliveryEngineTest, RecordsTheExporterDoesNotDeliverAreFilteredAndCounted
   Append({"span:s3", "span:s4", "span:s5", "span:s6", "span:s7", "span:s8", "span:s9", "span:s10",
           "span:s11", "span:s12"});
   Append({"/a7", "span:s13"});
-  std::vector<DeliveryTarget> targets;
-  targets.push_back(Target("main", backend));
-  auto engine = Start(std::move(targets));
+  auto engine = Start(Target("main", backend));
   ASSERT_TRUE(testing::WaitFor(
       [&] { return Records("main", "delivered") == 8 && Records("main", "filtered") == 14; },
       seconds(10)));
@@ -217,9 +206,7 @@ TEST_F(DeliveryEngineTest, RecordsTheExporterDoesNotDeliverAreFilteredAndCounted
 TEST_F(DeliveryEngineTest, CountsTheEntriesTheEncoderRepaired) {
   Backend backend;
   Append({"/a0", "/fix1", "/a2", "/fix3", "/fix4"});
-  std::vector<DeliveryTarget> targets;
-  targets.push_back(Target("main", backend));
-  auto engine = Start(std::move(targets));
+  auto engine = Start(Target("main", backend));
   ASSERT_TRUE(testing::WaitFor([&] { return Records("main", "delivered") == 5; }, seconds(10)));
   // The counter follows the encoder once the batch is resolved.
   const auto repaired = [&] {
@@ -237,9 +224,7 @@ TEST_F(DeliveryEngineTest, RetriesTheSamePayloadUntilTheBackendTakesIt) {
   Backend backend;
   backend.fail_next = 3;
   Append(Paths("/r", 4));
-  std::vector<DeliveryTarget> targets;
-  targets.push_back(Target("main", backend));
-  auto engine = Start(std::move(targets));
+  auto engine = Start(Target("main", backend));
   ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 4; }, seconds(10)));
   engine->Stop();
   std::lock_guard<std::mutex> lock(backend.mutex);
@@ -257,10 +242,9 @@ TEST_F(DeliveryEngineTest, ThrottledBackendPausesTheExporterForItsRetryAfter) {
   backend.fail_next = 1;
   backend.retry_after = absl::Milliseconds(300);
   Append(Paths("/t", 2));
-  std::vector<DeliveryTarget> targets;
-  targets.push_back(Target("main", backend));
+  DeliveryTarget target = Target("main", backend);
   const absl::Time started = absl::Now();
-  auto engine = Start(std::move(targets));
+  auto engine = Start(std::move(target));
   ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 2; }, seconds(10)));
   // The second try came no sooner than the backend asked (the backoff alone is at most 5 ms).
   EXPECT_GE(absl::Now() - started, absl::Milliseconds(300));
@@ -273,9 +257,7 @@ TEST_F(DeliveryEngineTest, ARefusedEntryIsFoundBySplittingAndSetAsideWhileTheRes
   std::vector<std::string> paths = Paths("/g", 9);
   paths.insert(paths.begin() + 6, "/bad-entry");
   Append(paths);
-  std::vector<DeliveryTarget> targets;
-  targets.push_back(Target("main", backend));
-  auto engine = Start(std::move(targets));
+  auto engine = Start(Target("main", backend));
   ASSERT_TRUE(testing::WaitFor([&] { return Records("main", "rejected") == 1; }, seconds(10)));
   ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 9; }, seconds(10)));
   engine->Stop();
@@ -294,9 +276,7 @@ TEST_F(DeliveryEngineTest, APartlyStoredRefusalIsNotResentAndMarkedMaybeDelivere
   backend.refuse_bad = true;
   backend.partly_stored = true;
   Append({"/p0", "/bad", "/p2"});
-  std::vector<DeliveryTarget> targets;
-  targets.push_back(Target("main", backend));
-  auto engine = Start(std::move(targets));
+  auto engine = Start(Target("main", backend));
   ASSERT_TRUE(testing::WaitFor([&] { return Records("main", "rejected") == 3; }, seconds(10)));
   engine->Stop();
   EXPECT_EQ(backend.payload_sizes, (std::vector<size_t>{3}));  // sent once, never split
@@ -310,9 +290,7 @@ TEST_F(DeliveryEngineTest, ARefusedRequestIsSetAsideWholeWithoutSplitting) {
   Backend backend;
   backend.refuse_requests = true;
   Append(Paths("/r", 8));
-  std::vector<DeliveryTarget> targets;
-  targets.push_back(Target("main", backend));
-  auto engine = Start(std::move(targets));
+  auto engine = Start(Target("main", backend));
   ASSERT_TRUE(testing::WaitFor([&] { return Records("main", "rejected") == 8; }, seconds(10)));
   engine->Stop();
   EXPECT_EQ(backend.payload_sizes, (std::vector<size_t>{8}));  // sent once, never split
@@ -329,9 +307,7 @@ TEST_F(DeliveryEngineTest, ARefusedRequestIsSetAsideWholeWithoutSplitting) {
 TEST_F(DeliveryEngineTest, ARecordTheEncoderRefusesIsSetAsideWithoutBeingSent) {
   Backend backend;
   Append({"/ok0", "/huge", "/ok1"});
-  std::vector<DeliveryTarget> targets;
-  targets.push_back(Target("main", backend));
-  auto engine = Start(std::move(targets));
+  auto engine = Start(Target("main", backend));
   ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 2; }, seconds(10)));
   ASSERT_TRUE(testing::WaitFor([&] { return Records("main", "rejected") == 1; }, seconds(5)));
   engine->Stop();
@@ -345,10 +321,9 @@ TEST_F(DeliveryEngineTest, ARecordTheEncoderRefusesIsSetAsideWithoutBeingSent) {
 TEST_F(DeliveryEngineTest, BatchesStayUnderTheByteCap) {
   Backend backend;
   Append(Paths("/0123456789abcdef", 10));  // 19 or 20 bytes each with the newline
-  std::vector<DeliveryTarget> targets;
-  targets.push_back(Target("main", backend));
-  targets.back().batch.max_bytes = 60;
-  auto engine = Start(std::move(targets));
+  DeliveryTarget target = Target("main", backend);
+  target.batch.max_bytes = 60;
+  auto engine = Start(std::move(target));
   ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 10; }, seconds(10)));
   engine->Stop();
   EXPECT_EQ(backend.AllAccepted(), Paths("/0123456789abcdef", 10));
@@ -382,9 +357,7 @@ TEST_F(DeliveryEngineTest, StopDuringRetriesLeavesTheCursorBeforeTheBatch) {
   backend.down = true;
   Append(Paths("/s", 3));
   {
-    std::vector<DeliveryTarget> targets;
-    targets.push_back(Target("main", backend));
-    auto engine = Start(std::move(targets));
+    auto engine = Start(Target("main", backend));
     ASSERT_TRUE(testing::WaitFor(
         [&] {
           std::lock_guard<std::mutex> lock(backend.mutex);
@@ -395,9 +368,7 @@ TEST_F(DeliveryEngineTest, StopDuringRetriesLeavesTheCursorBeforeTheBatch) {
   }
   EXPECT_EQ(*store_->LoadCursor("main"), StoreKey{});
   backend.down = false;
-  std::vector<DeliveryTarget> targets;
-  targets.push_back(Target("main", backend));
-  auto engine = Start(std::move(targets));
+  auto engine = Start(Target("main", backend));
   ASSERT_TRUE(testing::WaitFor([&] { return backend.AllAccepted().size() == 3; }, seconds(10)));
   engine->Stop();
 }
