@@ -364,6 +364,10 @@ absl::Status Collector::Store(
   return absl::OkStatus();
 }
 
+absl::Status Collector::StoreEncoded(std::span<const std::string_view> records) {
+  return store_->AppendEncodedRecords(records);
+}
+
 void Collector::CountRequests(
     const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records) {
   for (const meshtel::v1::RequestRecord& record : records) {

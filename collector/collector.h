@@ -116,6 +116,7 @@ class Collector : public RecordBatchSink, public ReceivedRecordSink {
   // ReceivedRecordSink
   absl::Status Store(
       const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records) override;
+  absl::Status StoreEncoded(std::span<const std::string_view> records) override;
 
  private:
   // Feeds the stored request records among `records` to the metrics aggregator.

@@ -22,7 +22,7 @@ using google::protobuf::RepeatedPtrField;
 
 constexpr char kServiceName[] = "service.name";
 
-bool AllZero(const std::string& bytes) {
+bool AllZero(std::string_view bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
 }
 
@@ -108,15 +108,9 @@ void AddIntAttribute(std::string_view key, int64_t value,
   attribute->set_int_value(value);
 }
 
-// The resource and scope of a batch, converted once and copied into each of its items.
-struct Origin {
-  std::string service_name;
-  RepeatedPtrField<meshtel::v1::SpanAttribute> resource_attributes;
-  std::string scope_name;
-  std::string scope_version;
-};
+}  // namespace
 
-void SetResource(const opentelemetry::proto::resource::v1::Resource& resource, Origin& origin) {
+void SetResource(const opentelemetry::proto::resource::v1::Resource& resource, ItemOrigin& origin) {
   origin.service_name.clear();
   origin.resource_attributes.Clear();
   for (const common_pb::KeyValue& attribute : resource.attributes()) {
@@ -130,21 +124,11 @@ void SetResource(const opentelemetry::proto::resource::v1::Resource& resource, O
   }
 }
 
+namespace {
+
 void NoteRejection(Converted& out, std::string_view what) {
   if (out.rejected == 0) out.message = std::string(what);
   ++out.rejected;
-}
-
-// Why `span` is invalid, or nullptr.
-const char* SpanProblem(const trace_pb::Span& span) {
-  if (span.trace_id().size() != 16) return "trace_id is not 16 bytes";
-  if (AllZero(span.trace_id())) return "trace_id is all zero";
-  if (span.span_id().size() != 8) return "span_id is not 8 bytes";
-  if (AllZero(span.span_id())) return "span_id is all zero";
-  if (!span.parent_span_id().empty() && span.parent_span_id().size() != 8) {
-    return "parent_span_id is neither empty nor 8 bytes";
-  }
-  return nullptr;
 }
 
 void AppendHex(std::string_view bytes, std::string& out) {
@@ -207,7 +191,25 @@ void AddEventsAndLinks(const trace_pb::Span& span, meshtel::v1::Span& out) {
   }
 }
 
-void ConvertSpan(const trace_pb::Span& span, const Origin& origin, meshtel::v1::Span& out) {
+}  // namespace
+
+const char* SpanIdsProblem(std::string_view trace_id, std::string_view span_id,
+                           std::string_view parent_span_id) {
+  if (trace_id.size() != 16) return "trace_id is not 16 bytes";
+  if (AllZero(trace_id)) return "trace_id is all zero";
+  if (span_id.size() != 8) return "span_id is not 8 bytes";
+  if (AllZero(span_id)) return "span_id is all zero";
+  if (!parent_span_id.empty() && parent_span_id.size() != 8) {
+    return "parent_span_id is neither empty nor 8 bytes";
+  }
+  return nullptr;
+}
+
+const char* SpanProblem(const trace_pb::Span& span) {
+  return SpanIdsProblem(span.trace_id(), span.span_id(), span.parent_span_id());
+}
+
+void ConvertSpan(const trace_pb::Span& span, const ItemOrigin& origin, meshtel::v1::Span& out) {
   out.set_trace_id(span.trace_id());
   out.set_span_id(span.span_id());
   if (!span.parent_span_id().empty() && !AllZero(span.parent_span_id())) {
@@ -233,15 +235,13 @@ void ConvertSpan(const trace_pb::Span& span, const Origin& origin, meshtel::v1::
   out.set_scope_version(origin.scope_version);
 }
 
-void Finish(Converted& out, const char* item) {
-  if (out.rejected > 1) {
-    out.message = absl::StrCat(out.rejected, " ", item, " rejected; the first: ", out.message);
-  } else if (out.rejected == 1) {
-    out.message = absl::StrCat("1 ", item, " rejected: ", out.message);
+void FinishRejections(int64_t rejected, const char* item, std::string& message) {
+  if (rejected > 1) {
+    message = absl::StrCat(rejected, " ", item, " rejected; the first: ", message);
+  } else if (rejected == 1) {
+    message = absl::StrCat("1 ", item, " rejected: ", message);
   }
 }
-
-}  // namespace
 
 const char* SignalName(Signal signal) { return signal == Signal::kTraces ? "traces" : "logs"; }
 const char* EncodingName(Encoding encoding) {
@@ -285,7 +285,7 @@ void AppendAnyValueJson(const common_pb::AnyValue& value, std::string& out) {
 void ConvertTraces(
     const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& request,
     Converted& out) {
-  Origin origin;
+  ItemOrigin origin;
   for (const trace_pb::ResourceSpans& resource_spans : request.resource_spans()) {
     SetResource(resource_spans.resource(), origin);
     for (const trace_pb::ScopeSpans& scope_spans : resource_spans.scope_spans()) {
@@ -301,12 +301,12 @@ void ConvertTraces(
       }
     }
   }
-  Finish(out, out.rejected == 1 ? "span" : "spans");
+  FinishRejections(out.rejected, out.rejected == 1 ? "span" : "spans", out.message);
 }
 
 void ConvertLogs(const opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest& request,
                  uint64_t received_unix_nano, Converted& out) {
-  Origin origin;
+  ItemOrigin origin;
   for (const logs_pb::ResourceLogs& resource_logs : request.resource_logs()) {
     SetResource(resource_logs.resource(), origin);
     for (const logs_pb::ScopeLogs& scope_logs : resource_logs.scope_logs()) {
@@ -352,7 +352,7 @@ void ConvertLogs(const opentelemetry::proto::collector::logs::v1::ExportLogsServ
       }
     }
   }
-  Finish(out, out.rejected == 1 ? "log record" : "log records");
+  FinishRejections(out.rejected, out.rejected == 1 ? "log record" : "log records", out.message);
 }
 
 absl::Status DecodeAndConvert(Signal signal, Encoding encoding, std::string_view body,

@@ -50,6 +50,31 @@ struct Converted {
   std::string message;  // why the first rejected item was rejected (and how many were), or ""
 };
 
+// The resource and scope of a batch, converted once and copied into each of its items.
+struct ItemOrigin {
+  std::string service_name;
+  google::protobuf::RepeatedPtrField<meshtel::v1::SpanAttribute> resource_attributes;
+  std::string scope_name;
+  std::string scope_version;
+};
+
+// Sets the resource's part of `origin` (service_name, resource_attributes).
+void SetResource(const opentelemetry::proto::resource::v1::Resource& resource, ItemOrigin& origin);
+
+// Why a span with these ids is invalid (the rule above), or nullptr.
+const char* SpanIdsProblem(std::string_view trace_id, std::string_view span_id,
+                           std::string_view parent_span_id);
+const char* SpanProblem(const opentelemetry::proto::trace::v1::Span& span);
+
+// A valid span (SpanProblem is nullptr) of `origin` as a meshtel.v1.Span, into `out`.
+void ConvertSpan(const opentelemetry::proto::trace::v1::Span& span, const ItemOrigin& origin,
+                 meshtel::v1::Span& out);
+
+// Turns `message`, the first rejected item's reason, into the summary of `rejected` items
+// ("1 span rejected: ...", "3 spans rejected; the first: ..."); `item` is the item's name in the
+// right number.
+void FinishRejections(int64_t rejected, const char* item, std::string& message);
+
 void ConvertTraces(
     const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& request,
     Converted& out);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <limits>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <utility>
@@ -21,6 +22,7 @@
 #include "collector/common/http_connection.h"
 #include "collector/ingest/grpc_listener.h"
 #include "collector/ingest/otlp_convert.h"
+#include "collector/ingest/otlp_span_transcoder.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/rpc_service_method.h"
 #include "grpcpp/support/method_handler.h"
@@ -181,6 +183,18 @@ class OtlpCore {
           absl::StrCat("request of ", body.size(), " bytes is over ingest.otlp.max_request_bytes (",
                        max_request_bytes_, ")"));
     }
+    // Protobuf trace requests go straight to stored bytes when the transcoder vouches for them;
+    // everything else (and what it leaves to us) is decoded and converted as messages.
+    thread_local otlp::EncodedRecords encoded;
+    if (signal == Signal::kTraces && encoding == Encoding::kProtobuf &&
+        otlp::TranscodeTraceRequest(body, encoded)) {
+      thread_local std::vector<std::string_view> views;
+      views.clear();
+      for (size_t i = 0; i < encoded.size(); ++i) views.push_back(encoded.record(i));
+      absl::Status stored = views.empty() ? absl::OkStatus() : sink_.StoreEncoded(std::span(views));
+      return Answer(signal, index, transport, encoding, peer, stored, views.size(),
+                    encoded.rejected, encoded.message);
+    }
     otlp::Converted converted;
     const uint64_t now = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
     if (absl::Status decoded = otlp::DecodeAndConvert(signal, encoding, body, now, converted);
@@ -188,22 +202,31 @@ class OtlpCore {
       return Refuse(index, transport, encoding, Result::kInvalid, peer,
                     std::string(decoded.message()));
     }
-    if (!converted.records.empty()) {
-      if (absl::Status stored = sink_.Store(converted.records); !stored.ok()) {
-        return Refuse(index, transport, encoding, Result::kUnavailable, peer,
-                      absl::StrCat("not stored, retry later: ", stored.message()));
-      }
+    absl::Status stored =
+        converted.records.empty() ? absl::OkStatus() : sink_.Store(converted.records);
+    return Answer(signal, index, transport, encoding, peer, stored,
+                  static_cast<size_t>(converted.records.size()), converted.rejected,
+                  converted.message);
+  }
+
+  // The answer to a decoded request once its valid items went to the sink (`stored`).
+  Outcome Answer(Signal signal, int index, int transport, Encoding encoding, std::string_view peer,
+                 const absl::Status& stored, size_t accepted, int64_t rejected,
+                 const std::string& message) {
+    if (!stored.ok()) {
+      return Refuse(index, transport, encoding, Result::kUnavailable, peer,
+                    absl::StrCat("not stored, retry later: ", stored.message()));
     }
-    metrics_.accepted[index][transport]->Increment(static_cast<double>(converted.records.size()));
+    metrics_.accepted[index][transport]->Increment(static_cast<double>(accepted));
     Outcome outcome;
-    if (converted.rejected > 0) {
-      metrics_.rejected[index][transport]->Increment(static_cast<double>(converted.rejected));
+    if (rejected > 0) {
+      metrics_.rejected[index][transport]->Increment(static_cast<double>(rejected));
       outcome.result = Result::kPartial;
       log_.Warn(index, transport, Result::kPartial, peer,
-                absl::StrCat(converted.records.size(), " stored; ", converted.message));
+                absl::StrCat(accepted, " stored; ", message));
     }
     Count(index, transport, outcome.result);
-    outcome.body = otlp::ExportResponse(signal, encoding, converted.rejected, converted.message);
+    outcome.body = otlp::ExportResponse(signal, encoding, rejected, message);
     return outcome;
   }
 

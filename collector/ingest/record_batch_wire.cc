@@ -4,58 +4,29 @@
 
 #include <cstdint>
 
+#include "collector/common/protobuf_wire.h"
+
 namespace meshtel::collector {
 namespace {
 
 constexpr uint32_t kRecordsField = 3;
 
-// Reads a base-128 varint at `pos`; false when it is truncated or longer than 10 bytes.
-bool ReadVarint(std::string_view bytes, size_t& pos, uint64_t& value) {
-  value = 0;
-  for (int shift = 0; shift < 64 && pos < bytes.size(); shift += 7) {
-    const auto byte = static_cast<uint8_t>(bytes[pos++]);
-    value |= static_cast<uint64_t>(byte & 0x7F) << shift;
-    if ((byte & 0x80) == 0) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 bool RecordBatchRecordBytes(std::string_view batch, std::vector<std::string_view>& out) {
   out.clear();
-  size_t pos = 0;
-  while (pos < batch.size()) {
-    uint64_t tag = 0;
-    if (!ReadVarint(batch, pos, tag)) return false;
-    const uint64_t field = tag >> 3;
-    if (field == 0) return false;
-    switch (tag & 7) {
-      case 0: {  // varint
-        uint64_t ignored = 0;
-        if (!ReadVarint(batch, pos, ignored)) return false;
-        break;
-      }
-      case 1:  // fixed64
-        if (batch.size() - pos < 8) return false;
-        pos += 8;
-        break;
-      case 2: {  // length-delimited
-        uint64_t length = 0;
-        if (!ReadVarint(batch, pos, length) || length > batch.size() - pos) return false;
-        if (field == kRecordsField) out.push_back(batch.substr(pos, static_cast<size_t>(length)));
-        pos += static_cast<size_t>(length);
-        break;
-      }
-      case 5:  // fixed32
-        if (batch.size() - pos < 4) return false;
-        pos += 4;
-        break;
-      default:  // groups (3, 4) and the undefined wire types 6, 7
-        return false;
+  common::WireReader reader(batch);
+  while (reader.Next()) {
+    if (reader.field() == kRecordsField &&
+        reader.wire_type() == common::WireType::kLengthDelimited) {
+      std::string_view record;
+      if (!reader.ReadBytes(record)) return false;
+      out.push_back(record);
+    } else if (!reader.Skip()) {
+      return false;
     }
   }
-  return true;
+  return reader.ok();
 }
 
 }  // namespace meshtel::collector

@@ -1,34 +1,12 @@
 #include "collector/store/record_chunk.h"
 
+#include "collector/common/protobuf_wire.h"
+
 namespace meshtel::collector {
 namespace {
 
 constexpr char kChunkMarker = 0x00;
 constexpr char kChunkFormat = 0x01;
-
-size_t EncodeVarint(uint64_t value, char* out) {
-  size_t written = 0;
-  while (value >= 0x80) {
-    out[written++] = static_cast<char>((value & 0x7f) | 0x80);
-    value >>= 7;
-  }
-  out[written++] = static_cast<char>(value);
-  return written;
-}
-
-// Reads a varint of at most 10 bytes at data[*offset]; false when it runs past the end.
-bool DecodeVarint(std::string_view data, size_t* offset, uint64_t* value) {
-  uint64_t result = 0;
-  for (int shift = 0; shift < 64 && *offset < data.size(); shift += 7) {
-    const auto byte = static_cast<unsigned char>(data[(*offset)++]);
-    result |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) {
-      *value = result;
-      return true;
-    }
-  }
-  return false;
-}
 
 }  // namespace
 
@@ -39,10 +17,12 @@ bool IsRecordChunk(std::string_view value) {
 size_t EncodeRecordChunkHeader(size_t count, char* out) {
   out[0] = kChunkMarker;
   out[1] = kChunkFormat;
-  return 2 + EncodeVarint(count, out + 2);
+  return 2 + common::EncodeVarint(count, out + 2);
 }
 
-size_t EncodeRecordChunkSizePrefix(size_t size, char* out) { return EncodeVarint(size, out); }
+size_t EncodeRecordChunkSizePrefix(size_t size, char* out) {
+  return common::EncodeVarint(size, out);
+}
 
 std::string EncodeRecordChunk(std::span<const std::string> records) {
   std::string value;
@@ -66,10 +46,10 @@ bool RecordChunkReader::Reset(std::string_view value) {
   size_t offset = 2;
   uint64_t count = 0;
   // Each record takes at least its one-byte size prefix: a count above that is damage.
-  if (!DecodeVarint(value, &offset, &count) || count > value.size() - offset) return false;
+  if (!common::ReadVarint(value, offset, count) || count > value.size() - offset) return false;
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t size = 0;
-    if (!DecodeVarint(value, &offset, &size) || size > value.size() - offset) {
+    if (!common::ReadVarint(value, offset, size) || size > value.size() - offset) {
       records_.clear();
       return false;
     }

@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "exporters/common/protobuf_wire.h"
+#include "collector/common/protobuf_wire.h"
 #include "exporters/common/trace_export.h"
 #include "exporters/jaeger/jaeger_exporter.h"
 #include "fmt/format.h"
@@ -14,6 +14,7 @@
 
 namespace meshtel::exporters {
 namespace {
+using common::AppendVarint;
 
 namespace api = jaeger::api_v2;
 

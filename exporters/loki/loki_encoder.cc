@@ -9,10 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "collector/common/protobuf_wire.h"
 #include "collector/common/record_names.h"
 #include "collector/logs/json_escape.h"
 #include "collector/logs/received_log.h"
-#include "exporters/common/protobuf_wire.h"
 #include "fmt/format.h"
 #include "snappy.h"
 
@@ -21,6 +21,8 @@ namespace meshtel::exporters {
 namespace {
 
 using collector::AttributeText;
+using common::AppendVarint;
+using common::VarintSize;
 
 std::string HexLower(const std::string& bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";

@@ -3,12 +3,16 @@
 // RecordStore write per request on RocksDB), answered after the write returned — for
 // store.durability process and fsync. In the same run, the ceiling: the raw protobuf parse of the
 // same payloads (ExportTraceServiceRequest::ParseFromString on one thread), and, between the two,
-// the receiver's decode + convert alone (otlp::DecodeAndConvert, no gRPC, no store). Ratios are
-// of spans per CPU-second. Run by hand; docs/benchmarks.md has the command and the figures.
+// the receiver's two ways of decoding alone (no gRPC, no store): decode + convert
+// (otlp::DecodeAndConvert, its general path) and transcode (otlp::TranscodeTraceRequest, its fast
+// path for protobuf trace requests, which these payloads take). Ratios are of spans per
+// CPU-second. Run by hand; docs/benchmarks.md has the command and the figures.
 //
 // Clients: --streams threads, each on its own channel and connection, each with one call in
 // flight, sending pre-serialized requests (raw ByteBuffers) so that the client costs little CPU.
-// CPU is the whole process's (clients included), so the ingest figure per core is conservative.
+// CPU is the whole process's (clients included), so the ingest figure per core is conservative;
+// a second row per mode takes out the client threads' own CPU (thread CPU clocks), which leaves
+// the collector's work and the gRPC threads clients and server share.
 // The trace pipeline is off (traces.enabled: false): this measures ingest, not assembly.
 
 #include <sys/resource.h>
@@ -23,6 +27,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -33,6 +38,7 @@
 #include "collector/common/program.h"
 #include "collector/config/collector_config.h"
 #include "collector/ingest/otlp_convert.h"
+#include "collector/ingest/otlp_span_transcoder.h"
 #include "fmt/format.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/client_unary_call.h"
@@ -124,6 +130,8 @@ struct Row {
   uint64_t spans = 0;
   uint64_t requests = 0;
   double cpu_seconds = 0;
+  // Ingest only: CPU of the client threads themselves (in cpu_seconds too).
+  double client_thread_cpu_seconds = 0;
   double SpansPerSecond() const { return static_cast<double>(spans) / seconds; }
   double SpansPerCpuSecond() const { return static_cast<double>(spans) / cpu_seconds; }
 };
@@ -156,6 +164,10 @@ Row RunIngest(const Options& options, const std::string& mode,
   std::atomic<bool> failed{false};
   const auto duration =
       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
+  // The payloads as gRPC slices once: a request takes a reference, not a copy.
+  std::vector<grpc::Slice> payload_slices(payloads.begin(), payloads.end());
+  std::mutex client_cpu_mutex;
+  double client_cpu_seconds = 0;  // guarded by client_cpu_mutex
   std::vector<std::thread> threads;
   for (int s = 0; s < options.streams; ++s) {
     threads.emplace_back([&, s] {
@@ -165,11 +177,11 @@ Row RunIngest(const Options& options, const std::string& mode,
           grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
       const grpc::internal::RpcMethod method(kTraceMethod, grpc::internal::RpcMethod::NORMAL_RPC);
       while (!go.load()) std::this_thread::yield();
+      const double thread_cpu_before = ThreadCpuSeconds();
       const Clock::time_point deadline = Clock::now() + duration;
       for (size_t n = static_cast<size_t>(s); Clock::now() < deadline; ++n) {
         grpc::ClientContext context;
-        grpc::Slice slice(payloads[n % payloads.size()]);
-        grpc::ByteBuffer request(&slice, 1);
+        grpc::ByteBuffer request(&payload_slices[n % payload_slices.size()], 1);
         grpc::ByteBuffer response;
         const grpc::Status status =
             grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
@@ -181,6 +193,8 @@ Row RunIngest(const Options& options, const std::string& mode,
         }
         requests.fetch_add(1, std::memory_order_relaxed);
       }
+      std::lock_guard<std::mutex> lock(client_cpu_mutex);
+      client_cpu_seconds += ThreadCpuSeconds() - thread_cpu_before;
     });
   }
   const double cpu_before = ProcessCpuSeconds();
@@ -190,6 +204,7 @@ Row RunIngest(const Options& options, const std::string& mode,
   Row row;
   row.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   row.cpu_seconds = ProcessCpuSeconds() - cpu_before;
+  row.client_thread_cpu_seconds = client_cpu_seconds;
   row.what = "OTLP gRPC ingest, store.durability: " + mode;
   row.requests = requests.load();
   row.spans = row.requests * static_cast<uint64_t>(options.batch_spans);
@@ -288,13 +303,32 @@ int main(int argc, char** argv) {
                      }
                      return static_cast<uint64_t>(converted.records.size());
                    });
+  const Row transcode =
+      RunOneThread(options,
+                   "transcode (otlp::TranscodeTraceRequest, the receiver's fast path), "
+                   "no gRPC, no store",
+                   payloads, [](const std::string& payload) -> uint64_t {
+                     thread_local meshtel::collector::otlp::EncodedRecords encoded;
+                     if (!meshtel::collector::otlp::TranscodeTraceRequest(payload, encoded)) {
+                       std::abort();
+                     }
+                     return static_cast<uint64_t>(encoded.size());
+                   });
   std::printf(
       "| case | seconds | requests/s | spans/s | CPU cores busy | spans per CPU-second "
       "(per core) | ratio to the parse ceiling |\n|---|---|---|---|---|---|---|\n");
   Print(parse, parse);
   Print(convert, parse);
+  Print(transcode, parse);
   for (const std::string& mode : options.modes) {
-    Print(RunIngest(options, mode, payloads), parse);
+    const Row ingest = RunIngest(options, mode, payloads);
+    Print(ingest, parse);
+    // The collector's share: the process less the client threads' own CPU (the gRPC threads the
+    // clients share with the server stay counted, so this is still an upper bound).
+    Row collector_share = ingest;
+    collector_share.what += ", collector's CPU only (less the client threads)";
+    collector_share.cpu_seconds -= ingest.client_thread_cpu_seconds;
+    Print(collector_share, parse);
   }
   return 0;
 }

@@ -2,7 +2,9 @@
 // otlp_json.h, json_reader.h). The first input byte picks the case — bit 0: logs (else traces),
 // bit 1: JSON (else protobuf), bit 2: the rest is gzip-inflated first (limit 1 MiB) — and the rest
 // is the body. Checked: no crash, sanitizer finding or leak; every converted record holds exactly
-// one received item with ids of valid lengths; the response encodes.
+// one received item with ids of valid lengths; the response encodes. For protobuf traces, the
+// receiver's fast path (otlp_span_transcoder.h) is checked against the conversion: whenever it
+// takes a body, the conversion takes it too and gives the same records and rejections.
 
 #include <cstdint>
 #include <cstdlib>
@@ -11,6 +13,7 @@
 
 #include "collector/common/gzip.h"
 #include "collector/ingest/otlp_convert.h"
+#include "collector/ingest/otlp_span_transcoder.h"
 
 namespace {
 
@@ -37,6 +40,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   meshtel::collector::otlp::Converted converted;
   const absl::Status status =
       meshtel::collector::otlp::DecodeAndConvert(signal, encoding, body, 1, converted);
+  if (signal == Signal::kTraces && encoding == Encoding::kProtobuf) {
+    meshtel::collector::otlp::EncodedRecords encoded;
+    if (meshtel::collector::otlp::TranscodeTraceRequest(body, encoded)) {
+      Check(status.ok());
+      Check(encoded.size() == static_cast<size_t>(converted.records.size()));
+      Check(encoded.rejected == converted.rejected && encoded.message == converted.message);
+      for (size_t i = 0; i < encoded.size(); ++i) {
+        meshtel::v1::RequestRecord transcoded;
+        Check(transcoded.ParseFromString(std::string(encoded.record(i))));
+        Check(transcoded.SerializeAsString() ==
+              converted.records[static_cast<int>(i)].SerializeAsString());
+      }
+    }
+  }
   if (!status.ok()) {
     Check(status.code() == absl::StatusCode::kInvalidArgument);
     return 0;

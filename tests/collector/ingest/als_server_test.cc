@@ -28,6 +28,10 @@ class RecordingSink : public ReceivedRecordSink {
     for (const auto& record : records) request_ids.push_back(record.request_id());
     return absl::OkStatus();
   }
+  absl::Status StoreEncoded(std::span<const std::string_view>) override {
+    ADD_FAILURE() << "the ALS server hands request records over as messages";
+    return absl::InternalError("unexpected StoreEncoded");
+  }
   std::vector<std::string> Ids() {
     std::lock_guard<std::mutex> lock(mutex);
     return request_ids;

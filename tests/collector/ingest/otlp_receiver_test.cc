@@ -38,13 +38,16 @@ const std::vector<std::pair<std::string, std::string>> kProtobuf = {
 const std::vector<std::pair<std::string, std::string>> kJson = {
     {"Content-Type", "application/json"}};
 
-// The collector's ReceivedRecordSink, on a real store: one AppendRecords per Store().
+// The collector's ReceivedRecordSink, on a real store: one append per call.
 class StoreSink : public ReceivedRecordSink {
  public:
   explicit StoreSink(RecordStore& store) : store_(store) {}
   absl::Status Store(
       const google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records) override {
     return store_.AppendRecords(records);
+  }
+  absl::Status StoreEncoded(std::span<const std::string_view> records) override {
+    return store_.AppendEncodedRecords(records);
   }
 
  private:
