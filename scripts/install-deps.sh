@@ -11,7 +11,7 @@ build_packages=(
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc
   libboost-dev libboost-system-dev
   librocksdb-dev prometheus-cpp-dev libspdlog-dev libfmt-dev libabsl-dev libyaml-cpp-dev
-  libsnappy-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev
+  libsnappy-dev liblz4-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev
   libssl-dev
   curl procps python3
 )

@@ -1,12 +1,29 @@
 #include "collector/store/record_chunk.h"
 
+#include <lz4.h>
+
+#include <cstdint>
+
 #include "collector/common/protobuf_wire.h"
 
 namespace meshtel::collector {
 namespace {
 
 constexpr char kChunkMarker = 0x00;
-constexpr char kChunkFormat = 0x01;
+constexpr char kPlainFormat = 0x01;
+constexpr char kLz4Format = 0x02;
+// LZ4 expands at most 255 times: a body size past that is damage, not data.
+constexpr uint64_t kLz4MaxRatio = 255;
+
+// Appends the plain body of `records` (count, then size-prefixed records) to `out`.
+template <typename Records>
+void AppendBody(const Records& records, std::string& out) {
+  common::AppendVarint(records.size(), out);
+  for (const auto& record : records) {
+    common::AppendVarint(record.size(), out);
+    out.append(record);
+  }
+}
 
 }  // namespace
 
@@ -14,26 +31,32 @@ bool IsRecordChunk(std::string_view value) {
   return !value.empty() && value.front() == kChunkMarker;
 }
 
-size_t EncodeRecordChunkHeader(size_t count, char* out) {
-  out[0] = kChunkMarker;
-  out[1] = kChunkFormat;
-  return 2 + common::EncodeVarint(count, out + 2);
-}
-
-size_t EncodeRecordChunkSizePrefix(size_t size, char* out) {
-  return common::EncodeVarint(size, out);
-}
-
 std::string EncodeRecordChunk(std::span<const std::string> records) {
-  std::string value;
-  char header[kRecordChunkMaxHeaderSize];
-  value.append(header, EncodeRecordChunkHeader(records.size(), header));
-  for (const std::string& record : records) {
-    char prefix[kRecordChunkMaxSizePrefix];
-    value.append(prefix, EncodeRecordChunkSizePrefix(record.size(), prefix));
-    value.append(record);
-  }
+  std::string value{kChunkMarker, kPlainFormat};
+  AppendBody(records, value);
   return value;
+}
+
+std::string_view RecordChunkWriter::Encode(std::span<const std::string_view> records) {
+  body_.clear();
+  AppendBody(records, body_);
+  value_.clear();
+  value_.push_back(kChunkMarker);
+  value_.push_back(kLz4Format);
+  common::AppendVarint(records.size(), value_);
+  common::AppendVarint(body_.size(), value_);
+  const size_t header = value_.size();
+  const int bound = LZ4_compressBound(static_cast<int>(body_.size()));
+  value_.resize(header + static_cast<size_t>(bound));
+  const int compressed = LZ4_compress_default(body_.data(), value_.data() + header,
+                                              static_cast<int>(body_.size()), bound);
+  if (compressed <= 0 || header + static_cast<size_t>(compressed) >= 2 + body_.size()) {
+    value_.assign({kChunkMarker, kPlainFormat});
+    value_.append(body_);
+    return value_;
+  }
+  value_.resize(header + static_cast<size_t>(compressed));
+  return value_;
 }
 
 bool RecordChunkReader::Reset(std::string_view value) {
@@ -42,25 +65,58 @@ bool RecordChunkReader::Reset(std::string_view value) {
     records_.push_back(value);
     return true;
   }
-  if (value.size() < 2 || value[1] != kChunkFormat) return false;
+  if (value.size() < 2) return false;
+  if (value[1] == kPlainFormat) return ReadBody(value.substr(2));
+  if (value[1] != kLz4Format) return false;
   size_t offset = 2;
   uint64_t count = 0;
-  // Each record takes at least its one-byte size prefix: a count above that is damage.
-  if (!common::ReadVarint(value, offset, count) || count > value.size() - offset) return false;
-  for (uint64_t i = 0; i < count; ++i) {
-    uint64_t size = 0;
-    if (!common::ReadVarint(value, offset, size) || size > value.size() - offset) {
-      records_.clear();
-      return false;
-    }
-    records_.push_back(value.substr(offset, static_cast<size_t>(size)));
-    offset += static_cast<size_t>(size);
+  uint64_t body_size = 0;
+  if (!common::ReadVarint(value, offset, count) || !common::ReadVarint(value, offset, body_size) ||
+      body_size > (value.size() - offset) * kLz4MaxRatio + 16 || body_size > INT32_MAX) {
+    return false;
   }
-  if (offset != value.size()) {
+  body_.resize(static_cast<size_t>(body_size));
+  const int decompressed =
+      LZ4_decompress_safe(value.data() + offset, body_.data(),
+                          static_cast<int>(value.size() - offset), static_cast<int>(body_.size()));
+  if (decompressed < 0 || static_cast<uint64_t>(decompressed) != body_size || !ReadBody(body_) ||
+      records_.size() != count) {
     records_.clear();
     return false;
   }
   return true;
+}
+
+bool RecordChunkReader::ReadBody(std::string_view body) {
+  size_t offset = 0;
+  uint64_t count = 0;
+  // Each record takes at least its one-byte size prefix: a count above that is damage.
+  if (!common::ReadVarint(body, offset, count) || count > body.size() - offset) return false;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t size = 0;
+    if (!common::ReadVarint(body, offset, size) || size > body.size() - offset) {
+      records_.clear();
+      return false;
+    }
+    records_.push_back(body.substr(offset, static_cast<size_t>(size)));
+    offset += static_cast<size_t>(size);
+  }
+  if (offset != body.size()) {
+    records_.clear();
+    return false;
+  }
+  return true;
+}
+
+std::optional<size_t> RecordCount(std::string_view value) {
+  if (!IsRecordChunk(value)) return 1;
+  if (value.size() < 2 || (value[1] != kPlainFormat && value[1] != kLz4Format)) {
+    return std::nullopt;
+  }
+  size_t offset = 2;
+  uint64_t count = 0;
+  if (!common::ReadVarint(value, offset, count) || count > SIZE_MAX) return std::nullopt;
+  return static_cast<size_t>(count);
 }
 
 RecordIndexRange RecordsBetween(const StoreKey& first, size_t count, const StoreKey& after,

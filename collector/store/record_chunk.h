@@ -9,16 +9,24 @@
 // consecutive sequences). Keys handed out later are greater than all of them, so the chunks of a
 // family sort like their records.
 //
-// Value format: the marker byte 0x00, the chunk format byte 0x01, the record count as a varint,
-// then per record its size as a varint and its bytes. A serialized protobuf message never starts
-// with 0x00 (field number 0 is invalid), so a value that does not start with the marker is one
-// record by itself: what store format 1 wrote, and what the spans family still holds.
+// Value formats, after the marker byte 0x00 and a chunk format byte:
+//   0x01 (plain): the record count as a varint, then per record its size as a varint and its
+//        bytes — the chunk's body;
+//   0x02 (LZ4, store format 3): the record count as a varint, the body's size as a varint, then
+//        the body (as in 0x01, count included) compressed as one LZ4 block. The records of a chunk
+//        share most of their bytes (a sender's resource and scope, attribute keys, workload
+//        names), so the store writes, syncs, keeps in memory and flushes a tenth of them or less.
+// A serialized protobuf message never starts with 0x00 (field number 0 is invalid), so a value
+// that does not start with the marker is one record by itself: what store format 1 wrote, and
+// what the spans family still holds.
 //
-// Pure functions and a value type; safe from any thread. The reader holds views into the value
-// it was given, which must outlive them.
+// Pure functions and value types; safe from any thread. The reader holds views into the value it
+// was given (which must outlive them) or into its own buffer (a compressed chunk's body, valid
+// until its next Reset).
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,37 +42,50 @@ namespace meshtel::collector {
 inline constexpr size_t kRecordChunkMaxBytes = 64 * 1024;
 inline constexpr size_t kRecordChunkMaxRecords = 256;
 
-// The most bytes a chunk header takes, and a record's size prefix.
-inline constexpr size_t kRecordChunkMaxHeaderSize = 2 + 10;
-inline constexpr size_t kRecordChunkMaxSizePrefix = 10;
-
 // Whether `value` is a chunk (starts with the marker) rather than one record.
 bool IsRecordChunk(std::string_view value);
 
-// Writes the header of a chunk of `count` records to `out` (room for kRecordChunkMaxHeaderSize
-// bytes); returns the bytes written.
-size_t EncodeRecordChunkHeader(size_t count, char* out);
-// Writes a record's size prefix to `out` (room for kRecordChunkMaxSizePrefix bytes); returns the
-// bytes written.
-size_t EncodeRecordChunkSizePrefix(size_t size, char* out);
-
-// The whole value of a chunk of `records`, in one string: the bytes the write path writes in
-// parts (the header, then each record's size prefix and bytes).
+// The value of a chunk of `records` in the plain format (0x01), in one string.
 std::string EncodeRecordChunk(std::span<const std::string> records);
+
+// Writes chunk values of the LZ4 format (0x02); keeps its buffers from one chunk to the next.
+class RecordChunkWriter {
+ public:
+  // The value of a chunk of `records`, valid until the next Encode. When compression would not
+  // make it smaller, the value is in the plain format instead.
+  std::string_view Encode(std::span<const std::string_view> records);
+
+ private:
+  std::string body_;
+  std::string value_;
+};
 
 // The records of one stored value: a chunk's records, or the value itself when it is not a chunk.
 class RecordChunkReader {
  public:
-  // Reads the framing of `value`. False when a chunk's framing is damaged (a size running past
-  // the end, bytes left over, a count that does not match): then the reader holds no record.
+  RecordChunkReader() = default;
+  RecordChunkReader(const RecordChunkReader&) = delete;  // records_ may point into body_
+  RecordChunkReader& operator=(const RecordChunkReader&) = delete;
+
+  // Reads the framing of `value` (decompressing a compressed chunk). False when a chunk is
+  // damaged (a size running past the end, bytes left over, a count that does not match, a body
+  // that does not decompress to its size): then the reader holds no record.
   bool Reset(std::string_view value);
 
   size_t size() const { return records_.size(); }
   std::string_view record(size_t i) const { return records_[i]; }
 
  private:
+  // Reads a plain chunk's body (count, then the size-prefixed records).
+  bool ReadBody(std::string_view body);
+
   std::vector<std::string_view> records_;  // keeps its memory from one Reset to the next
+  std::string body_;                       // a compressed chunk's body, decompressed
 };
+
+// The number of records in `value` without reading them (a compressed chunk's count is in its
+// header); nullopt when the framing before them is damaged.
+std::optional<size_t> RecordCount(std::string_view value);
 
 // The first and one-past-last index of a chunk's records (first key `first`, `count` records)
 // whose keys k satisfy after < k < before.

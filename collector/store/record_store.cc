@@ -136,10 +136,13 @@ std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(
     if (std::string_view(name) == kFamilyNames[kTraceIndex]) {
       options.compaction_filter = trace_index_filter;
     }
-    // The record families' table files are LZ4-compressed: about the size Snappy gives, for less
-    // of the CPU that flushing every stored byte and reading it back for delivery take.
-    if (std::string_view(name) == kFamilyNames[kLogs] ||
-        std::string_view(name) == kFamilyNames[kSpans]) {
+    // The spans family's table files are LZ4-compressed: about the size Snappy gives, for less
+    // of the CPU that flushing every stored byte and reading it back for delivery take. The logs
+    // family's values are LZ4-compressed chunks already (record_chunk.h), compressed once when
+    // written instead of at each flush and compaction.
+    if (std::string_view(name) == kFamilyNames[kLogs]) {
+      options.compression = rocksdb::kNoCompression;
+    } else if (std::string_view(name) == kFamilyNames[kSpans]) {
       options.compression = rocksdb::kLZ4Compression;
     }
     options.write_buffer_size = Clamp(max_bytes / 64, 1ull << 20, 32ull << 20);
@@ -368,9 +371,9 @@ absl::Status RecordStore::StampFormatAndEpoch() {
                        "'; this build reads ", kOldestReadableFormat, " to ", kFormatVersion));
     }
     if (stored_version != kFormatVersion) {
-      // Format 1 held one record per value; this build reads those and writes chunks beside
-      // them. The version moves up so that an older build refuses the store instead of reading
-      // chunks as damaged records.
+      // Format 1 held one record per value, format 2 plain chunks; this build reads those and
+      // writes compressed chunks beside them. The version moves up so that an older build
+      // refuses the store instead of reading what it does not know as damaged records.
       status = db_->Put(synced, handles_[kMeta], kFormatVersionKey, std::to_string(kFormatVersion));
       if (!status.ok()) {
         return absl::UnavailableError(
@@ -542,24 +545,18 @@ absl::Status RecordStore::AppendToLogs(std::span<const std::string_view> records
   const size_t count = records.size();
   uint64_t bytes = 0;
   for (std::string_view record : records) bytes += record.size();
-  // The records go in chunks (record_chunk.h), each written from views of its header, size
-  // prefixes and records: the record bytes are copied once, into the WriteBatch. Per-thread
-  // buffers, reused.
-  thread_local std::vector<char> prefixes;
-  thread_local std::vector<rocksdb::Slice> parts;
-  prefixes.resize(count * kRecordChunkMaxSizePrefix + kRecordChunkMaxHeaderSize);
+  // The records go in chunks (record_chunk.h), each compressed by a per-thread writer and then
+  // copied into the WriteBatch. The batch is reserved for chunks a quarter of the records' size
+  // (they are usually far smaller), plus per chunk its key and framing.
+  thread_local RecordChunkWriter chunk_writer;
   const size_t chunks_at_most = count / kRecordChunkMaxRecords + bytes / kRecordChunkMaxBytes + 1;
-  // The batch's exact size, reserved up front: it is not copied as it grows. Per chunk: type,
-  // family id, key length, key, value length (at most 5 bytes), header; per record its prefix.
   const size_t progress_room =
       instance_id == nullptr ? 0
                              : 64 + std::string_view(kInstancePrefix).size() + instance_id->size();
-  rocksdb::WriteBatch write(
-      12 + chunks_at_most * (8 + StoreKey::kEncodedSize + kRecordChunkMaxHeaderSize) +
-      count * kRecordChunkMaxSizePrefix + bytes + progress_room);
+  rocksdb::WriteBatch write(12 + chunks_at_most * (32 + StoreKey::kEncodedSize) + bytes / 4 +
+                            progress_room);
   const StoreKey first = AllocateKeys(count);
   char key[StoreKey::kEncodedSize];
-  char header[kRecordChunkMaxHeaderSize];
   for (size_t begin = 0; begin < count;) {
     size_t end = begin + 1;
     size_t chunk_bytes = records[begin].size();
@@ -568,19 +565,10 @@ absl::Status RecordStore::AppendToLogs(std::span<const std::string_view> records
       chunk_bytes += records[end].size();
       ++end;
     }
-    parts.clear();
-    parts.emplace_back(header, EncodeRecordChunkHeader(end - begin, header));
-    char* prefix = prefixes.data();
-    for (size_t i = begin; i < end; ++i) {
-      const size_t prefix_size = EncodeRecordChunkSizePrefix(records[i].size(), prefix);
-      parts.emplace_back(prefix, prefix_size);
-      parts.emplace_back(records[i].data(), records[i].size());
-      prefix += prefix_size;
-    }
+    const std::string_view value = chunk_writer.Encode(records.subspan(begin, end - begin));
     StoreKey{first.time_unix_nano, first.sequence + begin}.EncodeTo(key);
-    const rocksdb::Slice key_slice(key, sizeof(key));
-    write.Put(handles_[kLogs], rocksdb::SliceParts(&key_slice, 1),
-              rocksdb::SliceParts(parts.data(), static_cast<int>(parts.size())));
+    write.Put(handles_[kLogs], rocksdb::Slice(key, sizeof(key)),
+              rocksdb::Slice(value.data(), value.size()));
     begin = end;
   }
   if (instance_id != nullptr) {
@@ -835,14 +823,13 @@ absl::StatusOr<uint64_t> RecordStore::Count(RecordFamily family, const StoreKey&
   if (!(after < limit)) return 0;
   ValuesBetween it(*db_, FamilyHandle(family), after, limit);
   uint64_t count = 0;
-  RecordChunkReader chunk;
   for (; it->Valid() && count < cap; it->Next()) {
     const std::optional<StoreKey> first =
         StoreKey::Decode(std::string_view(it->key().data(), it->key().size()));
-    if (!first || !chunk.Reset(std::string_view(it->value().data(), it->value().size()))) {
-      continue;  // set aside when a reader meets it
-    }
-    RecordIndexRange range = RecordsBetween(*first, chunk.size(), after, limit);
+    const std::optional<size_t> records =
+        RecordCount(std::string_view(it->value().data(), it->value().size()));
+    if (!first || !records) continue;  // set aside when a reader meets it
+    RecordIndexRange range = RecordsBetween(*first, *records, after, limit);
     range.end = std::min<uint64_t>(range.end, range.begin + (cap - count));
     if (range.end == range.begin) continue;
     count += range.end - range.begin;

@@ -91,9 +91,10 @@ struct StoredRecord {
 class RecordStore {
  public:
   // The store format this build writes, and the oldest it reads: format 1 stored one record per
-  // logs value, format 2 stores chunks of records (record_chunk.h). A store of format 1 is read
-  // as it is and marked format 2 when opened; any other version is refused.
-  static constexpr int kFormatVersion = 2;
+  // logs value, format 2 plain chunks of records, format 3 LZ4-compressed chunks (record_chunk.h).
+  // A store of format 1 or 2 is read as it is and marked format 3 when opened; any other version
+  // is refused.
+  static constexpr int kFormatVersion = 3;
   static constexpr int kOldestReadableFormat = 1;
 
   // Opens (creating when missing) the database in config.data_dir; registers the store's

@@ -28,6 +28,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -80,9 +81,19 @@ void Set(opentelemetry::proto::common::v1::KeyValue* attribute, const std::strin
 }
 
 // A request of `spans` spans as an instrumented HTTP service sends them: one resource (service
-// name, namespace, pod, SDK), one scope, spans with 8 attributes of the HTTP semantic conventions
-// (7 strings, 1 int), ids differing per request.
+// name, namespace, pod, SDK), one scope, traces of 8 spans (a root and 7 children) with random
+// ids, times and durations, and 8 attributes of the HTTP semantic conventions (7 strings, 1 int)
+// whose path ids and status codes vary: about as compressible as real spans, no more.
 std::string MakePayload(int spans, int seed) {
+  std::mt19937_64 random(static_cast<uint64_t>(seed) * 7919 + 1);
+  auto random_bytes = [&](size_t size) {
+    std::string bytes(size, '\0');
+    for (size_t i = 0; i < size; i += 8) {
+      const uint64_t value = random();
+      std::memcpy(bytes.data() + i, &value, std::min<size_t>(8, size - i));
+    }
+    return bytes;
+  };
   ExportTraceServiceRequest request;
   auto* resource_spans = request.add_resource_spans();
   auto* resource = resource_spans->mutable_resource();
@@ -93,25 +104,31 @@ std::string MakePayload(int spans, int seed) {
   auto* scope_spans = resource_spans->add_scope_spans();
   scope_spans->mutable_scope()->set_name("go.opentelemetry.io/contrib/instrumentation/net/http");
   scope_spans->mutable_scope()->set_version("0.49.0");
+  std::string trace_id;
+  std::string root_id;
+  uint64_t trace_start = 1755000000000000000u + static_cast<uint64_t>(seed) * 1000000000u;
   for (int i = 0; i < spans; ++i) {
     auto* span = scope_spans->add_spans();
-    std::string trace_id(16, '\x5a');
-    const uint32_t trace = static_cast<uint32_t>(seed * 100000 + i / 8 + 1);
-    std::memcpy(trace_id.data(), &trace, sizeof(trace));
-    std::string span_id(8, '\x11');
-    const uint32_t id = static_cast<uint32_t>(i + 1);
-    std::memcpy(span_id.data(), &id, sizeof(id));
+    const std::string span_id = random_bytes(8);
+    if (i % 8 == 0) {
+      trace_id = random_bytes(16);
+      root_id = span_id;
+      trace_start += random() % 5000000;
+    } else {
+      span->set_parent_span_id(root_id);
+    }
     span->set_trace_id(trace_id);
     span->set_span_id(span_id);
-    if (i % 8 != 0) span->set_parent_span_id(std::string(8, '\x22'));
     span->set_name(i % 2 == 0 ? "GET /api/cart/{id}" : "POST /api/checkout");
     span->set_kind(i % 2 == 0 ? opentelemetry::proto::trace::v1::Span::SPAN_KIND_SERVER
                               : opentelemetry::proto::trace::v1::Span::SPAN_KIND_CLIENT);
-    span->set_start_time_unix_nano(1755000000000000000u + static_cast<uint64_t>(i) * 1000);
-    span->set_end_time_unix_nano(1755000000000500000u + static_cast<uint64_t>(i) * 1000);
+    const uint64_t start = trace_start + random() % 1000000;
+    span->set_start_time_unix_nano(start);
+    span->set_end_time_unix_nano(start + 20000 + random() % 3000000);
     span->set_flags(0x101);
+    const std::string id = std::to_string(100000 + random() % 900000);
     Set(span->add_attributes(), "http.request.method", i % 2 == 0 ? "GET" : "POST");
-    Set(span->add_attributes(), "url.path", "/api/cart/" + std::to_string(i));
+    Set(span->add_attributes(), "url.path", "/api/cart/" + id);
     Set(span->add_attributes(), "url.scheme", "http");
     Set(span->add_attributes(), "server.address", "checkout.shop.svc.cluster.local");
     Set(span->add_attributes(), "network.protocol.version", "1.1");
@@ -119,7 +136,7 @@ std::string MakePayload(int spans, int seed) {
     Set(span->add_attributes(), "http.route", "/api/cart/{id}");
     auto* status = span->add_attributes();
     status->set_key("http.response.status_code");
-    status->mutable_value()->set_int_value(200);
+    status->mutable_value()->set_int_value(random() % 50 == 0 ? 503 : 200);
   }
   return request.SerializeAsString();
 }

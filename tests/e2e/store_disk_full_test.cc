@@ -23,6 +23,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -54,7 +55,16 @@ std::string RequestId(uint64_t sequence, int index) {
   return "disk-" + std::to_string(sequence) + "-" + std::to_string(index);
 }
 
-// About 25 KB: a few hundred batches get past the space RocksDB set aside for its log.
+// `size` random letters: text the store's chunk compression cannot shrink.
+std::string RandomText(size_t size) {
+  static std::mt19937_64 random(20261202);
+  std::string text(size, 'a');
+  for (char& c : text) c = static_cast<char>('a' + random() % 26);
+  return text;
+}
+
+// About 25 KB, stored at about 60 % of that once compressed (random user agents): a few hundred
+// batches get past the space RocksDB set aside for its log.
 meshtel::v1::RecordBatch Batch(uint64_t sequence) {
   meshtel::v1::RecordBatch batch;
   batch.set_proxy_instance_id(kInstance);
@@ -69,7 +79,7 @@ meshtel::v1::RecordBatch Batch(uint64_t sequence) {
     record->set_protocol("HTTP/1.1");
     record->set_response_code(200);
     record->set_request_id(RequestId(sequence, i));
-    record->set_user_agent("disk-full-test/" + std::string(400, 'x'));
+    record->set_user_agent("disk-full-test/" + RandomText(400));
     record->mutable_destination()->set_workload("backend");
     record->mutable_destination()->set_namespace_("shop");
   }

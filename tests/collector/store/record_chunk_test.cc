@@ -47,7 +47,7 @@ TEST(RecordChunkTest, DamagedFramingIsRefusedAndLeavesNoRecord) {
   std::vector<std::string> damaged = {
       good.substr(0, good.size() - 1),            // the last record runs past the end
       good + "x",                                 // bytes left over
-      std::string("\0\x02", 2) + good.substr(2),  // another chunk format
+      std::string("\0\x03", 2) + good.substr(2),  // another chunk format
       std::string("\0", 1),                       // no format byte
       std::string("\0\x01", 2),                   // no count
       std::string("\0\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 13),  // varint too long
@@ -58,6 +58,70 @@ TEST(RecordChunkTest, DamagedFramingIsRefusedAndLeavesNoRecord) {
     EXPECT_FALSE(reader.Reset(value)) << testing::PrintToString(value);
     EXPECT_EQ(reader.size(), 0u);
   }
+}
+
+// Records that share most of their bytes, as a chunk's records do.
+std::vector<std::string> SimilarRecords(size_t count) {
+  std::vector<std::string> records;
+  for (size_t i = 0; i < count; ++i) {
+    records.push_back("service.name=checkout k8s.namespace.name=shop url.path=/api/cart/" +
+                      std::to_string(i * 7919));
+  }
+  return records;
+}
+
+TEST(RecordChunkTest, TheWriterCompressesAndTheReaderReadsBack) {
+  const std::vector<std::string> records = SimilarRecords(200);
+  const std::vector<std::string_view> views(records.begin(), records.end());
+  RecordChunkWriter writer;
+  const std::string value(writer.Encode(views));
+  EXPECT_TRUE(IsRecordChunk(value));
+  EXPECT_EQ(value[1], '\x02');
+  size_t plain_size = 0;
+  for (const std::string& record : records) plain_size += record.size();
+  EXPECT_LT(value.size(), plain_size / 4);
+  EXPECT_EQ(RecordCount(value), 200u);
+  RecordChunkReader reader;
+  ASSERT_TRUE(reader.Reset(value));
+  ASSERT_EQ(reader.size(), records.size());
+  for (size_t i = 0; i < records.size(); ++i) EXPECT_EQ(reader.record(i), records[i]);
+
+  // What compression would not shrink is written plain.
+  const std::vector<std::string_view> one = {"\x0a\x01x"};
+  const std::string small(writer.Encode(one));
+  EXPECT_EQ(small, Chunk({"\x0a\x01x"}));
+  ASSERT_TRUE(reader.Reset(small));
+  ASSERT_EQ(reader.size(), 1u);
+  EXPECT_EQ(reader.record(0), "\x0a\x01x");
+  // No records at all.
+  ASSERT_TRUE(reader.Reset(writer.Encode({})));
+  EXPECT_EQ(reader.size(), 0u);
+}
+
+TEST(RecordChunkTest, ADamagedCompressedChunkIsRefusedAndLeavesNoRecord) {
+  const std::vector<std::string> records = SimilarRecords(50);
+  const std::vector<std::string_view> views(records.begin(), records.end());
+  RecordChunkWriter writer;
+  const std::string good(writer.Encode(views));
+  ASSERT_EQ(good[1], '\x02');
+  // The header: marker, format, count (50: one byte), body size (two bytes), then the LZ4 block.
+  std::string wrong_count = good;
+  wrong_count[2] = 49;
+  std::string wrong_size = good;
+  wrong_size[3] = static_cast<char>(static_cast<uint8_t>(wrong_size[3]) ^ 0x01);
+  std::string flipped = good;
+  flipped[flipped.size() / 2] = static_cast<char>(~flipped[flipped.size() / 2]);
+  std::string huge_size =
+      good.substr(0, 3) + std::string("\xff\xff\xff\xff\x0f", 5) + good.substr(5);
+  RecordChunkReader reader;
+  for (const std::string& value : {good.substr(0, good.size() - 1), good + "x", wrong_count,
+                                   wrong_size, flipped, huge_size, good.substr(0, 4)}) {
+    ASSERT_TRUE(reader.Reset(good));
+    EXPECT_FALSE(reader.Reset(value)) << testing::PrintToString(value);
+    EXPECT_EQ(reader.size(), 0u);
+  }
+  EXPECT_EQ(RecordCount(std::string("\0\x03\x01", 3)), std::nullopt);
+  EXPECT_EQ(RecordCount("\x0a\x01x"), 1u);
 }
 
 TEST(RecordChunkTest, RecordsBetweenBoundsAreExclusive) {

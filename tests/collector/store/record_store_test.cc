@@ -567,45 +567,63 @@ TEST_F(RecordStoreTest, ABatchOfManyChunksReadsAndCountsFromAnyPosition) {
   }
 }
 
-// A store of format 1 (one record per value) is read as it is, marked format 2, and takes chunks
-// beside its old values.
-TEST_F(RecordStoreTest, AStoreOfFormatOneIsReadAndUpgraded) {
-  const std::string dir = testing::MakeTempDir("store");
-  {
+// A store of format 1 (one record per value) or 2 (plain chunks) is read as it is, marked format
+// 3, and takes compressed chunks beside its old values.
+TEST_F(RecordStoreTest, AStoreOfAnOlderFormatIsReadAndUpgraded) {
+  for (const char* old_version : {"1", "2"}) {
+    SCOPED_TRACE(old_version);
+    const std::string dir = testing::MakeTempDir("store");
+    {
+      auto store = Open(Config(dir));
+      ASSERT_TRUE(store.ok()) << store.status();
+    }
+    {
+      RawDatabase raw(dir);
+      ASSERT_TRUE(raw.status.ok());
+      ASSERT_TRUE(
+          raw.db->Put(rocksdb::WriteOptions(), raw.handles[5], "format_version", old_version).ok());
+      for (uint64_t i = 0; i < 3; ++i) {
+        ASSERT_TRUE(raw.db
+                        ->Put(rocksdb::WriteOptions(), raw.handles[1],
+                              StoreKey{1'000'000'000, 5 + i}.Encode(),
+                              SerializedRecord("/old" + std::to_string(i)))
+                        .ok());
+      }
+      if (std::string_view(old_version) == "2") {
+        ASSERT_TRUE(raw.db
+                        ->Put(rocksdb::WriteOptions(), raw.handles[1],
+                              StoreKey{1'000'000'000, 8}.Encode(),
+                              ChunkValue({SerializedRecord("/old3"), SerializedRecord("/old4")}))
+                        .ok());
+      }
+    }
+    const size_t old_records = std::string_view(old_version) == "2" ? 5 : 3;
     auto store = Open(Config(dir));
     ASSERT_TRUE(store.ok()) << store.status();
-  }
-  {
+    ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 1, 0, 2), {1, 0}).ok());
+    const std::vector<StoredRecord> records = ReadAll(**store);
+    ASSERT_EQ(records.size(), old_records + 2);
+    for (size_t i = 0; i < old_records; ++i) {
+      EXPECT_EQ(records[i].record.path(), "/old" + std::to_string(i));
+      EXPECT_EQ(records[i].key, (StoreKey{1'000'000'000, 5 + i}));
+    }
+    EXPECT_EQ(records[old_records].record.path(), "/0");
+    EXPECT_EQ(records[old_records + 1].record.path(), "/1");
+    auto after_first =
+        (*store)->Read(RecordFamily::kLogs, records[0].key, records[old_records + 1].key, 10);
+    ASSERT_TRUE(after_first.ok());
+    EXPECT_EQ(after_first->size(), old_records);
+    auto counted = (*store)->Count(RecordFamily::kLogs, StoreKey{}, StoreKey{~0ull, ~0ull}, 100);
+    ASSERT_TRUE(counted.ok());
+    EXPECT_EQ(*counted, old_records + 2);
+    ASSERT_TRUE((*store)->Close().ok());
     RawDatabase raw(dir);
     ASSERT_TRUE(raw.status.ok());
-    ASSERT_TRUE(raw.db->Put(rocksdb::WriteOptions(), raw.handles[5], "format_version", "1").ok());
-    for (uint64_t i = 0; i < 3; ++i) {
-      ASSERT_TRUE(raw.db
-                      ->Put(rocksdb::WriteOptions(), raw.handles[1],
-                            StoreKey{1'000'000'000, 5 + i}.Encode(),
-                            SerializedRecord("/old" + std::to_string(i)))
-                      .ok());
-    }
+    std::string version;
+    ASSERT_TRUE(
+        raw.db->Get(rocksdb::ReadOptions(), raw.handles[5], "format_version", &version).ok());
+    EXPECT_EQ(version, "3");
   }
-  auto store = Open(Config(dir));
-  ASSERT_TRUE(store.ok()) << store.status();
-  ASSERT_TRUE((*store)->AppendBatch(Batch("proxy-a", 1, 0, 2), {1, 0}).ok());
-  const std::vector<StoredRecord> records = ReadAll(**store);
-  ASSERT_EQ(records.size(), 5u);
-  EXPECT_EQ(records[0].record.path(), "/old0");
-  EXPECT_EQ(records[1].key, (StoreKey{1'000'000'000, 6}));
-  EXPECT_EQ(records[2].record.path(), "/old2");
-  EXPECT_EQ(records[3].record.path(), "/0");
-  EXPECT_EQ(records[4].record.path(), "/1");
-  auto after_first = (*store)->Read(RecordFamily::kLogs, records[0].key, records[4].key, 10);
-  ASSERT_TRUE(after_first.ok());
-  EXPECT_EQ(after_first->size(), 3u);
-  ASSERT_TRUE((*store)->Close().ok());
-  RawDatabase raw(dir);
-  ASSERT_TRUE(raw.status.ok());
-  std::string version;
-  ASSERT_TRUE(raw.db->Get(rocksdb::ReadOptions(), raw.handles[5], "format_version", &version).ok());
-  EXPECT_EQ(version, "2");
 }
 
 TEST_F(RecordStoreTest, ADamagedStoreIsRefusedWithTheRepairCommandAndRepairBringsItBack) {
