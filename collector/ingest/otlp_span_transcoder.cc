@@ -25,14 +25,12 @@ using common::WireReader;
 using common::WireType;
 
 // Field numbers of the OTLP messages walked here (opentelemetry/proto/collector/trace/v1,
-// trace/v1, common/v1).
+// trace/v1, common/v1). ResourceSpans and ScopeSpans share theirs: the resource or scope (1), the
+// ScopeSpans or spans (2), the schema URL (3).
 constexpr uint32_t kRequestResourceSpans = 1;
-constexpr uint32_t kResourceSpansResource = 1;
-constexpr uint32_t kResourceSpansScopeSpans = 2;
-constexpr uint32_t kResourceSpansSchemaUrl = 3;
-constexpr uint32_t kScopeSpansScope = 1;
-constexpr uint32_t kScopeSpansSpans = 2;
-constexpr uint32_t kScopeSpansSchemaUrl = 3;
+constexpr uint32_t kLevelOrigin = 1;
+constexpr uint32_t kLevelItems = 2;
+constexpr uint32_t kLevelSchemaUrl = 3;
 
 constexpr uint32_t kSpanTraceId = 1;
 constexpr uint32_t kSpanSpanId = 2;
@@ -101,6 +99,30 @@ bool ValidUtf8(std::string_view text) {
     }
   }
   return true;
+}
+
+// Reads a ResourceSpans or ScopeSpans: its resource or scope (at most once; empty when absent)
+// into `origin`, its ScopeSpans or spans into `items` (cleared first). False when it is not one
+// the walk vouches for.
+bool ReadLevel(std::string_view bytes, std::string_view& origin,
+               std::vector<std::string_view>& items) {
+  bool origin_seen = false;
+  items.clear();
+  WireReader reader(bytes);
+  while (reader.Next()) {
+    if (reader.field() == kLevelOrigin) {
+      if (origin_seen || !reader.ReadBytes(origin)) return false;
+      origin_seen = true;
+    } else if (reader.field() == kLevelItems) {
+      if (!reader.ReadBytes(items.emplace_back())) return false;
+    } else if (reader.field() == kLevelSchemaUrl) {
+      std::string_view schema_url;
+      if (!reader.ReadBytes(schema_url) || !ValidUtf8(schema_url)) return false;
+    } else if (!reader.Skip()) {
+      return false;
+    }
+  }
+  return reader.ok();
 }
 
 // Parses `bytes` into `message` as protobuf would parse them `depth` levels below the request.
@@ -461,23 +483,7 @@ class ScopeTranscoder {
 
   bool TranscodeScopeSpans(std::string_view bytes) {
     std::string_view scope_bytes;
-    bool scope_seen = false;
-    spans_.clear();
-    WireReader reader(bytes);
-    while (reader.Next()) {
-      if (reader.field() == kScopeSpansScope) {
-        if (scope_seen || !reader.ReadBytes(scope_bytes)) return false;
-        scope_seen = true;
-      } else if (reader.field() == kScopeSpansSpans) {
-        if (!reader.ReadBytes(spans_.emplace_back())) return false;
-      } else if (reader.field() == kScopeSpansSchemaUrl) {
-        std::string_view schema_url;
-        if (!reader.ReadBytes(schema_url) || !ValidUtf8(schema_url)) return false;
-      } else if (!reader.Skip()) {
-        return false;
-      }
-    }
-    if (!reader.ok()) return false;
+    if (!ReadLevel(bytes, scope_bytes, spans_)) return false;
     auto& scope = *google::protobuf::Arena::CreateMessage<
         opentelemetry::proto::common::v1::InstrumentationScope>(&arena_);
     if (!ParseNested(scope_bytes, kScopeAndSpanDepth, scope)) return false;
@@ -580,23 +586,9 @@ bool TranscodeTraceRequest(std::string_view body, EncodedRecords& out) {
     if (!request.ReadBytes(resource_spans)) return false;
     // The resource applies to every ScopeSpans of the ResourceSpans, wherever it is.
     std::string_view resource;
-    bool resource_seen = false;
-    scope_spans.clear();
-    WireReader reader(resource_spans);
-    while (reader.Next()) {
-      if (reader.field() == kResourceSpansResource) {
-        if (resource_seen || !reader.ReadBytes(resource)) return false;
-        resource_seen = true;
-      } else if (reader.field() == kResourceSpansScopeSpans) {
-        if (!reader.ReadBytes(scope_spans.emplace_back())) return false;
-      } else if (reader.field() == kResourceSpansSchemaUrl) {
-        std::string_view schema_url;
-        if (!reader.ReadBytes(schema_url) || !ValidUtf8(schema_url)) return false;
-      } else if (!reader.Skip()) {
-        return false;
-      }
+    if (!ReadLevel(resource_spans, resource, scope_spans) || !transcoder.SetResource(resource)) {
+      return false;
     }
-    if (!reader.ok() || !transcoder.SetResource(resource)) return false;
     for (std::string_view one_scope : scope_spans) {
       if (!transcoder.TranscodeScopeSpans(one_scope)) return false;
     }

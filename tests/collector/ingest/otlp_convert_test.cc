@@ -4,6 +4,7 @@
 
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
+#include "tests/support/otlp_requests.h"
 
 namespace meshtel::collector::otlp {
 namespace {
@@ -15,15 +16,9 @@ using opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse;
 namespace trace_pb = opentelemetry::proto::trace::v1;
 namespace common_pb = opentelemetry::proto::common::v1;
 
-const std::string kTraceId("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36", 16);
-const std::string kSpanId("\x00\xf0\x67\xaa\x0b\xa9\x02\xb7", 8);
-
-common_pb::AnyValue* AddAttribute(google::protobuf::RepeatedPtrField<common_pb::KeyValue>& list,
-                                  const std::string& key) {
-  common_pb::KeyValue* attribute = list.Add();
-  attribute->set_key(key);
-  return attribute->mutable_value();
-}
+using meshtel::testing::otlp_requests::AddAttribute;
+using meshtel::testing::otlp_requests::kSpanId;
+using meshtel::testing::otlp_requests::kTraceId;
 
 trace_pb::Span* AddSpan(ExportTraceServiceRequest& request) {
   if (request.resource_spans_size() == 0) request.add_resource_spans()->add_scope_spans();

@@ -5,6 +5,7 @@
 #include "collector/common/protobuf_wire.h"
 #include "collector/ingest/otlp_convert.h"
 #include "gtest/gtest.h"
+#include "tests/support/otlp_requests.h"
 
 namespace meshtel::collector::otlp {
 namespace {
@@ -13,17 +14,11 @@ using opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
 namespace trace_pb = opentelemetry::proto::trace::v1;
 namespace common_pb = opentelemetry::proto::common::v1;
 
-const std::string kTraceId("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36", 16);
-const std::string kSpanId("\x00\xf0\x67\xaa\x0b\xa9\x02\xb7", 8);
+using meshtel::testing::otlp_requests::AddAttribute;
+using meshtel::testing::otlp_requests::kSpanId;
+using meshtel::testing::otlp_requests::kTraceId;
 constexpr uint32_t kSpanNameField = 5;  // opentelemetry.proto.trace.v1.Span.name
 const std::string kParentId("\x01\x02\x03\x04\x05\x06\x07\x08", 8);
-
-common_pb::AnyValue* AddAttribute(google::protobuf::RepeatedPtrField<common_pb::KeyValue>& list,
-                                  const std::string& key) {
-  common_pb::KeyValue* attribute = list.Add();
-  attribute->set_key(key);
-  return attribute->mutable_value();
-}
 
 trace_pb::Span* AddSpan(trace_pb::ScopeSpans& scope_spans, int index) {
   trace_pb::Span* span = scope_spans.add_spans();
