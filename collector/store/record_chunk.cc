@@ -3,6 +3,7 @@
 #include <lz4.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "collector/common/protobuf_wire.h"
 
@@ -40,23 +41,27 @@ std::string EncodeRecordChunk(std::span<const std::string> records) {
 std::string_view RecordChunkWriter::Encode(std::span<const std::string_view> records) {
   body_.clear();
   AppendBody(records, body_);
-  value_.clear();
-  value_.push_back(kChunkMarker);
-  value_.push_back(kLz4Format);
-  common::AppendVarint(records.size(), value_);
-  common::AppendVarint(body_.size(), value_);
-  const size_t header = value_.size();
+  char header[2 + 2 * common::kMaxVarintBytes] = {kChunkMarker, kLz4Format};
+  size_t header_size = 2;
+  header_size += common::EncodeVarint(records.size(), header + header_size);
+  header_size += common::EncodeVarint(body_.size(), header + header_size);
+  // LZ4's bound is above the body's size, so the plain form fits the same room.
   const int bound = LZ4_compressBound(static_cast<int>(body_.size()));
-  value_.resize(header + static_cast<size_t>(bound));
-  const int compressed = LZ4_compress_default(body_.data(), value_.data() + header,
-                                              static_cast<int>(body_.size()), bound);
-  if (compressed <= 0 || header + static_cast<size_t>(compressed) >= 2 + body_.size()) {
-    value_.assign({kChunkMarker, kPlainFormat});
-    value_.append(body_);
-    return value_;
+  const size_t room = header_size + static_cast<size_t>(bound);
+  if (value_capacity_ < room) {
+    value_.reset(new char[room]);  // not zero-filled: every byte returned is written first
+    value_capacity_ = room;
   }
-  value_.resize(header + static_cast<size_t>(compressed));
-  return value_;
+  const int compressed = LZ4_compress_default(body_.data(), value_.get() + header_size,
+                                              static_cast<int>(body_.size()), bound);
+  if (compressed <= 0 || header_size + static_cast<size_t>(compressed) >= 2 + body_.size()) {
+    value_[0] = kChunkMarker;
+    value_[1] = kPlainFormat;
+    std::memcpy(value_.get() + 2, body_.data(), body_.size());
+    return std::string_view(value_.get(), 2 + body_.size());
+  }
+  std::memcpy(value_.get(), header, header_size);
+  return std::string_view(value_.get(), header_size + static_cast<size_t>(compressed));
 }
 
 bool RecordChunkReader::Reset(std::string_view value) {

@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -57,7 +58,8 @@ class RecordChunkWriter {
 
  private:
   std::string body_;
-  std::string value_;
+  std::unique_ptr<char[]> value_;
+  size_t value_capacity_ = 0;
 };
 
 // The records of one stored value: a chunk's records, or the value itself when it is not a chunk.
