@@ -96,6 +96,18 @@ TEST(RecordChunkTest, TheWriterCompressesAndTheReaderReadsBack) {
   // No records at all.
   ASSERT_TRUE(reader.Reset(writer.Encode({})));
   EXPECT_EQ(reader.size(), 0u);
+  // One record far over the chunk size (a chunk holds at least one), then small ones again: the
+  // writer's buffer grows and is reused.
+  const std::string large = std::string(1 << 20, 'a') + records[0];
+  const std::vector<std::string_view> one_large = {large};
+  const std::string large_value(writer.Encode(one_large));
+  EXPECT_LT(large_value.size(), large.size() / 10);
+  ASSERT_TRUE(reader.Reset(large_value));
+  ASSERT_EQ(reader.size(), 1u);
+  EXPECT_EQ(reader.record(0), large);
+  ASSERT_TRUE(reader.Reset(writer.Encode(views)));
+  ASSERT_EQ(reader.size(), records.size());
+  EXPECT_EQ(reader.record(199), records[199]);
 }
 
 TEST(RecordChunkTest, ADamagedCompressedChunkIsRefusedAndLeavesNoRecord) {
