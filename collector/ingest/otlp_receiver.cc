@@ -165,6 +165,9 @@ struct Outcome {
 
 }  // namespace
 
+// A thread keeps its transcoding buffer for the next request up to this size.
+constexpr size_t kKeptTranscodeBytes = 4 << 20;
+
 // The part both transports share: limits, decoding, conversion, Store(), counting, logging.
 class OtlpCore {
  public:
@@ -184,16 +187,23 @@ class OtlpCore {
                        max_request_bytes_, ")"));
     }
     // Protobuf trace requests go straight to stored bytes when the transcoder vouches for them;
-    // everything else (and what it leaves to us) is decoded and converted as messages.
+    // everything else (and what it leaves to us) is decoded and converted as messages. The
+    // buffers are per thread and kept for the next request, unless a large one grew them.
     thread_local otlp::EncodedRecords encoded;
+    thread_local std::vector<std::string_view> views;
     if (signal == Signal::kTraces && encoding == Encoding::kProtobuf &&
         otlp::TranscodeTraceRequest(body, encoded)) {
-      thread_local std::vector<std::string_view> views;
       views.clear();
       for (size_t i = 0; i < encoded.size(); ++i) views.push_back(encoded.record(i));
-      absl::Status stored = views.empty() ? absl::OkStatus() : sink_.StoreEncoded(std::span(views));
-      return Answer(signal, index, transport, encoding, peer, stored, views.size(),
-                    encoded.rejected, encoded.message);
+      const absl::Status stored =
+          views.empty() ? absl::OkStatus() : sink_.StoreEncoded(std::span(views));
+      Outcome outcome = Answer(signal, index, transport, encoding, peer, stored, views.size(),
+                               encoded.rejected, encoded.message);
+      if (encoded.bytes.capacity() > kKeptTranscodeBytes) {
+        encoded = otlp::EncodedRecords();
+        views = std::vector<std::string_view>();
+      }
+      return outcome;
     }
     otlp::Converted converted;
     const uint64_t now = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
