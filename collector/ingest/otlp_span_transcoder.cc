@@ -156,6 +156,7 @@ class FieldWriter {
     Varint(value);
   }
   void Raw(std::string_view bytes) {
+    if (bytes.empty()) return;  // its data() may be null, which memcpy must not get
     std::memcpy(out_, bytes.data(), bytes.size());
     out_ += bytes.size();
   }
