@@ -124,12 +124,28 @@ void SetResource(const opentelemetry::proto::resource::v1::Resource& resource, I
   }
 }
 
-namespace {
-
-void NoteRejection(Converted& out, std::string_view what) {
-  if (out.rejected == 0) out.message = std::string(what);
-  ++out.rejected;
+void NoteRejection(int64_t& rejected, std::string& message, std::string_view what) {
+  if (rejected == 0) message = std::string(what);
+  ++rejected;
 }
+
+bool KeepsParentSpanId(std::string_view parent_span_id) {
+  return !parent_span_id.empty() && !AllZero(parent_span_id);
+}
+
+meshtel::v1::SpanKind SpanKindOf(int32_t kind) {
+  return kind >= 0 && kind <= 5 ? static_cast<meshtel::v1::SpanKind>(kind)
+                                : meshtel::v1::SPAN_KIND_UNSPECIFIED;
+}
+
+meshtel::v1::SpanStatusCode SpanStatusCodeOf(int32_t code) {
+  return code >= 0 && code <= 2 ? static_cast<meshtel::v1::SpanStatusCode>(code)
+                                : meshtel::v1::SPAN_STATUS_CODE_UNSET;
+}
+
+uint32_t TraceFlagsOf(uint32_t flags) { return flags & 0xFFu; }
+
+namespace {
 
 void AppendHex(std::string_view bytes, std::string& out) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -212,23 +228,17 @@ const char* SpanProblem(const trace_pb::Span& span) {
 void ConvertSpan(const trace_pb::Span& span, const ItemOrigin& origin, meshtel::v1::Span& out) {
   out.set_trace_id(span.trace_id());
   out.set_span_id(span.span_id());
-  if (!span.parent_span_id().empty() && !AllZero(span.parent_span_id())) {
-    out.set_parent_span_id(span.parent_span_id());
-  }
+  if (KeepsParentSpanId(span.parent_span_id())) out.set_parent_span_id(span.parent_span_id());
   out.set_trace_state(span.trace_state());
   out.set_name(span.name());
-  const int kind = span.kind();
-  out.set_kind(kind >= 0 && kind <= 5 ? static_cast<meshtel::v1::SpanKind>(kind)
-                                      : meshtel::v1::SPAN_KIND_UNSPECIFIED);
+  out.set_kind(SpanKindOf(span.kind()));
   out.set_start_time_unix_nano(span.start_time_unix_nano());
   out.set_end_time_unix_nano(span.end_time_unix_nano());
   AddAttributes(span.attributes(), *out.mutable_attributes());
   AddEventsAndLinks(span, out);
-  const int code = span.status().code();
-  out.set_status_code(code >= 0 && code <= 2 ? static_cast<meshtel::v1::SpanStatusCode>(code)
-                                             : meshtel::v1::SPAN_STATUS_CODE_UNSET);
+  out.set_status_code(SpanStatusCodeOf(span.status().code()));
   out.set_status_message(span.status().message());
-  out.set_flags(span.flags() & 0xFFu);
+  out.set_flags(TraceFlagsOf(span.flags()));
   out.set_service_name(origin.service_name);
   *out.mutable_resource_attributes() = origin.resource_attributes;
   out.set_scope_name(origin.scope_name);
@@ -294,7 +304,7 @@ void ConvertTraces(
       out.records.Reserve(out.records.size() + scope_spans.spans_size());
       for (const trace_pb::Span& span : scope_spans.spans()) {
         if (const char* problem = SpanProblem(span)) {
-          NoteRejection(out, problem);
+          NoteRejection(out.rejected, out.message, problem);
           continue;
         }
         ConvertSpan(span, origin, *out.records.Add()->mutable_received_span());
@@ -315,11 +325,11 @@ void ConvertLogs(const opentelemetry::proto::collector::logs::v1::ExportLogsServ
       out.records.Reserve(out.records.size() + scope_logs.log_records_size());
       for (const logs_pb::LogRecord& record : scope_logs.log_records()) {
         if (!record.trace_id().empty() && record.trace_id().size() != 16) {
-          NoteRejection(out, "trace_id is neither empty nor 16 bytes");
+          NoteRejection(out.rejected, out.message, "trace_id is neither empty nor 16 bytes");
           continue;
         }
         if (!record.span_id().empty() && record.span_id().size() != 8) {
-          NoteRejection(out, "span_id is neither empty nor 8 bytes");
+          NoteRejection(out.rejected, out.message, "span_id is neither empty nor 8 bytes");
           continue;
         }
         meshtel::v1::LogEntry& entry = *out.records.Add()->mutable_received_log();
@@ -343,7 +353,7 @@ void ConvertLogs(const opentelemetry::proto::collector::logs::v1::ExportLogsServ
         }
         if (!AllZero(record.trace_id())) entry.set_trace_id(record.trace_id());
         if (!AllZero(record.span_id())) entry.set_span_id(record.span_id());
-        entry.set_flags(record.flags() & 0xFFu);
+        entry.set_flags(TraceFlagsOf(record.flags()));
         entry.set_event_name(record.event_name());
         entry.set_service_name(origin.service_name);
         *entry.mutable_resource_attributes() = origin.resource_attributes;

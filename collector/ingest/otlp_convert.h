@@ -70,6 +70,17 @@ const char* SpanProblem(const opentelemetry::proto::trace::v1::Span& span);
 void ConvertSpan(const opentelemetry::proto::trace::v1::Span& span, const ItemOrigin& origin,
                  meshtel::v1::Span& out);
 
+// Counts a rejected item, keeping the first one's reason in `message` for FinishRejections.
+void NoteRejection(int64_t& rejected, std::string& message, std::string_view what);
+
+// The mapping rules above, one field at a time: a parent span id is kept when it is not empty
+// and not all zero; an out-of-range kind or status code becomes UNSPECIFIED / UNSET; the flags
+// keep their low 8 bits (the W3C trace flags).
+bool KeepsParentSpanId(std::string_view parent_span_id);
+meshtel::v1::SpanKind SpanKindOf(int32_t kind);
+meshtel::v1::SpanStatusCode SpanStatusCodeOf(int32_t code);
+uint32_t TraceFlagsOf(uint32_t flags);
+
 // Turns `message`, the first rejected item's reason, into the summary of `rejected` items
 // ("1 span rejected: ...", "3 spans rejected; the first: ..."); `item` is the item's name in the
 // right number.

@@ -197,7 +197,7 @@ class OtlpCore {
       for (size_t i = 0; i < encoded.size(); ++i) views.push_back(encoded.record(i));
       const absl::Status stored =
           views.empty() ? absl::OkStatus() : sink_.StoreEncoded(std::span(views));
-      Outcome outcome = Answer(signal, index, transport, encoding, peer, stored, views.size(),
+      Outcome outcome = Answer(signal, transport, encoding, peer, stored, views.size(),
                                encoded.rejected, encoded.message);
       if (encoded.bytes.capacity() > kKeptTranscodeBytes) {
         encoded = otlp::EncodedRecords();
@@ -214,15 +214,16 @@ class OtlpCore {
     }
     absl::Status stored =
         converted.records.empty() ? absl::OkStatus() : sink_.Store(converted.records);
-    return Answer(signal, index, transport, encoding, peer, stored,
+    return Answer(signal, transport, encoding, peer, stored,
                   static_cast<size_t>(converted.records.size()), converted.rejected,
                   converted.message);
   }
 
   // The answer to a decoded request once its valid items went to the sink (`stored`).
-  Outcome Answer(Signal signal, int index, int transport, Encoding encoding, std::string_view peer,
+  Outcome Answer(Signal signal, int transport, Encoding encoding, std::string_view peer,
                  const absl::Status& stored, size_t accepted, int64_t rejected,
                  const std::string& message) {
+    const int index = IndexOf(signal);
     if (!stored.ok()) {
       return Refuse(index, transport, encoding, Result::kUnavailable, peer,
                     absl::StrCat("not stored, retry later: ", stored.message()));

@@ -2,7 +2,6 @@
 
 // Tested by: tests/collector/ingest/otlp_span_transcoder_test.cc
 
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -351,10 +350,6 @@ bool ReadSpan(std::string_view bytes, SpanFields& span) {
   return reader.ok();
 }
 
-bool AllZero(std::string_view bytes) {
-  return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
-}
-
 size_t AttributeSize(const Attribute& attribute) {
   size_t size =
       attribute.key.empty() ? 0 : LengthDelimitedSize(kOutAttributeKey, attribute.key.size());
@@ -397,23 +392,20 @@ void WriteAttribute(const Attribute& attribute, FieldWriter& out) {
 
 // What a valid span's meshtel.v1.Span holds besides its attributes and origin, decided once for
 // SpanSize() and WriteSpan().
+// (A value of 0 is not written, as protobuf leaves out a proto3 default.)
 struct SpanChoices {
   bool parent = false;
-  int32_t kind = 0;         // 0: not written (UNSPECIFIED, or out of range)
-  int32_t status_code = 0;  // 0: not written
+  meshtel::v1::SpanKind kind = meshtel::v1::SPAN_KIND_UNSPECIFIED;
+  meshtel::v1::SpanStatusCode status_code = meshtel::v1::SPAN_STATUS_CODE_UNSET;
   uint32_t flags = 0;
 };
 
 SpanChoices Choose(const SpanFields& span) {
-  SpanChoices choices;
-  choices.parent = !span.parent_span_id.empty() && !AllZero(span.parent_span_id);
-  // Enums are int32 on the wire: out-of-range values become UNSPECIFIED / UNSET.
-  const auto kind = static_cast<int32_t>(span.kind);
-  if (kind >= 1 && kind <= 5) choices.kind = kind;
-  const auto code = static_cast<int32_t>(span.status_code);
-  if (code >= 1 && code <= 2) choices.status_code = code;
-  choices.flags = span.flags & 0xFFu;
-  return choices;
+  // Enums are int32 on the wire.
+  return SpanChoices{.parent = KeepsParentSpanId(span.parent_span_id),
+                     .kind = SpanKindOf(static_cast<int32_t>(span.kind)),
+                     .status_code = SpanStatusCodeOf(static_cast<int32_t>(span.status_code)),
+                     .flags = TraceFlagsOf(span.flags)};
 }
 
 // The size of the span's meshtel.v1.Span with `origin_size` bytes of origin fields; sets each
@@ -425,14 +417,14 @@ size_t SpanSize(SpanFields& span, const SpanChoices& choices, size_t origin_size
   if (!span.trace_state.empty())
     size += LengthDelimitedSize(kOutTraceState, span.trace_state.size());
   if (!span.name.empty()) size += LengthDelimitedSize(kOutName, span.name.size());
-  if (choices.kind != 0) size += 2;
+  if (choices.kind != 0) size += VarintFieldSize(kOutKind, choices.kind);
   if (span.start_time != 0) size += kFixed64FieldSize;
   if (span.end_time != 0) size += kFixed64FieldSize;
   for (Attribute& attribute : span.attributes) {
     attribute.written_size = AttributeSize(attribute);
     size += LengthDelimitedSize(kOutAttributes, attribute.written_size);
   }
-  if (choices.status_code != 0) size += 2;
+  if (choices.status_code != 0) size += VarintFieldSize(kOutStatusCode, choices.status_code);
   if (!span.status_message.empty()) {
     size += LengthDelimitedSize(kOutStatusMessage, span.status_message.size());
   }
@@ -505,7 +497,7 @@ class ScopeTranscoder {
       }
       if (const char* problem =
               SpanIdsProblem(span_.trace_id, span_.span_id, span_.parent_span_id)) {
-        NoteRejection(problem);
+        NoteRejection(out_.rejected, out_.message, problem);
         continue;
       }
       const SpanChoices choices = Choose(span_);
@@ -523,7 +515,7 @@ class ScopeTranscoder {
     auto& span = *google::protobuf::Arena::CreateMessage<trace_pb::Span>(&arena_);
     if (!ParseNested(bytes, kScopeAndSpanDepth, span)) return false;
     if (const char* problem = SpanProblem(span)) {
-      NoteRejection(problem);
+      NoteRejection(out_.rejected, out_.message, problem);
       return true;
     }
     meshtel::v1::Span converted;
@@ -548,11 +540,6 @@ class ScopeTranscoder {
   void FinishRecord(const FieldWriter& writer) {
     if (writer.position() != out_.bytes.data() + out_.bytes.size()) std::abort();
     out_.ends.push_back(out_.bytes.size());
-  }
-
-  void NoteRejection(const char* problem) {
-    if (out_.rejected == 0) out_.message = problem;
-    ++out_.rejected;
   }
 
   EncodedRecords& out_;
