@@ -4,16 +4,22 @@
 // base-128 varints and a reader of one message level's fields.
 //
 // Pure functions and a value type over a view; safe from any thread. WireReader holds a view of
-// the bytes it reads, which must outlive it. Errors: the readers return false on bytes that are
-// not well-formed (a truncated varint, fixed value or length; a varint over 10 bytes; field
-// number 0; a tag or length over 5 bytes or 32 bits; a group or an undefined wire type), and what
-// they were reading is then unspecified. They accept no bytes protobuf's own parser refuses.
+// the bytes it reads, which must outlive it. ValidUtf8 and ParseNested check and parse as
+// protobuf's own parser does, for the parts a walk leaves to protobuf. Errors: the readers return
+// false on bytes that are not well-formed (a truncated varint, fixed value or length; a varint over
+// 10 bytes; field number 0; a tag or length over 5 bytes or 32 bits; a group or an undefined wire
+// type), and what they were reading is then unspecified. They accept no bytes protobuf's own parser
+// refuses.
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
+
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/message_lite.h"
+#include "google/protobuf/stubs/common.h"
 
 namespace meshtel::common {
 
@@ -181,5 +187,35 @@ class WireReader {
   WireType wire_type_ = WireType::kVarint;
   bool ok_ = true;
 };
+
+// Whether `text` is valid UTF-8, as protobuf's parser checks a proto3 string field.
+inline bool ValidUtf8(std::string_view text) {
+  size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, text.data() + i, 8);
+    if ((word & 0x8080808080808080ULL) != 0) break;
+  }
+  for (; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0x80) != 0) {
+      return google::protobuf::internal::IsStructurallyValidUTF8(text.data() + i,
+                                                                 static_cast<int>(text.size() - i));
+    }
+  }
+  return true;
+}
+
+// protobuf's nesting limit for a parse (io::CodedInputStream's default).
+inline constexpr int kProtobufRecursionLimit = 100;
+
+// Parses `bytes` into `message` as protobuf would parse them `depth` levels below the message a
+// parse started from: with the nesting limit less `depth`, so a message parsed on its own refuses
+// exactly what parsing it inside its parent refuses.
+inline bool ParseNested(std::string_view bytes, int depth, google::protobuf::MessageLite& message) {
+  google::protobuf::io::CodedInputStream input(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                               static_cast<int>(bytes.size()));
+  input.SetRecursionLimit(kProtobufRecursionLimit - depth);
+  return message.ParseFromCodedStream(&input) && input.ConsumedEntireMessage();
+}
 
 }  // namespace meshtel::common

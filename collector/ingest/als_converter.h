@@ -46,11 +46,20 @@
 // UpstreamPeriodic, DownstreamTunnelSuccessfullyEstablished, Udp*, or the deprecated
 // intermediate_log_entry) are skipped: a final entry repeats their cumulative numbers.
 //
+// The conversion reads an entry through a view (AlsHttpEntryView: the fields it uses, as string
+// views and numbers), filled either from a decoded message (ReadHttpEntryView) or straight from
+// the entry's wire format (als_message_decoder.h), so both give the same records.
+//
 // Pure functions (a decoded peer object is remembered per thread, up to 256, keyed by its bytes:
-// a sidecar talks to few peers); safe from any thread.
+// a sidecar talks to few peers); safe from any thread. A view points into the message or bytes
+// it was read from, which must outlive its use.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "envoy/service/accesslog/v3/als.pb.h"
 #include "google/protobuf/repeated_ptr_field.h"
@@ -67,6 +76,112 @@ struct AlsNodeIdentity {
   static AlsNodeIdentity FromIdentifier(
       const envoy::service::accesslog::v3::StreamAccessLogsMessage::Identifier& identifier);
 };
+
+// envoy.config.core.v3.Address, as far as the records use it.
+struct AlsAddressView {
+  enum class Kind : uint8_t { kNone, kSocket, kPipe, kEnvoyInternal };
+  Kind kind = Kind::kNone;
+  std::string_view address;     // socket address, or pipe path, or server_listener_name
+  std::string_view named_port;  // or endpoint_id
+  bool has_named_port = false;
+  uint32_t port_value = 0;
+};
+
+struct AlsDurationView {
+  int64_t seconds = 0;
+  int32_t nanos = 0;
+};
+
+// A google.protobuf.Any in filter_state_objects.
+struct AlsAnyView {
+  bool present = false;
+  std::string_view type_url;
+  std::string_view value;
+};
+
+// A logged header map (request headers, response headers, trailers): names as logged, at most
+// one entry per name.
+using AlsHeaderViews = std::vector<std::pair<std::string_view, std::string_view>>;
+
+// The AccessLogCommon fields the conversion reads.
+struct AlsCommonView {
+  bool has_start_time = false;
+  int64_t start_seconds = 0;
+  int32_t start_nanos = 0;
+  AlsDurationView duration;
+  AlsDurationView time_to_first_upstream_tx_byte;
+  AlsDurationView time_to_last_upstream_tx_byte;
+  AlsDurationView time_to_first_upstream_rx_byte;
+  AlsDurationView time_to_last_upstream_rx_byte;
+  AlsDurationView time_to_last_downstream_tx_byte;
+  std::string_view upstream_cluster;
+  std::string_view route_name;
+  AlsAddressView downstream_remote_address;
+  AlsAddressView downstream_local_address;
+  AlsAddressView upstream_remote_address;
+  AlsAddressView upstream_local_address;
+  bool has_tls_properties = false;
+  std::string_view tls_sni_hostname;
+  std::string_view peer_uri_san;    // the first non-empty URI SAN of the peer certificate
+  std::string_view local_uri_san;   // and of the local one
+  uint64_t response_flag_bits = 0;  // ResponseFlag bit set
+  AlsAnyView downstream_peer;       // filter_state_objects["downstream_peer"]
+  AlsAnyView upstream_peer;         // filter_state_objects["upstream_peer"]
+  uint64_t downstream_wire_bytes_sent = 0;
+  uint64_t downstream_wire_bytes_received = 0;
+  int32_t access_log_type = 0;
+  bool intermediate_log_entry = false;
+};
+
+// The HTTPAccessLogEntry fields the conversion reads. Reused from entry to entry: Clear() keeps
+// the header vectors' capacity.
+struct AlsHttpEntryView {
+  AlsCommonView common;
+  int32_t protocol_version = 0;
+  int32_t request_method = 0;
+  std::string_view scheme;
+  std::string_view authority;
+  std::string_view path;
+  std::string_view original_path;
+  std::string_view user_agent;
+  std::string_view forwarded_for;
+  std::string_view request_id;
+  uint64_t request_headers_bytes = 0;
+  uint64_t request_body_bytes = 0;
+  AlsHeaderViews request_headers;
+  bool has_response_code = false;
+  uint32_t response_code = 0;
+  uint64_t response_headers_bytes = 0;
+  uint64_t response_body_bytes = 0;
+  std::string_view response_code_details;
+  AlsHeaderViews response_headers;
+  AlsHeaderViews response_trailers;
+
+  void Clear();
+};
+
+// The ResponseFlag of ResponseFlags' bool field `field` (1-28 but 13, unauthorized_details);
+// -1 for any other field.
+int ResponseFlagOfField(uint32_t field);
+// The ResponseFlag that ResponseFlags.unauthorized_details with `reason` sets; -1 for none.
+int ResponseFlagOfUnauthorizedReason(int32_t reason);
+
+// The peer identity a filter state object holds, as the conversion reads it, into an empty
+// `identity`: a packed Struct from its wire format (protobuf decodes what that walk does not vouch
+// for), the other forms through protobuf and a per-thread cache.
+void ReadPeerIdentity(const AlsAnyView& any, meshtel::v1::WorkloadIdentity& identity);
+// The same, always decoded by protobuf, without a cache: what ReadPeerIdentity must agree with.
+void DecodePeerIdentity(std::string_view type_url, std::string_view value,
+                        meshtel::v1::WorkloadIdentity& identity);
+
+// Fills `view` from a decoded entry (views into `entry`).
+void ReadHttpEntryView(const envoy::data::accesslog::v3::HTTPAccessLogEntry& entry,
+                       AlsHttpEntryView& view);
+
+// Converts one entry read into `view` into `out` (cleared first). False when the entry is
+// intermediate and was skipped (`out` is then unspecified).
+bool ConvertHttpEntryView(const AlsHttpEntryView& view, const AlsNodeIdentity& node,
+                          meshtel::v1::RequestRecord& out);
 
 // Converts one entry into `out` (cleared first). False when the entry is intermediate and was
 // skipped (`out` is then unspecified).

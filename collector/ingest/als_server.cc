@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "collector/ingest/als_converter.h"
+#include "collector/ingest/als_message_decoder.h"
 #include "collector/ingest/grpc_listener.h"
 #include "envoy/service/accesslog/v3/als.grpc.pb.h"
 #include "google/protobuf/arena.h"
@@ -24,12 +24,13 @@
 namespace meshtel::collector {
 namespace {
 
-using envoy::service::accesslog::v3::StreamAccessLogsMessage;
 using envoy::service::accesslog::v3::StreamAccessLogsResponse;
 using RawReader = grpc::ServerReader<grpc::ByteBuffer>;
 
 // The arena block each stream keeps for its messages (Envoy flushes about 16 KiB of entries).
 constexpr size_t kArenaFirstBlockBytes = 256 << 10;
+// Records a stream keeps for reuse; after a larger message they are freed.
+constexpr int kMaxKeptRecords = 2048;
 
 struct AlsMetrics {
   explicit AlsMetrics(prometheus::Registry& registry)
@@ -97,56 +98,65 @@ class AlsService : public grpc::Service {
 
   grpc::Status ServeStream(const std::string& peer, RawReader& reader) {
     grpc::ByteBuffer request;
-    // Each message is decoded and converted in an arena that is reset for the next one: no
-    // per-field heap allocation, and the first block is reused from message to message.
+    // What protobuf decodes (the identifier, irregular entries and messages) goes into an arena
+    // that is reset for the next message; its first block is reused from message to message.
     std::vector<char> first_block(kArenaFirstBlockBytes);
     google::protobuf::ArenaOptions arena_options;
     arena_options.initial_block = first_block.data();
     arena_options.initial_block_size = first_block.size();
     google::protobuf::Arena arena(arena_options);
-    std::optional<AlsNodeIdentity> node;
+    AlsStreamDecoder decoder;
+    // The records are reused from message to message: cleared, they keep their strings' memory,
+    // so converting an entry allocates nothing once the stream has warmed up.
+    google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord> records;
     while (reader.Read(&request)) {
       arena.Reset();
-      auto& message = *google::protobuf::Arena::CreateMessage<StreamAccessLogsMessage>(&arena);
-      auto& records = *google::protobuf::Arena::Create<
-          google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>>(&arena);
+      if (records.size() > kMaxKeptRecords) {
+        google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>().Swap(&records);
+      }
+      records.Clear();
       const size_t size = request.Length();
+      const bool known = decoder.node().has_value();
       if (size > max_message_bytes_) {
         metrics_.messages_too_large.Increment();
         const std::string reason =
             absl::StrCat("ALS message of ", size, " bytes exceeds ingest.als.max_message_bytes (",
                          max_message_bytes_, ")");
         spdlog::warn("ALS stream from {}: {}; {}", peer, reason,
-                     node ? "message skipped" : "stream closed (no identifier yet)");
-        if (!node) return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, reason);
+                     known ? "message skipped" : "stream closed (no identifier yet)");
+        if (!known) return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, reason);
         continue;
       }
       grpc::Slice slice;
-      if (!request.DumpToSingleSlice(&slice).ok() ||
-          !message.ParseFromArray(slice.begin(), static_cast<int>(slice.size()))) {
+      AlsConversion conversion;
+      const AlsStreamDecoder::Outcome outcome =
+          request.DumpToSingleSlice(&slice).ok()
+              ? decoder.Decode(
+                    std::string_view(reinterpret_cast<const char*>(slice.begin()), slice.size()),
+                    arena, records, conversion)
+              : AlsStreamDecoder::Outcome::kInvalid;
+      if (outcome == AlsStreamDecoder::Outcome::kInvalid) {
         metrics_.messages_invalid.Increment();
         spdlog::warn(
             "ALS stream from {}: a message of {} bytes is not a valid StreamAccessLogsMessage; {}",
-            peer, size, node ? "message skipped" : "stream closed (no identifier yet)");
-        if (!node) {
+            peer, size, known ? "message skipped" : "stream closed (no identifier yet)");
+        if (!known) {
           return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                               "not a valid envoy.service.accesslog.v3.StreamAccessLogsMessage");
         }
         continue;
       }
-      if (!node) {
-        if (!message.has_identifier()) {
-          metrics_.messages_no_identifier.Increment();
-          spdlog::warn("ALS stream from {}: the first message has no identifier; stream closed",
-                       peer);
-          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                              "the first message of a stream must carry the identifier");
-        }
-        node = AlsNodeIdentity::FromIdentifier(message.identifier());
-        spdlog::debug("ALS stream from {}: node '{}', log '{}'", peer, node->node_id,
-                      node->log_name);
+      if (outcome == AlsStreamDecoder::Outcome::kNoIdentifier) {
+        metrics_.messages_no_identifier.Increment();
+        spdlog::warn("ALS stream from {}: the first message has no identifier; stream closed",
+                     peer);
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "the first message of a stream must carry the identifier");
       }
-      const AlsConversion conversion = ConvertAlsMessage(message, *node, records);
+      if (!known) {
+        spdlog::debug("ALS stream from {}: node '{}', log '{}'", peer, decoder.node()->node_id,
+                      decoder.node()->log_name);
+      }
       if (conversion.skipped > 0) {
         metrics_.entries_intermediate.Increment(static_cast<double>(conversion.skipped));
       }

@@ -20,6 +20,8 @@ namespace meshtel::collector::otlp {
 namespace {
 
 namespace trace_pb = opentelemetry::proto::trace::v1;
+using common::ParseNested;
+using common::ValidUtf8;
 using common::WireReader;
 using common::WireType;
 
@@ -75,30 +77,10 @@ constexpr uint32_t kOutAttributeBool = 3;
 constexpr uint32_t kOutAttributeInt = 4;
 constexpr uint32_t kOutAttributeDouble = 5;
 
-// protobuf's nesting limit for a parse (io::CodedInputStream's default), and how deep below the
-// request the messages parsed on their own sit: a resource at 2 (request → ResourceSpans →
-// Resource), a scope and a span at 3. Parsing one of them alone with the limit less its depth
-// refuses exactly what parsing it inside the request refuses.
-constexpr int kRecursionLimit = 100;
+// How deep below the request the messages parsed on their own (common::ParseNested) sit: a
+// resource at 2 (request → ResourceSpans → Resource), a scope and a span at 3.
 constexpr int kResourceDepth = 2;
 constexpr int kScopeAndSpanDepth = 3;
-
-// Whether `text` is valid UTF-8, as protobuf's parser checks a proto3 string field.
-bool ValidUtf8(std::string_view text) {
-  size_t i = 0;
-  for (; i + 8 <= text.size(); i += 8) {
-    uint64_t word = 0;
-    std::memcpy(&word, text.data() + i, 8);
-    if ((word & 0x8080808080808080ULL) != 0) break;
-  }
-  for (; i < text.size(); ++i) {
-    if ((static_cast<unsigned char>(text[i]) & 0x80) != 0) {
-      return google::protobuf::internal::IsStructurallyValidUTF8(text.data() + i,
-                                                                 static_cast<int>(text.size() - i));
-    }
-  }
-  return true;
-}
 
 // Reads a ResourceSpans or ScopeSpans: its resource or scope (at most once; empty when absent)
 // into `origin`, its ScopeSpans or spans into `items` (cleared first). False when it is not one
@@ -122,14 +104,6 @@ bool ReadLevel(std::string_view bytes, std::string_view& origin,
     }
   }
   return reader.ok();
-}
-
-// Parses `bytes` into `message` as protobuf would parse them `depth` levels below the request.
-bool ParseNested(std::string_view bytes, int depth, google::protobuf::MessageLite& message) {
-  google::protobuf::io::CodedInputStream input(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                               static_cast<int>(bytes.size()));
-  input.SetRecursionLimit(kRecursionLimit - depth);
-  return message.ParseFromCodedStream(&input) && input.ConsumedEntireMessage();
 }
 
 // Writes protobuf fields to memory sized beforehand (the *Size functions give the sizes).

@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "collector/collector.h"
 #include "collector/ingest/als_converter.h"
+#include "collector/ingest/als_message_decoder.h"
 #include "envoy/service/accesslog/v3/als.pb.h"
 #include "fmt/format.h"
 #include "google/protobuf/arena.h"
@@ -46,7 +47,13 @@ struct Options {
   int entries = 50;
   int messages = 64;
   double seconds = 5;
+  std::string rows = "parse,protobuf,convert,process,fsync";  // which rows to run
 };
+
+bool Wanted(const Options& options, const std::string& row) {
+  const std::string list = "," + options.rows + ",";
+  return list.find("," + row + ",") != std::string::npos;
+}
 
 double CpuSeconds() {
   rusage usage{};
@@ -139,7 +146,10 @@ struct Row {
   double PerCore() const { return static_cast<double>(entries) / cpu_seconds; }
 };
 
-enum class Stage { kParse, kConvert, kStore };
+// kConvertWithProtobuf: the message decoded by protobuf and converted (ConvertAlsMessage), the
+// receiver's path before the wire decoder and its path for irregular messages. kConvert and
+// kStore decode with AlsStreamDecoder, as the receiver does.
+enum class Stage { kParse, kConvertWithProtobuf, kConvert, kStore };
 
 Row Run(const Options& options, const std::vector<std::string>& payload, Stage stage,
         meshtel::collector::ReceivedRecordSink* sink, const std::string& what) {
@@ -160,30 +170,48 @@ Row Run(const Options& options, const std::vector<std::string>& payload, Stage s
       arena_options.initial_block_size = first_block.size();
       google::protobuf::Arena arena(arena_options);
       std::optional<meshtel::collector::AlsNodeIdentity> node;
+      meshtel::collector::AlsStreamDecoder decoder;
+      google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>
+          records;  // reused, as the server
       uint64_t my_entries = 0;
       uint64_t my_bytes = 0;
       for (size_t i = static_cast<size_t>(t); Clock::now() - start < duration; ++i) {
         const std::string& bytes_in = payload[i % payload.size()];
         arena.Reset();
-        auto& message = *google::protobuf::Arena::CreateMessage<StreamAccessLogsMessage>(&arena);
-        auto& records = *google::protobuf::Arena::Create<
-            google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>>(&arena);
-        if (!message.ParseFromArray(bytes_in.data(), static_cast<int>(bytes_in.size()))) {
+        records.Clear();
+        my_bytes += bytes_in.size();
+        meshtel::collector::AlsConversion conversion;
+        if (stage == Stage::kParse || stage == Stage::kConvertWithProtobuf) {
+          auto& message = *google::protobuf::Arena::CreateMessage<StreamAccessLogsMessage>(&arena);
+          if (!message.ParseFromArray(bytes_in.data(), static_cast<int>(bytes_in.size()))) {
+            failed = true;
+            return;
+          }
+          if (stage == Stage::kParse) {
+            my_entries += static_cast<uint64_t>(message.http_logs().log_entry_size());
+            continue;
+          }
+          if (!node) {
+            node = meshtel::collector::AlsNodeIdentity::FromIdentifier(message.identifier());
+          }
+          conversion = meshtel::collector::ConvertAlsMessage(message, *node, records);
+        } else if (decoder.Decode(bytes_in, arena, records, conversion) !=
+                   meshtel::collector::AlsStreamDecoder::Outcome::kOk) {
           failed = true;
           return;
         }
-        my_bytes += bytes_in.size();
-        if (stage == Stage::kParse) {
-          my_entries += static_cast<uint64_t>(message.http_logs().log_entry_size());
-          continue;
-        }
-        if (!node) node = meshtel::collector::AlsNodeIdentity::FromIdentifier(message.identifier());
-        const auto conversion = meshtel::collector::ConvertAlsMessage(message, *node, records);
         if (stage == Stage::kStore && !sink->Store(records).ok()) {
           failed = true;
           return;
         }
         my_entries += conversion.converted;
+      }
+      if (decoder.paths().protobuf_entries + decoder.paths().protobuf_messages > 0) {
+        std::fprintf(stderr, "%s: %lu entries and %lu messages took the protobuf path\n",
+                     what.c_str(), static_cast<unsigned long>(decoder.paths().protobuf_entries),
+                     static_cast<unsigned long>(decoder.paths().protobuf_messages));
+        failed = true;
+        return;
       }
       entries += my_entries;
       bytes += my_bytes;
@@ -246,10 +274,12 @@ int main(int argc, char** argv) {
       options.messages = std::max(1, std::atoi(value.c_str()));
     } else if (meshtel::bench::Flag(arg, "--seconds", value)) {
       options.seconds = std::atof(value.c_str());
+    } else if (meshtel::bench::Flag(arg, "--rows", value)) {
+      options.rows = value;
     } else {
       std::fprintf(stderr,
                    "usage: %s [--dir=DIR] [--threads=N] [--entries=N] [--messages=N] "
-                   "[--seconds=S]\n",
+                   "[--seconds=S] [--rows=parse,protobuf,convert,process,fsync]\n",
                    argv[0]);
       return 2;
     }
@@ -266,10 +296,19 @@ int main(int argc, char** argv) {
       static_cast<double>(payload_bytes) / (options.messages * options.entries), options.threads,
       options.seconds);
   std::vector<Row> rows;
-  rows.push_back(Run(options, payload, Stage::kParse, nullptr, "protobuf parse only (peer)"));
-  rows.push_back(Run(options, payload, Stage::kConvert, nullptr, "decode + convert"));
-  rows.push_back(RunStore(options, payload, "process"));
-  rows.push_back(RunStore(options, payload, "fsync"));
+  if (Wanted(options, "parse")) {
+    rows.push_back(Run(options, payload, Stage::kParse, nullptr, "protobuf parse only (peer)"));
+  }
+  if (Wanted(options, "protobuf")) {
+    rows.push_back(Run(options, payload, Stage::kConvertWithProtobuf, nullptr,
+                       "decode + convert, protobuf path"));
+  }
+  if (Wanted(options, "convert")) {
+    rows.push_back(Run(options, payload, Stage::kConvert, nullptr, "decode + convert"));
+  }
+  if (Wanted(options, "process")) rows.push_back(RunStore(options, payload, "process"));
+  if (Wanted(options, "fsync")) rows.push_back(RunStore(options, payload, "fsync"));
+  if (rows.empty()) return 0;
   const double peer = rows.front().PerCore();
   std::printf("%-44s %14s %16s %10s %12s\n", "what", "entries/s", "entries/s/core", "MiB/s",
               "vs parse");

@@ -3,13 +3,19 @@
 // Invariants: decoding never crashes; when the message decodes and carries (or, for a later
 // message, reuses) an identifier, converting its entries never crashes, every record it gives
 // serializes and parses back equal, converted + skipped equals the entries of the message, and
-// converting twice gives the same records (span ids are derived, not random).
+// converting twice gives the same records (span ids are derived, not random). Differential: the
+// receiver's wire decoder (collector/ingest/als_message_decoder.h) gives, for the same bytes as a
+// stream's first message, the outcome and the records of this protobuf path; and the same bytes
+// read as a packed Struct peer object give the identity protobuf's decode of them gives.
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string_view>
 
 #include "collector/ingest/als_converter.h"
+#include "collector/ingest/als_message_decoder.h"
+#include "google/protobuf/arena.h"
 #include "google/protobuf/util/message_differencer.h"
 
 namespace {
@@ -26,8 +32,35 @@ void Check(bool condition) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  {
+    constexpr std::string_view kStructType = "type.googleapis.com/google.protobuf.Struct";
+    meshtel::v1::WorkloadIdentity read;
+    meshtel::collector::ReadPeerIdentity(
+        meshtel::collector::AlsAnyView{.present = true, .type_url = kStructType, .value = bytes},
+        read);
+    meshtel::v1::WorkloadIdentity decoded;
+    meshtel::collector::DecodePeerIdentity(kStructType, bytes, decoded);
+    Check(google::protobuf::util::MessageDifferencer::Equals(read, decoded));
+  }
+  using Outcome = meshtel::collector::AlsStreamDecoder::Outcome;
+  meshtel::collector::AlsStreamDecoder decoder;
+  google::protobuf::Arena arena;
+  auto& decoded = *google::protobuf::Arena::Create<
+      google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>>(&arena);
+  AlsConversion decoded_conversion;
+  const Outcome outcome = decoder.Decode(bytes, arena, decoded, decoded_conversion);
+
   StreamAccessLogsMessage message;
-  if (!message.ParseFromArray(data, static_cast<int>(size))) return 0;
+  if (!message.ParseFromArray(data, static_cast<int>(size))) {
+    Check(outcome == Outcome::kInvalid && decoded.empty());
+    return 0;
+  }
+  if (!message.has_identifier()) {
+    Check(outcome == Outcome::kNoIdentifier && decoded.empty());
+  } else {
+    Check(outcome == Outcome::kOk);
+  }
   const AlsNodeIdentity node = AlsNodeIdentity::FromIdentifier(message.identifier());
   google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord> records;
   const AlsConversion conversion = ConvertAlsMessage(message, node, records);
@@ -36,6 +69,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                                   : 0;
   Check(conversion.converted + conversion.skipped == entries);
   Check(static_cast<size_t>(records.size()) == conversion.converted);
+  if (outcome == Outcome::kOk) {
+    Check(decoded_conversion.converted == conversion.converted);
+    Check(decoded_conversion.skipped == conversion.skipped);
+    Check(decoded.size() == records.size());
+    for (int i = 0; i < records.size() && i < decoded.size(); ++i) {
+      Check(google::protobuf::util::MessageDifferencer::Equals(decoded[i], records[i]));
+    }
+  }
   google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord> again;
   ConvertAlsMessage(message, node, again);
   Check(again.size() == records.size());

@@ -1,7 +1,10 @@
 #include "collector/ingest/als_converter.h"
 
+#include <cstdint>
+
 #include <string>
 
+#include "collector/common/protobuf_wire.h"
 #include "collector/metrics/istio_labels.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/wrappers.pb.h"
@@ -465,6 +468,109 @@ TEST(AlsConverterTest, IpV6AndPipeAddresses) {
   ASSERT_TRUE(ConvertHttpEntry(entry, {}, record));
   EXPECT_EQ(record.upstream_host(), "[fd00::1]:8080");
   EXPECT_EQ(record.downstream_remote_address(), "/var/run/app.sock");
+}
+
+// Field `field`, length-delimited, holding `bytes` (for Structs protobuf would not write).
+std::string Field(uint32_t field, const std::string& bytes) {
+  std::string out;
+  common::AppendVarint(common::FieldTag(field, common::WireType::kLengthDelimited), out);
+  common::AppendVarint(bytes.size(), out);
+  return out + bytes;
+}
+
+// A Struct entry (fields = 1) of `key` and the Value bytes `value`.
+std::string StructEntry(const std::string& key, const std::string& value) {
+  return Field(1, Field(1, key) + Field(2, value));
+}
+
+std::string StringValueBytes(const std::string& text) { return Field(3, text); }
+
+// The identity ReadPeerIdentity gives for `struct_bytes` packed as a Struct, checked against the
+// protobuf decode of the same bytes.
+meshtel::v1::WorkloadIdentity PeerFromStructBytes(const std::string& struct_bytes) {
+  const std::string type_url = "type.googleapis.com/google.protobuf.Struct";
+  meshtel::v1::WorkloadIdentity read;
+  ReadPeerIdentity(AlsAnyView{.present = true, .type_url = type_url, .value = struct_bytes}, read);
+  meshtel::v1::WorkloadIdentity decoded;
+  DecodePeerIdentity(type_url, struct_bytes, decoded);
+  EXPECT_EQ(read.SerializeAsString(), decoded.SerializeAsString())
+      << "read: " << read.ShortDebugString() << "\ndecoded: " << decoded.ShortDebugString();
+  return read;
+}
+
+TEST(AlsConverterTest, PeerStructReadFromItsWireFormatAgreesWithProtobuf) {
+  // Istio's object, with labels, and every other kind of value beside it.
+  Struct object;
+  ASSERT_TRUE(PeerObject("productpage", "shop").UnpackTo(&object));
+  Struct& labels = *(*object.mutable_fields())["labels"].mutable_struct_value();
+  SetString(labels, "app.kubernetes.io/version", "v9");
+  SetString(labels, "service.istio.io/canonical-name", "pp");
+  (*object.mutable_fields())["count"].set_number_value(2.5);
+  (*object.mutable_fields())["on"].set_bool_value(true);
+  (*object.mutable_fields())["nothing"].set_null_value(google::protobuf::NULL_VALUE);
+  auto& list = *(*object.mutable_fields())["list"].mutable_list_value();
+  list.add_values()->set_string_value("a");
+  SetString(*list.add_values()->mutable_struct_value(), "workload", "not-this-one");
+  const auto identity = PeerFromStructBytes(object.SerializeAsString());
+  EXPECT_EQ(identity.workload(), "productpage");
+  EXPECT_EQ(identity.version(), "v2");
+  EXPECT_EQ(identity.canonical_service(), "productpage-svc");
+
+  // Node-metadata keys.
+  Struct node;
+  SetString(node, "NAME", "pod-1");
+  SetString(node, "NAMESPACE", "ns");
+  SetString(*(*node.mutable_fields())["LABELS"].mutable_struct_value(), "app", "a1");
+  EXPECT_EQ(PeerFromStructBytes(node.SerializeAsString()).app(), "a1");
+
+  // A key given twice: the last value counts; a Value whose members change: the last counts.
+  EXPECT_EQ(PeerFromStructBytes(StructEntry("workload", StringValueBytes("first")) +
+                                StructEntry("workload", StringValueBytes("second")))
+                .workload(),
+            "second");
+  EXPECT_EQ(PeerFromStructBytes(
+                StructEntry("workload", StringValueBytes("text") + std::string("\x20\x01", 2)))
+                .workload(),
+            "");
+  EXPECT_EQ(PeerFromStructBytes(
+                StructEntry("app", std::string("\x20\x01", 2) + StringValueBytes("later")))
+                .app(),
+            "later");
+  // A Struct member given twice (protobuf merges them), an entry given its value twice, unknown
+  // fields, a group, a wrong wire type, invalid UTF-8 in a value the identity does not read,
+  // truncated bytes, nesting deeper than the walk goes and deeper than protobuf allows.
+  const std::string labels_a = Field(5, StructEntry("app", StringValueBytes("x")));
+  const std::string labels_b = Field(5, StructEntry("version", StringValueBytes("y")));
+  EXPECT_EQ(PeerFromStructBytes(StructEntry("labels", labels_a + labels_b)).version(), "y");
+  EXPECT_EQ(PeerFromStructBytes(Field(1, Field(1, "app") + Field(2, StringValueBytes("p")) +
+                                             Field(2, StringValueBytes("q"))))
+                .app(),
+            "q");
+  PeerFromStructBytes(StructEntry("app", StringValueBytes("a")) + std::string("\x10\x05", 2) +
+                      Field(9, "zz"));
+  PeerFromStructBytes(StructEntry("app", StringValueBytes("a")) + std::string("\x2b\x2c", 2));
+  PeerFromStructBytes(StructEntry("app", std::string("\x18\x01", 2)));
+  PeerFromStructBytes(StructEntry("app", StringValueBytes("a")) +
+                      StructEntry("other", StringValueBytes("\xff")));
+  const std::string whole = object.SerializeAsString();
+  PeerFromStructBytes(whole.substr(0, whole.size() - 3));
+  // Each level of struct_value is three message levels (Value, Struct, entry): 5 levels are
+  // walked, 20 are left to protobuf, which accepts them, 40 are over protobuf's limit of 100.
+  for (int depth : {5, 20, 40}) {
+    std::string value = StringValueBytes("deep");
+    for (int i = 0; i < depth; ++i) value = Field(5, StructEntry("k", value));
+    EXPECT_EQ(PeerFromStructBytes(StructEntry("app", StringValueBytes("a")) +
+                                  StructEntry("nested", value))
+                  .app(),
+              depth < 40 ? "a" : "")
+        << depth;
+  }
+  std::string too_deep = StringValueBytes("deep");
+  for (int i = 0; i < 60; ++i) too_deep = Field(6, Field(1, too_deep));
+  EXPECT_EQ(PeerFromStructBytes(StructEntry("app", StringValueBytes("a")) +
+                                StructEntry("nested", too_deep))
+                .app(),
+            "");  // 120 levels of lists: protobuf refuses the Struct
 }
 
 }  // namespace

@@ -1,0 +1,83 @@
+#pragma once
+// AlsStreamDecoder: the serialized StreamAccessLogsMessages of one Envoy ALS stream → the
+// RequestRecords of their entries (als_converter.h says how an entry maps to a record).
+//
+// HTTP entries are read straight from their wire format (ReadHttpEntryWire) into the converter's
+// view: no StreamAccessLogsMessage is decoded, and no string is copied before it goes into its
+// record. What the walk does not vouch for goes through protobuf, with the same result:
+//   - an entry with a field the walk does not read in a form it does not handle (metadata, a
+//     message field given twice, a field of an unexpected wire type, a group, malformed bytes,
+//     invalid UTF-8) is decoded alone by protobuf, at the depth it has in the message;
+//   - a message that is irregular above its entries (TCP entries, http_logs given twice, a
+//     malformed top level), that protobuf refuses in any part, or that has no identifier while the
+//     stream has none yet, is decoded whole by protobuf and converted by ConvertAlsMessage.
+// The identifier is taken from the first message that carries one; a later identifier is checked
+// (a message protobuf would refuse is refused) but not used, as Envoy sends it only once.
+//
+// Threading: one decoder per stream, used by one thread at a time. Ownership: the records are
+// created on the caller's arena; views of the message bytes do not outlive Decode().
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "collector/ingest/als_converter.h"
+#include "google/protobuf/arena.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "meshtel/v1/record.pb.h"
+
+namespace meshtel::collector {
+
+// Fills `view` (cleared first) from an HTTPAccessLogEntry's wire format, as ReadHttpEntryView
+// fills it from the decoded entry. False when the walk does not vouch for the bytes (see above);
+// `view` is then unspecified.
+bool ReadHttpEntryWire(std::string_view bytes, AlsHttpEntryView& view);
+
+class AlsStreamDecoder {
+ public:
+  enum class Outcome {
+    kOk,            // entries converted (or none; intermediate ones skipped)
+    kInvalid,       // not a StreamAccessLogsMessage protobuf accepts; nothing appended
+    kNoIdentifier,  // no identifier yet on this stream, none in the message; nothing appended
+  };
+
+  // How the entries and messages were decoded so far (tests, benchmarks).
+  struct Paths {
+    uint64_t wire_entries = 0;       // read by the walk
+    uint64_t protobuf_entries = 0;   // an entry decoded alone by protobuf
+    uint64_t protobuf_messages = 0;  // a message decoded whole by protobuf
+  };
+
+  // Decodes one message and appends the records of its entries to `records` (empty on entry),
+  // creating messages on `arena`.
+  Outcome Decode(std::string_view bytes, google::protobuf::Arena& arena,
+                 google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records,
+                 AlsConversion& conversion);
+
+  // The stream's Envoy, once a message carried the identifier.
+  const std::optional<AlsNodeIdentity>& node() const { return node_; }
+  const Paths& paths() const { return paths_; }
+
+ private:
+  // False when the message must be decoded whole by protobuf (`records` and `conversion` are then
+  // to be reset).
+  bool DecodeFromWire(std::string_view bytes, google::protobuf::Arena& arena,
+                      google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records,
+                      AlsConversion& conversion);
+  bool DecodeEntriesFromWire(
+      std::string_view http_logs, const AlsNodeIdentity& node, google::protobuf::Arena& arena,
+      google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records,
+      AlsConversion& conversion);
+  Outcome DecodeWithProtobuf(
+      std::string_view bytes, google::protobuf::Arena& arena,
+      google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records,
+      AlsConversion& conversion);
+
+  std::optional<AlsNodeIdentity> node_;
+  std::string identifier_bytes_;  // the identifier node_ came from, as sent
+  AlsHttpEntryView view_;
+  Paths paths_;
+};
+
+}  // namespace meshtel::collector
