@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -669,10 +668,13 @@ std::string_view ProtocolName(HTTPAccessLogEntry::HTTPVersion version) {
   }
 }
 
+// Header names are ASCII (RFC 9110); other bytes are left as they are.
+char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
 bool SameNameIgnoringCase(std::string_view logged, std::string_view lower_name) {
   if (logged.size() != lower_name.size()) return false;
   for (size_t i = 0; i < logged.size(); ++i) {
-    if (static_cast<char>(std::tolower(static_cast<unsigned char>(logged[i]))) != lower_name[i]) {
+    if (AsciiLower(logged[i]) != lower_name[i]) {
       return false;
     }
   }
@@ -918,9 +920,33 @@ void ReadHttpEntryView(const HTTPAccessLogEntry& entry, AlsHttpEntryView& view) 
   ReadHeaderViews(response.response_trailers(), view.response_trailers);
 }
 
+void ResetRecordForConversion(RequestRecord& record) {
+  meshtel::v1::PhaseTimings* phases = record.has_phases() ? record.release_phases() : nullptr;
+  WorkloadIdentity* source = record.has_source() ? record.release_source() : nullptr;
+  WorkloadIdentity* destination = record.has_destination() ? record.release_destination() : nullptr;
+  meshtel::v1::ServiceIdentity* service =
+      record.has_destination_service() ? record.release_destination_service() : nullptr;
+  record.Clear();
+  if (phases != nullptr) {
+    phases->Clear();
+    record.set_allocated_phases(phases);
+  }
+  if (source != nullptr) {
+    source->Clear();
+    record.set_allocated_source(source);
+  }
+  if (destination != nullptr) {
+    destination->Clear();
+    record.set_allocated_destination(destination);
+  }
+  if (service != nullptr) {
+    service->Clear();
+    record.set_allocated_destination_service(service);
+  }
+}
+
 bool ConvertHttpEntryView(const AlsHttpEntryView& view, const AlsNodeIdentity& node,
                           RequestRecord& out) {
-  out.Clear();
   const AlsCommonView& common = view.common;
   if (IsIntermediate(common)) return false;
   FillCommon(common, node, out);
@@ -966,7 +992,7 @@ bool ConvertHttpEntryView(const AlsHttpEntryView& view, const AlsNodeIdentity& n
     for (size_t i = 0; i < view.request_headers.size(); ++i) {
       std::string& lower = headers[i].first;
       lower.assign(view.request_headers[i].first);
-      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (char& c : lower) c = AsciiLower(c);
       headers[i].second = i;
     }
     std::sort(headers.begin(), headers.end(), [&](const auto& a, const auto& b) {
@@ -988,6 +1014,7 @@ bool ConvertHttpEntry(const HTTPAccessLogEntry& entry, const AlsNodeIdentity& no
   thread_local AlsHttpEntryView view;
   view.Clear();
   ReadHttpEntryView(entry, view);
+  out.Clear();
   return ConvertHttpEntryView(view, node, out);
 }
 

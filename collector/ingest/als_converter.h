@@ -178,8 +178,14 @@ void DecodePeerIdentity(std::string_view type_url, std::string_view value,
 void ReadHttpEntryView(const envoy::data::accesslog::v3::HTTPAccessLogEntry& entry,
                        AlsHttpEntryView& view);
 
-// Converts one entry read into `view` into `out` (cleared first). False when the entry is
-// intermediate and was skipped (`out` is then unspecified).
+// Empties `record` for ConvertHttpEntryView but keeps its submessages that every conversion sets
+// (phases, source, destination, destination_service), cleared: RequestRecord::Clear() would free
+// them and their strings, which the next conversion would allocate again.
+void ResetRecordForConversion(meshtel::v1::RequestRecord& record);
+
+// Converts one entry read into `view` into `out`, which must be empty: new, cleared (a
+// RepeatedPtrField's Add() gives such a record) or reset by ResetRecordForConversion. False when
+// the entry is intermediate and was skipped (`out` is then unspecified).
 bool ConvertHttpEntryView(const AlsHttpEntryView& view, const AlsNodeIdentity& node,
                           meshtel::v1::RequestRecord& out);
 

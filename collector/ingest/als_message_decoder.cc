@@ -813,7 +813,9 @@ bool AlsStreamDecoder::DecodeFromWire(
     return false;  // protobuf says whether the message is invalid or only lacks the identifier
   }
   const AlsNodeIdentity& node = node_ ? *node_ : *new_node;
-  if (http_logs && !DecodeEntriesFromWire(*http_logs, node, arena, records, conversion)) {
+  if (!http_logs) {
+    records.Clear();
+  } else if (!DecodeEntriesFromWire(*http_logs, node, arena, records, conversion)) {
     return false;
   }
   if (new_node) {
@@ -827,6 +829,9 @@ bool AlsStreamDecoder::DecodeEntriesFromWire(
     std::string_view http_logs, const AlsNodeIdentity& node, google::protobuf::Arena& arena,
     google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records,
     AlsConversion& conversion) {
+  // The records already in `records` are reused in order; the ones left over are removed (and
+  // kept by `records` for later messages).
+  int used = 0;
   WireReader entries(http_logs);
   while (entries.Next()) {
     if (entries.field() != kEntriesLogEntry) {
@@ -835,7 +840,9 @@ bool AlsStreamDecoder::DecodeEntriesFromWire(
     }
     std::string_view entry_bytes;
     if (!entries.ReadBytes(entry_bytes)) return false;
-    meshtel::v1::RequestRecord& record = *records.Add();
+    meshtel::v1::RequestRecord& record = used < records.size() ? records[used] : *records.Add();
+    if (used < records.size()) ResetRecordForConversion(record);
+    ++used;
     bool converted = false;
     if (ReadHttpEntryWire(entry_bytes, view_)) {
       ++paths_.wire_entries;
@@ -849,10 +856,11 @@ bool AlsStreamDecoder::DecodeEntriesFromWire(
     if (converted) {
       ++conversion.converted;
     } else {
-      records.RemoveLast();
+      --used;  // the record is reused for the next entry
       ++conversion.skipped;
     }
   }
+  while (records.size() > used) records.RemoveLast();
   return entries.ok();
 }
 

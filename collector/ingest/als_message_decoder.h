@@ -49,8 +49,10 @@ class AlsStreamDecoder {
     uint64_t protobuf_messages = 0;  // a message decoded whole by protobuf
   };
 
-  // Decodes one message and appends the records of its entries to `records` (empty on entry),
-  // creating messages on `arena`.
+  // Decodes one message into `records`: its content is replaced by the records of the
+  // message's entries. The record objects `records` holds are reused (the stream's receiver keeps
+  // one RepeatedPtrField, so converting allocates nothing once it has warmed up). What protobuf
+  // decodes goes on `arena`.
   Outcome Decode(std::string_view bytes, google::protobuf::Arena& arena,
                  google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>& records,
                  AlsConversion& conversion);

@@ -106,15 +106,14 @@ class AlsService : public grpc::Service {
     arena_options.initial_block_size = first_block.size();
     google::protobuf::Arena arena(arena_options);
     AlsStreamDecoder decoder;
-    // The records are reused from message to message: cleared, they keep their strings' memory,
-    // so converting an entry allocates nothing once the stream has warmed up.
+    // The records are reused from message to message (AlsStreamDecoder::Decode replaces them):
+    // they keep their strings' memory, so converting allocates nothing once the stream is warm.
     google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord> records;
     while (reader.Read(&request)) {
       arena.Reset();
       if (records.size() > kMaxKeptRecords) {
         google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord>().Swap(&records);
       }
-      records.Clear();
       const size_t size = request.Length();
       const bool known = decoder.node().has_value();
       if (size > max_message_bytes_) {

@@ -178,7 +178,6 @@ Row Run(const Options& options, const std::vector<std::string>& payload, Stage s
       for (size_t i = static_cast<size_t>(t); Clock::now() - start < duration; ++i) {
         const std::string& bytes_in = payload[i % payload.size()];
         arena.Reset();
-        records.Clear();
         my_bytes += bytes_in.size();
         meshtel::collector::AlsConversion conversion;
         if (stage == Stage::kParse || stage == Stage::kConvertWithProtobuf) {
@@ -194,6 +193,7 @@ Row Run(const Options& options, const std::vector<std::string>& payload, Stage s
           if (!node) {
             node = meshtel::collector::AlsNodeIdentity::FromIdentifier(message.identifier());
           }
+          records.Clear();
           conversion = meshtel::collector::ConvertAlsMessage(message, *node, records);
         } else if (decoder.Decode(bytes_in, arena, records, conversion) !=
                    meshtel::collector::AlsStreamDecoder::Outcome::kOk) {

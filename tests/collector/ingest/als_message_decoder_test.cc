@@ -479,5 +479,49 @@ TEST(AlsMessageDecoderTest, TcpEntriesTakeTheProtobufPath) {
   EXPECT_EQ(paths.protobuf_messages, 1u);
 }
 
+TEST(AlsMessageDecoderTest, ReusedRecordsGiveWhatFreshOnesGive) {
+  // One RepeatedPtrField across messages, as the receiver keeps it: larger, smaller, with an
+  // intermediate entry, an inbound entry where an outbound one was, and through the protobuf
+  // path. Each time the records equal a fresh decode's.
+  HTTPAccessLogEntry periodic = TypicalEntry(5);
+  periodic.mutable_common_properties()->set_access_log_type(
+      envoy::data::accesslog::v3::DownstreamPeriodic);
+  HTTPAccessLogEntry with_tls = FullEntry();
+  HTTPAccessLogEntry with_metadata = TypicalEntry(7);
+  SetString((*with_metadata.mutable_common_properties()
+                  ->mutable_metadata()
+                  ->mutable_filter_metadata())["istio"],
+            "k", "v");
+  std::string invalid = MessageOf({TypicalEntry(1)}).SerializeAsString();
+  invalid.pop_back();
+  const std::vector<std::string> messages = {
+      MessageOf({TypicalEntry(0), TypicalEntry(1), with_tls}).SerializeAsString(),
+      MessageOf({TypicalEntry(1), periodic}).SerializeAsString(),
+      MessageOf({with_tls, TypicalEntry(2), TypicalEntry(3), TypicalEntry(4)}).SerializeAsString(),
+      invalid,
+      MessageOf({with_metadata, TypicalEntry(0)}).SerializeAsString(),
+      MessageOf({}).SerializeAsString(),
+      MessageOf({TypicalEntry(3), TypicalEntry(2)}).SerializeAsString(),
+  };
+  AlsStreamDecoder reusing;
+  google::protobuf::Arena arena;
+  Records records;
+  for (size_t m = 0; m < messages.size(); ++m) {
+    arena.Reset();
+    AlsConversion conversion;
+    const AlsStreamDecoder::Outcome outcome =
+        reusing.Decode(messages[m], arena, records, conversion);
+    AlsStreamDecoder fresh;
+    const Decoded want = DecodeWith(fresh, messages[m]);
+    EXPECT_EQ(outcome, want.outcome) << m;
+    if (outcome != AlsStreamDecoder::Outcome::kOk) continue;
+    ASSERT_EQ(static_cast<size_t>(records.size()), want.records.size()) << m;
+    for (int i = 0; i < records.size(); ++i) {
+      EXPECT_EQ(records[i].SerializeAsString(), want.records[i].SerializeAsString())
+          << "message " << m << ", record " << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace meshtel::collector
