@@ -72,6 +72,11 @@ constexpr uint64_t FieldTag(uint32_t field, WireType wire_type) {
 // `max_bytes` (at most 10) or, at 10 bytes, over 64 bits.
 inline bool ReadVarint(std::string_view bytes, size_t& pos, uint64_t& value,
                        size_t max_bytes = kMaxVarintBytes) {
+  // Most tags, lengths and small numbers take one byte.
+  if (pos < bytes.size() && static_cast<uint8_t>(bytes[pos]) < 0x80) {
+    value = static_cast<uint8_t>(bytes[pos++]);
+    return true;
+  }
   uint64_t result = 0;
   for (size_t i = 0; i < max_bytes && pos < bytes.size(); ++i) {
     const auto byte = static_cast<uint8_t>(bytes[pos++]);

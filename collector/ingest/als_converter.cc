@@ -61,6 +61,7 @@ class WireStructFields {
  public:
   bool Read(std::string_view bytes) {
     entries_.clear();
+    key_lengths_ = 0;
     common::WireReader reader(bytes);
     while (reader.Next()) {
       if (reader.field() != kFieldsField) {
@@ -79,7 +80,10 @@ class WireStructFields {
           break;
         }
       }
-      if (!replaced) entries_.push_back(entry);
+      if (!replaced) {
+        entries_.push_back(entry);
+        key_lengths_ |= LengthBit(entry.key);
+      }
     }
     return reader.ok();
   }
@@ -114,7 +118,12 @@ class WireStructFields {
     std::string_view value;  // a string's text, a struct's bytes
   };
 
+  // A bit per key length (modulo 64): most keys looked up are absent, and most of those are
+  // told so by their length.
+  static uint64_t LengthBit(std::string_view key) { return uint64_t{1} << (key.size() & 63); }
+
   const Entry* Find(std::string_view key) const {
+    if ((key_lengths_ & LengthBit(key)) == 0) return nullptr;
     for (const Entry& entry : entries_) {
       if (entry.key == key) return &entry;
     }
@@ -219,6 +228,7 @@ class WireStructFields {
   }
 
   absl::InlinedVector<Entry, 16> entries_;
+  uint64_t key_lengths_ = 0;  // LengthBit of every key in entries_
 };
 
 void SetIfEmpty(std::string* field, std::string_view value) {
@@ -703,12 +713,19 @@ void ReadHeaderViews(const google::protobuf::Map<std::string, std::string>& map,
   for (const auto& [name, value] : map) out.emplace_back(name, value);
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+// Each byte's value as a hex digit, -1 for a byte that is not one.
+constexpr std::array<int8_t, 256> kHexDigits = [] {
+  std::array<int8_t, 256> digits{};
+  for (int c = 0; c < 256; ++c) {
+    digits[static_cast<size_t>(c)] = c >= '0' && c <= '9'   ? static_cast<int8_t>(c - '0')
+                                     : c >= 'a' && c <= 'f' ? static_cast<int8_t>(c - 'a' + 10)
+                                     : c >= 'A' && c <= 'F' ? static_cast<int8_t>(c - 'A' + 10)
+                                                            : int8_t{-1};
+  }
+  return digits;
+}();
+
+int HexValue(char c) { return kHexDigits[static_cast<unsigned char>(c)]; }
 
 // Hex → `size` bytes at `out`, left-padded with zero bytes; false when not hex, too long or zero.
 bool HexId(std::string_view hex, size_t size, bool lower_case_only, char* out) {

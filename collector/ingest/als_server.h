@@ -5,7 +5,8 @@
 // StreamAccessLogsMessages; it never reads an answer.
 //
 // Per stream: the Identifier of the first message is remembered (Envoy sends it only there) and
-// every entry is converted (als_converter.h) into a RequestRecord. The records of one message are
+// every entry is converted into a RequestRecord (als_message_decoder.h decodes, als_converter.h
+// maps). The records of one message are
 // handed to ReceivedRecordSink::Store in one call; they count as received (meshtel_als_entries_
 // total{result="stored"}) only once it returned OK. Outcomes, counted in
 // meshtel_als_messages_total{result=...}:
