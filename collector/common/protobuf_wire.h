@@ -193,6 +193,18 @@ class WireReader {
   bool ok_ = true;
 };
 
+// Calls `read_field(reader)` for each field of the message in `bytes`, after its tag; it must
+// consume the field's value (a Read*() or Skip()). False as soon as it returns false or the bytes
+// are malformed.
+template <typename ReadField>
+bool ForEachField(std::string_view bytes, ReadField&& read_field) {
+  WireReader reader(bytes);
+  while (reader.Next()) {
+    if (!read_field(reader)) return false;
+  }
+  return reader.ok();
+}
+
 // Whether `text` is valid UTF-8, as protobuf's parser checks a proto3 string field.
 inline bool ValidUtf8(std::string_view text) {
   size_t i = 0;

@@ -62,30 +62,16 @@ class WireStructFields {
   bool Read(std::string_view bytes) {
     entries_.clear();
     key_lengths_ = 0;
-    common::WireReader reader(bytes);
-    while (reader.Next()) {
-      if (reader.field() != kFieldsField) {
-        if (!reader.Skip()) return false;
-        continue;
-      }
-      std::string_view entry_bytes;
-      if (!reader.ReadBytes(entry_bytes)) return false;
-      Entry entry;
-      if (!ReadEntry(entry_bytes, 1, entry)) return false;
-      bool replaced = false;
+    return ForEachStructEntry(bytes, 1, [&](const Entry& entry) {
       for (Entry& existing : entries_) {
         if (existing.key == entry.key) {
           existing = entry;
-          replaced = true;
-          break;
+          return;
         }
       }
-      if (!replaced) {
-        entries_.push_back(entry);
-        key_lengths_ |= LengthBit(entry.key);
-      }
-    }
-    return reader.ok();
+      entries_.push_back(entry);
+      key_lengths_ |= LengthBit(entry.key);
+    });
   }
 
   std::string_view String(std::string_view key) const {
@@ -105,7 +91,10 @@ class WireStructFields {
   static constexpr uint32_t kFieldsField = 1;
   static constexpr uint32_t kEntryKey = 1;
   static constexpr uint32_t kEntryValue = 2;
+  static constexpr uint32_t kNullKind = 1;
+  static constexpr uint32_t kNumberKind = 2;
   static constexpr uint32_t kStringKind = 3;
+  static constexpr uint32_t kBoolKind = 4;
   static constexpr uint32_t kStructKind = 5;
   static constexpr uint32_t kListKind = 6;
   static constexpr uint32_t kListValues = 1;
@@ -130,101 +119,87 @@ class WireStructFields {
     return nullptr;
   }
 
-  static bool ReadEntry(std::string_view bytes, int depth, Entry& entry) {
-    common::WireReader reader(bytes);
-    bool value_seen = false;
-    while (reader.Next()) {
-      if (reader.field() == kEntryKey) {
-        if (!reader.ReadBytes(entry.key) || !common::ValidUtf8(entry.key)) return false;
-      } else if (reader.field() == kEntryValue) {
-        std::string_view value;
-        if (value_seen || !reader.ReadBytes(value) ||
-            !ReadValue(value, depth + 1, entry.kind, entry.value)) {
-          return false;
-        }
-        value_seen = true;
-      } else if (!reader.Skip()) {
-        return false;
-      }
-    }
-    return reader.ok();
-  }
-
-  static bool ReadValue(std::string_view bytes, int depth, uint32_t& kind,
-                        std::string_view& value) {
+  // Calls `take(entry)` for each entry of the Struct in `bytes`, `depth` levels below the
+  // walk's start; false when the Struct is not vouched for.
+  template <typename TakeEntry>
+  static bool ForEachStructEntry(std::string_view bytes, int depth, TakeEntry&& take) {
     if (depth > kMaxWalkDepth) return false;
-    common::WireReader reader(bytes);
-    bool message_member_seen = false;
-    while (reader.Next()) {
-      const uint32_t field = reader.field();
-      bool read = false;
-      switch (field) {
-        case 1:    // null_value
-        case 4: {  // bool_value
-          uint64_t ignored = 0;
-          read = reader.ReadVarintValue(ignored);
-          value = {};
-          break;
-        }
-        case 2: {  // number_value
-          uint64_t ignored = 0;
-          read = reader.ReadFixed64(ignored);
-          value = {};
-          break;
-        }
-        case kStringKind:
-          read = reader.ReadBytes(value) && common::ValidUtf8(value);
-          break;
-        case kStructKind:
-        case kListKind: {
-          if (message_member_seen || !reader.ReadBytes(value)) return false;
-          message_member_seen = true;
-          read = field == kStructKind ? ValidStruct(value, depth + 1) : ValidList(value, depth + 1);
-          break;
-        }
-        default:
-          if (!reader.Skip()) return false;
-          continue;
-      }
-      if (!read) return false;
-      kind = field;
-    }
-    return reader.ok();
-  }
-
-  static bool ValidStruct(std::string_view bytes, int depth) {
-    if (depth > kMaxWalkDepth) return false;
-    common::WireReader reader(bytes);
-    while (reader.Next()) {
-      if (reader.field() != kFieldsField) {
-        if (!reader.Skip()) return false;
-        continue;
-      }
+    return common::ForEachField(bytes, [&](common::WireReader& reader) {
+      if (reader.field() != kFieldsField) return reader.Skip();
       std::string_view entry_bytes;
       Entry entry;
       if (!reader.ReadBytes(entry_bytes) || !ReadEntry(entry_bytes, depth + 1, entry)) {
         return false;
       }
-    }
-    return reader.ok();
+      take(entry);
+      return true;
+    });
+  }
+
+  static bool ReadEntry(std::string_view bytes, int depth, Entry& entry) {
+    bool value_seen = false;
+    return common::ForEachField(bytes, [&](common::WireReader& reader) {
+      switch (reader.field()) {
+        case kEntryKey:
+          return reader.ReadBytes(entry.key) && common::ValidUtf8(entry.key);
+        case kEntryValue: {
+          std::string_view value;
+          if (value_seen || !reader.ReadBytes(value)) return false;
+          value_seen = true;
+          return ReadValue(value, depth + 1, entry.kind, entry.value);
+        }
+        default:
+          return reader.Skip();
+      }
+    });
+  }
+
+  // A Value: its last member's field number (`kind`) and, for a string or struct, its bytes.
+  static bool ReadValue(std::string_view bytes, int depth, uint32_t& kind,
+                        std::string_view& value) {
+    if (depth > kMaxWalkDepth) return false;
+    bool message_member_seen = false;
+    return common::ForEachField(bytes, [&](common::WireReader& reader) {
+      const uint32_t field = reader.field();
+      uint64_t ignored = 0;
+      bool read = false;
+      switch (field) {
+        case kNullKind:
+        case kBoolKind:
+          read = reader.ReadVarintValue(ignored);
+          value = {};
+          break;
+        case kNumberKind:
+          read = reader.ReadFixed64(ignored);
+          value = {};
+          break;
+        case kStringKind:
+          read = reader.ReadBytes(value) && common::ValidUtf8(value);
+          break;
+        case kStructKind:
+        case kListKind:
+          if (message_member_seen || !reader.ReadBytes(value)) return false;
+          message_member_seen = true;
+          read = field == kStructKind ? ForEachStructEntry(value, depth + 1, [](const Entry&) {})
+                                      : ValidList(value, depth + 1);
+          break;
+        default:
+          return reader.Skip();
+      }
+      kind = field;
+      return read;
+    });
   }
 
   static bool ValidList(std::string_view bytes, int depth) {
     if (depth > kMaxWalkDepth) return false;
-    common::WireReader reader(bytes);
-    while (reader.Next()) {
-      if (reader.field() != kListValues) {
-        if (!reader.Skip()) return false;
-        continue;
-      }
+    return common::ForEachField(bytes, [&](common::WireReader& reader) {
+      if (reader.field() != kListValues) return reader.Skip();
       std::string_view value_bytes;
       uint32_t kind = 0;
       std::string_view value;
-      if (!reader.ReadBytes(value_bytes) || !ReadValue(value_bytes, depth + 1, kind, value)) {
-        return false;
-      }
-    }
-    return reader.ok();
+      return reader.ReadBytes(value_bytes) && ReadValue(value_bytes, depth + 1, kind, value);
+    });
   }
 
   absl::InlinedVector<Entry, 16> entries_;

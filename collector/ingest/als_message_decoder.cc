@@ -11,6 +11,7 @@
 namespace meshtel::collector {
 namespace {
 
+using common::ForEachField;
 using common::ParseNested;
 using common::ValidUtf8;
 using common::WireReader;
@@ -160,280 +161,251 @@ bool SkipVarint(WireReader& reader) {
   return reader.ReadVarintValue(ignored);
 }
 
-// Fields this walk does not know: any wire type but groups (which WireReader refuses).
-bool SkipUnknown(WireReader& reader) { return reader.Skip(); }
+// An embedded message's bytes, read by `read` (a function of the bytes).
+template <typename ReadMessage>
+bool ReadMessageField(WireReader& reader, ReadMessage&& read) {
+  std::string_view bytes;
+  return reader.ReadBytes(bytes) && read(bytes);
+}
 
 // Duration and Timestamp: seconds (1), nanos (2).
 bool ReadSecondsAndNanos(std::string_view bytes, int64_t& seconds, int32_t& nanos) {
-  WireReader reader(bytes);
-  while (reader.Next()) {
+  return ForEachField(bytes, [&](WireReader& reader) {
     uint64_t value = 0;
-    if (reader.field() == kFirstField) {
-      if (!reader.ReadVarintValue(value)) return false;
-      seconds = static_cast<int64_t>(value);
-    } else if (reader.field() == kSecondField) {
-      if (!reader.ReadVarintValue(value)) return false;
-      nanos = AsInt32(value);
-    } else if (!SkipUnknown(reader)) {
-      return false;
+    switch (reader.field()) {
+      case kFirstField:
+        if (!reader.ReadVarintValue(value)) return false;
+        seconds = static_cast<int64_t>(value);
+        return true;
+      case kSecondField:
+        if (!reader.ReadVarintValue(value)) return false;
+        nanos = AsInt32(value);
+        return true;
+      default:
+        return reader.Skip();
     }
-  }
-  return reader.ok();
+  });
 }
 
 bool ReadDuration(WireReader& reader, AlsDurationView& duration) {
-  std::string_view bytes;
-  return reader.ReadBytes(bytes) && ReadSecondsAndNanos(bytes, duration.seconds, duration.nanos);
+  return ReadMessageField(reader, [&](std::string_view bytes) {
+    return ReadSecondsAndNanos(bytes, duration.seconds, duration.nanos);
+  });
 }
 
 // google.protobuf.UInt32Value.
 bool ReadUint32Value(std::string_view bytes, uint32_t& out) {
-  WireReader reader(bytes);
-  while (reader.Next()) {
+  return ForEachField(bytes, [&](WireReader& reader) {
     uint64_t value = 0;
-    if (reader.field() == kFirstField) {
-      if (!reader.ReadVarintValue(value)) return false;
-      out = AsUint32(value);
-    } else if (!SkipUnknown(reader)) {
-      return false;
-    }
-  }
-  return reader.ok();
+    if (reader.field() != kFirstField) return reader.Skip();
+    if (!reader.ReadVarintValue(value)) return false;
+    out = AsUint32(value);
+    return true;
+  });
 }
 
 bool ReadSocketAddress(std::string_view bytes, AlsAddressView& address) {
-  WireReader reader(bytes);
-  while (reader.Next()) {
+  return ForEachField(bytes, [&](WireReader& reader) {
     uint64_t value = 0;
-    bool read = false;
     switch (reader.field()) {
       case kSocketAddress:
-        read = ReadString(reader, address.address);
-        break;
+        return ReadString(reader, address.address);
       case kSocketPortValue:  // oneof with named_port: the last one given counts
-        read = reader.ReadVarintValue(value);
-        address.port_value = AsUint32(value);
         address.has_named_port = false;
         address.named_port = {};
-        break;
+        if (!reader.ReadVarintValue(value)) return false;
+        address.port_value = AsUint32(value);
+        return true;
       case kSocketNamedPort:
-        read = ReadString(reader, address.named_port);
         address.has_named_port = true;
         address.port_value = 0;
-        break;
+        return ReadString(reader, address.named_port);
       case kSocketProtocol:
       case kSocketIpv4Compat:
-        read = SkipVarint(reader);
-        break;
+        return SkipVarint(reader);
       case kSocketResolverName:
       case kSocketNetworkNamespaceFilepath:
-        read = SkipString(reader);
-        break;
+        return SkipString(reader);
       default:
-        read = SkipUnknown(reader);
+        return reader.Skip();
     }
-    if (!read) return false;
-  }
-  return reader.ok();
+  });
 }
 
 bool ReadPipe(std::string_view bytes, AlsAddressView& address) {
-  WireReader reader(bytes);
-  while (reader.Next()) {
-    bool read = false;
-    if (reader.field() == kPipePath) {
-      read = ReadString(reader, address.address);
-    } else if (reader.field() == kPipeMode) {
-      read = SkipVarint(reader);
-    } else {
-      read = SkipUnknown(reader);
+  return ForEachField(bytes, [&](WireReader& reader) {
+    switch (reader.field()) {
+      case kPipePath:
+        return ReadString(reader, address.address);
+      case kPipeMode:
+        return SkipVarint(reader);
+      default:
+        return reader.Skip();
     }
-    if (!read) return false;
-  }
-  return reader.ok();
+  });
 }
 
 bool ReadEnvoyInternalAddress(std::string_view bytes, AlsAddressView& address) {
-  WireReader reader(bytes);
-  while (reader.Next()) {
-    bool read = false;
-    if (reader.field() == kInternalServerListenerName) {
-      read = ReadString(reader, address.address);
-    } else if (reader.field() == kInternalEndpointId) {
-      read = ReadString(reader, address.named_port);
-    } else {
-      read = SkipUnknown(reader);
+  return ForEachField(bytes, [&](WireReader& reader) {
+    switch (reader.field()) {
+      case kInternalServerListenerName:
+        return ReadString(reader, address.address);
+      case kInternalEndpointId:
+        return ReadString(reader, address.named_port);
+      default:
+        return reader.Skip();
     }
-    if (!read) return false;
-  }
-  return reader.ok();
+  });
 }
 
 // envoy.config.core.v3.Address: one member of its oneof, given once.
 bool ReadAddress(WireReader& parent, AlsAddressView& address) {
-  std::string_view bytes;
-  if (!parent.ReadBytes(bytes)) return false;
-  WireReader reader(bytes);
-  while (reader.Next()) {
-    std::string_view member;
-    const uint32_t field = reader.field();
-    if (field == kAddressSocket || field == kAddressPipe || field == kAddressEnvoyInternal) {
-      if (address.kind != AlsAddressView::Kind::kNone || !reader.ReadBytes(member)) return false;
-    }
-    bool read = false;
-    switch (field) {
-      case kAddressSocket:
-        address.kind = AlsAddressView::Kind::kSocket;
-        read = ReadSocketAddress(member, address);
-        break;
-      case kAddressPipe:
-        address.kind = AlsAddressView::Kind::kPipe;
-        read = ReadPipe(member, address);
-        break;
-      case kAddressEnvoyInternal:
-        address.kind = AlsAddressView::Kind::kEnvoyInternal;
-        read = ReadEnvoyInternalAddress(member, address);
-        break;
+  return ReadMessageField(parent, [&](std::string_view bytes) {
+    return ForEachField(bytes, [&](WireReader& reader) {
+      const auto member = [&](AlsAddressView::Kind kind, auto read) {
+        if (address.kind != AlsAddressView::Kind::kNone) return false;
+        address.kind = kind;
+        return ReadMessageField(
+            reader, [&](std::string_view member_bytes) { return read(member_bytes, address); });
+      };
+      switch (reader.field()) {
+        case kAddressSocket:
+          return member(AlsAddressView::Kind::kSocket, ReadSocketAddress);
+        case kAddressPipe:
+          return member(AlsAddressView::Kind::kPipe, ReadPipe);
+        case kAddressEnvoyInternal:
+          return member(AlsAddressView::Kind::kEnvoyInternal, ReadEnvoyInternalAddress);
+        default:
+          return reader.Skip();
+      }
+    });
+  });
+}
+
+// TLSProperties.CertificateProperties.SubjectAltName: its uri, when its oneof ends on uri.
+bool ReadSubjectAltName(std::string_view bytes, std::string_view& uri) {
+  bool is_uri = false;
+  const bool read = ForEachField(bytes, [&](WireReader& reader) {
+    switch (reader.field()) {
+      case kSanUri:
+        is_uri = true;
+        return ReadString(reader, uri);
+      case kSanDns:
+        is_uri = false;
+        return SkipString(reader);
       default:
-        read = SkipUnknown(reader);
+        return reader.Skip();
     }
-    if (!read) return false;
-  }
-  return reader.ok();
+  });
+  if (!is_uri) uri = {};
+  return read;
 }
 
 // TLSProperties.CertificateProperties: the first subject_alt_name whose oneof holds a non-empty
 // uri.
 bool ReadCertificate(std::string_view bytes, std::string_view& first_uri_san) {
-  WireReader reader(bytes);
-  while (reader.Next()) {
-    bool read = false;
-    if (reader.field() == kCertificateSubjectAltName) {
-      std::string_view san_bytes;
-      if (!reader.ReadBytes(san_bytes)) return false;
-      WireReader san(san_bytes);
-      std::string_view uri;
-      bool is_uri = false;
-      while (san.Next()) {
-        if (san.field() == kSanUri) {
-          if (!ReadString(san, uri)) return false;
-          is_uri = true;
-        } else if (san.field() == kSanDns) {
-          if (!SkipString(san)) return false;
-          is_uri = false;
-        } else if (!SkipUnknown(san)) {
+  return ForEachField(bytes, [&](WireReader& reader) {
+    switch (reader.field()) {
+      case kCertificateSubjectAltName: {
+        std::string_view uri;
+        if (!ReadMessageField(reader,
+                              [&](std::string_view san) { return ReadSubjectAltName(san, uri); })) {
           return false;
         }
+        if (first_uri_san.empty()) first_uri_san = uri;
+        return true;
       }
-      if (!san.ok()) return false;
-      if (is_uri && !uri.empty() && first_uri_san.empty()) first_uri_san = uri;
-      read = true;
-    } else if (reader.field() == kCertificateSubject || reader.field() == kCertificateIssuer) {
-      read = SkipString(reader);
-    } else {
-      read = SkipUnknown(reader);
+      case kCertificateSubject:
+      case kCertificateIssuer:
+        return SkipString(reader);
+      default:
+        return reader.Skip();
     }
-    if (!read) return false;
-  }
-  return reader.ok();
+  });
 }
 
 bool ReadTlsProperties(std::string_view bytes, AlsCommonView& common) {
-  WireReader reader(bytes);
   uint64_t seen = 0;
-  while (reader.Next()) {
-    bool read = false;
-    std::string_view member;
+  return ForEachField(bytes, [&](WireReader& reader) {
+    const uint32_t field = reader.field();
     uint32_t ignored = 0;
-    switch (reader.field()) {
+    switch (field) {
       case kTlsVersion:
-        read = SkipVarint(reader);
-        break;
+        return SkipVarint(reader);
       case kTlsCipherSuite:
-        read = FirstTime(seen, kTlsCipherSuite) && reader.ReadBytes(member) &&
-               ReadUint32Value(member, ignored);
-        break;
+        return FirstTime(seen, field) && ReadMessageField(reader, [&](std::string_view member) {
+                 return ReadUint32Value(member, ignored);
+               });
       case kTlsSniHostname:
-        read = ReadString(reader, common.tls_sni_hostname);
-        break;
+        return ReadString(reader, common.tls_sni_hostname);
       case kTlsLocalCertificate:
-        read = FirstTime(seen, kTlsLocalCertificate) && reader.ReadBytes(member) &&
-               ReadCertificate(member, common.local_uri_san);
-        break;
+        return FirstTime(seen, field) && ReadMessageField(reader, [&](std::string_view member) {
+                 return ReadCertificate(member, common.local_uri_san);
+               });
       case kTlsPeerCertificate:
-        read = FirstTime(seen, kTlsPeerCertificate) && reader.ReadBytes(member) &&
-               ReadCertificate(member, common.peer_uri_san);
-        break;
+        return FirstTime(seen, field) && ReadMessageField(reader, [&](std::string_view member) {
+                 return ReadCertificate(member, common.peer_uri_san);
+               });
       case kTlsSessionId:
       case kTlsJa3Fingerprint:
-        read = SkipString(reader);
-        break;
+        return SkipString(reader);
       default:
-        read = SkipUnknown(reader);
+        return reader.Skip();
     }
-    if (!read) return false;
-  }
-  return reader.ok();
+  });
 }
 
 bool ReadResponseFlags(std::string_view bytes, uint64_t& bits) {
-  WireReader reader(bytes);
   bool unauthorized_seen = false;
   int32_t unauthorized_reason = 0;
-  while (reader.Next()) {
+  const bool read = ForEachField(bytes, [&](WireReader& reader) {
     const uint32_t field = reader.field();
     uint64_t value = 0;
     if (field == kResponseFlagsUnauthorized) {
-      std::string_view member;
-      if (unauthorized_seen || !reader.ReadBytes(member)) return false;
+      if (unauthorized_seen) return false;
       unauthorized_seen = true;
-      WireReader unauthorized(member);
-      while (unauthorized.Next()) {
-        if (unauthorized.field() == kUnauthorizedReason) {
-          if (!unauthorized.ReadVarintValue(value)) return false;
+      return ReadMessageField(reader, [&](std::string_view unauthorized) {
+        return ForEachField(unauthorized, [&](WireReader& details) {
+          if (details.field() != kUnauthorizedReason) return details.Skip();
+          if (!details.ReadVarintValue(value)) return false;
           unauthorized_reason = AsInt32(value);
-        } else if (!SkipUnknown(unauthorized)) {
-          return false;
-        }
-      }
-      if (!unauthorized.ok()) return false;
-    } else if (field >= 1 && field <= kResponseFlagsLastField) {
-      if (!reader.ReadVarintValue(value)) return false;
-      const uint64_t bit = uint64_t{1} << ResponseFlagOfField(field);
-      bits = value != 0 ? (bits | bit) : (bits & ~bit);
-    } else if (!SkipUnknown(reader)) {
-      return false;
+          return true;
+        });
+      });
     }
-  }
+    if (field < 1 || field > kResponseFlagsLastField) return reader.Skip();
+    if (!reader.ReadVarintValue(value)) return false;
+    const uint64_t bit = uint64_t{1} << ResponseFlagOfField(field);
+    bits = value != 0 ? (bits | bit) : (bits & ~bit);
+    return true;
+  });
   const int unauthorized = ResponseFlagOfUnauthorizedReason(unauthorized_reason);
   if (unauthorized >= 0) bits |= uint64_t{1} << unauthorized;
-  return reader.ok();
+  return read;
 }
 
 // A map<string, string> entry: key (1) and value (2), each possibly absent (empty).
-bool ReadStringPair(std::string_view bytes, std::string_view& key, std::string_view& value) {
-  WireReader reader(bytes);
-  while (reader.Next()) {
-    bool read = false;
-    if (reader.field() == kFirstField) {
-      read = ReadString(reader, key);
-    } else if (reader.field() == kSecondField) {
-      read = ReadString(reader, value);
-    } else {
-      read = SkipUnknown(reader);
-    }
-    if (!read) return false;
-  }
-  return reader.ok();
+bool ReadStringPair(WireReader& parent, std::string_view& key, std::string_view& value) {
+  return ReadMessageField(parent, [&](std::string_view bytes) {
+    return ForEachField(bytes, [&](WireReader& reader) {
+      switch (reader.field()) {
+        case kFirstField:
+          return ReadString(reader, key);
+        case kSecondField:
+          return ReadString(reader, value);
+        default:
+          return reader.Skip();
+      }
+    });
+  });
 }
 
 // A map<string, string> field's entry added to `headers`; a name given again replaces its value,
 // as in protobuf's map.
 bool ReadHeader(WireReader& parent, AlsHeaderViews& headers) {
-  std::string_view bytes;
   std::string_view name;
   std::string_view value;
-  if (!parent.ReadBytes(bytes) || !ReadStringPair(bytes, name, value)) return false;
+  if (!ReadStringPair(parent, name, value)) return false;
   for (auto& header : headers) {
     if (header.first == name) {
       header.second = value;
@@ -444,50 +416,44 @@ bool ReadHeader(WireReader& parent, AlsHeaderViews& headers) {
   return true;
 }
 
-bool SkipStringMapEntry(WireReader& parent) {
-  std::string_view bytes;
-  std::string_view key;
-  std::string_view value;
-  return parent.ReadBytes(bytes) && ReadStringPair(bytes, key, value);
+// google.protobuf.Any: type_url (1), value (2, bytes).
+bool ReadAny(std::string_view bytes, AlsAnyView& any) {
+  any.present = true;
+  return ForEachField(bytes, [&](WireReader& reader) {
+    switch (reader.field()) {
+      case kFirstField:
+        return ReadString(reader, any.type_url);
+      case kSecondField:
+        return reader.ReadBytes(any.value);
+      default:
+        return reader.Skip();
+    }
+  });
 }
 
-// A filter_state_objects entry: key (1) and a google.protobuf.Any (2) of type_url (1) and value
-// (2, bytes). The peers' entries are kept; a key given again replaces its object.
+// A filter_state_objects entry: key (1) and a google.protobuf.Any (2). The peers' entries are
+// kept; a key given again replaces its object.
 bool ReadFilterStateObject(WireReader& parent, AlsCommonView& common) {
-  std::string_view bytes;
-  if (!parent.ReadBytes(bytes)) return false;
-  WireReader reader(bytes);
   std::string_view key;
   AlsAnyView any;
   any.present = true;
   bool any_seen = false;
-  while (reader.Next()) {
-    bool read = false;
-    if (reader.field() == kFirstField) {
-      read = ReadString(reader, key);
-    } else if (reader.field() == kSecondField) {
-      std::string_view any_bytes;
-      if (any_seen || !reader.ReadBytes(any_bytes)) return false;
-      any_seen = true;
-      WireReader any_reader(any_bytes);
-      while (any_reader.Next()) {
-        bool any_read = false;
-        if (any_reader.field() == kFirstField) {
-          any_read = ReadString(any_reader, any.type_url);
-        } else if (any_reader.field() == kSecondField) {
-          any_read = any_reader.ReadBytes(any.value);
-        } else {
-          any_read = SkipUnknown(any_reader);
-        }
-        if (!any_read) return false;
+  const bool read = ReadMessageField(parent, [&](std::string_view bytes) {
+    return ForEachField(bytes, [&](WireReader& reader) {
+      switch (reader.field()) {
+        case kFirstField:
+          return ReadString(reader, key);
+        case kSecondField:
+          if (any_seen) return false;
+          any_seen = true;
+          return ReadMessageField(reader,
+                                  [&](std::string_view member) { return ReadAny(member, any); });
+        default:
+          return reader.Skip();
       }
-      read = any_reader.ok();
-    } else {
-      read = SkipUnknown(reader);
-    }
-    if (!read) return false;
-  }
-  if (!reader.ok()) return false;
+    });
+  });
+  if (!read) return false;
   if (key == "downstream_peer") {
     common.downstream_peer = any;
   } else if (key == "upstream_peer") {
@@ -496,271 +462,198 @@ bool ReadFilterStateObject(WireReader& parent, AlsCommonView& common) {
   return true;
 }
 
-bool ReadCommon(std::string_view bytes, AlsCommonView& common) {
-  WireReader reader(bytes);
-  uint64_t seen = 0;
-  while (reader.Next()) {
-    const uint32_t field = reader.field();
-    uint64_t value = 0;
-    std::string_view member;
-    AlsAddressView ignored_address;
-    AlsDurationView ignored_duration;
-    bool read = false;
-    // Message fields: each at most once.
-    switch (field) {
-      case kCommonDownstreamRemoteAddress:
-      case kCommonDownstreamLocalAddress:
-      case kCommonTlsProperties:
-      case kCommonStartTime:
-      case kCommonTimeToLastRxByte:
-      case kCommonTimeToFirstUpstreamTxByte:
-      case kCommonTimeToLastUpstreamTxByte:
-      case kCommonTimeToFirstUpstreamRxByte:
-      case kCommonTimeToLastUpstreamRxByte:
-      case kCommonTimeToFirstDownstreamTxByte:
-      case kCommonTimeToLastDownstreamTxByte:
-      case kCommonUpstreamRemoteAddress:
-      case kCommonUpstreamLocalAddress:
-      case kCommonResponseFlags:
-      case kCommonDownstreamDirectRemoteAddress:
-      case kCommonDuration:
-        if (!FirstTime(seen, field)) return false;
-        break;
-      case kCommonMetadata:
-        return false;
-      default:
-        break;
+bool ReadCommonField(WireReader& reader, uint64_t& seen, AlsCommonView& common) {
+  const uint32_t field = reader.field();
+  uint64_t value = 0;
+  AlsAddressView ignored_address;
+  AlsDurationView ignored_duration;
+  switch (field) {
+    case kCommonSampleRate:
+      return reader.ReadFixed64(value);
+    case kCommonDownstreamRemoteAddress:
+      return FirstTime(seen, field) && ReadAddress(reader, common.downstream_remote_address);
+    case kCommonDownstreamLocalAddress:
+      return FirstTime(seen, field) && ReadAddress(reader, common.downstream_local_address);
+    case kCommonTlsProperties:
+      common.has_tls_properties = true;
+      return FirstTime(seen, field) && ReadMessageField(reader, [&](std::string_view bytes) {
+               return ReadTlsProperties(bytes, common);
+             });
+    case kCommonStartTime:
+      common.has_start_time = true;
+      return FirstTime(seen, field) && ReadMessageField(reader, [&](std::string_view bytes) {
+               return ReadSecondsAndNanos(bytes, common.start_seconds, common.start_nanos);
+             });
+    case kCommonTimeToLastRxByte:
+    case kCommonTimeToFirstDownstreamTxByte:
+      return FirstTime(seen, field) && ReadDuration(reader, ignored_duration);
+    case kCommonTimeToFirstUpstreamTxByte:
+      return FirstTime(seen, field) && ReadDuration(reader, common.time_to_first_upstream_tx_byte);
+    case kCommonTimeToLastUpstreamTxByte:
+      return FirstTime(seen, field) && ReadDuration(reader, common.time_to_last_upstream_tx_byte);
+    case kCommonTimeToFirstUpstreamRxByte:
+      return FirstTime(seen, field) && ReadDuration(reader, common.time_to_first_upstream_rx_byte);
+    case kCommonTimeToLastUpstreamRxByte:
+      return FirstTime(seen, field) && ReadDuration(reader, common.time_to_last_upstream_rx_byte);
+    case kCommonTimeToLastDownstreamTxByte:
+      return FirstTime(seen, field) && ReadDuration(reader, common.time_to_last_downstream_tx_byte);
+    case kCommonDuration:
+      return FirstTime(seen, field) && ReadDuration(reader, common.duration);
+    case kCommonUpstreamRemoteAddress:
+      return FirstTime(seen, field) && ReadAddress(reader, common.upstream_remote_address);
+    case kCommonUpstreamLocalAddress:
+      return FirstTime(seen, field) && ReadAddress(reader, common.upstream_local_address);
+    case kCommonDownstreamDirectRemoteAddress:
+      return FirstTime(seen, field) && ReadAddress(reader, ignored_address);
+    case kCommonResponseFlags:
+      return FirstTime(seen, field) && ReadMessageField(reader, [&](std::string_view bytes) {
+               return ReadResponseFlags(bytes, common.response_flag_bits);
+             });
+    case kCommonMetadata:
+      return false;
+    case kCommonUpstreamCluster:
+      return ReadString(reader, common.upstream_cluster);
+    case kCommonRouteName:
+      return ReadString(reader, common.route_name);
+    case kCommonUpstreamTransportFailureReason:
+    case kCommonConnectionTerminationDetails:
+    case kCommonStreamId:
+    case kCommonDownstreamTransportFailureReason:
+      return SkipString(reader);
+    case kCommonFilterStateObjects:
+      return ReadFilterStateObject(reader, common);
+    case kCommonCustomTags: {
+      std::string_view key;
+      std::string_view tag;
+      return ReadStringPair(reader, key, tag);
     }
-    switch (field) {
-      case kCommonSampleRate:
-        read = reader.ReadFixed64(value);
-        break;
-      case kCommonDownstreamRemoteAddress:
-        read = ReadAddress(reader, common.downstream_remote_address);
-        break;
-      case kCommonDownstreamLocalAddress:
-        read = ReadAddress(reader, common.downstream_local_address);
-        break;
-      case kCommonTlsProperties:
-        common.has_tls_properties = true;
-        read = reader.ReadBytes(member) && ReadTlsProperties(member, common);
-        break;
-      case kCommonStartTime:
-        common.has_start_time = true;
-        read = reader.ReadBytes(member) &&
-               ReadSecondsAndNanos(member, common.start_seconds, common.start_nanos);
-        break;
-      case kCommonTimeToLastRxByte:
-      case kCommonTimeToFirstDownstreamTxByte:
-        read = ReadDuration(reader, ignored_duration);
-        break;
-      case kCommonTimeToFirstUpstreamTxByte:
-        read = ReadDuration(reader, common.time_to_first_upstream_tx_byte);
-        break;
-      case kCommonTimeToLastUpstreamTxByte:
-        read = ReadDuration(reader, common.time_to_last_upstream_tx_byte);
-        break;
-      case kCommonTimeToFirstUpstreamRxByte:
-        read = ReadDuration(reader, common.time_to_first_upstream_rx_byte);
-        break;
-      case kCommonTimeToLastUpstreamRxByte:
-        read = ReadDuration(reader, common.time_to_last_upstream_rx_byte);
-        break;
-      case kCommonTimeToLastDownstreamTxByte:
-        read = ReadDuration(reader, common.time_to_last_downstream_tx_byte);
-        break;
-      case kCommonDuration:
-        read = ReadDuration(reader, common.duration);
-        break;
-      case kCommonUpstreamRemoteAddress:
-        read = ReadAddress(reader, common.upstream_remote_address);
-        break;
-      case kCommonUpstreamLocalAddress:
-        read = ReadAddress(reader, common.upstream_local_address);
-        break;
-      case kCommonDownstreamDirectRemoteAddress:
-        read = ReadAddress(reader, ignored_address);
-        break;
-      case kCommonUpstreamCluster:
-        read = ReadString(reader, common.upstream_cluster);
-        break;
-      case kCommonRouteName:
-        read = ReadString(reader, common.route_name);
-        break;
-      case kCommonResponseFlags:
-        read = reader.ReadBytes(member) && ReadResponseFlags(member, common.response_flag_bits);
-        break;
-      case kCommonUpstreamTransportFailureReason:
-      case kCommonConnectionTerminationDetails:
-      case kCommonStreamId:
-      case kCommonDownstreamTransportFailureReason:
-        read = SkipString(reader);
-        break;
-      case kCommonFilterStateObjects:
-        read = ReadFilterStateObject(reader, common);
-        break;
-      case kCommonCustomTags:
-        read = SkipStringMapEntry(reader);
-        break;
-      case kCommonIntermediateLogEntry:
-        read = reader.ReadVarintValue(value);
-        common.intermediate_log_entry = value != 0;
-        break;
-      case kCommonDownstreamWireBytesSent:
-        read = reader.ReadVarintValue(common.downstream_wire_bytes_sent);
-        break;
-      case kCommonDownstreamWireBytesReceived:
-        read = reader.ReadVarintValue(common.downstream_wire_bytes_received);
-        break;
-      case kCommonAccessLogType:
-        read = reader.ReadVarintValue(value);
-        common.access_log_type = AsInt32(value);
-        break;
-      case kCommonUpstreamRequestAttemptCount:
-      case kCommonUpstreamWireBytesSent:
-      case kCommonUpstreamWireBytesReceived:
-        read = SkipVarint(reader);
-        break;
-      default:
-        read = SkipUnknown(reader);
-    }
-    if (!read) return false;
+    case kCommonIntermediateLogEntry:
+      if (!reader.ReadVarintValue(value)) return false;
+      common.intermediate_log_entry = value != 0;
+      return true;
+    case kCommonDownstreamWireBytesSent:
+      return reader.ReadVarintValue(common.downstream_wire_bytes_sent);
+    case kCommonDownstreamWireBytesReceived:
+      return reader.ReadVarintValue(common.downstream_wire_bytes_received);
+    case kCommonAccessLogType:
+      if (!reader.ReadVarintValue(value)) return false;
+      common.access_log_type = AsInt32(value);
+      return true;
+    case kCommonUpstreamRequestAttemptCount:
+    case kCommonUpstreamWireBytesSent:
+    case kCommonUpstreamWireBytesReceived:
+      return SkipVarint(reader);
+    default:
+      return reader.Skip();
   }
-  return reader.ok();
 }
 
-bool ReadRequest(std::string_view bytes, AlsHttpEntryView& view) {
-  WireReader reader(bytes);
-  bool port_seen = false;
-  while (reader.Next()) {
-    uint64_t value = 0;
-    std::string_view member;
-    uint32_t ignored = 0;
-    bool read = false;
-    switch (reader.field()) {
-      case kRequestMethod:
-        read = reader.ReadVarintValue(value);
-        view.request_method = AsInt32(value);
-        break;
-      case kRequestScheme:
-        read = ReadString(reader, view.scheme);
-        break;
-      case kRequestAuthority:
-        read = ReadString(reader, view.authority);
-        break;
-      case kRequestPort:
-        read = !port_seen && reader.ReadBytes(member) && ReadUint32Value(member, ignored);
-        port_seen = true;
-        break;
-      case kRequestPath:
-        read = ReadString(reader, view.path);
-        break;
-      case kRequestUserAgent:
-        read = ReadString(reader, view.user_agent);
-        break;
-      case kRequestReferer:
-        read = SkipString(reader);
-        break;
-      case kRequestForwardedFor:
-        read = ReadString(reader, view.forwarded_for);
-        break;
-      case kRequestRequestId:
-        read = ReadString(reader, view.request_id);
-        break;
-      case kRequestOriginalPath:
-        read = ReadString(reader, view.original_path);
-        break;
-      case kRequestHeadersBytes:
-        read = reader.ReadVarintValue(view.request_headers_bytes);
-        break;
-      case kRequestBodyBytes:
-        read = reader.ReadVarintValue(view.request_body_bytes);
-        break;
-      case kRequestHeaders:
-        read = ReadHeader(reader, view.request_headers);
-        break;
-      case kRequestUpstreamHeaderBytesSent:
-      case kRequestDownstreamHeaderBytesReceived:
-        read = SkipVarint(reader);
-        break;
-      default:
-        read = SkipUnknown(reader);
-    }
-    if (!read) return false;
+bool ReadRequestField(WireReader& reader, bool& port_seen, AlsHttpEntryView& view) {
+  uint64_t value = 0;
+  uint32_t ignored = 0;
+  switch (reader.field()) {
+    case kRequestMethod:
+      if (!reader.ReadVarintValue(value)) return false;
+      view.request_method = AsInt32(value);
+      return true;
+    case kRequestScheme:
+      return ReadString(reader, view.scheme);
+    case kRequestAuthority:
+      return ReadString(reader, view.authority);
+    case kRequestPort:
+      if (port_seen) return false;
+      port_seen = true;
+      return ReadMessageField(
+          reader, [&](std::string_view bytes) { return ReadUint32Value(bytes, ignored); });
+    case kRequestPath:
+      return ReadString(reader, view.path);
+    case kRequestUserAgent:
+      return ReadString(reader, view.user_agent);
+    case kRequestReferer:
+      return SkipString(reader);
+    case kRequestForwardedFor:
+      return ReadString(reader, view.forwarded_for);
+    case kRequestRequestId:
+      return ReadString(reader, view.request_id);
+    case kRequestOriginalPath:
+      return ReadString(reader, view.original_path);
+    case kRequestHeadersBytes:
+      return reader.ReadVarintValue(view.request_headers_bytes);
+    case kRequestBodyBytes:
+      return reader.ReadVarintValue(view.request_body_bytes);
+    case kRequestHeaders:
+      return ReadHeader(reader, view.request_headers);
+    case kRequestUpstreamHeaderBytesSent:
+    case kRequestDownstreamHeaderBytesReceived:
+      return SkipVarint(reader);
+    default:
+      return reader.Skip();
   }
-  return reader.ok();
 }
 
-bool ReadResponse(std::string_view bytes, AlsHttpEntryView& view) {
-  WireReader reader(bytes);
-  while (reader.Next()) {
-    std::string_view member;
-    bool read = false;
-    switch (reader.field()) {
-      case kResponseCode:
-        read = !view.has_response_code && reader.ReadBytes(member) &&
-               ReadUint32Value(member, view.response_code);
-        view.has_response_code = true;
-        break;
-      case kResponseHeadersBytes:
-        read = reader.ReadVarintValue(view.response_headers_bytes);
-        break;
-      case kResponseBodyBytes:
-        read = reader.ReadVarintValue(view.response_body_bytes);
-        break;
-      case kResponseHeaders:
-        read = ReadHeader(reader, view.response_headers);
-        break;
-      case kResponseTrailers:
-        read = ReadHeader(reader, view.response_trailers);
-        break;
-      case kResponseCodeDetails:
-        read = ReadString(reader, view.response_code_details);
-        break;
-      case kResponseUpstreamHeaderBytesReceived:
-      case kResponseDownstreamHeaderBytesSent:
-        read = SkipVarint(reader);
-        break;
-      default:
-        read = SkipUnknown(reader);
-    }
-    if (!read) return false;
+bool ReadResponseField(WireReader& reader, AlsHttpEntryView& view) {
+  switch (reader.field()) {
+    case kResponseCode:
+      if (view.has_response_code) return false;
+      view.has_response_code = true;
+      return ReadMessageField(reader, [&](std::string_view bytes) {
+        return ReadUint32Value(bytes, view.response_code);
+      });
+    case kResponseHeadersBytes:
+      return reader.ReadVarintValue(view.response_headers_bytes);
+    case kResponseBodyBytes:
+      return reader.ReadVarintValue(view.response_body_bytes);
+    case kResponseHeaders:
+      return ReadHeader(reader, view.response_headers);
+    case kResponseTrailers:
+      return ReadHeader(reader, view.response_trailers);
+    case kResponseCodeDetails:
+      return ReadString(reader, view.response_code_details);
+    case kResponseUpstreamHeaderBytesReceived:
+    case kResponseDownstreamHeaderBytesSent:
+      return SkipVarint(reader);
+    default:
+      return reader.Skip();
   }
-  return reader.ok();
 }
 
 }  // namespace
 
 bool ReadHttpEntryWire(std::string_view bytes, AlsHttpEntryView& view) {
   view.Clear();
-  WireReader reader(bytes);
   uint64_t seen = 0;
-  while (reader.Next()) {
+  return ForEachField(bytes, [&](WireReader& reader) {
     const uint32_t field = reader.field();
-    std::string_view member;
     uint64_t value = 0;
-    bool read = false;
     switch (field) {
       case kEntryCommon:
-        read =
-            FirstTime(seen, field) && reader.ReadBytes(member) && ReadCommon(member, view.common);
-        break;
+        return FirstTime(seen, field) && ReadMessageField(reader, [&](std::string_view common) {
+                 uint64_t common_seen = 0;
+                 return ForEachField(common, [&](WireReader& common_reader) {
+                   return ReadCommonField(common_reader, common_seen, view.common);
+                 });
+               });
       case kEntryProtocolVersion:
-        read = reader.ReadVarintValue(value);
+        if (!reader.ReadVarintValue(value)) return false;
         view.protocol_version = AsInt32(value);
-        break;
+        return true;
       case kEntryRequest:
-        read = FirstTime(seen, field) && reader.ReadBytes(member) && ReadRequest(member, view);
-        break;
+        return FirstTime(seen, field) && ReadMessageField(reader, [&](std::string_view request) {
+                 bool port_seen = false;
+                 return ForEachField(request, [&](WireReader& request_reader) {
+                   return ReadRequestField(request_reader, port_seen, view);
+                 });
+               });
       case kEntryResponse:
-        read = FirstTime(seen, field) && reader.ReadBytes(member) && ReadResponse(member, view);
-        break;
+        return FirstTime(seen, field) && ReadMessageField(reader, [&](std::string_view response) {
+                 return ForEachField(response, [&](WireReader& response_reader) {
+                   return ReadResponseField(response_reader, view);
+                 });
+               });
       default:
-        read = SkipUnknown(reader);
+        return reader.Skip();
     }
-    if (!read) return false;
-  }
-  return reader.ok();
+  });
 }
 
 AlsStreamDecoder::Outcome AlsStreamDecoder::Decode(
@@ -795,7 +688,7 @@ bool AlsStreamDecoder::DecodeFromWire(
       case kMessageTcpLogs:
         return false;
       default:
-        if (!SkipUnknown(reader)) return false;
+        if (!reader.Skip()) return false;
     }
   }
   if (!reader.ok()) return false;
@@ -835,7 +728,7 @@ bool AlsStreamDecoder::DecodeEntriesFromWire(
   WireReader entries(http_logs);
   while (entries.Next()) {
     if (entries.field() != kEntriesLogEntry) {
-      if (!SkipUnknown(entries)) return false;
+      if (!entries.Skip()) return false;
       continue;
     }
     std::string_view entry_bytes;

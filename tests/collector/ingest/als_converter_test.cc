@@ -4,14 +4,18 @@
 
 #include <string>
 
-#include "collector/common/protobuf_wire.h"
 #include "collector/metrics/istio_labels.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
+#include "tests/support/als_messages.h"
 
 namespace meshtel::collector {
 namespace {
+
+using meshtel::testing::LengthDelimitedField;
+using meshtel::testing::SetSocketAddress;
+using meshtel::testing::SetStructString;
 
 using envoy::data::accesslog::v3::AccessLogCommon;
 using envoy::data::accesslog::v3::HTTPAccessLogEntry;
@@ -20,10 +24,6 @@ using envoy::service::accesslog::v3::StreamAccessLogsMessage;
 using google::protobuf::Struct;
 using meshtel::v1::RequestRecord;
 
-void SetString(Struct& s, const std::string& key, const std::string& value) {
-  (*s.mutable_fields())[key].set_string_value(value);
-}
-
 // An Istio sidecar's identifier: pod reviews-v1-abc in namespace shop.
 StreamAccessLogsMessage::Identifier IstioIdentifier() {
   StreamAccessLogsMessage::Identifier identifier;
@@ -31,39 +31,34 @@ StreamAccessLogsMessage::Identifier IstioIdentifier() {
   auto& node = *identifier.mutable_node();
   node.set_id("sidecar~10.0.1.7~reviews-v1-abc.shop~shop.svc.cluster.local");
   Struct& metadata = *node.mutable_metadata();
-  SetString(metadata, "NAME", "reviews-v1-abc");
-  SetString(metadata, "NAMESPACE", "shop");
-  SetString(metadata, "WORKLOAD_NAME", "reviews-v1");
-  SetString(metadata, "CLUSTER_ID", "east");
-  SetString(metadata, "MESH_ID", "mesh1");
+  SetStructString(metadata, "NAME", "reviews-v1-abc");
+  SetStructString(metadata, "NAMESPACE", "shop");
+  SetStructString(metadata, "WORKLOAD_NAME", "reviews-v1");
+  SetStructString(metadata, "CLUSTER_ID", "east");
+  SetStructString(metadata, "MESH_ID", "mesh1");
   Struct& labels = *(*metadata.mutable_fields())["LABELS"].mutable_struct_value();
-  SetString(labels, "app", "reviews");
-  SetString(labels, "version", "v1");
-  SetString(labels, "service.istio.io/canonical-name", "reviews-canonical");
-  SetString(labels, "service.istio.io/canonical-revision", "r1");
+  SetStructString(labels, "app", "reviews");
+  SetStructString(labels, "version", "v1");
+  SetStructString(labels, "service.istio.io/canonical-name", "reviews-canonical");
+  SetStructString(labels, "service.istio.io/canonical-revision", "r1");
   return identifier;
 }
 
 // Istio's peer-metadata object (WorkloadMetadataObject::serializeAsProto) packed in an Any.
 google::protobuf::Any PeerObject(const std::string& workload, const std::string& ns) {
   Struct object;
-  SetString(object, "type", "deployment");
-  SetString(object, "workload", workload);
-  SetString(object, "name", workload + "-xyz");
-  SetString(object, "namespace", ns);
-  SetString(object, "cluster", "west");
-  SetString(object, "service", workload + "-svc");
-  SetString(object, "revision", "v7");
-  SetString(object, "app", workload);
-  SetString(object, "version", "v2");
+  SetStructString(object, "type", "deployment");
+  SetStructString(object, "workload", workload);
+  SetStructString(object, "name", workload + "-xyz");
+  SetStructString(object, "namespace", ns);
+  SetStructString(object, "cluster", "west");
+  SetStructString(object, "service", workload + "-svc");
+  SetStructString(object, "revision", "v7");
+  SetStructString(object, "app", workload);
+  SetStructString(object, "version", "v2");
   google::protobuf::Any any;
   any.PackFrom(object);
   return any;
-}
-
-void SetSocket(envoy::config::core::v3::Address& address, const std::string& ip, uint32_t port) {
-  address.mutable_socket_address()->set_address(ip);
-  address.mutable_socket_address()->set_port_value(port);
 }
 
 void SetDuration(google::protobuf::Duration& duration, int64_t nanos) {
@@ -86,10 +81,10 @@ HTTPAccessLogEntry InboundEntry() {
   SetDuration(*common.mutable_time_to_first_downstream_tx_byte(), 9'500'000);
   SetDuration(*common.mutable_time_to_last_downstream_tx_byte(), 11'000'000);
   SetDuration(*common.mutable_duration(), 12'000'000);
-  SetSocket(*common.mutable_downstream_remote_address(), "10.0.1.5", 41234);
-  SetSocket(*common.mutable_downstream_local_address(), "10.0.1.7", 9080);
-  SetSocket(*common.mutable_upstream_remote_address(), "127.0.0.1", 9080);
-  SetSocket(*common.mutable_upstream_local_address(), "127.0.0.6", 40001);
+  SetSocketAddress(*common.mutable_downstream_remote_address(), "10.0.1.5", 41234);
+  SetSocketAddress(*common.mutable_downstream_local_address(), "10.0.1.7", 9080);
+  SetSocketAddress(*common.mutable_upstream_remote_address(), "127.0.0.1", 9080);
+  SetSocketAddress(*common.mutable_upstream_local_address(), "127.0.0.6", 40001);
   common.set_upstream_cluster("inbound|9080||");
   common.set_route_name("default");
   common.set_downstream_wire_bytes_received(321);
@@ -128,7 +123,7 @@ TEST(AlsConverterTest, NodeMetadataGivesTheReportingWorkload) {
 
 TEST(AlsConverterTest, WorkloadNameFallsBackToPodName) {
   StreamAccessLogsMessage::Identifier identifier;
-  SetString(*identifier.mutable_node()->mutable_metadata(), "NAME", "job-pod");
+  SetStructString(*identifier.mutable_node()->mutable_metadata(), "NAME", "job-pod");
   EXPECT_EQ(AlsNodeIdentity::FromIdentifier(identifier).workload.workload(), "job-pod");
 }
 
@@ -216,11 +211,11 @@ TEST(AlsConverterTest, OutboundEntryWithNodeMetadataStylePeer) {
   common.set_upstream_cluster("outbound|9080|v2|ratings.shop.svc.cluster.local");
   common.mutable_filter_state_objects()->clear();
   Struct peer;
-  SetString(peer, "WORKLOAD_NAME", "ratings-v2");
-  SetString(peer, "NAMESPACE", "shop");
+  SetStructString(peer, "WORKLOAD_NAME", "ratings-v2");
+  SetStructString(peer, "NAMESPACE", "shop");
   Struct& labels = *(*peer.mutable_fields())["LABELS"].mutable_struct_value();
-  SetString(labels, "app", "ratings");
-  SetString(labels, "version", "v2");
+  SetStructString(labels, "app", "ratings");
+  SetStructString(labels, "version", "v2");
   (*common.mutable_filter_state_objects())["upstream_peer"].PackFrom(peer);
   entry.mutable_request()->set_authority("ratings:9080");
   RequestRecord record;
@@ -461,7 +456,8 @@ TEST(AlsConverterTest, HttpMessageConvertsEveryEntry) {
 
 TEST(AlsConverterTest, IpV6AndPipeAddresses) {
   HTTPAccessLogEntry entry = InboundEntry();
-  SetSocket(*entry.mutable_common_properties()->mutable_upstream_remote_address(), "fd00::1", 8080);
+  SetSocketAddress(*entry.mutable_common_properties()->mutable_upstream_remote_address(), "fd00::1",
+                   8080);
   entry.mutable_common_properties()->mutable_downstream_remote_address()->mutable_pipe()->set_path(
       "/var/run/app.sock");
   RequestRecord record;
@@ -470,20 +466,12 @@ TEST(AlsConverterTest, IpV6AndPipeAddresses) {
   EXPECT_EQ(record.downstream_remote_address(), "/var/run/app.sock");
 }
 
-// Field `field`, length-delimited, holding `bytes` (for Structs protobuf would not write).
-std::string Field(uint32_t field, const std::string& bytes) {
-  std::string out;
-  common::AppendVarint(common::FieldTag(field, common::WireType::kLengthDelimited), out);
-  common::AppendVarint(bytes.size(), out);
-  return out + bytes;
-}
-
 // A Struct entry (fields = 1) of `key` and the Value bytes `value`.
 std::string StructEntry(const std::string& key, const std::string& value) {
-  return Field(1, Field(1, key) + Field(2, value));
+  return LengthDelimitedField(1, LengthDelimitedField(1, key) + LengthDelimitedField(2, value));
 }
 
-std::string StringValueBytes(const std::string& text) { return Field(3, text); }
+std::string StringValueBytes(const std::string& text) { return LengthDelimitedField(3, text); }
 
 // The identity ReadPeerIdentity gives for `struct_bytes` packed as a Struct, checked against the
 // protobuf decode of the same bytes.
@@ -503,14 +491,14 @@ TEST(AlsConverterTest, PeerStructReadFromItsWireFormatAgreesWithProtobuf) {
   Struct object;
   ASSERT_TRUE(PeerObject("productpage", "shop").UnpackTo(&object));
   Struct& labels = *(*object.mutable_fields())["labels"].mutable_struct_value();
-  SetString(labels, "app.kubernetes.io/version", "v9");
-  SetString(labels, "service.istio.io/canonical-name", "pp");
+  SetStructString(labels, "app.kubernetes.io/version", "v9");
+  SetStructString(labels, "service.istio.io/canonical-name", "pp");
   (*object.mutable_fields())["count"].set_number_value(2.5);
   (*object.mutable_fields())["on"].set_bool_value(true);
   (*object.mutable_fields())["nothing"].set_null_value(google::protobuf::NULL_VALUE);
   auto& list = *(*object.mutable_fields())["list"].mutable_list_value();
   list.add_values()->set_string_value("a");
-  SetString(*list.add_values()->mutable_struct_value(), "workload", "not-this-one");
+  SetStructString(*list.add_values()->mutable_struct_value(), "workload", "not-this-one");
   const auto identity = PeerFromStructBytes(object.SerializeAsString());
   EXPECT_EQ(identity.workload(), "productpage");
   EXPECT_EQ(identity.version(), "v2");
@@ -518,9 +506,9 @@ TEST(AlsConverterTest, PeerStructReadFromItsWireFormatAgreesWithProtobuf) {
 
   // Node-metadata keys.
   Struct node;
-  SetString(node, "NAME", "pod-1");
-  SetString(node, "NAMESPACE", "ns");
-  SetString(*(*node.mutable_fields())["LABELS"].mutable_struct_value(), "app", "a1");
+  SetStructString(node, "NAME", "pod-1");
+  SetStructString(node, "NAMESPACE", "ns");
+  SetStructString(*(*node.mutable_fields())["LABELS"].mutable_struct_value(), "app", "a1");
   EXPECT_EQ(PeerFromStructBytes(node.SerializeAsString()).app(), "a1");
 
   // A key given twice: the last value counts; a Value whose members change: the last counts.
@@ -539,15 +527,18 @@ TEST(AlsConverterTest, PeerStructReadFromItsWireFormatAgreesWithProtobuf) {
   // A Struct member given twice (protobuf merges them), an entry given its value twice, unknown
   // fields, a group, a wrong wire type, invalid UTF-8 in a value the identity does not read,
   // truncated bytes, nesting deeper than the walk goes and deeper than protobuf allows.
-  const std::string labels_a = Field(5, StructEntry("app", StringValueBytes("x")));
-  const std::string labels_b = Field(5, StructEntry("version", StringValueBytes("y")));
+  const std::string labels_a = LengthDelimitedField(5, StructEntry("app", StringValueBytes("x")));
+  const std::string labels_b =
+      LengthDelimitedField(5, StructEntry("version", StringValueBytes("y")));
   EXPECT_EQ(PeerFromStructBytes(StructEntry("labels", labels_a + labels_b)).version(), "y");
-  EXPECT_EQ(PeerFromStructBytes(Field(1, Field(1, "app") + Field(2, StringValueBytes("p")) +
-                                             Field(2, StringValueBytes("q"))))
+  EXPECT_EQ(PeerFromStructBytes(
+                LengthDelimitedField(1, LengthDelimitedField(1, "app") +
+                                            LengthDelimitedField(2, StringValueBytes("p")) +
+                                            LengthDelimitedField(2, StringValueBytes("q"))))
                 .app(),
             "q");
   PeerFromStructBytes(StructEntry("app", StringValueBytes("a")) + std::string("\x10\x05", 2) +
-                      Field(9, "zz"));
+                      LengthDelimitedField(9, "zz"));
   PeerFromStructBytes(StructEntry("app", StringValueBytes("a")) + std::string("\x2b\x2c", 2));
   PeerFromStructBytes(StructEntry("app", std::string("\x18\x01", 2)));
   PeerFromStructBytes(StructEntry("app", StringValueBytes("a")) +
@@ -558,7 +549,7 @@ TEST(AlsConverterTest, PeerStructReadFromItsWireFormatAgreesWithProtobuf) {
   // walked, 20 are left to protobuf, which accepts them, 40 are over protobuf's limit of 100.
   for (int depth : {5, 20, 40}) {
     std::string value = StringValueBytes("deep");
-    for (int i = 0; i < depth; ++i) value = Field(5, StructEntry("k", value));
+    for (int i = 0; i < depth; ++i) value = LengthDelimitedField(5, StructEntry("k", value));
     EXPECT_EQ(PeerFromStructBytes(StructEntry("app", StringValueBytes("a")) +
                                   StructEntry("nested", value))
                   .app(),
@@ -566,7 +557,8 @@ TEST(AlsConverterTest, PeerStructReadFromItsWireFormatAgreesWithProtobuf) {
         << depth;
   }
   std::string too_deep = StringValueBytes("deep");
-  for (int i = 0; i < 60; ++i) too_deep = Field(6, Field(1, too_deep));
+  for (int i = 0; i < 60; ++i)
+    too_deep = LengthDelimitedField(6, LengthDelimitedField(1, too_deep));
   EXPECT_EQ(PeerFromStructBytes(StructEntry("app", StringValueBytes("a")) +
                                 StructEntry("nested", too_deep))
                 .app(),

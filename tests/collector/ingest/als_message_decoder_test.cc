@@ -5,15 +5,19 @@
 #include <string>
 #include <vector>
 
-#include "collector/common/protobuf_wire.h"
 #include "google/protobuf/arena.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
+#include "tests/support/als_messages.h"
 
 namespace meshtel::collector {
 namespace {
+
+using meshtel::testing::LengthDelimitedField;
+using meshtel::testing::SetSocketAddress;
+using meshtel::testing::SetStructString;
 
 using envoy::data::accesslog::v3::AccessLogCommon;
 using envoy::data::accesslog::v3::HTTPAccessLogEntry;
@@ -22,44 +26,35 @@ using google::protobuf::Struct;
 using meshtel::v1::RequestRecord;
 using Records = google::protobuf::RepeatedPtrField<RequestRecord>;
 
-void SetString(Struct& s, const std::string& key, const std::string& value) {
-  (*s.mutable_fields())[key].set_string_value(value);
-}
-
 StreamAccessLogsMessage::Identifier Identifier(const std::string& workload) {
   StreamAccessLogsMessage::Identifier identifier;
   identifier.set_log_name("http_envoy_accesslog");
   auto& node = *identifier.mutable_node();
   node.set_id("sidecar~10.0.1.7~" + workload + "-abc.shop~shop.svc.cluster.local");
   Struct& metadata = *node.mutable_metadata();
-  SetString(metadata, "NAME", workload + "-abc");
-  SetString(metadata, "NAMESPACE", "shop");
-  SetString(metadata, "WORKLOAD_NAME", workload);
-  SetString(metadata, "CLUSTER_ID", "east");
+  SetStructString(metadata, "NAME", workload + "-abc");
+  SetStructString(metadata, "NAMESPACE", "shop");
+  SetStructString(metadata, "WORKLOAD_NAME", workload);
+  SetStructString(metadata, "CLUSTER_ID", "east");
   Struct& labels = *(*metadata.mutable_fields())["LABELS"].mutable_struct_value();
-  SetString(labels, "app", "reviews");
-  SetString(labels, "version", "v1");
+  SetStructString(labels, "app", "reviews");
+  SetStructString(labels, "version", "v1");
   return identifier;
 }
 
 google::protobuf::Any PeerObject(const std::string& workload) {
   Struct object;
-  SetString(object, "workload", workload);
-  SetString(object, "namespace", "shop");
-  SetString(object, "cluster", "west");
-  SetString(object, "service", workload + "-svc");
-  SetString(object, "app", workload);
+  SetStructString(object, "workload", workload);
+  SetStructString(object, "namespace", "shop");
+  SetStructString(object, "cluster", "west");
+  SetStructString(object, "service", workload + "-svc");
+  SetStructString(object, "app", workload);
   Struct& labels = *(*object.mutable_fields())["labels"].mutable_struct_value();
-  SetString(labels, "version", "v3");
-  SetString(labels, "service.istio.io/canonical-revision", "r9");
+  SetStructString(labels, "version", "v3");
+  SetStructString(labels, "service.istio.io/canonical-revision", "r9");
   google::protobuf::Any any;
   any.PackFrom(object);
   return any;
-}
-
-void SetSocket(envoy::config::core::v3::Address& address, const std::string& ip, uint32_t port) {
-  address.mutable_socket_address()->set_address(ip);
-  address.mutable_socket_address()->set_port_value(port);
 }
 
 // An Istio-like entry, inbound (even n) or outbound (odd n).
@@ -78,10 +73,11 @@ HTTPAccessLogEntry TypicalEntry(int n) {
   common.mutable_time_to_last_downstream_tx_byte()->set_seconds(1);
   common.mutable_duration()->set_nanos(12'000'000 + n);
   const bool inbound = n % 2 == 0;
-  SetSocket(*common.mutable_downstream_remote_address(), "10.0.1.5", 41234 + n);
-  SetSocket(*common.mutable_downstream_local_address(), "10.0.1.7", 9080);
-  SetSocket(*common.mutable_upstream_remote_address(), inbound ? "127.0.0.1" : "10.0.3.9", 9080);
-  SetSocket(*common.mutable_upstream_local_address(), "127.0.0.6", 40001);
+  SetSocketAddress(*common.mutable_downstream_remote_address(), "10.0.1.5", 41234 + n);
+  SetSocketAddress(*common.mutable_downstream_local_address(), "10.0.1.7", 9080);
+  SetSocketAddress(*common.mutable_upstream_remote_address(), inbound ? "127.0.0.1" : "10.0.3.9",
+                   9080);
+  SetSocketAddress(*common.mutable_upstream_local_address(), "127.0.0.6", 40001);
   common.set_upstream_cluster(inbound ? "inbound|9080||"
                                       : "outbound|9080||ratings.shop.svc.cluster.local");
   common.set_route_name("default");
@@ -122,7 +118,7 @@ HTTPAccessLogEntry FullEntry() {
   auto& internal = *common.mutable_upstream_local_address()->mutable_envoy_internal_address();
   internal.set_server_listener_name("listener-a");
   internal.set_endpoint_id("ep-1");
-  SetSocket(*common.mutable_downstream_direct_remote_address(), "10.9.9.9", 1);
+  SetSocketAddress(*common.mutable_downstream_direct_remote_address(), "10.9.9.9", 1);
   common.mutable_downstream_direct_remote_address()->mutable_socket_address()->set_resolver_name(
       "dns");
   common.set_upstream_cluster("inbound|9080|http|reviews.shop.svc.cluster.local");
@@ -191,17 +187,10 @@ StreamAccessLogsMessage MessageOf(const std::vector<HTTPAccessLogEntry>& entries
   return message;
 }
 
-// Field `field`, length-delimited, holding `bytes`.
-std::string LengthDelimited(uint32_t field, const std::string& bytes) {
-  std::string out;
-  common::AppendVarint(common::FieldTag(field, common::WireType::kLengthDelimited), out);
-  common::AppendVarint(bytes.size(), out);
-  return out + bytes;
-}
-
 // A message whose only entry has the given bytes.
 std::string MessageWithEntryBytes(const std::string& entry_bytes) {
-  return MessageOf({}).SerializeAsString() + LengthDelimited(2, LengthDelimited(1, entry_bytes));
+  return MessageOf({}).SerializeAsString() +
+         LengthDelimitedField(2, LengthDelimitedField(1, entry_bytes));
 }
 
 struct Decoded {
@@ -333,7 +322,7 @@ TEST(AlsMessageDecoderTest, IntermediateAndOddlyEncodedEntriesMatchProtobuf) {
   request_bytes += std::string("\xa5\x06\x01\x02\x03\x04", 6);           // fixed32
   request_bytes += std::string("\xa1\x06", 2) + std::string(8, '\x07');  // fixed64
   request_bytes += std::string("\xa2\x06\x02hi", 5);                     // length-delimited
-  entry_bytes += LengthDelimited(3, request_bytes);
+  entry_bytes += LengthDelimitedField(3, request_bytes);
 
   only.Clear();
   only.set_protocol_version(HTTPAccessLogEntry::HTTP10);
@@ -347,17 +336,17 @@ TEST(AlsMessageDecoderTest, IntermediateAndOddlyEncodedEntriesMatchProtobuf) {
   named.set_named_port("x");
   envoy::config::core::v3::SocketAddress numbered;
   numbered.set_port_value(77);
-  common_bytes += LengthDelimited(
-      2, LengthDelimited(1, named.SerializeAsString() + numbered.SerializeAsString()));
+  common_bytes += LengthDelimitedField(
+      2, LengthDelimitedField(1, named.SerializeAsString() + numbered.SerializeAsString()));
   AccessLogCommon common_tail;
   common_tail.set_route_name("second-route");
   common_bytes += common_tail.SerializeAsString();
-  entry_bytes += LengthDelimited(1, common_bytes);
+  entry_bytes += LengthDelimitedField(1, common_bytes);
 
-  const std::string entries = LengthDelimited(1, entry_bytes) +
+  const std::string entries = LengthDelimitedField(1, entry_bytes) +
                               std::string("\x10\x01", 2);  // HTTPAccessLogEntries: field 2
   const std::string message_bytes = MessageOf({}).SerializeAsString() +
-                                    LengthDelimited(2, entries) +
+                                    LengthDelimitedField(2, entries) +
                                     std::string("\xa0\x06\x01", 3);  // the message: field 100
   const AlsStreamDecoder::Paths paths = ExpectSameAsProtobuf(message_bytes);
   EXPECT_EQ(paths.wire_entries, 1u);
@@ -375,10 +364,10 @@ TEST(AlsMessageDecoderTest, EntriesTheWalkDoesNotVouchForGoThroughProtobufAlone)
   // metadata; a message field given twice (protobuf merges); a known field of another wire type;
   // a group; the Address oneof given two members.
   HTTPAccessLogEntry with_metadata = TypicalEntry(0);
-  SetString((*with_metadata.mutable_common_properties()
-                  ->mutable_metadata()
-                  ->mutable_filter_metadata())["istio"],
-            "k", "v");
+  SetStructString((*with_metadata.mutable_common_properties()
+                        ->mutable_metadata()
+                        ->mutable_filter_metadata())["istio"],
+                  "k", "v");
   const AlsStreamDecoder::Paths metadata =
       ExpectSameAsProtobuf(MessageOf({with_metadata, TypicalEntry(1)}).SerializeAsString());
   EXPECT_EQ(metadata.protobuf_entries, 1u);
@@ -403,11 +392,11 @@ TEST(AlsMessageDecoderTest, EntriesTheWalkDoesNotVouchForGoThroughProtobufAlone)
             1u);
   // An Address with a socket address and then a pipe: the last member counts.
   envoy::config::core::v3::Address socket;
-  SetSocket(socket, "10.0.0.1", 80);
+  SetSocketAddress(socket, "10.0.0.1", 80);
   envoy::config::core::v3::Address pipe;
   pipe.mutable_pipe()->set_path("/p");
-  const std::string entry = LengthDelimited(
-      1, LengthDelimited(13, socket.SerializeAsString() + pipe.SerializeAsString()));
+  const std::string entry = LengthDelimitedField(
+      1, LengthDelimitedField(13, socket.SerializeAsString() + pipe.SerializeAsString()));
   EXPECT_EQ(ExpectSameAsProtobuf(MessageWithEntryBytes(entry)).protobuf_entries, 1u);
 }
 
@@ -488,10 +477,10 @@ TEST(AlsMessageDecoderTest, ReusedRecordsGiveWhatFreshOnesGive) {
       envoy::data::accesslog::v3::DownstreamPeriodic);
   HTTPAccessLogEntry with_tls = FullEntry();
   HTTPAccessLogEntry with_metadata = TypicalEntry(7);
-  SetString((*with_metadata.mutable_common_properties()
-                  ->mutable_metadata()
-                  ->mutable_filter_metadata())["istio"],
-            "k", "v");
+  SetStructString((*with_metadata.mutable_common_properties()
+                        ->mutable_metadata()
+                        ->mutable_filter_metadata())["istio"],
+                  "k", "v");
   std::string invalid = MessageOf({TypicalEntry(1)}).SerializeAsString();
   invalid.pop_back();
   const std::vector<std::string> messages = {
