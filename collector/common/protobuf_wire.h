@@ -195,9 +195,10 @@ class WireReader {
 
 // Calls `read_field(reader)` for each field of the message in `bytes`, after its tag; it must
 // consume the field's value (a Read*() or Skip()). False as soon as it returns false or the bytes
-// are malformed.
+// are malformed. Always inlined: it is the inner loop of the receivers' walks, and a call per
+// message level (with `read_field` called through it) cost them about a tenth in the benchmarks.
 template <typename ReadField>
-bool ForEachField(std::string_view bytes, ReadField&& read_field) {
+[[gnu::always_inline]] inline bool ForEachField(std::string_view bytes, ReadField&& read_field) {
   WireReader reader(bytes);
   while (reader.Next()) {
     if (!read_field(reader)) return false;

@@ -163,7 +163,7 @@ bool SkipVarint(WireReader& reader) {
 
 // An embedded message's bytes, read by `read` (a function of the bytes).
 template <typename ReadMessage>
-bool ReadMessageField(WireReader& reader, ReadMessage&& read) {
+[[gnu::always_inline]] inline bool ReadMessageField(WireReader& reader, ReadMessage&& read) {
   std::string_view bytes;
   return reader.ReadBytes(bytes) && read(bytes);
 }
