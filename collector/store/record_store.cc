@@ -725,7 +725,8 @@ absl::StatusOr<std::vector<StoredRecord>> RecordStore::Read(RecordFamily family,
 
 absl::StatusOr<size_t> RecordStore::ReadInto(RecordFamily family, const StoreKey& after,
                                              const StoreKey& before, size_t max_records,
-                                             std::vector<StoredRecord>& records, bool keep_bytes) {
+                                             std::vector<StoredRecord>& records,
+                                             ReadContent content) {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
   const StoreKey limit = std::min(before, VisibleLimit());
   size_t count = 0;
@@ -759,6 +760,13 @@ absl::StatusOr<size_t> RecordStore::ReadInto(RecordFamily family, const StoreKey
       StoredRecord& stored = records[count];
       stored.family = family;
       const std::string_view bytes = chunk.record(i);
+      const StoreKey record_key{first->time_unix_nano, first->sequence + i};
+      if (content == ReadContent::kBytes) {
+        stored.key = record_key;
+        stored.bytes.assign(bytes);
+        ++count;
+        continue;
+      }
       const int size = static_cast<int>(bytes.size());
       bool parsed = false;
       if (family == RecordFamily::kLogs) {
@@ -768,10 +776,9 @@ absl::StatusOr<size_t> RecordStore::ReadInto(RecordFamily family, const StoreKey
         stored.record.Clear();
         parsed = stored.span.ParseFromArray(bytes.data(), size);
       }
-      const StoreKey record_key{first->time_unix_nano, first->sequence + i};
       if (parsed) {
         stored.key = record_key;
-        if (keep_bytes) stored.bytes.assign(bytes);
+        if (content == ReadContent::kMessagesAndBytes) stored.bytes.assign(bytes);
         ++count;
         continue;
       }

@@ -88,6 +88,17 @@ struct StoredRecord {
   std::string bytes;
 };
 
+// What RecordStore::ReadInto gives of each record.
+enum class ReadContent {
+  kMessages,  // parsed into StoredRecord::record (or ::span)
+  // Parsed, and the stored bytes copied into StoredRecord::bytes (for a reader that holds
+  // records as bytes: no serializing again).
+  kMessagesAndBytes,
+  // Only the stored bytes, not parsed (for a reader that decodes what it needs itself): a
+  // record that does not decode is returned like the others, and the reader deals with it.
+  kBytes,
+};
+
 class RecordStore {
  public:
   // The store format this build writes, and the oldest it reads: format 1 stored one record per
@@ -149,11 +160,11 @@ class RecordStore {
   // records[0, n) and returns n, reusing the messages already there (cleared and parsed again,
   // their strings and sub-messages keep their memory, so reading allocates little once the
   // vector is warm). The vector grows when it has fewer than n elements; elements past n are
-  // left as they are, for the next call. With `keep_bytes`, each record's stored bytes are also
-  // copied into its `bytes` (for a reader that holds records as bytes: no serializing again).
+  // left as they are, for the next call. `content` says what each element gets (ReadContent).
   absl::StatusOr<size_t> ReadInto(RecordFamily family, const StoreKey& after,
                                   const StoreKey& before, size_t max_records,
-                                  std::vector<StoredRecord>& records, bool keep_bytes = false);
+                                  std::vector<StoredRecord>& records,
+                                  ReadContent content = ReadContent::kMessages);
 
   // Records of `family` with after < key < before, counting at most `cap` of them. With `last`,
   // sets *last to the greatest key counted (to `after` when none was).

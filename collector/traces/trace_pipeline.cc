@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "collector/traces/record_summary_fields.h"
 #include "spdlog/spdlog.h"
 
 namespace meshtel::collector {
@@ -60,6 +61,13 @@ TracePipeline::TracePipeline(const TracesConfig& config, RecordStore& store,
                                     "telemetry policy disables span reporting.")
                               .Register(registry)
                               .Add({})),
+      records_undecodable_(prometheus::BuildCounter()
+                               .Name("meshtel_trace_records_undecodable_total")
+                               .Help("Stored records the trace pipeline could not decode (left "
+                                     "out; the store moves them to dead_letter when a log "
+                                     "exporter reads them).")
+                               .Register(registry)
+                               .Add({})),
       received_spans_(prometheus::BuildCounter()
                           .Name("meshtel_trace_received_spans_total")
                           .Help("Received spans (OTLP) the trace pipeline read from the store "
@@ -207,17 +215,27 @@ void TracePipeline::BuildKept(const AssembledTrace& trace) {
 }
 
 bool TracePipeline::ReadOnce(absl::Time now) {
-  // Read into the records of the last read (their messages keep their memory), each with its
-  // stored bytes: what the assembler holds, not serialized again.
+  // Read the stored bytes of each record (what the assembler holds, not serialized again) into
+  // the elements of the last read, which keep their memory. Without a policy a proxy record's
+  // summary needs a few of its fields only (ReadSummaryFields); the others are parsed whole.
   absl::StatusOr<size_t> read = store_.ReadInto(RecordFamily::kLogs, read_after_, kEndOfStore,
-                                                kReadBatch, read_records_, /*keep_bytes=*/true);
+                                                kReadBatch, read_records_, ReadContent::kBytes);
   if (!read.ok()) {
     spdlog::warn("traces: reading records failed: {}", read.status().ToString());
     return false;
   }
   for (size_t i = 0; i < *read; ++i) {
     StoredRecord& stored = read_records_[i];
-    const meshtel::v1::RequestRecord& record = stored.record;
+    const meshtel::v1::RequestRecord* read_record = &summary_fields_;
+    if (policy_ != nullptr || !ReadSummaryFields(stored.bytes, summary_fields_)) {
+      if (!stored.record.ParseFromString(stored.bytes)) {
+        // The store sets such a record aside when a log exporter reads it; no spans from it.
+        records_undecodable_.Increment();
+        continue;
+      }
+      read_record = &stored.record;
+    }
+    const meshtel::v1::RequestRecord& record = *read_record;
     if (record.has_received_log()) continue;  // a log record: the log exporters' business
     records_read_.Increment();
     summaries_.clear();

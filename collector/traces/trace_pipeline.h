@@ -16,7 +16,10 @@
 // sampled flag is its head decision, as a proxy record's `sampled` is. One trace may mix
 // proxy-built and received spans (an SDK's span as the child of the proxy's SERVER span). A
 // received span without a valid trace or span id is left out and counted. Entries with only
-// `received_log` are skipped (not counted as read).
+// `received_log` are skipped (not counted as read). The records are read as their stored bytes;
+// without a policy a proxy record's summary is taken from a few of its fields read from those
+// bytes (record_summary_fields.h), anything else is parsed whole; a record that does not decode
+// is left out and counted (meshtel_trace_records_undecodable_total).
 //
 // Policy (when a PolicyEnforcer is given): a proxy record whose workload's side has span
 // reporting disabled gives no span (counted in meshtel_trace_records_unreported_total); phase
@@ -97,8 +100,10 @@ class TracePipeline {
   // parsed again to build its spans.
   std::vector<std::pair<std::string, const AccessLogFormat*>> formatter_tags_;
   std::vector<SpanSummary> summaries_;
-  // The records of the last read, reused by the next (RecordStore::ReadInto).
+  // The records of the last read, reused by the next (RecordStore::ReadInto), and the fields
+  // of one that a summary needs (ReadSummaryFields).
   std::vector<StoredRecord> read_records_;
+  meshtel::v1::RequestRecord summary_fields_;
   meshtel::v1::RequestRecord parsed_;
   SpanBuilder builder_;
   TraceAssembler assembler_;
@@ -113,6 +118,7 @@ class TracePipeline {
   prometheus::Counter& records_read_;
   prometheus::Counter& records_skipped_;
   prometheus::Counter& records_unreported_;
+  prometheus::Counter& records_undecodable_;
   prometheus::Counter& received_spans_;
   prometheus::Counter& received_spans_invalid_;
   prometheus::Counter& spans_written_;

@@ -210,9 +210,10 @@ TEST_F(RecordStoreTest, ReadIntoReusesTheRecordsAndCountSaysWhereItStopped) {
     EXPECT_EQ(records[i].record.user_agent(), "");
   }
   EXPECT_EQ(records[7].record.path(), "/untouched");  // past n: left as it was
-  // Without keep_bytes no bytes; with it, each record's stored bytes.
+  // kMessages gives no bytes; kMessagesAndBytes each record's stored bytes.
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ(records[i].bytes, "");
-  read = (*store)->ReadInto(RecordFamily::kLogs, StoreKey{}, kEnd, 4, records, /*keep_bytes=*/true);
+  read = (*store)->ReadInto(RecordFamily::kLogs, StoreKey{}, kEnd, 4, records,
+                            ReadContent::kMessagesAndBytes);
   ASSERT_TRUE(read.ok()) << read.status();
   ASSERT_EQ(*read, 4u);
   for (size_t i = 0; i < 4; ++i) {
@@ -220,6 +221,17 @@ TEST_F(RecordStoreTest, ReadIntoReusesTheRecordsAndCountSaysWhereItStopped) {
     ASSERT_TRUE(reparsed.ParseFromString(records[i].bytes));
     EXPECT_EQ(reparsed.path(), "/" + std::to_string(i));
     EXPECT_EQ(records[i].bytes, records[i].record.SerializeAsString());
+  }
+  // Bytes only: the same bytes and keys, nothing parsed.
+  std::vector<StoredRecord> bytes_only(2);
+  read =
+      (*store)->ReadInto(RecordFamily::kLogs, StoreKey{}, kEnd, 4, bytes_only, ReadContent::kBytes);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(*read, 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(bytes_only[i].key, all[i].key);
+    EXPECT_EQ(bytes_only[i].bytes, records[i].bytes);
+    EXPECT_EQ(bytes_only[i].record.path(), "");
   }
   // Past the end of a short vector it grows; what is left after the cursor comes back.
   std::vector<StoredRecord> small(1);

@@ -1,0 +1,192 @@
+#include "collector/traces/record_summary_fields.h"
+
+// Tested by: tests/collector/traces/record_summary_fields_test.cc
+
+#include <array>
+#include <cstdint>
+#include <optional>
+
+#include "collector/common/protobuf_wire.h"
+
+namespace meshtel::collector {
+namespace {
+
+using common::ForEachField;
+using common::ValidUtf8;
+using common::WireReader;
+using common::WireType;
+
+// meshtel.v1.RequestRecord's field numbers (proto/meshtel/v1/record.proto).
+constexpr uint32_t kStartTime = 1;
+constexpr uint32_t kDuration = 2;
+constexpr uint32_t kPhases = 3;
+constexpr uint32_t kResponseCode = 14;
+constexpr uint32_t kGrpcStatus = 15;
+constexpr uint32_t kTraceId = 28;
+constexpr uint32_t kSpanId = 29;
+constexpr uint32_t kParentSpanId = 30;
+constexpr uint32_t kSampled = 31;
+constexpr uint32_t kReceivedSpan = 37;
+constexpr uint32_t kReceivedLog = 38;
+constexpr uint32_t kCustomTags = 39;
+constexpr uint32_t kLastField = 39;
+
+enum class Kind : uint8_t { kUnknown, kVarint, kString, kStrings, kRead };
+
+// What each field of RequestRecord is, for the fields only checked: a varint, a string, or a
+// message of strings (WorkloadIdentity, ServiceIdentity, CapturedHeader). kRead: read below.
+constexpr std::array<Kind, kLastField + 1> kFieldKinds = [] {
+  std::array<Kind, kLastField + 1> kinds{};
+  for (uint32_t field : {4, 10, 16, 18, 19, 20, 21, 35}) kinds[field] = Kind::kVarint;
+  for (uint32_t field : {5, 6, 7, 8, 9, 11, 12, 13, 17, 22, 23, 24, 25, 26, 27}) {
+    kinds[field] = Kind::kString;
+  }
+  for (uint32_t field : {32, 33, 34, 36}) kinds[field] = Kind::kStrings;
+  for (uint32_t field :
+       {kStartTime, kDuration, kPhases, kResponseCode, kGrpcStatus, kTraceId, kSpanId,
+        kParentSpanId, kSampled, kReceivedSpan, kReceivedLog, kCustomTags}) {
+    kinds[field] = Kind::kRead;
+  }
+  return kinds;
+}();
+
+bool ReadString(WireReader& reader, std::string_view& text) {
+  return reader.ReadBytes(text) && ValidUtf8(text);
+}
+
+// A message all of whose known fields are strings: every length-delimited field must be valid
+// UTF-8 (for an unknown one that is stricter than protobuf, which only sends the record to
+// protobuf).
+bool ValidStringsMessage(WireReader& parent) {
+  std::string_view bytes;
+  return parent.ReadBytes(bytes) && ForEachField(bytes, [](WireReader& reader) {
+           if (reader.wire_type() != WireType::kLengthDelimited) return reader.Skip();
+           std::string_view text;
+           return ReadString(reader, text);
+         });
+}
+
+// PhaseTimings: nine varint fields, in field order (4 is a bool).
+bool ReadPhases(WireReader& parent, std::array<uint64_t, 10>& phases) {
+  std::string_view bytes;
+  return parent.ReadBytes(bytes) && ForEachField(bytes, [&](WireReader& reader) {
+           const uint32_t field = reader.field();
+           if (field < 1 || field > 9) return reader.Skip();
+           uint64_t value = 0;
+           if (!reader.ReadVarintValue(value)) return false;
+           phases[field] = field == 4 ? (value != 0 ? 1 : 0) : value;
+           return true;
+         });
+}
+
+// SpanTag: name (1), value (2).
+bool ReadTag(WireReader& parent, std::string_view& name, std::string_view& value) {
+  std::string_view bytes;
+  return parent.ReadBytes(bytes) && ForEachField(bytes, [&](WireReader& reader) {
+           switch (reader.field()) {
+             case 1:
+               return ReadString(reader, name);
+             case 2:
+               return ReadString(reader, value);
+             default:
+               return reader.Skip();
+           }
+         });
+}
+
+}  // namespace
+
+bool ReadSummaryFields(std::string_view bytes, meshtel::v1::RequestRecord& out) {
+  uint64_t start = 0;
+  uint64_t duration = 0;
+  uint64_t response_code = 0;
+  std::optional<uint64_t> grpc_status;
+  std::string_view trace_id;
+  std::string_view span_id;
+  std::string_view parent_span_id;
+  bool sampled = false;
+  bool phases_seen = false;
+  std::array<uint64_t, 10> phases{};
+  out.mutable_custom_tags()->Clear();
+  const bool read = ForEachField(bytes, [&](WireReader& reader) {
+    const uint32_t field = reader.field();
+    const Kind kind = field <= kLastField ? kFieldKinds[field] : Kind::kUnknown;
+    uint64_t value = 0;
+    std::string_view text;
+    switch (kind) {
+      case Kind::kUnknown:
+        return reader.Skip();
+      case Kind::kVarint:
+        return reader.ReadVarintValue(value);
+      case Kind::kString:
+        return ReadString(reader, text);
+      case Kind::kStrings:
+        return ValidStringsMessage(reader);
+      case Kind::kRead:
+        break;
+    }
+    switch (field) {
+      case kStartTime:
+        return reader.ReadFixed64(start);
+      case kDuration:
+        return reader.ReadVarintValue(duration);
+      case kPhases:
+        if (phases_seen) return false;  // protobuf merges the two
+        phases_seen = true;
+        return ReadPhases(reader, phases);
+      case kResponseCode:
+        return reader.ReadVarintValue(response_code);
+      case kGrpcStatus:
+        if (!reader.ReadVarintValue(value)) return false;
+        grpc_status = value;
+        return true;
+      case kTraceId:
+        return reader.ReadBytes(trace_id);
+      case kSpanId:
+        return reader.ReadBytes(span_id);
+      case kParentSpanId:
+        return reader.ReadBytes(parent_span_id);
+      case kSampled:
+        if (!reader.ReadVarintValue(value)) return false;
+        sampled = value != 0;
+        return true;
+      case kCustomTags: {
+        std::string_view name;
+        std::string_view tag_value;
+        if (!ReadTag(reader, name, tag_value)) return false;
+        meshtel::v1::SpanTag& tag = *out.add_custom_tags();
+        tag.mutable_name()->assign(name);
+        tag.mutable_value()->assign(tag_value);
+        return true;
+      }
+      default:  // received_span, received_log: the pipeline reads those records whole
+        return false;
+    }
+  });
+  if (!read) return false;
+  out.set_start_time_unix_nano(start);
+  out.set_duration_ns(duration);
+  out.set_response_code(static_cast<uint32_t>(response_code));
+  if (grpc_status) {
+    out.set_grpc_status(static_cast<uint32_t>(*grpc_status));
+  } else {
+    out.clear_grpc_status();
+  }
+  out.mutable_trace_id()->assign(trace_id);
+  out.mutable_span_id()->assign(span_id);
+  out.mutable_parent_span_id()->assign(parent_span_id);
+  out.set_sampled(sampled);
+  meshtel::v1::PhaseTimings& timings = *out.mutable_phases();
+  timings.set_downstream_headers_done_ns(phases[1]);
+  timings.set_route_chosen_ns(phases[2]);
+  timings.set_upstream_connected_ns(phases[3]);
+  timings.set_upstream_connection_reused(phases[4] != 0);
+  timings.set_upstream_headers_sent_ns(phases[5]);
+  timings.set_upstream_request_done_ns(phases[6]);
+  timings.set_upstream_first_byte_ns(phases[7]);
+  timings.set_upstream_last_byte_ns(phases[8]);
+  timings.set_downstream_last_byte_ns(phases[9]);
+  return true;
+}
+
+}  // namespace meshtel::collector
