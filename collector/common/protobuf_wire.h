@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -67,6 +68,50 @@ inline void AppendVarint(uint64_t value, std::string& out) {
 constexpr uint64_t FieldTag(uint32_t field, WireType wire_type) {
   return (static_cast<uint64_t>(field) << 3) | static_cast<uint64_t>(wire_type);
 }
+
+// Appends protobuf fields to a string, in the order they are given (a writer that wants the
+// bytes protobuf's serializer makes gives the fields in field-number order and leaves out proto3
+// defaults as it does).
+class WireAppender {
+ public:
+  explicit WireAppender(std::string& out) : out_(out) {}
+  std::string& out() { return out_; }
+
+  void Varint(uint64_t value) {
+    if (value < 0x80) {
+      out_.push_back(static_cast<char>(value));
+    } else {
+      AppendVarint(value, out_);
+    }
+  }
+  void Tag(uint32_t field, WireType wire_type) { Varint(FieldTag(field, wire_type)); }
+  void VarintField(uint32_t field, uint64_t value) {
+    Tag(field, WireType::kVarint);
+    Varint(value);
+  }
+  void Fixed64Field(uint32_t field, uint64_t value) {
+    Tag(field, WireType::kFixed64);
+    char bytes[8];
+    std::memcpy(bytes, &value, 8);  // little-endian hosts only, as the readers here
+    out_.append(bytes, 8);
+  }
+  void BytesField(uint32_t field, std::string_view value) {
+    Tag(field, WireType::kLengthDelimited);
+    Varint(value.size());
+    out_.append(value);
+  }
+  // A length-delimited field whose value is `pieces` concatenated.
+  void BytesField(uint32_t field, std::initializer_list<std::string_view> pieces) {
+    size_t size = 0;
+    for (std::string_view piece : pieces) size += piece.size();
+    Tag(field, WireType::kLengthDelimited);
+    Varint(size);
+    for (std::string_view piece : pieces) out_.append(piece);
+  }
+
+ private:
+  std::string& out_;
+};
 
 // Reads a varint at bytes[pos] and moves `pos` past it; false when it is truncated, longer than
 // `max_bytes` (at most 10) or, at 10 bytes, over 64 bits.

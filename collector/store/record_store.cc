@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <utility>
 
@@ -587,31 +588,39 @@ absl::Status RecordStore::AppendToLogs(std::span<const std::string_view> records
 absl::Status RecordStore::AppendSpans(std::span<const meshtel::v1::Span> spans,
                                       std::string_view reader, const StoreKey& cursor,
                                       const StoreKey& read_high) {
+  SerializedSpans serialized;
+  for (const meshtel::v1::Span& span : spans) serialized.Add(span);
+  return AppendSpans(serialized, reader, cursor, read_high);
+}
+
+absl::Status RecordStore::AppendSpans(const SerializedSpans& spans, std::string_view reader,
+                                      const StoreKey& cursor, const StoreKey& read_high) {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
   if (absl::Status room = CheckRoom(); !room.ok()) return room;
-  rocksdb::WriteBatch write;
+  rocksdb::WriteBatch write(/*reserved_bytes=*/spans.total_bytes() +
+                            spans.size() * (2 * kTraceIndexKeySize));
   const StoreKey first = AllocateKeys(spans.size());
-  std::string value;
-  std::string index_key;
-  uint64_t bytes = 0;
+  char key[StoreKey::kEncodedSize];
+  char index_key[kTraceIndexKeySize];
   for (size_t i = 0; i < spans.size(); ++i) {
-    const meshtel::v1::Span& span = spans[i];
-    const StoreKey key{first.time_unix_nano, first.sequence + i};
-    value.clear();
-    span.SerializeToString(&value);
-    bytes += value.size();
-    const std::string encoded_key = key.Encode();
-    write.Put(handles_[kSpans], encoded_key, value);
-    if (span.trace_id().size() == kTraceIdSize && span.span_id().size() == kSpanIdSize) {
-      index_key.clear();
-      index_key.append(span.trace_id()).append(span.span_id()).append(encoded_key);
-      write.Put(handles_[kTraceIndex], index_key, rocksdb::Slice());
+    StoreKey{first.time_unix_nano, first.sequence + i}.EncodeTo(key);
+    const std::string_view value = spans.bytes(i);
+    write.Put(handles_[kSpans], rocksdb::Slice(key, sizeof(key)),
+              rocksdb::Slice(value.data(), value.size()));
+    const std::string_view trace_id = spans.trace_id(i);
+    const std::string_view span_id = spans.span_id(i);
+    if (trace_id.size() == kTraceIdSize && span_id.size() == kSpanIdSize) {
+      std::memcpy(index_key, trace_id.data(), kTraceIdSize);
+      std::memcpy(index_key + kTraceIdSize, span_id.data(), kSpanIdSize);
+      std::memcpy(index_key + kTraceIdSize + kSpanIdSize, key, sizeof(key));
+      write.Put(handles_[kTraceIndex], rocksdb::Slice(index_key, sizeof(index_key)),
+                rocksdb::Slice());
     }
   }
   write.Put(handles_[kCursors], std::string(reader), cursor.Encode());
   write.Put(handles_[kMeta], kReadHighPrefix + std::string(reader), read_high.Encode());
   if (absl::Status written = Commit(write, first); !written.ok()) return written;
-  bytes_appended_.fetch_add(bytes, std::memory_order_relaxed);
+  bytes_appended_.fetch_add(spans.total_bytes(), std::memory_order_relaxed);
   return absl::OkStatus();
 }
 

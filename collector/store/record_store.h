@@ -58,6 +58,7 @@
 #include "absl/status/statusor.h"
 #include "collector/config/collector_config.h"
 #include "collector/store/instance_progress.h"
+#include "collector/store/serialized_spans.h"
 #include "collector/store/store_key.h"
 #include "collector/store/wal_group_sync.h"
 #include "meshtel/v1/record.pb.h"
@@ -140,6 +141,9 @@ class RecordStore {
   // in cursors (every record at or before it is in a decided trace) and `read_high` in meta (the
   // last record it had read), in one write: the progress moves with what it wrote, or neither
   // does. Refused like AppendBatch when the data directory is at its limit.
+  absl::Status AppendSpans(const SerializedSpans& spans, std::string_view reader,
+                           const StoreKey& cursor, const StoreKey& read_high);
+  // The same for span messages (serialized first).
   absl::Status AppendSpans(std::span<const meshtel::v1::Span> spans, std::string_view reader,
                            const StoreKey& cursor, const StoreKey& read_high);
   // The read_high last stored by AppendSpans for `reader` (a StoreKey{} when none).

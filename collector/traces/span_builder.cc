@@ -4,7 +4,10 @@
 #include <array>
 #include <charconv>
 #include <cstdint>
+#include <initializer_list>
+#include <string>
 
+#include "collector/common/protobuf_wire.h"
 #include "collector/common/record_names.h"
 #include "collector/common/response_flag_codes.h"
 
@@ -22,29 +25,91 @@ bool AllZero(std::string_view bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
 }
 
-void AddString(Span& span, std::string_view key, std::string_view value) {
-  meshtel::v1::SpanAttribute* attribute = span.add_attributes();
-  attribute->set_key(std::string(key));
-  attribute->set_string_value(std::string(value));
+using common::WireAppender;
+using common::WireType;
+
+// Field numbers of meshtel.v1.Span and meshtel.v1.SpanAttribute (proto/meshtel/v1/span.proto).
+enum SpanField : uint32_t {
+  kTraceId = 1,
+  kSpanId = 2,
+  kParentSpanId = 3,
+  kName = 5,
+  kKind = 6,
+  kStartTime = 7,
+  kEndTime = 8,
+  kAttributes = 9,
+  kStatusCode = 10,
+  kStatusMessage = 11,
+  kFlags = 12,
+  kServiceName = 13,
+  kResourceAttributes = 14,
+  kScopeName = 15,
+  kScopeVersion = 16,
+  kAnomalies = 17,
+  kExporters = 18,
+};
+enum AttributeField : uint32_t { kKey = 1, kStringValue = 2, kBoolValue = 3, kIntValue = 4 };
+
+size_t LengthDelimitedSize(size_t length) {  // fields 1-15: one tag byte
+  return 1 + common::VarintSize(length) + length;
 }
 
-void AddInt(Span& span, std::string_view key, int64_t value) {
-  meshtel::v1::SpanAttribute* attribute = span.add_attributes();
-  attribute->set_key(std::string(key));
-  attribute->set_int_value(value);
+// A SpanAttribute with a string value made of `pieces`, as field `field` (attributes or resource
+// attributes). As protobuf writes it: an empty key left out, the value (a oneof) always written.
+void StringAttribute(WireAppender& out, uint32_t field, std::string_view key,
+                     std::initializer_list<std::string_view> pieces) {
+  size_t value_size = 0;
+  for (std::string_view piece : pieces) value_size += piece.size();
+  const size_t key_size = key.empty() ? 0 : LengthDelimitedSize(key.size());
+  out.Tag(field, WireType::kLengthDelimited);
+  out.Varint(key_size + LengthDelimitedSize(value_size));
+  if (!key.empty()) out.BytesField(kKey, key);
+  out.Tag(kStringValue, WireType::kLengthDelimited);
+  out.Varint(value_size);
+  for (std::string_view piece : pieces) out.out().append(piece);
 }
 
-void AddBool(Span& span, std::string_view key, bool value) {
-  meshtel::v1::SpanAttribute* attribute = span.add_attributes();
-  attribute->set_key(std::string(key));
-  attribute->set_bool_value(value);
+void StringAttribute(WireAppender& out, std::string_view key,
+                     std::initializer_list<std::string_view> pieces) {
+  StringAttribute(out, kAttributes, key, pieces);
 }
 
-void AddResource(Span& span, std::string_view key, std::string_view value) {
+void IntAttribute(WireAppender& out, std::string_view key, int64_t value) {
+  const size_t key_size = key.empty() ? 0 : LengthDelimitedSize(key.size());
+  out.Tag(kAttributes, WireType::kLengthDelimited);
+  out.Varint(key_size + 1 + common::VarintSize(static_cast<uint64_t>(value)));
+  if (!key.empty()) out.BytesField(kKey, key);
+  out.VarintField(kIntValue, static_cast<uint64_t>(value));
+}
+
+void BoolAttribute(WireAppender& out, std::string_view key, bool value) {
+  const size_t key_size = key.empty() ? 0 : LengthDelimitedSize(key.size());
+  out.Tag(kAttributes, WireType::kLengthDelimited);
+  out.Varint(key_size + 2);
+  if (!key.empty()) out.BytesField(kKey, key);
+  out.VarintField(kBoolValue, value ? 1 : 0);
+}
+
+void ResourceAttribute(WireAppender& out, std::string_view key, std::string_view value) {
   if (value.empty()) return;
-  meshtel::v1::SpanAttribute* attribute = span.add_resource_attributes();
-  attribute->set_key(std::string(key));
-  attribute->set_string_value(std::string(value));
+  StringAttribute(out, kResourceAttributes, key, {value});
+}
+
+// Decimal digits of `value`.
+struct Decimal {
+  explicit Decimal(uint64_t value) {
+    size = static_cast<size_t>(std::to_chars(digits, digits + sizeof(digits), value).ptr - digits);
+  }
+  std::string_view view() const { return std::string_view(digits, size); }
+  char digits[24];
+  size_t size = 0;
+};
+
+void StoreBigEndian64(uint64_t value, char* out) {
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<char>(value & 0xFF);
+    value >>= 8;
+  }
 }
 
 std::string_view OrDash(std::string_view value) { return value.empty() ? "-" : value; }
@@ -198,24 +263,45 @@ size_t SpanBuilder::Summarize(const RequestRecord& record, std::vector<SpanSumma
   return summarized;
 }
 
-std::string SpanBuilder::ServiceName(const meshtel::v1::WorkloadIdentity& workload) const {
+std::array<std::string_view, 3> SpanBuilder::ServiceNamePieces(
+    const meshtel::v1::WorkloadIdentity& workload) const {
   const std::string_view canonical =
       !workload.canonical_service().empty() ? workload.canonical_service() : workload.workload();
   const std::string_view app = !workload.app().empty() ? workload.app() : canonical;
   switch (service_name_) {
     case TraceServiceName::kCanonicalNameOnly:
-      return std::string(OrUnknown(canonical));
+      return {OrUnknown(canonical), {}, {}};
     case TraceServiceName::kCanonicalNameAndNamespace:
-      return std::string(OrUnknown(canonical)) + "." +
-             std::string(OrUnknown(workload.namespace_()));
+      return {OrUnknown(canonical), ".", OrUnknown(workload.namespace_())};
     case TraceServiceName::kAppLabelAndNamespace:
       break;
   }
-  return std::string(OrUnknown(app)) + "." + std::string(OrUnknown(workload.namespace_()));
+  return {OrUnknown(app), ".", OrUnknown(workload.namespace_())};
+}
+
+std::string SpanBuilder::ServiceName(const meshtel::v1::WorkloadIdentity& workload) const {
+  const std::array<std::string_view, 3> pieces = ServiceNamePieces(workload);
+  std::string name;
+  for (std::string_view piece : pieces) name.append(piece);
+  return name;
 }
 
 size_t SpanBuilder::Build(const RequestRecord& record, std::vector<Span>& out,
                           const SpanOptions& options) const {
+  SerializedSpans encoded;
+  const size_t built = Encode(record, options, SpanMarks{}, encoded);
+  for (size_t i = 0; i < built; ++i) {
+    const std::string_view bytes = encoded.bytes(i);
+    // Encode writes what protobuf writes; a span that would not parse back is a bug there.
+    if (!out.emplace_back().ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      out.pop_back();
+    }
+  }
+  return built;
+}
+
+size_t SpanBuilder::Encode(const RequestRecord& record, const SpanOptions& options,
+                           const SpanMarks& marks, SerializedSpans& out) const {
   if (!IsValidTraceId(record.trace_id()) || !IsValidSpanId(record.span_id())) return 0;
   const bool client = record.reporter() == meshtel::v1::REPORTER_SOURCE;
   // The workload this proxy runs beside: the caller for an outbound hop, the callee inbound.
@@ -223,22 +309,29 @@ size_t SpanBuilder::Build(const RequestRecord& record, std::vector<Span>& out,
   const uint64_t start = record.start_time_unix_nano();
   const uint64_t end = start + record.duration_ns();
 
-  Span& span = out.emplace_back();
-  span.set_trace_id(record.trace_id());
-  span.set_span_id(record.span_id());
-  if (IsValidSpanId(record.parent_span_id())) span.set_parent_span_id(record.parent_span_id());
-  span.set_kind(client ? meshtel::v1::SPAN_KIND_CLIENT : meshtel::v1::SPAN_KIND_SERVER);
-  span.set_start_time_unix_nano(start);
-  span.set_end_time_unix_nano(end);
-  span.set_flags(record.sampled() ? 1 : 0);
-  span.set_service_name(ServiceName(self));
-  span.set_scope_name(std::string(kProxyScopeName));
-  span.set_scope_version(scope_version_);
-  AddResource(span, "service.namespace", self.namespace_());
-  AddResource(span, "service.version", self.version());
-  AddResource(span, "k8s.namespace.name", self.namespace_());
-  AddResource(span, "k8s.cluster.name", self.cluster());
-  AddResource(span, "istio.workload.name", self.workload());
+  // The times and marks of the record's span `index`, and the fits that apply to it.
+  const auto times_of = [&](size_t index, uint64_t own_start, uint64_t own_end) {
+    if (index < marks.summaries.size()) {
+      const SpanSummary& summary = marks.summaries[index];
+      return std::array<uint64_t, 3>{summary.start_time_unix_nano, summary.end_time_unix_nano,
+                                     summary.anomalies};
+    }
+    return std::array<uint64_t, 3>{own_start, own_end, 0};
+  };
+  const auto add_fits = [&](WireAppender& span, size_t index) {
+    for (const SpanFit& fit : marks.fits) {
+      if (fit.span == marks.first_summary + index) {
+        IntAttribute(span, kFittedToParentAttribute, static_cast<int64_t>(fit.trimmed_ns));
+      }
+    }
+  };
+
+  std::string& buffer = out.Begin(record.trace_id(), record.span_id());
+  WireAppender span(buffer);
+  span.BytesField(kTraceId, record.trace_id());
+  span.BytesField(kSpanId, record.span_id());
+  if (IsValidSpanId(record.parent_span_id()))
+    span.BytesField(kParentSpanId, record.parent_span_id());
 
   // Operation name: Envoy's default route decorator, "<host>:<port>/*".
   const auto [authority_host, authority_port] = SplitHostPort(record.authority());
@@ -250,80 +343,78 @@ size_t SpanBuilder::Build(const RequestRecord& record, std::vector<Span>& out,
   std::string_view port = authority_port;
   if (port.empty()) port = ClusterPort(record.upstream_cluster());
   if (port.empty()) port = record.scheme() == "https" ? "443" : "80";
-  span.set_name(std::string(OrUnknown(host)) + ":" + std::string(port) + "/*");
+  span.BytesField(kName, {OrUnknown(host), ":", port, "/*"});
+  span.VarintField(kKind, client ? meshtel::v1::SPAN_KIND_CLIENT : meshtel::v1::SPAN_KIND_SERVER);
+  const std::array<uint64_t, 3> hop_times = times_of(0, start, end);
+  if (hop_times[0] != 0) span.Fixed64Field(kStartTime, hop_times[0]);
+  if (hop_times[1] != 0) span.Fixed64Field(kEndTime, hop_times[1]);
 
   const bool no_response = record.response_code() == 0;
   const bool server_error = record.response_code() >= 500;
   const bool grpc_error = record.has_grpc_status() && record.grpc_status() != 0;
   const bool error = no_response || server_error || grpc_error;
-  if (error) {
-    span.set_status_code(meshtel::v1::SPAN_STATUS_CODE_ERROR);
-    if (no_response) {
-      span.set_status_message("no response");
-    } else if (server_error) {
-      span.set_status_message("HTTP " + std::to_string(record.response_code()));
-    } else {
-      span.set_status_message("gRPC status " + std::to_string(record.grpc_status()));
-    }
-  }
 
   std::string_view scheme = record.scheme();
   if (scheme.empty()) scheme = "http";
   const std::string_view path = std::string_view(record.path()).substr(0, kMaxPathTagLength);
-  std::string flags;
+  std::string flags;  // short: no allocation for the usual codes
   common::AppendResponseFlagCodes(flags, record.response_flags());
   const std::string_view self_ip =
       AddressIp(client ? record.upstream_local_address() : record.downstream_local_address());
+  const std::string_view self_namespace = OrUnknown(self.namespace_());
 
   // Envoy's tags.
-  AddString(span, "component", "proxy");
-  AddString(span, "node_id",
-            "sidecar~" + std::string(OrUnknown(self_ip)) + "~" +
-                std::string(OrUnknown(self.workload())) + "." +
-                std::string(OrUnknown(self.namespace_())) + "~" +
-                std::string(OrUnknown(self.namespace_())) + ".svc.cluster.local");
-  AddString(span, "guid:x-request-id", record.request_id());
-  AddString(span, "http.url", std::string(scheme) + "://" + record.authority() + std::string(path));
-  AddString(span, "http.method", record.method());
-  AddString(span, "http.protocol", record.protocol());
-  AddString(span, "downstream_cluster", "-");
-  AddString(span, "user_agent", OrDash(record.user_agent()));
-  AddString(span, "peer.address", OrDash(record.downstream_remote_address()));
-  AddString(span, "request_size", std::to_string(record.request_bytes()));
-  AddString(span, "response_size", std::to_string(record.response_bytes()));
-  AddString(span, "response_flags", flags);
-  AddString(span, "http.status_code", std::to_string(record.response_code()));
+  StringAttribute(span, "component", {"proxy"});
+  StringAttribute(span, "node_id",
+                  {"sidecar~", OrUnknown(self_ip), "~", OrUnknown(self.workload()), ".",
+                   self_namespace, "~", self_namespace, ".svc.cluster.local"});
+  StringAttribute(span, "guid:x-request-id", {record.request_id()});
+  StringAttribute(span, "http.url", {scheme, "://", record.authority(), path});
+  StringAttribute(span, "http.method", {record.method()});
+  StringAttribute(span, "http.protocol", {record.protocol()});
+  StringAttribute(span, "downstream_cluster", {"-"});
+  StringAttribute(span, "user_agent", {OrDash(record.user_agent())});
+  StringAttribute(span, "peer.address", {OrDash(record.downstream_remote_address())});
+  StringAttribute(span, "request_size", {Decimal(record.request_bytes()).view()});
+  StringAttribute(span, "response_size", {Decimal(record.response_bytes()).view()});
+  StringAttribute(span, "response_flags", {flags});
+  StringAttribute(span, "http.status_code", {Decimal(record.response_code()).view()});
   if (record.has_grpc_status()) {
-    AddString(span, "grpc.status_code", std::to_string(record.grpc_status()));
+    StringAttribute(span, "grpc.status_code", {Decimal(record.grpc_status()).view()});
   }
-  AddString(span, "upstream_cluster", OrDash(record.upstream_cluster()));
-  AddString(span, "upstream_cluster.name", OrDash(record.upstream_cluster()));
-  if (!record.upstream_host().empty()) AddString(span, "upstream_address", record.upstream_host());
-  if (error) AddBool(span, "error", true);
+  StringAttribute(span, "upstream_cluster", {OrDash(record.upstream_cluster())});
+  StringAttribute(span, "upstream_cluster.name", {OrDash(record.upstream_cluster())});
+  if (!record.upstream_host().empty()) {
+    StringAttribute(span, "upstream_address", {record.upstream_host()});
+  }
+  if (error) BoolAttribute(span, "error", true);
   // Istio's custom tags.
-  AddString(span, "istio.canonical_revision", OrDash(self.canonical_revision()));
-  AddString(span, "istio.canonical_service", OrDash(self.canonical_service()));
-  AddString(span, "istio.mesh_id", mesh_id_);
-  AddString(span, "istio.namespace", OrDash(self.namespace_()));
+  StringAttribute(span, "istio.canonical_revision", {OrDash(self.canonical_revision())});
+  StringAttribute(span, "istio.canonical_service", {OrDash(self.canonical_service())});
+  StringAttribute(span, "istio.mesh_id", {mesh_id_});
+  StringAttribute(span, "istio.namespace", {OrDash(self.namespace_())});
   // OpenTelemetry HTTP semantic conventions, for OTLP backends.
-  AddString(span, "http.request.method", record.method());
-  if (!no_response) AddInt(span, "http.response.status_code", record.response_code());
-  AddString(span, "url.scheme", scheme);
-  AddString(span, "url.path", path);
-  AddString(span, "server.address", OrUnknown(host));
+  StringAttribute(span, "http.request.method", {record.method()});
+  if (!no_response) IntAttribute(span, "http.response.status_code", record.response_code());
+  StringAttribute(span, "url.scheme", {scheme});
+  StringAttribute(span, "url.path", {path});
+  StringAttribute(span, "server.address", {OrUnknown(host)});
   int64_t port_number = 0;
   if (std::from_chars(port.data(), port.data() + port.size(), port_number).ec == std::errc()) {
-    AddInt(span, "server.port", port_number);
+    IntAttribute(span, "server.port", port_number);
   }
   if (!record.protocol().empty() && record.protocol().starts_with("HTTP/")) {
-    AddString(span, "network.protocol.version", std::string_view(record.protocol()).substr(5));
+    StringAttribute(span, "network.protocol.version",
+                    {std::string_view(record.protocol()).substr(5)});
   }
-  if (!record.user_agent().empty()) AddString(span, "user_agent.original", record.user_agent());
+  if (!record.user_agent().empty()) {
+    StringAttribute(span, "user_agent.original", {record.user_agent()});
+  }
   if (!client && !record.downstream_remote_address().empty()) {
-    AddString(span, "client.address", AddressIp(record.downstream_remote_address()));
+    StringAttribute(span, "client.address", {AddressIp(record.downstream_remote_address())});
   }
   for (const meshtel::v1::SpanTag& tag : record.custom_tags()) {
-    AddString(span, tag.name(), tag.value());
+    StringAttribute(span, tag.name(), {tag.value()});
   }
   if (!options.formatter_tags.empty()) {
     std::string value;
@@ -331,41 +422,73 @@ size_t SpanBuilder::Build(const RequestRecord& record, std::vector<Span>& out,
       value.clear();
       format->Render(record, value);
       while (!value.empty() && value.back() == '\n') value.pop_back();
-      AddString(span, name, value);
+      StringAttribute(span, name, {value});
     }
   }
-  for (const std::string& exporter : options.exporters) span.add_exporters(exporter);
+  add_fits(span, 0);
+
+  if (error) {
+    span.VarintField(kStatusCode, meshtel::v1::SPAN_STATUS_CODE_ERROR);
+    if (no_response) {
+      span.BytesField(kStatusMessage, "no response");
+    } else if (server_error) {
+      span.BytesField(kStatusMessage, {"HTTP ", Decimal(record.response_code()).view()});
+    } else {
+      span.BytesField(kStatusMessage, {"gRPC status ", Decimal(record.grpc_status()).view()});
+    }
+  }
+  const uint32_t flags_bits = record.sampled() ? 1 : 0;
+  if (flags_bits != 0) span.VarintField(kFlags, flags_bits);
+  // Service name, resource attributes and scope (fields 13-16): the same for the phase spans,
+  // which copy these bytes.
+  const size_t shared_begin = buffer.size();
+  const std::array<std::string_view, 3> service = ServiceNamePieces(self);
+  span.BytesField(kServiceName, {service[0], service[1], service[2]});
+  ResourceAttribute(span, "service.namespace", self.namespace_());
+  ResourceAttribute(span, "service.version", self.version());
+  ResourceAttribute(span, "k8s.namespace.name", self.namespace_());
+  ResourceAttribute(span, "k8s.cluster.name", self.cluster());
+  ResourceAttribute(span, "istio.workload.name", self.workload());
+  span.BytesField(kScopeName, kProxyScopeName);
+  if (!scope_version_.empty()) span.BytesField(kScopeVersion, scope_version_);
+  const size_t shared_size = buffer.size() - shared_begin;
+  if (hop_times[2] != 0) span.VarintField(kAnomalies, hop_times[2]);
+  for (const std::string& exporter : options.exporters) span.BytesField(kExporters, exporter);
   size_t built = 1;
   if (!options.phase_spans) return built;
 
   const PhaseTimings& phases = record.phases();
   const uint64_t duration = record.duration_ns();
-  const uint32_t flags_bits = span.flags();
-  const std::string service_name = span.service_name();
-  const auto resource_attributes = span.resource_attributes();
-  // `span` is not used past here: appending the phase spans may move it.
+  const uint64_t hop_id = LoadBigEndian64(record.span_id());
   for (size_t i = 0; i < kPhases.size(); ++i) {
     uint64_t from = 0, to = 0;
     if (!PhaseWindow(kPhases[i], phases, duration, from, to)) continue;
-    const Phase& phase = kPhases[i];
-    Span& child = out.emplace_back();
-    child.set_trace_id(record.trace_id());
-    child.set_span_id(PhaseSpanId(record.span_id(), i));
-    child.set_parent_span_id(record.span_id());
-    child.set_name(std::string(phase.name));
-    child.set_kind(meshtel::v1::SPAN_KIND_INTERNAL);
-    child.set_start_time_unix_nano(start + from);
-    child.set_end_time_unix_nano(start + to);
-    child.set_flags(flags_bits);
-    child.set_service_name(service_name);
-    *child.mutable_resource_attributes() = resource_attributes;
-    child.set_scope_name(std::string(kProxyScopeName));
-    child.set_scope_version(scope_version_);
-    for (const std::string& exporter : options.exporters) child.add_exporters(exporter);
-    AddString(child, "component", "proxy");
-    AddString(child, "guid:x-request-id", record.request_id());
-    if (i == 2)
-      AddBool(child, "meshtel.upstream_connection_reused", phases.upstream_connection_reused());
+    char phase_span_id[8];
+    StoreBigEndian64(PhaseSpanIdValue(hop_id, i), phase_span_id);
+    // The buffer is the hop span's too: the shared fields are copied from within it (append
+    // copies before it may reallocate).
+    std::string& child_buffer =
+        out.Begin(record.trace_id(), std::string_view(phase_span_id, sizeof(phase_span_id)));
+    WireAppender child(child_buffer);
+    child.BytesField(kTraceId, record.trace_id());
+    child.BytesField(kSpanId, std::string_view(phase_span_id, sizeof(phase_span_id)));
+    child.BytesField(kParentSpanId, record.span_id());
+    child.BytesField(kName, kPhases[i].name);
+    child.VarintField(kKind, meshtel::v1::SPAN_KIND_INTERNAL);
+    const std::array<uint64_t, 3> times = times_of(built, start + from, start + to);
+    if (times[0] != 0) child.Fixed64Field(kStartTime, times[0]);
+    if (times[1] != 0) child.Fixed64Field(kEndTime, times[1]);
+    StringAttribute(child, "component", {"proxy"});
+    StringAttribute(child, "guid:x-request-id", {record.request_id()});
+    if (i == 2) {
+      BoolAttribute(child, "meshtel.upstream_connection_reused",
+                    phases.upstream_connection_reused());
+    }
+    add_fits(child, built);
+    if (flags_bits != 0) child.VarintField(kFlags, flags_bits);
+    child_buffer.append(child_buffer, shared_begin, shared_size);
+    if (times[2] != 0) child.VarintField(kAnomalies, times[2]);
+    for (const std::string& exporter : options.exporters) child.BytesField(kExporters, exporter);
     ++built;
   }
   return built;

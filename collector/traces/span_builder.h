@@ -26,11 +26,17 @@
 //
 // Summarize() gives, for the same record and options, the summaries (span_summary.h) of exactly
 // the spans Build() gives, in the same order, without building them: the trace pipeline
-// assembles and samples on summaries and builds only the spans of kept traces.
+// assembles and samples on summaries and builds only the spans of kept traces. It builds them
+// with Encode(), which writes the spans' serialized bytes (the bytes SerializeToString gives of
+// the Span messages Build() makes, with the assembler's marks applied) straight into the store's
+// SerializedSpans: no message, no allocation per attribute. Build() is Encode() parsed back, so
+// the rules above live in Encode() alone.
 //
-// Threading: Build() and Summarize() are const and safe from any thread. Errors: a record
-// without a valid trace context (16-byte trace id, 8-byte span id, not all zero) gives no span.
+// Threading: Build(), Encode() and Summarize() are const and safe from any thread. Errors: a
+// record without a valid trace context (16-byte trace id, 8-byte span id, not all zero) gives no
+// span.
 
+#include <array>
 #include <cstddef>
 #include <span>
 #include <string>
@@ -39,6 +45,7 @@
 #include <vector>
 
 #include "collector/logs/access_log_format.h"
+#include "collector/store/serialized_spans.h"
 #include "collector/traces/span_summary.h"
 #include "collector/traces/traces_config.h"
 #include "meshtel/v1/record.pb.h"
@@ -58,6 +65,17 @@ struct SpanOptions {
   std::span<const std::string> exporters;
 };
 
+// What the trace assembler decided about the spans of one record, applied by Encode().
+struct SpanMarks {
+  // The summaries of the record's spans, in Encode()'s order: span i takes its start, end and
+  // anomalies from summaries[i]. Empty (or shorter): the record's own times, no anomalies.
+  std::span<const SpanSummary> summaries;
+  // The trace's fits: one whose span is first_summary + i adds its attribute
+  // (kFittedToParentAttribute) to the record's span i, after its other attributes.
+  std::span<const SpanFit> fits;
+  size_t first_summary = 0;
+};
+
 class SpanBuilder {
  public:
   explicit SpanBuilder(const TracesConfig& config);
@@ -70,6 +88,11 @@ class SpanBuilder {
   // The same as a policy decides it.
   size_t Build(const meshtel::v1::RequestRecord& record, std::vector<meshtel::v1::Span>& out,
                const SpanOptions& options) const;
+
+  // Appends the serialized spans Build() gives for the same record and options, with `marks`
+  // applied, to `out`; returns how many.
+  size_t Encode(const meshtel::v1::RequestRecord& record, const SpanOptions& options,
+                const SpanMarks& marks, SerializedSpans& out) const;
 
   // Appends the summaries of the spans Build() gives for the same record and options (the same
   // number, in the same order) to `out`; returns how many.
@@ -87,6 +110,9 @@ class SpanBuilder {
 
  private:
   std::string ServiceName(const meshtel::v1::WorkloadIdentity& workload) const;
+  // The service name as pieces to concatenate (no allocation).
+  std::array<std::string_view, 3> ServiceNamePieces(
+      const meshtel::v1::WorkloadIdentity& workload) const;
 
   const bool phase_spans_;
   const TraceServiceName service_name_;

@@ -28,6 +28,16 @@ struct SpanSummary {
   bool error = false;
 };
 
+// A span fitted into its parent's window: its summary has the fitted times; its span gets the
+// attribute meshtel.fitted_to_parent_ns = trimmed_ns.
+struct SpanFit {
+  uint32_t span = 0;  // index of the span's summary in its trace (AssembledTrace::spans)
+  uint64_t trimmed_ns = 0;
+};
+
+// The attribute a fitted span gets.
+inline constexpr std::string_view kFittedToParentAttribute = "meshtel.fitted_to_parent_ns";
+
 // An 8-byte span id as a number (big-endian; 0 for an id of another size) and back.
 uint64_t SpanIdValue(std::string_view id);
 std::string SpanIdBytes(uint64_t id);

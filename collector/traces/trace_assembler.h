@@ -72,13 +72,6 @@ struct TraceRecord {
   std::shared_ptr<const CompiledPolicy> policy;
 };
 
-// A span fitted into its parent's window: its summary has the fitted times; its span gets the
-// attribute meshtel.fitted_to_parent_ns = trimmed_ns.
-struct SpanFit {
-  uint32_t span = 0;  // index in AssembledTrace::spans
-  uint64_t trimmed_ns = 0;
-};
-
 struct AssembledTrace {
   std::string trace_id;
   // In arrival order (a record's spans in SpanBuilder's order); marked and fitted.

@@ -27,13 +27,26 @@ StoreKey Predecessor(const StoreKey& key) {
 
 }  // namespace
 
-void TracePipeline::TakeReceivedSpan(const meshtel::v1::Span& received,
-                                     std::vector<meshtel::v1::Span>& out) {
-  meshtel::v1::Span& span = out.emplace_back(received);
+void TracePipeline::TakeReceivedSpan(const meshtel::v1::Span& received, const SpanMarks& marks,
+                                     SerializedSpans& out) {
+  meshtel::v1::Span span = received;
   // A parent id that is no span id (empty, all zero, wrong size) makes a root, as in OTLP.
   if (!IsValidSpanId(span.parent_span_id())) span.clear_parent_span_id();
   // The marks are the assembler's to set, never the sender's.
   span.clear_anomalies();
+  if (!marks.summaries.empty()) {
+    const SpanSummary& marked = marks.summaries.front();
+    span.set_anomalies(marked.anomalies);
+    span.set_start_time_unix_nano(marked.start_time_unix_nano);
+    span.set_end_time_unix_nano(marked.end_time_unix_nano);
+  }
+  for (const SpanFit& fit : marks.fits) {
+    if (fit.span != marks.first_summary) continue;
+    meshtel::v1::SpanAttribute* mark = span.add_attributes();
+    mark->set_key(std::string(kFittedToParentAttribute));
+    mark->set_int_value(static_cast<int64_t>(fit.trimmed_ns));
+  }
+  out.Add(span);
 }
 
 TracePipeline::TracePipeline(const TracesConfig& config, RecordStore& store,
@@ -152,65 +165,48 @@ std::string TracePipeline::ServiceOf(const AssembledTrace& trace, size_t span) {
 }
 
 void TracePipeline::BuildKept(const AssembledTrace& trace) {
-  const size_t first = kept_.size();
-  size_t summary = 0;  // the summary of the next span built
-  for (const TraceRecord& held : trace.records) {
+  size_t summary = 0;  // the summary of the record's first span
+  for (size_t record_index = 0; record_index < trace.records.size(); ++record_index) {
+    const TraceRecord& held = trace.records[record_index];
+    size_t summaries = 0;  // the record's spans
+    while (summary + summaries < trace.spans.size() &&
+           trace.spans[summary + summaries].record == record_index) {
+      ++summaries;
+    }
+    const SpanMarks marks{.summaries = std::span(trace.spans).subspan(summary, summaries),
+                          .fits = trace.fits,
+                          .first_summary = summary};
+    summary += summaries;
     const size_t before = kept_.size();
     if (!parsed_.ParseFromString(held.bytes)) {
       spdlog::error("traces: a held record of trace {} no longer parses; its spans are left out",
                     absl::BytesToHexString(trace.trace_id));
-    } else if (parsed_.has_received_span()) {
-      TakeReceivedSpan(parsed_.received_span(), kept_);
+      continue;
+    }
+    if (parsed_.has_received_span()) {
+      TakeReceivedSpan(parsed_.received_span(), marks, kept_);
     } else if (held.policy != nullptr) {
       const CompiledSidePolicy& side = held.policy->side(PolicyEnforcer::SideOf(parsed_));
       formatter_tags_.clear();
       for (const FormatterTag& tag : side.formatter_tags) {
         formatter_tags_.emplace_back(tag.name, tag.format.get());
       }
-      builder_.Build(parsed_, kept_,
-                     SpanOptions{.phase_spans = side.phase_spans,
-                                 .formatter_tags = formatter_tags_,
-                                 .exporters = side.span_exporters});
+      builder_.Encode(parsed_,
+                      SpanOptions{.phase_spans = side.phase_spans,
+                                  .formatter_tags = formatter_tags_,
+                                  .exporters = side.span_exporters},
+                      marks, kept_);
     } else {
-      builder_.Build(parsed_, kept_);
+      builder_.Encode(parsed_, SpanOptions{.phase_spans = config_.phase_spans}, marks, kept_);
     }
-    // The summaries of this record's spans: one per span built, in the same order.
-    const size_t record_index = static_cast<size_t>(&held - trace.records.data());
-    size_t built = before;
-    for (; summary < trace.spans.size() && trace.spans[summary].record == record_index;
-         ++summary, ++built) {
-      if (built >= kept_.size()) break;
-      const SpanSummary& marked = trace.spans[summary];
-      meshtel::v1::Span& span = kept_[built];
-      span.set_anomalies(marked.anomalies);
-      span.set_start_time_unix_nano(marked.start_time_unix_nano);
-      span.set_end_time_unix_nano(marked.end_time_unix_nano);
-    }
-    if (built != kept_.size() ||
-        (summary < trace.spans.size() && trace.spans[summary].record == record_index)) {
-      // Never expected: Summarize and Build agree on the spans of a record.
+    if (kept_.size() - before != summaries) {
+      // Never expected: Summarize and Encode agree on the spans of a record.
       spdlog::error(
           "traces: the spans built of a record of trace {} differ from its summaries; "
           "they are left out",
           absl::BytesToHexString(trace.trace_id));
-      kept_.resize(before);
-      while (summary < trace.spans.size() && trace.spans[summary].record == record_index) {
-        ++summary;
-      }
+      kept_.Truncate(before);
     }
-  }
-  // The fitted spans' marks, in the order the assembler made them (after their other attributes).
-  if (kept_.size() - first != trace.spans.size()) {
-    if (!trace.fits.empty()) {
-      spdlog::error("traces: trace {} lost spans; its fitted marks are left out",
-                    absl::BytesToHexString(trace.trace_id));
-    }
-    return;
-  }
-  for (const SpanFit& fit : trace.fits) {
-    meshtel::v1::SpanAttribute* mark = kept_[first + fit.span].add_attributes();
-    mark->set_key("meshtel.fitted_to_parent_ns");
-    mark->set_int_value(static_cast<int64_t>(fit.trimmed_ns));
   }
 }
 

@@ -81,9 +81,9 @@ class TracePipeline {
   // Builds and assembles one batch of records; false when there was nothing to read.
   bool ReadOnce(absl::Time now);
   // Appends `received` to `out` as it is stored: a parent id that is no span id cleared, the
-  // sender's anomaly bits cleared.
-  static void TakeReceivedSpan(const meshtel::v1::Span& received,
-                               std::vector<meshtel::v1::Span>& out);
+  // sender's anomaly bits replaced by the assembler's `marks` (with its fitted times).
+  static void TakeReceivedSpan(const meshtel::v1::Span& received, const SpanMarks& marks,
+                               SerializedSpans& out);
   // Appends the spans of the kept `trace` to kept_, built from its records.
   void BuildKept(const AssembledTrace& trace);
   // The service name of span `span` of `trace` (from its record).
@@ -111,7 +111,7 @@ class TracePipeline {
 
   StoreKey read_after_;          // the last record read
   StoreKey skip_written_up_to_;  // records up to here were read before a restart
-  std::vector<meshtel::v1::Span> kept_;
+  SerializedSpans kept_;         // the spans of kept traces, for the next write
   absl::Time last_progress_write_ = absl::InfinitePast();
   bool progress_dirty_ = false;
 

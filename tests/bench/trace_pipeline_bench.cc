@@ -1,6 +1,6 @@
 // Benchmarks the trace pipeline (collector/traces/): stored proxy records → span summaries and the
 // records' bytes (SpanBuilder::Summarize) → traces (TraceAssembler) → tail sampling (TailSampler)
-// → spans of kept traces built (SpanBuilder::Build) and written to the spans family with their
+// → spans of kept traces encoded (SpanBuilder::Encode) and written to the spans family with their
 // trace_index entries (RecordStore::AppendSpans), against issue 6's goal of 500k spans per second
 // per core. Run by hand; docs/benchmarks.md has the command and the recorded figures.
 //
@@ -26,11 +26,11 @@
 // Stages in isolation, same run, on a separate set of --stage_traces traces (main thread, thread
 // CPU time), keeping everything: RecordStore::Read of the logs family per record;
 // SpanBuilder::Summarize + the record's SerializeToString per span (the read side); for
-// reference, SpanBuilder::Build of every span; TraceAssembler::Add + TakeDecided per span
+// reference, SpanBuilder::Encode of every span; TraceAssembler::Add + TakeDecided per span
 // (batches of 2048 records, as the pipeline reads, the clock moved 2 ms per batch);
-// TailSampler::Decide per trace; the kept traces' spans built from their held records as
-// TracePipeline::BuildKept does; destroying the spans after the write; AppendSpans per span
-// (written in the pipeline's batch sizes, process and fsync). The floor any pipeline
+// TailSampler::Decide per trace; the kept traces' spans encoded from their held records as
+// TracePipeline::BuildKept does; AppendSpans per span (written in the pipeline's batch sizes,
+// process and fsync); destroying the decided traces after the write. The floor any pipeline
 // must at least pay, in the same run: a protobuf parse of each stored record plus a
 // SerializeToString of each span built from it.
 //
@@ -87,7 +87,10 @@ using Clock = std::chrono::steady_clock;
 using meshtel::collector::AssembledTrace;
 using meshtel::collector::RecordFamily;
 using meshtel::collector::RecordStore;
+using meshtel::collector::SerializedSpans;
 using meshtel::collector::SpanBuilder;
+using meshtel::collector::SpanMarks;
+using meshtel::collector::SpanOptions;
 using meshtel::collector::SpanSummary;
 using meshtel::collector::StoredRecord;
 using meshtel::collector::StoreKey;
@@ -291,8 +294,16 @@ struct StageSet {
 };
 
 // Appends the spans to a fresh store in chunks of `chunk` spans, as the pipeline writes them.
-Stage AppendStage(const Options& options, const std::string& mode, const std::vector<Span>& spans,
+Stage AppendStage(const Options& options, const std::string& mode, const SerializedSpans& spans,
                   size_t chunk, bool phase_spans) {
+  // The pipeline's writes, made beforehand (not timed).
+  std::vector<SerializedSpans> writes;
+  for (size_t at = 0; at < spans.size(); at += chunk) {
+    SerializedSpans& write = writes.emplace_back();
+    for (size_t i = at; i < std::min(spans.size(), at + chunk); ++i) {
+      write.Begin(spans.trace_id(i), spans.span_id(i)).append(spans.bytes(i));
+    }
+  }
   prometheus::Registry registry;
   const std::string data_dir =
       options.dir + "/stage-append-" + (phase_spans ? "phases-" : "hops-") + mode;
@@ -300,11 +311,9 @@ Stage AppendStage(const Options& options, const std::string& mode, const std::ve
   const double cpu_start = ProcessCpu();
   const Clock::time_point wall_start = Clock::now();
   uint64_t batches = 0;
-  for (size_t at = 0; at < spans.size(); at += chunk) {
-    const size_t count = std::min(chunk, spans.size() - at);
+  for (const SerializedSpans& write : writes) {
     const StoreKey high{1, ++batches};
-    absl::Status status = store->AppendSpans(std::span<const Span>(spans).subspan(at, count),
-                                             TracePipeline::kReaderName, high, high);
+    absl::Status status = store->AppendSpans(write, TracePipeline::kReaderName, high, high);
     if (!status.ok()) Fail(status.ToString());
   }
   Stage stage{fmt::format("RecordStore::AppendSpans, durability {} ({} spans per write; "
@@ -355,18 +364,19 @@ StageSet RunStages(const Options& options, const std::vector<RequestRecord>& rec
                    "span", set.spans));
   }
 
-  // For reference (not summed): SpanBuilder::Build of every record's spans, what the pipeline
-  // did per record before it held summaries.
+  // For reference (not summed): SpanBuilder::Encode of every record's spans (into one reused
+  // buffer), what building every span would cost.
   {
-    std::vector<Span> spans;
+    SerializedSpans spans;
     size_t built = 0;
+    const SpanOptions span_options{.phase_spans = phase_spans};
     const StageTimer timer;
     for (const RequestRecord& record : records) {
       spans.clear();
-      built += builder.Build(record, spans);
+      built += builder.Encode(record, span_options, SpanMarks{}, spans);
     }
     set.stages.push_back(
-        timer.Done("reference: SpanBuilder::Build of every span (a span reused)", "span", built));
+        timer.Done("reference: SpanBuilder::Encode of every span (buffer reused)", "span", built));
   }
 
   // TraceAssembler::Add per record, TakeDecided per read batch, as the pipeline calls them.
@@ -417,35 +427,46 @@ StageSet RunStages(const Options& options, const std::vector<RequestRecord>& rec
     if (kept != decided.size()) Fail("sampler stage: not every trace kept");
   }
 
-  // The kept traces' spans built for the write, as TracePipeline::BuildKept does: each held
-  // record parsed again (into a reused message) and its spans built, marks and times set.
-  std::vector<Span> kept;
+  // The kept traces' spans encoded for the write, as TracePipeline::BuildKept does: each held
+  // record parsed again (into a reused message) and its spans encoded with their marks. The
+  // pipeline clears its buffer after each write, keeping the memory; here it grows once.
+  SerializedSpans kept;
   {
     RequestRecord parsed;
+    const SpanOptions span_options{.phase_spans = phase_spans};
     const StageTimer timer;
     for (const AssembledTrace& trace : decided) {
       const size_t first = kept.size();
-      for (const TraceRecord& held : trace.records) {
-        if (!parsed.ParseFromString(held.bytes)) Fail("held record does not parse");
-        builder.Build(parsed, kept);
+      size_t summary = 0;
+      for (size_t r = 0; r < trace.records.size(); ++r) {
+        if (!parsed.ParseFromString(trace.records[r].bytes)) Fail("held record does not parse");
+        size_t count = 0;
+        while (summary + count < trace.spans.size() && trace.spans[summary + count].record == r) {
+          ++count;
+        }
+        builder.Encode(parsed, span_options,
+                       SpanMarks{.summaries = std::span(trace.spans).subspan(summary, count),
+                                 .fits = trace.fits,
+                                 .first_summary = summary},
+                       kept);
+        summary += count;
       }
-      if (kept.size() - first != trace.spans.size()) Fail("built spans differ from summaries");
-      for (size_t i = 0; i < trace.spans.size(); ++i) {
-        Span& span = kept[first + i];
-        span.set_anomalies(trace.spans[i].anomalies);
-        span.set_start_time_unix_nano(trace.spans[i].start_time_unix_nano);
-        span.set_end_time_unix_nano(trace.spans[i].end_time_unix_nano);
-      }
+      if (kept.size() - first != trace.spans.size()) Fail("encoded spans differ from summaries");
     }
-    set.stages.push_back(timer.Done(
-        "kept traces' spans built (held record parsed + SpanBuilder::Build)", "span", kept.size()));
+    set.stages.push_back(
+        timer.Done("kept traces' spans encoded (held record parsed + SpanBuilder::Encode)", "span",
+                   kept.size()));
   }
 
-  // Floor, part 2: serialize each span (into a reused string).
+  // Floor, part 2: serialize each span (into a reused string), as messages (made beforehand).
+  std::vector<Span> kept_messages(kept.size());
+  for (size_t i = 0; i < kept.size(); ++i) {
+    if (!kept_messages[i].ParseFromString(std::string(kept.bytes(i)))) Fail("span does not parse");
+  }
   {
     std::string out;
     const StageTimer timer;
-    for (const Span& span : kept) {
+    for (const Span& span : kept_messages) {
       out.clear();
       span.SerializeToString(&out);
       set.span_bytes += out.size();
@@ -461,12 +482,11 @@ StageSet RunStages(const Options& options, const std::vector<RequestRecord>& rec
     set.stages.push_back(AppendStage(options, mode, kept, chunk, phase_spans));
   }
 
-  // Destruction of the written spans (the pipeline clears both after the write).
+  // Destruction of the decided traces (their summaries and held records) after the write.
   {
     const StageTimer timer;
-    kept = std::vector<Span>();
     decided = std::vector<AssembledTrace>();
-    set.stages.push_back(timer.Done("spans destroyed after the write", "span", set.spans));
+    set.stages.push_back(timer.Done("decided traces destroyed after the write", "span", set.spans));
   }
 
   const double spans = static_cast<double>(set.spans);

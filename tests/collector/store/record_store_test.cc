@@ -688,7 +688,8 @@ TEST_F(RecordStoreTest, SpansAreStoredWithTheReadersProgressAndFoundByTraceId) {
     const std::vector<meshtel::v1::Span> second = {StoredSpan('a', '2', "a2")};
     ASSERT_TRUE((*store)->AppendSpans(second, "@reader", StoreKey{6, 0}, StoreKey{10, 0}).ok());
     // An empty write moves only the progress.
-    ASSERT_TRUE((*store)->AppendSpans({}, "@reader", StoreKey{7, 0}, StoreKey{11, 0}).ok());
+    ASSERT_TRUE(
+        (*store)->AppendSpans(SerializedSpans{}, "@reader", StoreKey{7, 0}, StoreKey{11, 0}).ok());
   }
   absl::StatusOr<std::unique_ptr<RecordStore>> store = Open(Config(dir));
   ASSERT_TRUE(store.ok()) << store.status();

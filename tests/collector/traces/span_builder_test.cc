@@ -342,6 +342,137 @@ TEST(SpanBuilderTest, SummariesAreThoseOfTheBuiltSpans) {
   EXPECT_GT(errors, 0);
 }
 
+// Encode() writes the bytes protobuf's serializer writes for the spans (fields in number order,
+// proto3 defaults left out), with the ids SerializedSpans keys them by.
+TEST(SpanBuilderTest, EncodedSpansAreWhatProtobufWrites) {
+  SpanBuilder builder(TracesConfig{});
+  absl::StatusOr<AccessLogFormat> route =
+      AccessLogFormat::Compile("%ROUTE_NAME%", AccessLogEncoding::kText);
+  ASSERT_TRUE(route.ok());
+  const std::vector<std::pair<std::string, const AccessLogFormat*>> formatter = {{"route", &*route},
+                                                                                 {"", &*route}};
+  const std::vector<std::string> exporters = {"tempo", "jaeger"};
+  std::vector<std::pair<std::string, RequestRecord>> cases;
+  cases.emplace_back("server", Hop(meshtel::v1::REPORTER_DESTINATION));
+  cases.emplace_back("client", Hop(meshtel::v1::REPORTER_SOURCE));
+  cases.emplace_back("503, no parent", Hop(meshtel::v1::REPORTER_DESTINATION));
+  cases.back().second.set_response_code(503);
+  cases.back().second.clear_parent_span_id();
+  cases.emplace_back("no response, flags", Hop(meshtel::v1::REPORTER_SOURCE));
+  cases.back().second.set_response_code(0);
+  cases.back().second.set_response_flags(0b1011);
+  cases.emplace_back("grpc error, unsampled", Hop(meshtel::v1::REPORTER_SOURCE));
+  cases.back().second.set_grpc_status(14);
+  cases.back().second.set_sampled(false);
+  cases.emplace_back("empty fields", Hop(meshtel::v1::REPORTER_DESTINATION));
+  RequestRecord& empty = cases.back().second;
+  empty.clear_method();
+  empty.clear_scheme();
+  empty.clear_authority();
+  empty.clear_path();
+  empty.clear_protocol();
+  empty.clear_user_agent();
+  empty.clear_request_id();
+  empty.clear_upstream_host();
+  empty.clear_upstream_cluster();
+  empty.clear_downstream_remote_address();
+  empty.clear_destination();
+  empty.clear_destination_service();
+  empty.set_start_time_unix_nano(0);
+  empty.set_duration_ns(0);
+  cases.emplace_back("long and odd values", Hop(meshtel::v1::REPORTER_DESTINATION));
+  RequestRecord& odd = cases.back().second;
+  odd.set_path("/" + std::string(400, 'p'));
+  odd.set_user_agent(std::string(200, 'u'));
+  odd.set_authority("[::1]:9090");
+  odd.set_request_bytes(~uint64_t{0});
+  meshtel::v1::SpanTag* tag = odd.add_custom_tags();
+  tag->set_name("");
+  tag->set_value("");
+  tag = odd.add_custom_tags();
+  tag->set_name("tier");
+  tag->set_value(std::string(300, 't'));
+  cases.emplace_back("no trace id", Hop(meshtel::v1::REPORTER_SOURCE));
+  cases.back().second.clear_trace_id();
+  size_t spans_checked = 0;
+  for (const auto& [name, record] : cases) {
+    for (const bool phases : {false, true}) {
+      for (const bool policy : {false, true}) {
+        SpanOptions options{.phase_spans = phases};
+        if (policy) {
+          options.formatter_tags = formatter;
+          options.exporters = exporters;
+        }
+        SerializedSpans encoded;
+        encoded.Begin("x", "y").append("a span before");  // Encode appends after what is there
+        const size_t count = builder.Encode(record, options, SpanMarks{}, encoded);
+        ASSERT_EQ(encoded.size(), count + 1) << name;
+        std::vector<SpanSummary> summaries;
+        ASSERT_EQ(builder.Summarize(record, summaries, options), count) << name;
+        for (size_t i = 0; i < count; ++i) {
+          const std::string_view bytes = encoded.bytes(i + 1);
+          Span span;
+          ASSERT_TRUE(span.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) << name;
+          EXPECT_EQ(span.SerializeAsString(), bytes) << name << " span " << i;
+          EXPECT_EQ(encoded.trace_id(i + 1), span.trace_id()) << name;
+          EXPECT_EQ(encoded.span_id(i + 1), span.span_id()) << name;
+          EXPECT_EQ(SpanIdValue(span.span_id()), summaries[i].span_id) << name;
+          ++spans_checked;
+        }
+      }
+    }
+  }
+  // Six records with every phase, one (no times) with the first phase only, one without spans.
+  EXPECT_EQ(spans_checked, 6u * (1 + 1 + 7 + 7) + (1 + 1 + 2 + 2));
+}
+
+// The assembler's marks (times, anomalies, fits) are written into the spans as the pipeline
+// stores them.
+TEST(SpanBuilderTest, EncodeAppliesTheAssemblersMarks) {
+  TracesConfig config;
+  config.phase_spans = true;
+  SpanBuilder builder(config);
+  const RequestRecord record = Hop(meshtel::v1::REPORTER_SOURCE);
+  std::vector<SpanSummary> summaries;
+  ASSERT_EQ(builder.Summarize(record, summaries), 7u);
+  summaries[0].anomalies = 1u << meshtel::v1::SPAN_ANOMALY_ORPHAN;
+  summaries[3].start_time_unix_nano += 5;
+  summaries[3].end_time_unix_nano -= 7;
+  summaries[3].anomalies = 1u << meshtel::v1::SPAN_ANOMALY_DUPLICATE_SPAN_ID;
+  // The record's spans are summaries 10..16 of their trace; fits of other spans do not apply.
+  const std::vector<SpanFit> fits = {{.span = 13, .trimmed_ns = 12},
+                                     {.span = 2, .trimmed_ns = 99},
+                                     {.span = 10, .trimmed_ns = 34},
+                                     {.span = 17, .trimmed_ns = 56}};
+  SerializedSpans encoded;
+  ASSERT_EQ(
+      builder.Encode(record, SpanOptions{.phase_spans = true},
+                     SpanMarks{.summaries = summaries, .fits = fits, .first_summary = 10}, encoded),
+      7u);
+  std::vector<Span> built;
+  ASSERT_EQ(builder.Build(record, built), 7u);
+  for (size_t i = 0; i < 7; ++i) {
+    Span span;
+    const std::string_view bytes = encoded.bytes(i);
+    ASSERT_TRUE(span.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
+    EXPECT_EQ(span.SerializeAsString(), bytes) << i;
+    EXPECT_EQ(span.start_time_unix_nano(), summaries[i].start_time_unix_nano) << i;
+    EXPECT_EQ(span.end_time_unix_nano(), summaries[i].end_time_unix_nano) << i;
+    EXPECT_EQ(span.anomalies(), summaries[i].anomalies) << i;
+    // Otherwise the span Build() gives, with the fit's attribute last.
+    Span expected = built[i];
+    expected.set_start_time_unix_nano(summaries[i].start_time_unix_nano);
+    expected.set_end_time_unix_nano(summaries[i].end_time_unix_nano);
+    expected.set_anomalies(summaries[i].anomalies);
+    if (i == 0 || i == 3) {
+      meshtel::v1::SpanAttribute* fitted = expected.add_attributes();
+      fitted->set_key(std::string(kFittedToParentAttribute));
+      fitted->set_int_value(i == 0 ? 34 : 12);
+    }
+    EXPECT_EQ(span.SerializeAsString(), expected.SerializeAsString()) << i;
+  }
+}
+
 TEST(SpanSummaryTest, ErrorsAreStatusErrorOrAnHttpStatusOf500OrMore) {
   Span span;
   span.set_span_id(std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
