@@ -39,7 +39,35 @@ constexpr const char* kFamilyNames[kFamilyCount] = {"default",     "logs", "span
                                                     "dead_letter", "meta", "trace_index"};
 constexpr size_t kTraceIdSize = 16;
 constexpr size_t kSpanIdSize = 8;
+// trace_index keys: format 4 keys one entry per run of a trace's spans stored one after the
+// other (trace id + the first span's key; the value holds the run's span ids, 8 bytes each, in
+// key order); formats up to 3 keyed one empty entry per span (trace id + span id + its key).
+constexpr size_t kTraceRunKeySize = kTraceIdSize + StoreKey::kEncodedSize;
 constexpr size_t kTraceIndexKeySize = kTraceIdSize + kSpanIdSize + StoreKey::kEncodedSize;
+
+// Calls `span(key, span_id)` for each span a trace_index entry lists; false for an entry of
+// neither form.
+template <typename SpanFn>
+bool ForEachIndexedSpan(const rocksdb::Slice& key, const rocksdb::Slice& value, SpanFn&& span) {
+  if (key.size() == kTraceRunKeySize) {
+    std::optional<StoreKey> first =
+        StoreKey::Decode(std::string_view(key.data() + kTraceIdSize, StoreKey::kEncodedSize));
+    if (!first || value.size() % kSpanIdSize != 0) return false;
+    for (size_t i = 0; i < value.size() / kSpanIdSize; ++i) {
+      span(StoreKey{first->time_unix_nano, first->sequence + i},
+           std::string_view(value.data() + i * kSpanIdSize, kSpanIdSize));
+    }
+    return true;
+  }
+  if (key.size() == kTraceIndexKeySize) {
+    std::optional<StoreKey> stored = StoreKey::Decode(
+        std::string_view(key.data() + kTraceIdSize + kSpanIdSize, StoreKey::kEncodedSize));
+    if (!stored) return false;
+    span(*stored, std::string_view(key.data() + kTraceIdSize, kSpanIdSize));
+    return true;
+  }
+  return false;
+}
 constexpr const char* kFormatVersionKey = "format_version";
 constexpr const char* kEpochKey = "epoch";
 constexpr const char* kInstancePrefix = "instance/";
@@ -216,13 +244,14 @@ class ValuesBetween {
 // span still kept. Called by RocksDB's compaction threads.
 class RecordStore::TraceIndexFilter : public rocksdb::CompactionFilter {
  public:
-  bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& /*value*/,
+  bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& value,
               std::string* /*new_value*/, bool* /*value_changed*/) const override {
-    if (key.size() != kTraceIndexKeySize) return true;
-    std::optional<StoreKey> span_key = StoreKey::Decode(
-        std::string_view(key.data() + kTraceIdSize + kSpanIdSize, StoreKey::kEncodedSize));
-    return !span_key ||
-           span_key->time_unix_nano < oldest_span_time_.load(std::memory_order_relaxed);
+    // The spans of an entry share one storage time (one write's keys).
+    bool deleted = false;
+    const bool readable = ForEachIndexedSpan(key, value, [&](const StoreKey& span_key, auto) {
+      deleted = span_key.time_unix_nano < oldest_span_time_.load(std::memory_order_relaxed);
+    });
+    return !readable || deleted;
   }
   const char* Name() const override { return "meshtel.TraceIndexFilter"; }
   void set_oldest_span_time(uint64_t time) {
@@ -372,9 +401,10 @@ absl::Status RecordStore::StampFormatAndEpoch() {
                        "'; this build reads ", kOldestReadableFormat, " to ", kFormatVersion));
     }
     if (stored_version != kFormatVersion) {
-      // Format 1 held one record per value, format 2 plain chunks; this build reads those and
-      // writes compressed chunks beside them. The version moves up so that an older build
-      // refuses the store instead of reading what it does not know as damaged records.
+      // Format 1 held one record per value, format 2 plain chunks, formats up to 3 one
+      // trace_index entry per span; this build reads those and writes compressed chunks and
+      // entries per run beside them. The version moves up so that an older build refuses the
+      // store instead of reading what it does not know as damaged records or missing spans.
       status = db_->Put(synced, handles_[kMeta], kFormatVersionKey, std::to_string(kFormatVersion));
       if (!status.ok()) {
         return absl::UnavailableError(
@@ -598,23 +628,28 @@ absl::Status RecordStore::AppendSpans(const SerializedSpans& spans, std::string_
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
   if (absl::Status room = CheckRoom(); !room.ok()) return room;
   rocksdb::WriteBatch write(/*reserved_bytes=*/spans.total_bytes() +
-                            spans.size() * (2 * kTraceIndexKeySize));
+                            spans.size() * (StoreKey::kEncodedSize + kSpanIdSize + 16));
   const StoreKey first = AllocateKeys(spans.size());
   char key[StoreKey::kEncodedSize];
-  char index_key[kTraceIndexKeySize];
+  char run_key[kTraceRunKeySize];
+  std::string run_span_ids;
   for (size_t i = 0; i < spans.size(); ++i) {
     StoreKey{first.time_unix_nano, first.sequence + i}.EncodeTo(key);
     const std::string_view value = spans.bytes(i);
     write.Put(handles_[kSpans], rocksdb::Slice(key, sizeof(key)),
               rocksdb::Slice(value.data(), value.size()));
+    // One trace_index entry per run of spans of one trace (a kept trace's spans come together).
     const std::string_view trace_id = spans.trace_id(i);
-    const std::string_view span_id = spans.span_id(i);
-    if (trace_id.size() == kTraceIdSize && span_id.size() == kSpanIdSize) {
-      std::memcpy(index_key, trace_id.data(), kTraceIdSize);
-      std::memcpy(index_key + kTraceIdSize, span_id.data(), kSpanIdSize);
-      std::memcpy(index_key + kTraceIdSize + kSpanIdSize, key, sizeof(key));
-      write.Put(handles_[kTraceIndex], rocksdb::Slice(index_key, sizeof(index_key)),
-                rocksdb::Slice());
+    if (trace_id.size() != kTraceIdSize) continue;
+    if (run_span_ids.empty()) {
+      std::memcpy(run_key, trace_id.data(), kTraceIdSize);
+      std::memcpy(run_key + kTraceIdSize, key, sizeof(key));
+    }
+    run_span_ids.append(spans.span_id(i));
+    const bool run_ends = i + 1 == spans.size() || spans.trace_id(i + 1) != trace_id;
+    if (run_ends) {
+      write.Put(handles_[kTraceIndex], rocksdb::Slice(run_key, sizeof(run_key)), run_span_ids);
+      run_span_ids.clear();
     }
   }
   write.Put(handles_[kCursors], std::string(reader), cursor.Encode());
@@ -633,10 +668,8 @@ absl::StatusOr<std::vector<StoredRecord>> RecordStore::ReadTrace(std::string_vie
   const rocksdb::Slice prefix(trace_id.data(), trace_id.size());
   std::vector<StoreKey> keys;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (it->key().size() != kTraceIndexKeySize) continue;
-    std::optional<StoreKey> key = StoreKey::Decode(
-        std::string_view(it->key().data() + kTraceIdSize + kSpanIdSize, StoreKey::kEncodedSize));
-    if (key) keys.push_back(*key);
+    ForEachIndexedSpan(it->key(), it->value(),
+                       [&](const StoreKey& key, std::string_view) { keys.push_back(key); });
   }
   if (!it->status().ok()) {
     return absl::UnavailableError(
@@ -665,16 +698,20 @@ absl::StatusOr<bool> RecordStore::HasSpan(std::string_view trace_id,
                                           std::string_view span_id) const {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
   if (trace_id.size() != kTraceIdSize || span_id.size() != kSpanIdSize) return false;
-  std::string prefix;
-  prefix.append(trace_id).append(span_id);
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), handles_[kTraceIndex]));
-  it->Seek(prefix);
+  const rocksdb::Slice prefix(trace_id.data(), trace_id.size());
+  bool found = false;
+  for (it->Seek(prefix); !found && it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    ForEachIndexedSpan(it->key(), it->value(), [&](const StoreKey&, std::string_view indexed) {
+      found = found || indexed == span_id;
+    });
+  }
   if (!it->status().ok()) {
     return absl::UnavailableError(
         absl::StrCat("store: span lookup failed: ", it->status().ToString()));
   }
-  return it->Valid() && it->key().starts_with(prefix);
+  return found;
 }
 
 absl::StatusOr<StoreKey> RecordStore::LoadReadHigh(std::string_view reader) const {

@@ -7,9 +7,13 @@
 //                 time the collector stored them and a store-wide sequence, so a time range is a
 //                 range scan and keys only grow (a delivery cursor never has a record appear
 //                 behind it);
-//   trace_index   one empty value per stored span, keyed trace id (16) + span id (8) + the span's
-//                 StoreKey (16): a trace is a prefix scan. Entries of spans retention deleted are
-//                 dropped by compaction (a lookup skips them before that);
+//   trace_index   one entry per run of a trace's spans stored one after the other by one
+//                 AppendSpans (a kept trace's spans, usually: one entry per trace), keyed trace id
+//                 (16) + the first span's StoreKey (16), the value the run's span ids (8 bytes
+//                 each, in key order); stores of format 3 and older hold one empty entry per span
+//                 keyed trace id + span id (8) + StoreKey, read as well. A trace is a prefix
+//                 scan. Entries of spans retention deleted are dropped by compaction (a lookup
+//                 skips them before that);
 //   cursors       one persisted position per exporter (the delivery engine's);
 //   dead_letter   what was set aside: records that no longer decode ("corrupt/<family>/<key>"),
 //                 entries a backend rejected for good;
@@ -103,10 +107,10 @@ enum class ReadContent {
 class RecordStore {
  public:
   // The store format this build writes, and the oldest it reads: format 1 stored one record per
-  // logs value, format 2 plain chunks of records, format 3 LZ4-compressed chunks (record_chunk.h).
-  // A store of format 1 or 2 is read as it is and marked format 3 when opened; any other version
-  // is refused.
-  static constexpr int kFormatVersion = 3;
+  // logs value, format 2 plain chunks of records, format 3 LZ4-compressed chunks (record_chunk.h),
+  // format 4 trace_index entries per run of a trace's spans instead of per span. A store of
+  // format 1 to 3 is read as it is and marked format 4 when opened; any other version is refused.
+  static constexpr int kFormatVersion = 4;
   static constexpr int kOldestReadableFormat = 1;
 
   // Opens (creating when missing) the database in config.data_dir; registers the store's

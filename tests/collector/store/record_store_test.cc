@@ -579,10 +579,10 @@ TEST_F(RecordStoreTest, ABatchOfManyChunksReadsAndCountsFromAnyPosition) {
   }
 }
 
-// A store of format 1 (one record per value) or 2 (plain chunks) is read as it is, marked format
-// 3, and takes compressed chunks beside its old values.
+// A store of format 1 (one record per value), 2 (plain chunks) or 3 (trace_index per span) is
+// read as it is, marked format 4, and takes compressed chunks beside its old values.
 TEST_F(RecordStoreTest, AStoreOfAnOlderFormatIsReadAndUpgraded) {
-  for (const char* old_version : {"1", "2"}) {
+  for (const char* old_version : {"1", "2", "3"}) {
     SCOPED_TRACE(old_version);
     const std::string dir = testing::MakeTempDir("store");
     {
@@ -634,7 +634,7 @@ TEST_F(RecordStoreTest, AStoreOfAnOlderFormatIsReadAndUpgraded) {
     std::string version;
     ASSERT_TRUE(
         raw.db->Get(rocksdb::ReadOptions(), raw.handles[5], "format_version", &version).ok());
-    EXPECT_EQ(version, "3");
+    EXPECT_EQ(version, "4");
   }
 }
 
@@ -732,6 +732,69 @@ TEST_F(RecordStoreTest, ASpanDeadLetterKeepsTheSpan) {
   ASSERT_TRUE(letters.ok() && letters->size() == 1u);
   EXPECT_EQ(letters->front().family, RecordFamily::kSpans);
   EXPECT_EQ(letters->front().span.name(), "refused");
+}
+
+// trace_index holds one entry per run of a trace's spans in one write; the entries of format 3
+// (one per span) are read beside them.
+TEST_F(RecordStoreTest, TraceIndexEntriesPerRunAndPerSpanAreBothRead) {
+  const std::string dir = testing::MakeTempDir("store");
+  {
+    absl::StatusOr<std::unique_ptr<RecordStore>> store = Open(Config(dir));
+    ASSERT_TRUE(store.ok()) << store.status();
+    const std::vector<meshtel::v1::Span> spans = {
+        StoredSpan('a', '1', "a1"), StoredSpan('a', '2', "a2"), StoredSpan('b', '1', "b1"),
+        StoredSpan('a', '3', "a3"), StoredSpan('a', '4', "a4")};
+    ASSERT_TRUE((*store)->AppendSpans(spans, "@reader", StoreKey{}, StoreKey{}).ok());
+    // A span whose ids have other sizes is stored without an entry.
+    meshtel::v1::Span odd = StoredSpan('c', '1', "odd");
+    odd.set_span_id("short");
+    ASSERT_TRUE((*store)->AppendSpans(std::vector{odd}, "@reader", StoreKey{}, StoreKey{}).ok());
+  }
+  {
+    RawDatabase raw(dir);
+    ASSERT_TRUE(raw.status.ok());
+    std::vector<std::pair<std::string, std::string>> entries;
+    std::unique_ptr<rocksdb::Iterator> it(
+        raw.db->NewIterator(rocksdb::ReadOptions(), raw.handles[6]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      entries.emplace_back(it->key().ToString(), it->value().ToString());
+    }
+    // Runs a1 a2 | b1 | a3 a4: three entries, keyed trace id + the run's first key.
+    ASSERT_EQ(entries.size(), 3u);
+    EXPECT_EQ(entries[0].first.size(), 32u);
+    EXPECT_EQ(entries[0].second, std::string(8, '1') + std::string(8, '2'));
+    EXPECT_EQ(entries[1].second, std::string(8, '3') + std::string(8, '4'));
+    EXPECT_EQ(entries[2].first.substr(0, 16), std::string(16, 'b'));
+    EXPECT_EQ(entries[2].second, std::string(8, '1'));
+    // A format 3 entry: trace id + span id + the span's key, empty value.
+    const StoreKey old_key{1'000, 7};
+    ASSERT_TRUE(raw.db
+                    ->Put(rocksdb::WriteOptions(), raw.handles[2], old_key.Encode(),
+                          StoredSpan('a', '0', "a0").SerializeAsString())
+                    .ok());
+    ASSERT_TRUE(raw.db
+                    ->Put(rocksdb::WriteOptions(), raw.handles[6],
+                          std::string(16, 'a') + std::string(8, '0') + old_key.Encode(), "")
+                    .ok());
+    // Entries of neither form are skipped.
+    ASSERT_TRUE(
+        raw.db->Put(rocksdb::WriteOptions(), raw.handles[6], std::string(16, 'a') + "x", "").ok());
+  }
+  absl::StatusOr<std::unique_ptr<RecordStore>> store = Open(Config(dir));
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<std::vector<StoredRecord>> trace = (*store)->ReadTrace(std::string(16, 'a'));
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  std::vector<std::string> names;
+  for (const StoredRecord& span : *trace) names.push_back(span.span.name());
+  EXPECT_EQ(names, (std::vector<std::string>{"a0", "a1", "a2", "a3", "a4"}));
+  ASSERT_EQ((*store)->ReadTrace(std::string(16, 'b'))->size(), 1u);
+  EXPECT_TRUE((*store)->ReadTrace(std::string(16, 'c'))->empty());
+  for (const char span : {'0', '1', '2', '3', '4'}) {
+    EXPECT_TRUE(*(*store)->HasSpan(std::string(16, 'a'), std::string(8, span))) << span;
+  }
+  EXPECT_FALSE(*(*store)->HasSpan(std::string(16, 'a'), std::string(8, '5')));
+  EXPECT_TRUE(*(*store)->HasSpan(std::string(16, 'b'), std::string(8, '1')));
+  EXPECT_FALSE(*(*store)->HasSpan(std::string(16, 'b'), std::string(8, '2')));
 }
 
 TEST_F(RecordStoreTest, RetentionOfSpansLeavesNoTraceBehind) {
