@@ -86,6 +86,10 @@ std::vector<MetricFamily> CollectProxyMetrics(const ProxyServer& server,
   single("meshtel_proxy_invalid_trace_context_total",
          "Requests whose trace headers were malformed; each started a new trace.",
          MetricType::Counter, Load(stats.invalid_trace_contexts));
+  single("meshtel_proxy_records_invalid_utf8_total",
+         "Request records whose text (path, header values, identities) held bytes that are not "
+         "UTF-8; each such byte was reported as '!'.",
+         MetricType::Counter, Load(stats.records_with_invalid_utf8));
   single("meshtel_proxy_records_submitted_total", "Request records handed to the reporter.",
          MetricType::Counter, static_cast<double>(reporter.submitted_records()));
   single("meshtel_proxy_records_acked_total", "Records the collector acknowledged.",

@@ -26,6 +26,7 @@
 #include "proxy/http/header_arena.h"
 #include "proxy/http/hop_by_hop_headers.h"
 #include "proxy/http/original_destination.h"
+#include "proxy/http/record_text.h"
 #include "proxy/http/request_id.h"
 #include "proxy/http/route_table.h"
 #include "proxy/http/timed_socket.h"
@@ -637,15 +638,18 @@ struct ProxyServer::Impl {
 
   // Counts the finished request and hands its record to the sink (unless the listener's policy
   // turned reporting off).
-  void Report(Direction direction, const ListenerPolicy& side,
-              const meshtel::v1::RequestRecord& record);
+  // Counts the finished request and hands its record (text made valid UTF-8) to the reporter.
+  void Report(Direction direction, const ListenerPolicy& side, meshtel::v1::RequestRecord& record);
 
   IoTask<void> Accept(IoAcceptor& acceptor, Direction direction, Worker& worker);
 };
 
 void ProxyServer::Impl::Report(Direction direction, const ListenerPolicy& side,
-                               const meshtel::v1::RequestRecord& record) {
+                               meshtel::v1::RequestRecord& record) {
   (direction == Direction::kInbound ? stats.inbound : stats.outbound).Count(record);
+  if (SanitizeRecordText(record) > 0) {
+    stats.records_with_invalid_utf8.fetch_add(1, std::memory_order_relaxed);
+  }
   if (side.report) sink->Submit(record);
 }
 

@@ -192,10 +192,12 @@ class Client {
   explicit Client(uint16_t port) : socket_(port) {}
   bool connected() const { return socket_.connected(); }
 
-  Response Get(const std::string& host, const std::string& target) {
+  Response Get(const std::string& host, const std::string& target,
+               const std::string& user_agent = "") {
     Response result;
     http::request<http::empty_body> request{http::verb::get, target, 11};
     request.set(http::field::host, host);
+    if (!user_agent.empty()) request.set(http::field::user_agent, user_agent);
     beast::error_code error;
     http::write(socket_, request, error);
     http::response_parser<http::string_body> parser;
@@ -679,6 +681,37 @@ TEST_F(MeshNginxTest, HundredMebibyteChunkedBodiesStreamBothWaysInBoundedMemory)
       },
       seconds(30)))
       << CollectorMetrics();
+}
+
+// HTTP lets header values and targets carry bytes that are not UTF-8 (obs-text); a record's
+// text fields are proto3 strings, which the collector refuses unless they are UTF-8. Such a
+// request is proxied as it came, and its record (sanitized, as Envoy does: '!' for each byte
+// that is not UTF-8) is counted like any other: no batch of records is lost for it.
+TEST_F(MeshNginxTest, BytesThatAreNotUtf8InARequestLoseNoRecord) {
+  constexpr int kRequests = 10;
+  Client client(outbound_port_);
+  ASSERT_TRUE(client.connected());
+  for (int i = 0; i < kRequests; ++i) {
+    const Response response =
+        i % 3 == 0 ? client.Get(kBackendHost, "/index.html?q=caf\xe9", "agent \xff\xfe/1")
+                   : client.Get(kBackendHost, "/index.html");
+    ASSERT_EQ(response.status, 200) << "request " << i << ": " << response.error;
+  }
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return Requests({"reporter=\"source\"", "response_code=\"200\""}) == kRequests &&
+               Requests({"reporter=\"destination\"", "response_code=\"200\""}) == kRequests;
+      },
+      seconds(30)))
+      << CollectorMetrics();
+  for (const uint16_t port : {a_admin_port_, b_admin_port_}) {
+    EXPECT_EQ(ProxyStat(port, "meshtel_proxy_records_rejected_total"), 0) << ProxyStats(port);
+    EXPECT_EQ(ProxyStat(port, "meshtel_proxy_records_invalid_utf8_total"), (kRequests + 2) / 3)
+        << ProxyStats(port);
+  }
+  EXPECT_EQ(testing::SumSamples(CollectorMetrics(), "meshtel_ingest_batches_total",
+                                {"result=\"invalid\""}),
+            0);
 }
 
 TEST_F(MeshNginxTest, SlowUpstreamIsAnswered504WithFlagUT) {
