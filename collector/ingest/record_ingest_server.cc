@@ -38,6 +38,12 @@ struct IngestMetrics {
                     .Help("Request records processed (duplicates excluded).")
                     .Register(registry)
                     .Add({})),
+        records_invalid(prometheus::BuildCounter()
+                            .Name("meshtel_ingest_records_invalid_total")
+                            .Help("Records left out of a stored batch because they are not valid "
+                                  "meshtel.v1.RequestRecords (the rest of the batch is stored).")
+                            .Register(registry)
+                            .Add({})),
         proxy_dropped(prometheus::BuildCounter()
                           .Name("meshtel_proxy_dropped_records_total")
                           .Help("Records proxies reported dropping because their buffer was full.")
@@ -56,6 +62,7 @@ struct IngestMetrics {
   prometheus::Counter& batches_too_large;
   prometheus::Counter& batches_unavailable;
   prometheus::Counter& records;
+  prometheus::Counter& records_invalid;
   prometheus::Counter& proxy_dropped;
   prometheus::Gauge& streams;
 };
@@ -134,12 +141,25 @@ class RecordIngestService : public grpc::Service {
       return grpc::Status::OK;
     }
     grpc::Slice slice;
-    if (!request.DumpToSingleSlice(&slice).ok() ||
-        !batch.ParseFromArray(slice.begin(), static_cast<int>(slice.size()))) {
+    if (!request.DumpToSingleSlice(&slice).ok()) {
       metrics_.batches_invalid.Increment();
       Reject(ack, grpc::StatusCode::INVALID_ARGUMENT,
              "batch is not a valid meshtel.v1.RecordBatch");
       return grpc::Status::OK;
+    }
+    const std::string_view bytes(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    // A batch in which some records do not parse (text that is not UTF-8, say) keeps the others:
+    // those are stored, the bad ones counted and named in the log.
+    bool salvaged = false;
+    size_t invalid_records = 0;
+    if (!batch.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      if (!SalvageRecordBatch(bytes, batch, record_bytes, invalid_records)) {
+        metrics_.batches_invalid.Increment();
+        Reject(ack, grpc::StatusCode::INVALID_ARGUMENT,
+               "batch is not a valid meshtel.v1.RecordBatch");
+        return grpc::Status::OK;
+      }
+      salvaged = true;
     }
     if (batch.proxy_instance_id().empty() || batch.sequence() == 0) {
       metrics_.batches_invalid.Increment();
@@ -174,11 +194,8 @@ class RecordIngestService : public grpc::Service {
         std::max(instance.progress.dropped_records_total, batch.dropped_records_total());
     // The records' bytes as received go to the store as they are (they parsed above); should the
     // walk disagree with the parse, the sink serializes the decoded records instead.
-    const bool have_bytes =
-        RecordBatchRecordBytes(
-            std::string_view(reinterpret_cast<const char*>(slice.begin()), slice.size()),
-            record_bytes) &&
-        record_bytes.size() == static_cast<size_t>(batch.records_size());
+    const bool have_bytes = (salvaged || RecordBatchRecordBytes(bytes, record_bytes)) &&
+                            record_bytes.size() == static_cast<size_t>(batch.records_size());
     const absl::Status status =
         have_bytes ? sink_.ConsumeReceived(batch, record_bytes, next) : sink_.Consume(batch, next);
     if (!status.ok()) {
@@ -193,6 +210,14 @@ class RecordIngestService : public grpc::Service {
     }
     instance.progress = next;
     stored = true;
+    if (invalid_records > 0) {
+      metrics_.records_invalid.Increment(static_cast<double>(invalid_records));
+      spdlog::warn(
+          "batch {} of {}: {} of its {} records are not valid meshtel.v1.RequestRecords (text "
+          "that is not UTF-8, say); stored the other {}",
+          batch.sequence(), batch.proxy_instance_id(), invalid_records,
+          invalid_records + static_cast<size_t>(batch.records_size()), batch.records_size());
+    }
     metrics_.batches_ok.Increment();
     metrics_.records.Increment(static_cast<double>(batch.records_size()));
     ack.set_highest_stored_sequence(instance.progress.highest_sequence);

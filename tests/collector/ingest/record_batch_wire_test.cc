@@ -86,5 +86,41 @@ TEST(RecordBatchWireTest, MalformedBytesAreRefused) {
   EXPECT_FALSE(RecordBatchRecordBytes(std::string(11, '\xff'), views));            // 11-byte varint
 }
 
+// A batch whose records do not all parse: its own fields and the records that do, with their
+// bytes; the others counted.
+TEST(RecordBatchWireTest, SalvageKeepsTheRecordsThatParse) {
+  meshtel::v1::RecordBatch batch = Batch(5);
+  batch.mutable_records(1)->set_user_agent("caf\xe9");  // not UTF-8: refused by protobuf
+  batch.mutable_records(3)->set_path("\xff\xfe");       // the same
+  const std::string bytes = batch.SerializeAsString() + std::string("\x42\x03", 2) + "abc";
+  meshtel::v1::RecordBatch whole;
+  ASSERT_FALSE(whole.ParseFromString(bytes));
+  meshtel::v1::RecordBatch salvaged;
+  std::vector<std::string_view> views;
+  size_t invalid = 0;
+  ASSERT_TRUE(SalvageRecordBatch(bytes, salvaged, views, invalid));
+  EXPECT_EQ(invalid, 2u);
+  EXPECT_EQ(salvaged.proxy_instance_id(), "proxy-a");
+  EXPECT_EQ(salvaged.sequence(), 300u);
+  EXPECT_EQ(salvaged.dropped_records_total(), 7u);
+  ASSERT_EQ(salvaged.records_size(), 3);
+  ASSERT_EQ(views.size(), 3u);
+  const int kept[] = {0, 2, 4};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(salvaged.records(i).path(), batch.records(kept[i]).path());
+    EXPECT_EQ(views[static_cast<size_t>(i)], batch.records(kept[i]).SerializeAsString());
+  }
+  // A batch that parses is salvaged whole; one that is malformed, or whose instance id is not
+  // UTF-8, is not.
+  ASSERT_TRUE(SalvageRecordBatch(Batch(2).SerializeAsString(), salvaged, views, invalid));
+  EXPECT_EQ(invalid, 0u);
+  EXPECT_EQ(salvaged.records_size(), 2);
+  EXPECT_FALSE(SalvageRecordBatch(std::string_view(bytes).substr(0, bytes.size() - 1), salvaged,
+                                  views, invalid));
+  meshtel::v1::RecordBatch odd_id = Batch(1);
+  odd_id.set_proxy_instance_id("proxy-\xe9");
+  EXPECT_FALSE(SalvageRecordBatch(odd_id.SerializeAsString(), salvaged, views, invalid));
+}
+
 }  // namespace
 }  // namespace meshtel::collector

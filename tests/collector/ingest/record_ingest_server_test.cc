@@ -206,6 +206,32 @@ TEST_F(IngestServerTest, MalformedBatchIsRejectedAndTheStreamGoesOn) {
   EXPECT_EQ(sink_.records, 1);
 }
 
+// One record that is not a valid RequestRecord (text that is not UTF-8) costs only itself: the
+// rest of its batch is stored, as received, and acked.
+TEST_F(IngestServerTest, ABatchWithInvalidRecordsStoresTheOthers) {
+  grpc::ClientContext context;
+  auto stream = Open(context);
+  meshtel::v1::RecordBatch batch;
+  ASSERT_TRUE(batch.ParseFromString(Batch("proxy-a", 1, 4)));
+  batch.mutable_records(2)->set_user_agent("caf\xe9");
+  const meshtel::v1::RecordAck ack = Exchange(*stream, batch.SerializeAsString());
+  EXPECT_EQ(ack.status_code(), 0) << ack.status_message();
+  EXPECT_EQ(ack.highest_stored_sequence(), 1u);
+  EXPECT_EQ(Counter("meshtel_ingest_records_invalid_total"), 1);
+  EXPECT_EQ(Counter("meshtel_ingest_records_total"), 3);
+  EXPECT_EQ(Counter("meshtel_ingest_batches_total", "ok"), 1);
+  EXPECT_EQ(Counter("meshtel_ingest_batches_total", "invalid"), 0);
+  // Resent (its ack lost): a duplicate, not counted again.
+  EXPECT_EQ(Exchange(*stream, batch.SerializeAsString()).status_code(), 0);
+  EXPECT_EQ(Counter("meshtel_ingest_records_invalid_total"), 1);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  std::lock_guard<std::mutex> lock(sink_.mutex);
+  EXPECT_EQ(sink_.records, 3);
+  EXPECT_EQ(sink_.received_calls, 1);
+  EXPECT_EQ(sink_.mismatches, 0);
+}
+
 TEST_F(IngestServerTest, OversizedBatchIsRejectedAndTheStreamGoesOn) {
   grpc::ClientContext context;
   auto stream = Open(context);
