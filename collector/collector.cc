@@ -291,7 +291,8 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorConfi
     return common::AdminResponse{.status = 503, .body = "not ready\n"};
   });
   absl::StatusOr<std::unique_ptr<common::AdminHttpServer>> admin =
-      common::AdminHttpServer::Start(config.admin.listen, std::move(routes));
+      common::AdminHttpServer::Start(config.admin.listen, std::move(routes),
+                                     /*quick_routes=*/{"/healthz", "/readyz"});
   if (!admin.ok()) return admin.status();
   collector->admin_ = *std::move(admin);
   spdlog::info("admin listening on {}:{} (/metrics, /healthz, /readyz)", config.admin.listen.host,

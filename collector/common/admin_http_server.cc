@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "boost/asio.hpp"
 #include "boost/beast.hpp"
@@ -26,7 +27,11 @@ struct AdminHttpServer::Impl {
   asio::io_context io_context{1};
   tcp::acceptor acceptor{io_context};
   absl::flat_hash_map<std::string, AdminHandler> routes;
+  absl::flat_hash_set<std::string> quick_routes;
   std::thread thread;
+  // Runs the handlers of the other routes, one at a time. Declared after io_context: destroyed
+  // (joined) first, while the coroutine frames its handlers read are still alive.
+  asio::thread_pool handler_thread{1};
 
   AdminResponse Dispatch(const AdminRequest& request) {
     auto it = routes.find(request.path);
@@ -87,7 +92,15 @@ struct AdminHttpServer::Impl {
         request.authorization = std::string(message[http::field::authorization]);
         request.from_loopback = from_loopback;
         request.body = message.body();
-        AdminResponse reply = Dispatch(request);
+        AdminResponse reply;
+        if (quick_routes.contains(request.path)) {
+          reply = Dispatch(request);
+        } else {
+          reply = co_await asio::co_spawn(
+              handler_thread.get_executor(),
+              [this, &request]() -> asio::awaitable<AdminResponse> { co_return Dispatch(request); },
+              asio::use_awaitable);
+        }
         response.result(reply.status);
         response.set(http::field::content_type, reply.content_type);
         if (!reply.content_encoding.empty()) {
@@ -127,9 +140,11 @@ AdminHttpServer::AdminHttpServer(std::unique_ptr<Impl> impl, uint16_t port)
     : impl_(std::move(impl)), port_(port) {}
 
 absl::StatusOr<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
-    const HostPort& listen, std::vector<std::pair<std::string, AdminHandler>> routes) {
+    const HostPort& listen, std::vector<std::pair<std::string, AdminHandler>> routes,
+    std::vector<std::string> quick_routes) {
   auto impl = std::make_unique<Impl>();
   for (auto& [path, handler] : routes) impl->routes.emplace(path, std::move(handler));
+  for (std::string& path : quick_routes) impl->quick_routes.insert(std::move(path));
   beast::error_code error;
   const auto address = asio::ip::make_address(listen.host, error);
   if (error) {
@@ -155,6 +170,7 @@ absl::StatusOr<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
 AdminHttpServer::~AdminHttpServer() {
   impl_->io_context.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->handler_thread.join();  // after the handler that may be running
 }
 
 }  // namespace meshtel::common

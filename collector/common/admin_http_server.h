@@ -1,10 +1,15 @@
 #pragma once
 // AdminHttpServer: a small HTTP/1.1 server for operational endpoints (/metrics, /healthz, ...).
 //
-// Routes are exact paths fixed at start. Handlers run on the server's single thread, one request
-// at a time, so a handler must be quick and thread-safe with respect to the rest of the program.
-// Malformed requests get 400, unknown paths 404, request bodies over 64 KiB 413; the server keeps
-// serving other connections. Connections are kept alive and closed after 60 s of silence.
+// Routes are exact paths fixed at start. Connections are read and written on the server's IO
+// thread. Handlers run on the server's handler thread, one request at a time (so they need no
+// locking among themselves, but must be thread-safe with respect to the rest of the program); a
+// slow one (a large scrape, a trace lookup) delays the others but not the connections' IO. The
+// routes named quick (health checks) are answered on the IO thread as soon as they are read,
+// never behind a slow handler: a quick handler must be quick and thread-safe with respect to the
+// other handlers too. Malformed requests get 400, unknown paths 404, request bodies over 64 KiB
+// 413; the server keeps serving other connections. Connections are kept alive and closed after
+// 60 s of silence.
 
 #include <cstdint>
 #include <functional>
@@ -45,8 +50,9 @@ class AdminHttpServer {
   // an exact path, or, ending in '/', a prefix answering every path under it (the exact match
   // and then the longest prefix win).
   static absl::StatusOr<std::unique_ptr<AdminHttpServer>> Start(
-      const HostPort& listen, std::vector<std::pair<std::string, AdminHandler>> routes);
-  // Stops accepting, closes open connections and joins the thread.
+      const HostPort& listen, std::vector<std::pair<std::string, AdminHandler>> routes,
+      std::vector<std::string> quick_routes = {});
+  // Stops accepting, closes open connections and joins the threads (after a running handler).
   ~AdminHttpServer();
 
   AdminHttpServer(const AdminHttpServer&) = delete;

@@ -165,7 +165,8 @@ absl::StatusOr<std::unique_ptr<ProxyAdmin>> ProxyAdmin::Start(const common::Host
     if (server.draining()) return common::AdminResponse{.status = 503, .body = "draining\n"};
     return common::AdminResponse{.body = "ready\n"};
   });
-  auto http = common::AdminHttpServer::Start(listen, std::move(routes));
+  auto http = common::AdminHttpServer::Start(listen, std::move(routes),
+                                             /*quick_routes=*/{"/healthz/ready"});
   if (!http.ok()) {
     return absl::Status(http.status().code(),
                         "admin.listen: " + std::string(http.status().message()));

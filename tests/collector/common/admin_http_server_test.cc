@@ -1,5 +1,10 @@
 #include "collector/common/admin_http_server.h"
 
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
 #include "gtest/gtest.h"
 #include "tests/support/http_get.h"
 #include "tests/support/process.h"
@@ -58,6 +63,54 @@ TEST(AdminHttpServerTest, GarbageGets400AndServerGoesOn) {
           std::string(100 * 1024, 't') + "\r\n\r\n");
   EXPECT_TRUE(trailer.starts_with("HTTP/1.1 400")) << trailer.substr(0, 100);
   EXPECT_EQ(testing::HttpGet(server->port(), "/echo").status, 200);
+}
+
+// A health check is answered while a slow handler (a large scrape) runs; the other routes wait
+// for it, one handler at a time.
+TEST(AdminHttpServerTest, AQuickRouteIsAnsweredWhileASlowHandlerRuns) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool slow_started = false;
+  bool release_slow = false;
+  std::vector<std::pair<std::string, AdminHandler>> routes;
+  routes.emplace_back("/slow", [&](const AdminRequest&) {
+    std::unique_lock<std::mutex> lock(mutex);
+    slow_started = true;
+    changed.notify_all();
+    changed.wait(lock, [&] { return release_slow; });
+    return AdminResponse{.body = "slow\n"};
+  });
+  routes.emplace_back("/healthz",
+                      [](const AdminRequest&) { return AdminResponse{.body = "ok\n"}; });
+  routes.emplace_back("/other", [&](const AdminRequest&) {
+    std::lock_guard<std::mutex> lock(mutex);
+    return AdminResponse{.body = release_slow ? "after\n" : "before\n"};
+  });
+  absl::StatusOr<std::unique_ptr<AdminHttpServer>> server =
+      AdminHttpServer::Start(HostPort{"127.0.0.1", 0}, std::move(routes), {"/healthz"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const uint16_t port = (*server)->port();
+
+  std::future<testing::HttpResult> slow =
+      std::async(std::launch::async, [port] { return testing::HttpGet(port, "/slow"); });
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(30), [&] { return slow_started; }));
+  }
+  std::future<testing::HttpResult> other =
+      std::async(std::launch::async, [port] { return testing::HttpGet(port, "/other"); });
+  // Answered while /slow still holds the handler thread (it is released only afterwards).
+  const testing::HttpResult health = testing::HttpGet(port, "/healthz");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, "ok\n");
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    release_slow = true;
+  }
+  changed.notify_all();
+  EXPECT_EQ(slow.get().body, "slow\n");
+  // /other ran after /slow: handlers do not overlap.
+  EXPECT_EQ(other.get().body, "after\n");
 }
 
 TEST(AdminHttpServerTest, PortInUseIsAnError) {
