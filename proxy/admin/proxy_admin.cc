@@ -88,7 +88,7 @@ std::vector<MetricFamily> CollectProxyMetrics(const ProxyServer& server,
          MetricType::Counter, Load(stats.invalid_trace_contexts));
   single("meshtel_proxy_records_invalid_utf8_total",
          "Request records whose text (path, header values, identities) held bytes that are not "
-         "UTF-8; each such byte was reported as '!'.",
+         "UTF-8; each such byte was reported as U+FFFD.",
          MetricType::Counter, Load(stats.records_with_invalid_utf8));
   single("meshtel_proxy_records_submitted_total", "Request records handed to the reporter.",
          MetricType::Counter, static_cast<double>(reporter.submitted_records()));

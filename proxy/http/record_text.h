@@ -6,8 +6,9 @@
 // x-forwarded-for, x-request-id, captured headers, header custom tags, peer identities). A
 // record's text fields are proto3 `string`s: the collector refuses a RecordBatch in which one is
 // not UTF-8, and with it every record of the batch. So, as Envoy sanitizes the strings it sends to
-// gRPC services, each byte that is not part of a valid UTF-8 sequence becomes '!' in the record;
-// the request itself is proxied unchanged.
+// gRPC services, each byte that is not part of a valid UTF-8 sequence is replaced in the record,
+// by U+FFFD as everywhere in meshtel (collector/logs/json_escape.h, ReplaceInvalidUtf8); the
+// request itself is proxied unchanged.
 //
 // Threading: pure functions over what they are given. Errors: none.
 
@@ -18,11 +19,7 @@
 
 namespace meshtel::proxy {
 
-// Makes `text` valid UTF-8 in place (RFC 3629: no overlong forms, no surrogates, nothing above
-// U+10FFFF), each byte outside a valid sequence replaced by '!'; returns whether it changed it.
-bool SanitizeUtf8(std::string& text);
-
-// The same for every text field of `record` that the proxy fills (not received_span and
+// Makes every text field of `record` that the proxy fills valid UTF-8 (not received_span and
 // received_log, which only the collector sets); returns how many fields it changed.
 size_t SanitizeRecordText(meshtel::v1::RequestRecord& record);
 

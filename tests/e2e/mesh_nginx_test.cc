@@ -685,7 +685,7 @@ TEST_F(MeshNginxTest, HundredMebibyteChunkedBodiesStreamBothWaysInBoundedMemory)
 
 // HTTP lets header values and targets carry bytes that are not UTF-8 (obs-text); a record's
 // text fields are proto3 strings, which the collector refuses unless they are UTF-8. Such a
-// request is proxied as it came, and its record (sanitized, as Envoy does: '!' for each byte
+// request is proxied as it came, and its record (sanitized, as Envoy does: U+FFFD for each byte
 // that is not UTF-8) is counted like any other: no batch of records is lost for it.
 TEST_F(MeshNginxTest, BytesThatAreNotUtf8InARequestLoseNoRecord) {
   constexpr int kRequests = 10;
