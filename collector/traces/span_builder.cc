@@ -289,11 +289,15 @@ std::string SpanBuilder::ServiceName(const meshtel::v1::WorkloadIdentity& worklo
 size_t SpanBuilder::Build(const RequestRecord& record, std::vector<Span>& out,
                           const SpanOptions& options) const {
   SerializedSpans encoded;
-  const size_t built = Encode(record, options, SpanMarks{}, encoded);
-  for (size_t i = 0; i < built; ++i) {
+  const size_t encoded_count = Encode(record, options, SpanMarks{}, encoded);
+  size_t built = 0;
+  for (size_t i = 0; i < encoded_count; ++i) {
     const std::string_view bytes = encoded.bytes(i);
-    // Encode writes what protobuf writes; a span that would not parse back is a bug there.
-    if (!out.emplace_back().ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    // Encode writes what protobuf writes (SpanBuilderTest checks it); a span that did not parse
+    // back would be left out, not returned half-made.
+    if (out.emplace_back().ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      ++built;
+    } else {
       out.pop_back();
     }
   }
