@@ -20,12 +20,15 @@ using common::WireType;
 constexpr uint32_t kStartTime = 1;
 constexpr uint32_t kDuration = 2;
 constexpr uint32_t kPhases = 3;
+constexpr uint32_t kReporter = 4;
 constexpr uint32_t kResponseCode = 14;
 constexpr uint32_t kGrpcStatus = 15;
 constexpr uint32_t kTraceId = 28;
 constexpr uint32_t kSpanId = 29;
 constexpr uint32_t kParentSpanId = 30;
 constexpr uint32_t kSampled = 31;
+constexpr uint32_t kSource = 32;
+constexpr uint32_t kDestination = 33;
 constexpr uint32_t kReceivedSpan = 37;
 constexpr uint32_t kReceivedLog = 38;
 constexpr uint32_t kCustomTags = 39;
@@ -37,14 +40,14 @@ enum class Kind : uint8_t { kUnknown, kVarint, kString, kStrings, kRead };
 // message of strings (WorkloadIdentity, ServiceIdentity, CapturedHeader). kRead: read below.
 constexpr std::array<Kind, kLastField + 1> kFieldKinds = [] {
   std::array<Kind, kLastField + 1> kinds{};
-  for (uint32_t field : {4, 10, 16, 18, 19, 20, 21, 35}) kinds[field] = Kind::kVarint;
+  for (uint32_t field : {10, 16, 18, 19, 20, 21, 35}) kinds[field] = Kind::kVarint;
   for (uint32_t field : {5, 6, 7, 8, 9, 11, 12, 13, 17, 22, 23, 24, 25, 26, 27}) {
     kinds[field] = Kind::kString;
   }
-  for (uint32_t field : {32, 33, 34, 36}) kinds[field] = Kind::kStrings;
+  for (uint32_t field : {34, 36}) kinds[field] = Kind::kStrings;
   for (uint32_t field :
-       {kStartTime, kDuration, kPhases, kResponseCode, kGrpcStatus, kTraceId, kSpanId,
-        kParentSpanId, kSampled, kReceivedSpan, kReceivedLog, kCustomTags}) {
+       {kStartTime, kDuration, kPhases, kReporter, kResponseCode, kGrpcStatus, kTraceId, kSpanId,
+        kParentSpanId, kSampled, kSource, kDestination, kReceivedSpan, kReceivedLog, kCustomTags}) {
     kinds[field] = Kind::kRead;
   }
   return kinds;
@@ -79,6 +82,47 @@ bool ReadPhases(WireReader& parent, std::array<uint64_t, 10>& phases) {
          });
 }
 
+// The WorkloadIdentity fields a policy is looked up by: workload (1), namespace (2), app (3),
+// version (4); the others are checked (strings). A field given twice keeps its last value, as
+// protobuf does.
+struct IdentityKey {
+  std::string_view workload, namespace_name, app, version;
+};
+
+bool ReadIdentity(WireReader& parent, IdentityKey& key) {
+  std::string_view bytes;
+  return parent.ReadBytes(bytes) && ForEachField(bytes, [&](WireReader& reader) {
+           if (reader.wire_type() != WireType::kLengthDelimited) return reader.Skip();
+           std::string_view text;
+           if (!ReadString(reader, text)) return false;
+           switch (reader.field()) {
+             case 1:
+               key.workload = text;
+               break;
+             case 2:
+               key.namespace_name = text;
+               break;
+             case 3:
+               key.app = text;
+               break;
+             case 4:
+               key.version = text;
+               break;
+             default:
+               break;
+           }
+           return true;
+         });
+}
+
+// Sets the key's fields of `identity` (its other fields are never set here).
+void SetIdentity(const IdentityKey& key, meshtel::v1::WorkloadIdentity& identity) {
+  identity.mutable_workload()->assign(key.workload);
+  identity.mutable_namespace_()->assign(key.namespace_name);
+  identity.mutable_app()->assign(key.app);
+  identity.mutable_version()->assign(key.version);
+}
+
 // SpanTag: name (1), value (2).
 bool ReadTag(WireReader& parent, std::string_view& name, std::string_view& value) {
   std::string_view bytes;
@@ -105,6 +149,9 @@ bool ReadSummaryFields(std::string_view bytes, meshtel::v1::RequestRecord& out) 
   std::string_view span_id;
   std::string_view parent_span_id;
   bool sampled = false;
+  uint64_t reporter = 0;
+  IdentityKey source;
+  IdentityKey destination;
   bool phases_seen = false;
   std::array<uint64_t, 10> phases{};
   out.mutable_custom_tags()->Clear();
@@ -134,6 +181,12 @@ bool ReadSummaryFields(std::string_view bytes, meshtel::v1::RequestRecord& out) 
         if (phases_seen) return false;  // protobuf merges the two
         phases_seen = true;
         return ReadPhases(reader, phases);
+      case kReporter:
+        return reader.ReadVarintValue(reporter);
+      case kSource:  // a message given twice would be merged by protobuf: the same, field by field
+        return ReadIdentity(reader, source);
+      case kDestination:
+        return ReadIdentity(reader, destination);
       case kResponseCode:
         return reader.ReadVarintValue(response_code);
       case kGrpcStatus:
@@ -176,6 +229,9 @@ bool ReadSummaryFields(std::string_view bytes, meshtel::v1::RequestRecord& out) 
   out.mutable_span_id()->assign(span_id);
   out.mutable_parent_span_id()->assign(parent_span_id);
   out.set_sampled(sampled);
+  out.set_reporter(static_cast<meshtel::v1::Reporter>(static_cast<int32_t>(reporter)));
+  SetIdentity(source, *out.mutable_source());
+  SetIdentity(destination, *out.mutable_destination());
   meshtel::v1::PhaseTimings& timings = *out.mutable_phases();
   timings.set_downstream_headers_done_ns(phases[1]);
   timings.set_route_chosen_ns(phases[2]);

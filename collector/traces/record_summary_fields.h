@@ -5,8 +5,10 @@
 // fields, two workloads, captured headers) was most of its reading.
 //
 // Read: trace_id, span_id, parent_span_id, sampled, start_time_unix_nano, duration_ns,
-// response_code, grpc_status (with its presence), phases and custom_tags. Everything else is
-// walked only to check it as protobuf's parser would (strings must be valid UTF-8).
+// response_code, grpc_status (with its presence), phases and custom_tags; and what a telemetry
+// policy is looked up by (PolicyEnforcer::For): reporter, and the namespace, workload, app and
+// version of source and destination. Everything else is walked only to check it as protobuf's
+// parser would (strings must be valid UTF-8).
 //
 // Pure function; safe from any thread. Errors: false when the walk does not vouch for the bytes
 // (malformed, invalid UTF-8, phases given twice, a group, a received span or log record — which

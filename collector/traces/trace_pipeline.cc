@@ -212,8 +212,10 @@ void TracePipeline::BuildKept(const AssembledTrace& trace) {
 
 bool TracePipeline::ReadOnce(absl::Time now) {
   // Read the stored bytes of each record (what the assembler holds, not serialized again) into
-  // the elements of the last read, which keep their memory. Without a policy a proxy record's
-  // summary needs a few of its fields only (ReadSummaryFields); the others are parsed whole.
+  // the elements of the last read, which keep their memory. A proxy record's summary, and the
+  // lookup of its workload's policy, need a few of its fields only (ReadSummaryFields); records
+  // the walk does not vouch for, received spans and logs, and records whose policy adds
+  // formatter tags (rendered from any field) are parsed whole.
   absl::StatusOr<size_t> read = store_.ReadInto(RecordFamily::kLogs, read_after_, kEndOfStore,
                                                 kReadBatch, read_records_, ReadContent::kBytes);
   if (!read.ok()) {
@@ -222,8 +224,18 @@ bool TracePipeline::ReadOnce(absl::Time now) {
   }
   for (size_t i = 0; i < *read; ++i) {
     StoredRecord& stored = read_records_[i];
-    const meshtel::v1::RequestRecord* read_record = &summary_fields_;
-    if (policy_ != nullptr || !ReadSummaryFields(stored.bytes, summary_fields_)) {
+    const meshtel::v1::RequestRecord* read_record = nullptr;
+    std::shared_ptr<const CompiledPolicy> policy;
+    if (ReadSummaryFields(stored.bytes, summary_fields_)) {
+      read_record = &summary_fields_;
+      if (policy_ != nullptr) {
+        policy = policy_->For(summary_fields_);
+        if (!policy->side(PolicyEnforcer::SideOf(summary_fields_)).formatter_tags.empty()) {
+          read_record = nullptr;
+        }
+      }
+    }
+    if (read_record == nullptr) {
       if (!stored.record.ParseFromString(stored.bytes)) {
         // The store sets such a record aside when a log exporter reads it; no spans from it.
         records_undecodable_.Increment();
@@ -236,7 +248,6 @@ bool TracePipeline::ReadOnce(absl::Time now) {
     records_read_.Increment();
     summaries_.clear();
     bool head_sampled = false;
-    std::shared_ptr<const CompiledPolicy> policy;
     std::string_view trace_id;
     std::string_view span_id;  // the record's own span (the hop span, or the received span)
     if (record.has_received_span()) {
@@ -252,7 +263,7 @@ bool TracePipeline::ReadOnce(absl::Time now) {
     } else {
       size_t summarized = 0;
       if (policy_ != nullptr) {
-        policy = policy_->For(record);
+        if (policy == nullptr) policy = policy_->For(record);
         const CompiledSidePolicy& side = policy->side(PolicyEnforcer::SideOf(record));
         if (!side.spans_enabled) {
           records_unreported_.Increment();

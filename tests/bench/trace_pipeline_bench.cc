@@ -115,6 +115,9 @@ struct Options {
   std::vector<std::string> phases = {"off", "on"};
   bool keep_all = true;   // --mixes: keep_all
   bool base_rate = true;  // --mixes: base_rate
+  // --policy_enforcer: the pipeline looks each record's workload up in a PolicyEnforcer (the
+  // collector always has one; no workload has a policy of its own here), as meshtel-collector does.
+  bool policy_enforcer = false;
 };
 
 double CpuClock(clockid_t clock) {
@@ -569,7 +572,17 @@ PipelineRow RunPipeline(const Options& options, const std::vector<RequestRecord>
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the flush's jobs settle
 
   prometheus::Registry registry;
-  auto pipeline = std::make_unique<TracePipeline>(config, *store, registry);
+  std::unique_ptr<meshtel::collector::PolicyEnforcer> enforcer;
+  if (options.policy_enforcer) {
+    auto created = meshtel::collector::PolicyEnforcer::Create(
+        meshtel::collector::PolicyDefaults{.phase_spans = config.phase_spans},
+        [](const meshtel::collector::PolicyWorkload&) {
+          return meshtel::collector::WorkloadPolicy{};
+        });
+    if (!created.ok()) Fail(created.status().ToString());
+    enforcer = *std::move(created);
+  }
+  auto pipeline = std::make_unique<TracePipeline>(config, *store, registry, enforcer.get());
   prometheus::Counter& written = CounterIn(registry, "meshtel_trace_spans_written_total", {});
   prometheus::Counter& decided_by_root =
       CounterIn(registry, "meshtel_traces_assembled_total", {{"decided_by", "root_idle"}});
@@ -776,11 +789,13 @@ int main(int argc, char** argv) {
       const std::vector<std::string> mixes = meshtel::bench::CommaList(value);
       options.keep_all = std::find(mixes.begin(), mixes.end(), "keep_all") != mixes.end();
       options.base_rate = std::find(mixes.begin(), mixes.end(), "base_rate") != mixes.end();
+    } else if (meshtel::bench::Flag(arg, "--policy_enforcer", value)) {
+      options.policy_enforcer = value == "on";
     } else {
       std::fprintf(stderr,
                    "usage: %s --dir=DIR [--traces=50000] [--stage_traces=20000] "
                    "[--memory_spans=500000] [--modes=process,fsync] [--phase_spans=off,on] "
-                   "[--mixes=keep_all,base_rate]\n",
+                   "[--mixes=keep_all,base_rate] [--policy_enforcer=off|on]\n",
                    argv[0]);
       return 2;
     }

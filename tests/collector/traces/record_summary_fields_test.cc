@@ -32,7 +32,11 @@ RequestRecord ProxyRecord() {
   record.set_parent_span_id(std::string("\x11\x22\x33\x44\x55\x66\x77\x88", 8));
   record.set_sampled(true);
   record.mutable_source()->set_workload("frontend-v1");
+  record.mutable_source()->set_namespace_("demo");
+  record.mutable_source()->set_app("frontend");
   record.mutable_destination()->set_workload("backend-v2");
+  record.mutable_destination()->set_namespace_("demo");
+  record.mutable_destination()->set_version("v2");
   record.mutable_destination()->set_principal("spiffe://cluster.local/ns/demo/sa/backend");
   record.mutable_destination_service()->set_host("backend.demo.svc.cluster.local");
   record.set_mutual_tls(true);
@@ -68,6 +72,14 @@ bool ExpectSameAsParsed(const std::string& bytes, RequestRecord& reused) {
   EXPECT_EQ(reused.start_time_unix_nano(), parsed.start_time_unix_nano());
   EXPECT_EQ(reused.duration_ns(), parsed.duration_ns());
   EXPECT_EQ(reused.response_code(), parsed.response_code());
+  EXPECT_EQ(reused.reporter(), parsed.reporter());
+  for (const auto& [a, b] : {std::pair(&reused.source(), &parsed.source()),
+                             std::pair(&reused.destination(), &parsed.destination())}) {
+    EXPECT_EQ(a->workload(), b->workload());
+    EXPECT_EQ(a->namespace_(), b->namespace_());
+    EXPECT_EQ(a->app(), b->app());
+    EXPECT_EQ(a->version(), b->version());
+  }
   EXPECT_EQ(reused.has_grpc_status(), parsed.has_grpc_status());
   EXPECT_EQ(reused.grpc_status(), parsed.grpc_status());
   // Values, not serialized forms: the parsed messages keep unknown fields, which no summary reads.
@@ -122,7 +134,10 @@ TEST(RecordSummaryFieldsTest, TheFieldsASummaryReadsComeFromTheBytes) {
   grpc.set_response_code(200);
   grpc.set_sampled(false);
   grpc.set_parent_span_id("");
+  grpc.clear_destination();  // the last record's destination must not stay
+  grpc.set_reporter(meshtel::v1::REPORTER_SOURCE);
   ASSERT_TRUE(ExpectSameAsParsed(grpc.SerializeAsString(), reused));
+  EXPECT_TRUE(reused.destination().workload().empty());
   EXPECT_TRUE(reused.has_grpc_status());
   // And back: the status is gone again.
   ASSERT_TRUE(ExpectSameAsParsed(record.SerializeAsString(), reused));
@@ -132,6 +147,7 @@ TEST(RecordSummaryFieldsTest, TheFieldsASummaryReadsComeFromTheBytes) {
   RequestRecord later;
   later.set_span_id(std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
   later.set_response_code(200);
+  later.mutable_source()->set_app("other");  // merged into the first source, as protobuf does
   const std::string twice = record.SerializeAsString() + later.SerializeAsString() +
                             std::string("\xa0\x06\x05", 3) +                     // 100, varint
                             std::string("\xa5\x06\x01\x02\x03\x04", 6) +         // fixed32
@@ -139,6 +155,8 @@ TEST(RecordSummaryFieldsTest, TheFieldsASummaryReadsComeFromTheBytes) {
                             LengthDelimitedField(100, "\xff\xfe");               // bytes, unknown
   ASSERT_TRUE(ExpectSameAsParsed(twice, reused));
   EXPECT_EQ(reused.response_code(), 200u);
+  EXPECT_EQ(reused.source().workload(), "frontend-v1");
+  EXPECT_EQ(reused.source().app(), "other");
 }
 
 TEST(RecordSummaryFieldsTest, WhatTheWalkDoesNotVouchForIsLeftToProtobuf) {
