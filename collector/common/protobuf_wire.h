@@ -69,6 +69,16 @@ constexpr uint64_t FieldTag(uint32_t field, WireType wire_type) {
   return (static_cast<uint64_t>(field) << 3) | static_cast<uint64_t>(wire_type);
 }
 
+// Bytes of a field's tag, of a whole length-delimited field holding `length` bytes, and of a whole
+// varint field holding `value`.
+inline size_t TagSize(uint32_t field) { return VarintSize(FieldTag(field, WireType::kVarint)); }
+inline size_t LengthDelimitedSize(uint32_t field, size_t length) {
+  return TagSize(field) + VarintSize(length) + length;
+}
+inline size_t VarintFieldSize(uint32_t field, uint64_t value) {
+  return TagSize(field) + VarintSize(value);
+}
+
 // Appends protobuf fields to a string, in the order they are given (a writer that wants the
 // bytes protobuf's serializer makes gives the fields in field-number order and leaves out proto3
 // defaults as it does).

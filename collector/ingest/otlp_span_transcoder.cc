@@ -138,15 +138,8 @@ class FieldWriter {
   char* out_;
 };
 
-size_t TagSize(uint32_t field) {
-  return common::VarintSize(common::FieldTag(field, WireType::kVarint));
-}
-size_t LengthDelimitedSize(uint32_t field, size_t length) {
-  return TagSize(field) + common::VarintSize(length) + length;
-}
-size_t VarintFieldSize(uint32_t field, uint64_t value) {
-  return TagSize(field) + common::VarintSize(value);
-}
+using common::LengthDelimitedSize;
+using common::VarintFieldSize;
 constexpr size_t kFixed64FieldSize = 1 + 8;  // fields 1-15
 
 // One attribute the walk read: a KeyValue whose value is empty, a string, a bool, an int or a

@@ -59,14 +59,21 @@ bool ReadString(WireReader& reader, std::string_view& text) {
 
 // A message all of whose known fields are strings: every length-delimited field must be valid
 // UTF-8 (for an unknown one that is stricter than protobuf, which only sends the record to
-// protobuf).
-bool ValidStringsMessage(WireReader& parent) {
+// protobuf); `on_string(field, text)` sees each of them.
+template <typename OnString>
+bool ReadStringsMessage(WireReader& parent, OnString&& on_string) {
   std::string_view bytes;
-  return parent.ReadBytes(bytes) && ForEachField(bytes, [](WireReader& reader) {
+  return parent.ReadBytes(bytes) && ForEachField(bytes, [&](WireReader& reader) {
            if (reader.wire_type() != WireType::kLengthDelimited) return reader.Skip();
            std::string_view text;
-           return ReadString(reader, text);
+           if (!ReadString(reader, text)) return false;
+           on_string(reader.field(), text);
+           return true;
          });
+}
+
+bool ValidStringsMessage(WireReader& parent) {
+  return ReadStringsMessage(parent, [](uint32_t, std::string_view) {});
 }
 
 // PhaseTimings: nine varint fields, in field order (4 is a bool).
@@ -90,29 +97,24 @@ struct IdentityKey {
 };
 
 bool ReadIdentity(WireReader& parent, IdentityKey& key) {
-  std::string_view bytes;
-  return parent.ReadBytes(bytes) && ForEachField(bytes, [&](WireReader& reader) {
-           if (reader.wire_type() != WireType::kLengthDelimited) return reader.Skip();
-           std::string_view text;
-           if (!ReadString(reader, text)) return false;
-           switch (reader.field()) {
-             case 1:
-               key.workload = text;
-               break;
-             case 2:
-               key.namespace_name = text;
-               break;
-             case 3:
-               key.app = text;
-               break;
-             case 4:
-               key.version = text;
-               break;
-             default:
-               break;
-           }
-           return true;
-         });
+  return ReadStringsMessage(parent, [&](uint32_t field, std::string_view text) {
+    switch (field) {
+      case 1:
+        key.workload = text;
+        break;
+      case 2:
+        key.namespace_name = text;
+        break;
+      case 3:
+        key.app = text;
+        break;
+      case 4:
+        key.version = text;
+        break;
+      default:
+        break;
+    }
+  });
 }
 
 // Sets the key's fields of `identity` (its other fields are never set here).

@@ -50,19 +50,15 @@ enum SpanField : uint32_t {
 };
 enum AttributeField : uint32_t { kKey = 1, kStringValue = 2, kBoolValue = 3, kIntValue = 4 };
 
-size_t LengthDelimitedSize(size_t length) {  // fields 1-15: one tag byte
-  return 1 + common::VarintSize(length) + length;
-}
-
 // A SpanAttribute with a string value made of `pieces`, as field `field` (attributes or resource
 // attributes). As protobuf writes it: an empty key left out, the value (a oneof) always written.
 void StringAttribute(WireAppender& out, uint32_t field, std::string_view key,
                      std::initializer_list<std::string_view> pieces) {
   size_t value_size = 0;
   for (std::string_view piece : pieces) value_size += piece.size();
-  const size_t key_size = key.empty() ? 0 : LengthDelimitedSize(key.size());
+  const size_t key_size = key.empty() ? 0 : common::LengthDelimitedSize(kKey, key.size());
   out.Tag(field, WireType::kLengthDelimited);
-  out.Varint(key_size + LengthDelimitedSize(value_size));
+  out.Varint(key_size + common::LengthDelimitedSize(kStringValue, value_size));
   if (!key.empty()) out.BytesField(kKey, key);
   out.Tag(kStringValue, WireType::kLengthDelimited);
   out.Varint(value_size);
@@ -75,17 +71,18 @@ void StringAttribute(WireAppender& out, std::string_view key,
 }
 
 void IntAttribute(WireAppender& out, std::string_view key, int64_t value) {
-  const size_t key_size = key.empty() ? 0 : LengthDelimitedSize(key.size());
+  const size_t key_size = key.empty() ? 0 : common::LengthDelimitedSize(kKey, key.size());
   out.Tag(kAttributes, WireType::kLengthDelimited);
-  out.Varint(key_size + 1 + common::VarintSize(static_cast<uint64_t>(value)));
+  out.Varint(key_size + common::TagSize(kIntValue) +
+             common::VarintSize(static_cast<uint64_t>(value)));
   if (!key.empty()) out.BytesField(kKey, key);
   out.VarintField(kIntValue, static_cast<uint64_t>(value));
 }
 
 void BoolAttribute(WireAppender& out, std::string_view key, bool value) {
-  const size_t key_size = key.empty() ? 0 : LengthDelimitedSize(key.size());
+  const size_t key_size = key.empty() ? 0 : common::LengthDelimitedSize(kKey, key.size());
   out.Tag(kAttributes, WireType::kLengthDelimited);
-  out.Varint(key_size + 2);
+  out.Varint(key_size + common::VarintFieldSize(kBoolValue, 1));
   if (!key.empty()) out.BytesField(kKey, key);
   out.VarintField(kBoolValue, value ? 1 : 0);
 }

@@ -38,7 +38,7 @@ struct ProxyStats {
   DirectionStats inbound;
   DirectionStats outbound;
   std::atomic<uint64_t> invalid_trace_contexts{0};
-  // Records with text that was not UTF-8 (bytes replaced by '!' before reporting).
+  // Records with text that was not UTF-8 (each bad byte reported as U+FFFD).
   std::atomic<uint64_t> records_with_invalid_utf8{0};
   std::atomic<int64_t> active_requests{0};
 };
