@@ -18,7 +18,7 @@
 //        names), so the store writes, syncs, keeps in memory and flushes a tenth of them or less.
 // A serialized protobuf message never starts with 0x00 (field number 0 is invalid), so a value
 // that does not start with the marker is one record by itself: what store format 1 wrote, and
-// what the spans family still holds.
+// what the spans family held up to format 4 (it holds chunks since format 5).
 //
 // Pure functions and value types; safe from any thread. The reader holds views into the value it
 // was given (which must outlive them) or into its own buffer (a compressed chunk's body, valid

@@ -402,8 +402,8 @@ absl::Status RecordStore::StampFormatAndEpoch() {
     }
     if (stored_version != kFormatVersion) {
       // Format 1 held one record per value, format 2 plain chunks, formats up to 3 one
-      // trace_index entry per span; this build reads those and writes compressed chunks and
-      // entries per run beside them. The version moves up so that an older build refuses the
+      // trace_index entry per span, formats up to 4 one span per value; this build reads those
+      // and writes compressed chunks of records and spans and index entries per run beside them. The version moves up so that an older build refuses the
       // store instead of reading what it does not know as damaged records or missing spans.
       status = db_->Put(synced, handles_[kMeta], kFormatVersionKey, std::to_string(kFormatVersion));
       if (!status.ok()) {
@@ -627,26 +627,50 @@ absl::Status RecordStore::AppendSpans(const SerializedSpans& spans, std::string_
                                       const StoreKey& cursor, const StoreKey& read_high) {
   if (db_ == nullptr) return absl::UnavailableError("store: closed");
   if (absl::Status room = CheckRoom(); !room.ok()) return room;
-  rocksdb::WriteBatch write(/*reserved_bytes=*/spans.total_bytes() +
-                            spans.size() * (StoreKey::kEncodedSize + kSpanIdSize + 16));
-  const StoreKey first = AllocateKeys(spans.size());
+  const size_t count = spans.size();
+  // The spans go in compressed chunks like the logs family's records (record_chunk.h): the spans
+  // of kept traces share most of their bytes (tag keys, services, resource), so the WAL, the
+  // memtable and the flushes see a fraction of them, and a chunk is one memtable entry. Reserved:
+  // the chunks at a quarter of the spans' size, plus per span its share of a trace_index entry.
+  thread_local RecordChunkWriter chunk_writer;
+  thread_local std::vector<std::string_view> views;
+  views.clear();
+  views.reserve(count);
+  for (size_t i = 0; i < count; ++i) views.push_back(spans.bytes(i));
+  const size_t chunks_at_most =
+      count / kRecordChunkMaxRecords + spans.total_bytes() / kRecordChunkMaxBytes + 1;
+  rocksdb::WriteBatch write(/*reserved_bytes=*/12 + spans.total_bytes() / 4 +
+                            chunks_at_most * (32 + StoreKey::kEncodedSize) +
+                            count * (kSpanIdSize + 4) + 256);
+  const StoreKey first = AllocateKeys(count);
   char key[StoreKey::kEncodedSize];
-  char run_key[kTraceRunKeySize];
-  std::string run_span_ids;
-  for (size_t i = 0; i < spans.size(); ++i) {
-    StoreKey{first.time_unix_nano, first.sequence + i}.EncodeTo(key);
-    const std::string_view value = spans.bytes(i);
+  for (size_t begin = 0; begin < count;) {
+    size_t end = begin + 1;
+    size_t chunk_bytes = views[begin].size();
+    while (end < count && end - begin < kRecordChunkMaxRecords &&
+           chunk_bytes + views[end].size() <= kRecordChunkMaxBytes) {
+      chunk_bytes += views[end].size();
+      ++end;
+    }
+    const std::string_view value =
+        chunk_writer.Encode(std::span<const std::string_view>(views).subspan(begin, end - begin));
+    StoreKey{first.time_unix_nano, first.sequence + begin}.EncodeTo(key);
     write.Put(handles_[kSpans], rocksdb::Slice(key, sizeof(key)),
               rocksdb::Slice(value.data(), value.size()));
+    begin = end;
+  }
+  char run_key[kTraceRunKeySize];
+  std::string run_span_ids;
+  for (size_t i = 0; i < count; ++i) {
     // One trace_index entry per run of spans of one trace (a kept trace's spans come together).
     const std::string_view trace_id = spans.trace_id(i);
     if (trace_id.size() != kTraceIdSize) continue;
     if (run_span_ids.empty()) {
       std::memcpy(run_key, trace_id.data(), kTraceIdSize);
-      std::memcpy(run_key + kTraceIdSize, key, sizeof(key));
+      StoreKey{first.time_unix_nano, first.sequence + i}.EncodeTo(run_key + kTraceIdSize);
     }
     run_span_ids.append(spans.span_id(i));
-    const bool run_ends = i + 1 == spans.size() || spans.trace_id(i + 1) != trace_id;
+    const bool run_ends = i + 1 == count || spans.trace_id(i + 1) != trace_id;
     if (run_ends) {
       write.Put(handles_[kTraceIndex], rocksdb::Slice(run_key, sizeof(run_key)), run_span_ids);
       run_span_ids.clear();
@@ -676,19 +700,43 @@ absl::StatusOr<std::vector<StoredRecord>> RecordStore::ReadTrace(std::string_vie
         absl::StrCat("store: trace lookup failed: ", it->status().ToString()));
   }
   std::sort(keys.begin(), keys.end());
-  std::string value;
+  // Each span is in the value at the greatest key at or before its own: a chunk (store format 5)
+  // whose spans have its key's time and the sequences from its key's on, or (formats up to 4) a
+  // value of its own. Spans of one chunk are read from one decompression.
+  std::unique_ptr<rocksdb::Iterator> values(
+      db_->NewIterator(rocksdb::ReadOptions(), handles_[kSpans]));
+  RecordChunkReader chunk;
+  std::optional<StoreKey> chunk_first;  // the key of the value `chunk` holds
+  const auto chunk_holds = [&](const StoreKey& key) {
+    return chunk_first && chunk_first->time_unix_nano == key.time_unix_nano &&
+           key.sequence >= chunk_first->sequence &&
+           key.sequence - chunk_first->sequence < chunk.size();
+  };
   for (const StoreKey& key : keys) {
-    rocksdb::Status status =
-        db_->Get(rocksdb::ReadOptions(), handles_[kSpans], key.Encode(), &value);
-    if (status.IsNotFound()) continue;  // deleted by retention; its index entry goes later
-    if (!status.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("store: trace lookup failed: ", status.ToString()));
+    if (!chunk_holds(key)) {
+      chunk_first.reset();
+      values->SeekForPrev(key.Encode());
+      if (!values->Valid()) {
+        if (!values->status().ok()) {
+          return absl::UnavailableError(
+              absl::StrCat("store: trace lookup failed: ", values->status().ToString()));
+        }
+        continue;  // deleted by retention; its index entry goes later
+      }
+      chunk_first = StoreKey::Decode(std::string_view(values->key().data(), values->key().size()));
+      // A damaged value is set aside when a reader of the family meets it.
+      if (!chunk_first ||
+          !chunk.Reset(std::string_view(values->value().data(), values->value().size()))) {
+        chunk_first.reset();
+        continue;
+      }
+      if (!chunk_holds(key)) continue;  // deleted by retention
     }
+    const std::string_view bytes = chunk.record(key.sequence - chunk_first->sequence);
     StoredRecord stored;
     stored.key = key;
     stored.family = RecordFamily::kSpans;
-    if (!stored.span.ParseFromString(value)) continue;  // set aside when a reader meets it
+    if (!stored.span.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) continue;
     spans.push_back(std::move(stored));
   }
   return spans;

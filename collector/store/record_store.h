@@ -6,7 +6,8 @@
 //   spans         spans of kept traces (serialized meshtel.v1.Span), both keyed by StoreKey: the
 //                 time the collector stored them and a store-wide sequence, so a time range is a
 //                 range scan and keys only grow (a delivery cursor never has a record appear
-//                 behind it);
+//                 behind it); both families hold compressed chunks of consecutive keys
+//                 (record_chunk.h), the spans family since format 5 (one span per value before);
 //   trace_index   one entry per run of a trace's spans stored one after the other by one
 //                 AppendSpans (a kept trace's spans, usually: one entry per trace), keyed trace id
 //                 (16) + the first span's StoreKey (16), the value the run's span ids (8 bytes
@@ -108,9 +109,10 @@ class RecordStore {
  public:
   // The store format this build writes, and the oldest it reads: format 1 stored one record per
   // logs value, format 2 plain chunks of records, format 3 LZ4-compressed chunks (record_chunk.h),
-  // format 4 trace_index entries per run of a trace's spans instead of per span. A store of
-  // format 1 to 3 is read as it is and marked format 4 when opened; any other version is refused.
-  static constexpr int kFormatVersion = 4;
+  // format 4 trace_index entries per run of a trace's spans instead of per span, format 5 spans
+  // in chunks too. A store of format 1 to 4 is read as it is and marked format 5 when opened; any
+  // other version is refused.
+  static constexpr int kFormatVersion = 5;
   static constexpr int kOldestReadableFormat = 1;
 
   // Opens (creating when missing) the database in config.data_dir; registers the store's

@@ -12,7 +12,9 @@
 // Pipeline cases, "keep all" (phase spans off and on × durability process and fsync): a fresh store
 // gets the records in its logs family (AppendBatch, 500 per batch, then FlushRecords; not timed),
 // then the real TracePipeline runs on its own thread from Start() until its spans-written counter
-// shows every trace decided and every kept span written (polled every millisecond). Sampling keeps
+// shows every trace decided and every kept span written (polled every millisecond), and then
+// FlushRecords puts every kept span into a table file (timed: the flushes count whatever the
+// memtables held when the last span was written). Sampling keeps
 // every trace (the proxies' head decision, keep_head_sampled), assembly.idle_timeout is 1 ms and
 // max_wait an hour, so every trace is decided by its root and idle time. "1% base rate" (phase
 // spans off and on, the first durability mode): the same traces with no record head-sampled,
@@ -54,6 +56,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <memory>
 #include <span>
@@ -525,6 +528,7 @@ struct PipelineRow {
   double rocksdb_cpu = 0;
   double main_cpu = 0;
   double read_ns_per_record = 0;  // RecordStore::Read afterwards, main thread CPU
+  double stored_bytes_per_span = 0;  // the spans family's table files after the run, per span
   double SpansPerSecond() const { return static_cast<double>(spans) / wall; }
   double SpansPerCpuSecond() const { return static_cast<double>(spans) / process_cpu; }
   double SpansPerPipelineCpuSecond() const {
@@ -601,9 +605,17 @@ PipelineRow RunPipeline(const Options& options, const std::vector<RequestRecord>
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  // Every kept span in a table file, timed: the flushes the spans cost are counted whether or not
+  // a memtable filled up during the run.
+  if (absl::Status flushed = store->FlushRecords(); !flushed.ok()) Fail(flushed.ToString());
   row.wall = Seconds(Clock::now() - start);
   row.process_cpu = ProcessCpu() - cpu_start;
   const std::map<int, ThreadInfo> threads_after = Threads();
+  row.stored_bytes_per_span =
+      row.kept_spans == 0 ? 0
+                          : static_cast<double>(store->ApproximateBytesBefore(
+                                RecordFamily::kSpans, std::numeric_limits<uint64_t>::max())) /
+                                static_cast<double>(row.kept_spans);
   pipeline->Stop();
 
   for (const auto& [tid, info] : threads_after) {
@@ -881,8 +893,8 @@ int main(int argc, char** argv) {
       "| Sampling | Phase spans | durability | traces | spans assembled and sampled | spans "
       "kept (written) | wall s | spans/s | process CPU s | spans per CPU-s | pipeline thread "
       "CPU s | spans per pipeline-thread CPU-s | RocksDB threads CPU s | main thread CPU s "
-      "| ratio to floor |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| ratio to floor | stored B per kept span |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::fflush(stdout);
   std::vector<PipelineRow> rows;
   bool read_measured = false;
@@ -894,13 +906,14 @@ int main(int argc, char** argv) {
     const double cpu_ns_per_span = row.process_cpu / static_cast<double>(row.spans) * 1e9;
     std::printf(
         "| %s | %s | %s | %zu | %zu | %zu | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f | %.2f | %.2f "
-        "| %s |\n",
+        "| %s | %.0f |\n",
         row.mix.c_str(), PhaseName(row.phase_spans), row.mode.c_str(), row.traces, row.spans,
         row.kept_spans, row.wall, row.SpansPerSecond(), row.process_cpu, row.SpansPerCpuSecond(),
         row.pipeline_thread_cpu, row.SpansPerPipelineCpuSecond(), row.rocksdb_cpu, row.main_cpu,
         floor_ns == 0 || row.kept_spans != row.spans
             ? "-"
-            : fmt::format("{:.1f}×", cpu_ns_per_span / floor_ns).c_str());
+            : fmt::format("{:.1f}×", cpu_ns_per_span / floor_ns).c_str(),
+        row.stored_bytes_per_span);
     std::fflush(stdout);
   };
   for (const std::string& phase : options.phases) {

@@ -8,9 +8,12 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "collector/store/record_chunk.h"
 #include "gtest/gtest.h"
@@ -579,10 +582,11 @@ TEST_F(RecordStoreTest, ABatchOfManyChunksReadsAndCountsFromAnyPosition) {
   }
 }
 
-// A store of format 1 (one record per value), 2 (plain chunks) or 3 (trace_index per span) is
-// read as it is, marked format 4, and takes compressed chunks beside its old values.
+// A store of format 1 (one record per value), 2 (plain chunks), 3 (trace_index per span) or 4
+// (one span per value) is read as it is, marked format 5, and takes compressed chunks beside its
+// old values.
 TEST_F(RecordStoreTest, AStoreOfAnOlderFormatIsReadAndUpgraded) {
-  for (const char* old_version : {"1", "2", "3"}) {
+  for (const char* old_version : {"1", "2", "3", "4"}) {
     SCOPED_TRACE(old_version);
     const std::string dir = testing::MakeTempDir("store");
     {
@@ -634,7 +638,7 @@ TEST_F(RecordStoreTest, AStoreOfAnOlderFormatIsReadAndUpgraded) {
     std::string version;
     ASSERT_TRUE(
         raw.db->Get(rocksdb::ReadOptions(), raw.handles[5], "format_version", &version).ok());
-    EXPECT_EQ(version, "4");
+    EXPECT_EQ(version, "5");
   }
 }
 
@@ -776,6 +780,22 @@ TEST_F(RecordStoreTest, TraceIndexEntriesPerRunAndPerSpanAreBothRead) {
                     ->Put(rocksdb::WriteOptions(), raw.handles[6],
                           std::string(16, 'a') + std::string(8, '0') + old_key.Encode(), "")
                     .ok());
+    // A format 4 entry (one per run) whose spans are values of their own, as format 4 stored
+    // them: read like the chunks the store writes now.
+    const StoreKey run_key{2'000, 1};
+    for (uint64_t i = 0; i < 2; ++i) {
+      ASSERT_TRUE(raw.db
+                      ->Put(rocksdb::WriteOptions(), raw.handles[2],
+                            StoreKey{run_key.time_unix_nano, run_key.sequence + i}.Encode(),
+                            StoredSpan('d', static_cast<char>('1' + i), "d" + std::to_string(i + 1))
+                                .SerializeAsString())
+                      .ok());
+    }
+    ASSERT_TRUE(raw.db
+                    ->Put(rocksdb::WriteOptions(), raw.handles[6],
+                          std::string(16, 'd') + run_key.Encode(),
+                          std::string(8, '1') + std::string(8, '2'))
+                    .ok());
     // Entries of neither form are skipped.
     ASSERT_TRUE(
         raw.db->Put(rocksdb::WriteOptions(), raw.handles[6], std::string(16, 'a') + "x", "").ok());
@@ -795,6 +815,82 @@ TEST_F(RecordStoreTest, TraceIndexEntriesPerRunAndPerSpanAreBothRead) {
   EXPECT_FALSE(*(*store)->HasSpan(std::string(16, 'a'), std::string(8, '5')));
   EXPECT_TRUE(*(*store)->HasSpan(std::string(16, 'b'), std::string(8, '1')));
   EXPECT_FALSE(*(*store)->HasSpan(std::string(16, 'b'), std::string(8, '2')));
+  absl::StatusOr<std::vector<StoredRecord>> old_run = (*store)->ReadTrace(std::string(16, 'd'));
+  ASSERT_TRUE(old_run.ok()) << old_run.status();
+  ASSERT_EQ(old_run->size(), 2u);
+  EXPECT_EQ((*old_run)[0].span.name(), "d1");
+  EXPECT_EQ((*old_run)[1].span.name(), "d2");
+  EXPECT_EQ((*old_run)[1].key, (StoreKey{2'000, 2}));
+}
+
+// Spans are written in chunks (a few RocksDB values for a write of many spans, closed by count
+// and by size) and read back whole from any position: by trace, by range and counted.
+TEST_F(RecordStoreTest, SpansAreStoredInChunksAndReadFromAnyPosition) {
+  const std::string dir = testing::MakeTempDir("store");
+  absl::StatusOr<std::unique_ptr<RecordStore>> store = Open(Config(dir));
+  ASSERT_TRUE(store.ok()) << store.status();
+  // 700 spans of 40 traces in runs of 1 to 30; every 50th span is large (40 KB of name), so
+  // chunks close by size before their count (64 KiB hold one such span).
+  std::vector<meshtel::v1::Span> spans;
+  std::map<char, std::vector<std::string>> names_by_trace;
+  for (size_t i = 0; spans.size() < 700; ++i) {
+    const char trace = static_cast<char>('A' + i % 40);
+    for (size_t j = 0; j < 1 + (i * 7) % 30 && spans.size() < 700; ++j) {
+      std::string name = absl::StrCat("span-", spans.size());
+      if (spans.size() % 50 == 49) name.append(40'000, 'x');
+      meshtel::v1::Span span = StoredSpan(trace, '0', name);
+      span.set_span_id(absl::StrFormat("%08zu", spans.size()));
+      names_by_trace[trace].push_back(name);
+      spans.push_back(std::move(span));
+    }
+  }
+  ASSERT_TRUE((*store)->AppendSpans(spans, "@reader", StoreKey{}, StoreKey{}).ok());
+  const std::vector<meshtel::v1::Span> later = {StoredSpan('A', 'z', "later")};
+  ASSERT_TRUE((*store)->AppendSpans(later, "@reader", StoreKey{}, StoreKey{}).ok());
+  names_by_trace['A'].push_back("later");
+
+  for (const auto& [trace, names] : names_by_trace) {
+    absl::StatusOr<std::vector<StoredRecord>> read = (*store)->ReadTrace(std::string(16, trace));
+    ASSERT_TRUE(read.ok()) << read.status();
+    std::vector<std::string> got;
+    for (const StoredRecord& span : *read) got.push_back(span.span.name());
+    EXPECT_EQ(got, names) << trace;
+  }
+  const StoreKey kEnd{~0ull, ~0ull};
+  absl::StatusOr<std::vector<StoredRecord>> all =
+      (*store)->Read(RecordFamily::kSpans, StoreKey{}, kEnd, 10'000);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 701u);
+  for (size_t i = 0; i < 700; ++i) {
+    ASSERT_EQ((*all)[i].span.name(), spans[i].name()) << i;
+    if (i > 0) {
+      ASSERT_LT((*all)[i - 1].key, (*all)[i].key) << i;
+    }
+  }
+  for (size_t from : {0, 1, 255, 256, 257, 499, 697}) {
+    absl::StatusOr<std::vector<StoredRecord>> tail =
+        (*store)->Read(RecordFamily::kSpans, (*all)[from].key, kEnd, 3);
+    ASSERT_TRUE(tail.ok());
+    ASSERT_EQ(tail->size(), 3u) << from;
+    EXPECT_EQ(tail->front().key, (*all)[from + 1].key) << from;
+    absl::StatusOr<uint64_t> counted =
+        (*store)->Count(RecordFamily::kSpans, (*all)[from].key, kEnd, 10'000);
+    ASSERT_TRUE(counted.ok());
+    EXPECT_EQ(*counted, 700 - from) << from;
+  }
+  ASSERT_TRUE((*store)->Close().ok());
+
+  // The spans family holds chunks: at least 14 (each large span closes one), far fewer than 701.
+  RawDatabase raw(dir);
+  ASSERT_TRUE(raw.status.ok());
+  size_t values = 0;
+  std::unique_ptr<rocksdb::Iterator> it(raw.db->NewIterator(rocksdb::ReadOptions(), raw.handles[2]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    EXPECT_TRUE(IsRecordChunk(std::string_view(it->value().data(), it->value().size())));
+    ++values;
+  }
+  EXPECT_GE(values, 14u);
+  EXPECT_LE(values, 30u);
 }
 
 TEST_F(RecordStoreTest, RetentionOfSpansLeavesNoTraceBehind) {
