@@ -403,8 +403,9 @@ absl::Status RecordStore::StampFormatAndEpoch() {
     if (stored_version != kFormatVersion) {
       // Format 1 held one record per value, format 2 plain chunks, formats up to 3 one
       // trace_index entry per span, formats up to 4 one span per value; this build reads those
-      // and writes compressed chunks of records and spans and index entries per run beside them. The version moves up so that an older build refuses the
-      // store instead of reading what it does not know as damaged records or missing spans.
+      // and writes compressed chunks of records and spans and index entries per run beside them.
+      // The version moves up so that an older build refuses the store instead of reading what it
+      // does not know as damaged records or missing spans.
       status = db_->Put(synced, handles_[kMeta], kFormatVersionKey, std::to_string(kFormatVersion));
       if (!status.ok()) {
         return absl::UnavailableError(

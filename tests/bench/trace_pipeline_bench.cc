@@ -527,7 +527,7 @@ struct PipelineRow {
   double pipeline_thread_cpu = 0;
   double rocksdb_cpu = 0;
   double main_cpu = 0;
-  double read_ns_per_record = 0;  // RecordStore::Read afterwards, main thread CPU
+  double read_ns_per_record = 0;     // RecordStore::Read afterwards, main thread CPU
   double stored_bytes_per_span = 0;  // the spans family's table files after the run, per span
   double SpansPerSecond() const { return static_cast<double>(spans) / wall; }
   double SpansPerCpuSecond() const { return static_cast<double>(spans) / process_cpu; }

@@ -884,7 +884,8 @@ TEST_F(RecordStoreTest, SpansAreStoredInChunksAndReadFromAnyPosition) {
   RawDatabase raw(dir);
   ASSERT_TRUE(raw.status.ok());
   size_t values = 0;
-  std::unique_ptr<rocksdb::Iterator> it(raw.db->NewIterator(rocksdb::ReadOptions(), raw.handles[2]));
+  std::unique_ptr<rocksdb::Iterator> it(
+      raw.db->NewIterator(rocksdb::ReadOptions(), raw.handles[2]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     EXPECT_TRUE(IsRecordChunk(std::string_view(it->value().data(), it->value().size())));
     ++values;
