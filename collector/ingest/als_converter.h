@@ -197,8 +197,9 @@ bool ConvertTcpEntry(const envoy::data::accesslog::v3::TCPAccessLogEntry& entry,
                      const AlsNodeIdentity& node, meshtel::v1::RequestRecord& out);
 
 struct AlsConversion {
-  size_t converted = 0;  // records appended
-  size_t skipped = 0;    // intermediate entries left out
+  size_t converted = 0;      // records appended
+  size_t skipped = 0;        // intermediate entries left out
+  size_t text_repaired = 0;  // of the converted, records whose text was not UTF-8 (made valid)
 };
 
 // Appends the records of every entry of `message` (HTTP or TCP) to `out`.

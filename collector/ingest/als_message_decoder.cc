@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "collector/common/protobuf_wire.h"
+#include "collector/logs/record_text.h"
 #include "envoy/service/accesslog/v3/als.pb.h"
 
 namespace meshtel::collector {
@@ -147,8 +148,16 @@ bool FirstTime(uint64_t& seen, uint32_t field) {
   return true;
 }
 
+// Where the walk under way counts the strings that are not UTF-8 (ReadHttpEntryWire's
+// invalid_text); null while it refuses them. Set for one walk on the calling thread.
+thread_local size_t* invalid_text_count = nullptr;
+
 bool ReadString(WireReader& reader, std::string_view& value) {
-  return reader.ReadBytes(value) && ValidUtf8(value);
+  if (!reader.ReadBytes(value)) return false;
+  if (ValidUtf8(value)) return true;
+  if (invalid_text_count == nullptr) return false;
+  ++*invalid_text_count;
+  return true;
 }
 
 bool SkipString(WireReader& reader) {
@@ -619,8 +628,14 @@ bool ReadResponseField(WireReader& reader, AlsHttpEntryView& view) {
 
 }  // namespace
 
-bool ReadHttpEntryWire(std::string_view bytes, AlsHttpEntryView& view) {
+bool ReadHttpEntryWire(std::string_view bytes, AlsHttpEntryView& view, size_t* invalid_text) {
   view.Clear();
+  if (invalid_text != nullptr) *invalid_text = 0;
+  // Strings are checked in ReadString, deep in the walk: it finds the count here.
+  struct CountScope {
+    explicit CountScope(size_t* count) { invalid_text_count = count; }
+    ~CountScope() { invalid_text_count = nullptr; }
+  } count_scope(invalid_text);
   uint64_t seen = 0;
   return ForEachField(bytes, [&](WireReader& reader) {
     const uint32_t field = reader.field();
@@ -737,9 +752,15 @@ bool AlsStreamDecoder::DecodeEntriesFromWire(
     if (used < records.size()) ResetRecordForConversion(record);
     ++used;
     bool converted = false;
-    if (ReadHttpEntryWire(entry_bytes, view_)) {
+    size_t invalid_text = 0;
+    if (ReadHttpEntryWire(entry_bytes, view_, &invalid_text)) {
       ++paths_.wire_entries;
       converted = ConvertHttpEntryView(view_, node, record);
+      // Text that is not UTF-8 (a client's header value, as Envoy logs it) made valid in the
+      // record; protobuf would have refused the whole message for it.
+      if (converted && invalid_text > 0 && SanitizeRecordText(record) > 0) {
+        ++conversion.text_repaired;
+      }
     } else {
       auto& entry = *google::protobuf::Arena::CreateMessage<HTTPAccessLogEntry>(&arena);
       if (!ParseNested(entry_bytes, kEntryDepth, entry)) return false;

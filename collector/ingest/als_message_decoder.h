@@ -6,8 +6,13 @@
 // view: no StreamAccessLogsMessage is decoded, and no string is copied before it goes into its
 // record. What the walk does not vouch for goes through protobuf, with the same result:
 //   - an entry with a field the walk does not read in a form it does not handle (metadata, a
-//     message field given twice, a field of an unexpected wire type, a group, malformed bytes,
-//     invalid UTF-8) is decoded alone by protobuf, at the depth it has in the message;
+//     message field given twice, a field of an unexpected wire type, a group, malformed bytes) is
+//     decoded alone by protobuf, at the depth it has in the message;
+//   - text that is not UTF-8 in a field the walk reads (a client's User-Agent or path, which Envoy
+//     logs as it came) is where protobuf and the walk part: protobuf refuses the whole message,
+//     and with it every other entry; the walk takes the entry, and its record's text is made
+//     valid UTF-8 (each bad byte U+FFFD, collector/logs/record_text.h), counted in
+//     AlsConversion::text_repaired;
 //   - a message that is irregular above its entries (TCP entries, http_logs given twice, a
 //     malformed top level), that protobuf refuses in any part, or that has no identifier while the
 //     stream has none yet, is decoded whole by protobuf and converted by ConvertAlsMessage.
@@ -17,6 +22,7 @@
 // Threading: one decoder per stream, used by one thread at a time. Ownership: the records are
 // created on the caller's arena; views of the message bytes do not outlive Decode().
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,8 +37,10 @@ namespace meshtel::collector {
 
 // Fills `view` (cleared first) from an HTTPAccessLogEntry's wire format, as ReadHttpEntryView
 // fills it from the decoded entry. False when the walk does not vouch for the bytes (see above);
-// `view` is then unspecified.
-bool ReadHttpEntryWire(std::string_view bytes, AlsHttpEntryView& view);
+// `view` is then unspecified. With `invalid_text`, strings that are not UTF-8 are taken as they
+// are and counted there (the caller repairs them in its record) instead of not vouched for.
+bool ReadHttpEntryWire(std::string_view bytes, AlsHttpEntryView& view,
+                       size_t* invalid_text = nullptr);
 
 class AlsStreamDecoder {
  public:

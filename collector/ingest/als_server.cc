@@ -51,6 +51,12 @@ struct AlsMetrics {
         entries_stored(entries.Add({{"result", "stored"}})),
         entries_intermediate(entries.Add({{"result", "intermediate"}})),
         entries_lost(entries.Add({{"result", "lost"}})),
+        entries_text_repaired(prometheus::BuildCounter()
+                                  .Name("meshtel_als_entries_text_repaired_total")
+                                  .Help("Envoy ALS log entries with text that is not UTF-8 "
+                                        "(made valid: each bad byte U+FFFD), stored.")
+                                  .Register(registry)
+                                  .Add({})),
         streams(prometheus::BuildGauge()
                     .Name("meshtel_als_streams")
                     .Help("Envoy ALS streams open now.")
@@ -67,6 +73,7 @@ struct AlsMetrics {
   prometheus::Counter& entries_stored;
   prometheus::Counter& entries_intermediate;
   prometheus::Counter& entries_lost;
+  prometheus::Counter& entries_text_repaired;
   prometheus::Gauge& streams;
 };
 
@@ -168,6 +175,11 @@ class AlsService : public grpc::Service {
           return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(stored.message()));
         }
         metrics_.entries_stored.Increment(static_cast<double>(records.size()));
+        if (conversion.text_repaired > 0) {
+          metrics_.entries_text_repaired.Increment(static_cast<double>(conversion.text_repaired));
+          spdlog::debug("ALS stream from {}: {} entries with text that is not UTF-8, repaired",
+                        peer, conversion.text_repaired);
+        }
       }
       metrics_.messages_ok.Increment();
     }

@@ -22,11 +22,11 @@
 #include "absl/container/flat_hash_set.h"
 #include "boost/asio.hpp"
 #include "boost/beast.hpp"
+#include "collector/logs/record_text.h"
 #include "fmt/format.h"
 #include "proxy/http/header_arena.h"
 #include "proxy/http/hop_by_hop_headers.h"
 #include "proxy/http/original_destination.h"
-#include "proxy/http/record_text.h"
 #include "proxy/http/request_id.h"
 #include "proxy/http/route_table.h"
 #include "proxy/http/timed_socket.h"
@@ -647,7 +647,7 @@ struct ProxyServer::Impl {
 void ProxyServer::Impl::Report(Direction direction, const ListenerPolicy& side,
                                meshtel::v1::RequestRecord& record) {
   (direction == Direction::kInbound ? stats.inbound : stats.outbound).Count(record);
-  if (SanitizeRecordText(record) > 0) {
+  if (collector::SanitizeRecordText(record) > 0) {
     stats.records_with_invalid_utf8.fetch_add(1, std::memory_order_relaxed);
   }
   if (side.report) sink->Submit(record);

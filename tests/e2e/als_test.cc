@@ -355,6 +355,34 @@ TEST_F(AlsTest, BadMessagesAreCountedAndOtherStreamsGoOn) {
   EXPECT_EQ(testing::HttpGet(admin_port_, "/readyz").status, 200);
 }
 
+// Envoy logs a client's User-Agent as it came; bytes that are not UTF-8 make protobuf refuse the
+// whole message. The collector keeps every entry of it, that text made valid (U+FFFD), counted.
+TEST_F(AlsTest, AnEntryWithTextThatIsNotUtf8IsKeptWithTheOthers) {
+  const std::string identifier = "identifier { " +
+                                 IstioNode("details-1", "shop", "details", "details", "v1", "") +
+                                 " log_name: \"http_envoy_accesslog\" } ";
+  std::string bytes =
+      Official(identifier + "http_logs { " + InboundHttpEntry("details:9080", "u1", "") +
+               InboundHttpEntry("details:9080", "u2", "") +
+               InboundHttpEntry("details:9080", "u3", "") + "}");
+  // The second entry's User-Agent ("als-test"), of the same length: every length prefix stays.
+  const size_t first = bytes.find("als-test");
+  ASSERT_NE(first, std::string::npos);
+  const size_t second = bytes.find("als-test", first + 1);
+  ASSERT_NE(second, std::string::npos);
+  bytes.replace(second, 8, std::string("als\xff\xfetst", 8));
+
+  AlsStream stream(als_port_);
+  ASSERT_TRUE(stream.Write(bytes));
+  EXPECT_TRUE(stream.Finish().ok());
+  EXPECT_TRUE(WaitForSum("meshtel_als_entries_total", {"result=\"stored\""}, 3)) << Metrics();
+  EXPECT_EQ(Sum("meshtel_als_entries_text_repaired_total", {}), 1);
+  EXPECT_EQ(Sum("meshtel_als_messages_total", {"result=\"invalid\""}), 0);
+  EXPECT_TRUE(WaitForSum("istio_requests_total", {"destination_workload=\"details\""}, 3));
+  EXPECT_TRUE(LokiHasLine({"u2", "als\xef\xbf\xbd\xef\xbf\xbdtst"}))
+      << LokiLines().size() << " lines at Loki";
+}
+
 // The same request, once seen by a meshtel-proxy and once described by an Istio sidecar's Envoy
 // over ALS, updates the same istio_requests_total series.
 TEST_F(AlsTest, SameRequestViaProxyAndAlsHasTheSameLabels) {

@@ -236,6 +236,7 @@ AlsStreamDecoder::Paths ExpectSameAsProtobuf(const std::string& bytes) {
   EXPECT_EQ(got.outcome, want.outcome);
   EXPECT_EQ(got.conversion.converted, want.conversion.converted);
   EXPECT_EQ(got.conversion.skipped, want.conversion.skipped);
+  EXPECT_EQ(got.conversion.text_repaired, 0u);
   EXPECT_EQ(got.records.size(), want.records.size());
   for (size_t i = 0; i < got.records.size() && i < want.records.size(); ++i) {
     std::string difference;
@@ -405,26 +406,83 @@ TEST(AlsMessageDecoderTest, MalformedMessagesAreInvalidAndAppendNothing) {
   for (size_t cut : {good.size() - 1, good.size() / 2, size_t{3}}) {
     ExpectSameAsProtobuf(good.substr(0, cut));
   }
-  // Invalid UTF-8 in a string the walk reads, in one it skips, in a header name.
+  // Invalid UTF-8 in an entry the walk does not vouch for (it has metadata): protobuf decodes
+  // that entry, refuses it, and the message is refused whole, as protobuf refuses it.
   HTTPAccessLogEntry bad = TypicalEntry(0);
   bad.mutable_request()->set_authority("a\xff");
-  EXPECT_EQ(DecodeWithProtobuf(MessageOf({bad}).SerializeAsString()).outcome,
-            AlsStreamDecoder::Outcome::kInvalid);
-  ExpectSameAsProtobuf(MessageOf({TypicalEntry(1), bad}).SerializeAsString());
-  bad = TypicalEntry(0);
-  bad.mutable_common_properties()->set_stream_id("\xc3");
-  ExpectSameAsProtobuf(MessageOf({bad}).SerializeAsString());
-  bad = TypicalEntry(0);
-  (*bad.mutable_response()->mutable_response_trailers())["\xe2\x28"] = "x";
-  ExpectSameAsProtobuf(MessageOf({bad}).SerializeAsString());
+  (*bad.mutable_common_properties()->mutable_metadata()->mutable_filter_metadata())["m"];
+  EXPECT_EQ(
+      ExpectSameAsProtobuf(MessageOf({TypicalEntry(1), bad}).SerializeAsString()).protobuf_messages,
+      1u);
 
   // A bad message after a good one: the stream's identity stays, nothing is appended.
   AlsStreamDecoder decoder;
   EXPECT_EQ(DecodeWith(decoder, good).outcome, AlsStreamDecoder::Outcome::kOk);
-  const Decoded after = DecodeWith(decoder, MessageOf({bad}, false).SerializeAsString());
+  const std::string truncated = MessageOf({TypicalEntry(2)}, false).SerializeAsString();
+  const Decoded after = DecodeWith(decoder, truncated.substr(0, truncated.size() - 1));
   EXPECT_EQ(after.outcome, AlsStreamDecoder::Outcome::kInvalid);
   EXPECT_TRUE(after.records.empty());
   EXPECT_EQ(decoder.node()->workload.workload(), "reviews-v1");
+}
+
+// Envoy logs a client's header values and path as they came, so an entry's text may not be
+// UTF-8; protobuf refuses the whole message for it. The walk keeps every entry: the bad bytes
+// become U+FFFD in the record (counted), and the other entries are what protobuf gives.
+TEST(AlsMessageDecoderTest, TextThatIsNotUtf8IsRepairedAndNoEntryIsLost) {
+  HTTPAccessLogEntry bad = TypicalEntry(0);
+  bad.mutable_request()->set_authority("a\xff");
+  bad.mutable_request()->set_user_agent("curl\xc3(");
+  HTTPAccessLogEntry repaired = bad;
+  repaired.mutable_request()->set_authority("a\xef\xbf\xbd");
+  repaired.mutable_request()->set_user_agent("curl\xef\xbf\xbd(");
+  const std::string bytes = MessageOf({TypicalEntry(1), bad, TypicalEntry(2)}).SerializeAsString();
+  ASSERT_EQ(DecodeWithProtobuf(bytes).outcome, AlsStreamDecoder::Outcome::kInvalid);
+
+  AlsStreamDecoder decoder;
+  const Decoded got = DecodeWith(decoder, bytes);
+  const Decoded want = DecodeWithProtobuf(
+      MessageOf({TypicalEntry(1), repaired, TypicalEntry(2)}).SerializeAsString());
+  ASSERT_EQ(got.outcome, AlsStreamDecoder::Outcome::kOk);
+  ASSERT_EQ(want.outcome, AlsStreamDecoder::Outcome::kOk);
+  EXPECT_EQ(got.conversion.converted, 3u);
+  EXPECT_EQ(got.conversion.text_repaired, 1u);
+  ASSERT_EQ(got.records.size(), want.records.size());
+  for (size_t i = 0; i < got.records.size(); ++i) {
+    std::string difference;
+    google::protobuf::util::MessageDifferencer differencer;
+    differencer.ReportDifferencesToString(&difference);
+    EXPECT_TRUE(differencer.Compare(want.records[i], got.records[i]))
+        << "record " << i << ": " << difference;
+    RequestRecord parsed;
+    EXPECT_TRUE(parsed.ParseFromString(got.records[i].SerializeAsString())) << i;
+  }
+  EXPECT_EQ(got.records[1].authority(), "a\xef\xbf\xbd");
+  EXPECT_EQ(decoder.paths().wire_entries, 3u);
+  EXPECT_EQ(decoder.paths().protobuf_messages, 0u);
+
+  // Bad text in strings the record does not keep (a stream id, a trailer name): the entry is
+  // taken as protobuf would take it with valid text, and nothing needed repair.
+  for (int field = 0; field < 2; ++field) {
+    HTTPAccessLogEntry odd = TypicalEntry(0);
+    HTTPAccessLogEntry valid = odd;
+    if (field == 0) {
+      odd.mutable_common_properties()->set_stream_id("\xc3");
+      valid.mutable_common_properties()->set_stream_id("c");
+    } else {
+      (*odd.mutable_response()->mutable_response_trailers())["\xe2\x28"] = "x";
+      (*valid.mutable_response()->mutable_response_trailers())["e"] = "x";
+    }
+    AlsStreamDecoder odd_decoder;
+    const Decoded odd_got = DecodeWith(odd_decoder, MessageOf({odd}).SerializeAsString());
+    const Decoded odd_want = DecodeWithProtobuf(MessageOf({valid}).SerializeAsString());
+    ASSERT_EQ(odd_got.outcome, AlsStreamDecoder::Outcome::kOk) << field;
+    EXPECT_EQ(odd_got.conversion.text_repaired, 0u) << field;
+    ASSERT_EQ(odd_got.records.size(), 1u) << field;
+    ASSERT_EQ(odd_want.records.size(), 1u) << field;
+    EXPECT_TRUE(
+        google::protobuf::util::MessageDifferencer::Equals(odd_want.records[0], odd_got.records[0]))
+        << field;
+  }
 }
 
 TEST(AlsMessageDecoderTest, TheIdentifierComesFromTheFirstMessageThatCarriesOne) {

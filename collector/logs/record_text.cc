@@ -1,9 +1,9 @@
-#include "proxy/http/record_text.h"
+#include "collector/logs/record_text.h"
 
 #include "collector/common/protobuf_wire.h"
 #include "collector/logs/json_escape.h"
 
-namespace meshtel::proxy {
+namespace meshtel::collector {
 namespace {
 
 // Repairs a text field read as `value`; `mutable_text` gives it for writing, asked for only when
@@ -11,7 +11,7 @@ namespace {
 template <typename MutableText>
 size_t Repair(const std::string& value, MutableText&& mutable_text) {
   if (common::ValidUtf8(value)) return 0;
-  return collector::ReplaceInvalidUtf8(*mutable_text()) ? 1 : 0;
+  return ReplaceInvalidUtf8(*mutable_text()) ? 1 : 0;
 }
 
 // Repair() of field `field` of `message`.
@@ -56,4 +56,4 @@ size_t SanitizeRecordText(meshtel::v1::RequestRecord& record) {
 
 #undef MESHTEL_REPAIR
 
-}  // namespace meshtel::proxy
+}  // namespace meshtel::collector

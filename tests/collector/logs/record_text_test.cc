@@ -1,4 +1,4 @@
-#include "proxy/http/record_text.h"
+#include "collector/logs/record_text.h"
 
 #include <algorithm>
 #include <string>
@@ -8,7 +8,7 @@
 #include "google/protobuf/reflection.h"
 #include "gtest/gtest.h"
 
-namespace meshtel::proxy {
+namespace meshtel::collector {
 namespace {
 
 // Sets every string field reachable from `message` to `value`, except in the fields named
@@ -56,4 +56,4 @@ TEST(RecordTextTest, EveryTextFieldOfARecordIsMadeValid) {
 }
 
 }  // namespace
-}  // namespace meshtel::proxy
+}  // namespace meshtel::collector
