@@ -8,10 +8,20 @@ namespace {
 
 // Traces of at most this many spans are marked and fitted by scans, without hash maps.
 constexpr size_t kSmallTrace = 32;
+// Decided traces' objects kept for new ones; room reserved in a new trace for its first records
+// and spans (a hop's two records and their spans, without growing).
+constexpr size_t kSparePending = 4096;
+constexpr size_t kReservedRecords = 4;
+constexpr size_t kReservedSpans = 4;
 
 }  // namespace
 
 struct TraceAssembler::Pending {
+  struct Link {
+    Pending* previous = nullptr;
+    Pending* next = nullptr;
+  };
+
   TraceKey trace_id;
   std::vector<SpanSummary> spans;
   std::vector<TraceRecord> records;
@@ -21,9 +31,39 @@ struct TraceAssembler::Pending {
   bool has_root = false;
   bool head_sampled = false;
   bool parked = false;  // idle without a root: out of by_idle_, waiting for max_wait
-  std::list<Pending*>::iterator age_position;
-  std::list<Pending*>::iterator idle_position;
+  Link age;             // in by_age_
+  Link idle;            // in by_idle_ (unless parked)
 };
+
+template <typename Link>
+void TraceAssembler::PushBack(PendingList& list, Pending* pending, Link Pending::*link) {
+  (pending->*link).previous = list.back;
+  (pending->*link).next = nullptr;
+  if (list.back != nullptr) {
+    (list.back->*link).next = pending;
+  } else {
+    list.front = pending;
+  }
+  list.back = pending;
+  ++list.size;
+}
+
+template <typename Link>
+void TraceAssembler::Unlink(PendingList& list, Pending* pending, Link Pending::*link) {
+  Link& own = pending->*link;
+  if (own.previous != nullptr) {
+    (own.previous->*link).next = own.next;
+  } else {
+    list.front = own.next;
+  }
+  if (own.next != nullptr) {
+    (own.next->*link).previous = own.previous;
+  } else {
+    list.back = own.previous;
+  }
+  own = Link{};
+  --list.size;
+}
 
 TraceAssembler::TraceAssembler(const TraceAssemblyConfig& config, prometheus::Registry& registry)
     : config_(config),
@@ -76,22 +116,30 @@ void TraceAssembler::Add(std::string_view trace_id, std::span<const SpanSummary>
   const TraceKey trace_key = KeyOf(trace_id);
   auto [it, inserted] = traces_.try_emplace(trace_key);
   if (inserted) {
-    it->second = std::make_unique<Pending>();
+    if (spare_.empty()) {
+      it->second = std::make_unique<Pending>();
+    } else {
+      it->second = std::move(spare_.back());
+      spare_.pop_back();
+    }
     Pending& created = *it->second;
     created.trace_id = trace_key;
     created.first_key = record.key;
     created.first_arrival = now;
-    created.age_position = by_age_.insert(by_age_.end(), &created);
-    created.idle_position = by_idle_.insert(by_idle_.end(), &created);
+    created.records.reserve(kReservedRecords);
+    created.spans.reserve(std::max(kReservedSpans, spans.size()));
+    PushBack(by_age_, &created, &Pending::age);
+    PushBack(by_idle_, &created, &Pending::idle);
   }
   Pending& pending = *it->second;
   pending.last_arrival = now;
   pending.head_sampled = pending.head_sampled || head_sampled;
   if (pending.parked) {
     pending.parked = false;
-    pending.idle_position = by_idle_.insert(by_idle_.end(), &pending);
-  } else if (!inserted) {
-    by_idle_.splice(by_idle_.end(), by_idle_, pending.idle_position);
+    PushBack(by_idle_, &pending, &Pending::idle);
+  } else if (!inserted && by_idle_.back != &pending) {
+    Unlink(by_idle_, &pending, &Pending::idle);
+    PushBack(by_idle_, &pending, &Pending::idle);
   }
   spans_in_flight_ += spans.size();
   const uint32_t record_index = static_cast<uint32_t>(pending.records.size());
@@ -104,24 +152,24 @@ void TraceAssembler::Add(std::string_view trace_id, std::span<const SpanSummary>
   }
   // Memory bound: decide the oldest traces (never the one just added while others remain).
   while ((traces_.size() > config_.max_traces || spans_in_flight_ > config_.max_spans) &&
-         !by_age_.empty()) {
-    Pending* oldest = by_age_.front();
-    if (oldest == &pending && by_age_.size() == 1) break;
-    if (oldest == &pending) oldest = *std::next(by_age_.begin());
+         by_age_.front != nullptr) {
+    Pending* oldest = by_age_.front;
+    if (oldest == &pending && by_age_.size == 1) break;
+    if (oldest == &pending) oldest = oldest->age.next;
     Decide(*oldest, TraceDecidedBy::kEvicted);
   }
 }
 
 void TraceAssembler::TakeDecided(absl::Time now, std::vector<AssembledTrace>& out) {
-  while (!by_age_.empty() && now - by_age_.front()->first_arrival >= config_.max_wait) {
-    Decide(*by_age_.front(), TraceDecidedBy::kMaxWait);
+  while (by_age_.front != nullptr && now - by_age_.front->first_arrival >= config_.max_wait) {
+    Decide(*by_age_.front, TraceDecidedBy::kMaxWait);
   }
-  while (!by_idle_.empty() && now - by_idle_.front()->last_arrival >= config_.idle_timeout) {
-    Pending& idle = *by_idle_.front();
+  while (by_idle_.front != nullptr && now - by_idle_.front->last_arrival >= config_.idle_timeout) {
+    Pending& idle = *by_idle_.front;
     if (idle.has_root) {
       Decide(idle, TraceDecidedBy::kRootIdle);
     } else {
-      by_idle_.pop_front();
+      Unlink(by_idle_, &idle, &Pending::idle);
       idle.parked = true;
     }
   }
@@ -132,13 +180,13 @@ void TraceAssembler::TakeDecided(absl::Time now, std::vector<AssembledTrace>& ou
 }
 
 std::optional<StoreKey> TraceAssembler::OldestPendingKey() const {
-  if (by_age_.empty()) return std::nullopt;
-  return by_age_.front()->first_key;
+  if (by_age_.front == nullptr) return std::nullopt;
+  return by_age_.front->first_key;
 }
 
 void TraceAssembler::Decide(Pending& pending, TraceDecidedBy by) {
-  by_age_.erase(pending.age_position);
-  if (!pending.parked) by_idle_.erase(pending.idle_position);
+  Unlink(by_age_, &pending, &Pending::age);
+  if (!pending.parked) Unlink(by_idle_, &pending, &Pending::idle);
   spans_in_flight_ -= pending.spans.size();
   AssembledTrace& trace = decided_.emplace_back();
   trace.trace_id = SpanIdBytes(pending.trace_id.first) + SpanIdBytes(pending.trace_id.second);
@@ -161,7 +209,17 @@ void TraceAssembler::Decide(Pending& pending, TraceDecidedBy by) {
       break;
   }
   MarkAnomalies(trace);
-  traces_.erase(pending.trace_id);  // destroys `pending`
+  // `pending` is kept for a later trace (its vectors were moved out, so it holds no memory).
+  auto it = traces_.find(pending.trace_id);
+  if (spare_.size() < kSparePending) {
+    pending.spans.clear();
+    pending.records.clear();
+    pending.has_root = false;
+    pending.head_sampled = false;
+    pending.parked = false;
+    spare_.push_back(std::move(it->second));
+  }
+  traces_.erase(it);
 }
 
 void TraceAssembler::MarkAnomalies(AssembledTrace& trace) {

@@ -35,7 +35,6 @@
 // in, so tests drive it. Ownership: the assembler owns the summaries and records it holds.
 
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <optional>
 #include <span>
@@ -114,10 +113,24 @@ class TraceAssembler {
   using TraceKey = std::pair<uint64_t, uint64_t>;  // the 16 id bytes, big-endian halves
   static TraceKey KeyOf(std::string_view trace_id);
 
+  // A list of pending traces linked through the traces themselves (no node to allocate).
+  struct PendingList {
+    Pending* front = nullptr;
+    Pending* back = nullptr;
+    size_t size = 0;
+  };
+  // Appends `pending` to `list` / takes it out, through its link `link` (age or idle).
+  template <typename Link>
+  static void PushBack(PendingList& list, Pending* pending, Link Pending::*link);
+  template <typename Link>
+  static void Unlink(PendingList& list, Pending* pending, Link Pending::*link);
+
   const TraceAssemblyConfig config_;
   absl::flat_hash_map<TraceKey, std::unique_ptr<Pending>> traces_;
-  std::list<Pending*> by_age_;   // creation order (so also first-key order)
-  std::list<Pending*> by_idle_;  // least recently updated first; rootless idle traces leave it
+  PendingList by_age_;   // creation order (so also first-key order)
+  PendingList by_idle_;  // least recently updated first; rootless idle traces leave it
+  // Decided traces' objects, kept for the next new traces (up to kSparePending).
+  std::vector<std::unique_ptr<Pending>> spare_;
   size_t spans_in_flight_ = 0;
   std::vector<AssembledTrace> decided_;  // decided early, waiting for TakeDecided()
   std::vector<uint32_t> fit_pending_;    // scratch of FitChildrenInParents

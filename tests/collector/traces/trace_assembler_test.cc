@@ -105,6 +105,31 @@ TEST_F(TraceAssemblerTest, ARootlessTraceIsDecidedAtMaxWaitWithItsTopSpansMarked
   EXPECT_EQ(decided[0].spans[2].anomalies, 0u);
 }
 
+// A decided trace's object is kept for a later trace: the new one starts with nothing of the old
+// (no root, not head-sampled, no spans or records), in both lists' order.
+TEST_F(TraceAssemblerTest, ANewTraceStartsCleanInTheObjectOfADecidedOne) {
+  TraceAssembler assembler(Config(), registry_);
+  Add(assembler, NextKey(), {MakeSpan('a', '1', 0), MakeSpan('a', '2', '1')}, true, kStart);
+  ASSERT_EQ(Take(assembler, kStart + absl::Seconds(2)).size(), 1u);
+  Add(assembler, NextKey(), {MakeSpan('b', '2', '1')}, false, kStart + absl::Seconds(3));
+  Add(assembler, NextKey(), {MakeSpan('c', '1', 0)}, false, kStart + absl::Seconds(3));
+  std::vector<AssembledTrace> decided = Take(assembler, kStart + absl::Seconds(5));
+  ASSERT_EQ(decided.size(), 1u);  // 'c'; 'b' has no root
+  EXPECT_EQ(decided[0].trace_id, std::string(16, 'c'));
+  EXPECT_FALSE(decided[0].head_sampled);
+  decided = Take(assembler, kStart + absl::Seconds(13));
+  ASSERT_EQ(decided.size(), 1u);
+  EXPECT_EQ(decided[0].trace_id, std::string(16, 'b'));
+  EXPECT_EQ(decided[0].decided_by, TraceDecidedBy::kMaxWait);
+  EXPECT_FALSE(decided[0].head_sampled);
+  EXPECT_EQ(decided[0].spans.size(), 1u);
+  ASSERT_EQ(decided[0].records.size(), 1u);
+  EXPECT_EQ(decided[0].records[0].key, (StoreKey{1000, 2}));
+  EXPECT_EQ(assembler.traces_in_flight(), 0u);
+  EXPECT_EQ(assembler.spans_in_flight(), 0u);
+  EXPECT_FALSE(assembler.OldestPendingKey().has_value());
+}
+
 TEST_F(TraceAssemblerTest, BadSpansAreKeptAndMarked) {
   TraceAssembler assembler(Config(), registry_);
   Add(assembler, NextKey(),
