@@ -47,6 +47,10 @@
 #   BENCH_RATE_SECONDS [BENCH_SECONDS]  duration of each fixed-rate run
 #   BENCH_HEY_QPS [200]       hey -q (per worker)     BENCH_HEY_WORKERS [4]  hey -c
 #   BENCH_KEEP_TMP [0]        1: keep the temp dir (configs, logs, raw outputs)
+#   BENCH_PAUSED_COLLECTOR [0]  1: also case (d) with the collector paused (SIGSTOP) during its
+#                             measured run: the proxy as alone on the machine, still building and
+#                             queueing every record (it drops, and counts, what it cannot send);
+#                             (d)'s RSS after the load then includes that backlog's memory
 #
 # Needs: wrk, hey, nginx, haproxy, curl, procps (Debian packages). Everything listens on
 # 127.0.0.1 on free ports, lives in one temp dir, and is stopped on exit (trap).
@@ -310,11 +314,13 @@ curl -fs "http://127.0.0.1:$collector_admin_port/readyz" >/dev/null || die "coll
 # Measurement
 
 cases="a b c d e"
+[[ ${BENCH_PAUSED_COLLECTOR:-0} == 1 ]] && cases="a b c d p e"
 declare -A case_title=(
   [a]="(a) direct to nginx"
   [b]="(b) nginx reverse proxy"
   [c]="(c) haproxy"
   [d]="(d) meshtel-proxy x1"
+  [p]="(d) x1, collector paused"
   [e]="(e) meshtel-proxy x2"
 )
 declare -A case_url case_host case_pids idle_rss
@@ -328,7 +334,17 @@ run_wrk() {
   local coll0 coll1 p cpu_parts0=() cpu_parts1=()
   for p in $pids_c; do cpu_parts0+=("$(cpu_ticks "$p")"); done
   coll0=$(cpu_ticks "$collector_pid")
+  [[ $c == p ]] && kill -STOP "$collector_pid"
   wrk "${args[@]}" "${case_url[$c]}" >"$out.wrk" 2>&1 || { cat "$out.wrk" >&2; die "wrk failed for case $c"; }
+  if [[ $c == p ]]; then
+    kill -CONT "$collector_pid"
+    # the next case starts once the proxy's backlog reached the collector (or after 30 s)
+    for _ in $(seq 300); do
+      [[ $(curl -fs "http://127.0.0.1:$d_admin/stats/prometheus" |
+        awk '$1 == "meshtel_proxy_records_buffered_bytes" { print $2 }') == 0 ]] && break
+      sleep 0.1
+    done
+  fi
   coll1=$(cpu_ticks "$collector_pid")
   for p in $pids_c; do cpu_parts1+=("$(cpu_ticks "$p")"); done
   local requests rps p50 p99 non2xx sockerr
@@ -491,14 +507,16 @@ EOF
     [b]="http://127.0.0.1:$nginx_port/1k.html"
     [c]="http://127.0.0.1:$haproxy_port/1k.html"
     [d]="http://127.0.0.1:$d_in/1k.html"
+    [p]="http://127.0.0.1:$d_in/1k.html"
     [e]="http://127.0.0.1:$a_out/1k.html"
   )
-  case_host=([a]="" [b]="" [c]="" [d]="" [e]="origin.bench")
+  case_host=([a]="" [b]="" [c]="" [d]="" [p]="" [e]="origin.bench")
   case_pids=(
     [a]="$(nginx_pids "$origin_pid")"
     [b]="$(nginx_pids "$nginx_pid")"
     [c]="$haproxy_pid"
     [d]="$proxy_d_pid"
+    [p]="$proxy_d_pid"
     [e]="$proxy_a_pid $proxy_b_pid"
   )
 
@@ -590,6 +608,10 @@ echo
 for t in $thread_counts; do
   rb=$(med "$tmp/out/$t-b" rps); rd=$(med "$tmp/out/$t-d" rps)
   echo "$t thread(s): (d) / (b) requests/s = $(awk -v d="$rd" -v b="$rb" 'BEGIN { printf "%.2f", d / b }')"
+  if [[ " $cases " == *" p "* ]]; then
+    rp=$(med "$tmp/out/$t-p" rps)
+    echo "$t thread(s): (d, collector paused) / (b) requests/s = $(awk -v d="$rp" -v b="$rb" 'BEGIN { printf "%.2f", d / b }')"
+  fi
 done
 echo
 printf '%-7s %-28s %14s %9s %9s %9s %9s %10s %10s %6s\n' threads "fixed rate" "req/s a / e" "a p50" "a p99" "e p50" "e p99" "added p50" "added p99" errors
@@ -620,11 +642,15 @@ if ((markdown)); then
     echo "| $t | $c | $r | $p5 | $p9 | $er | $cpu | $coll | $ri / $ra / $rp |"
   done
   echo
-  echo "| Threads | (d) / (b) requests/s |"
-  echo "|---|---|"
+  echo "| Threads | (d) / (b) requests/s | (d, collector paused) / (b) |"
+  echo "|---|---|---|"
   for t in $thread_counts; do
     rb=$(med "$tmp/out/$t-b" rps); rd=$(med "$tmp/out/$t-d" rps)
-    echo "| $t | $(awk -v d="$rd" -v b="$rb" 'BEGIN { printf "%.2f", d / b }') |"
+    paused=-
+    if [[ " $cases " == *" p "* ]]; then
+      paused=$(awk -v d="$(med "$tmp/out/$t-p" rps)" -v b="$rb" 'BEGIN { printf "%.2f", d / b }')
+    fi
+    echo "| $t | $(awk -v d="$rd" -v b="$rb" 'BEGIN { printf "%.2f", d / b }') | $paused |"
   done
   echo
   echo "| Threads | Fixed rate | Requests/s (a / e) | (a) p50 ms | (a) p99 ms | (e) p50 ms | (e) p99 ms | Added p50 ms | Added p99 ms | Errors |"
