@@ -212,6 +212,29 @@ uint64_t NowUnixNano() {
                                    .count());
 }
 
+// Puts `records` (keys first, first + 1, ...) into `write` as chunks in `family` (record_chunk.h):
+// each chunk closed at kRecordChunkMaxRecords records or kRecordChunkMaxBytes bytes, compressed by
+// `writer`.
+void PutChunks(rocksdb::WriteBatch& write, rocksdb::ColumnFamilyHandle* family,
+               const StoreKey& first, std::span<const std::string_view> records,
+               RecordChunkWriter& writer) {
+  const size_t count = records.size();
+  char key[StoreKey::kEncodedSize];
+  for (size_t begin = 0; begin < count;) {
+    size_t end = begin + 1;
+    size_t chunk_bytes = records[begin].size();
+    while (end < count && end - begin < kRecordChunkMaxRecords &&
+           chunk_bytes + records[end].size() <= kRecordChunkMaxBytes) {
+      chunk_bytes += records[end].size();
+      ++end;
+    }
+    const std::string_view value = writer.Encode(records.subspan(begin, end - begin));
+    StoreKey{first.time_unix_nano, first.sequence + begin}.EncodeTo(key);
+    write.Put(family, rocksdb::Slice(key, sizeof(key)), rocksdb::Slice(value.data(), value.size()));
+    begin = end;
+  }
+}
+
 // An iterator over the values of a record family that can hold records with after < key < limit:
 // it starts at the value holding `after` (a chunk's later records come after it), or at the first
 // value when none does, and never passes `limit`. Holds the bound it reads with: not movable.
@@ -588,21 +611,7 @@ absl::Status RecordStore::AppendToLogs(std::span<const std::string_view> records
   rocksdb::WriteBatch write(12 + chunks_at_most * (32 + StoreKey::kEncodedSize) + bytes / 4 +
                             progress_room);
   const StoreKey first = AllocateKeys(count);
-  char key[StoreKey::kEncodedSize];
-  for (size_t begin = 0; begin < count;) {
-    size_t end = begin + 1;
-    size_t chunk_bytes = records[begin].size();
-    while (end < count && end - begin < kRecordChunkMaxRecords &&
-           chunk_bytes + records[end].size() <= kRecordChunkMaxBytes) {
-      chunk_bytes += records[end].size();
-      ++end;
-    }
-    const std::string_view value = chunk_writer.Encode(records.subspan(begin, end - begin));
-    StoreKey{first.time_unix_nano, first.sequence + begin}.EncodeTo(key);
-    write.Put(handles_[kLogs], rocksdb::Slice(key, sizeof(key)),
-              rocksdb::Slice(value.data(), value.size()));
-    begin = end;
-  }
+  PutChunks(write, handles_[kLogs], first, records, chunk_writer);
   if (instance_id != nullptr) {
     write.Put(
         handles_[kMeta],
@@ -644,22 +653,7 @@ absl::Status RecordStore::AppendSpans(const SerializedSpans& spans, std::string_
                             chunks_at_most * (32 + StoreKey::kEncodedSize) +
                             count * (kSpanIdSize + 4) + 256);
   const StoreKey first = AllocateKeys(count);
-  char key[StoreKey::kEncodedSize];
-  for (size_t begin = 0; begin < count;) {
-    size_t end = begin + 1;
-    size_t chunk_bytes = views[begin].size();
-    while (end < count && end - begin < kRecordChunkMaxRecords &&
-           chunk_bytes + views[end].size() <= kRecordChunkMaxBytes) {
-      chunk_bytes += views[end].size();
-      ++end;
-    }
-    const std::string_view value =
-        chunk_writer.Encode(std::span<const std::string_view>(views).subspan(begin, end - begin));
-    StoreKey{first.time_unix_nano, first.sequence + begin}.EncodeTo(key);
-    write.Put(handles_[kSpans], rocksdb::Slice(key, sizeof(key)),
-              rocksdb::Slice(value.data(), value.size()));
-    begin = end;
-  }
+  PutChunks(write, handles_[kSpans], first, views, chunk_writer);
   char run_key[kTraceRunKeySize];
   std::string run_span_ids;
   for (size_t i = 0; i < count; ++i) {
