@@ -689,7 +689,6 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
   meshtel::v1::RequestRecord& record = connection_record.record;
   // The fields of each request and of its response; free again for the next request.
   HeaderArena header_arena;
-  bool answered_one = false;
   bool linger = false;  // we close after an error reply: let the client read it first
   const auto idle_timeout = absl::ToChronoMicroseconds(config.idle_timeout);
 
@@ -697,9 +696,8 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
     // Wait for the first byte of the next request (keep-alive idle time is not request time).
     if (buffer.size() == 0) {
       downstream.expires_after(idle_timeout);
-      // After a response the client has yet to send its next request: wait, then read. (The
-      // first request of a connection is usually there already.)
-      if (answered_one) downstream.next_read_waits();
+      // After a response the client has usually not sent its next request yet: this read fails
+      // with EAGAIN first and then waits in epoll (timed_socket.h says why not wait first).
       const size_t read = co_await downstream.async_read_some(
           buffer.prepare(16 * 1024), asio::redirect_error(kUseIoTask, error));
       if (error || read == 0) break;
@@ -783,7 +781,6 @@ IoTask<void> ProxyServer::Impl::Serve(IoSocket socket, Direction direction, Work
                          *policy, side, connection_record);
     Report(direction, side, record);
     stats.active_requests.fetch_sub(1);
-    answered_one = true;
     linger = outcome.linger;
     if (!outcome.keep_alive || draining.load()) break;
   }
@@ -1044,10 +1041,10 @@ IoTask<ProxyServer::Impl::ForwardOutcome> ProxyServer::Impl::Forward(
       response_parser->header_limit(kMaxHeaderBytes);
       response_parser->body_limit(kUnlimitedBody);
       if (request.method() == http::verb::head) response_parser->skip(true);
-      // No next_read_waits() here, although the response cannot be there yet: waiting first
-      // re-arms the socket in epoll (EPOLL_CTL_MOD), and an upstream socket is registered for
-      // EPOLLOUT since its connect, so that re-arm reports it writable at once: a wake-up of the
-      // IO thread for nothing on every request. A read that fails first costs one system call.
+      // No wait for readability here either, although the response cannot be there yet: the
+      // wait would re-arm the socket in epoll (EPOLL_CTL_MOD), and an upstream socket is
+      // registered for EPOLLOUT since its connect, so that re-arm reports it writable at once: a
+      // wake-up of the IO thread for nothing on every request.
       co_await http::async_read_header(upstream->stream, upstream->buffer, *response_parser,
                                        asio::redirect_error(kUseIoTask, error));
     }

@@ -21,13 +21,10 @@
 // Errors: as the socket reports them, except beast::error::timeout for an operation the deadline
 // ended.
 //
-// Reads that would wait: Asio tries every read at once before it asks epoll, and where the peer
-// cannot have answered yet (the client right after its response) that try is a system call that
-// fails with EAGAIN. After next_read_waits(), the next read first waits for the socket to become
-// readable, then reads once. The wait re-arms the socket in epoll (EPOLL_CTL_MOD), which is one
-// system call too, and on a socket Asio registered for EPOLLOUT (any socket that ever waited to
-// write or to connect) the re-arm reports it writable at once and wakes the thread for nothing:
-// use it only on sockets that never did.
+// Reads go to Asio as they are: it tries each read at once and asks epoll only after it fails.
+// Where the peer cannot have answered yet that try is a system call that fails with EAGAIN; waiting
+// for readability first (async_wait) costs one too, an EPOLL_CTL_MOD re-arm that Asio 1.74 makes
+// for every wait, and measured dearer (docs/benchmarks.md, "Proxy: reads without the wait").
 
 #include <chrono>
 #include <memory>
@@ -76,23 +73,14 @@ class TimedSocket {
   void expires_after(Clock::duration duration);
   // No deadline: operations wait as long as it takes.
   void expires_never();
-  // The next read waits for readability before it reads (the peer has not had time to send).
-  void next_read_waits() { state_->wait_before_read = true; }
 
   template <typename MutableBuffers, typename Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, const MutableBuffers& buffers) {
           ArmTimer(state_);
-          using Handler = TimeoutHandler<std::decay_t<decltype(handler)>>;
-          if (state_->wait_before_read) {
-            state_->wait_before_read = false;
-            state_->socket.async_wait(IoSocket::wait_read,
-                                      ReadWhenReadable<MutableBuffers, Handler>{
-                                          buffers, Handler{std::move(handler), state_}});
-            return;
-          }
-          state_->socket.async_read_some(buffers, Handler{std::move(handler), state_});
+          state_->socket.async_read_some(
+              buffers, TimeoutHandler<std::decay_t<decltype(handler)>>{std::move(handler), state_});
         },
         token, buffers);
   }
@@ -129,8 +117,7 @@ class TimedSocket {
     Clock::time_point deadline = Clock::time_point::max();
     // When the pending wait fires; max when no wait is pending.
     Clock::time_point armed_for = Clock::time_point::max();
-    bool timed_out = false;         // the deadline closed the socket
-    bool wait_before_read = false;  // next_read_waits() was called
+    bool timed_out = false;  // the deadline closed the socket
   };
 
   // Makes sure a wait fires at or before the deadline.
@@ -164,39 +151,6 @@ class TimedSocket {
 
     friend bool asio_handler_is_continuation(TimeoutHandler* self) {
       return boost_asio_handler_cont_helpers::is_continuation(self->handler);
-    }
-  };
-
-  // Reads once the socket is readable, then completes `handler` (a TimeoutHandler). A wake-up
-  // with nothing to read (the socket is non-blocking, so the read says so at once) goes back to
-  // an ordinary read.
-  template <typename MutableBuffers, typename Handler>
-  struct ReadWhenReadable {
-    MutableBuffers buffers;
-    Handler handler;
-
-    using executor_type = typename Handler::executor_type;
-    executor_type get_executor() const noexcept { return handler.get_executor(); }
-    using allocator_type = typename Handler::allocator_type;
-    allocator_type get_allocator() const noexcept { return handler.get_allocator(); }
-
-    void operator()(boost::system::error_code error) {
-      std::size_t read = 0;
-      if (!error) {
-        // Non-blocking, so that this one synchronous read never holds the IO thread.
-        if (!handler.state->socket.non_blocking()) handler.state->socket.non_blocking(true, error);
-        if (!error) read = handler.state->socket.read_some(buffers, error);
-        if (error == boost::asio::error::would_block || error == boost::asio::error::try_again) {
-          IoSocket& socket = handler.state->socket;
-          socket.async_read_some(buffers, std::move(handler));
-          return;
-        }
-      }
-      std::move(handler)(error, read);
-    }
-
-    friend bool asio_handler_is_continuation(ReadWhenReadable* self) {
-      return asio_handler_is_continuation(&self->handler);
     }
   };
 
