@@ -45,7 +45,6 @@ void TraceAssembler::PushBack(PendingList& list, Pending* pending, Link Pending:
     list.front = pending;
   }
   list.back = pending;
-  ++list.size;
 }
 
 template <typename Link>
@@ -62,7 +61,6 @@ void TraceAssembler::Unlink(PendingList& list, Pending* pending, Link Pending::*
     list.back = own.previous;
   }
   own = Link{};
-  --list.size;
 }
 
 TraceAssembler::TraceAssembler(const TraceAssemblyConfig& config, prometheus::Registry& registry)
@@ -154,7 +152,7 @@ void TraceAssembler::Add(std::string_view trace_id, std::span<const SpanSummary>
   while ((traces_.size() > config_.max_traces || spans_in_flight_ > config_.max_spans) &&
          by_age_.front != nullptr) {
     Pending* oldest = by_age_.front;
-    if (oldest == &pending && by_age_.size == 1) break;
+    if (oldest == &pending && oldest->age.next == nullptr) break;  // the only one
     if (oldest == &pending) oldest = oldest->age.next;
     Decide(*oldest, TraceDecidedBy::kEvicted);
   }

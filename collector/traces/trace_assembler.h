@@ -117,7 +117,6 @@ class TraceAssembler {
   struct PendingList {
     Pending* front = nullptr;
     Pending* back = nullptr;
-    size_t size = 0;
   };
   // Appends `pending` to `list` / takes it out, through its link `link` (age or idle).
   template <typename Link>
