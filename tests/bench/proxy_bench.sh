@@ -27,6 +27,9 @@
 # Added latency at a moderate fixed rate, direct (a) against two proxies (e), is measured twice:
 #   hey -z Ns -q 200 -c 4   (about 800 requests/s; hey prints latencies in 0.1 ms steps)
 #   wrk -c 4 with a 5 ms pause before each request (about 700-770 requests/s; microsecond steps)
+# and, at the same rates, the peer of (e): (n) two nginx reverse proxies in a chain
+#   wrk ─► nginx reverse proxy 2 (access_log, upstream keepalive) ─► nginx of (b) ─► origin
+# so the added latency of two meshtel-proxies is next to what two nginx add on this machine.
 #
 # Usage (from anywhere; the binaries come from $MESHTEL_BUILD_DIR, default <repo>/build):
 #
@@ -322,6 +325,7 @@ declare -A case_title=(
   [d]="(d) meshtel-proxy x1"
   [p]="(d) x1, collector paused"
   [e]="(e) meshtel-proxy x2"
+  [n]="(n) nginx reverse proxy x2"
 )
 declare -A case_url case_host case_pids idle_rss
 
@@ -394,7 +398,7 @@ run_wrk() {
 run_rate() {
   local kind=$1 target=$2 t=$3 run=$4 url host
   local out=$tmp/out/$t-$kind-$target-$run
-  if [[ $target == a ]]; then url=${case_url[a]}; host=; else url=${case_url[e]}; host=${case_host[e]}; fi
+  url=${case_url[$target]}; host=${case_host[$target]}
   local p50 p99 rps bad
   if [[ $kind == hey ]]; then
     local args=(-z "${rate_seconds}s" -q "$hey_qps" -c "$hey_workers")
@@ -460,6 +464,31 @@ EOF
   nginx_pid=$last_pid
   wait_port nginx-rp "$nginx_pid" "$nginx_port"
 
+  # (n), fixed rate only: a second nginx reverse proxy in front of (b)'s
+  free_port nginx2_port
+  {
+    write_nginx_common nginx-rp2 "$t"
+    cat <<EOF
+  access_log $tmp/nginx-rp2-access-$t.log;
+  upstream first {
+    server 127.0.0.1:$nginx_port;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$nginx2_port;
+    location / {
+      proxy_pass http://first;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+  } >"$tmp/nginx-rp2.conf"
+  start_nginx nginx-rp2
+  nginx2_pid=$last_pid
+  wait_port nginx-rp2 "$nginx2_pid" "$nginx2_port"
+
   free_port haproxy_port
   cat >"$tmp/haproxy.cfg" <<EOF
 global
@@ -509,8 +538,9 @@ EOF
     [d]="http://127.0.0.1:$d_in/1k.html"
     [p]="http://127.0.0.1:$d_in/1k.html"
     [e]="http://127.0.0.1:$a_out/1k.html"
+    [n]="http://127.0.0.1:$nginx2_port/1k.html"
   )
-  case_host=([a]="" [b]="" [c]="" [d]="" [p]="" [e]="origin.bench")
+  case_host=([a]="" [b]="" [c]="" [d]="" [p]="" [e]="origin.bench" [n]="")
   case_pids=(
     [a]="$(nginx_pids "$origin_pid")"
     [b]="$(nginx_pids "$nginx_pid")"
@@ -520,7 +550,7 @@ EOF
     [e]="$proxy_a_pid $proxy_b_pid"
   )
 
-  for c in $cases; do check_200 "${case_title[$c]}" "${case_url[$c]}" "${case_host[$c]}"; done
+  for c in $cases n; do check_200 "${case_title[$c]}" "${case_url[$c]}" "${case_host[$c]}"; done
   sleep 0.5
   for c in $cases; do idle_rss[$t-$c]=$(mem_kib VmRSS ${case_pids[$c]}); done
   idle_rss[$t-eA]=$(mem_kib VmRSS "$proxy_a_pid")
@@ -532,14 +562,14 @@ EOF
       wrk -t1 -c"$connections" -d1s ${case_host[$c]:+-H "Host: ${case_host[$c]}"} "${case_url[$c]}" >/dev/null 2>&1
       run_wrk "$c" "$t" "$run"
     done
-    for target in a e; do
+    for target in a e n; do
       run_rate hey "$target" "$t" "$run"
       run_rate paced "$target" "$t" "$run"
     done
   done
 
   # every proxy must still be alive, and the records must have reached the collector
-  for p in $proxy_d_pid $proxy_a_pid $proxy_b_pid $haproxy_pid $nginx_pid; do
+  for p in $proxy_d_pid $proxy_a_pid $proxy_b_pid $haproxy_pid $nginx_pid $nginx2_pid; do
     kill -0 "$p" 2>/dev/null || die "process $p died during the run; logs in $tmp"
   done
   sleep 0.5
@@ -552,6 +582,7 @@ EOF
   stop "$proxy_b_pid"
   stop "$proxy_d_pid"
   stop "$haproxy_pid"
+  stop "$nginx2_pid"
   stop "$nginx_pid"
 done
 
@@ -579,16 +610,20 @@ for t in $thread_counts; do
   done
 done
 
-rate_rows=()  # threads tool direct_p50 direct_p99 e_p50 e_p99 added_p50 added_p99 rps errors
+added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", b - a }'; }  # added BASE VALUE
+rate_rows=()  # threads tool rps a/e/n, a p50 p99, e p50 p99 added, n p50 p99 added, errors
 for t in $thread_counts; do
   for kind in hey paced; do
     a50=$(med "$tmp/out/$t-$kind-a" p50); a99=$(med "$tmp/out/$t-$kind-a" p99)
     e50=$(med "$tmp/out/$t-$kind-e" p50); e99=$(med "$tmp/out/$t-$kind-e" p99)
     arps=$(med "$tmp/out/$t-$kind-a" rps); erps=$(med "$tmp/out/$t-$kind-e" rps)
-    errs=$(( $(med "$tmp/out/$t-$kind-a" errors | cut -d. -f1) + $(med "$tmp/out/$t-$kind-e" errors | cut -d. -f1) ))
+    n50=$(med "$tmp/out/$t-$kind-n" p50); n99=$(med "$tmp/out/$t-$kind-n" p99)
+    nrps=$(med "$tmp/out/$t-$kind-n" rps)
+    errs=0
+    for target in a e n; do errs=$((errs + $(med "$tmp/out/$t-$kind-$target" errors | cut -d. -f1))); done
     label="hey -q $hey_qps -c $hey_workers"
     [[ $kind == paced ]] && label="wrk -c $hey_workers, ${paced_delay_ms} ms pause"
-    rate_rows+=("$t	$label	$arps / $erps	$a50	$a99	$e50	$e99	$(awk -v a="$a50" -v b="$e50" 'BEGIN { printf "%+.3f", b - a }')	$(awk -v a="$a99" -v b="$e99" 'BEGIN { printf "%+.3f", b - a }')	$errs")
+    rate_rows+=("$t	$label	$arps / $erps / $nrps	$a50	$a99	$e50	$e99	$(added "$a50" "$e50")	$(added "$a99" "$e99")	$n50	$n99	$(added "$a50" "$n50")	$(added "$a99" "$n99")	$errs")
   done
 done
 
@@ -614,12 +649,14 @@ for t in $thread_counts; do
   fi
 done
 echo
-printf '%-7s %-28s %14s %9s %9s %9s %9s %10s %10s %6s\n' threads "fixed rate" "req/s a / e" "a p50" "a p99" "e p50" "e p99" "added p50" "added p99" errors
+rate_format='%-7s %-28s %20s %8s %8s %8s %8s %9s %9s %8s %8s %9s %9s %6s\n'
+printf "$rate_format" threads "fixed rate" "req/s a / e / n" "a p50" "a p99" "e p50" "e p99" "e +p50" "e +p99" "n p50" "n p99" "n +p50" "n +p99" errors
 for row in "${rate_rows[@]}"; do
-  IFS=$'\t' read -r t l r a5 a9 e5 e9 d5 d9 er <<<"$row"
-  printf '%-7s %-28s %14s %9s %9s %9s %9s %10s %10s %6s\n' "$t" "$l" "$r" "$a5" "$a9" "$e5" "$e9" "$d5" "$d9" "$er"
+  IFS=$'\t' read -r t l r a5 a9 e5 e9 d5 d9 n5 n9 m5 m9 er <<<"$row"
+  printf "$rate_format" "$t" "$l" "$r" "$a5" "$a9" "$e5" "$e9" "$d5" "$d9" "$n5" "$n9" "$m5" "$m9" "$er"
 done
-echo "(milliseconds; a = direct to nginx, e = through two meshtel-proxies)"
+echo "(milliseconds; a = direct to nginx, e = through two meshtel-proxies, n = through two nginx"
+echo " reverse proxies; +p50, +p99: added over a)"
 echo
 for t in $thread_counts; do
   line="$t thread(s) records:"
@@ -653,10 +690,10 @@ if ((markdown)); then
     echo "| $t | $(awk -v d="$rd" -v b="$rb" 'BEGIN { printf "%.2f", d / b }') | $paused |"
   done
   echo
-  echo "| Threads | Fixed rate | Requests/s (a / e) | (a) p50 ms | (a) p99 ms | (e) p50 ms | (e) p99 ms | Added p50 ms | Added p99 ms | Errors |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| Threads | Fixed rate | Requests/s (a / e / n) | (a) p50 ms | (a) p99 ms | (e) p50 ms | (e) p99 ms | (e) added p50 ms | (e) added p99 ms | (n) p50 ms | (n) p99 ms | (n) added p50 ms | (n) added p99 ms | Errors |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for row in "${rate_rows[@]}"; do
-    IFS=$'\t' read -r t l r a5 a9 e5 e9 d5 d9 er <<<"$row"
-    echo "| $t | $l | $r | $a5 | $a9 | $e5 | $e9 | $d5 | $d9 | $er |"
+    IFS=$'\t' read -r t l r a5 a9 e5 e9 d5 d9 n5 n9 m5 m9 er <<<"$row"
+    echo "| $t | $l | $r | $a5 | $a9 | $e5 | $e9 | $d5 | $d9 | $n5 | $n9 | $m5 | $m9 | $er |"
   done
 fi
