@@ -9,7 +9,7 @@ seconds="${FUZZ_SECONDS:-30}"
 build_dir="${MESHTEL_FUZZ_BUILD_DIR:-build-fuzz}"
 CC=clang CXX=clang++ cmake -S tests/fuzz -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build_dir"
-for target in trace_context http_request msgpack otlp_decoder als_decoder filter_expression; do
+for target in trace_context http_request msgpack otlp_decoder als_decoder filter_expression record_view; do
   corpus="$build_dir/corpus/$target"
   mkdir -p "$corpus"
   echo "fuzz: ${target}_fuzz for ${seconds}s"

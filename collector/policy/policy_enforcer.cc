@@ -90,9 +90,8 @@ absl::StatusOr<std::unique_ptr<PolicyEnforcer>> PolicyEnforcer::Create(
   return enforcer;
 }
 
-PolicySide PolicyEnforcer::SideOf(const meshtel::v1::RequestRecord& record) {
-  return record.reporter() == meshtel::v1::REPORTER_SOURCE ? PolicySide::kClient
-                                                           : PolicySide::kServer;
+PolicySide PolicyEnforcer::SideOf(meshtel::v1::Reporter reporter) {
+  return reporter == meshtel::v1::REPORTER_SOURCE ? PolicySide::kClient : PolicySide::kServer;
 }
 
 absl::StatusOr<std::shared_ptr<const MetricLabelPlans>> PolicyEnforcer::PlansFor(

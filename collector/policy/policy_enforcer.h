@@ -121,7 +121,10 @@ class PolicyEnforcer : public AccessLogRouting {
       prometheus::Registry* registry = nullptr, size_t max_workloads = 4096);
 
   // The side a record's policy is taken from (CLIENT for reporter=source, else SERVER).
-  static PolicySide SideOf(const meshtel::v1::RequestRecord& record);
+  static PolicySide SideOf(const meshtel::v1::RequestRecord& record) {
+    return SideOf(record.reporter());
+  }
+  static PolicySide SideOf(meshtel::v1::Reporter reporter);
 
   // The compiled policy of the record's workload.
   std::shared_ptr<const CompiledPolicy> For(const meshtel::v1::RequestRecord& record) const;

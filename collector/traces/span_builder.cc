@@ -4,8 +4,10 @@
 #include <array>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <string>
+#include <type_traits>
 
 #include "collector/common/protobuf_wire.h"
 #include "collector/common/record_names.h"
@@ -50,18 +52,46 @@ enum SpanField : uint32_t {
 };
 enum AttributeField : uint32_t { kKey = 1, kStringValue = 2, kBoolValue = 3, kIntValue = 4 };
 
+// The head of a SpanAttribute, as field `field` (attributes or resource attributes), whose value
+// (field `value_field`) takes `value_size` bytes after it: the attribute's tag and length, the key
+// (left out when empty, as protobuf does) and the value's tag — and, for a length-delimited value,
+// its length. Written with one append while the key is short (the span rules' keys are): an
+// attribute costs a few appends, not a call per varint.
+void AttributeHead(WireAppender& out, uint32_t field, std::string_view key, uint32_t value_field,
+                   WireType value_type, size_t value_size) {
+  const size_t key_size = key.empty() ? 0 : common::LengthDelimitedSize(kKey, key.size());
+  const bool delimited = value_type == WireType::kLengthDelimited;
+  const size_t value_field_size =
+      common::TagSize(value_field) + (delimited ? common::VarintSize(value_size) : 0) + value_size;
+  constexpr size_t kShortKey = 64;
+  char head[kShortKey + 32];
+  size_t at = common::EncodeVarint(common::FieldTag(field, WireType::kLengthDelimited), head);
+  at += common::EncodeVarint(key_size + value_field_size, head + at);
+  std::string& bytes = out.out();
+  if (!key.empty()) {
+    at += common::EncodeVarint(common::FieldTag(kKey, WireType::kLengthDelimited), head + at);
+    at += common::EncodeVarint(key.size(), head + at);
+    if (key.size() <= kShortKey) {
+      std::memcpy(head + at, key.data(), key.size());
+      at += key.size();
+    } else {
+      bytes.append(head, at);
+      bytes.append(key);
+      at = 0;
+    }
+  }
+  at += common::EncodeVarint(common::FieldTag(value_field, value_type), head + at);
+  if (delimited) at += common::EncodeVarint(value_size, head + at);
+  bytes.append(head, at);
+}
+
 // A SpanAttribute with a string value made of `pieces`, as field `field` (attributes or resource
 // attributes). As protobuf writes it: an empty key left out, the value (a oneof) always written.
 void StringAttribute(WireAppender& out, uint32_t field, std::string_view key,
                      std::initializer_list<std::string_view> pieces) {
   size_t value_size = 0;
   for (std::string_view piece : pieces) value_size += piece.size();
-  const size_t key_size = key.empty() ? 0 : common::LengthDelimitedSize(kKey, key.size());
-  out.Tag(field, WireType::kLengthDelimited);
-  out.Varint(key_size + common::LengthDelimitedSize(kStringValue, value_size));
-  if (!key.empty()) out.BytesField(kKey, key);
-  out.Tag(kStringValue, WireType::kLengthDelimited);
-  out.Varint(value_size);
+  AttributeHead(out, field, key, kStringValue, WireType::kLengthDelimited, value_size);
   for (std::string_view piece : pieces) out.out().append(piece);
 }
 
@@ -71,20 +101,14 @@ void StringAttribute(WireAppender& out, std::string_view key,
 }
 
 void IntAttribute(WireAppender& out, std::string_view key, int64_t value) {
-  const size_t key_size = key.empty() ? 0 : common::LengthDelimitedSize(kKey, key.size());
-  out.Tag(kAttributes, WireType::kLengthDelimited);
-  out.Varint(key_size + common::TagSize(kIntValue) +
-             common::VarintSize(static_cast<uint64_t>(value)));
-  if (!key.empty()) out.BytesField(kKey, key);
-  out.VarintField(kIntValue, static_cast<uint64_t>(value));
+  const auto bits = static_cast<uint64_t>(value);
+  AttributeHead(out, kAttributes, key, kIntValue, WireType::kVarint, common::VarintSize(bits));
+  out.Varint(bits);
 }
 
 void BoolAttribute(WireAppender& out, std::string_view key, bool value) {
-  const size_t key_size = key.empty() ? 0 : common::LengthDelimitedSize(kKey, key.size());
-  out.Tag(kAttributes, WireType::kLengthDelimited);
-  out.Varint(key_size + common::VarintFieldSize(kBoolValue, 1));
-  if (!key.empty()) out.BytesField(kKey, key);
-  out.VarintField(kBoolValue, value ? 1 : 0);
+  AttributeHead(out, kAttributes, key, kBoolValue, WireType::kVarint, 1);
+  out.Varint(value ? 1 : 0);
 }
 
 void ResourceAttribute(WireAppender& out, std::string_view key, std::string_view value) {
@@ -192,7 +216,8 @@ uint64_t PhaseSpanIdValue(uint64_t hop_span_id, size_t phase) {
 }
 
 // What makes Build's hop span status ERROR: no response, HTTP 5xx, a gRPC error.
-bool IsHopError(const RequestRecord& record) {
+template <typename Record>
+bool IsHopError(const Record& record) {
   return record.response_code() == 0 || record.response_code() >= 500 ||
          (record.has_grpc_status() && record.grpc_status() != 0);
 }
@@ -213,8 +238,13 @@ std::string SpanBuilder::PhaseSpanId(std::string_view hop_span_id, size_t phase)
 }
 
 std::string SpanBuilder::ServiceName(const RequestRecord& record) const {
-  return ServiceName(record.reporter() == meshtel::v1::REPORTER_SOURCE ? record.source()
-                                                                       : record.destination());
+  return ServiceNameOf(record.reporter() == meshtel::v1::REPORTER_SOURCE ? record.source()
+                                                                         : record.destination());
+}
+
+std::string SpanBuilder::ServiceName(const RecordView& record) const {
+  return ServiceNameOf(record.reporter() == meshtel::v1::REPORTER_SOURCE ? record.source()
+                                                                         : record.destination());
 }
 
 size_t SpanBuilder::Summarize(const RequestRecord& record, std::vector<SpanSummary>& out,
@@ -260,8 +290,8 @@ size_t SpanBuilder::Summarize(const RequestRecord& record, std::vector<SpanSumma
   return summarized;
 }
 
-std::array<std::string_view, 3> SpanBuilder::ServiceNamePieces(
-    const meshtel::v1::WorkloadIdentity& workload) const {
+template <typename Workload>
+std::array<std::string_view, 3> SpanBuilder::ServiceNamePieces(const Workload& workload) const {
   const std::string_view canonical =
       !workload.canonical_service().empty() ? workload.canonical_service() : workload.workload();
   const std::string_view app = !workload.app().empty() ? workload.app() : canonical;
@@ -276,7 +306,8 @@ std::array<std::string_view, 3> SpanBuilder::ServiceNamePieces(
   return {OrUnknown(app), ".", OrUnknown(workload.namespace_())};
 }
 
-std::string SpanBuilder::ServiceName(const meshtel::v1::WorkloadIdentity& workload) const {
+template <typename Workload>
+std::string SpanBuilder::ServiceNameOf(const Workload& workload) const {
   const std::array<std::string_view, 3> pieces = ServiceNamePieces(workload);
   std::string name;
   for (std::string_view piece : pieces) name.append(piece);
@@ -303,10 +334,22 @@ size_t SpanBuilder::Build(const RequestRecord& record, std::vector<Span>& out,
 
 size_t SpanBuilder::Encode(const RequestRecord& record, const SpanOptions& options,
                            const SpanMarks& marks, SerializedSpans& out) const {
+  return EncodeRecord(record, options, marks, out);
+}
+
+size_t SpanBuilder::Encode(const RecordView& record, const SpanOptions& options,
+                           const SpanMarks& marks, SerializedSpans& out) const {
+  if (!options.formatter_tags.empty()) return 0;  // rendered from a RequestRecord only
+  return EncodeRecord(record, options, marks, out);
+}
+
+template <typename Record>
+size_t SpanBuilder::EncodeRecord(const Record& record, const SpanOptions& options,
+                                 const SpanMarks& marks, SerializedSpans& out) const {
   if (!IsValidTraceId(record.trace_id()) || !IsValidSpanId(record.span_id())) return 0;
   const bool client = record.reporter() == meshtel::v1::REPORTER_SOURCE;
   // The workload this proxy runs beside: the caller for an outbound hop, the callee inbound.
-  const meshtel::v1::WorkloadIdentity& self = client ? record.source() : record.destination();
+  const auto& self = client ? record.source() : record.destination();
   const uint64_t start = record.start_time_unix_nano();
   const uint64_t end = start + record.duration_ns();
 
@@ -414,16 +457,18 @@ size_t SpanBuilder::Encode(const RequestRecord& record, const SpanOptions& optio
   if (!client && !record.downstream_remote_address().empty()) {
     StringAttribute(span, "client.address", {AddressIp(record.downstream_remote_address())});
   }
-  for (const meshtel::v1::SpanTag& tag : record.custom_tags()) {
+  for (const auto& tag : record.custom_tags()) {
     StringAttribute(span, tag.name(), {tag.value()});
   }
-  if (!options.formatter_tags.empty()) {
-    std::string value;
-    for (const auto& [name, format] : options.formatter_tags) {
-      value.clear();
-      format->Render(record, value);
-      while (!value.empty() && value.back() == '\n') value.pop_back();
-      StringAttribute(span, name, {value});
+  if constexpr (std::is_same_v<Record, RequestRecord>) {
+    if (!options.formatter_tags.empty()) {
+      std::string value;
+      for (const auto& [name, format] : options.formatter_tags) {
+        value.clear();
+        format->Render(record, value);
+        while (!value.empty() && value.back() == '\n') value.pop_back();
+        StringAttribute(span, name, {value});
+      }
     }
   }
   add_fits(span, 0);

@@ -30,7 +30,9 @@
 // with Encode(), which writes the spans' serialized bytes (the bytes SerializeToString gives of
 // the Span messages Build() makes, with the assembler's marks applied) straight into the store's
 // SerializedSpans: no message, no allocation per attribute. Build() is Encode() parsed back, so
-// the rules above live in Encode() alone.
+// the rules above live in Encode() alone. Encode() takes the record as a RequestRecord or as a
+// RecordView of its stored bytes (record_view.h: the same spans, byte for byte, without parsing
+// the record; formatter tags need the message, so a view is encoded only without them).
 //
 // Threading: Build(), Encode() and Summarize() are const and safe from any thread. Errors: a
 // record without a valid trace context (16-byte trace id, 8-byte span id, not all zero) gives no
@@ -46,6 +48,7 @@
 
 #include "collector/logs/access_log_format.h"
 #include "collector/store/serialized_spans.h"
+#include "collector/traces/record_view.h"
 #include "collector/traces/span_summary.h"
 #include "collector/traces/traces_config.h"
 #include "meshtel/v1/record.pb.h"
@@ -93,6 +96,10 @@ class SpanBuilder {
   // applied, to `out`; returns how many.
   size_t Encode(const meshtel::v1::RequestRecord& record, const SpanOptions& options,
                 const SpanMarks& marks, SerializedSpans& out) const;
+  // The same from a view of the record's stored bytes; `options` must have no formatter tags
+  // (none is built, 0 returned, if it has).
+  size_t Encode(const RecordView& record, const SpanOptions& options, const SpanMarks& marks,
+                SerializedSpans& out) const;
 
   // Appends the summaries of the spans Build() gives for the same record and options (the same
   // number, in the same order) to `out`; returns how many.
@@ -104,15 +111,22 @@ class SpanBuilder {
 
   // The service name of the record's spans.
   std::string ServiceName(const meshtel::v1::RequestRecord& record) const;
+  std::string ServiceName(const RecordView& record) const;
 
   // The span id of phase `phase` (0-based) of the hop span `hop_span_id` (8 bytes).
   static std::string PhaseSpanId(std::string_view hop_span_id, size_t phase);
 
  private:
-  std::string ServiceName(const meshtel::v1::WorkloadIdentity& workload) const;
+  // The service name of a WorkloadIdentity or RecordView::Workload.
+  template <typename Workload>
+  std::string ServiceNameOf(const Workload& workload) const;
   // The service name as pieces to concatenate (no allocation).
-  std::array<std::string_view, 3> ServiceNamePieces(
-      const meshtel::v1::WorkloadIdentity& workload) const;
+  template <typename Workload>
+  std::array<std::string_view, 3> ServiceNamePieces(const Workload& workload) const;
+  // Encode() of a RequestRecord or a RecordView.
+  template <typename Record>
+  size_t EncodeRecord(const Record& record, const SpanOptions& options, const SpanMarks& marks,
+                      SerializedSpans& out) const;
 
   const bool phase_spans_;
   const TraceServiceName service_name_;

@@ -159,9 +159,45 @@ void TracePipeline::Run() {
 
 std::string TracePipeline::ServiceOf(const AssembledTrace& trace, size_t span) {
   const TraceRecord& held = trace.records[trace.spans[span].record];
+  if (view_.Read(held.bytes)) return builder_.ServiceName(view_);
   if (!parsed_.ParseFromString(held.bytes)) return std::string();
   if (parsed_.has_received_span()) return parsed_.received_span().service_name();
   return builder_.ServiceName(parsed_);
+}
+
+bool TracePipeline::BuildHeld(const TraceRecord& held, const SpanMarks& marks) {
+  // The usual case: the spans encoded from a view of the held bytes, as they are.
+  if (view_.Read(held.bytes)) {
+    if (held.policy == nullptr) {
+      builder_.Encode(view_, SpanOptions{.phase_spans = config_.phase_spans}, marks, kept_);
+      return true;
+    }
+    const CompiledSidePolicy& side = held.policy->side(PolicyEnforcer::SideOf(view_.reporter()));
+    if (side.formatter_tags.empty()) {  // formatter tags render from a parsed record
+      builder_.Encode(
+          view_, SpanOptions{.phase_spans = side.phase_spans, .exporters = side.span_exporters},
+          marks, kept_);
+      return true;
+    }
+  }
+  if (!parsed_.ParseFromString(held.bytes)) return false;
+  if (parsed_.has_received_span()) {
+    TakeReceivedSpan(parsed_.received_span(), marks, kept_);
+  } else if (held.policy != nullptr) {
+    const CompiledSidePolicy& side = held.policy->side(PolicyEnforcer::SideOf(parsed_));
+    formatter_tags_.clear();
+    for (const FormatterTag& tag : side.formatter_tags) {
+      formatter_tags_.emplace_back(tag.name, tag.format.get());
+    }
+    builder_.Encode(parsed_,
+                    SpanOptions{.phase_spans = side.phase_spans,
+                                .formatter_tags = formatter_tags_,
+                                .exporters = side.span_exporters},
+                    marks, kept_);
+  } else {
+    builder_.Encode(parsed_, SpanOptions{.phase_spans = config_.phase_spans}, marks, kept_);
+  }
+  return true;
 }
 
 void TracePipeline::BuildKept(const AssembledTrace& trace) {
@@ -178,26 +214,10 @@ void TracePipeline::BuildKept(const AssembledTrace& trace) {
                           .first_summary = summary};
     summary += summaries;
     const size_t before = kept_.size();
-    if (!parsed_.ParseFromString(held.bytes)) {
+    if (!BuildHeld(held, marks)) {
       spdlog::error("traces: a held record of trace {} no longer parses; its spans are left out",
                     absl::BytesToHexString(trace.trace_id));
       continue;
-    }
-    if (parsed_.has_received_span()) {
-      TakeReceivedSpan(parsed_.received_span(), marks, kept_);
-    } else if (held.policy != nullptr) {
-      const CompiledSidePolicy& side = held.policy->side(PolicyEnforcer::SideOf(parsed_));
-      formatter_tags_.clear();
-      for (const FormatterTag& tag : side.formatter_tags) {
-        formatter_tags_.emplace_back(tag.name, tag.format.get());
-      }
-      builder_.Encode(parsed_,
-                      SpanOptions{.phase_spans = side.phase_spans,
-                                  .formatter_tags = formatter_tags_,
-                                  .exporters = side.span_exporters},
-                      marks, kept_);
-    } else {
-      builder_.Encode(parsed_, SpanOptions{.phase_spans = config_.phase_spans}, marks, kept_);
     }
     if (kept_.size() - before != summaries) {
       // Never expected: Summarize and Encode agree on the spans of a record.

@@ -6,8 +6,9 @@
 // each proxy record's spans (SpanBuilder::Summarize) and each received span (an entry with only
 // `received_span`, from OTLP), groups the summaries into traces with the records they came from,
 // serialized (TraceAssembler), tail-samples each decided trace (TailSampler), builds the spans of
-// each kept trace from its records (SpanBuilder::Build, or the received span as it is, with the
-// marks and fitted times the assembler gave their summaries) and writes them to the spans family
+// each kept trace from its records (SpanBuilder::Encode of a RecordView of the held bytes — parsed
+// only when a policy adds formatter tags —, or the received span as it is, with the marks and
+// fitted times the assembler gave their summaries) and writes them to the spans family
 // with their trace_index entries — where the trace exporters' delivery picks them up — in one
 // write with its own progress. A dropped trace never has its spans built: memory per in-flight
 // span is its summary and its share of its record's bytes, not a span message. A received span
@@ -48,6 +49,7 @@
 #include "absl/status/status.h"
 #include "collector/policy/policy_enforcer.h"
 #include "collector/store/record_store.h"
+#include "collector/traces/record_view.h"
 #include "collector/traces/span_builder.h"
 #include "collector/traces/tail_sampler.h"
 #include "collector/traces/trace_assembler.h"
@@ -86,6 +88,9 @@ class TracePipeline {
                                SerializedSpans& out);
   // Appends the spans of the kept `trace` to kept_, built from its records.
   void BuildKept(const AssembledTrace& trace);
+  // Appends the spans of one held record to kept_, with `marks`; false when its bytes no longer
+  // parse.
+  bool BuildHeld(const TraceRecord& held, const SpanMarks& marks);
   // The service name of span `span` of `trace` (from its record).
   std::string ServiceOf(const AssembledTrace& trace, size_t span);
   // Writes `kept_` and the progress; retries until it succeeds or the pipeline stops.
@@ -96,8 +101,9 @@ class TracePipeline {
   const TracesConfig config_;
   RecordStore& store_;
   const PolicyEnforcer* const policy_;
-  // Scratch, reused: formatter tags of a record's policy, summaries of a record's spans, a record
-  // parsed again to build its spans.
+  // Scratch, reused: formatter tags of a record's policy, summaries of a record's spans; a held
+  // record read in place (view_) or, when the view cannot be used, parsed (parsed_) to build its
+  // spans.
   std::vector<std::pair<std::string, const AccessLogFormat*>> formatter_tags_;
   std::vector<SpanSummary> summaries_;
   // The records of the last read, reused by the next (RecordStore::ReadInto), and the fields
@@ -105,6 +111,7 @@ class TracePipeline {
   std::vector<StoredRecord> read_records_;
   meshtel::v1::RequestRecord summary_fields_;
   meshtel::v1::RequestRecord parsed_;
+  RecordView view_;
   SpanBuilder builder_;
   TraceAssembler assembler_;
   TailSampler sampler_;

@@ -434,23 +434,23 @@ StageSet RunStages(const Options& options, const std::vector<RequestRecord>& rec
   }
 
   // The kept traces' spans encoded for the write, as TracePipeline::BuildKept does: each held
-  // record parsed again (into a reused message) and its spans encoded with their marks. The
+  // record read in place (a reused RecordView) and its spans encoded with their marks. The
   // pipeline clears its buffer after each write, keeping the memory; here it grows once.
   SerializedSpans kept;
   {
-    RequestRecord parsed;
+    meshtel::collector::RecordView view;
     const SpanOptions span_options{.phase_spans = phase_spans};
     const StageTimer timer;
     for (const AssembledTrace& trace : decided) {
       const size_t first = kept.size();
       size_t summary = 0;
       for (size_t r = 0; r < trace.records.size(); ++r) {
-        if (!parsed.ParseFromString(trace.records[r].bytes)) Fail("held record does not parse");
+        if (!view.Read(trace.records[r].bytes)) Fail("held record is not read in place");
         size_t count = 0;
         while (summary + count < trace.spans.size() && trace.spans[summary + count].record == r) {
           ++count;
         }
-        builder.Encode(parsed, span_options,
+        builder.Encode(view, span_options,
                        SpanMarks{.summaries = std::span(trace.spans).subspan(summary, count),
                                  .fits = trace.fits,
                                  .first_summary = summary},
@@ -459,9 +459,9 @@ StageSet RunStages(const Options& options, const std::vector<RequestRecord>& rec
       }
       if (kept.size() - first != trace.spans.size()) Fail("encoded spans differ from summaries");
     }
-    set.stages.push_back(
-        timer.Done("kept traces' spans encoded (held record parsed + SpanBuilder::Encode)", "span",
-                   kept.size()));
+    set.stages.push_back(timer.Done(
+        "kept traces' spans encoded (RecordView of the held record + SpanBuilder::Encode)", "span",
+        kept.size()));
   }
 
   // Floor, part 2: serialize each span (into a reused string), as messages (made beforehand).

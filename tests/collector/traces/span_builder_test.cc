@@ -473,6 +473,89 @@ TEST(SpanBuilderTest, EncodeAppliesTheAssemblersMarks) {
   }
 }
 
+// Encoding a view of the record's stored bytes (record_view.h) gives the spans encoding the parsed
+// record gives, byte for byte, with and without phase spans, exporters and the assembler's marks.
+TEST(SpanBuilderTest, AViewOfTheStoredBytesEncodesTheSameSpans) {
+  TracesConfig config;
+  config.service_name = TraceServiceName::kCanonicalNameAndNamespace;
+  config.mesh_id = "mesh-a";
+  SpanBuilder builder(config);
+  std::vector<RequestRecord> records = {Hop(meshtel::v1::REPORTER_DESTINATION),
+                                        Hop(meshtel::v1::REPORTER_SOURCE)};
+  records.push_back(Hop(meshtel::v1::REPORTER_SOURCE));
+  records.back().set_grpc_status(14);
+  records.back().set_response_flags(0b1011);
+  records.back().set_authority("[::1]");
+  records.back().set_upstream_local_address("10.0.0.5:51000");
+  for (const char* name : {"tier", "", "http.status_code"}) {
+    meshtel::v1::SpanTag* tag = records.back().add_custom_tags();
+    tag->set_name(name);
+    tag->set_value("503");
+  }
+  records.push_back(Hop(meshtel::v1::REPORTER_DESTINATION));
+  records.back().set_response_code(0);
+  records.back().clear_parent_span_id();
+  records.back().clear_source();
+  records.back().clear_destination();
+  records.back().clear_destination_service();
+  records.back().clear_scheme();
+  records.back().set_path(std::string(300, 'p'));
+  records.back().mutable_phases()->clear_route_chosen_ns();
+  records.push_back(Hop(meshtel::v1::REPORTER_DESTINATION));
+  records.back().clear_span_id();  // no spans either way
+  const std::vector<std::string> exporters = {"tempo"};
+  const std::vector<SpanFit> fits = {{.span = 1, .trimmed_ns = 5}, {.span = 3, .trimmed_ns = 8}};
+  size_t spans_compared = 0;
+  for (const RequestRecord& record : records) {
+    const std::string bytes = record.SerializeAsString();
+    RecordView view;
+    ASSERT_TRUE(view.Read(bytes));
+    EXPECT_EQ(builder.ServiceName(view), builder.ServiceName(record));
+    for (const bool phases : {false, true}) {
+      SpanOptions options{.phase_spans = phases};
+      std::vector<SpanSummary> summaries;
+      const size_t count = builder.Summarize(record, summaries, options);
+      for (SpanSummary& summary : summaries) {
+        summary.start_time_unix_nano += 3;
+        summary.anomalies = 1u << meshtel::v1::SPAN_ANOMALY_ORPHAN;
+      }
+      for (const bool marked : {false, true}) {
+        for (const bool with_exporters : {false, true}) {
+          options.exporters = with_exporters ? std::span<const std::string>(exporters)
+                                             : std::span<const std::string>();
+          const SpanMarks marks =
+              marked ? SpanMarks{.summaries = summaries, .fits = fits} : SpanMarks{};
+          SerializedSpans from_record;
+          SerializedSpans from_view;
+          ASSERT_EQ(builder.Encode(record, options, marks, from_record), count);
+          ASSERT_EQ(builder.Encode(view, options, marks, from_view), count);
+          for (size_t i = 0; i < count; ++i) {
+            EXPECT_EQ(from_view.bytes(i), from_record.bytes(i)) << i;
+            EXPECT_EQ(from_view.trace_id(i), from_record.trace_id(i));
+            EXPECT_EQ(from_view.span_id(i), from_record.span_id(i));
+            ++spans_compared;
+          }
+        }
+      }
+    }
+  }
+  // Four records with spans, each encoded 4 ways: three with every phase (a hop and 6 phase
+  // spans), one without the route's time (no route, no upstream_connect: a hop and 4).
+  EXPECT_EQ(spans_compared, 3u * 4 * (1 + 7) + 4u * (1 + 5));
+
+  // Formatter tags are rendered from a RequestRecord: a view builds nothing with them.
+  absl::StatusOr<AccessLogFormat> route =
+      AccessLogFormat::Compile("%ROUTE_NAME%", AccessLogEncoding::kText);
+  ASSERT_TRUE(route.ok());
+  const std::vector<std::pair<std::string, const AccessLogFormat*>> formatter = {
+      {"route", &*route}};
+  RecordView view;
+  ASSERT_TRUE(view.Read(records[0].SerializeAsString()));
+  SerializedSpans none;
+  EXPECT_EQ(builder.Encode(view, SpanOptions{.formatter_tags = formatter}, SpanMarks{}, none), 0u);
+  EXPECT_EQ(none.size(), 0u);
+}
+
 TEST(SpanSummaryTest, ErrorsAreStatusErrorOrAnHttpStatusOf500OrMore) {
   Span span;
   span.set_span_id(std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
