@@ -249,7 +249,7 @@ class ProxyServerTest : public ::testing::Test {
     dead.host = "dead.shop.svc.cluster.local";
     dead.addresses = {common::HostPort{"127.0.0.1", testing::FreePort()}};
     config.outbound.routes = {route, dead};
-    config.drain_timeout = absl::Seconds(1);
+    config.drain_timeout = drain_timeout_;
     config.capture_request_headers = capture_request_headers_;
     config_ = config;
     auto server = ProxyServer::Start(config, sink_, policy_.get());
@@ -265,6 +265,7 @@ class ProxyServerTest : public ::testing::Test {
   }
 
   uint32_t io_threads_ = 2;
+  absl::Duration drain_timeout_ = absl::Seconds(1);
   std::vector<std::string> capture_request_headers_;
   ProxyConfig config_;
   std::unique_ptr<PolicyHolder> policy_;  // set before StartProxy to enforce a policy
@@ -880,6 +881,42 @@ TEST_F(ProxyServerTest, ShutdownStopsAccepting) {
   const uint16_t port = server_->outbound_port();
   server_->Shutdown();
   EXPECT_EQ(testing::HttpGet(port, "/echo", {{"Host", "backend"}}).status, 0);
+}
+
+// Graceful drain: after Shutdown() stops accepting, a request in flight is answered if it ends
+// within drain_timeout, and reported; one still running at the deadline is cut off.
+TEST_F(ProxyServerTest, ShutdownLetsARequestInFlightFinishWithinTheDrainTimeout) {
+  drain_timeout_ = absl::Seconds(30);
+  StartProxy(upstream_.port());
+  testing::HttpResult slow_result;
+  std::thread slow([&] {
+    slow_result = testing::HttpGet(server_->outbound_port(), "/slow", {{"Host", "backend"}});
+  });
+  // In flight once its upstream connection is open (/slow answers after 2 s).
+  ASSERT_TRUE(testing::WaitFor([&] { return server_->upstream_connections_open() == 1; },
+                               std::chrono::seconds(10)));
+  server_->Shutdown();  // returns once the request is done
+  slow.join();
+  EXPECT_EQ(slow_result.status, 200) << slow_result.error;
+  auto records = sink_.Wait(1);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].path(), "/slow");
+  EXPECT_EQ(records[0].response_code(), 200u);
+}
+
+TEST_F(ProxyServerTest, ARequestStillInFlightAtTheDrainTimeoutIsCutOff) {
+  drain_timeout_ = absl::Milliseconds(200);
+  StartProxy(upstream_.port());
+  testing::HttpResult slow_result;
+  std::thread slow([&] {
+    slow_result = testing::HttpGet(server_->outbound_port(), "/slow", {{"Host", "backend"}});
+  });
+  ASSERT_TRUE(testing::WaitFor([&] { return server_->upstream_connections_open() == 1; },
+                               std::chrono::seconds(10)));
+  server_->Shutdown();
+  server_.reset();  // as the process exits after the drain: what was cut off is closed
+  slow.join();
+  EXPECT_EQ(slow_result.status, 0);  // no response
 }
 
 TEST_F(ProxyServerTest, PoolsUpstreamConnectionsAcrossDownstreamConnections) {
