@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "collector/common/protobuf_wire.h"
+#include "collector/traces/record_view.h"
 
 namespace meshtel::collector {
 namespace {
@@ -234,16 +235,7 @@ bool ReadSummaryFields(std::string_view bytes, meshtel::v1::RequestRecord& out) 
   out.set_reporter(static_cast<meshtel::v1::Reporter>(static_cast<int32_t>(reporter)));
   SetIdentity(source, *out.mutable_source());
   SetIdentity(destination, *out.mutable_destination());
-  meshtel::v1::PhaseTimings& timings = *out.mutable_phases();
-  timings.set_downstream_headers_done_ns(phases[1]);
-  timings.set_route_chosen_ns(phases[2]);
-  timings.set_upstream_connected_ns(phases[3]);
-  timings.set_upstream_connection_reused(phases[4] != 0);
-  timings.set_upstream_headers_sent_ns(phases[5]);
-  timings.set_upstream_request_done_ns(phases[6]);
-  timings.set_upstream_first_byte_ns(phases[7]);
-  timings.set_upstream_last_byte_ns(phases[8]);
-  timings.set_downstream_last_byte_ns(phases[9]);
+  SetPhaseTimings(phases, *out.mutable_phases());
   return true;
 }
 

@@ -123,17 +123,20 @@ bool RecordView::Read(std::string_view bytes) {
     return false;
   });
   if (!read) return false;
-  phases_.Clear();
-  phases_.set_downstream_headers_done_ns(phases[1]);
-  phases_.set_route_chosen_ns(phases[2]);
-  phases_.set_upstream_connected_ns(phases[3]);
-  phases_.set_upstream_connection_reused(phases[4] != 0);
-  phases_.set_upstream_headers_sent_ns(phases[5]);
-  phases_.set_upstream_request_done_ns(phases[6]);
-  phases_.set_upstream_first_byte_ns(phases[7]);
-  phases_.set_upstream_last_byte_ns(phases[8]);
-  phases_.set_downstream_last_byte_ns(phases[9]);
+  SetPhaseTimings(phases, phases_);
   return true;
+}
+
+void SetPhaseTimings(const std::array<uint64_t, 10>& by_field, meshtel::v1::PhaseTimings& out) {
+  out.set_downstream_headers_done_ns(by_field[1]);
+  out.set_route_chosen_ns(by_field[2]);
+  out.set_upstream_connected_ns(by_field[3]);
+  out.set_upstream_connection_reused(by_field[4] != 0);
+  out.set_upstream_headers_sent_ns(by_field[5]);
+  out.set_upstream_request_done_ns(by_field[6]);
+  out.set_upstream_first_byte_ns(by_field[7]);
+  out.set_upstream_last_byte_ns(by_field[8]);
+  out.set_downstream_last_byte_ns(by_field[9]);
 }
 
 }  // namespace meshtel::collector

@@ -116,4 +116,8 @@ class RecordView {
   std::vector<Tag> custom_tags_;
 };
 
+// PhaseTimings from its fields' values by field number (1-9; field 4 is a bool): what both wire
+// walks of a record (this view and ReadSummaryFields) read into an array.
+void SetPhaseTimings(const std::array<uint64_t, 10>& by_field, meshtel::v1::PhaseTimings& out);
+
 }  // namespace meshtel::collector

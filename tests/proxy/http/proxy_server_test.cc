@@ -257,6 +257,21 @@ class ProxyServerTest : public ::testing::Test {
     server_ = *std::move(server);
   }
 
+  // GET /slow (answered after 2 s) on another thread; once it is in flight (its upstream
+  // connection open) the proxy is shut down, as on SIGTERM, and destroyed, as the process exits
+  // after its drain. Returns what the client got.
+  testing::HttpResult SlowRequestAcrossShutdown() {
+    const uint16_t port = server_->outbound_port();
+    testing::HttpResult result;
+    std::thread slow([&] { result = testing::HttpGet(port, "/slow", {{"Host", "backend"}}); });
+    EXPECT_TRUE(testing::WaitFor([&] { return server_->upstream_connections_open() == 1; },
+                                 std::chrono::seconds(10)));
+    server_->Shutdown();  // returns once the request is done or the drain timeout passed
+    server_.reset();
+    slow.join();
+    return result;
+  }
+
   static std::string Header(const std::string& echo, const std::string& name) {
     const std::string key = name + ": ";
     const size_t at = echo.find(key);
@@ -888,16 +903,8 @@ TEST_F(ProxyServerTest, ShutdownStopsAccepting) {
 TEST_F(ProxyServerTest, ShutdownLetsARequestInFlightFinishWithinTheDrainTimeout) {
   drain_timeout_ = absl::Seconds(30);
   StartProxy(upstream_.port());
-  testing::HttpResult slow_result;
-  std::thread slow([&] {
-    slow_result = testing::HttpGet(server_->outbound_port(), "/slow", {{"Host", "backend"}});
-  });
-  // In flight once its upstream connection is open (/slow answers after 2 s).
-  ASSERT_TRUE(testing::WaitFor([&] { return server_->upstream_connections_open() == 1; },
-                               std::chrono::seconds(10)));
-  server_->Shutdown();  // returns once the request is done
-  slow.join();
-  EXPECT_EQ(slow_result.status, 200) << slow_result.error;
+  const testing::HttpResult slow = SlowRequestAcrossShutdown();
+  EXPECT_EQ(slow.status, 200) << slow.error;
   auto records = sink_.Wait(1);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].path(), "/slow");
@@ -907,16 +914,7 @@ TEST_F(ProxyServerTest, ShutdownLetsARequestInFlightFinishWithinTheDrainTimeout)
 TEST_F(ProxyServerTest, ARequestStillInFlightAtTheDrainTimeoutIsCutOff) {
   drain_timeout_ = absl::Milliseconds(200);
   StartProxy(upstream_.port());
-  testing::HttpResult slow_result;
-  std::thread slow([&] {
-    slow_result = testing::HttpGet(server_->outbound_port(), "/slow", {{"Host", "backend"}});
-  });
-  ASSERT_TRUE(testing::WaitFor([&] { return server_->upstream_connections_open() == 1; },
-                               std::chrono::seconds(10)));
-  server_->Shutdown();
-  server_.reset();  // as the process exits after the drain: what was cut off is closed
-  slow.join();
-  EXPECT_EQ(slow_result.status, 0);  // no response
+  EXPECT_EQ(SlowRequestAcrossShutdown().status, 0);  // no response
 }
 
 TEST_F(ProxyServerTest, PoolsUpstreamConnectionsAcrossDownstreamConnections) {
