@@ -77,19 +77,6 @@ bool ValidStringsMessage(WireReader& parent) {
   return ReadStringsMessage(parent, [](uint32_t, std::string_view) {});
 }
 
-// PhaseTimings: nine varint fields, in field order (4 is a bool).
-bool ReadPhases(WireReader& parent, std::array<uint64_t, 10>& phases) {
-  std::string_view bytes;
-  return parent.ReadBytes(bytes) && ForEachField(bytes, [&](WireReader& reader) {
-           const uint32_t field = reader.field();
-           if (field < 1 || field > 9) return reader.Skip();
-           uint64_t value = 0;
-           if (!reader.ReadVarintValue(value)) return false;
-           phases[field] = field == 4 ? (value != 0 ? 1 : 0) : value;
-           return true;
-         });
-}
-
 // The WorkloadIdentity fields a policy is looked up by: workload (1), namespace (2), app (3),
 // version (4); the others are checked (strings). A field given twice keeps its last value, as
 // protobuf does.
@@ -183,7 +170,7 @@ bool ReadSummaryFields(std::string_view bytes, meshtel::v1::RequestRecord& out) 
       case kPhases:
         if (phases_seen) return false;  // protobuf merges the two
         phases_seen = true;
-        return ReadPhases(reader, phases);
+        return ReadPhaseTimingFields(reader, phases);
       case kReporter:
         return reader.ReadVarintValue(reporter);
       case kSource:  // a message given twice would be merged by protobuf: the same, field by field

@@ -57,16 +57,6 @@ bool ReadStrings(WireReader& parent, std::array<std::string_view, N>& fields) {
          });
 }
 
-// PhaseTimings: nine varint fields (4 is a bool), into `phases` by field number.
-bool ReadPhases(WireReader& parent, std::array<uint64_t, 10>& phases) {
-  std::string_view bytes;
-  return parent.ReadBytes(bytes) && ForEachField(bytes, [&](WireReader& reader) {
-           const uint32_t field = reader.field();
-           if (field < 1 || field > 9) return reader.Skip();
-           return reader.ReadVarintValue(phases[field]);
-         });
-}
-
 bool ReadTag(WireReader& parent, RecordView::Tag& tag) {
   std::string_view bytes;
   return parent.ReadBytes(bytes) && ForEachField(bytes, [&](WireReader& reader) {
@@ -108,7 +98,7 @@ bool RecordView::Read(std::string_view bytes) {
       case Kind::kPhases:
         if (phases_seen) return false;  // protobuf merges the two: left to it
         phases_seen = true;
-        return ReadPhases(reader, phases);
+        return ReadPhaseTimingFields(reader, phases);
       case Kind::kSource:
         return ReadStrings(reader, source_.fields_);
       case Kind::kDestination:
@@ -125,6 +115,15 @@ bool RecordView::Read(std::string_view bytes) {
   if (!read) return false;
   SetPhaseTimings(phases, phases_);
   return true;
+}
+
+bool ReadPhaseTimingFields(WireReader& reader, std::array<uint64_t, 10>& by_field) {
+  std::string_view bytes;
+  return reader.ReadBytes(bytes) && ForEachField(bytes, [&](WireReader& field_reader) {
+           const uint32_t field = field_reader.field();
+           if (field < 1 || field > 9) return field_reader.Skip();
+           return field_reader.ReadVarintValue(by_field[field]);
+         });
 }
 
 void SetPhaseTimings(const std::array<uint64_t, 10>& by_field, meshtel::v1::PhaseTimings& out) {

@@ -23,6 +23,10 @@
 
 #include "meshtel/v1/record.pb.h"
 
+namespace meshtel::common {
+class WireReader;
+}  // namespace meshtel::common
+
 namespace meshtel::collector {
 
 class RecordView {
@@ -116,8 +120,11 @@ class RecordView {
   std::vector<Tag> custom_tags_;
 };
 
-// PhaseTimings from its fields' values by field number (1-9; field 4 is a bool): what both wire
-// walks of a record (this view and ReadSummaryFields) read into an array.
+// The two halves of reading a record's PhaseTimings (field 3) that both wire walks of a record
+// share (this view and ReadSummaryFields): the embedded message `reader` is at, its nine varint
+// fields into `by_field` by field number (a field given twice keeps its last value; false when
+// malformed), and PhaseTimings from those values (field 4 is a bool).
+bool ReadPhaseTimingFields(common::WireReader& reader, std::array<uint64_t, 10>& by_field);
 void SetPhaseTimings(const std::array<uint64_t, 10>& by_field, meshtel::v1::PhaseTimings& out);
 
 }  // namespace meshtel::collector
