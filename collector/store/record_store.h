@@ -188,8 +188,8 @@ class RecordStore {
   // Deletes `family`'s records stored before the time and compacts their range, so the disk
   // space is given back now.
   absl::Status DeleteBefore(RecordFamily family, uint64_t time_unix_nano);
-  // Writes the record families' memtables to table files, so the write-ahead log behind them can
-  // go: after it the directory's size is mostly records.
+  // Writes the memtables of the record families and of trace_index to table files, so the
+  // write-ahead log behind them can go: after it the directory's size is mostly records.
   absl::Status FlushRecords();
   // Bytes of every file in the data directory (tables, logs, metadata).
   uint64_t DiskBytes() const;

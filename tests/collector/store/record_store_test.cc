@@ -894,6 +894,68 @@ TEST_F(RecordStoreTest, SpansAreStoredInChunksAndReadFromAnyPosition) {
   EXPECT_LE(values, 30u);
 }
 
+// trace_index's memtable is a hash on the trace id and its table files have a prefix filter:
+// each trace is found whole, and no other, whether its entries are in table files, in the
+// memtable or replayed from the write-ahead log, and ids that share all but a byte with a stored
+// one find nothing.
+TEST_F(RecordStoreTest, TracesAreFoundByIdInTableFilesMemtablesAndAfterAReopen) {
+  const std::string dir = testing::MakeTempDir("store");
+  std::map<std::string, std::vector<std::string>> names_by_trace;
+  const auto trace_id = [](size_t i) {
+    std::string id(16, '\0');
+    for (size_t b = 0; b < 16; ++b) id[b] = static_cast<char>((i * 2654435761u) >> (b % 4 * 8));
+    id[15] = static_cast<char>(i);
+    return id;
+  };
+  const auto check = [&](RecordStore& store) {
+    for (const auto& [trace, names] : names_by_trace) {
+      absl::StatusOr<std::vector<StoredRecord>> read = store.ReadTrace(trace);
+      ASSERT_TRUE(read.ok()) << read.status();
+      std::vector<std::string> got;
+      for (const StoredRecord& span : *read) got.push_back(span.span.name());
+      EXPECT_EQ(got, names);
+      std::string neighbour = trace;
+      neighbour[15] = static_cast<char>(neighbour[15] ^ 0x80);
+      if (names_by_trace.count(neighbour) == 0) {
+        EXPECT_TRUE(store.ReadTrace(neighbour)->empty());
+      }
+      neighbour = trace;
+      neighbour[0] = static_cast<char>(neighbour[0] ^ 0x01);
+      if (names_by_trace.count(neighbour) == 0) {
+        EXPECT_TRUE(store.ReadTrace(neighbour)->empty());
+      }
+    }
+  };
+  {
+    absl::StatusOr<std::unique_ptr<RecordStore>> store = Open(Config(dir));
+    ASSERT_TRUE(store.ok()) << store.status();
+    // Three writes of 2 to 4 spans for each of 150 traces; some traces in more than one write.
+    // The first two writes are flushed to table files, the third stays in the memtable.
+    for (size_t write = 0; write < 3; ++write) {
+      std::vector<meshtel::v1::Span> spans;
+      for (size_t t = write * 100; t < write * 100 + 150; ++t) {
+        const std::string trace = trace_id(t % 300);
+        for (size_t s = 0; s < 2 + t % 3; ++s) {
+          meshtel::v1::Span span;
+          span.set_trace_id(trace);
+          span.set_span_id(absl::StrFormat("%08zu", spans.size()));
+          span.set_name(absl::StrCat("write-", write, "-trace-", t, "-span-", s));
+          names_by_trace[trace].push_back(span.name());
+          spans.push_back(std::move(span));
+        }
+      }
+      ASSERT_TRUE((*store)->AppendSpans(spans, "@reader", StoreKey{}, StoreKey{}).ok());
+      if (write < 2) {
+        ASSERT_TRUE((*store)->FlushRecords().ok());
+      }
+    }
+    check(**store);
+  }
+  absl::StatusOr<std::unique_ptr<RecordStore>> reopened = Open(Config(dir));
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  check(**reopened);
+}
+
 TEST_F(RecordStoreTest, RetentionOfSpansLeavesNoTraceBehind) {
   const std::string dir = testing::MakeTempDir("store");
   absl::StatusOr<std::unique_ptr<RecordStore>> store = Open(Config(dir));
