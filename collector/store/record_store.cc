@@ -18,7 +18,6 @@
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
 #include "rocksdb/filter_policy.h"
-#include "rocksdb/memtablerep.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
@@ -138,11 +137,6 @@ rocksdb::DBOptions DatabaseOptions(uint64_t max_bytes) {
   // `durability: fsync` the appends of many streams then wait less behind one another. A write
   // still returns only after both.
   options.enable_pipelined_write = true;
-  // trace_index's memtable is a hash of small skiplists (FamilyDescriptors), which RocksDB
-  // inserts into from one thread at a time: a write group's memtable inserts are made by its
-  // leader. The appends of the store are a few chunk entries each, so the inserts of a group are
-  // a few copies.
-  options.allow_concurrent_memtable_write = false;
   // Table files (flushes, compactions) go to the disk as they are written, 1 MiB at a time,
   // instead of all at once when the file is closed: a burst of table data otherwise lands in
   // the same journal commit as a WAL sync and makes that sync, and every write waiting on it,
@@ -174,14 +168,10 @@ std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(
     options.write_buffer_size = Clamp(max_bytes / 64, 1ull << 20, 32ull << 20);
     if (std::string_view(name) == kFamilyNames[kTraceIndex]) {
       options.compaction_filter = trace_index_filter;
-      // Trace ids are random: in one skiplist of a whole memtable each insert walked to a random
-      // place through cache misses, 17 % of the trace pipeline's CPU when every trace is kept.
-      // Every read of the family is by trace id (ReadTrace, HasSpan), so the memtable is a hash
-      // on the trace id of small skiplists, and the table files get a prefix filter that skips
-      // the files without the trace.
+      // Every read of the family is by trace id (ReadTrace, HasSpan: after a restart, for each
+      // record read again): its table files have a Bloom filter of trace ids, so a lookup reads
+      // only the files that may hold the trace.
       options.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(kTraceIdSize));
-      options.memtable_factory.reset(
-          rocksdb::NewHashSkipListRepFactory(/*bucket_count=*/options.write_buffer_size / 256));
       rocksdb::BlockBasedTableOptions table;
       table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
       table.whole_key_filtering = false;
