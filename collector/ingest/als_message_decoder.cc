@@ -2,10 +2,13 @@
 
 // Tested by: tests/collector/ingest/als_message_decoder_test.cc
 
+#include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "collector/common/protobuf_wire.h"
+#include "collector/ingest/wire_text_repair.h"
 #include "collector/logs/record_text.h"
 #include "envoy/service/accesslog/v3/als.pb.h"
 
@@ -139,6 +142,31 @@ uint32_t AsUint32(uint64_t value) { return static_cast<uint32_t>(value); }
 // The readers below return false for anything they do not vouch for; the caller then leaves the
 // whole entry to protobuf. Scalars and strings given twice keep the last value, as protobuf does;
 // a message field given twice (protobuf merges the two) is not vouched for.
+
+// The entries (HTTP and TCP) of a message that have text that is not UTF-8, for a message
+// repaired whole (DecodeWithProtobuf).
+size_t EntriesWithTextRepaired(std::string_view message) {
+  size_t entries = 0;
+  ForEachField(message, [&](WireReader& reader) {
+    const uint32_t logs_field = reader.field();
+    if (logs_field != kMessageHttpLogs && logs_field != kMessageTcpLogs) return reader.Skip();
+    std::string_view logs;
+    if (!reader.ReadBytes(logs)) return false;
+    const google::protobuf::Descriptor& entry_type =
+        logs_field == kMessageHttpLogs
+            ? *HTTPAccessLogEntry::descriptor()
+            : *envoy::data::accesslog::v3::TCPAccessLogEntry::descriptor();
+    return ForEachField(logs, [&](WireReader& entry_reader) {
+      if (entry_reader.field() != kEntriesLogEntry) return entry_reader.Skip();
+      std::string_view entry;
+      if (!entry_reader.ReadBytes(entry)) return false;
+      std::optional<RepairedWireText> repaired = RepairWireText(entry, entry_type, kEntryDepth);
+      if (repaired && repaired->strings > 0) ++entries;
+      return true;
+    });
+  });
+  return entries;
+}
 
 // Marks `field` seen; false when it was seen before.
 bool FirstTime(uint64_t& seen, uint32_t field) {
@@ -763,9 +791,21 @@ bool AlsStreamDecoder::DecodeEntriesFromWire(
       }
     } else {
       auto& entry = *google::protobuf::Arena::CreateMessage<HTTPAccessLogEntry>(&arena);
-      if (!ParseNested(entry_bytes, kEntryDepth, entry)) return false;
+      bool text_repaired = false;
+      if (!ParseNested(entry_bytes, kEntryDepth, entry)) {
+        // An entry the walk leaves to protobuf (one with metadata, say) whose text is not UTF-8:
+        // parsed with its text repaired, as the walk would take it.
+        std::optional<RepairedWireText> repaired =
+            RepairWireText(entry_bytes, *HTTPAccessLogEntry::descriptor(), kEntryDepth);
+        if (!repaired || repaired->strings == 0 ||
+            !ParseNested(repaired->bytes, kEntryDepth, entry)) {
+          return false;
+        }
+        text_repaired = true;
+      }
       ++paths_.protobuf_entries;
       converted = ConvertHttpEntry(entry, node, record);
+      if (converted && text_repaired) ++conversion.text_repaired;
     }
     if (converted) {
       ++conversion.converted;
@@ -784,8 +824,17 @@ AlsStreamDecoder::Outcome AlsStreamDecoder::DecodeWithProtobuf(
     AlsConversion& conversion) {
   ++paths_.protobuf_messages;
   auto& message = *google::protobuf::Arena::CreateMessage<StreamAccessLogsMessage>(&arena);
+  size_t entries_repaired = 0;
   if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return Outcome::kInvalid;
+    // Text that is not UTF-8 anywhere in the message (a TCP entry, the identifier): the message
+    // is taken with it repaired rather than refused with every entry in it.
+    std::optional<RepairedWireText> repaired =
+        RepairWireText(bytes, *StreamAccessLogsMessage::descriptor());
+    if (!repaired || repaired->strings == 0 ||
+        !message.ParseFromArray(repaired->bytes.data(), static_cast<int>(repaired->bytes.size()))) {
+      return Outcome::kInvalid;
+    }
+    entries_repaired = EntriesWithTextRepaired(bytes);
   }
   if (!node_) {
     if (!message.has_identifier()) return Outcome::kNoIdentifier;
@@ -793,6 +842,7 @@ AlsStreamDecoder::Outcome AlsStreamDecoder::DecodeWithProtobuf(
     identifier_bytes_ = message.identifier().SerializeAsString();
   }
   conversion = ConvertAlsMessage(message, *node_, records);
+  conversion.text_repaired = std::min(entries_repaired, conversion.converted);
   return Outcome::kOk;
 }
 

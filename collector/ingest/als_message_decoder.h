@@ -12,7 +12,9 @@
 //     logs as it came) is where protobuf and the walk part: protobuf refuses the whole message,
 //     and with it every other entry; the walk takes the entry, and its record's text is made
 //     valid UTF-8 (each bad byte U+FFFD, collector/logs/record_text.h), counted in
-//     AlsConversion::text_repaired;
+//     AlsConversion::text_repaired. Where protobuf decodes an entry or a message and refuses it
+//     for such text, it decodes it again with its text repaired (wire_text_repair.h): no entry is
+//     lost for its text, and each entry repaired is counted the same way;
 //   - a message that is irregular above its entries (TCP entries, http_logs given twice, a
 //     malformed top level), that protobuf refuses in any part, or that has no identifier while the
 //     stream has none yet, is decoded whole by protobuf and converted by ConvertAlsMessage.

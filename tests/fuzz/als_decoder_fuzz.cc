@@ -6,17 +6,21 @@
 // converting twice gives the same records (span ids are derived, not random). Differential: the
 // receiver's wire decoder (collector/ingest/als_message_decoder.h) gives, for the same bytes as a
 // stream's first message, the outcome and the records of this protobuf path (where protobuf refuses
-// text that is not UTF-8, the receiver may keep the entries with that text made valid); and the
+// text that is not UTF-8, the receiver keeps the entries with that text made valid: then, when
+// protobuf takes the message with its text repaired (collector/ingest/wire_text_repair.h), it
+// converts as many entries); and the
 // same bytes read as a packed Struct peer object give the identity protobuf's decode of them
 // gives.
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string_view>
 
 #include "collector/ingest/als_converter.h"
 #include "collector/ingest/als_message_decoder.h"
+#include "collector/ingest/wire_text_repair.h"
 #include "google/protobuf/arena.h"
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -62,11 +66,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   StreamAccessLogsMessage message;
   if (!message.ParseFromArray(data, static_cast<int>(size))) {
-    // Refused by protobuf: refused by the receiver too, unless it was text that is not UTF-8 in
-    // entries the walk reads (kept, with the text made valid): then every record it gives is valid.
+    // Refused by protobuf: refused by the receiver too, unless it was text that is not UTF-8
+    // (kept, with the text made valid): then every record the receiver gives is valid, and the
+    // message with its text repaired, when protobuf takes it, gives as many.
     if (outcome != Outcome::kOk) {
-      Check(outcome == Outcome::kInvalid && decoded.empty());
+      // kNoIdentifier: text repaired in a message that has no identifier.
+      Check((outcome == Outcome::kInvalid || outcome == Outcome::kNoIdentifier) && decoded.empty());
       return 0;
+    }
+    const std::optional<meshtel::collector::RepairedWireText> repaired =
+        meshtel::collector::RepairWireText(bytes, *StreamAccessLogsMessage::descriptor());
+    StreamAccessLogsMessage repaired_message;
+    if (repaired.has_value() && repaired->strings > 0 &&
+        repaired_message.ParseFromString(repaired->bytes) && repaired_message.has_identifier()) {
+      google::protobuf::RepeatedPtrField<meshtel::v1::RequestRecord> repaired_records;
+      const AlsConversion repaired_conversion = ConvertAlsMessage(
+          repaired_message, AlsNodeIdentity::FromIdentifier(repaired_message.identifier()),
+          repaired_records);
+      Check(repaired_conversion.converted == decoded_conversion.converted);
+      Check(repaired_conversion.skipped == decoded_conversion.skipped);
     }
     Check(static_cast<size_t>(decoded.size()) == decoded_conversion.converted);
     for (const meshtel::v1::RequestRecord& record : decoded) {

@@ -406,15 +406,6 @@ TEST(AlsMessageDecoderTest, MalformedMessagesAreInvalidAndAppendNothing) {
   for (size_t cut : {good.size() - 1, good.size() / 2, size_t{3}}) {
     ExpectSameAsProtobuf(good.substr(0, cut));
   }
-  // Invalid UTF-8 in an entry the walk does not vouch for (it has metadata): protobuf decodes
-  // that entry, refuses it, and the message is refused whole, as protobuf refuses it.
-  HTTPAccessLogEntry bad = TypicalEntry(0);
-  bad.mutable_request()->set_authority("a\xff");
-  (*bad.mutable_common_properties()->mutable_metadata()->mutable_filter_metadata())["m"];
-  EXPECT_EQ(
-      ExpectSameAsProtobuf(MessageOf({TypicalEntry(1), bad}).SerializeAsString()).protobuf_messages,
-      1u);
-
   // A bad message after a good one: the stream's identity stays, nothing is appended.
   AlsStreamDecoder decoder;
   EXPECT_EQ(DecodeWith(decoder, good).outcome, AlsStreamDecoder::Outcome::kOk);
@@ -485,6 +476,73 @@ TEST(AlsMessageDecoderTest, TextThatIsNotUtf8IsRepairedAndNoEntryIsLost) {
   }
 }
 
+// Text that is not UTF-8 in what the walk leaves to protobuf — an entry with metadata (decoded
+// alone by protobuf) or a TCP entry (its message decoded whole) — is repaired too: no entry is
+// lost, each repaired entry is counted, and the records are what protobuf gives for the text
+// repaired.
+TEST(AlsMessageDecoderTest, TextThatIsNotUtf8IsRepairedWhereProtobufDecodesTheEntry) {
+  HTTPAccessLogEntry bad = TypicalEntry(0);
+  bad.mutable_request()->set_authority("a\xff");
+  SetStructString(
+      (*bad.mutable_common_properties()->mutable_metadata()->mutable_filter_metadata())["m"], "k",
+      "v\xc3");
+  HTTPAccessLogEntry repaired = bad;
+  repaired.mutable_request()->set_authority("a\xef\xbf\xbd");
+  SetStructString(
+      (*repaired.mutable_common_properties()->mutable_metadata()->mutable_filter_metadata())["m"],
+      "k", "v\xef\xbf\xbd");
+  const std::string bytes = MessageOf({TypicalEntry(1), bad}).SerializeAsString();
+  ASSERT_EQ(DecodeWithProtobuf(bytes).outcome, AlsStreamDecoder::Outcome::kInvalid);
+  AlsStreamDecoder decoder;
+  const Decoded got = DecodeWith(decoder, bytes);
+  const Decoded want =
+      DecodeWithProtobuf(MessageOf({TypicalEntry(1), repaired}).SerializeAsString());
+  ASSERT_EQ(got.outcome, AlsStreamDecoder::Outcome::kOk);
+  EXPECT_EQ(got.conversion.converted, 2u);
+  EXPECT_EQ(got.conversion.text_repaired, 1u);
+  ASSERT_EQ(got.records.size(), 2u);
+  ASSERT_EQ(want.records.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(want.records[i], got.records[i]))
+        << i;
+  }
+  EXPECT_EQ(got.records[1].authority(), "a\xef\xbf\xbd");
+  EXPECT_EQ(decoder.paths().wire_entries, 1u);
+  EXPECT_EQ(decoder.paths().protobuf_entries, 1u);
+  EXPECT_EQ(decoder.paths().protobuf_messages, 0u);
+
+  // TCP entries, one with bad text, in a message protobuf decodes whole.
+  StreamAccessLogsMessage tcp = MessageOf({});
+  for (int i = 0; i < 2; ++i) {
+    auto& entry = *tcp.mutable_tcp_logs()->add_log_entry();
+    *entry.mutable_common_properties() = TypicalEntry(i).common_properties();
+    entry.mutable_connection_properties()->set_received_bytes(10);
+  }
+  StreamAccessLogsMessage tcp_repaired = tcp;
+  tcp.mutable_tcp_logs()
+      ->mutable_log_entry(1)
+      ->mutable_common_properties()
+      ->set_upstream_transport_failure_reason("tls\xff");
+  tcp_repaired.mutable_tcp_logs()
+      ->mutable_log_entry(1)
+      ->mutable_common_properties()
+      ->set_upstream_transport_failure_reason("tls\xef\xbf\xbd");
+  AlsStreamDecoder tcp_decoder;
+  const Decoded tcp_got = DecodeWith(tcp_decoder, tcp.SerializeAsString());
+  const Decoded tcp_want = DecodeWithProtobuf(tcp_repaired.SerializeAsString());
+  ASSERT_EQ(tcp_got.outcome, AlsStreamDecoder::Outcome::kOk);
+  ASSERT_EQ(tcp_want.outcome, AlsStreamDecoder::Outcome::kOk);
+  EXPECT_EQ(tcp_got.conversion.converted, 2u);
+  EXPECT_EQ(tcp_got.conversion.text_repaired, 1u);
+  ASSERT_EQ(tcp_got.records.size(), tcp_want.records.size());
+  for (size_t i = 0; i < tcp_got.records.size(); ++i) {
+    EXPECT_TRUE(
+        google::protobuf::util::MessageDifferencer::Equals(tcp_want.records[i], tcp_got.records[i]))
+        << i;
+  }
+  EXPECT_EQ(tcp_decoder.paths().protobuf_messages, 1u);
+}
+
 TEST(AlsMessageDecoderTest, TheIdentifierComesFromTheFirstMessageThatCarriesOne) {
   AlsStreamDecoder decoder;
   // No identifier yet: refused, as by protobuf.
@@ -508,12 +566,15 @@ TEST(AlsMessageDecoderTest, TheIdentifierComesFromTheFirstMessageThatCarriesOne)
   ASSERT_EQ(later.records.size(), 1u);
   EXPECT_EQ(later.records[0].source().workload(), "reviews-v1");
   EXPECT_EQ(DecodeWith(decoder, anonymous).records.size(), 1u);
-  // A later identifier protobuf refuses (invalid UTF-8 in log_name) makes the message invalid.
-  StreamAccessLogsMessage refused = MessageOf({TypicalEntry(1)});
-  refused.mutable_identifier()->set_log_name("\xff");
-  EXPECT_EQ(DecodeWith(decoder, refused.SerializeAsString()).outcome,
-            AlsStreamDecoder::Outcome::kInvalid);
-  EXPECT_EQ(decoder.paths().protobuf_messages, 3u);  // the no-identifier and the two invalid ones
+  // A later identifier with text that is not UTF-8 (in log_name): protobuf refuses the message,
+  // the decoder takes it with the text repaired, and its entry is kept.
+  StreamAccessLogsMessage repaired = MessageOf({TypicalEntry(1)});
+  repaired.mutable_identifier()->set_log_name("\xff");
+  const Decoded kept = DecodeWith(decoder, repaired.SerializeAsString());
+  EXPECT_EQ(kept.outcome, AlsStreamDecoder::Outcome::kOk);
+  EXPECT_EQ(kept.records.size(), 1u);
+  EXPECT_EQ(kept.conversion.text_repaired, 0u);      // no entry had bad text
+  EXPECT_EQ(decoder.paths().protobuf_messages, 3u);  // no identifier, invalid, repaired
 }
 
 TEST(AlsMessageDecoderTest, TcpEntriesTakeTheProtobufPath) {
