@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "google/protobuf/arena.h"
@@ -228,6 +229,17 @@ Decoded DecodeWithProtobuf(const std::string& bytes) {
   return decoded;
 }
 
+void ExpectSameRecords(const Decoded& want, const Decoded& got) {
+  EXPECT_EQ(got.records.size(), want.records.size());
+  for (size_t i = 0; i < got.records.size() && i < want.records.size(); ++i) {
+    std::string difference;
+    google::protobuf::util::MessageDifferencer differencer;
+    differencer.ReportDifferencesToString(&difference);
+    EXPECT_TRUE(differencer.Compare(want.records[i], got.records[i]))
+        << "record " << i << ": " << difference;
+  }
+}
+
 // Decodes `bytes` as a stream's first message and checks the result against the protobuf path.
 AlsStreamDecoder::Paths ExpectSameAsProtobuf(const std::string& bytes) {
   AlsStreamDecoder decoder;
@@ -237,14 +249,7 @@ AlsStreamDecoder::Paths ExpectSameAsProtobuf(const std::string& bytes) {
   EXPECT_EQ(got.conversion.converted, want.conversion.converted);
   EXPECT_EQ(got.conversion.skipped, want.conversion.skipped);
   EXPECT_EQ(got.conversion.text_repaired, 0u);
-  EXPECT_EQ(got.records.size(), want.records.size());
-  for (size_t i = 0; i < got.records.size() && i < want.records.size(); ++i) {
-    std::string difference;
-    google::protobuf::util::MessageDifferencer differencer;
-    differencer.ReportDifferencesToString(&difference);
-    EXPECT_TRUE(differencer.Compare(want.records[i], got.records[i]))
-        << "record " << i << ": " << difference;
-  }
+  ExpectSameRecords(want, got);
   return decoder.paths();
 }
 
@@ -416,6 +421,30 @@ TEST(AlsMessageDecoderTest, MalformedMessagesAreInvalidAndAppendNothing) {
   EXPECT_EQ(decoder.node()->workload.workload(), "reviews-v1");
 }
 
+// Decodes `bytes` (which protobuf refuses for text that is not UTF-8) as a stream's first
+// message and checks that every entry is kept: the records are what protobuf gives for
+// `repaired_bytes` (the same message with the text repaired), `text_repaired` of them counted.
+// Returns the records and the decoder's paths.
+std::pair<Decoded, AlsStreamDecoder::Paths> ExpectKeptRepaired(const std::string& bytes,
+                                                               const std::string& repaired_bytes,
+                                                               size_t converted,
+                                                               size_t text_repaired) {
+  EXPECT_EQ(DecodeWithProtobuf(bytes).outcome, AlsStreamDecoder::Outcome::kInvalid);
+  AlsStreamDecoder decoder;
+  Decoded got = DecodeWith(decoder, bytes);
+  const Decoded want = DecodeWithProtobuf(repaired_bytes);
+  EXPECT_EQ(got.outcome, AlsStreamDecoder::Outcome::kOk);
+  EXPECT_EQ(want.outcome, AlsStreamDecoder::Outcome::kOk);
+  EXPECT_EQ(got.conversion.converted, converted);
+  EXPECT_EQ(got.conversion.text_repaired, text_repaired);
+  ExpectSameRecords(want, got);
+  for (const RequestRecord& record : got.records) {
+    RequestRecord parsed;
+    EXPECT_TRUE(parsed.ParseFromString(record.SerializeAsString()));
+  }
+  return {std::move(got), decoder.paths()};
+}
+
 // Envoy logs a client's header values and path as they came, so an entry's text may not be
 // UTF-8; protobuf refuses the whole message for it. The walk keeps every entry: the bad bytes
 // become U+FFFD in the record (counted), and the other entries are what protobuf gives.
@@ -426,30 +455,13 @@ TEST(AlsMessageDecoderTest, TextThatIsNotUtf8IsRepairedAndNoEntryIsLost) {
   HTTPAccessLogEntry repaired = bad;
   repaired.mutable_request()->set_authority("a\xef\xbf\xbd");
   repaired.mutable_request()->set_user_agent("curl\xef\xbf\xbd(");
-  const std::string bytes = MessageOf({TypicalEntry(1), bad, TypicalEntry(2)}).SerializeAsString();
-  ASSERT_EQ(DecodeWithProtobuf(bytes).outcome, AlsStreamDecoder::Outcome::kInvalid);
-
-  AlsStreamDecoder decoder;
-  const Decoded got = DecodeWith(decoder, bytes);
-  const Decoded want = DecodeWithProtobuf(
-      MessageOf({TypicalEntry(1), repaired, TypicalEntry(2)}).SerializeAsString());
-  ASSERT_EQ(got.outcome, AlsStreamDecoder::Outcome::kOk);
-  ASSERT_EQ(want.outcome, AlsStreamDecoder::Outcome::kOk);
-  EXPECT_EQ(got.conversion.converted, 3u);
-  EXPECT_EQ(got.conversion.text_repaired, 1u);
-  ASSERT_EQ(got.records.size(), want.records.size());
-  for (size_t i = 0; i < got.records.size(); ++i) {
-    std::string difference;
-    google::protobuf::util::MessageDifferencer differencer;
-    differencer.ReportDifferencesToString(&difference);
-    EXPECT_TRUE(differencer.Compare(want.records[i], got.records[i]))
-        << "record " << i << ": " << difference;
-    RequestRecord parsed;
-    EXPECT_TRUE(parsed.ParseFromString(got.records[i].SerializeAsString())) << i;
-  }
+  const auto [got, paths] = ExpectKeptRepaired(
+      MessageOf({TypicalEntry(1), bad, TypicalEntry(2)}).SerializeAsString(),
+      MessageOf({TypicalEntry(1), repaired, TypicalEntry(2)}).SerializeAsString(), 3, 1);
+  ASSERT_EQ(got.records.size(), 3u);
   EXPECT_EQ(got.records[1].authority(), "a\xef\xbf\xbd");
-  EXPECT_EQ(decoder.paths().wire_entries, 3u);
-  EXPECT_EQ(decoder.paths().protobuf_messages, 0u);
+  EXPECT_EQ(paths.wire_entries, 3u);
+  EXPECT_EQ(paths.protobuf_messages, 0u);
 
   // Bad text in strings the record does not keep (a stream id, a trailer name): the entry is
   // taken as protobuf would take it with valid text, and nothing needed repair.
@@ -491,25 +503,14 @@ TEST(AlsMessageDecoderTest, TextThatIsNotUtf8IsRepairedWhereProtobufDecodesTheEn
   SetStructString(
       (*repaired.mutable_common_properties()->mutable_metadata()->mutable_filter_metadata())["m"],
       "k", "v\xef\xbf\xbd");
-  const std::string bytes = MessageOf({TypicalEntry(1), bad}).SerializeAsString();
-  ASSERT_EQ(DecodeWithProtobuf(bytes).outcome, AlsStreamDecoder::Outcome::kInvalid);
-  AlsStreamDecoder decoder;
-  const Decoded got = DecodeWith(decoder, bytes);
-  const Decoded want =
-      DecodeWithProtobuf(MessageOf({TypicalEntry(1), repaired}).SerializeAsString());
-  ASSERT_EQ(got.outcome, AlsStreamDecoder::Outcome::kOk);
-  EXPECT_EQ(got.conversion.converted, 2u);
-  EXPECT_EQ(got.conversion.text_repaired, 1u);
+  const auto [got, paths] =
+      ExpectKeptRepaired(MessageOf({TypicalEntry(1), bad}).SerializeAsString(),
+                         MessageOf({TypicalEntry(1), repaired}).SerializeAsString(), 2, 1);
   ASSERT_EQ(got.records.size(), 2u);
-  ASSERT_EQ(want.records.size(), 2u);
-  for (size_t i = 0; i < 2; ++i) {
-    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(want.records[i], got.records[i]))
-        << i;
-  }
   EXPECT_EQ(got.records[1].authority(), "a\xef\xbf\xbd");
-  EXPECT_EQ(decoder.paths().wire_entries, 1u);
-  EXPECT_EQ(decoder.paths().protobuf_entries, 1u);
-  EXPECT_EQ(decoder.paths().protobuf_messages, 0u);
+  EXPECT_EQ(paths.wire_entries, 1u);
+  EXPECT_EQ(paths.protobuf_entries, 1u);
+  EXPECT_EQ(paths.protobuf_messages, 0u);
 
   // TCP entries, one with bad text, in a message protobuf decodes whole.
   StreamAccessLogsMessage tcp = MessageOf({});
@@ -527,20 +528,9 @@ TEST(AlsMessageDecoderTest, TextThatIsNotUtf8IsRepairedWhereProtobufDecodesTheEn
       ->mutable_log_entry(1)
       ->mutable_common_properties()
       ->set_upstream_transport_failure_reason("tls\xef\xbf\xbd");
-  AlsStreamDecoder tcp_decoder;
-  const Decoded tcp_got = DecodeWith(tcp_decoder, tcp.SerializeAsString());
-  const Decoded tcp_want = DecodeWithProtobuf(tcp_repaired.SerializeAsString());
-  ASSERT_EQ(tcp_got.outcome, AlsStreamDecoder::Outcome::kOk);
-  ASSERT_EQ(tcp_want.outcome, AlsStreamDecoder::Outcome::kOk);
-  EXPECT_EQ(tcp_got.conversion.converted, 2u);
-  EXPECT_EQ(tcp_got.conversion.text_repaired, 1u);
-  ASSERT_EQ(tcp_got.records.size(), tcp_want.records.size());
-  for (size_t i = 0; i < tcp_got.records.size(); ++i) {
-    EXPECT_TRUE(
-        google::protobuf::util::MessageDifferencer::Equals(tcp_want.records[i], tcp_got.records[i]))
-        << i;
-  }
-  EXPECT_EQ(tcp_decoder.paths().protobuf_messages, 1u);
+  EXPECT_EQ(ExpectKeptRepaired(tcp.SerializeAsString(), tcp_repaired.SerializeAsString(), 2, 1)
+                .second.protobuf_messages,
+            1u);
 }
 
 TEST(AlsMessageDecoderTest, TheIdentifierComesFromTheFirstMessageThatCarriesOne) {
