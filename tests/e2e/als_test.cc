@@ -361,26 +361,37 @@ TEST_F(AlsTest, AnEntryWithTextThatIsNotUtf8IsKeptWithTheOthers) {
   const std::string identifier = "identifier { " +
                                  IstioNode("details-1", "shop", "details", "details", "v1", "") +
                                  " log_name: \"http_envoy_accesslog\" } ";
+  // The fourth entry has metadata, as many of Envoy's do: the receiver hands it to protobuf.
+  std::string with_metadata = InboundHttpEntry("details:9080", "u4", "");
+  const std::string type_field = "access_log_type: DownstreamEnd ";
+  with_metadata.replace(with_metadata.find(type_field), type_field.size(),
+                        type_field +
+                            "metadata { filter_metadata { key: \"istio\" value { fields { key: "
+                            "\"k\" value { string_value: \"v\" } } } } } ");
   std::string bytes =
       Official(identifier + "http_logs { " + InboundHttpEntry("details:9080", "u1", "") +
                InboundHttpEntry("details:9080", "u2", "") +
-               InboundHttpEntry("details:9080", "u3", "") + "}");
-  // The second entry's User-Agent ("als-test"), of the same length: every length prefix stays.
-  const size_t first = bytes.find("als-test");
-  ASSERT_NE(first, std::string::npos);
-  const size_t second = bytes.find("als-test", first + 1);
-  ASSERT_NE(second, std::string::npos);
-  bytes.replace(second, 8, std::string("als\xff\xfetst", 8));
+               InboundHttpEntry("details:9080", "u3", "") + with_metadata + "}");
+  // The second and fourth entries' User-Agent ("als-test"), of the same length: every length
+  // prefix stays.
+  size_t at = 0;
+  for (int entry = 1; entry <= 4; ++entry) {
+    at = bytes.find("als-test", at + 1);
+    ASSERT_NE(at, std::string::npos) << entry;
+    if (entry % 2 == 0) bytes.replace(at, 8, std::string("als\xff\xfetst", 8));
+  }
 
   AlsStream stream(als_port_);
   ASSERT_TRUE(stream.Write(bytes));
   EXPECT_TRUE(stream.Finish().ok());
-  EXPECT_TRUE(WaitForSum("meshtel_als_entries_total", {"result=\"stored\""}, 3)) << Metrics();
-  EXPECT_EQ(Sum("meshtel_als_entries_text_repaired_total", {}), 1);
+  EXPECT_TRUE(WaitForSum("meshtel_als_entries_total", {"result=\"stored\""}, 4)) << Metrics();
+  EXPECT_EQ(Sum("meshtel_als_entries_text_repaired_total", {}), 2);
   EXPECT_EQ(Sum("meshtel_als_messages_total", {"result=\"invalid\""}), 0);
-  EXPECT_TRUE(WaitForSum("istio_requests_total", {"destination_workload=\"details\""}, 3));
-  EXPECT_TRUE(LokiHasLine({"u2", "als\xef\xbf\xbd\xef\xbf\xbdtst"}))
-      << LokiLines().size() << " lines at Loki";
+  EXPECT_TRUE(WaitForSum("istio_requests_total", {"destination_workload=\"details\""}, 4));
+  for (const char* request_id : {"u2", "u4"}) {
+    EXPECT_TRUE(LokiHasLine({request_id, "als\xef\xbf\xbd\xef\xbf\xbdtst"}))
+        << request_id << ": " << LokiLines().size() << " lines at Loki";
+  }
 }
 
 // The same request, once seen by a meshtel-proxy and once described by an Istio sidecar's Envoy
