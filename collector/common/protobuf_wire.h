@@ -105,6 +105,12 @@ class WireAppender {
     std::memcpy(bytes, &value, 8);  // little-endian hosts only, as the readers here
     out_.append(bytes, 8);
   }
+  void Fixed32Field(uint32_t field, uint32_t value) {
+    Tag(field, WireType::kFixed32);
+    char bytes[4];
+    std::memcpy(bytes, &value, 4);  // little-endian hosts only, as the readers here
+    out_.append(bytes, 4);
+  }
   void BytesField(uint32_t field, std::string_view value) {
     Tag(field, WireType::kLengthDelimited);
     Varint(value.size());

@@ -791,21 +791,13 @@ bool AlsStreamDecoder::DecodeEntriesFromWire(
       }
     } else {
       auto& entry = *google::protobuf::Arena::CreateMessage<HTTPAccessLogEntry>(&arena);
-      bool text_repaired = false;
-      if (!ParseNested(entry_bytes, kEntryDepth, entry)) {
-        // An entry the walk leaves to protobuf (one with metadata, say) whose text is not UTF-8:
-        // parsed with its text repaired, as the walk would take it.
-        std::optional<RepairedWireText> repaired =
-            RepairWireText(entry_bytes, *HTTPAccessLogEntry::descriptor(), kEntryDepth);
-        if (!repaired || repaired->strings == 0 ||
-            !ParseNested(repaired->bytes, kEntryDepth, entry)) {
-          return false;
-        }
-        text_repaired = true;
-      }
+      // An entry the walk leaves to protobuf (one with metadata, say) whose text is not UTF-8 is
+      // parsed with its text repaired, as the walk would take it.
+      const std::optional<size_t> repaired = ParseRepairingText(entry_bytes, kEntryDepth, entry);
+      if (!repaired) return false;
       ++paths_.protobuf_entries;
       converted = ConvertHttpEntry(entry, node, record);
-      if (converted && text_repaired) ++conversion.text_repaired;
+      if (converted && *repaired > 0) ++conversion.text_repaired;
     }
     if (converted) {
       ++conversion.converted;
@@ -824,18 +816,11 @@ AlsStreamDecoder::Outcome AlsStreamDecoder::DecodeWithProtobuf(
     AlsConversion& conversion) {
   ++paths_.protobuf_messages;
   auto& message = *google::protobuf::Arena::CreateMessage<StreamAccessLogsMessage>(&arena);
-  size_t entries_repaired = 0;
-  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    // Text that is not UTF-8 anywhere in the message (a TCP entry, the identifier): the message
-    // is taken with it repaired rather than refused with every entry in it.
-    std::optional<RepairedWireText> repaired =
-        RepairWireText(bytes, *StreamAccessLogsMessage::descriptor());
-    if (!repaired || repaired->strings == 0 ||
-        !message.ParseFromArray(repaired->bytes.data(), static_cast<int>(repaired->bytes.size()))) {
-      return Outcome::kInvalid;
-    }
-    entries_repaired = EntriesWithTextRepaired(bytes);
-  }
+  // Text that is not UTF-8 anywhere in the message (a TCP entry, the identifier): the message
+  // is taken with it repaired rather than refused with every entry in it.
+  const std::optional<size_t> repaired = ParseRepairingText(bytes, 0, message);
+  if (!repaired) return Outcome::kInvalid;
+  const size_t entries_repaired = *repaired > 0 ? EntriesWithTextRepaired(bytes) : 0;
   if (!node_) {
     if (!message.has_identifier()) return Outcome::kNoIdentifier;
     node_ = AlsNodeIdentity::FromIdentifier(message.identifier());

@@ -3,7 +3,6 @@
 // Tested by: tests/collector/ingest/wire_text_repair_test.cc
 
 #include <cstdint>
-#include <cstring>
 
 #include "collector/common/protobuf_wire.h"
 #include "collector/logs/json_escape.h"
@@ -40,10 +39,7 @@ bool Repair(std::string_view bytes, const Descriptor& type, int depth, std::stri
       case WireType::kFixed32: {
         uint32_t value = 0;
         if (!reader.ReadFixed32(value)) return false;
-        writer.Tag(number, WireType::kFixed32);
-        char little_endian[4];
-        std::memcpy(little_endian, &value, 4);
-        out.append(little_endian, 4);
+        writer.Fixed32Field(number, value);
         break;
       }
       case WireType::kLengthDelimited: {
@@ -87,6 +83,17 @@ std::optional<RepairedWireText> RepairWireText(std::string_view bytes, const Des
   repaired.bytes.reserve(bytes.size() + 16);
   if (!Repair(bytes, type, depth, repaired.bytes, repaired.strings)) return std::nullopt;
   return repaired;
+}
+
+std::optional<size_t> ParseRepairingText(std::string_view bytes, int depth,
+                                         google::protobuf::Message& message) {
+  if (common::ParseNested(bytes, depth, message)) return 0;
+  std::optional<RepairedWireText> repaired = RepairWireText(bytes, *message.GetDescriptor(), depth);
+  if (!repaired || repaired->strings == 0 ||
+      !common::ParseNested(repaired->bytes, depth, message)) {
+    return std::nullopt;
+  }
+  return repaired->strings;
 }
 
 }  // namespace meshtel::collector

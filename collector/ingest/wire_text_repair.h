@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 
 namespace meshtel::collector {
 
@@ -35,5 +36,12 @@ struct RepairedWireText {
 std::optional<RepairedWireText> RepairWireText(std::string_view bytes,
                                                const google::protobuf::Descriptor& type,
                                                int depth = 0);
+
+// Parses `bytes` into `message` as common::ParseNested does at `depth`; when protobuf refuses
+// them, parses them again with their text repaired (RepairWireText). Returns the string fields
+// repaired (0 when protobuf took the bytes as they were); nullopt when protobuf refuses them
+// either way.
+std::optional<size_t> ParseRepairingText(std::string_view bytes, int depth,
+                                         google::protobuf::Message& message);
 
 }  // namespace meshtel::collector

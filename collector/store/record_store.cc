@@ -165,7 +165,6 @@ std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const char* name : kFamilyNames) {
     rocksdb::ColumnFamilyOptions options;
-    options.write_buffer_size = Clamp(max_bytes / 64, 1ull << 20, 32ull << 20);
     if (std::string_view(name) == kFamilyNames[kTraceIndex]) {
       options.compaction_filter = trace_index_filter;
       // Every read of the family is by trace id (ReadTrace, HasSpan: after a restart, for each
@@ -186,6 +185,7 @@ std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(
         std::string_view(name) == kFamilyNames[kSpans]) {
       options.compression = rocksdb::kLZ4Compression;
     }
+    options.write_buffer_size = Clamp(max_bytes / 64, 1ull << 20, 32ull << 20);
     options.max_write_buffer_number = 3;
     options.target_file_size_base = Clamp(max_bytes / 32, 2ull << 20, 64ull << 20);
     // A compaction's output exists beside its inputs until it finishes: keep each one small.

@@ -124,5 +124,18 @@ TEST(WireTextRepairTest, WhatProtobufRefusesForItsFormStaysRefused) {
   EXPECT_EQ(parsed.fields().at("s").struct_value().fields().at("k").string_value(), kReplacement);
 }
 
+TEST(WireTextRepairTest, ParseRepairingTextParsesAsItIsOrRepairedOrNotAtAll) {
+  HTTPAccessLogEntry entry;
+  const std::string valid = EntryWithText("é").SerializeAsString();
+  EXPECT_EQ(ParseRepairingText(valid, 0, entry), std::optional<size_t>(0));
+  EXPECT_EQ(entry.request().path(), "/pé");
+  const std::string bad = EntryWithText("\xff").SerializeAsString();
+  EXPECT_EQ(ParseRepairingText(bad, 0, entry), std::optional<size_t>(5));
+  EXPECT_EQ(entry.request().path(), std::string("/p") + kReplacement);
+  EXPECT_FALSE(ParseRepairingText(bad.substr(0, bad.size() - 1), 0, entry).has_value());
+  // The depth counts against protobuf's recursion limit, as for ParseNested.
+  EXPECT_FALSE(ParseRepairingText(bad, 98, entry).has_value());
+}
+
 }  // namespace
 }  // namespace meshtel::collector
